@@ -1,0 +1,5 @@
+"""Allow `python -m tambuli`."""
+
+from tambuli.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The engageSPARK-compatible HTTP API (Litestar): routes, auth, error bodies."""

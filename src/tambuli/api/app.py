@@ -1,0 +1,80 @@
+"""Build the Litestar application from a database, a clock and settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, get
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import RedocRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from tambuli import __version__
+from tambuli.api import balance, contacts, groups
+from tambuli.api.errors import EXCEPTION_HANDLERS
+from tambuli.api.runtime import ApiRuntime
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
+from tambuli.settings import Settings
+
+
+@get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
+async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Tambuli's own OpenAPI document, generated from the request and response structs."""
+    return request.app.openapi_schema.to_schema()
+
+
+@get("/healthz", include_in_schema=False)
+async def health() -> dict[str, str]:
+    """Liveness probe for load balancers."""
+    return {"status": "ok"}
+
+
+ROUTES: list[Any] = [
+    openapi_document,
+    health,
+    balance.get_org_balance,
+    contacts.list_contacts,
+    contacts.create_contact,
+    contacts.get_contact,
+    contacts.update_contact,
+    contacts.delete_contact,
+    groups.list_groups,
+    groups.create_group,
+    groups.list_custom_fields,
+    groups.create_custom_field,
+]
+
+
+def build_app(db: Database, clock: Clock, settings: Settings) -> Litestar:
+    """The HTTP application serving the engageSPARK-compatible API."""
+    runtime = ApiRuntime(db=db, clock=clock, settings=settings)
+    openapi = OpenAPIConfig(
+        title="Tambuli",
+        version=__version__,
+        description="engageSPARK-compatible messaging API. Send `Authorization: Token <token>`.",
+        path="/docs",
+        render_plugins=[RedocRenderPlugin(path="/")],
+        security=[{"apiToken": []}],
+        components=Components(
+            security_schemes={
+                "apiToken": SecurityScheme(
+                    type="http", scheme="token", description="Authorization: Token <token>"
+                )
+            }
+        ),
+    )
+    return Litestar(
+        route_handlers=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi,
+        request_max_body_size=settings.max_body_bytes,
+        state=_state(runtime),
+        debug=False,
+    )
+
+
+def _state(runtime: ApiRuntime) -> Any:
+    from litestar.datastructures import State
+
+    return State({"runtime": runtime})

@@ -1,0 +1,140 @@
+"""Request and response structs shared by the contact routes; they also feed /openapi.json."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from tambuli.contacts.models import Contact, CustomField, Group
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a "Z", as engageSPARK writes times."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ContactFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """Fields a caller may set on a contact (create and update)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    language: str | None = None
+    groups: list[int | str] | None = None
+    custom_fields: dict[str, str] | None = None
+    custom_fields_by_name: dict[str, str] | None = None
+    no_autodelete: bool | None = None
+
+
+class CreateContactBody(ContactFields, forbid_unknown_fields=True, kw_only=True):
+    """POST …/contacts/: exactly one of fullPhoneNumber, or phoneNumber + phoneNumberCountry."""
+
+    full_phone_number: str | None = None
+    phone_number: str | None = None
+    phone_number_country: str | None = None
+
+
+class UpdateContactBody(ContactFields, forbid_unknown_fields=True, kw_only=True):
+    """PUT …/contacts/{id}/: only the fields given change."""
+
+    full_phone_number: str | None = None
+
+
+class ContactBody(msgspec.Struct, rename="camel"):
+    """A contact as engageSPARK shows it."""
+
+    id: int
+    full_phone_number: str
+    first_name: str
+    last_name: str
+    language: str
+    groups: list[int]
+    custom_fields: dict[str, str]
+    carrier: str
+    created_at: str
+    updated_at: str
+    last_use_at: str
+    no_autodelete: bool
+    with_bsuid: bool
+    invalid: bool
+
+
+class ContactListBody(msgspec.Struct, rename="camel"):
+    """One page of contacts with the matching and overall counts."""
+
+    total: int
+    org_total: int
+    contacts: list[ContactBody]
+
+
+class GroupBody(msgspec.Struct, rename="camel"):
+    """A group of contacts."""
+
+    id: int
+    name: str
+    size: int
+    created_at: str
+
+
+class GroupListBody(msgspec.Struct, rename="camel"):
+    """Every group of the organization."""
+
+    groups: list[GroupBody]
+
+
+class CustomFieldBody(msgspec.Struct, rename="camel"):
+    """A custom field definition."""
+
+    id: int
+    name: str
+    created_at: str
+
+
+class CustomFieldListBody(msgspec.Struct, rename="camel"):
+    """Every custom field of the organization."""
+
+    custom_fields: list[CustomFieldBody]
+
+
+class NameBody(msgspec.Struct, forbid_unknown_fields=True):
+    """POST body that names a new group or custom field."""
+
+    name: str
+
+
+class EmptyBody(msgspec.Struct):
+    """The empty JSON object `{}`."""
+
+
+def render_contact(contact: Contact) -> ContactBody:
+    """The API shape of a contact."""
+    return ContactBody(
+        id=contact.id,
+        full_phone_number=contact.phone,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        language=contact.language,
+        groups=list(contact.groups),
+        custom_fields={str(k): v for k, v in contact.custom_fields.items()},
+        carrier=contact.carrier,
+        created_at=format_timestamp(contact.created_at),
+        updated_at=format_timestamp(contact.updated_at),
+        last_use_at=format_timestamp(contact.last_use_at),
+        no_autodelete=contact.no_autodelete,
+        with_bsuid=False,
+        invalid=contact.invalid,
+    )
+
+
+def render_group(group: Group) -> GroupBody:
+    """The API shape of a group."""
+    return GroupBody(
+        id=group.id, name=group.name, size=group.size, created_at=format_timestamp(group.created_at)
+    )
+
+
+def render_custom_field(field: CustomField) -> CustomFieldBody:
+    """The API shape of a custom field."""
+    return CustomFieldBody(
+        id=field.id, name=field.name, created_at=format_timestamp(field.created_at)
+    )

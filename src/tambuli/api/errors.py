@@ -1,0 +1,120 @@
+"""The one table from error classes to HTTP statuses, and the engageSPARK error bodies."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from tambuli.errors import (
+    BodyTooLarge,
+    Conflict,
+    InsufficientFunds,
+    InvalidField,
+    InvalidInput,
+    MalformedJson,
+    NotFound,
+    TambuliError,
+    Unauthorized,
+)
+
+log = logging.getLogger("tambuli.api")
+
+STATUS_BY_ERROR: dict[type[TambuliError], int] = {
+    InvalidInput: 400,
+    Unauthorized: 401,
+    InsufficientFunds: 402,
+    NotFound: 404,
+    Conflict: 409,
+    BodyTooLarge: 413,
+}
+
+
+def status_for(error: TambuliError) -> int:
+    """The HTTP status of an error: its nearest class in STATUS_BY_ERROR, else 500."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def render_error(error: TambuliError) -> Response[dict[str, Any]]:
+    """The engageSPARK body for an error.
+
+    401 and 402 bodies carry only `error`, as the spec shows them; the rest add `errorCode`
+    and, where there is something to say, `context`.
+    """
+    status = status_for(error)
+    body: dict[str, Any] = {"error": error.message}
+    if status not in (401, 402):
+        body["errorCode"] = error.error_code
+        if error.context:
+            body["context"] = error.context
+    return Response(body, status_code=status, media_type=MediaType.JSON)
+
+
+def handle_tambuli_error(_: Request[Any, Any, Any], exc: TambuliError) -> Response[Any]:
+    """Litestar exception handler for our own errors."""
+    return render_error(exc)
+
+
+def _describe_validation(exc: ValidationException) -> tuple[str, dict[str, Any] | None]:
+    extra = exc.extra
+    if isinstance(extra, list) and extra:
+        first = extra[0]
+        if isinstance(first, dict):
+            message = str(first.get("message") or exc.detail)
+            key = first.get("key")
+            source = getattr(first.get("source"), "value", first.get("source"))
+            text = f"{message} ({source} {key})" if key else message
+            return text, {"field": key} if key else None
+    return str(exc.detail), None
+
+
+def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own errors (routing, parsing, body size) in the engageSPARK shape."""
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        message, context = _describe_validation(exc)
+        if "malformed" in message.lower():
+            return render_error(MalformedJson(f"The request body is not valid JSON: {message}"))
+        return render_error(InvalidField(message, context))
+    if status == 404:
+        return render_error(NotFound())
+    if status == 413:
+        return render_error(BodyTooLarge())
+    if status == 400:
+        detail = str(exc.detail)
+        if "malformed" in detail.lower():
+            return render_error(MalformedJson(f"The request body is not valid JSON: {detail}"))
+        return render_error(InvalidInput(detail))
+    code = {405: "request.methodnotallowed", 415: "request.unsupportedmediatype"}.get(
+        status, "request.error"
+    )
+    headers = dict(exc.headers or {})
+    return Response(
+        {"error": str(exc.detail), "errorCode": code},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Anything else is our bug: log it with the request line, answer a plain 500."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(
+        {"error": "Internal server error", "errorCode": "server.error"},
+        status_code=500,
+        media_type=MediaType.JSON,
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    TambuliError: handle_tambuli_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

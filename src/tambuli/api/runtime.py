@@ -1,0 +1,30 @@
+"""What every request handler needs: the database, the clock, the settings, the token cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Request
+
+from tambuli.api.token_cache import TokenCache
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
+from tambuli.settings import Settings
+
+
+@dataclass
+class ApiRuntime:
+    """Process-wide objects handed to the API when the app is built."""
+
+    db: Database
+    clock: Clock
+    settings: Settings
+    tokens: TokenCache = field(default_factory=TokenCache)
+
+
+def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:
+    """The ApiRuntime the app was built with."""
+    runtime = request.app.state["runtime"]
+    assert isinstance(runtime, ApiRuntime)
+    return runtime

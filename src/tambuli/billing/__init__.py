@@ -1,0 +1,1 @@
+"""The prepaid balance: an append-only micro-USD ledger with reservations."""

@@ -1,0 +1,267 @@
+"""Use cases on the balance: credit, reserve, settle, release, refund, auto-recharge.
+
+The `*_within` functions run inside a caller's transaction, so a feature can reserve money and
+enqueue its work in one commit; the others own their transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.billing import store
+from tambuli.billing.models import (
+    Balance,
+    EntryKind,
+    LedgerEntry,
+    Reservation,
+    ReservationStatus,
+    check_amount,
+)
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
+from tambuli.errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    OrganizationNotFound,
+    ReservationClosed,
+    ReservationNotFound,
+)
+
+AUTO_RECHARGE_REASON = "auto-recharge"
+
+
+async def get_balance(db: Database, org_id: int) -> Balance:
+    """The organization's spendable balance and auto-recharge settings."""
+    async with db.read() as conn:
+        balance = await store.select_balance(conn, org_id)
+    if balance is None:
+        raise OrganizationNotFound(f"No organization with ID {org_id}")
+    return balance
+
+
+async def _move(
+    conn: AsyncConnection,
+    clock: Clock,
+    org_id: int,
+    kind: EntryKind,
+    delta_micro: int,
+    reason: str,
+    reference: str,
+    reservation_id: int | None = None,
+) -> int:
+    new_balance = await store.add_to_balance(conn, org_id, delta_micro)
+    if new_balance is None:
+        if await store.select_balance(conn, org_id) is None:
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+        raise InsufficientFunds()
+    await store.insert_entry(
+        conn,
+        org_id=org_id,
+        kind=kind,
+        amount_micro=delta_micro,
+        balance_after_micro=new_balance,
+        reason=reason,
+        reference=reference,
+        reservation_id=reservation_id,
+        now=clock.now(),
+    )
+    return new_balance
+
+
+async def credit_balance_within(
+    conn: AsyncConnection, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str
+) -> int:
+    """Add money to the balance inside the caller's transaction; returns the new balance."""
+    check_amount(amount_micro)
+    return await _move(conn, clock, org_id, EntryKind.CREDIT, amount_micro, reason, reference)
+
+
+async def credit_balance(
+    db: Database, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str = ""
+) -> int:
+    """Add money to the balance; returns the new balance in micro-USD."""
+    async with db.write() as conn:
+        return await credit_balance_within(conn, clock, org_id, amount_micro, reason, reference)
+
+
+async def _recharge_if_low(
+    conn: AsyncConnection, clock: Clock, org_id: int, balance_micro: int
+) -> None:
+    settings = await store.select_balance(conn, org_id)
+    if settings is None or not settings.auto_recharge:
+        return
+    if balance_micro < settings.auto_recharge_threshold_micro:
+        await _move(
+            conn,
+            clock,
+            org_id,
+            EntryKind.CREDIT,
+            settings.auto_recharge_amount_micro,
+            AUTO_RECHARGE_REASON,
+            f"threshold {settings.auto_recharge_threshold_micro}",
+        )
+
+
+async def reserve_funds_within(
+    conn: AsyncConnection, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str
+) -> int:
+    """Set money aside inside the caller's transaction; InsufficientFunds if it is not there.
+
+    Returns the reservation ID. The balance never goes below zero, whatever runs concurrently.
+    """
+    check_amount(amount_micro)
+    new_balance = await store.add_to_balance(conn, org_id, -amount_micro)
+    if new_balance is None:
+        if await store.select_balance(conn, org_id) is None:
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+        raise InsufficientFunds()
+    now = clock.now()
+    reservation_id = await store.insert_reservation(
+        conn, org_id, amount_micro, reason, reference, now
+    )
+    await store.insert_entry(
+        conn,
+        org_id=org_id,
+        kind=EntryKind.RESERVE,
+        amount_micro=-amount_micro,
+        balance_after_micro=new_balance,
+        reason=reason,
+        reference=reference,
+        reservation_id=reservation_id,
+        now=now,
+    )
+    await _recharge_if_low(conn, clock, org_id, new_balance)
+    return reservation_id
+
+
+async def reserve_funds(
+    db: Database, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str = ""
+) -> int:
+    """Set money aside for a piece of work; returns the reservation ID."""
+    async with db.write() as conn:
+        return await reserve_funds_within(conn, clock, org_id, amount_micro, reason, reference)
+
+
+async def _held_reservation(conn: AsyncConnection, reservation_id: int) -> Reservation:
+    reservation = await store.select_reservation(conn, reservation_id)
+    if reservation is None:
+        raise ReservationNotFound(f"No reservation with ID {reservation_id}")
+    if reservation.status != ReservationStatus.HELD:
+        raise ReservationClosed()
+    return reservation
+
+
+async def settle_reservation_within(
+    conn: AsyncConnection, clock: Clock, reservation_id: int, charged_micro: int
+) -> None:
+    """End a reservation with a charge of at most its amount; the rest comes back."""
+    reservation = await _held_reservation(conn, reservation_id)
+    if charged_micro < 0 or charged_micro > reservation.amount_micro:
+        raise InvalidAmount("The charge must be between zero and the reserved amount")
+    if not await store.close_reservation(
+        conn, reservation_id, ReservationStatus.SETTLED, charged_micro, clock.now()
+    ):
+        raise ReservationClosed()
+    await _move(
+        conn,
+        clock,
+        reservation.org_id,
+        EntryKind.SETTLE,
+        reservation.amount_micro - charged_micro,
+        reservation.reason,
+        reservation.reference,
+        reservation_id,
+    )
+
+
+async def settle_reservation(
+    db: Database, clock: Clock, reservation_id: int, charged_micro: int
+) -> None:
+    """End a reservation with a charge; the part not charged returns to the balance."""
+    async with db.write() as conn:
+        await settle_reservation_within(conn, clock, reservation_id, charged_micro)
+
+
+async def release_reservation_within(
+    conn: AsyncConnection, clock: Clock, reservation_id: int
+) -> None:
+    """End a reservation without any charge, inside the caller's transaction."""
+    reservation = await _held_reservation(conn, reservation_id)
+    if not await store.close_reservation(
+        conn, reservation_id, ReservationStatus.RELEASED, 0, clock.now()
+    ):
+        raise ReservationClosed()
+    await _move(
+        conn,
+        clock,
+        reservation.org_id,
+        EntryKind.RELEASE,
+        reservation.amount_micro,
+        reservation.reason,
+        reservation.reference,
+        reservation_id,
+    )
+
+
+async def release_reservation(db: Database, clock: Clock, reservation_id: int) -> None:
+    """End a reservation without any charge: all of it returns to the balance."""
+    async with db.write() as conn:
+        await release_reservation_within(conn, clock, reservation_id)
+
+
+async def refund_charge(
+    db: Database, clock: Clock, reservation_id: int, amount_micro: int, reason: str
+) -> int:
+    """Give back part or all of what a settled reservation charged; returns the new balance."""
+    check_amount(amount_micro)
+    async with db.write() as conn:
+        reservation = await store.select_reservation(conn, reservation_id)
+        if reservation is None:
+            raise ReservationNotFound(f"No reservation with ID {reservation_id}")
+        if not await store.add_refund(conn, reservation_id, amount_micro):
+            raise InvalidAmount("A refund cannot exceed what the reservation charged")
+        return await _move(
+            conn,
+            clock,
+            reservation.org_id,
+            EntryKind.REFUND,
+            amount_micro,
+            reason,
+            reservation.reference,
+            reservation_id,
+        )
+
+
+async def get_reservation(db: Database, reservation_id: int) -> Reservation:
+    """One reservation; ReservationNotFound when missing."""
+    async with db.read() as conn:
+        reservation = await store.select_reservation(conn, reservation_id)
+    if reservation is None:
+        raise ReservationNotFound(f"No reservation with ID {reservation_id}")
+    return reservation
+
+
+async def set_auto_recharge(
+    db: Database, org_id: int, threshold_micro: int, amount_micro: int
+) -> None:
+    """Turn auto-recharge on: below the threshold, the amount is credited automatically."""
+    check_amount(threshold_micro, allow_zero=True)
+    check_amount(amount_micro)
+    async with db.write() as conn:
+        if not await store.update_auto_recharge(conn, org_id, True, threshold_micro, amount_micro):
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+
+
+async def turn_off_auto_recharge(db: Database, org_id: int) -> None:
+    """Turn auto-recharge off (and forget its threshold and amount)."""
+    async with db.write() as conn:
+        if not await store.update_auto_recharge(conn, org_id, False, 0, 0):
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+
+
+async def list_ledger_entries(db: Database, org_id: int, limit: int = 50) -> list[LedgerEntry]:
+    """The organization's newest ledger entries, newest first."""
+    async with db.read() as conn:
+        if await store.select_balance(conn, org_id) is None:
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+        return await store.select_entries(conn, org_id, limit)

@@ -1,0 +1,203 @@
+"""SQL for balances, reservations and ledger entries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.billing.models import (
+    Balance,
+    EntryKind,
+    LedgerEntry,
+    Reservation,
+    ReservationStatus,
+)
+from tambuli.db.schema import ledger_entries, organizations, reservations
+
+
+async def select_balance(conn: AsyncConnection, org_id: int) -> Balance | None:
+    """The organization's balance row, or None when it does not exist."""
+    row = (
+        await conn.execute(
+            select(
+                organizations.c.balance_micro,
+                organizations.c.auto_recharge,
+                organizations.c.auto_recharge_threshold_micro,
+                organizations.c.auto_recharge_amount_micro,
+            ).where(organizations.c.id == org_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Balance(
+        balance_micro=int(row.balance_micro),
+        auto_recharge=bool(row.auto_recharge),
+        auto_recharge_threshold_micro=int(row.auto_recharge_threshold_micro),
+        auto_recharge_amount_micro=int(row.auto_recharge_amount_micro),
+    )
+
+
+async def add_to_balance(conn: AsyncConnection, org_id: int, delta_micro: int) -> int | None:
+    """Add delta (may be negative) unless the balance would go below zero.
+
+    Returns the new balance, or None when the organization is missing or the balance too low.
+    The check and the change are one statement, so concurrent debits cannot overdraw.
+    """
+    result = await conn.execute(
+        update(organizations)
+        .where(
+            organizations.c.id == org_id,
+            organizations.c.balance_micro + delta_micro >= 0,
+        )
+        .values(balance_micro=organizations.c.balance_micro + delta_micro)
+        .returning(organizations.c.balance_micro)
+    )
+    value = result.scalar_one_or_none()
+    return None if value is None else int(value)
+
+
+async def insert_entry(
+    conn: AsyncConnection,
+    *,
+    org_id: int,
+    kind: EntryKind,
+    amount_micro: int,
+    balance_after_micro: int,
+    reason: str,
+    reference: str,
+    reservation_id: int | None,
+    now: datetime,
+) -> None:
+    """Append one ledger entry."""
+    await conn.execute(
+        insert(ledger_entries).values(
+            org_id=org_id,
+            kind=kind.value,
+            amount_micro=amount_micro,
+            balance_after_micro=balance_after_micro,
+            reason=reason,
+            reference=reference,
+            reservation_id=reservation_id,
+            created_at=now,
+        )
+    )
+
+
+async def insert_reservation(
+    conn: AsyncConnection,
+    org_id: int,
+    amount_micro: int,
+    reason: str,
+    reference: str,
+    now: datetime,
+) -> int:
+    """Record a held reservation and return its ID."""
+    result = await conn.execute(
+        insert(reservations)
+        .values(
+            org_id=org_id,
+            amount_micro=amount_micro,
+            status=ReservationStatus.HELD.value,
+            reason=reason,
+            reference=reference,
+            created_at=now,
+        )
+        .returning(reservations.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _to_reservation(r: Row[Any]) -> Reservation:
+    return Reservation(
+        id=int(r.id),
+        org_id=int(r.org_id),
+        amount_micro=int(r.amount_micro),
+        charged_micro=int(r.charged_micro),
+        refunded_micro=int(r.refunded_micro),
+        status=ReservationStatus(r.status),
+        reason=str(r.reason),
+        reference=str(r.reference),
+    )
+
+
+async def select_reservation(conn: AsyncConnection, reservation_id: int) -> Reservation | None:
+    """One reservation, or None."""
+    row = (
+        await conn.execute(select(reservations).where(reservations.c.id == reservation_id))
+    ).one_or_none()
+    return None if row is None else _to_reservation(row)
+
+
+async def close_reservation(
+    conn: AsyncConnection,
+    reservation_id: int,
+    status: ReservationStatus,
+    charged_micro: int,
+    now: datetime,
+) -> bool:
+    """Mark a held reservation settled or released; False if it was no longer held."""
+    result = await conn.execute(
+        update(reservations)
+        .where(
+            reservations.c.id == reservation_id,
+            reservations.c.status == ReservationStatus.HELD.value,
+        )
+        .values(status=status.value, charged_micro=charged_micro, closed_at=now)
+    )
+    return int(result.rowcount) == 1
+
+
+async def add_refund(conn: AsyncConnection, reservation_id: int, amount_micro: int) -> bool:
+    """Count a refund against a settled reservation; False if it would exceed the charge."""
+    result = await conn.execute(
+        update(reservations)
+        .where(
+            reservations.c.id == reservation_id,
+            reservations.c.status == ReservationStatus.SETTLED.value,
+            reservations.c.refunded_micro + amount_micro <= reservations.c.charged_micro,
+        )
+        .values(refunded_micro=reservations.c.refunded_micro + amount_micro)
+    )
+    return int(result.rowcount) == 1
+
+
+async def update_auto_recharge(
+    conn: AsyncConnection, org_id: int, enabled: bool, threshold_micro: int, amount_micro: int
+) -> bool:
+    """Store auto-recharge settings; False if the organization does not exist."""
+    result = await conn.execute(
+        update(organizations)
+        .where(organizations.c.id == org_id)
+        .values(
+            auto_recharge=enabled,
+            auto_recharge_threshold_micro=threshold_micro,
+            auto_recharge_amount_micro=amount_micro,
+        )
+    )
+    return int(result.rowcount) == 1
+
+
+async def select_entries(conn: AsyncConnection, org_id: int, limit: int) -> list[LedgerEntry]:
+    """The organization's newest ledger entries, newest first."""
+    rows = await conn.execute(
+        select(ledger_entries)
+        .where(ledger_entries.c.org_id == org_id)
+        .order_by(ledger_entries.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        LedgerEntry(
+            id=int(r.id),
+            kind=EntryKind(r.kind),
+            amount_micro=int(r.amount_micro),
+            balance_after_micro=int(r.balance_after_micro),
+            reason=r.reason,
+            reference=r.reference,
+            reservation_id=r.reservation_id,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]

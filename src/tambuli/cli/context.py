@@ -1,0 +1,70 @@
+"""Shared plumbing of the CLI commands: settings, database, output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tambuli.clock import SystemClock
+from tambuli.db.engine import Database
+from tambuli.db.migrate import apply_migrations
+from tambuli.errors import TambuliError
+from tambuli.settings import Settings, load_settings
+
+T = TypeVar("T")
+clock = SystemClock()
+
+
+def read_settings() -> Settings:
+    """Settings from the environment, with a clean message when they are wrong."""
+    try:
+        return load_settings()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def run_with_database(action: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the database, bring its schema up to date, run action, close it."""
+
+    async def wrapper() -> T:
+        db = Database(read_settings().database_url)
+        try:
+            await apply_migrations(db)
+            return await action(db)
+        finally:
+            await db.dispose()
+
+    return run(wrapper())
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine, turning Tambuli errors into a one-line message and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except TambuliError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on one line on stdout."""
+    sys.stdout.write(json.dumps(value, separators=(", ", ": ")) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A human-readable table on stdout."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")

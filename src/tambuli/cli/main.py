@@ -1,0 +1,110 @@
+"""`tambuli` top-level group and the serve / migrate commands."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+
+import click
+
+from tambuli import __version__
+from tambuli.api.app import build_app
+from tambuli.api.server import serve_http
+from tambuli.billing import service as billing
+from tambuli.cli import contacts as contacts_cli
+from tambuli.cli import money, orgs
+from tambuli.cli.context import clock, read_settings, run, run_with_database
+from tambuli.db.engine import Database
+from tambuli.db.migrate import apply_migrations, read_schema_revision
+from tambuli.organizations import service as organizations
+from tambuli.settings import Settings
+
+DEMO_ORG_NAME = "Demo organization"
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tambuli")
+def cli() -> None:
+    """Tambuli: a self-hostable, engageSPARK-compatible messaging platform."""
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+
+    async def action(db: Database) -> tuple[str | None, str | None]:
+        return await read_schema_revision(db)
+
+    current, _ = run_with_database(action)
+    click.echo(f"database is at revision {current}", err=True)
+
+
+async def _create_demo_organization(db: Database, settings: Settings) -> tuple[int, str] | None:
+    if await organizations.has_any_organization(db):
+        return None
+    created = await organizations.create_organization(db, clock, DEMO_ORG_NAME)
+    if settings.demo_balance_micro > 0:
+        await billing.credit_balance(
+            db, clock, created.org_id, settings.demo_balance_micro, "demo funds", "first start"
+        )
+    return created.org_id, created.token
+
+
+def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    base = f"http://{shown_host}:{port}"
+    click.echo(f"Tambuli {__version__} listening on {base} (API docs: {base}/docs)")
+    if demo is None:
+        click.echo("Create an organization with: tambuli org create --name NAME --balance 10")
+        return
+    org_id, token = demo
+    header = shlex.quote(f"Authorization: Token {token}")
+    click.echo("Created a demo organization with 10.00 USD (the token is shown only once):")
+    click.echo(f"  orgId: {org_id}")
+    click.echo(f"  token: {token}")
+    click.echo("Try it:")
+    click.echo(f"  curl -H {header} {base}/v1/organizations/{org_id}/balance.json")
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    db = Database(settings.database_url)
+    try:
+        await apply_migrations(db)
+        demo = await _create_demo_organization(db, settings)
+        app = build_app(db, clock, settings)
+        _print_welcome(host, port, demo)
+        sys.stdout.flush()
+        await serve_http(app, host, port)
+    finally:
+        await db.dispose()
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Serve the API only; run delivery with `tambuli worker` elsewhere.",
+)
+def serve(host: str, port: int, no_workers: bool) -> None:
+    """Run the HTTP API (and, unless --no-workers, the background workers)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = read_settings()
+    # No background work exists yet besides the API, so --no-workers changes nothing today.
+    del no_workers
+    run(_serve(settings, host, port))
+
+
+cli.add_command(orgs.org)
+cli.add_command(orgs.token)
+cli.add_command(orgs.user)
+cli.add_command(money.balance)
+cli.add_command(contacts_cli.groups)
+cli.add_command(contacts_cli.fields)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

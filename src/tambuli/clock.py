@@ -1,0 +1,43 @@
+"""The one place that reads the wall clock; everything else takes a Clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Something that tells the current time as an aware UTC datetime."""
+
+    def now(self) -> datetime:
+        """Return the current time (aware, UTC)."""
+        ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> datetime:
+        """Return the current time (aware, UTC)."""
+        return datetime.now(UTC)
+
+
+class FakeClock:
+    """A clock tests move by hand, so schedules and retries need no sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+        if self._now.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime")
+
+    def now(self) -> datetime:
+        """Return the fake current time."""
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the fake time forward by delta."""
+        self._now += delta
+
+    def set(self, moment: datetime) -> None:
+        """Jump to a given moment."""
+        self._now = moment

@@ -1,0 +1,1 @@
+"""Contacts, groups, custom fields and phone-number normalisation."""

@@ -1,0 +1,229 @@
+"""Use cases on contacts, groups and custom fields; each owns its transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.clock import Clock
+from tambuli.contacts import groups as group_store
+from tambuli.contacts import store
+from tambuli.contacts.models import (
+    Contact,
+    ContactFilter,
+    ContactInput,
+    ContactPage,
+    CustomField,
+    Group,
+    PhoneNumber,
+    check_page,
+    check_text,
+    fold_name,
+)
+from tambuli.db.engine import Database
+from tambuli.errors import (
+    ContactNotFound,
+    DuplicateGroupName,
+    InvalidInput,
+    UnknownCustomField,
+    UnknownGroup,
+)
+
+
+async def _resolve_field_values(
+    conn: AsyncConnection, org_id: int, given: ContactInput, now: datetime
+) -> dict[int, str]:
+    values = dict(given.custom_fields)
+    if values:
+        known = await store.select_existing_field_ids(conn, org_id, values)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UnknownCustomField(
+                f"Unknown custom field ID {unknown[0]}", {"customFieldIds": unknown}
+            )
+    if given.custom_fields_by_name:
+        keys = {fold_name(name): name for name in given.custom_fields_by_name}
+        found = await group_store.select_field_ids_by_names(conn, org_id, list(keys))
+        for key, name in keys.items():
+            if key not in found:
+                found[key] = await group_store.insert_custom_field(conn, org_id, name, now)
+        # By-name values win over by-ID values for the same field; among names differing
+        # only in case, the later one in the request wins.
+        for name, value in given.custom_fields_by_name.items():
+            values[found[fold_name(name)]] = value
+    return values
+
+
+async def _check_groups(conn: AsyncConnection, org_id: int, group_ids: list[int]) -> None:
+    known = await store.select_existing_group_ids(conn, org_id, group_ids)
+    unknown = [g for g in group_ids if g not in known]
+    if unknown:
+        raise UnknownGroup(f"Unknown group ID {unknown[0]}", {"groupIds": unknown})
+
+
+async def create_contact_within(
+    conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
+) -> int:
+    """Create a contact inside the caller's transaction; returns its ID."""
+    now = clock.now()
+    if given.groups:
+        await _check_groups(conn, org_id, given.groups)
+    values = await _resolve_field_values(conn, org_id, given, now)
+    contact_id = await store.insert_contact(
+        conn,
+        org_id,
+        phone,
+        check_text("firstName", given.first_name) or "",
+        check_text("lastName", given.last_name) or "",
+        check_text("language", given.language) or "",
+        bool(given.no_autodelete),
+        now,
+    )
+    if given.groups:
+        await store.replace_group_memberships(conn, contact_id, given.groups)
+    await store.write_field_values(conn, contact_id, values)
+    return contact_id
+
+
+async def create_contact(
+    db: Database, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
+) -> Contact:
+    """Create a contact (several contacts may share a number) and return it."""
+    async with db.write() as conn:
+        contact_id = await create_contact_within(conn, clock, org_id, phone, given)
+        contact = await store.select_contact(conn, org_id, contact_id)
+    assert contact is not None
+    return contact
+
+
+async def get_contact(db: Database, org_id: int, contact_id: int) -> Contact:
+    """One contact of the organization; ContactNotFound otherwise."""
+    async with db.read() as conn:
+        contact = await store.select_contact(conn, org_id, contact_id)
+    if contact is None:
+        raise ContactNotFound()
+    return contact
+
+
+async def find_newest_contact_with_phone(
+    db: Database, org_id: int, phone: PhoneNumber
+) -> Contact | None:
+    """The newest contact with this number, if any."""
+    async with db.read() as conn:
+        return await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+
+
+async def update_contact(
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    contact_id: int,
+    given: ContactInput,
+    phone: PhoneNumber | None = None,
+) -> Contact:
+    """Change only the given fields of a contact and return it."""
+    now = clock.now()
+    async with db.write() as conn:
+        if not await store.contact_exists(conn, org_id, contact_id):
+            raise ContactNotFound()
+        if given.groups:
+            await _check_groups(conn, org_id, given.groups)
+        values = await _resolve_field_values(conn, org_id, given, now)
+        changes: dict[str, Any] = {"updated_at": now}
+        for column, value in (
+            ("first_name", check_text("firstName", given.first_name)),
+            ("last_name", check_text("lastName", given.last_name)),
+            ("language", check_text("language", given.language)),
+            ("no_autodelete", given.no_autodelete),
+        ):
+            if value is not None:
+                changes[column] = value
+        if phone is not None:
+            changes.update(phone=phone.digits, region=phone.region, carrier=phone.carrier)
+            changes["invalid"] = False
+        await store.update_contact_row(conn, org_id, contact_id, changes)
+        if given.groups is not None:
+            await store.replace_group_memberships(conn, contact_id, given.groups)
+        await store.write_field_values(conn, contact_id, values)
+        contact = await store.select_contact(conn, org_id, contact_id)
+    assert contact is not None
+    return contact
+
+
+async def delete_contact(db: Database, org_id: int, contact_id: int) -> None:
+    """Delete a contact; ContactNotFound when it does not exist."""
+    async with db.write() as conn:
+        if not await store.delete_contact_row(conn, org_id, contact_id):
+            raise ContactNotFound()
+
+
+async def list_contacts(
+    db: Database, org_id: int, wanted: ContactFilter, page: int, size: int
+) -> ContactPage:
+    """One page of the organization's contacts matching the filter, oldest first."""
+    check_page(page, size)
+    async with db.read() as conn:
+        total, org_total, found = await store.select_contact_page(
+            conn, org_id, wanted, (page - 1) * size, size
+        )
+    return ContactPage(total=total, org_total=org_total, contacts=found)
+
+
+async def list_contacts_after(
+    db: Database, org_id: int, after_id: int, limit: int
+) -> list[Contact]:
+    """Contacts with IDs above after_id, in ID order; for walking all contacts in batches."""
+    async with db.read() as conn:
+        return await store.select_contact_id_batch(conn, org_id, after_id, limit)
+
+
+async def mark_contact_used(db: Database, clock: Clock, org_id: int, contact_id: int) -> None:
+    """Record that a contact was just used (sent to, subscribed)."""
+    async with db.write() as conn:
+        await store.update_contact_row(conn, org_id, contact_id, {"last_use_at": clock.now()})
+
+
+def _check_definition_name(name: str, what: str) -> str:
+    cleaned = check_text(f"{what} name", name)
+    if not cleaned:
+        raise InvalidInput(f"The {what} name must not be empty")
+    return cleaned
+
+
+async def create_group(db: Database, clock: Clock, org_id: int, name: str) -> Group:
+    """Create a group; DuplicateGroupName if the name (in any case) is taken."""
+    cleaned = _check_definition_name(name, "group")
+    now = clock.now()
+    async with db.write() as conn:
+        group_id = await group_store.insert_group(conn, org_id, cleaned, now)
+    if group_id is None:
+        raise DuplicateGroupName(f"A group named {cleaned!r} already exists")
+    return Group(id=group_id, name=cleaned, created_at=now, size=0)
+
+
+async def list_groups(db: Database, org_id: int) -> list[Group]:
+    """The organization's groups with their sizes."""
+    async with db.read() as conn:
+        return await group_store.select_groups(conn, org_id)
+
+
+async def create_custom_field(db: Database, clock: Clock, org_id: int, name: str) -> CustomField:
+    """Create a custom field, or return the oldest one with the same name (any case)."""
+    cleaned = _check_definition_name(name, "custom field")
+    now = clock.now()
+    async with db.write() as conn:
+        existing = await group_store.select_field_ids_by_names(conn, org_id, [fold_name(cleaned)])
+        if existing:
+            fields = await group_store.select_custom_fields(conn, org_id)
+            field_id = next(iter(existing.values()))
+            return next(f for f in fields if f.id == field_id)
+        field_id = await group_store.insert_custom_field(conn, org_id, cleaned, now)
+    return CustomField(id=field_id, name=cleaned, created_at=now)
+
+
+async def list_custom_fields(db: Database, org_id: int) -> list[CustomField]:
+    """The organization's custom fields, oldest first."""
+    async with db.read() as conn:
+        return await group_store.select_custom_fields(conn, org_id)

@@ -1,0 +1,334 @@
+"""SQL for contacts, their group memberships and custom field values."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber
+from tambuli.db.schema import (
+    contact_field_values,
+    contact_group_members,
+    contact_groups,
+    contacts,
+    custom_fields,
+)
+
+_CONTACT_COLUMNS = (
+    contacts.c.id,
+    contacts.c.org_id,
+    contacts.c.phone,
+    contacts.c.region,
+    contacts.c.carrier,
+    contacts.c.first_name,
+    contacts.c.last_name,
+    contacts.c.language,
+    contacts.c.no_autodelete,
+    contacts.c.invalid,
+    contacts.c.created_at,
+    contacts.c.updated_at,
+    contacts.c.last_use_at,
+)
+
+
+async def insert_contact(
+    conn: AsyncConnection,
+    org_id: int,
+    phone: PhoneNumber,
+    first_name: str,
+    last_name: str,
+    language: str,
+    no_autodelete: bool,
+    now: datetime,
+) -> int:
+    """Insert a contact row and return its ID."""
+    result = await conn.execute(
+        insert(contacts)
+        .values(
+            org_id=org_id,
+            phone=phone.digits,
+            region=phone.region,
+            carrier=phone.carrier,
+            first_name=first_name,
+            last_name=last_name,
+            language=language,
+            no_autodelete=no_autodelete,
+            invalid=False,
+            created_at=now,
+            updated_at=now,
+            last_use_at=now,
+        )
+        .returning(contacts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def update_contact_row(
+    conn: AsyncConnection, org_id: int, contact_id: int, values: dict[str, Any]
+) -> bool:
+    """Change columns of one contact; False when it is not in the organization."""
+    result = await conn.execute(
+        update(contacts)
+        .where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
+        .values(**values)
+    )
+    return int(result.rowcount) == 1
+
+
+async def delete_contact_row(conn: AsyncConnection, org_id: int, contact_id: int) -> bool:
+    """Delete one contact (memberships and values go with it); False when missing."""
+    result = await conn.execute(
+        delete(contacts).where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
+    )
+    return int(result.rowcount) == 1
+
+
+async def contact_exists(conn: AsyncConnection, org_id: int, contact_id: int) -> bool:
+    """Whether the contact exists in the organization."""
+    result = await conn.execute(
+        select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def replace_group_memberships(
+    conn: AsyncConnection, contact_id: int, group_ids: Sequence[int]
+) -> None:
+    """Make the contact a member of exactly these groups."""
+    await conn.execute(
+        delete(contact_group_members).where(contact_group_members.c.contact_id == contact_id)
+    )
+    if group_ids:
+        await conn.execute(
+            insert(contact_group_members),
+            [{"contact_id": contact_id, "group_id": g} for g in group_ids],
+        )
+
+
+async def write_field_values(
+    conn: AsyncConnection, contact_id: int, values: dict[int, str]
+) -> None:
+    """Set custom field values; an empty string removes the value."""
+    if not values:
+        return
+    await conn.execute(
+        delete(contact_field_values).where(
+            contact_field_values.c.contact_id == contact_id,
+            contact_field_values.c.field_id.in_(list(values)),
+        )
+    )
+    rows = [
+        {"contact_id": contact_id, "field_id": fid, "value": value}
+        for fid, value in values.items()
+        if value != ""
+    ]
+    if rows:
+        await conn.execute(insert(contact_field_values), rows)
+
+
+async def select_existing_group_ids(
+    conn: AsyncConnection, org_id: int, group_ids: Iterable[int]
+) -> set[int]:
+    """Which of these group IDs exist in the organization."""
+    ids = list(group_ids)
+    if not ids:
+        return set()
+    result = await conn.execute(
+        select(contact_groups.c.id).where(
+            contact_groups.c.org_id == org_id, contact_groups.c.id.in_(ids)
+        )
+    )
+    return {int(v) for v in result.scalars()}
+
+
+async def select_existing_field_ids(
+    conn: AsyncConnection, org_id: int, field_ids: Iterable[int]
+) -> set[int]:
+    """Which of these custom field IDs exist in the organization."""
+    ids = list(field_ids)
+    if not ids:
+        return set()
+    result = await conn.execute(
+        select(custom_fields.c.id).where(
+            custom_fields.c.org_id == org_id, custom_fields.c.id.in_(ids)
+        )
+    )
+    return {int(v) for v in result.scalars()}
+
+
+async def _load_groups(conn: AsyncConnection, ids: list[int]) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = defaultdict(list)
+    if not ids:
+        return found
+    rows = await conn.execute(
+        select(contact_group_members.c.contact_id, contact_group_members.c.group_id)
+        .where(contact_group_members.c.contact_id.in_(ids))
+        .order_by(contact_group_members.c.contact_id, contact_group_members.c.group_id)
+    )
+    for contact_id, group_id in rows:
+        found[int(contact_id)].append(int(group_id))
+    return found
+
+
+async def _load_values(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[int, str]]:
+    found: dict[int, dict[int, str]] = defaultdict(dict)
+    if not ids:
+        return found
+    rows = await conn.execute(
+        select(
+            contact_field_values.c.contact_id,
+            contact_field_values.c.field_id,
+            contact_field_values.c.value,
+        )
+        .where(contact_field_values.c.contact_id.in_(ids))
+        .order_by(contact_field_values.c.contact_id, contact_field_values.c.field_id)
+    )
+    for contact_id, field_id, value in rows:
+        found[int(contact_id)][int(field_id)] = str(value)
+    return found
+
+
+def _to_contact(row: Row[Any], groups: list[int], values: dict[int, str]) -> Contact:
+    return Contact(
+        id=int(row.id),
+        org_id=int(row.org_id),
+        phone=row.phone,
+        region=row.region,
+        carrier=row.carrier,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        language=row.language,
+        no_autodelete=bool(row.no_autodelete),
+        invalid=bool(row.invalid),
+        groups=tuple(groups),
+        custom_fields=values,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_use_at=row.last_use_at,
+    )
+
+
+async def _hydrate(conn: AsyncConnection, rows: Sequence[Any]) -> list[Contact]:
+    ids = [int(r.id) for r in rows]
+    groups = await _load_groups(conn, ids)
+    values = await _load_values(conn, ids)
+    return [_to_contact(r, groups.get(int(r.id), []), values.get(int(r.id), {})) for r in rows]
+
+
+async def select_contact(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
+    """One contact with its groups and custom field values, or None."""
+    rows = (
+        await conn.execute(
+            select(*_CONTACT_COLUMNS).where(
+                contacts.c.id == contact_id, contacts.c.org_id == org_id
+            )
+        )
+    ).all()
+    if not rows:
+        return None
+    return (await _hydrate(conn, rows))[0]
+
+
+async def select_newest_contact_with_phone(
+    conn: AsyncConnection, org_id: int, phone: str
+) -> Contact | None:
+    """The most recently created contact with this number, or None."""
+    rows = (
+        await conn.execute(
+            select(*_CONTACT_COLUMNS)
+            .where(contacts.c.org_id == org_id, contacts.c.phone == phone)
+            .order_by(contacts.c.id.desc())
+            .limit(1)
+        )
+    ).all()
+    return (await _hydrate(conn, rows))[0] if rows else None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filter_clause(org_id: int, wanted: ContactFilter) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = [contacts.c.org_id == org_id]
+    if wanted.phone is not None:
+        clauses.append(contacts.c.phone == wanted.phone)
+    if wanted.no_autodelete is not None:
+        clauses.append(contacts.c.no_autodelete == wanted.no_autodelete)
+    if wanted.group_id is not None:
+        clauses.append(
+            contacts.c.id.in_(
+                select(contact_group_members.c.contact_id).where(
+                    contact_group_members.c.group_id == wanted.group_id
+                )
+            )
+        )
+    if wanted.search:
+        pattern = f"%{_escape_like(wanted.search.casefold())}%"
+        full_name = func.lower(contacts.c.first_name + " " + contacts.c.last_name)
+        options: list[ColumnElement[bool]] = [
+            func.lower(contacts.c.first_name).like(pattern, escape="\\"),
+            func.lower(contacts.c.last_name).like(pattern, escape="\\"),
+            full_name.like(pattern, escape="\\"),
+        ]
+        digits = "".join(ch for ch in wanted.search if ch.isdigit())
+        if digits:
+            options.append(contacts.c.phone.like(f"%{digits}%"))
+        clauses.append(or_(*options))
+    return and_(*clauses)
+
+
+async def select_contact_page(
+    conn: AsyncConnection, org_id: int, wanted: ContactFilter, offset: int, limit: int
+) -> tuple[int, int, list[Contact]]:
+    """(matching count, organization count, one page of matching contacts oldest first)."""
+    clause = _filter_clause(org_id, wanted)
+    total = int(
+        (await conn.execute(select(func.count()).select_from(contacts).where(clause))).scalar_one()
+    )
+    org_total = int(
+        (
+            await conn.execute(
+                select(func.count()).select_from(contacts).where(contacts.c.org_id == org_id)
+            )
+        ).scalar_one()
+    )
+    rows = (
+        await conn.execute(
+            select(*_CONTACT_COLUMNS)
+            .where(clause)
+            .order_by(contacts.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    return total, org_total, await _hydrate(conn, rows)
+
+
+async def select_contact_id_batch(
+    conn: AsyncConnection, org_id: int, after_id: int, limit: int
+) -> list[Contact]:
+    """Contacts of the organization with IDs above after_id, in ID order (for exports)."""
+    rows = (
+        await conn.execute(
+            select(*_CONTACT_COLUMNS)
+            .where(contacts.c.org_id == org_id, contacts.c.id > after_id)
+            .order_by(contacts.c.id)
+            .limit(limit)
+        )
+    ).all()
+    return await _hydrate(conn, rows)

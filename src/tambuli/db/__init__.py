@@ -1,0 +1,1 @@
+"""Database: every table (schema.py), engines and transactions (engine.py), migrations."""

@@ -1,0 +1,157 @@
+"""The TambuliError tree. Each class carries a stable engageSPARK-style errorCode.
+
+The HTTP status for each family is decided once, in api/errors.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TambuliError(Exception):
+    """Base of every error a caller may see; `message` is English and may change over time."""
+
+    error_code: ClassVar[str] = "server.error"
+    default_message: ClassVar[str] = "Something went wrong"
+
+    def __init__(self, message: str | None = None, context: dict[str, Any] | None = None) -> None:
+        self.message = message or self.default_message
+        self.context = context
+        super().__init__(self.message)
+
+
+# --- 400: the request is wrong -------------------------------------------------------------
+class InvalidInput(TambuliError):
+    """The request cannot be carried out as given."""
+
+    error_code = "request.invalid"
+    default_message = "Invalid request"
+
+
+class MalformedJson(InvalidInput):
+    """The body is not JSON."""
+
+    error_code = "request.malformedjson"
+    default_message = "The request body is not valid JSON"
+
+
+class InvalidField(InvalidInput):
+    """A field has the wrong type or value, or is not known."""
+
+    error_code = "request.invalidfield"
+
+
+class InvalidPhoneNumber(InvalidInput):
+    """A phone number cannot be parsed or is not a possible number."""
+
+    error_code = "contact.invalidphonenumber"
+    default_message = "Invalid phone number"
+
+
+class AmbiguousPhoneNumber(InvalidInput):
+    """Both or neither of the two phone number forms were given."""
+
+    error_code = "contact.phonenumberform"
+    default_message = (
+        'Exactly one of "fullPhoneNumber", or "phoneNumber" with "phoneNumberCountry" must be set'
+    )
+
+
+class UnknownGroup(InvalidInput):
+    """A group ID does not exist in the organization."""
+
+    error_code = "contact.unknowngroup"
+    default_message = "Unknown group"
+
+
+class UnknownCustomField(InvalidInput):
+    """A custom field ID does not exist in the organization."""
+
+    error_code = "contact.unknowncustomfield"
+    default_message = "Unknown custom field"
+
+
+class DuplicateGroupName(InvalidInput):
+    """A group with that name already exists in the organization."""
+
+    error_code = "group.duplicatename"
+    default_message = "A group with this name already exists"
+
+
+class InvalidImportFile(InvalidInput):
+    """An uploaded contacts file cannot be read."""
+
+    error_code = "contact.importfile"
+    default_message = "The file cannot be read as CSV"
+
+
+class InvalidAmount(InvalidInput):
+    """A money amount is negative, too precise or otherwise unusable."""
+
+    error_code = "balance.invalidamount"
+    default_message = "Invalid amount"
+
+
+# --- 401: who is asking is not known or not allowed -----------------------------------------
+class Unauthorized(TambuliError):
+    """Missing, malformed or unknown token, or an organization the user is not a member of."""
+
+    error_code = "auth.invalidtoken"
+    default_message = "Invalid Token"
+
+
+# --- 402 ------------------------------------------------------------------------------------
+class InsufficientFunds(TambuliError):
+    """The organization's balance does not cover the cost."""
+
+    error_code = "balance.insufficient"
+    default_message = "insufficient funds"
+
+
+# --- 404 ------------------------------------------------------------------------------------
+class NotFound(TambuliError):
+    """The thing asked for does not exist (in this organization)."""
+
+    error_code = "notfound"
+    default_message = "Not found"
+
+
+class ContactNotFound(NotFound):
+    """No such contact in the organization."""
+
+    error_code = "contact.notfound"
+
+
+class OrganizationNotFound(NotFound):
+    """No such organization (only reachable from the command line)."""
+
+    error_code = "organization.notfound"
+
+
+class ReservationNotFound(NotFound):
+    """No such balance reservation."""
+
+    error_code = "balance.reservationnotfound"
+
+
+# --- 409 ------------------------------------------------------------------------------------
+class Conflict(TambuliError):
+    """The request clashes with the current state."""
+
+    error_code = "request.conflict"
+    default_message = "Conflict"
+
+
+class ReservationClosed(Conflict):
+    """A reservation was already settled or released."""
+
+    error_code = "balance.reservationclosed"
+    default_message = "The reservation is already closed"
+
+
+# --- 413 ------------------------------------------------------------------------------------
+class BodyTooLarge(TambuliError):
+    """The request body is over the configured cap."""
+
+    error_code = "request.toolarge"
+    default_message = "Request body too large"

@@ -1,0 +1,1 @@
+"""Organizations, their users and API tokens (stored only as hashes)."""

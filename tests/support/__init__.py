@@ -1,0 +1,1 @@
+"""Test support: scratch databases, a real `tambuli serve` subprocess, the reference spec."""

@@ -1,0 +1,83 @@
+"""Run `tambuli serve` as a real subprocess on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A `tambuli serve` process and how to reach it."""
+
+    base_url: str
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def tambuli_command(*args: str) -> list[str]:
+    """The command line that runs the `tambuli` CLI of this checkout."""
+    return [sys.executable, "-m", "tambuli", *args]
+
+
+@contextmanager
+def running_server(
+    database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """Start `tambuli serve` on a free port, wait until it answers, stop it afterwards."""
+    port = free_port()
+    env = {**os.environ, "TAMBULI_DATABASE_URL": database_url, **(extra_env or {})}
+    log_path = log_dir / f"serve-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            tambuli_command("serve", "--host", "127.0.0.1", "--port", str(port)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", database_url, process, log_path)
+    try:
+        _wait_until_ready(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_ready(server: RunningServer, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"tambuli serve exited early:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"tambuli serve did not answer in {timeout}s:\n{server.log()}")
