@@ -9,8 +9,6 @@ import sys
 import click
 
 from tambuli import __version__
-from tambuli.api.app import build_app
-from tambuli.api.server import serve_http
 from tambuli.billing import service as billing
 from tambuli.cli import contacts as contacts_cli
 from tambuli.cli import money, orgs
@@ -68,6 +66,10 @@ def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
+    # The web stack takes a second to import; other commands should not pay for it.
+    from tambuli.api.app import build_app
+    from tambuli.api.server import serve_http
+
     db = Database(settings.database_url)
     try:
         await apply_migrations(db)

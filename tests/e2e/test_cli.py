@@ -1,0 +1,58 @@
+"""The operator's command line against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from tests.support.server import tambuli_command
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TAMBULI_DATABASE_URL": database_url}
+    result = subprocess.run(
+        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_migrate_then_manage_an_organization_from_the_command_line(
+    fresh_database_url: str,
+) -> None:
+    url = fresh_database_url
+    _cli(url, "migrate")
+    org = json.loads(_cli(url, "org", "create", "--name", "Co-op").stdout)
+    org_id = str(org["orgId"])
+    token = json.loads(_cli(url, "token", "create", "--org", org_id).stdout)["token"]
+    assert token != org["token"]
+    listed = json.loads(_cli(url, "token", "list", "--org", org_id, "--json").stdout)
+    assert [t["prefix"] for t in listed] == [org["token"][:8] + "…", token[:8] + "…"]
+    _cli(url, "token", "revoke", "--id", str(listed[0]["id"]))
+    listed = json.loads(_cli(url, "token", "list", "--org", org_id, "--json").stdout)
+    assert listed[0]["revokedAt"] and not listed[1]["revokedAt"]
+
+    credited = json.loads(
+        _cli(url, "balance", "credit", "--org", org_id, "--amount", "12.34", "--json").stdout
+    )
+    assert credited["balanceMicro"] == 12_340_000
+    _cli(url, "balance", "auto-recharge", "--org", org_id, "--threshold", "5", "--amount", "20")
+    shown = json.loads(_cli(url, "balance", "show", "--org", org_id, "--json").stdout)
+    assert shown["autoRecharge"] is True
+    assert shown["autoRechargeThresholdMicro"] == 5_000_000
+    assert shown["autoRechargeAmountMicro"] == 20_000_000
+    _cli(url, "balance", "auto-recharge", "--org", org_id, "--off")
+    shown = json.loads(_cli(url, "balance", "show", "--org", org_id, "--json").stdout)
+    assert shown["autoRecharge"] is False
+    history = json.loads(_cli(url, "balance", "history", "--org", org_id, "--json").stdout)
+    assert [h["kind"] for h in history] == ["credit"]
+
+    group = json.loads(_cli(url, "groups", "create", "--org", org_id, "--name", "Farmers").stdout)
+    groups = json.loads(_cli(url, "groups", "list", "--org", org_id, "--json").stdout)
+    assert groups == [{"id": group["id"], "name": "Farmers", "size": 0}]
+    field = json.loads(_cli(url, "fields", "create", "--org", org_id, "--name", "Crop").stdout)
+    fields = json.loads(_cli(url, "fields", "list", "--org", org_id, "--json").stdout)
+    assert fields == [{"id": field["id"], "name": "Crop"}]
+    table = _cli(url, "org", "list").stdout
+    assert "Co-op" in table

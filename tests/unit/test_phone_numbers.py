@@ -1,0 +1,55 @@
+"""Phone-number normalisation to E.164 digits."""
+
+from __future__ import annotations
+
+import pytest
+
+from tambuli.contacts.phones import (
+    normalise_either,
+    normalise_full_number,
+    normalise_local_number,
+)
+from tambuli.errors import AmbiguousPhoneNumber, InvalidPhoneNumber
+
+
+@pytest.mark.parametrize("text", ["639171234567", "+639171234567", " +63 917 123 4567 "])
+def test_full_numbers_are_stored_as_digits_without_plus(text: str) -> None:
+    number = normalise_full_number(text)
+    assert number.digits == "639171234567"
+    assert number.region == "PH"
+    assert number.carrier == "Globe"
+
+
+def test_local_numbers_are_read_in_their_country() -> None:
+    assert normalise_local_number("09171234567", "ph").digits == "639171234567"
+    assert normalise_local_number("(415) 555-0123", "US").digits == "14155550123"
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "63917", "631234567890", "+6391712345678", "1" * 60, "63917\x00234567"]
+)
+def test_impossible_or_unused_numbers_are_refused(text: str) -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        normalise_full_number(text)
+
+
+@pytest.mark.parametrize("country", ["", "P", "PHL", "ZZ", "1A"])
+def test_unknown_countries_are_refused(country: str) -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        normalise_local_number("09171234567", country)
+
+
+@pytest.mark.parametrize(
+    ("full", "local", "country"),
+    [
+        (None, None, None),
+        ("639171234567", "09171234567", "PH"),
+        ("639171234567", None, "PH"),
+        (None, "09171234567", None),
+    ],
+)
+def test_exactly_one_phone_number_form_is_required(
+    full: str | None, local: str | None, country: str | None
+) -> None:
+    with pytest.raises((AmbiguousPhoneNumber, InvalidPhoneNumber)):
+        normalise_either(full, local, country)
