@@ -52,6 +52,7 @@ async def test_a_created_contact_has_its_fields_groups_and_times(
     assert contact.custom_fields == {field.id: "rice"}
     assert contact.no_autodelete
     assert contact.created_at == contact.updated_at == clock.now()
+    assert await contacts.get_contact(db, org.org_id, contact.id) == contact
 
 
 async def test_several_contacts_may_share_a_number_and_the_newest_is_found(

@@ -63,28 +63,47 @@ async def _check_groups(conn: AsyncConnection, org_id: int, group_ids: list[int]
         raise UnknownGroup(f"Unknown group ID {unknown[0]}", {"groupIds": unknown})
 
 
-async def create_contact_within(
+async def _insert_contact(
     conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
-) -> int:
-    """Create a contact inside the caller's transaction; returns its ID."""
+) -> Contact:
     now = clock.now()
+    first_name = check_text("firstName", given.first_name) or ""
+    last_name = check_text("lastName", given.last_name) or ""
+    language = check_text("language", given.language) or ""
     if given.groups:
         await _check_groups(conn, org_id, given.groups)
     values = await _resolve_field_values(conn, org_id, given, now)
     contact_id = await store.insert_contact(
-        conn,
-        org_id,
-        phone,
-        check_text("firstName", given.first_name) or "",
-        check_text("lastName", given.last_name) or "",
-        check_text("language", given.language) or "",
-        bool(given.no_autodelete),
-        now,
+        conn, org_id, phone, first_name, last_name, language, bool(given.no_autodelete), now
     )
     if given.groups:
         await store.replace_group_memberships(conn, contact_id, given.groups)
     await store.write_field_values(conn, contact_id, values)
-    return contact_id
+    # Everything stored is known here; reading it back would only cost round trips.
+    return Contact(
+        id=contact_id,
+        org_id=org_id,
+        phone=phone.digits,
+        region=phone.region,
+        carrier=phone.carrier,
+        first_name=first_name,
+        last_name=last_name,
+        language=language,
+        no_autodelete=bool(given.no_autodelete),
+        invalid=False,
+        groups=tuple(sorted(given.groups or ())),
+        custom_fields={k: v for k, v in sorted(values.items()) if v != ""},
+        created_at=now,
+        updated_at=now,
+        last_use_at=now,
+    )
+
+
+async def create_contact_within(
+    conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
+) -> int:
+    """Create a contact inside the caller's transaction; returns its ID."""
+    return (await _insert_contact(conn, clock, org_id, phone, given)).id
 
 
 async def create_contact(
@@ -92,10 +111,7 @@ async def create_contact(
 ) -> Contact:
     """Create a contact (several contacts may share a number) and return it."""
     async with db.write() as conn:
-        contact_id = await create_contact_within(conn, clock, org_id, phone, given)
-        contact = await store.select_contact(conn, org_id, contact_id)
-    assert contact is not None
-    return contact
+        return await _insert_contact(conn, clock, org_id, phone, given)
 
 
 async def get_contact(db: Database, org_id: int, contact_id: int) -> Contact:
