@@ -116,7 +116,7 @@ async def create_contact(
 
 async def get_contact(db: Database, org_id: int, contact_id: int) -> Contact:
     """One contact of the organization; ContactNotFound otherwise."""
-    async with db.read() as conn:
+    async with db.read_single() as conn:
         contact = await store.select_contact(conn, org_id, contact_id)
     if contact is None:
         raise ContactNotFound()
