@@ -85,6 +85,13 @@ class InvalidImportFile(InvalidInput):
     default_message = "The file cannot be read as CSV"
 
 
+class InvalidImportRow(InvalidInput):
+    """One record of a contacts file does not fit the file's header."""
+
+    error_code = "contact.importrow"
+    default_message = "The row does not match the header"
+
+
 class InvalidAmount(InvalidInput):
     """A money amount is negative, too precise or otherwise unusable."""
 

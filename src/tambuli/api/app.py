@@ -10,7 +10,7 @@ from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from tambuli import __version__
-from tambuli.api import balance, contacts, groups
+from tambuli.api import balance, contacts, groups, transfer
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.runtime import ApiRuntime
 from tambuli.clock import Clock
@@ -43,6 +43,8 @@ ROUTES: list[Any] = [
     groups.create_group,
     groups.list_custom_fields,
     groups.create_custom_field,
+    transfer.import_contacts,
+    transfer.export_contacts,
 ]
 
 

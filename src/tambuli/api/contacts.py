@@ -22,6 +22,7 @@ from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import (
     DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     ContactFilter,
     ContactInput,
     ContactPage,
@@ -29,10 +30,15 @@ from tambuli.contacts.models import (
     parse_custom_field_values,
     parse_group_ids,
 )
-from tambuli.errors import ContactNotFound, InvalidInput
+from tambuli.errors import ContactNotFound, InvalidField, InvalidInput
 
 CONTACTS_PATH = "/v1/organizations/{org_id:str}/contacts"
 CONTACT_PATH = "/v1/organizations/{org_id:str}/contacts/{contact_id:str}"
+
+# IDs and row offsets are 64-bit in both databases: a larger number from the query string
+# would overflow in the database driver (a 500) instead of being refused.
+MAX_DB_INT = 2**63 - 1
+MAX_PAGE = MAX_DB_INT // MAX_PAGE_SIZE
 
 
 def _contact_input(body: ContactFields) -> ContactInput:
@@ -76,6 +82,13 @@ async def list_contacts(
         raise InvalidInput(
             "Filtering by conditions or subscriptions is not supported yet",
         )
+    if page > MAX_PAGE:
+        raise InvalidField(f"page must be at most {MAX_PAGE}", {"field": "page"})
+    if groupid is not None and not 0 < groupid <= MAX_DB_INT:
+        raise InvalidField(f"groupid: {groupid} is not an ID", {"field": "groupid"})
+    if search is not None and "\x00" in search:
+        # PostgreSQL text cannot hold NUL, so the query itself would fail.
+        raise InvalidField("search must not contain NUL characters", {"field": "search"})
     phone: str | None = None
     if phonenumber is not None:
         number = (

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from tambuli.errors import (
@@ -61,6 +61,11 @@ def handle_tambuli_error(_: Request[Any, Any, Any], exc: TambuliError) -> Respon
     return render_error(exc)
 
 
+def handle_undecodable_body(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    """A body that is not UTF-8: msgspec raises this past Litestar's JSON error wrapping."""
+    return render_error(MalformedJson(f"The request body is not valid UTF-8: {exc.reason}"))
+
+
 def _describe_validation(exc: ValidationException) -> tuple[str, dict[str, Any] | None]:
     extra = exc.extra
     if isinstance(extra, list) and extra:
@@ -88,7 +93,9 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
         return render_error(BodyTooLarge())
     if status == 400:
         detail = str(exc.detail)
-        if "malformed" in detail.lower():
+        # Litestar turns failures to decode the body as JSON (bad syntax, truncated input,
+        # escapes that are not text) into a 400 caused by a SerializationException.
+        if isinstance(exc.__cause__, SerializationException) or "malformed" in detail.lower():
             return render_error(MalformedJson(f"The request body is not valid JSON: {detail}"))
         return render_error(InvalidInput(detail))
     code = {405: "request.methodnotallowed", 415: "request.unsupportedmediatype"}.get(
@@ -116,5 +123,6 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     TambuliError: handle_tambuli_error,
     HTTPException: handle_http_exception,
+    UnicodeDecodeError: handle_undecodable_body,
     Exception: handle_unexpected,
 }
