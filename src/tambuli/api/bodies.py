@@ -7,6 +7,7 @@ from datetime import datetime
 import msgspec
 
 from tambuli.contacts.models import Contact, CustomField, Group
+from tambuli.errors import InvalidField
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -23,7 +24,9 @@ class ContactFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, 
     groups: list[int | str] | None = None
     custom_fields: dict[str, str] | None = None
     custom_fields_by_name: dict[str, str] | None = None
-    no_autodelete: bool | None = None
+    # Declared wide on purpose: the framework converts leniently ("false" and 1 would become
+    # booleans), so only a real JSON boolean passes strict_bool() in the route.
+    no_autodelete: bool | int | str | None = None
 
 
 class CreateContactBody(ContactFields, forbid_unknown_fields=True, kw_only=True):
@@ -104,6 +107,13 @@ class NameBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class EmptyBody(msgspec.Struct):
     """The empty JSON object `{}`."""
+
+
+def strict_bool(name: str, value: bool | int | str | None) -> bool | None:
+    """A JSON boolean (or absent); anything else is refused as a wrong type."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise InvalidField(f"Expected `bool`, got `{type(value).__name__}` ({name})", {"field": name})
 
 
 def render_contact(contact: Contact) -> ContactBody:

@@ -16,6 +16,7 @@ from tambuli.api.bodies import (
     EmptyBody,
     UpdateContactBody,
     render_contact,
+    strict_bool,
 )
 from tambuli.api.runtime import runtime_of
 from tambuli.contacts import phones
@@ -46,7 +47,7 @@ def _contact_input(body: ContactFields) -> ContactInput:
         first_name=body.first_name,
         last_name=body.last_name,
         language=body.language,
-        no_autodelete=body.no_autodelete,
+        no_autodelete=strict_bool("noAutodelete", body.no_autodelete),
         groups=None if body.groups is None else parse_group_ids(body.groups),
         custom_fields=parse_custom_field_values(body.custom_fields or {}),
         custom_fields_by_name=check_custom_field_names(body.custom_fields_by_name or {}),
