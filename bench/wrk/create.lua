@@ -1,4 +1,4 @@
--- wrk script: POST a contact with a phone number no other request of this run uses.
+-- wrk script (scenario create): POST a contact with a phone number no other request of this run uses.
 -- Env: TAMBULI_BENCH_WRK_DIR, TAMBULI_BENCH_PATH (contacts collection path),
 -- TAMBULI_BENCH_TOKEN, TAMBULI_BENCH_THREADS, TAMBULI_BENCH_PHONE_BASE (first sequence number)
 -- and TAMBULI_BENCH_IDS_OUT (file that receives the IDs of the created contacts).

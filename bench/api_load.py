@@ -1,11 +1,13 @@
-"""Load-test contact create and get against one `tambuli serve` process on SQLite, using wrk.
+"""Load-test the API of one `tambuli serve` process on SQLite, using wrk.
 
-Starts the server on a fresh SQLite file in a temporary directory on a free 127.0.0.1 port,
-creates an organization with the CLI, runs wrk for each scenario (create, then get, at each
-concurrency), samples the server's memory, stops the server and prints a Markdown table.
+Scenarios: `create` (POST a contact), `get` (GET a contact), `sms` (POST /v1/sms/phonenumber,
+each request to a number of its own). Starts the server on a fresh SQLite file in a temporary
+directory on a free 127.0.0.1 port, with its delivery workers and the simulator, creates an
+organization with the CLI, runs wrk for each scenario at each concurrency, samples the server's
+memory, stops the server and prints a Markdown table.
 
-    .venv/bin/python bench/contacts_load.py [--quick] [--duration S] [--concurrency 16,64]
-        [--scenarios create,get] [--threads N] [--json-out FILE] [--server-log FILE]
+    .venv/bin/python bench/api_load.py [--quick] [--duration S] [--concurrency 16,64]
+        [--scenarios create,get,sms] [--threads N] [--json-out FILE] [--server-log FILE]
         [--check-targets]
 """
 
@@ -90,9 +92,12 @@ class Target:
     max_p99_ms: float | None = None
 
 
+SCENARIOS = ("create", "get", "sms")
 TARGETS = (
     Target("create", 64, min_req_per_s=2_000, max_p99_ms=50.0),
     Target("get", 64, min_req_per_s=5_000),
+    Target("sms", 16, min_req_per_s=0, max_p99_ms=50.0),
+    Target("sms", 64, min_req_per_s=2_000, max_p99_ms=150.0),
 )
 
 
@@ -208,7 +213,7 @@ class Server:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
-        description="Contact create/get load test against `tambuli serve` on SQLite (uses wrk)."
+        description="API load test against `tambuli serve` on SQLite (uses wrk)."
     )
     parser.add_argument(
         "--duration",
@@ -229,8 +234,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenarios",
         type=parse_scenario_list,
-        default=["create", "get"],
-        help="comma-separated scenarios to run, in order: create, get (default both)",
+        default=list(SCENARIOS),
+        help="comma-separated scenarios to run, in order: create, get, sms (default all)",
     )
     parser.add_argument(
         "--threads",
@@ -267,11 +272,11 @@ def parse_int_list(text: str) -> list[int]:
 
 
 def parse_scenario_list(text: str) -> list[str]:
-    """Parse "create,get" into a list of known scenario names."""
+    """Parse "create,get,sms" into a list of known scenario names."""
     names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [n for n in names if n not in ("create", "get")]
+    unknown = [n for n in names if n not in SCENARIOS]
     if not names or unknown:
-        raise argparse.ArgumentTypeError(f"scenarios are create and get, got {text!r}")
+        raise argparse.ArgumentTypeError(f"scenarios are {', '.join(SCENARIOS)}, got {text!r}")
     return names
 
 
@@ -485,7 +490,8 @@ def run_server(work_dir: Path, env: dict[str, str]) -> Iterator[Server]:
 def create_organization(env: dict[str, str], work_dir: Path) -> Organization:
     """Create the benchmark's organization with `tambuli org create`."""
     made = subprocess.run(
-        tambuli_command("org", "create", "--name", "Bench", "--balance", "10"),
+        # Enough money for every SMS a run can send at 0.02 USD a part.
+        tambuli_command("org", "create", "--name", "Bench", "--balance", "1000000"),
         env=env,
         cwd=work_dir,
         capture_output=True,
@@ -575,7 +581,7 @@ def measure_scenario(
     wrk_cpu_before = read_children_cpu_seconds()
     busy_before = read_machine_busy_cpu_seconds()
     raw = run_wrk(
-        f"contacts_{scenario}.lua",
+        f"{scenario}.lua",
         concurrency,
         threads,
         args.duration,
@@ -622,7 +628,11 @@ def run_scenarios(
     """Run the create scenarios, then the get scenarios over the contacts they made."""
     sampler = RssSampler(server.process.pid)
     sampler.start()
-    base_env = {"TAMBULI_BENCH_PATH": contacts_path(org), "TAMBULI_BENCH_TOKEN": org.token}
+    base_env = {
+        "TAMBULI_BENCH_PATH": contacts_path(org),
+        "TAMBULI_BENCH_TOKEN": org.token,
+        "TAMBULI_BENCH_ORG": str(org.org_id),
+    }
     phone_base = 0
     ids: list[str] = []
     try:
@@ -630,7 +640,7 @@ def run_scenarios(
             for concurrency in args.concurrency:
                 env = dict(base_env)
                 ids_file = work_dir / f"ids-{scenario}-c{concurrency}.txt"
-                if scenario == "create":
+                if scenario in ("create", "sms"):
                     env["TAMBULI_BENCH_PHONE_BASE"] = str(phone_base)
                     env["TAMBULI_BENCH_IDS_OUT"] = str(ids_file)
                 else:
@@ -643,8 +653,9 @@ def run_scenarios(
                     env["TAMBULI_BENCH_IDS_IN"] = str(ids_file)
                 print(f"running {scenario} c{concurrency} for {args.duration:g}s …", flush=True)
                 result, raw = measure_scenario(scenario, concurrency, args, server, sampler, env)
-                if scenario == "create":
+                if scenario in ("create", "sms"):
                     phone_base += int(raw["generated"])
+                if scenario == "create":
                     ids += ids_file.read_text().split()
                     if phone_base >= PHONE_SEQUENCE_LIMIT:
                         print("warning: phone numbers wrapped around and are no longer unique")
