@@ -99,6 +99,47 @@ class InvalidAmount(InvalidInput):
     default_message = "Invalid amount"
 
 
+class UnknownContact(InvalidInput):
+    """A request names a contact that does not exist in the organization."""
+
+    error_code = "contact.notfound"
+    default_message = "No such contact in this organization"
+
+
+class EmptyMessage(InvalidInput):
+    """An SMS with no text."""
+
+    error_code = "sms.emptymessage"
+    default_message = "The message is empty"
+
+
+class MessageTooLong(InvalidInput):
+    """An SMS that needs more parts than allowed."""
+
+    error_code = "sms.toolong"
+    default_message = "The message is longer than 7 parts"
+
+
+class MissingSender(InvalidInput):
+    """No "from" and no default sender ID for the organization."""
+
+    error_code = "sms.nosender"
+    default_message = '"from" is required: this organization has no default sender ID'
+
+
+class NoPrice(InvalidInput):
+    """The price list has no price for the destination."""
+
+    error_code = "sms.noprice"
+    default_message = "There is no price for this destination"
+
+
+class InvalidPushUrl(InvalidField):
+    """A clientPushURL or webhook URL that Tambuli will not call."""
+
+    error_code = "sms.invalidpushurl"
+
+
 # --- 401: who is asking is not known or not allowed -----------------------------------------
 class Unauthorized(TambuliError):
     """Missing, malformed or unknown token, or an organization the user is not a member of."""
@@ -141,6 +182,12 @@ class ReservationNotFound(NotFound):
     error_code = "balance.reservationnotfound"
 
 
+class MessageNotFound(NotFound):
+    """No such message in the organization."""
+
+    error_code = "sms.notfound"
+
+
 # --- 409 ------------------------------------------------------------------------------------
 class Conflict(TambuliError):
     """The request clashes with the current state."""
@@ -149,11 +196,31 @@ class Conflict(TambuliError):
     default_message = "Conflict"
 
 
+class DuplicateMessage(Conflict):
+    """A send request repeats an earlier clientDedup; `original` is the first answer."""
+
+    error_code = "sms.clientdedup"
+    default_message = "duplicate clientDedup"
+
+    def __init__(self, original: object) -> None:
+        super().__init__()
+        # The first message's record; the API answers with its fields.
+        self.original = original
+
+
 class ReservationClosed(Conflict):
     """A reservation was already settled or released."""
 
     error_code = "balance.reservationclosed"
     default_message = "The reservation is already closed"
+
+
+# --- 429 ------------------------------------------------------------------------------------
+class Overloaded(TambuliError):
+    """More requests are waiting than the server takes on; the client should retry shortly."""
+
+    error_code = "request.overloaded"
+    default_message = "Too many requests are waiting; retry in a second"
 
 
 # --- 413 ------------------------------------------------------------------------------------

@@ -22,6 +22,23 @@ class Settings:
     token_cache_seconds: float = 2.0
     # Balance given to the demo organization made on the first start of an empty database.
     demo_balance_micro: int = 10_000_000
+    # First retry of a transiently refused SMS after about this long, doubling up to the cap.
+    retry_base_seconds: float = 10.0
+    retry_max_seconds: float = 900.0
+    # A worker that claimed messages and died gives them up after this long.
+    claim_lease_seconds: float = 60.0
+    # How many due rows a worker claims per commit.
+    dispatch_batch_size: int = 100
+    # How often an idle worker looks for due rows (it is woken at once by sends in-process).
+    worker_poll_seconds: float = 0.2
+    # At most this many SMS per recipient number reach a channel in any rolling minute.
+    recipient_per_minute: int = 5
+    # Seconds between a hand-off to the simulator and its receipt.
+    simulator_receipt_delay: float = 1.0
+    # Throughput limit of the simulator channel in SMS parts per second (0: no limit).
+    simulator_parts_per_second: float = 2000.0
+    # Let webhooks reach loopback and private addresses (tests, closed networks).
+    webhooks_allow_private: bool = False
 
 
 def _read_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -44,6 +61,17 @@ def _read_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _read_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment (or the given mapping)."""
     source = os.environ if env is None else env
@@ -56,5 +84,32 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         demo_balance_micro=_read_int(
             source, "TAMBULI_DEMO_BALANCE_MICRO", Settings.demo_balance_micro
+        ),
+        retry_base_seconds=_read_float(
+            source, "TAMBULI_RETRY_BASE_SECONDS", Settings.retry_base_seconds
+        ),
+        retry_max_seconds=_read_float(
+            source, "TAMBULI_RETRY_MAX_SECONDS", Settings.retry_max_seconds
+        ),
+        claim_lease_seconds=_read_float(
+            source, "TAMBULI_CLAIM_LEASE_SECONDS", Settings.claim_lease_seconds
+        ),
+        dispatch_batch_size=_read_int(
+            source, "TAMBULI_DISPATCH_BATCH_SIZE", Settings.dispatch_batch_size
+        ),
+        worker_poll_seconds=_read_float(
+            source, "TAMBULI_WORKER_POLL_SECONDS", Settings.worker_poll_seconds
+        ),
+        recipient_per_minute=_read_int(
+            source, "TAMBULI_RECIPIENT_PER_MINUTE", Settings.recipient_per_minute
+        ),
+        simulator_receipt_delay=_read_float(
+            source, "TAMBULI_SIMULATOR_RECEIPT_DELAY", Settings.simulator_receipt_delay
+        ),
+        simulator_parts_per_second=_read_float(
+            source, "TAMBULI_SIMULATOR_PARTS_PER_SECOND", Settings.simulator_parts_per_second
+        ),
+        webhooks_allow_private=_read_bool(
+            source, "TAMBULI_WEBHOOKS_ALLOW_PRIVATE", Settings.webhooks_allow_private
         ),
     )

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,10 @@ def tambuli_command(*args: str) -> list[str]:
 
 @contextmanager
 def running_server(
-    database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None
+    database_url: str,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[RunningServer]:
     """Start `tambuli serve` on a free port, wait until it answers, stop it afterwards."""
     port = free_port()
@@ -51,7 +54,7 @@ def running_server(
     log_path = log_dir / f"serve-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            tambuli_command("serve", "--host", "127.0.0.1", "--port", str(port)),
+            tambuli_command("serve", "--host", "127.0.0.1", "--port", str(port), *extra_args),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

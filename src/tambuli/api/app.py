@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, get
@@ -10,11 +11,12 @@ from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from tambuli import __version__
-from tambuli.api import balance, contacts, groups, transfer
+from tambuli.api import balance, contacts, groups, messages, sms, transfer
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.runtime import ApiRuntime
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.messaging.sending import open_outbox
 from tambuli.settings import Settings
 
 
@@ -45,12 +47,23 @@ ROUTES: list[Any] = [
     groups.create_custom_field,
     transfer.import_contacts,
     transfer.export_contacts,
+    sms.send_to_contact,
+    sms.send_to_number,
+    messages.list_messages,
+    messages.get_message,
 ]
 
 
-def build_app(db: Database, clock: Clock, settings: Settings) -> Litestar:
+def build_app(
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    wake_delivery: Callable[[], None] | None = None,
+) -> Litestar:
     """The HTTP application serving the engageSPARK-compatible API."""
-    runtime = ApiRuntime(db=db, clock=clock, settings=settings)
+    runtime = ApiRuntime(db=db, clock=clock, settings=settings, outbox=open_outbox(db, clock))
+    if wake_delivery is not None:
+        runtime.wake_delivery = wake_delivery
     openapi = OpenAPIConfig(
         title="Tambuli",
         version=__version__,

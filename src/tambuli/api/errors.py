@@ -17,6 +17,7 @@ from tambuli.errors import (
     InvalidInput,
     MalformedJson,
     NotFound,
+    Overloaded,
     TambuliError,
     Unauthorized,
 )
@@ -30,7 +31,10 @@ STATUS_BY_ERROR: dict[type[TambuliError], int] = {
     NotFound: 404,
     Conflict: 409,
     BodyTooLarge: 413,
+    Overloaded: 429,
 }
+# Seconds a client is asked to wait after a 429.
+RETRY_AFTER_SECONDS = 1
 
 
 def status_for(error: TambuliError) -> int:
@@ -53,7 +57,8 @@ def render_error(error: TambuliError) -> Response[dict[str, Any]]:
         body["errorCode"] = error.error_code
         if error.context:
             body["context"] = error.context
-    return Response(body, status_code=status, media_type=MediaType.JSON)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def handle_tambuli_error(_: Request[Any, Any, Any], exc: TambuliError) -> Response[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from litestar import Request
 from tambuli.api.token_cache import TokenCache
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.messaging.sending import Outbox
 from tambuli.settings import Settings
 
 
@@ -20,7 +22,10 @@ class ApiRuntime:
     db: Database
     clock: Clock
     settings: Settings
+    outbox: Outbox
     tokens: TokenCache = field(default_factory=TokenCache)
+    # Called after a message is queued, so an in-process worker starts on it at once.
+    wake_delivery: Callable[[], None] = lambda: None
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:

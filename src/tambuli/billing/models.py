@@ -112,3 +112,10 @@ def format_usd_cents_down(amount_micro: int) -> str:
 def usd_number(amount_micro: int) -> float:
     """The JSON number the API shows for an amount (conversion at the edge, no arithmetic)."""
     return float(Decimal(amount_micro).scaleb(-6))
+
+
+def format_usd_exact_or_cents(amount_micro: int) -> str:
+    """Two decimals for whole cents ("0.40"), six when the amount has fractions of a cent."""
+    if amount_micro % 10_000 == 0:
+        return format_usd_cents_down(amount_micro)
+    return format_usd(amount_micro)

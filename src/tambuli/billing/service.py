@@ -39,7 +39,7 @@ async def get_balance(db: Database, org_id: int) -> Balance:
     return balance
 
 
-async def _move(
+async def move_balance_within(
     conn: AsyncConnection,
     clock: Clock,
     org_id: int,
@@ -49,7 +49,16 @@ async def _move(
     reference: str,
     reservation_id: int | None = None,
 ) -> int:
-    new_balance = await store.add_to_balance(conn, org_id, delta_micro)
+    """Add delta (may be negative) to the balance with its ledger entry; the new balance."""
+    if delta_micro == 0:
+        # A reservation charged in full moves no money: reading the balance instead of
+        # rewriting it spares the hottest row of the database a dead version per message.
+        current = await store.select_balance(conn, org_id)
+        if current is None:
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+        new_balance: int | None = current.balance_micro
+    else:
+        new_balance = await store.add_to_balance(conn, org_id, delta_micro)
     if new_balance is None:
         if await store.select_balance(conn, org_id) is None:
             raise OrganizationNotFound(f"No organization with ID {org_id}")
@@ -73,7 +82,9 @@ async def credit_balance_within(
 ) -> int:
     """Add money to the balance inside the caller's transaction; returns the new balance."""
     check_amount(amount_micro)
-    return await _move(conn, clock, org_id, EntryKind.CREDIT, amount_micro, reason, reference)
+    return await move_balance_within(
+        conn, clock, org_id, EntryKind.CREDIT, amount_micro, reason, reference
+    )
 
 
 async def credit_balance(
@@ -84,24 +95,6 @@ async def credit_balance(
         return await credit_balance_within(conn, clock, org_id, amount_micro, reason, reference)
 
 
-async def _recharge_if_low(
-    conn: AsyncConnection, clock: Clock, org_id: int, balance_micro: int
-) -> None:
-    settings = await store.select_balance(conn, org_id)
-    if settings is None or not settings.auto_recharge:
-        return
-    if balance_micro < settings.auto_recharge_threshold_micro:
-        await _move(
-            conn,
-            clock,
-            org_id,
-            EntryKind.CREDIT,
-            settings.auto_recharge_amount_micro,
-            AUTO_RECHARGE_REASON,
-            f"threshold {settings.auto_recharge_threshold_micro}",
-        )
-
-
 async def reserve_funds_within(
     conn: AsyncConnection, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str
 ) -> int:
@@ -110,12 +103,12 @@ async def reserve_funds_within(
     Returns the reservation ID. The balance never goes below zero, whatever runs concurrently.
     """
     check_amount(amount_micro)
-    new_balance = await store.add_to_balance(conn, org_id, -amount_micro)
-    if new_balance is None:
+    now = clock.now()
+    balance = await store.debit_balance(conn, org_id, amount_micro)
+    if balance is None:
         if await store.select_balance(conn, org_id) is None:
             raise OrganizationNotFound(f"No organization with ID {org_id}")
         raise InsufficientFunds()
-    now = clock.now()
     reservation_id = await store.insert_reservation(
         conn, org_id, amount_micro, reason, reference, now
     )
@@ -124,13 +117,22 @@ async def reserve_funds_within(
         org_id=org_id,
         kind=EntryKind.RESERVE,
         amount_micro=-amount_micro,
-        balance_after_micro=new_balance,
+        balance_after_micro=balance.balance_micro,
         reason=reason,
         reference=reference,
         reservation_id=reservation_id,
         now=now,
     )
-    await _recharge_if_low(conn, clock, org_id, new_balance)
+    if balance.auto_recharge and balance.balance_micro < balance.auto_recharge_threshold_micro:
+        await move_balance_within(
+            conn,
+            clock,
+            org_id,
+            EntryKind.CREDIT,
+            balance.auto_recharge_amount_micro,
+            AUTO_RECHARGE_REASON,
+            f"threshold {balance.auto_recharge_threshold_micro}",
+        )
     return reservation_id
 
 
@@ -162,7 +164,7 @@ async def settle_reservation_within(
         conn, reservation_id, ReservationStatus.SETTLED, charged_micro, clock.now()
     ):
         raise ReservationClosed()
-    await _move(
+    await move_balance_within(
         conn,
         clock,
         reservation.org_id,
@@ -191,7 +193,7 @@ async def release_reservation_within(
         conn, reservation_id, ReservationStatus.RELEASED, 0, clock.now()
     ):
         raise ReservationClosed()
-    await _move(
+    await move_balance_within(
         conn,
         clock,
         reservation.org_id,
@@ -220,7 +222,7 @@ async def refund_charge(
             raise ReservationNotFound(f"No reservation with ID {reservation_id}")
         if not await store.add_refund(conn, reservation_id, amount_micro):
             raise InvalidAmount("A refund cannot exceed what the reservation charged")
-        return await _move(
+        return await move_balance_within(
             conn,
             clock,
             reservation.org_id,

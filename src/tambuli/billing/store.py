@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing.models import (
@@ -59,6 +60,38 @@ async def add_to_balance(conn: AsyncConnection, org_id: int, delta_micro: int) -
     return None if value is None else int(value)
 
 
+async def debit_balance(conn: AsyncConnection, org_id: int, amount_micro: int) -> Balance | None:
+    """Take amount off the balance unless it would go below zero; the new balance and settings.
+
+    None when the organization is missing or the balance too low. One statement, so concurrent
+    debits cannot overdraw, and the auto-recharge settings come back without another query.
+    """
+    row = (
+        await conn.execute(
+            update(organizations)
+            .where(
+                organizations.c.id == org_id,
+                organizations.c.balance_micro - amount_micro >= 0,
+            )
+            .values(balance_micro=organizations.c.balance_micro - amount_micro)
+            .returning(
+                organizations.c.balance_micro,
+                organizations.c.auto_recharge,
+                organizations.c.auto_recharge_threshold_micro,
+                organizations.c.auto_recharge_amount_micro,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Balance(
+        balance_micro=int(row.balance_micro),
+        auto_recharge=bool(row.auto_recharge),
+        auto_recharge_threshold_micro=int(row.auto_recharge_threshold_micro),
+        auto_recharge_amount_micro=int(row.auto_recharge_amount_micro),
+    )
+
+
 async def insert_entry(
     conn: AsyncConnection,
     *,
@@ -110,6 +143,38 @@ async def insert_reservation(
     return int(result.scalar_one())
 
 
+async def insert_reservations(
+    conn: AsyncConnection,
+    org_id: int,
+    amounts_micro: Sequence[int],
+    reason: str,
+    references: Sequence[str],
+    now: datetime,
+) -> list[int]:
+    """Record several held reservations in one statement; their IDs in the same order."""
+    result = await conn.execute(
+        insert(reservations).returning(reservations.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "org_id": org_id,
+                "amount_micro": amount,
+                "status": ReservationStatus.HELD.value,
+                "reason": reason,
+                "reference": reference,
+                "created_at": now,
+            }
+            for amount, reference in zip(amounts_micro, references, strict=True)
+        ],
+    )
+    return [int(row.id) for row in result]
+
+
+async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
+    """Append several ledger entries (dicts of column values) in one statement."""
+    if entries:
+        await conn.execute(insert(ledger_entries), list(entries))
+
+
 def _to_reservation(r: Row[Any]) -> Reservation:
     return Reservation(
         id=int(r.id),
@@ -148,6 +213,41 @@ async def close_reservation(
         .values(status=status.value, charged_micro=charged_micro, closed_at=now)
     )
     return int(result.rowcount) == 1
+
+
+async def select_reservations(
+    conn: AsyncConnection, reservation_ids: Sequence[int]
+) -> dict[int, Reservation]:
+    """Reservations by ID (missing ones are absent), locked until the transaction ends.
+
+    The lock (PostgreSQL; SQLite has one writer anyway) makes the status read here the status
+    an update in the same transaction sees.
+    """
+    rows = await conn.execute(
+        select(reservations)
+        .where(reservations.c.id.in_(list(reservation_ids)))
+        .order_by(reservations.c.id)
+        .with_for_update()
+    )
+    return {int(r.id): _to_reservation(r) for r in rows}
+
+
+async def close_reservations(
+    conn: AsyncConnection,
+    charges: Sequence[tuple[int, int]],
+    status: ReservationStatus,
+    now: datetime,
+) -> None:
+    """Mark held reservations (ID, charge) settled or released (lock them first)."""
+    await conn.execute(
+        update(reservations)
+        .where(
+            reservations.c.id == bindparam("b_id"),
+            reservations.c.status == ReservationStatus.HELD.value,
+        )
+        .values(status=status.value, charged_micro=bindparam("b_charged"), closed_at=now),
+        [{"b_id": reservation_id, "b_charged": charged} for reservation_id, charged in charges],
+    )
 
 
 async def add_refund(conn: AsyncConnection, reservation_id: int, amount_micro: int) -> bool:

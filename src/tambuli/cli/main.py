@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import shlex
+import signal
 import sys
 
 import click
@@ -12,6 +14,7 @@ import click
 from tambuli import __version__
 from tambuli.billing import service as billing
 from tambuli.cli import contacts as contacts_cli
+from tambuli.cli import messaging as messaging_cli
 from tambuli.cli import money, orgs, transfer
 from tambuli.cli.context import clock, read_settings, run, run_with_database
 from tambuli.db.engine import Database
@@ -66,16 +69,22 @@ def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
     click.echo(f"  curl -H {header} {base}/v1/organizations/{org_id}/balance.json")
 
 
-async def _serve(settings: Settings, host: str, port: int) -> None:
+async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -> None:
     # The web stack takes a second to import; other commands should not pay for it.
     from tambuli.api.app import build_app
     from tambuli.api.server import serve_http
+    from tambuli.workers.runner import Workers
 
     db = Database(settings.database_url)
+    stop = asyncio.Event()
+    background: asyncio.Task[None] | None = None
     try:
         await apply_migrations(db)
         demo = await _create_demo_organization(db, settings)
-        app = build_app(db, clock, settings)
+        workers = Workers(db, clock, settings) if with_workers else None
+        app = build_app(db, clock, settings, workers.wake_delivery if workers else None)
+        if workers is not None:
+            background = asyncio.create_task(workers.run(stop))
         # Start-up objects (routes, compiled statements, phone metadata) live for the whole
         # process: moving them out of the collector's view and collecting young objects less
         # often takes multi-millisecond pauses off the request path.
@@ -86,6 +95,10 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         sys.stdout.flush()
         await serve_http(app, host, port)
     finally:
+        stop.set()
+        if background is not None:
+            await background
+        logging.getLogger("tambuli").info("database write transactions: %d", db.write_transactions)
         await db.dispose()
 
 
@@ -101,9 +114,31 @@ def serve(host: str, port: int, no_workers: bool) -> None:
     """Run the HTTP API (and, unless --no-workers, the background workers)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = read_settings()
-    # No background work exists yet besides the API, so --no-workers changes nothing today.
-    del no_workers
-    run(_serve(settings, host, port))
+    run(_serve(settings, host, port, with_workers=not no_workers))
+
+
+async def _work(settings: Settings) -> None:
+    from tambuli.workers.runner import Workers
+
+    db = Database(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await apply_migrations(db)
+        click.echo("Tambuli worker running (delivery, receipts, webhooks); Ctrl-C stops it")
+        sys.stdout.flush()
+        await Workers(db, clock, settings).run(stop)
+    finally:
+        await db.dispose()
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background workers only (delivery, receipts, webhooks), without the API."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run(_work(read_settings()))
 
 
 cli.add_command(orgs.org)
@@ -113,6 +148,9 @@ cli.add_command(money.balance)
 cli.add_command(contacts_cli.groups)
 cli.add_command(contacts_cli.fields)
 cli.add_command(transfer.contacts)
+cli.add_command(messaging_cli.prices)
+cli.add_command(messaging_cli.simulator)
+cli.add_command(messaging_cli.channels)
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
 import click
 
 from tambuli.billing import service as billing
@@ -15,8 +17,11 @@ from tambuli.cli.context import (
 )
 from tambuli.db.engine import Database
 from tambuli.errors import TambuliError
+from tambuli.messaging.models import check_sender_id
+from tambuli.organizations import profile as profiles
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import NewOrganization
+from tambuli.webhooks.address_guard import check_webhook_url
 
 
 def _usd(value: str) -> int:
@@ -77,6 +82,126 @@ def org_add_member(org_id: int, user_id: int) -> None:
 
     run_with_database(action)
     click.echo(f"user {user_id} is a member of organization {org_id}", err=True)
+
+
+def _sender_id(value: str) -> str:
+    if not value.strip():
+        return ""  # clears the default: every send must then name its sender
+    try:
+        return check_sender_id(value)
+    except TambuliError as exc:
+        raise click.ClickException(f"invalid --sender-id: {exc.message}") from exc
+
+
+def _inbound_url(value: str) -> str:
+    if not value.strip():
+        return ""  # clears it: inbound SMS are no longer pushed
+    try:
+        return check_webhook_url(value.strip())
+    except ValueError as exc:
+        raise click.ClickException(f"invalid --inbound-url: {exc}") from exc
+
+
+def _window_seconds(hours: str) -> int:
+    try:
+        value = Decimal(hours.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value <= 0:
+        raise click.ClickException(
+            f"invalid --delivery-window-hours: {hours!r} is not a number of hours"
+        )
+    return int((value * 3600).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def _profile_json(profile: profiles.OrgProfile) -> dict[str, object]:
+    # The webhook secret stays out: `org webhook-secret` shows it on purpose only.
+    return {
+        "orgId": profile.org_id,
+        "defaultSenderId": profile.default_sender_id,
+        "deliveryWindowSeconds": profile.delivery_window_seconds,
+        "inboundUrl": profile.inbound_url,
+        "hasWebhookSecret": bool(profile.webhook_secret),
+    }
+
+
+def _print_profile(profile: profiles.OrgProfile, as_json: bool) -> None:
+    if as_json:
+        print_json(_profile_json(profile))
+        return
+    seconds = profile.delivery_window_seconds
+    window = f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds} s"
+    print_table(
+        f"Organization {profile.org_id}",
+        ["setting", "value"],
+        [
+            ("default sender ID", profile.default_sender_id or "(none)"),
+            ("delivery window", window),
+            ("inbound URL", profile.inbound_url or "(none)"),
+            ("webhook secret", "set" if profile.webhook_secret else "not created yet"),
+        ],
+    )
+
+
+@org.command("show")
+@click.option("--org", "org_id", required=True, type=int)
+@json_option
+def org_show(org_id: int, as_json: bool) -> None:
+    """Show an organization's messaging settings (never its webhook secret)."""
+
+    async def action(db: Database) -> profiles.OrgProfile:
+        return await profiles.get_profile(db, org_id)
+
+    _print_profile(run_with_database(action), as_json)
+
+
+@org.command("set")
+@click.option("--org", "org_id", required=True, type=int)
+@click.option("--sender-id", help='Default sender ID of the organization ("" clears it).')
+@click.option("--inbound-url", help='URL inbound SMS are pushed to ("" clears it).')
+@click.option("--delivery-window-hours", "window_hours", help="How long delivery is retried.")
+@json_option
+def org_set(
+    org_id: int,
+    sender_id: str | None,
+    inbound_url: str | None,
+    window_hours: str | None,
+    as_json: bool,
+) -> None:
+    """Change an organization's messaging settings; prints the new settings."""
+    if sender_id is None and inbound_url is None and window_hours is None:
+        raise click.UsageError("give --sender-id, --inbound-url or --delivery-window-hours")
+    # Everything is checked before the database is touched, so a bad value changes nothing.
+    sender = None if sender_id is None else _sender_id(sender_id)
+    url = None if inbound_url is None else _inbound_url(inbound_url)
+    window = None if window_hours is None else _window_seconds(window_hours)
+
+    async def action(db: Database) -> profiles.OrgProfile:
+        return await profiles.update_profile(
+            db,
+            org_id,
+            default_sender_id=sender,
+            delivery_window_seconds=window,
+            inbound_url=url,
+        )
+
+    _print_profile(run_with_database(action), as_json)
+
+
+@org.command("webhook-secret")
+@click.option("--org", "org_id", required=True, type=int)
+@click.option("--rotate", is_flag=True, help="Replace the secret; the old one stops working.")
+def org_webhook_secret(org_id: int, rotate: bool) -> None:
+    """Print the secret that signs webhooks; prints {"webhookSecret"}. Created on first use."""
+    # The webhook service pulls in the HTTP client; other commands should not pay for that.
+    from tambuli.webhooks.service import read_webhook_secret, rotate_webhook_secret
+
+    async def action(db: Database) -> str:
+        if rotate:
+            return await rotate_webhook_secret(db, org_id)
+        return await read_webhook_secret(db, org_id)
+
+    print_json({"webhookSecret": run_with_database(action)})
 
 
 @click.group()

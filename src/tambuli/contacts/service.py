@@ -101,9 +101,9 @@ async def _insert_contact(
 
 async def create_contact_within(
     conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
-) -> int:
-    """Create a contact inside the caller's transaction; returns its ID."""
-    return (await _insert_contact(conn, clock, org_id, phone, given)).id
+) -> Contact:
+    """Create a contact inside the caller's transaction and return it."""
+    return await _insert_contact(conn, clock, org_id, phone, given)
 
 
 async def create_contact(
@@ -129,6 +129,30 @@ async def find_newest_contact_with_phone(
     """The newest contact with this number, if any."""
     async with db.read() as conn:
         return await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+
+
+async def find_newest_contact_with_phone_within(
+    conn: AsyncConnection, org_id: int, digits: str
+) -> Contact | None:
+    """The newest contact with this number, inside the caller's transaction."""
+    return await store.select_newest_contact_with_phone(conn, org_id, digits)
+
+
+async def get_contact_within(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
+    """One contact of the organization inside the caller's transaction, or None."""
+    return await store.select_contact(conn, org_id, contact_id)
+
+
+async def mark_contact_used_within(
+    conn: AsyncConnection, clock: Clock, org_id: int, contact_id: int
+) -> None:
+    """Record inside the caller's transaction that a contact was just sent to."""
+    await store.update_contact_row(conn, org_id, contact_id, {"last_use_at": clock.now()})
+
+
+async def read_custom_field_names_within(conn: AsyncConnection, org_id: int) -> dict[int, str]:
+    """Custom field names by ID, inside the caller's transaction."""
+    return {f.id: f.name for f in await group_store.select_custom_fields(conn, org_id)}
 
 
 async def update_contact(

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -180,4 +181,133 @@ contact_field_values = Table(
         "field_id", BigInteger, ForeignKey("custom_fields.id", ondelete="CASCADE"), primary_key=True
     ),
     Column("value", Text, nullable=False),
+)
+
+organization_settings = Table(
+    "organization_settings",
+    metadata,
+    Column(
+        "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # Used when a send request leaves out "from".
+    Column("default_sender_id", String(20), nullable=False, server_default=""),
+    # How long delivery is retried after a message is accepted.
+    Column("delivery_window_seconds", BigInteger, nullable=False, server_default="86400"),
+    # Standard Webhooks secret ("whsec_…") that signs every push to this organization's URLs.
+    Column("webhook_secret", String(100), nullable=False, server_default=""),
+    # Where inbound SMS are pushed; empty means nowhere.
+    Column("inbound_url", Text, nullable=False, server_default=""),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Two-letter region of the destination number.
+    Column("country", String(2), nullable=False),
+    # Digits a destination number (E.164, no "+") starts with; "" applies to the whole country.
+    Column("prefix", String(20), nullable=False, server_default=""),
+    Column("price_micro", BigInteger, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("country", "prefix", name="uq_prices_country_prefix"),
+    CheckConstraint("price_micro >= 0", name="price_not_negative"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    # "egress" (sent by the organization) or "ingress" (received from a handset).
+    Column("direction", String(8), nullable=False),
+    # No foreign key: a message outlives the contact it went to.
+    Column("contact_id", BigInteger, nullable=True),
+    Column("sender", String(20), nullable=False),
+    Column("recipient", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("encoding", String(8), nullable=False),
+    Column("parts", Integer, nullable=False),
+    Column("price_per_part_micro", BigInteger, nullable=False, server_default="0"),
+    Column("reservation_id", BigInteger, nullable=True),
+    Column("charged_micro", BigInteger, nullable=False, server_default="0"),
+    Column("client_ref", Text, nullable=False, server_default=""),
+    Column("client_dedup", Text, nullable=False, server_default=""),
+    Column("client_push_url", Text, nullable=False, server_default=""),
+    # See messaging.models.MessageStatus.
+    Column("status", String(16), nullable=False),
+    # deliveredToPhone: unknown, confirmed or failed.
+    Column("receipt", String(16), nullable=False, server_default="unknown"),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("delivery_error", String(100), nullable=False, server_default=""),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    # A worker's claim; once it passes, another worker may take the message over.
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("deadline_at", UTCDateTime, nullable=True),
+    Column("channel", String(50), nullable=False, server_default=""),
+    Column("operator_message_id", String(100), nullable=True),
+    Column("handed_at", UTCDateTime, nullable=True),
+    Column("success_parts", Integer, nullable=False, server_default="0"),
+    Column("success_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_messages_org_id_id", "org_id", "id"),
+    Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_messages_recipient_handed_at", "recipient", "handed_at"),
+    Index("ix_messages_channel_operator_message_id", "channel", "operator_message_id"),
+)
+
+message_dedup = Table(
+    "message_dedup",
+    metadata,
+    # One row per (organization, clientDedup): the key that makes a retried POST safe.
+    Column(
+        "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("client_dedup", String(200), primary_key=True),
+    Column("message_id", BigInteger, ForeignKey("messages.id"), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event", String(50), nullable=False),
+    # The JSON body exactly as it is sent (and signed).
+    Column("payload", Text, nullable=False),
+    # See webhooks.models.DeliveryStatus.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("give_up_at", UTCDateTime, nullable=False),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+simulator_messages = Table(
+    "simulator_messages",
+    metadata,
+    # The simulated operator's own record of every submission it accepted or refused: the
+    # inbox `tambuli simulator inbox` shows, and the source of its receipts and replies.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("operator_message_id", String(100), nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("sender", String(20), nullable=False),
+    Column("recipient", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("parts", Integer, nullable=False),
+    # What the simulated operator answered: accepted, transient or permanent.
+    Column("outcome", String(16), nullable=False),
+    # Receipt still owed: confirmed, failed or "" (none will come).
+    Column("receipt", String(16), nullable=False, server_default=""),
+    Column("receipt_due_at", UTCDateTime, nullable=True),
+    Column("reply", Text, nullable=False, server_default=""),
+    Column("submitted_at", UTCDateTime, nullable=False),
+    Index("ix_simulator_messages_receipt_due_at", "receipt_due_at"),
+    Index("ix_simulator_messages_message_id", "message_id"),
 )

@@ -1,0 +1,144 @@
+"""POST /v1/sms/contact and /v1/sms/phonenumber."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response, post
+
+from tambuli.api.auth import authorize_token
+from tambuli.api.runtime import runtime_of
+from tambuli.contacts import phones
+from tambuli.contacts.models import PhoneNumber, parse_id
+from tambuli.errors import AmbiguousPhoneNumber, DuplicateMessage, Unauthorized
+from tambuli.messaging.segments import segment_message
+from tambuli.messaging.sending import SendRequest, send_sms
+from tambuli.messaging.views import (
+    NonGsmCharacterBody,
+    SentSmsBody,
+    StoredMessage,
+    format_timestamp,
+    render_estimate,
+)
+from tambuli.organizations.models import parse_authorization_header
+
+
+class SendSmsFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """The fields both send routes share."""
+
+    org_id: int | str
+    message: str
+    from_: str | None = msgspec.field(name="from", default=None)
+    client_dedup: str | None = None
+    client_push_url: str | None = msgspec.field(name="clientPushURL", default=None)
+    client_ref: str | None = None
+    full_phone_number: str | None = None
+    phone_number: str | None = None
+    phone_number_country: str | None = None
+    # Legacy name of fullPhoneNumber.
+    to: str | None = None
+
+
+class SendToContactBody(SendSmsFields, forbid_unknown_fields=True, kw_only=True):
+    """POST /v1/sms/contact: exactly one of contactId, fullPhoneNumber (or to), or
+    phoneNumber + phoneNumberCountry."""
+
+    contact_id: int | str | None = None
+
+
+class SendToNumberBody(SendSmsFields, forbid_unknown_fields=True, kw_only=True):
+    """POST /v1/sms/phonenumber: exactly one of fullPhoneNumber (or to), or
+    phoneNumber + phoneNumberCountry."""
+
+
+def render_sent(message: StoredMessage) -> SentSmsBody:
+    """The send answer for a stored message (also the body of a 409 for its clientDedup)."""
+    segments = segment_message(message.body)
+    return SentSmsBody(
+        message_id=message.message_id,
+        estimate_parts=message.parts,
+        estimate_micro=message.price_per_part_micro,
+        estimate=render_estimate(message.parts, message.price_per_part_micro),
+        delivery_deadline=format_timestamp(message.deadline_at or message.created_at),
+        to=message.recipient,
+        message=message.body,
+        contact_id=message.contact_id or 0,
+        client_dedup=message.client_dedup,
+        client_push_url=message.client_push_url,
+        client_ref=message.client_ref,
+        encoding=message.encoding,
+        non_gsm_characters=[
+            NonGsmCharacterBody(position=c.position, character=c.character)
+            for c in segments.non_gsm_characters
+        ],
+    )
+
+
+def _phone(body: SendSmsFields) -> PhoneNumber | None:
+    full = body.full_phone_number
+    if body.to is not None:
+        if full is not None and full.strip() != body.to.strip():
+            raise AmbiguousPhoneNumber('"to" is the legacy name of "fullPhoneNumber": give one')
+        full = body.to
+    if full is None and body.phone_number is None and body.phone_number_country is None:
+        return None
+    return phones.normalise_either(full, body.phone_number, body.phone_number_country)
+
+
+async def _send(
+    request: Request[Any, Any, Any], body: SendSmsFields, contact_id: int | None, use_contacts: bool
+) -> Response[Any]:
+    token = parse_authorization_header(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized()
+    org_id = parse_id(body.org_id, "orgId")
+    principal = await authorize_token(request, token, org_id)
+    phone = _phone(body)
+    if (phone is None) == (contact_id is None):
+        raise AmbiguousPhoneNumber(
+            'Exactly one of "contactId", "fullPhoneNumber", or "phoneNumber" with'
+            ' "phoneNumberCountry" must be set'
+            if use_contacts
+            else None
+        )
+    runtime = runtime_of(request)
+    wanted = SendRequest(
+        org_id=principal.org_id,
+        text=body.message,
+        sender=body.from_,
+        contact_id=contact_id,
+        phone=phone,
+        use_contacts=use_contacts,
+        client_dedup=body.client_dedup or "",
+        client_push_url=(body.client_push_url or "").strip(),
+        client_ref=body.client_ref or "",
+    )
+    try:
+        sent = await send_sms(runtime.outbox, wanted)
+    except DuplicateMessage as exc:
+        assert isinstance(exc.original, StoredMessage)
+        answer = render_sent(exc.original)
+        answer.dedup_message_id = exc.original.message_id
+        answer.error = exc.message
+        answer.error_code = exc.error_code
+        return Response(answer, status_code=409, media_type=MediaType.JSON)
+    runtime.wake_delivery()
+    return Response(render_sent(sent.message), status_code=200, media_type=MediaType.JSON)
+
+
+@post("/v1/sms/contact", operation_id="sendSmsContact", tags=["SMS"], status_code=200)
+async def send_to_contact(
+    request: Request[Any, Any, Any], data: SendToContactBody
+) -> Response[SentSmsBody]:
+    """Send an SMS to a contact (found or created by number); the text may be personalised."""
+    contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
+    return await _send(request, data, contact_id, use_contacts=True)
+
+
+@post("/v1/sms/phonenumber", operation_id="sendSmsPhonenumber", tags=["SMS"], status_code=200)
+async def send_to_number(
+    request: Request[Any, Any, Any], data: SendToNumberBody
+) -> Response[SentSmsBody]:
+    """Send an SMS to a number without creating or using a contact; the text is sent as given."""
+    return await _send(request, data, None, use_contacts=False)

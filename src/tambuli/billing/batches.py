@@ -1,0 +1,163 @@
+"""Many reservations at once: the delivery and intake paths open and close them in batches.
+
+Each function does per batch what its one-reservation counterpart in service.py does per
+reservation: one balance update per organization and one statement per table, so a batch of a
+hundred messages costs a handful of statements instead of hundreds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.billing import store
+from tambuli.billing.models import EntryKind, ReservationStatus, check_amount
+from tambuli.billing.service import AUTO_RECHARGE_REASON, move_balance_within
+from tambuli.clock import Clock
+from tambuli.errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    OrganizationNotFound,
+    ReservationClosed,
+    ReservationNotFound,
+)
+
+
+async def reserve_many_within(
+    conn: AsyncConnection,
+    clock: Clock,
+    org_id: int,
+    amounts_micro: Sequence[int],
+    reason: str,
+    references: Sequence[str],
+) -> list[int]:
+    """Set aside several amounts at once, all or none; their reservation IDs, in order.
+
+    One balance update for the sum and one insert each for the reservations and the ledger
+    entries, however many there are. InsufficientFunds when the sum does not fit, and then
+    nothing is reserved.
+    """
+    if not amounts_micro:
+        return []
+    for amount in amounts_micro:
+        check_amount(amount)
+    now = clock.now()
+    total = sum(amounts_micro)
+    balance = await store.debit_balance(conn, org_id, total)
+    if balance is None:
+        if await store.select_balance(conn, org_id) is None:
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+        raise InsufficientFunds()
+    reservation_ids = await store.insert_reservations(
+        conn, org_id, amounts_micro, reason, references, now
+    )
+    # Each entry shows the balance as if the reservations had been made one after another.
+    running = balance.balance_micro + total
+    entries = []
+    for reservation_id, amount, reference in zip(
+        reservation_ids, amounts_micro, references, strict=True
+    ):
+        running -= amount
+        entries.append(
+            {
+                "org_id": org_id,
+                "kind": EntryKind.RESERVE.value,
+                "amount_micro": -amount,
+                "balance_after_micro": running,
+                "reason": reason,
+                "reference": reference,
+                "reservation_id": reservation_id,
+                "created_at": now,
+            }
+        )
+    await store.insert_entries(conn, entries)
+    if balance.auto_recharge and balance.balance_micro < balance.auto_recharge_threshold_micro:
+        await move_balance_within(
+            conn,
+            clock,
+            org_id,
+            EntryKind.CREDIT,
+            balance.auto_recharge_amount_micro,
+            AUTO_RECHARGE_REASON,
+            f"threshold {balance.auto_recharge_threshold_micro}",
+        )
+    return reservation_ids
+
+
+async def settle_many_within(
+    conn: AsyncConnection, clock: Clock, charges: Sequence[tuple[int, int]]
+) -> None:
+    """End reservations (reservation ID, charge); what is not charged comes back."""
+    await _close_many(conn, clock, charges, ReservationStatus.SETTLED, EntryKind.SETTLE)
+
+
+async def release_many_within(
+    conn: AsyncConnection, clock: Clock, reservation_ids: Sequence[int]
+) -> None:
+    """End reservations without any charge: all of each comes back."""
+    await _close_many(
+        conn,
+        clock,
+        [(r, 0) for r in reservation_ids],
+        ReservationStatus.RELEASED,
+        EntryKind.RELEASE,
+    )
+
+
+async def _close_many(
+    conn: AsyncConnection,
+    clock: Clock,
+    charges: Sequence[tuple[int, int]],
+    status: ReservationStatus,
+    kind: EntryKind,
+) -> None:
+    if not charges:
+        return
+    ids = [reservation_id for reservation_id, _ in charges]
+    if len(set(ids)) != len(ids):
+        raise ReservationClosed("A reservation appears twice in one batch")
+    found = await store.select_reservations(conn, ids)
+    for reservation_id, charged in charges:
+        reservation = found.get(reservation_id)
+        if reservation is None:
+            raise ReservationNotFound(f"No reservation with ID {reservation_id}")
+        if reservation.status != ReservationStatus.HELD:
+            raise ReservationClosed()
+        if not 0 <= charged <= reservation.amount_micro:
+            raise InvalidAmount("The charge must be between zero and the reserved amount")
+    now = clock.now()
+    await store.close_reservations(conn, charges, status, now)
+    returned: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for reservation_id, charged in charges:
+        reservation = found[reservation_id]
+        returned[reservation.org_id].append((reservation_id, reservation.amount_micro - charged))
+    entries: list[dict[str, Any]] = []
+    for org_id, amounts in returned.items():
+        total = sum(amount for _, amount in amounts)
+        balance = await store.add_to_balance(conn, org_id, total) if total else None
+        if balance is None:
+            current = await store.select_balance(conn, org_id)
+            if current is None:
+                raise OrganizationNotFound(f"No organization with ID {org_id}")
+            balance = current.balance_micro
+        # Entries show the balance as if the reservations had closed one after another.
+        running = balance - total
+        for reservation_id, amount in amounts:
+            running += amount
+            reservation = found[reservation_id]
+            entries.append(
+                {
+                    "org_id": org_id,
+                    "kind": kind.value,
+                    "amount_micro": amount,
+                    "balance_after_micro": running,
+                    "reason": reservation.reason,
+                    "reference": reservation.reference,
+                    "reservation_id": reservation_id,
+                    "created_at": now,
+                }
+            )
+    await store.insert_entries(conn, entries)

@@ -1,0 +1,108 @@
+"""What every channel is: the protocol the delivery worker speaks, and the shapes it passes.
+
+A channel hands messages to an operator and reports back what the operator said; receipts and
+inbound SMS arrive later, through the ChannelEvents sink the channel is started with. Channels
+know nothing of the database: what they must remember across restarts goes through the
+sink or a journal they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    """What an operator answered to a hand-off."""
+
+    ACCEPTED = "accepted"  # the operator took the message; a receipt may follow
+    TRANSIENT = "transient"  # refused for now (throttled, down, timeout): try again later
+    PERMANENT = "permanent"  # refused for good (no route, barred): do not try again
+
+
+class ReceiptStatus(StrEnum):
+    """deliveredToPhone as engageSPARK reports it."""
+
+    UNKNOWN = "unknown"  # no receipt yet (or none will ever come)
+    CONFIRMED = "confirmed"  # the operator says the handset got it
+    FAILED = "failed"  # the operator says it could not be delivered
+
+
+@dataclass(frozen=True)
+class OutboundSms:
+    """One message to hand to an operator."""
+
+    message_id: int
+    sender: str
+    recipient: str
+    body: str
+    parts: tuple[str, ...]
+    encoding: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """The operator's answer for one message."""
+
+    message_id: int
+    outcome: Outcome
+    operator_message_id: str = ""
+    # For refusals: the engageSPARK `error` text (e.g. "no route").
+    error: str = ""
+    accepted_parts: int = 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A delivery receipt from an operator."""
+
+    channel: str
+    operator_message_id: str
+    status: ReceiptStatus
+    # The spec's deliveryError word for failures ("unreachable", "expired", …).
+    delivery_error: str
+    delivered_parts: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A message a handset sent to one of the organization's sender IDs."""
+
+    channel: str
+    sender: str
+    recipient: str
+    body: str
+    at: datetime
+
+
+class ChannelEvents(Protocol):
+    """Where a channel reports what operators send back; recording must be idempotent."""
+
+    async def record_receipts(self, receipts: Sequence[Receipt]) -> None:
+        """Store delivery receipts."""
+        ...
+
+    async def record_inbound(self, messages: Sequence[InboundSms]) -> None:
+        """Store inbound SMS."""
+        ...
+
+
+class Channel(Protocol):
+    """A way to reach operators."""
+
+    name: str
+    # Explicit throughput limit in SMS parts per second (0: unlimited).
+    parts_per_second: float
+
+    async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
+        """Hand messages to the operator; one HandOff per message, in the same order."""
+        ...
+
+    async def poll_events(self, events: ChannelEvents) -> int:
+        """Deliver whatever receipts and inbound SMS are due; returns how many."""
+        ...

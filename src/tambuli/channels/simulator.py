@@ -1,0 +1,190 @@
+"""The built-in simulated telco: deterministic behaviours by the recipient's last four digits.
+
+| ends in | behaviour                                                                     |
+|---------|-------------------------------------------------------------------------------|
+| 0001    | refused permanently: "no route"                                               |
+| 0002    | the first two hand-offs fail transiently, the third is accepted and confirmed |
+| 0003    | accepted; the receipt says failed, "unreachable"                              |
+| 0004    | accepted; no receipt ever comes                                               |
+| 0005    | accepted and confirmed, then the handset replies "YES"                        |
+| 0006    | every hand-off fails transiently                                              |
+| other   | accepted and confirmed                                                        |
+
+What the simulated operator owes (receipts, replies) is kept in a journal the simulator is
+given, so a restart loses none of it, and the journal is the inbox operators can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from tambuli.channels.base import (
+    ChannelEvents,
+    HandOff,
+    InboundSms,
+    OutboundSms,
+    Outcome,
+    Receipt,
+    ReceiptStatus,
+)
+from tambuli.clock import Clock
+
+SIMULATOR_CHANNEL = "simulator"
+REPLY_TEXT = "YES"
+TRANSIENT_ERROR = "temporary failure (simulated)"
+NO_ROUTE_ERROR = "no route"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the simulated operator recorded about one hand-off."""
+
+    operator_message_id: str
+    message_id: int
+    sender: str
+    recipient: str
+    body: str
+    parts: int
+    outcome: Outcome
+    # The receipt still owed ("" when none will come) and when it is due.
+    receipt: str
+    receipt_due_at: datetime | None
+    reply: str
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class DueEvent:
+    """A journal entry whose receipt (and reply) is due."""
+
+    id: int
+    submission: Submission
+
+
+class SimulatorJournal(Protocol):
+    """Durable memory of the simulated operator."""
+
+    async def record_submissions(self, submissions: Sequence[Submission]) -> None:
+        """Remember hand-offs (accepted or refused)."""
+        ...
+
+    async def due_events(self, now: datetime, limit: int) -> list[DueEvent]:
+        """Entries whose receipt is due, oldest first."""
+        ...
+
+    async def mark_events_sent(self, ids: Sequence[int]) -> None:
+        """Forget the receipts of these entries: they were delivered."""
+        ...
+
+
+def decide_outcome(recipient: str, attempt: int) -> tuple[Outcome, str, str, str]:
+    """The simulated operator's answer: (outcome, error, receipt owed, reply)."""
+    ending = recipient[-4:]
+    if ending == "0001":
+        return Outcome.PERMANENT, NO_ROUTE_ERROR, "", ""
+    if ending == "0006" or (ending == "0002" and attempt <= 2):
+        return Outcome.TRANSIENT, TRANSIENT_ERROR, "", ""
+    if ending == "0003":
+        return Outcome.ACCEPTED, "", ReceiptStatus.FAILED.value, ""
+    if ending == "0004":
+        return Outcome.ACCEPTED, "", "", ""
+    if ending == "0005":
+        return Outcome.ACCEPTED, "", ReceiptStatus.CONFIRMED.value, REPLY_TEXT
+    return Outcome.ACCEPTED, "", ReceiptStatus.CONFIRMED.value, ""
+
+
+class SimulatorChannel:
+    """A Channel that answers at once and sends receipts and replies after a delay."""
+
+    def __init__(
+        self,
+        journal: SimulatorJournal,
+        clock: Clock,
+        receipt_delay: timedelta,
+        parts_per_second: float,
+        name: str = SIMULATOR_CHANNEL,
+        events_per_poll: int = 500,
+    ) -> None:
+        self.name = name
+        self.parts_per_second = parts_per_second
+        self._journal = journal
+        self._clock = clock
+        self._receipt_delay = receipt_delay
+        self._events_per_poll = events_per_poll
+
+    async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
+        """Answer each message as its number says, and remember what is owed."""
+        now = self._clock.now()
+        submissions: list[Submission] = []
+        answers: list[HandOff] = []
+        for sms in messages:
+            outcome, error, receipt, reply = decide_outcome(sms.recipient, sms.attempt)
+            operator_id = f"sim-{sms.message_id}-{sms.attempt}"
+            submissions.append(
+                Submission(
+                    operator_message_id=operator_id,
+                    message_id=sms.message_id,
+                    sender=sms.sender,
+                    recipient=sms.recipient,
+                    body=sms.body,
+                    parts=len(sms.parts),
+                    outcome=outcome,
+                    receipt=receipt,
+                    receipt_due_at=now + self._receipt_delay if receipt else None,
+                    reply=reply,
+                    submitted_at=now,
+                )
+            )
+            accepted = outcome == Outcome.ACCEPTED
+            answers.append(
+                HandOff(
+                    message_id=sms.message_id,
+                    outcome=outcome,
+                    operator_message_id=operator_id if accepted else "",
+                    error=error,
+                    accepted_parts=len(sms.parts) if accepted else 0,
+                )
+            )
+        await self._journal.record_submissions(submissions)
+        return answers
+
+    async def poll_events(self, events: ChannelEvents) -> int:
+        """Send the receipts and replies that are due."""
+        due = await self._journal.due_events(self._clock.now(), self._events_per_poll)
+        if not due:
+            return 0
+        receipts: list[Receipt] = []
+        replies: list[InboundSms] = []
+        for event in due:
+            sub = event.submission
+            at = sub.receipt_due_at or self._clock.now()
+            confirmed = sub.receipt == ReceiptStatus.CONFIRMED.value
+            receipts.append(
+                Receipt(
+                    channel=self.name,
+                    operator_message_id=sub.operator_message_id,
+                    status=ReceiptStatus.CONFIRMED if confirmed else ReceiptStatus.FAILED,
+                    delivery_error="" if confirmed else "unreachable",
+                    delivered_parts=sub.parts if confirmed else 0,
+                    at=at,
+                )
+            )
+            if sub.reply:
+                replies.append(
+                    InboundSms(
+                        channel=self.name,
+                        sender=sub.recipient,
+                        recipient=sub.sender,
+                        body=sub.reply,
+                        at=at,
+                    )
+                )
+        # Receipts first: a reply is matched to the conversation the message started.
+        await events.record_receipts(receipts)
+        if replies:
+            await events.record_inbound(replies)
+        await self._journal.mark_events_sent([e.id for e in due])
+        return len(due)

@@ -1,0 +1,265 @@
+"""`tambuli prices`, `tambuli simulator` and `tambuli channels` commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import click
+
+from tambuli.billing.models import format_usd, parse_usd
+from tambuli.channels.simulator import SimulatorChannel, Submission
+from tambuli.cli.context import (
+    clock,
+    json_option,
+    print_json,
+    print_table,
+    read_settings,
+    run_with_database,
+)
+from tambuli.db.engine import Database
+from tambuli.errors import TambuliError
+from tambuli.messaging.pricing import PriceEntry, list_prices, remove_price, set_price
+from tambuli.messaging.simulator_journal import read_simulator_inbox
+
+WHOLE_COUNTRY = "(all)"
+
+
+def _usd(value: str) -> int:
+    try:
+        return parse_usd(value)
+    except TambuliError as exc:
+        raise click.ClickException(f"invalid --price: {exc.message}") from exc
+
+
+def _price_json(entry: PriceEntry) -> dict[str, object]:
+    return {
+        "country": entry.country,
+        "prefix": entry.prefix,
+        "price": format_usd(entry.price_micro),
+        "priceMicro": entry.price_micro,
+        "source": "default" if entry.shipped else "operator",
+        "updatedAt": entry.updated_at.isoformat() if entry.updated_at else None,
+    }
+
+
+def _price_row(entry: PriceEntry) -> tuple[str, str, str, int, str]:
+    return (
+        entry.country,
+        entry.prefix or WHOLE_COUNTRY,
+        format_usd(entry.price_micro),
+        entry.price_micro,
+        "shipped default" if entry.shipped else "set by operator",
+    )
+
+
+_PRICE_COLUMNS = ["country", "prefix", "USD per part", "micro-USD", "source"]
+
+
+@click.group()
+def prices() -> None:
+    """The SMS price list (USD per part by country and number prefix)."""
+
+
+@prices.command("list")
+@json_option
+def prices_list(as_json: bool) -> None:
+    """Show the effective price list: operator prices and the shipped defaults they leave."""
+
+    async def action(db: Database) -> list[PriceEntry]:
+        return await list_prices(db)
+
+    entries = run_with_database(action)
+    if as_json:
+        print_json([_price_json(e) for e in entries])
+    else:
+        print_table("Prices", _PRICE_COLUMNS, [_price_row(e) for e in entries])
+
+
+@prices.command("set")
+@click.option("--country", required=True, help="Two-letter country code, e.g. PH.")
+@click.option("--prefix", default="", help="Number prefix with the country code, e.g. 63917.")
+@click.option("--price", "price_usd", required=True, help="USD per part, e.g. 0.02.")
+@json_option
+def prices_set(country: str, prefix: str, price_usd: str, as_json: bool) -> None:
+    """Set the price per part for a country, or for numbers starting with a prefix."""
+    price_micro = _usd(price_usd)
+
+    async def action(db: Database) -> PriceEntry:
+        return await set_price(db, clock, country, prefix, price_micro)
+
+    entry = run_with_database(action)
+    if as_json:
+        print_json(_price_json(entry))
+    else:
+        print_table("Price set", _PRICE_COLUMNS, [_price_row(entry)])
+
+
+@prices.command("remove")
+@click.option("--country", required=True, help="Two-letter country code, e.g. PH.")
+@click.option("--prefix", default="", help="Number prefix the price was set for.")
+def prices_remove(country: str, prefix: str) -> None:
+    """Remove an operator's price; a shipped default for the same key applies again."""
+
+    async def action(db: Database) -> None:
+        await remove_price(db, country, prefix)
+
+    run_with_database(action)
+    shown = prefix.strip().lstrip("+") or WHOLE_COUNTRY
+    click.echo(f"price for {country.strip().upper()} {shown} removed", err=True)
+
+
+@click.group()
+def simulator() -> None:
+    """The built-in simulated operator."""
+
+
+def _submission_json(sub: Submission) -> dict[str, object]:
+    return {
+        "submittedAt": sub.submitted_at.isoformat(),
+        "recipient": sub.recipient,
+        "sender": sub.sender,
+        "outcome": sub.outcome.value,
+        "parts": sub.parts,
+        "receipt": sub.receipt,
+        "receiptDueAt": sub.receipt_due_at.isoformat() if sub.receipt_due_at else None,
+        "reply": sub.reply,
+        "body": sub.body,
+        "messageId": sub.message_id,
+        "operatorMessageId": sub.operator_message_id,
+    }
+
+
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _receipt_text(sub: Submission) -> str:
+    if not sub.receipt:
+        return "none"
+    if sub.receipt_due_at is None:
+        return f"{sub.receipt} (sent)"
+    return f"{sub.receipt} (due {_utc_text(sub.receipt_due_at)})"
+
+
+@simulator.command("inbox")
+@click.option("--number", default=None, help="Only messages to this number (digits).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@json_option
+def simulator_inbox(number: str | None, limit: int, as_json: bool) -> None:
+    """Show what the simulated operator received, newest first."""
+    recipient = None
+    if number is not None:
+        recipient = number.strip().removeprefix("+")
+        if not (recipient.isascii() and recipient.isdigit()):
+            raise click.ClickException(f"invalid --number: {number!r} is not a phone number")
+
+    async def action(db: Database) -> list[Submission]:
+        return await read_simulator_inbox(db, recipient, limit)
+
+    found = run_with_database(action)
+    if as_json:
+        print_json([_submission_json(s) for s in found])
+        return
+    rows = [
+        (
+            _utc_text(s.submitted_at),
+            s.recipient,
+            s.sender,
+            s.outcome.value,
+            s.parts,
+            _receipt_text(s),
+            s.reply,
+            s.body,
+        )
+        for s in found
+    ]
+    columns = [
+        "time (UTC)",
+        "recipient",
+        "sender",
+        "outcome",
+        "parts",
+        "receipt owed",
+        "reply",
+        "body",
+    ]
+    print_table("Simulator inbox", columns, rows)
+
+
+@dataclass(frozen=True)
+class _ChannelView:
+    name: str
+    kind: str
+    parts_per_second: float
+    receipt_delay_seconds: float | None
+
+
+def _number(value: float) -> float | int:
+    return int(value) if value.is_integer() else value
+
+
+def _seconds(value: float | None) -> float | int | None:
+    return None if value is None else _number(value)
+
+
+def _limit_text(parts_per_second: float) -> str:
+    if parts_per_second <= 0:
+        return "0 (no limit)"
+    return f"{_number(parts_per_second)} parts/s"
+
+
+@click.group()
+def channels() -> None:
+    """The channels this process delivers through."""
+
+
+@channels.command("list")
+@json_option
+def channels_list(as_json: bool) -> None:
+    """Show every channel the process would use, with its throughput limit."""
+    # The workers pull in the HTTP client; other commands should not pay for that import.
+    from tambuli.workers.runner import build_channels
+
+    settings = read_settings()
+
+    async def action(db: Database) -> list[_ChannelView]:
+        views = []
+        for channel in build_channels(db, clock, settings):
+            simulated = isinstance(channel, SimulatorChannel)
+            views.append(
+                _ChannelView(
+                    name=channel.name,
+                    kind="simulator" if simulated else type(channel).__name__,
+                    parts_per_second=channel.parts_per_second,
+                    # build_channels gives the simulator exactly this delay.
+                    receipt_delay_seconds=settings.simulator_receipt_delay if simulated else None,
+                )
+            )
+        return views
+
+    views = run_with_database(action)
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": v.name,
+                    "kind": v.kind,
+                    "partsPerSecond": _number(v.parts_per_second),
+                    "unlimited": v.parts_per_second <= 0,
+                    "receiptDelaySeconds": _seconds(v.receipt_delay_seconds),
+                }
+                for v in views
+            ]
+        )
+        return
+    rows = [
+        (
+            v.name,
+            v.kind,
+            _limit_text(v.parts_per_second),
+            "" if v.receipt_delay_seconds is None else f"{_number(v.receipt_delay_seconds)} s",
+        )
+        for v in views
+    ]
+    print_table("Channels", ["name", "kind", "parts per second", "receipt delay"], rows)

@@ -1,0 +1,1 @@
+"""SMS: segments (GSM-7/UCS-2), personalisation, prices, sending, delivery, receipts, inbound."""

@@ -1,0 +1,243 @@
+"""Handing queued messages to operators: claim a batch, pace, submit, record, settle, push."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.billing import batches
+from tambuli.channels.base import Channel, HandOff, OutboundSms, Outcome
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
+from tambuli.messaging import queue_store, store
+from tambuli.messaging.models import DeliveryError, RetryPolicy, next_pacing_slot
+from tambuli.messaging.segments import segment_message
+from tambuli.messaging.throughput import ThroughputLimiter
+from tambuli.messaging.views import render_record
+from tambuli.webhooks import service as webhooks
+
+log = logging.getLogger("tambuli.delivery")
+EXPIRED_ERROR = "delivery deadline passed"
+
+
+@dataclass(frozen=True)
+class DeliveryRules:
+    """How delivery behaves; all of it comes from Settings."""
+
+    retry: RetryPolicy = RetryPolicy()  # noqa: RUF009  (frozen, shared safely)
+    # A claimed message whose worker dies is taken over after this long.
+    lease: timedelta = timedelta(seconds=60)
+    batch_size: int = 100
+    # At most this many hand-offs per recipient number in any rolling window.
+    pacing_limit: int = 5
+    pacing_window: timedelta = timedelta(minutes=1)
+
+
+async def enqueue_message_pushes_within(
+    conn: AsyncConnection, now: datetime, events: Sequence[tuple[int, str]]
+) -> None:
+    """Queue a push for each (message row ID, event) whose message has a clientPushURL."""
+    if not events:
+        return
+    wanted = dict(events)
+    stored = await store.select_messages_by_ids(conn, list(wanted))
+    pushes = []
+    for message in stored:
+        if not message.client_push_url:
+            continue
+        payload: dict[str, Any] = msgspec.to_builtins(render_record(message))
+        payload["event"] = wanted[message.id]
+        pushes.append((message.org_id, message.client_push_url, wanted[message.id], payload))
+    await webhooks.enqueue_pushes_within(conn, now, pushes)
+
+
+@dataclass
+class Dispatcher:
+    """Moves due messages from the queue to channels; one per worker process."""
+
+    db: Database
+    clock: Clock
+    route: Callable[[str], Channel]
+    rules: DeliveryRules = field(default_factory=DeliveryRules)
+    random_unit: Callable[[], float] = random.random
+    limiters: dict[str, ThroughputLimiter] = field(default_factory=dict)
+
+    async def dispatch_once(self) -> int:
+        """Hand one batch of due messages to their channels; returns how many were claimed."""
+        now = self.clock.now()
+        lease_until = now + self.rules.lease
+        async with self.db.write() as conn:
+            claimed = await queue_store.claim_due_messages(
+                conn,
+                now,
+                lease_until,
+                self.rules.batch_size,
+                skip_locked=not self.db.is_sqlite,
+            )
+        if not claimed:
+            return 0
+        expired = [m for m in claimed if m.deadline_at <= now]
+        live = [m for m in claimed if m.deadline_at > now]
+        to_send, deferred = await self._pace(live, now)
+        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff]] = []
+        by_channel: dict[str, tuple[Channel, list[queue_store.ClaimedMessage]]] = {}
+        for message in to_send:
+            channel = self.route(message.recipient)
+            by_channel.setdefault(channel.name, (channel, []))[1].append(message)
+        for channel, batch in by_channel.values():
+            for message, answer in zip(batch, await self._submit(channel, batch), strict=True):
+                answers.append((message, channel.name, answer))
+        await self._record(lease_until, expired, deferred, answers)
+        return len(claimed)
+
+    async def _pace(
+        self, live: list[queue_store.ClaimedMessage], now: datetime
+    ) -> tuple[list[queue_store.ClaimedMessage], list[tuple[int, datetime]]]:
+        async with self.db.read() as conn:
+            recent = await queue_store.select_recent_handoffs(
+                conn, [m.recipient for m in live], now - self.rules.pacing_window
+            )
+        to_send: list[queue_store.ClaimedMessage] = []
+        deferred: list[tuple[int, datetime]] = []
+        for message in live:
+            history = recent.setdefault(message.recipient, [])
+            slot = next_pacing_slot(history, now, self.rules.pacing_limit, self.rules.pacing_window)
+            if slot is None:
+                to_send.append(message)
+                history.append(now)
+            else:
+                deferred.append((message.id, min(slot, message.deadline_at)))
+        return to_send, deferred
+
+    async def _submit(
+        self, channel: Channel, batch: list[queue_store.ClaimedMessage]
+    ) -> list[HandOff]:
+        limiter = self.limiters.get(channel.name)
+        if limiter is None:
+            limiter = self.limiters[channel.name] = ThroughputLimiter(channel.parts_per_second)
+        await limiter.acquire(sum(m.parts for m in batch))
+        outbound = [
+            OutboundSms(
+                message_id=m.id,
+                sender=m.sender,
+                recipient=m.recipient,
+                body=m.body,
+                parts=segment_message(m.body).parts,
+                encoding=m.encoding,
+                attempt=m.attempts + 1,
+            )
+            for m in batch
+        ]
+        try:
+            answers = await channel.submit(outbound)
+        except Exception as exc:  # a channel fault must not lose the batch: retry it later
+            log.exception("channel %s failed on a batch of %d", channel.name, len(batch))
+            error = f"channel error: {type(exc).__name__}"
+            return [HandOff(m.id, Outcome.TRANSIENT, error=error) for m in batch]
+        if len(answers) != len(batch):
+            log.error("channel %s answered %d of %d", channel.name, len(answers), len(batch))
+            return [HandOff(m.id, Outcome.TRANSIENT, error="channel error") for m in batch]
+        return answers
+
+    async def _record(
+        self,
+        lease_until: datetime,
+        expired: list[queue_store.ClaimedMessage],
+        deferred: list[tuple[int, datetime]],
+        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff]],
+    ) -> None:
+        now = self.clock.now()
+        accepted: list[dict[str, Any]] = []
+        retry: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        settle: list[tuple[int, int, int]] = []
+        release: list[tuple[int, int]] = []
+        events: list[tuple[int, str]] = []
+        for message in expired:
+            failed.append(
+                {
+                    "mid": message.id,
+                    "channel": "",
+                    "error": message.error or EXPIRED_ERROR,
+                    "delivery_error": DeliveryError.EXPIRED.value,
+                    "attempted": 0,
+                    "now": now,
+                }
+            )
+        for message, channel_name, answer in answers:
+            if answer.outcome == Outcome.ACCEPTED:
+                parts = min(answer.accepted_parts or message.parts, message.parts)
+                charged = parts * message.price_per_part_micro
+                accepted.append(
+                    {
+                        "mid": message.id,
+                        "channel": channel_name,
+                        "operator_id": answer.operator_message_id,
+                        "parts": parts,
+                        "charged": charged,
+                        "now": now,
+                    }
+                )
+                if message.reservation_id is not None:
+                    settle.append((message.id, message.reservation_id, charged))
+                if message.client_push_url:
+                    events.append((message.id, "accepted"))
+                continue
+            next_at = self.rules.retry.next_attempt(
+                message.attempts + 1, now, message.deadline_at, self.random_unit()
+            )
+            if answer.outcome == Outcome.TRANSIENT and next_at < message.deadline_at:
+                retry.append(
+                    {
+                        "mid": message.id,
+                        "channel": channel_name,
+                        "error": answer.error,
+                        "next_at": next_at,
+                        "now": now,
+                    }
+                )
+                continue
+            failed.append(
+                {
+                    "mid": message.id,
+                    "channel": channel_name,
+                    "error": answer.error,
+                    "delivery_error": (
+                        DeliveryError.EXPIRED.value if answer.outcome == Outcome.TRANSIENT else ""
+                    ),
+                    "attempted": 1,
+                    "now": now,
+                }
+            )
+        by_id = {m.id: m for m in expired} | {m.id: m for m, _, _ in answers}
+        for row in failed:
+            reservation_id = by_id[row["mid"]].reservation_id
+            if reservation_id is not None:
+                release.append((row["mid"], reservation_id))
+            if by_id[row["mid"]].client_push_url:
+                events.append((row["mid"], "failed"))
+        paced = [{"mid": mid, "next_at": at, "now": now} for mid, at in deferred]
+        async with self.db.write() as conn:
+            mine = await queue_store.select_still_claimed(
+                conn, [*by_id, *(mid for mid, _ in deferred)], lease_until
+            )
+            await queue_store.mark_accepted(conn, [r for r in accepted if r["mid"] in mine])
+            await queue_store.mark_retry(conn, [r for r in retry if r["mid"] in mine])
+            await queue_store.mark_failed(conn, [r for r in failed if r["mid"] in mine])
+            await queue_store.mark_deferred(conn, [r for r in paced if r["mid"] in mine])
+            await batches.settle_many_within(
+                conn, self.clock, [(r, charged) for mid, r, charged in settle if mid in mine]
+            )
+            await batches.release_many_within(
+                conn, self.clock, [r for mid, r in release if mid in mine]
+            )
+            await enqueue_message_pushes_within(
+                conn, now, [(mid, event) for mid, event in events if mid in mine]
+            )

@@ -1,0 +1,149 @@
+"""Pure rules of SMS: statuses, message IDs, sender IDs, retries, pacing and price lookup."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from tambuli.errors import InvalidField
+
+MESSAGE_ID_PATTERN = re.compile(r"^SMS(\d{8}T\d{6})-(\d{1,18})-(\d{1,18})$")
+MAX_MESSAGE_LENGTH = 10_000
+MAX_CLIENT_TEXT = 200
+MAX_ALPHANUMERIC_SENDER = 11
+MAX_NUMERIC_SENDER = 15
+_ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 ._&'-]+$")
+
+
+class Direction(StrEnum):
+    """Which way a message travelled."""
+
+    EGRESS = "egress"  # sent by the organization to a handset
+    INGRESS = "ingress"  # sent by a handset to one of the organization's sender IDs
+
+
+class MessageStatus(StrEnum):
+    """Where a message stands in delivery."""
+
+    QUEUED = "queued"  # waiting for its (next) hand-off to an operator
+    ACCEPTED = "accepted"  # an operator took it; only a receipt can still change
+    FAILED = "failed"  # refused for good or its deadline passed; fully refunded
+    RECEIVED = "received"  # an inbound message, stored
+
+
+class DeliveryError(StrEnum):
+    """The words of the spec's deliveryError vocabulary that Tambuli produces."""
+
+    EXPIRED = "expired"
+    NO_ROUTE = "no route"
+    UNREACHABLE = "unreachable"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, bounded by the message's deadline."""
+
+    base: timedelta = timedelta(seconds=10)
+    maximum: timedelta = timedelta(minutes=15)
+    # Each delay is scaled by a factor in [1 - jitter, 1 + jitter].
+    jitter: float = 0.2
+
+    def next_attempt(
+        self, failed_attempts: int, now: datetime, deadline: datetime, random_unit: float
+    ) -> datetime:
+        """When to try again after `failed_attempts` failures; never later than the deadline.
+
+        `random_unit` is a number in [0, 1) from the caller, so the rule stays testable.
+        """
+        exponent = min(max(failed_attempts - 1, 0), 30)
+        delay = min(self.base * (2**exponent), self.maximum)
+        factor = 1 - self.jitter + 2 * self.jitter * random_unit
+        moment: datetime = min(now + delay * factor, deadline)
+        return moment
+
+
+def format_message_id(created_at: datetime, org_id: int, row_id: int) -> str:
+    """The engageSPARK-style ID `SMS<UTC yyyymmddThhmmss>-<orgId>-<sequence>`."""
+    stamp = created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"SMS{stamp}-{org_id}-{row_id}"
+
+
+@dataclass(frozen=True)
+class MessageKey:
+    """The parts of a message ID: enough to find the row and check it is the same message."""
+
+    stamp: str
+    org_id: int
+    row_id: int
+
+
+def parse_message_id(text: str) -> MessageKey | None:
+    """The parts of a message ID, or None when the text cannot be one."""
+    match = MESSAGE_ID_PATTERN.match(text)
+    if match is None:
+        return None
+    return MessageKey(match.group(1), int(match.group(2)), int(match.group(3)))
+
+
+def check_sender_id(sender: str) -> str:
+    """An alphanumeric sender ID of up to 11 characters, or a number of up to 15 digits."""
+    cleaned = sender.strip()
+    digits = cleaned.removeprefix("+")
+    if digits.isascii() and digits.isdigit():
+        if len(digits) > MAX_NUMERIC_SENDER:
+            raise InvalidField(
+                f"A numeric sender ID has at most {MAX_NUMERIC_SENDER} digits", {"field": "from"}
+            )
+        return digits
+    if not cleaned or not _ALPHANUMERIC_SENDER.match(cleaned):
+        raise InvalidField(
+            "The sender ID must be letters, digits, spaces or . _ & ' -", {"field": "from"}
+        )
+    if len(cleaned) > MAX_ALPHANUMERIC_SENDER:
+        raise InvalidField(
+            f"An alphanumeric sender ID has at most {MAX_ALPHANUMERIC_SENDER} characters",
+            {"field": "from"},
+        )
+    return cleaned
+
+
+def check_client_text(name: str, value: str | None, limit: int = MAX_CLIENT_TEXT) -> str:
+    """A client's free-text field (clientRef, clientDedup): at most `limit` characters, no NUL."""
+    if value is None:
+        return ""
+    if len(value) > limit:
+        raise InvalidField(f"{name} is longer than {limit} characters", {"field": name})
+    if "\x00" in value:
+        raise InvalidField(f"{name} must not contain NUL characters", {"field": name})
+    return value
+
+
+def next_pacing_slot(
+    recent_handoffs: Sequence[datetime], now: datetime, limit: int, window: timedelta
+) -> datetime | None:
+    """None if one more hand-off to this number fits the rolling window, else when it will.
+
+    `recent_handoffs` are the times of earlier hand-offs to the same number (any order).
+    """
+    if limit <= 0:
+        return None
+    in_window = sorted(t for t in recent_handoffs if t > now - window)
+    if len(in_window) < limit:
+        return None
+    # The window has room again when the oldest hand-off that keeps it full drops out.
+    return in_window[len(in_window) - limit] + window
+
+
+def find_price(prices: Mapping[tuple[str, str], int], country: str, number: str) -> int | None:
+    """The price per part for a number: the longest matching prefix, else the country's price."""
+    best: tuple[int, int] | None = None
+    for (price_country, prefix), price in prices.items():
+        if price_country != country or not number.startswith(prefix):
+            continue
+        if best is None or len(prefix) > best[0]:
+            best = (len(prefix), price)
+    return None if best is None else best[1]

@@ -1,0 +1,246 @@
+"""SQL for the delivery queue: claiming due messages and recording what operators said."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.db.schema import messages
+from tambuli.messaging.models import MessageStatus
+
+
+def _bound(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    # SQLAlchemy reserves column names for its own parameters in UPDATE … SET.
+    return [{f"b_{key}": value for key, value in row.items()} for row in rows]
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A due message a worker has taken, with what delivery needs to know."""
+
+    id: int
+    org_id: int
+    sender: str
+    recipient: str
+    body: str
+    encoding: str
+    parts: int
+    attempts: int
+    deadline_at: datetime
+    reservation_id: int | None
+    price_per_part_micro: int
+    client_push_url: str
+    error: str
+
+
+async def claim_due_messages(
+    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
+) -> list[ClaimedMessage]:
+    """Take up to `limit` due messages, oldest due first.
+
+    A claimed message becomes due again at `lease_until`: if its worker dies before recording
+    an outcome, another worker takes it over then. PostgreSQL workers skip rows another
+    worker is claiming; SQLite has one writer, so the update itself is the compare-and-set.
+    """
+    due = (
+        select(messages.c.id)
+        .where(
+            messages.c.status == MessageStatus.QUEUED.value,
+            messages.c.next_attempt_at <= now,
+        )
+        .order_by(messages.c.next_attempt_at, messages.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    rows = await conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=lease_until, lease_until=lease_until)
+        .returning(
+            messages.c.id,
+            messages.c.org_id,
+            messages.c.sender,
+            messages.c.recipient,
+            messages.c.body,
+            messages.c.encoding,
+            messages.c.parts,
+            messages.c.attempts,
+            messages.c.deadline_at,
+            messages.c.reservation_id,
+            messages.c.price_per_part_micro,
+            messages.c.client_push_url,
+            messages.c.error,
+        )
+    )
+    claimed = [
+        ClaimedMessage(
+            id=int(r.id),
+            org_id=int(r.org_id),
+            sender=r.sender,
+            recipient=r.recipient,
+            body=r.body,
+            encoding=r.encoding,
+            parts=int(r.parts),
+            attempts=int(r.attempts),
+            deadline_at=r.deadline_at,
+            reservation_id=None if r.reservation_id is None else int(r.reservation_id),
+            price_per_part_micro=int(r.price_per_part_micro),
+            client_push_url=r.client_push_url,
+            error=r.error,
+        )
+        for r in rows
+    ]
+    # RETURNING gives no order guarantee; hand off in the order messages came due.
+    return sorted(claimed, key=lambda m: m.id)
+
+
+async def select_recent_handoffs(
+    conn: AsyncConnection, recipients: Sequence[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """Times of hand-offs to each recipient after `since`."""
+    found: dict[str, list[datetime]] = defaultdict(list)
+    if not recipients:
+        return found
+    rows = await conn.execute(
+        select(messages.c.recipient, messages.c.handed_at).where(
+            messages.c.recipient.in_(sorted(set(recipients))),
+            messages.c.handed_at > since,
+        )
+    )
+    for r in rows:
+        found[r.recipient].append(r.handed_at)
+    return found
+
+
+async def select_still_claimed(
+    conn: AsyncConnection, ids: Sequence[int], lease_until: datetime
+) -> set[int]:
+    """Which of these messages are still queued under this very claim.
+
+    A worker that was too slow may find its claim expired and the message taken over; it must
+    then record nothing for that message.
+    """
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        select(messages.c.id).where(
+            messages.c.id.in_(list(ids)),
+            messages.c.status == MessageStatus.QUEUED.value,
+            messages.c.lease_until == lease_until,
+        )
+    )
+    return {int(r.id) for r in rows}
+
+
+async def mark_accepted(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Keys: mid, channel, operator_id, parts, charged, now."""
+    if rows:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("b_mid"))
+            .values(
+                status=MessageStatus.ACCEPTED.value,
+                channel=bindparam("b_channel"),
+                operator_message_id=bindparam("b_operator_id"),
+                handed_at=bindparam("b_now"),
+                attempts=messages.c.attempts + 1,
+                success_parts=bindparam("b_parts"),
+                success_at=bindparam("b_now"),
+                charged_micro=bindparam("b_charged"),
+                error="",
+                next_attempt_at=None,
+                lease_until=None,
+                updated_at=bindparam("b_now"),
+            ),
+            _bound(rows),
+        )
+
+
+async def mark_retry(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Keys: mid, channel, error, next_at, now (a refused-for-now hand-off)."""
+    if rows:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("b_mid"))
+            .values(
+                channel=bindparam("b_channel"),
+                handed_at=bindparam("b_now"),
+                attempts=messages.c.attempts + 1,
+                error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next_at"),
+                lease_until=None,
+                updated_at=bindparam("b_now"),
+            ),
+            _bound(rows),
+        )
+
+
+async def mark_deferred(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Keys: mid, next_at, now (held back by pacing; no attempt is counted)."""
+    if rows:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("b_mid"))
+            .values(
+                next_attempt_at=bindparam("b_next_at"),
+                lease_until=None,
+                updated_at=bindparam("b_now"),
+            ),
+            _bound(rows),
+        )
+
+
+async def mark_failed(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Keys: mid, channel, error, delivery_error, attempted (0 or 1), now."""
+    if rows:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == bindparam("b_mid"))
+            .values(
+                status=MessageStatus.FAILED.value,
+                channel=bindparam("b_channel"),
+                attempts=messages.c.attempts + bindparam("b_attempted"),
+                error=bindparam("b_error"),
+                delivery_error=bindparam("b_delivery_error"),
+                charged_micro=0,
+                next_attempt_at=None,
+                lease_until=None,
+                updated_at=bindparam("b_now"),
+            ),
+            _bound(rows),
+        )
+
+
+async def apply_receipts(
+    conn: AsyncConnection,
+    channel: str,
+    operator_message_ids: Sequence[str],
+    receipt: str,
+    delivery_error: str,
+    now: datetime,
+) -> list[tuple[int, str]]:
+    """Record one kind of receipt on the messages it belongs to, once each.
+
+    Returns (row ID, push URL) of each message that changed; receipts for unknown or already
+    receipted messages change nothing.
+    """
+    if not operator_message_ids:
+        return []
+    rows = await conn.execute(
+        update(messages)
+        .where(
+            messages.c.channel == channel,
+            messages.c.operator_message_id.in_(list(operator_message_ids)),
+            messages.c.receipt == "unknown",
+        )
+        .values(receipt=receipt, delivery_error=delivery_error, updated_at=now)
+        .returning(messages.c.id, messages.c.client_push_url)
+    )
+    return [(int(r.id), r.client_push_url) for r in rows]

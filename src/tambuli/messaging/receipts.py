@@ -1,0 +1,98 @@
+"""What operators send back: delivery receipts and inbound SMS, recorded in batches."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from tambuli.channels.base import InboundSms, Receipt, ReceiptStatus
+from tambuli.clock import Clock
+from tambuli.contacts import service as contacts
+from tambuli.db.engine import Database
+from tambuli.messaging import queue_store, store
+from tambuli.messaging.delivery import enqueue_message_pushes_within
+from tambuli.messaging.segments import segment_message
+from tambuli.messaging.views import render_record
+from tambuli.organizations import profile as profiles
+from tambuli.webhooks import service as webhooks
+
+log = logging.getLogger("tambuli.receipts")
+
+
+class MessageEvents:
+    """The ChannelEvents sink every channel reports to."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def record_receipts(self, receipts: Sequence[Receipt]) -> None:
+        """Apply receipts to their messages (once each) and queue the pushes, in one commit."""
+        groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for receipt in receipts:
+            if receipt.status == ReceiptStatus.UNKNOWN:
+                continue
+            error = receipt.delivery_error if receipt.status == ReceiptStatus.FAILED else ""
+            groups[(receipt.channel, receipt.status.value, error)].append(
+                receipt.operator_message_id
+            )
+        if not groups:
+            return
+        now = self._clock.now()
+        async with self._db.write() as conn:
+            events: list[tuple[int, str]] = []
+            applied = 0
+            for (channel, status, error), operator_ids in groups.items():
+                changed = await queue_store.apply_receipts(
+                    conn, channel, operator_ids, status, error, now
+                )
+                applied += len(changed)
+                events.extend((row_id, "receipt") for row_id, url in changed if url)
+            await enqueue_message_pushes_within(conn, now, events)
+        ignored = sum(len(ids) for ids in groups.values()) - applied
+        if ignored:
+            log.info("%d receipts matched no message waiting for one", ignored)
+
+    async def record_inbound(self, messages: Sequence[InboundSms]) -> None:
+        """Store inbound SMS under the organization whose conversation they answer."""
+        if not messages:
+            return
+        async with self._db.write() as conn:
+            pushes: list[tuple[int, str, str, dict[str, Any]]] = []
+            for sms in messages:
+                found = await store.select_org_of_conversation(conn, sms.sender, sms.recipient)
+                if found is None:
+                    log.warning(
+                        "inbound SMS from %s to %s matches no conversation; dropped",
+                        sms.sender,
+                        sms.recipient,
+                    )
+                    continue
+                org_id, _ = found
+                contact = await contacts.find_newest_contact_with_phone_within(
+                    conn, org_id, sms.sender
+                )
+                segments = segment_message(sms.body)
+                row_id = await store.insert_inbound_message(
+                    conn,
+                    org_id,
+                    None if contact is None else contact.id,
+                    sms.sender,
+                    sms.recipient,
+                    sms.body,
+                    segments.encoding.value,
+                    segments.part_count,
+                    sms.at,
+                )
+                profile = await profiles.read_profile_within(conn, org_id)
+                if profile is not None and profile.inbound_url:
+                    stored = await store.select_message(conn, org_id, row_id)
+                    assert stored is not None
+                    payload: dict[str, Any] = msgspec.to_builtins(render_record(stored))
+                    payload["event"] = "inbound"
+                    pushes.append((org_id, profile.inbound_url, "inbound", payload))
+            await webhooks.enqueue_pushes_within(conn, self._clock.now(), pushes)

@@ -1,0 +1,232 @@
+"""SMS segmentation per GSM 03.38 / 3GPP 23.040: GSM-7 or UCS-2, the parts, and why UCS-2."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import accumulate
+
+# The API refuses messages longer than this many parts; segmenting itself has no limit.
+MAX_PARTS = 7
+
+# Capacities from 3GPP 23.040: a concatenated part loses 6 octets to the UDH (7 septets, 3 units).
+_GSM7_SINGLE = 160
+_GSM7_MULTI = 153
+_UCS2_SINGLE = 70
+_UCS2_MULTI = 67
+
+_ESCAPE = 0x1B
+
+# GSM 03.38 basic table, indexed by septet value. 0x1B is the escape to the extension table,
+# not a character; the placeholder at that index is excluded from everything encodable.
+_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅå"
+    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
+    " !\"#¤%&'()*+,-./"
+    "0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNO"
+    "PQRSTUVWXYZÄÖÑÜ§"
+    "¿abcdefghijklmno"
+    "pqrstuvwxyzäöñüà"
+)
+
+# Extension table: sent as ESC + code, so each costs two septets.
+_EXTENSION = {
+    "\x0c": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+_EXTENSION_BY_CODE = {code: char for char, code in _EXTENSION.items()}
+
+_BASIC_CHARACTERS = frozenset(_BASIC) - {chr(_ESCAPE)}
+_GSM_CHARACTERS = _BASIC_CHARACTERS | frozenset(_EXTENSION)
+
+# str.translate table for encoding: every GSM character to its septet(s) as code points < 0x80.
+_TO_SEPTETS = {ord(char): chr(_BASIC.index(char)) for char in _BASIC_CHARACTERS} | {
+    ord(char): chr(_ESCAPE) + chr(code) for char, code in _EXTENSION.items()
+}
+
+# Pure-ASCII text (the common case) is checked with bytes.translate, which runs in C.
+_ASCII_GSM = bytes(sorted(ord(char) for char in _GSM_CHARACTERS if ord(char) < 0x80))
+_ASCII_EXTENSION = bytes(sorted(ord(char) for char in _EXTENSION if ord(char) < 0x80))
+
+# Regexes find positions in C for non-ASCII text, without a per-character Python loop.
+_NON_GSM = re.compile("[^" + re.escape("".join(sorted(_GSM_CHARACTERS))) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 units (a surrogate pair) each
+
+
+class Encoding(StrEnum):
+    """Data coding a message is sent with."""
+
+    GSM7 = "gsm7"  # GSM 03.38 7-bit default alphabet plus its extension table
+    UCS2 = "ucs2"  # UTF-16 big endian; needed as soon as one character is outside GSM-7
+
+
+@dataclass(frozen=True, slots=True)
+class NonGsmCharacter:
+    """A character that forced UCS-2, at its code point index in the text."""
+
+    position: int
+    character: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentedMessage:
+    """A message split into the parts it is sent as."""
+
+    encoding: Encoding
+    parts: tuple[str, ...]
+    non_gsm_characters: tuple[NonGsmCharacter, ...]
+
+    @property
+    def part_count(self) -> int:
+        """Number of SMS parts the message is billed and sent as."""
+        return len(self.parts)
+
+
+def _gsm7_septets(text: str) -> int | None:
+    """Septets the text needs as GSM-7, or None when some character is not GSM-7."""
+    if text.isascii():
+        data = text.encode("ascii")
+        if data.translate(None, _ASCII_GSM):
+            return None
+        # Each extension character adds one escape septet on top of its own.
+        return 2 * len(data) - len(data.translate(None, _ASCII_EXTENSION))
+    if _NON_GSM.search(text) is not None:
+        return None
+    return len(text) + sum(map(text.count, _EXTENSION))
+
+
+def _split_gsm7(text: str) -> tuple[str, ...]:
+    """Fill 153-septet parts, moving an escape pair that would straddle a boundary."""
+    # Mark each extension character with a leading escape (never in GSM-7 text), giving one
+    # string position per septet; then each part costs a few C calls, not a per-character loop.
+    # A part ending in an escape would split a pair.
+    escape = chr(_ESCAPE)
+    septets = text
+    for char in _EXTENSION:
+        septets = septets.replace(char, escape + char)
+    parts: list[str] = []
+    start = 0
+    offset = 0
+    while offset < len(septets):
+        chunk = septets[offset : offset + _GSM7_MULTI]
+        if chunk[-1] == escape:
+            chunk = chunk[:-1]
+        stop = start + len(chunk) - chunk.count(escape)
+        parts.append(text[start:stop])
+        start = stop
+        offset += len(chunk)
+    return tuple(parts)
+
+
+def _split_ucs2(text: str, astral: list[int]) -> tuple[str, ...]:
+    """Fill 67-unit parts; the characters at `astral` cost two units and are never split."""
+    if not astral:
+        step = _UCS2_MULTI
+        return tuple(text[start : start + step] for start in range(0, len(text), step))
+    costs = [1] * len(text)
+    for position in astral:
+        costs[position] = 2
+    # used_after[i] = units used by text[: i + 1]; strictly increasing, so bisect finds where
+    # the next part would overflow, and a surrogate pair that does not fit moves whole.
+    used_after = list(accumulate(costs))
+    parts: list[str] = []
+    start = 0
+    used = 0
+    while start < len(text):
+        stop = bisect_right(used_after, used + _UCS2_MULTI, lo=start)
+        parts.append(text[start:stop])
+        used = used_after[stop - 1]
+        start = stop
+    return tuple(parts)
+
+
+def _parts(text: str, septets: int | None) -> tuple[Encoding, tuple[str, ...]]:
+    """Encoding and parts, given the text's GSM-7 septet count (None when not GSM-7)."""
+    if septets is not None:
+        if septets <= _GSM7_SINGLE:
+            return Encoding.GSM7, (text,)
+        return Encoding.GSM7, _split_gsm7(text)
+    astral = [] if text.isascii() else [match.start() for match in _ASTRAL.finditer(text)]
+    if len(text) + len(astral) <= _UCS2_SINGLE:
+        return Encoding.UCS2, (text,)
+    return Encoding.UCS2, _split_ucs2(text, astral)
+
+
+def segment_message(text: str) -> SegmentedMessage:
+    """Choose the encoding and split `text` into the SMS parts it is sent as."""
+    septets = _gsm7_septets(text)
+    encoding, parts = _parts(text, septets)
+    if septets is not None:
+        return SegmentedMessage(encoding, parts, ())
+    # Regex scanning is in C, so a long message with one emoji does not loop in Python.
+    non_gsm = tuple(NonGsmCharacter(m.start(), m.group()) for m in _NON_GSM.finditer(text))
+    return SegmentedMessage(encoding, parts, non_gsm)
+
+
+def count_parts(text: str) -> int:
+    """Number of SMS parts `text` is sent as; same as segment_message(text).part_count."""
+    septets = _gsm7_septets(text)
+    if septets is not None and septets == len(text):
+        # Only basic-table characters: no escape pair can straddle a boundary.
+        return 1 if septets <= _GSM7_SINGLE else -(-septets // _GSM7_MULTI)
+    return len(_parts(text, septets)[1])
+
+
+def is_gsm7(text: str) -> bool:
+    """Whether every character of `text` is in the GSM-7 basic or extension table."""
+    return _gsm7_septets(text) is not None
+
+
+def gsm7_septet_count(text: str) -> int:
+    """Septets `text` needs as GSM-7 (extension characters count two); ValueError if not GSM-7."""
+    septets = _gsm7_septets(text)
+    if septets is None:
+        raise ValueError("text has characters outside the GSM 7-bit alphabet")
+    return septets
+
+
+def encode_gsm7_unpacked(text: str) -> bytes:
+    """GSM-7 septets of `text`, one per byte, extension characters as 0x1B + code."""
+    if _gsm7_septets(text) is None:
+        raise ValueError("text has characters outside the GSM 7-bit alphabet")
+    # After translation every code point is below 0x80, so latin-1 turns it into one byte each.
+    return text.translate(_TO_SEPTETS).encode("latin-1")
+
+
+def decode_gsm7_unpacked(data: bytes) -> str:
+    """Text of unpacked GSM-7 septets (one per byte); ValueError on a byte above 0x7F."""
+    if not data.isascii():
+        raise ValueError("data has a byte above 0x7F, which is not a 7-bit septet")
+    characters: list[str] = []
+    septets = iter(data)
+    for septet in septets:
+        if septet != _ESCAPE:
+            characters.append(_BASIC[septet])
+            continue
+        # A trailing escape is treated like ESC ESC (reserved), which 23.038 displays as a space.
+        code = next(septets, _ESCAPE)
+        if code in _EXTENSION_BY_CODE:
+            characters.append(_EXTENSION_BY_CODE[code])
+        elif code == _ESCAPE:
+            characters.append(" ")
+        else:
+            # 23.038 6.2.1.1: an undefined extension code shows the basic table's character.
+            characters.append(_BASIC[code])
+    return "".join(characters)
+
+
+def encode_ucs2(text: str) -> bytes:
+    """UCS-2 payload of `text`: UTF-16 big endian, no BOM."""
+    # surrogatepass: a lone surrogate that got past validation is sent, not crashed on.
+    return text.encode("utf-16-be", "surrogatepass")

@@ -1,0 +1,143 @@
+"""Per-organization messaging settings: default sender ID, delivery window, webhook secret and URL.
+
+An organization without a row has the defaults; a row is written the first time one changes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.db.engine import Database
+from tambuli.db.schema import organization_settings, organizations
+from tambuli.errors import InvalidInput, OrganizationNotFound
+
+DEFAULT_DELIVERY_WINDOW_SECONDS = 24 * 3600
+# A year: retrying longer than that helps nobody and keeps timestamps far from overflow.
+MAX_DELIVERY_WINDOW_SECONDS = 366 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class OrgProfile:
+    """What the messaging features need to know about an organization."""
+
+    org_id: int
+    default_sender_id: str = ""
+    delivery_window_seconds: int = DEFAULT_DELIVERY_WINDOW_SECONDS
+    webhook_secret: str = ""
+    inbound_url: str = ""
+
+
+async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile | None:
+    """The organization's profile (defaults when never changed); None if it does not exist."""
+    row = (
+        await conn.execute(
+            select(
+                organizations.c.id,
+                organization_settings.c.default_sender_id,
+                organization_settings.c.delivery_window_seconds,
+                organization_settings.c.webhook_secret,
+                organization_settings.c.inbound_url,
+            )
+            .select_from(organizations)
+            .outerjoin(organization_settings, organization_settings.c.org_id == organizations.c.id)
+            .where(organizations.c.id == org_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.delivery_window_seconds is None:
+        return OrgProfile(org_id=org_id)
+    return OrgProfile(
+        org_id=org_id,
+        default_sender_id=row.default_sender_id,
+        delivery_window_seconds=int(row.delivery_window_seconds),
+        webhook_secret=row.webhook_secret,
+        inbound_url=row.inbound_url,
+    )
+
+
+async def get_profile(db: Database, org_id: int) -> OrgProfile:
+    """The organization's profile; OrganizationNotFound when it does not exist."""
+    async with db.read() as conn:
+        profile = await read_profile_within(conn, org_id)
+    if profile is None:
+        raise OrganizationNotFound(f"No organization with ID {org_id}")
+    return profile
+
+
+async def write_profile_within(conn: AsyncConnection, profile: OrgProfile) -> None:
+    """Store a whole profile (insert or update)."""
+    if not 60 <= profile.delivery_window_seconds <= MAX_DELIVERY_WINDOW_SECONDS:
+        raise InvalidInput("The delivery window must be between one minute and a year")
+    values = {
+        "default_sender_id": profile.default_sender_id,
+        "delivery_window_seconds": profile.delivery_window_seconds,
+        "webhook_secret": profile.webhook_secret,
+        "inbound_url": profile.inbound_url,
+    }
+    result = await conn.execute(
+        update(organization_settings)
+        .where(organization_settings.c.org_id == profile.org_id)
+        .values(**values)
+    )
+    if int(result.rowcount) == 0:
+        await conn.execute(insert(organization_settings).values(org_id=profile.org_id, **values))
+
+
+async def update_profile(
+    db: Database,
+    org_id: int,
+    *,
+    default_sender_id: str | None = None,
+    delivery_window_seconds: int | None = None,
+    webhook_secret: str | None = None,
+    inbound_url: str | None = None,
+) -> OrgProfile:
+    """Change some settings of an organization; returns the new profile."""
+    async with db.write() as conn:
+        current = await read_profile_within(conn, org_id)
+        if current is None:
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+        changed = replace(
+            current,
+            default_sender_id=(
+                current.default_sender_id if default_sender_id is None else default_sender_id
+            ),
+            delivery_window_seconds=(
+                current.delivery_window_seconds
+                if delivery_window_seconds is None
+                else delivery_window_seconds
+            ),
+            webhook_secret=current.webhook_secret if webhook_secret is None else webhook_secret,
+            inbound_url=current.inbound_url if inbound_url is None else inbound_url,
+        )
+        await write_profile_within(conn, changed)
+    return changed
+
+
+class ProfileCache:
+    """Profiles re-read from the database at most every few seconds, for the hot send path.
+
+    A changed default sender ID or delivery window reaches every process within that time.
+    """
+
+    def __init__(self, db: Database, cache_seconds: float = 2.0) -> None:
+        self._db = db
+        self._cache_seconds = cache_seconds
+        self._entries: dict[int, tuple[float, OrgProfile]] = {}
+
+    async def get(self, org_id: int) -> OrgProfile:
+        """The organization's profile; OrganizationNotFound when it does not exist."""
+        now = time.monotonic()
+        entry = self._entries.get(org_id)
+        if entry is not None and now - entry[0] < self._cache_seconds:
+            return entry[1]
+        profile = await get_profile(self._db, org_id)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[org_id] = (now, profile)
+        return profile

@@ -1,0 +1,1 @@
+"""Outbound pushes to clients' URLs: signed, address-checked, stored as rows and retried."""

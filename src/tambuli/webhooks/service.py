@@ -1,0 +1,203 @@
+"""Queue and deliver pushes: signed POSTs to clients' URLs, retried until they get a 2xx.
+
+A push is queued in the same transaction as the change it reports, so it survives restarts;
+workers deliver it later, never inside a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
+from tambuli.organizations import profile as profiles
+from tambuli.webhooks import store
+from tambuli.webhooks.address_guard import (
+    Resolver,
+    UnresolvedHost,
+    UnsafeAddress,
+    resolve_system,
+    resolve_webhook_destination,
+)
+from tambuli.webhooks.models import DeliveryStatus, PushRetryPolicy
+from tambuli.webhooks.signing import generate_webhook_secret, sign_webhook
+
+log = logging.getLogger("tambuli.webhooks")
+PUSH_TIMEOUT_SECONDS = 10.0
+# A claimed push that is not recorded by then (its worker died) is tried again.
+CLAIM_LEASE = timedelta(seconds=60)
+MAX_ERROR_TEXT = 500
+
+
+async def enqueue_push_within(
+    conn: AsyncConnection,
+    now: datetime,
+    org_id: int,
+    url: str,
+    event: str,
+    payload: dict[str, Any],
+    policy: PushRetryPolicy = PushRetryPolicy(),  # noqa: B008  (frozen, shared safely)
+) -> None:
+    """Queue one push inside the caller's transaction."""
+    await enqueue_pushes_within(conn, now, [(org_id, url, event, payload)], policy)
+
+
+async def enqueue_pushes_within(
+    conn: AsyncConnection,
+    now: datetime,
+    pushes: Sequence[tuple[int, str, str, dict[str, Any]]],
+    policy: PushRetryPolicy = PushRetryPolicy(),  # noqa: B008
+) -> None:
+    """Queue several pushes (org_id, url, event, payload) inside the caller's transaction."""
+    await store.insert_pushes(
+        conn,
+        [
+            {
+                "org_id": org_id,
+                "url": url,
+                "event": event,
+                "payload": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "give_up_at": now + policy.give_up_after,
+                "last_error": "",
+                "created_at": now,
+            }
+            for org_id, url, event, payload in pushes
+        ],
+    )
+
+
+async def read_webhook_secret(db: Database, org_id: int) -> str:
+    """The organization's signing secret, created the first time it is needed."""
+    profile = await profiles.get_profile(db, org_id)
+    if profile.webhook_secret:
+        return profile.webhook_secret
+    async with db.write() as conn:
+        # Another process may have created it meanwhile: read again under the write lock.
+        current = await profiles.read_profile_within(conn, org_id)
+        assert current is not None
+        if current.webhook_secret:
+            return current.webhook_secret
+        secret = generate_webhook_secret()
+        await profiles.write_profile_within(conn, replace(current, webhook_secret=secret))
+        return secret
+
+
+async def rotate_webhook_secret(db: Database, org_id: int) -> str:
+    """Replace the organization's signing secret; returns the new one."""
+    secret = generate_webhook_secret()
+    await profiles.update_profile(db, org_id, webhook_secret=secret)
+    return secret
+
+
+@dataclass
+class PushDelivery:
+    """What delivering pushes needs besides the database: HTTP, address policy, retries."""
+
+    client: httpx.AsyncClient
+    allow_private: bool = False
+    resolve: Resolver = resolve_system
+    policy: PushRetryPolicy = PushRetryPolicy()  # noqa: RUF009  (frozen dataclass)
+    batch_size: int = 50
+    # Seconds a receiver has to answer.
+    timeout: float = PUSH_TIMEOUT_SECONDS
+
+
+async def _attempt(
+    delivery: PushDelivery, push: store.Push, secret: str, now: datetime
+) -> tuple[str, bool]:
+    """One POST; returns what went wrong ("" on a 2xx) and whether that is final."""
+    try:
+        addresses = await resolve_webhook_destination(
+            push.url, allow_private=delivery.allow_private, resolve=delivery.resolve
+        )
+    except ValueError as exc:
+        return f"refused URL: {exc}", True
+    except UnsafeAddress as exc:
+        return f"refused address: {exc}", True
+    except UnresolvedHost as exc:
+        return str(exc), False
+    url = httpx.URL(push.url)
+    # Connect to the address that was checked, not to whatever a second lookup answers (DNS
+    # rebinding); the Host header and TLS server name still carry the name.
+    pinned = url.copy_with(host=addresses[0].split("%")[0])
+    body = push.payload.encode("utf-8")
+    headers = sign_webhook(secret, f"push_{push.id}", now, body)
+    headers["content-type"] = "application/json"
+    headers["user-agent"] = "Tambuli-Webhooks"
+    headers["host"] = url.netloc.decode("ascii")
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    try:
+        response = await delivery.client.post(
+            pinned, content=body, headers=headers, timeout=delivery.timeout, extensions=extensions
+        )
+    except httpx.HTTPError as exc:
+        return (f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT] or type(exc).__name__), False
+    if 200 <= response.status_code < 300:
+        return "", False
+    return f"HTTP {response.status_code}", False
+
+
+async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery) -> int:
+    """Deliver one batch of due pushes; returns how many were attempted."""
+    now = clock.now()
+    lease_until = now + CLAIM_LEASE
+    async with db.write() as conn:
+        pushes = await store.claim_due_pushes(
+            conn, now, lease_until, delivery.batch_size, skip_locked=not db.is_sqlite
+        )
+    if not pushes:
+        return 0
+    secrets: dict[int, str] = {}
+    for org_id in {p.org_id for p in pushes}:
+        secrets[org_id] = await read_webhook_secret(db, org_id)
+    outcomes = await asyncio.gather(
+        *(_attempt(delivery, p, secrets[p.org_id], now) for p in pushes)
+    )
+    done_at = clock.now()
+    results: list[dict[str, Any]] = []
+    for push, (error, final) in zip(pushes, outcomes, strict=True):
+        attempts = push.attempts + 1
+        if not error:
+            status, next_at = DeliveryStatus.DELIVERED, None
+        elif final:
+            status, next_at = DeliveryStatus.FAILED, None
+        else:
+            next_at = delivery.policy.next_attempt(
+                attempts, done_at, push.give_up_at, random.random()
+            )
+            status = DeliveryStatus.PENDING if next_at is not None else DeliveryStatus.FAILED
+        if error:
+            log.info("push %s to %s failed (attempt %s): %s", push.id, push.url, attempts, error)
+        results.append(
+            {
+                "push_id": push.id,
+                "status": status.value,
+                "attempts": attempts,
+                "next_at": next_at,
+                "error": error,
+                "delivered_at": done_at if status == DeliveryStatus.DELIVERED else None,
+                "lease": lease_until,
+            }
+        )
+    async with db.write() as conn:
+        await store.record_push_results(conn, results)
+    return len(pushes)
+
+
+async def list_pushes(db: Database, org_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The organization's newest pushes with their status, for operators and tests."""
+    async with db.read() as conn:
+        return await store.select_pushes(conn, org_id, limit)

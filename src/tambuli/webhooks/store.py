@@ -1,0 +1,118 @@
+"""SQL for webhook deliveries: the rows that are the push queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.db.schema import webhook_deliveries
+from tambuli.webhooks.models import DeliveryStatus
+
+
+def _bound(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    # SQLAlchemy reserves column names for its own parameters in UPDATE … SET.
+    return [{f"b_{key}": value for key, value in row.items()} for row in rows]
+
+
+@dataclass(frozen=True)
+class Push:
+    """One push to deliver."""
+
+    id: int
+    org_id: int
+    url: str
+    event: str
+    payload: str
+    attempts: int
+    give_up_at: datetime
+
+
+async def insert_pushes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Queue pushes (each a dict of column values), due at once."""
+    if rows:
+        await conn.execute(insert(webhook_deliveries), list(rows))
+
+
+async def claim_due_pushes(
+    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
+) -> list[Push]:
+    """Take up to `limit` due pushes; they come due again at `lease_until` if not recorded."""
+    due = (
+        select(webhook_deliveries.c.id)
+        .where(
+            webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
+            webhook_deliveries.c.next_attempt_at <= now,
+        )
+        .order_by(webhook_deliveries.c.next_attempt_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    rows = await conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=lease_until, lease_until=lease_until)
+        .returning(
+            webhook_deliveries.c.id,
+            webhook_deliveries.c.org_id,
+            webhook_deliveries.c.url,
+            webhook_deliveries.c.event,
+            webhook_deliveries.c.payload,
+            webhook_deliveries.c.attempts,
+            webhook_deliveries.c.give_up_at,
+        )
+    )
+    return [
+        Push(
+            id=int(r.id),
+            org_id=int(r.org_id),
+            url=r.url,
+            event=r.event,
+            payload=r.payload,
+            attempts=int(r.attempts),
+            give_up_at=r.give_up_at,
+        )
+        for r in rows
+    ]
+
+
+async def record_push_results(conn: AsyncConnection, results: Sequence[dict[str, Any]]) -> None:
+    """Store outcomes: keys push_id, lease, status, attempts, next_at, error, delivered_at.
+
+    Only a push still under the claim `lease` is updated: a worker that outlived its claim
+    must not overwrite what the worker that took over recorded.
+    """
+    if not results:
+        return
+    await conn.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.id == bindparam("b_push_id"),
+            webhook_deliveries.c.lease_until == bindparam("b_lease"),
+        )
+        .values(
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next_at"),
+            lease_until=None,
+            last_error=bindparam("b_error"),
+            delivered_at=bindparam("b_delivered_at"),
+        ),
+        _bound(results),
+    )
+
+
+async def select_pushes(conn: AsyncConnection, org_id: int, limit: int) -> list[dict[str, Any]]:
+    """The organization's newest pushes, newest first, for operators."""
+    rows = await conn.execute(
+        select(webhook_deliveries)
+        .where(webhook_deliveries.c.org_id == org_id)
+        .order_by(webhook_deliveries.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,1 @@
+"""Run loops that claim due rows, act on them and record the outcome."""

@@ -1,0 +1,133 @@
+"""The background loops of a process: dispatch SMS, collect channel events, deliver pushes.
+
+Each loop claims due rows, acts and records the outcome, then looks again at once while there
+is work, or waits for a wake-up or its poll interval when there is none. Stopping lets the step
+in progress finish, so nothing claimed is left half-recorded by a clean shutdown (and a killed
+process's claims simply expire).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+
+from tambuli.channels.base import Channel
+from tambuli.channels.simulator import SimulatorChannel
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
+from tambuli.messaging.delivery import DeliveryRules, Dispatcher
+from tambuli.messaging.models import RetryPolicy
+from tambuli.messaging.receipts import MessageEvents
+from tambuli.messaging.simulator_journal import DatabaseJournal
+from tambuli.settings import Settings
+from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
+
+log = logging.getLogger("tambuli.workers")
+
+
+def build_delivery_rules(settings: Settings) -> DeliveryRules:
+    """Delivery behaviour from the process settings."""
+    return DeliveryRules(
+        retry=RetryPolicy(
+            base=timedelta(seconds=settings.retry_base_seconds),
+            maximum=timedelta(seconds=settings.retry_max_seconds),
+        ),
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        batch_size=settings.dispatch_batch_size,
+        pacing_limit=settings.recipient_per_minute,
+    )
+
+
+def build_channels(db: Database, clock: Clock, settings: Settings) -> list[Channel]:
+    """The channels this process delivers through (the simulator, until routes exist)."""
+    return [
+        SimulatorChannel(
+            DatabaseJournal(db),
+            clock,
+            receipt_delay=timedelta(seconds=settings.simulator_receipt_delay),
+            parts_per_second=settings.simulator_parts_per_second,
+        )
+    ]
+
+
+@dataclass
+class Workers:
+    """Every background loop of one process, sharing a wake-up signal."""
+
+    db: Database
+    clock: Clock
+    settings: Settings
+    channels: list[Channel] = field(default_factory=list)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            self.channels = build_channels(self.db, self.clock, self.settings)
+
+    def wake_delivery(self) -> None:
+        """Look for due messages now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every loop until `stop` is set."""
+        default = self.channels[0]
+        dispatcher = Dispatcher(
+            self.db, self.clock, lambda _: default, build_delivery_rules(self.settings)
+        )
+        events = MessageEvents(self.db, self.clock)
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
+            loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
+                ("dispatch", dispatcher.dispatch_once, self._wake),
+                *((f"{c.name} events", _poller(c, events), None) for c in self.channels),
+                ("webhooks", lambda: deliver_due_pushes(self.db, self.clock, pushes), None),
+            ]
+            await asyncio.gather(
+                *(self._loop(name, step, wake, stop) for name, step, wake in loops)
+            )
+
+    async def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[int]],
+        wake: asyncio.Event | None,
+        stop: asyncio.Event,
+    ) -> None:
+        while not stop.is_set():
+            try:
+                done = await step()
+            except Exception:  # one bad batch must not stop the loop; its rows stay queued
+                log.exception("%s loop failed; retrying", name)
+                done = 0
+            if done:
+                await asyncio.sleep(0)
+                continue
+            await _wait_any(stop, wake, self.settings.worker_poll_seconds)
+            if wake is not None:
+                wake.clear()
+
+
+def _poller(channel: Channel, events: MessageEvents) -> Callable[[], Awaitable[int]]:
+    async def poll() -> int:
+        return await channel.poll_events(events)
+
+    return poll
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
