@@ -63,7 +63,7 @@ LOG_ENTRY_START = re.compile(
     r"^(\[[A-Z]+\] |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d|[A-Z]+ - \d{4}-|\S+:\d+: \w*Warning:)"
 )
 LOG_ERROR_START = re.compile(
-    r"^(\[(ERROR|CRITICAL)\] |[A-Z]+ - \d{4}-.*|\S+:\d+: \w*Warning:|Traceback)|"
+    r"^(\[(ERROR|CRITICAL)\] |(ERROR|CRITICAL) - \d{4}-.*|\S+:\d+: \w*Warning:|Traceback)|"
     r"^\d{4}-\S+ \S+ (ERROR|CRITICAL) "
 )
 # Entries from handlers cancelled by the server's own shutdown; reported, not a failed run.

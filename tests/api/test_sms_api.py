@@ -335,3 +335,14 @@ async def test_unknown_and_foreign_message_ids_are_404(
         response = await sms.message(wrong)
         assert response.status_code == 404, wrong
         assert_matches_component("error_404", response.json())
+
+
+async def test_search_finds_messages_by_the_contacts_name(sms: SmsApi) -> None:
+    contact = await sms.new_contact(
+        firstName="Josefina", lastName="Dela Cruz", fullPhoneNumber=sms.own_number
+    )
+    sent = await sms.sent({"contactId": contact["id"], "message": "See you Monday"}, "contact")
+    await sms.sent({"fullPhoneNumber": "639181234567", "message": "Other"})
+    for term in ("josefina", "DELA CRUZ", "Josefina Dela"):
+        found = await sms.messages({"search": term})
+        assert [m["id"] for m in found["messages"]] == [sent["messageId"]], term

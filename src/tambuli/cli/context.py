@@ -44,10 +44,20 @@ def run_with_database(action: Callable[[Database], Awaitable[T]]) -> T:
     return run(wrapper())
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it exists (measured faster for the server here), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine, turning Tambuli errors into a one-line message and exit code 1."""
     try:
-        return asyncio.run(coro)
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            return runner.run(coro)
     except TambuliError as exc:
         raise click.ClickException(exc.message) from exc
 

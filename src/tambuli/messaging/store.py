@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.schema import message_dedup, messages
+from tambuli.db.schema import contacts, message_dedup, messages
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.views import StoredMessage
 
@@ -274,12 +274,25 @@ def _filter_clause(org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
         clauses.append(messages.c.created_at < wanted.end)
     if wanted.search:
         pattern = f"%{_escape_like(wanted.search.lower())}%"
+        # The spec searches "contact fields" too: the contact's names, in the same statement
+        # (a read-only subquery on contacts, so a page stays one query however many match).
+        named_contacts = select(contacts.c.id).where(
+            contacts.c.org_id == org_id,
+            or_(
+                func.lower(contacts.c.first_name).like(pattern, escape="\\"),
+                func.lower(contacts.c.last_name).like(pattern, escape="\\"),
+                func.lower(contacts.c.first_name + " " + contacts.c.last_name).like(
+                    pattern, escape="\\"
+                ),
+            ),
+        )
         clauses.append(
             or_(
                 func.lower(messages.c.body).like(pattern, escape="\\"),
                 func.lower(messages.c.sender).like(pattern, escape="\\"),
                 messages.c.recipient.like(pattern, escape="\\"),
                 func.lower(messages.c.client_ref).like(pattern, escape="\\"),
+                messages.c.contact_id.in_(named_contacts.scalar_subquery()),
             )
         )
     return and_(*clauses)
