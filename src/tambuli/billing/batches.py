@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import store
 from tambuli.billing.models import EntryKind, ReservationStatus, check_amount
-from tambuli.billing.service import AUTO_RECHARGE_REASON, move_balance_within
+from tambuli.billing.service import recharge_if_low_within
 from tambuli.clock import Clock
 from tambuli.errors import (
     InsufficientFunds,
@@ -74,16 +74,7 @@ async def reserve_many_within(
             }
         )
     await store.insert_entries(conn, entries)
-    if balance.auto_recharge and balance.balance_micro < balance.auto_recharge_threshold_micro:
-        await move_balance_within(
-            conn,
-            clock,
-            org_id,
-            EntryKind.CREDIT,
-            balance.auto_recharge_amount_micro,
-            AUTO_RECHARGE_REASON,
-            f"threshold {balance.auto_recharge_threshold_micro}",
-        )
+    await recharge_if_low_within(conn, clock, org_id, balance)
     return reservation_ids
 
 

@@ -95,6 +95,22 @@ async def credit_balance(
         return await credit_balance_within(conn, clock, org_id, amount_micro, reason, reference)
 
 
+async def recharge_if_low_within(
+    conn: AsyncConnection, clock: Clock, org_id: int, balance: Balance
+) -> None:
+    """Credit the auto-recharge amount when a debit left the balance below the threshold."""
+    if balance.auto_recharge and balance.balance_micro < balance.auto_recharge_threshold_micro:
+        await move_balance_within(
+            conn,
+            clock,
+            org_id,
+            EntryKind.CREDIT,
+            balance.auto_recharge_amount_micro,
+            AUTO_RECHARGE_REASON,
+            f"threshold {balance.auto_recharge_threshold_micro}",
+        )
+
+
 async def reserve_funds_within(
     conn: AsyncConnection, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str
 ) -> int:
@@ -123,16 +139,7 @@ async def reserve_funds_within(
         reservation_id=reservation_id,
         now=now,
     )
-    if balance.auto_recharge and balance.balance_micro < balance.auto_recharge_threshold_micro:
-        await move_balance_within(
-            conn,
-            clock,
-            org_id,
-            EntryKind.CREDIT,
-            balance.auto_recharge_amount_micro,
-            AUTO_RECHARGE_REASON,
-            f"threshold {balance.auto_recharge_threshold_micro}",
-        )
+    await recharge_if_low_within(conn, clock, org_id, balance)
     return reservation_id
 
 

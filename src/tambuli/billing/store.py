@@ -18,27 +18,29 @@ from tambuli.billing.models import (
 )
 from tambuli.db.schema import ledger_entries, organizations, reservations
 
+_BALANCE_COLUMNS = (
+    organizations.c.balance_micro,
+    organizations.c.auto_recharge,
+    organizations.c.auto_recharge_threshold_micro,
+    organizations.c.auto_recharge_amount_micro,
+)
 
-async def select_balance(conn: AsyncConnection, org_id: int) -> Balance | None:
-    """The organization's balance row, or None when it does not exist."""
-    row = (
-        await conn.execute(
-            select(
-                organizations.c.balance_micro,
-                organizations.c.auto_recharge,
-                organizations.c.auto_recharge_threshold_micro,
-                organizations.c.auto_recharge_amount_micro,
-            ).where(organizations.c.id == org_id)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
+
+def _to_balance(row: Any) -> Balance:
     return Balance(
         balance_micro=int(row.balance_micro),
         auto_recharge=bool(row.auto_recharge),
         auto_recharge_threshold_micro=int(row.auto_recharge_threshold_micro),
         auto_recharge_amount_micro=int(row.auto_recharge_amount_micro),
     )
+
+
+async def select_balance(conn: AsyncConnection, org_id: int) -> Balance | None:
+    """The organization's balance row, or None when it does not exist."""
+    row = (
+        await conn.execute(select(*_BALANCE_COLUMNS).where(organizations.c.id == org_id))
+    ).one_or_none()
+    return None if row is None else _to_balance(row)
 
 
 async def add_to_balance(conn: AsyncConnection, org_id: int, delta_micro: int) -> int | None:
@@ -74,22 +76,10 @@ async def debit_balance(conn: AsyncConnection, org_id: int, amount_micro: int) -
                 organizations.c.balance_micro - amount_micro >= 0,
             )
             .values(balance_micro=organizations.c.balance_micro - amount_micro)
-            .returning(
-                organizations.c.balance_micro,
-                organizations.c.auto_recharge,
-                organizations.c.auto_recharge_threshold_micro,
-                organizations.c.auto_recharge_amount_micro,
-            )
+            .returning(*_BALANCE_COLUMNS)
         )
     ).one_or_none()
-    if row is None:
-        return None
-    return Balance(
-        balance_micro=int(row.balance_micro),
-        auto_recharge=bool(row.auto_recharge),
-        auto_recharge_threshold_micro=int(row.auto_recharge_threshold_micro),
-        auto_recharge_amount_micro=int(row.auto_recharge_amount_micro),
-    )
+    return None if row is None else _to_balance(row)
 
 
 async def insert_entry(

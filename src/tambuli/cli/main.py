@@ -67,6 +67,13 @@ def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
     click.echo(f"  token: {token}")
     click.echo("Try it:")
     click.echo(f"  curl -H {header} {base}/v1/organizations/{org_id}/balance.json")
+    body = shlex.quote(
+        f'{{"orgId": {org_id}, "from": "Tambuli", "fullPhoneNumber": "639171234567",'
+        ' "message": "Hello from Tambuli"}'
+    )
+    click.echo("Send an SMS through the built-in simulator:")
+    click.echo(f"  curl -H {header} -H 'Content-Type: application/json' -d {body} \\")
+    click.echo(f"    {base}/v1/sms/phonenumber")
 
 
 async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -> None:

@@ -11,13 +11,9 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.db.bulk import bind_rows
 from tambuli.db.schema import messages
 from tambuli.messaging.models import MessageStatus
-
-
-def _bound(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    # SQLAlchemy reserves column names for its own parameters in UPDATE … SET.
-    return [{f"b_{key}": value for key, value in row.items()} for row in rows]
 
 
 @dataclass(frozen=True)
@@ -159,7 +155,7 @@ async def mark_accepted(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
                 lease_until=None,
                 updated_at=bindparam("b_now"),
             ),
-            _bound(rows),
+            bind_rows(rows),
         )
 
 
@@ -178,7 +174,7 @@ async def mark_retry(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> N
                 lease_until=None,
                 updated_at=bindparam("b_now"),
             ),
-            _bound(rows),
+            bind_rows(rows),
         )
 
 
@@ -193,7 +189,7 @@ async def mark_deferred(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
                 lease_until=None,
                 updated_at=bindparam("b_now"),
             ),
-            _bound(rows),
+            bind_rows(rows),
         )
 
 
@@ -214,7 +210,7 @@ async def mark_failed(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
                 lease_until=None,
                 updated_at=bindparam("b_now"),
             ),
-            _bound(rows),
+            bind_rows(rows),
         )
 
 

@@ -10,13 +10,9 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.db.bulk import bind_rows
 from tambuli.db.schema import webhook_deliveries
 from tambuli.webhooks.models import DeliveryStatus
-
-
-def _bound(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    # SQLAlchemy reserves column names for its own parameters in UPDATE … SET.
-    return [{f"b_{key}": value for key, value in row.items()} for row in rows]
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,7 @@ async def record_push_results(conn: AsyncConnection, results: Sequence[dict[str,
             last_error=bindparam("b_error"),
             delivered_at=bindparam("b_delivered_at"),
         ),
-        _bound(results),
+        bind_rows(results),
     )
 
 
