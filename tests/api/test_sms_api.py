@@ -346,3 +346,27 @@ async def test_search_finds_messages_by_the_contacts_name(sms: SmsApi) -> None:
     for term in ("josefina", "DELA CRUZ", "Josefina Dela"):
         found = await sms.messages({"search": term})
         assert [m["id"] for m in found["messages"]] == [sent["messageId"]], term
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"orgId": ORG, "from": "X", "fullPhoneNumber": "639171234567", "message": "a\\u0000b"}',
+        b'{"orgId": ORG, "from": "X", "fullPhoneNumber": "639171234567", "message": "a\\ud800b"}',
+        b'{"orgId": ORG, "from": "X", "fullPhoneNumber": "639171234567", "message": "x",'
+        b' "clientRef": "\\udfff"}',
+    ],
+)
+async def test_text_no_database_can_store_is_refused_not_a_server_error(
+    sms: SmsApi, raw: bytes
+) -> None:
+    body = raw.replace(b"ORG", str(sms.org_id).encode())
+    response = await sms.call(
+        "POST",
+        "/v1/sms/phonenumber",
+        SMS_NUMBER_PATH,
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert (await sms.messages())["messages"] == []

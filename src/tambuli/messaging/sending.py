@@ -29,6 +29,7 @@ from tambuli.messaging.models import (
     MAX_MESSAGE_LENGTH,
     check_client_text,
     check_sender_id,
+    check_storable_text,
 )
 from tambuli.messaging.personalisation import has_variables, render_for_contact
 from tambuli.messaging.pricing import PriceBook
@@ -72,6 +73,7 @@ def _check_request(request: SendRequest) -> None:
         raise EmptyMessage()
     if len(request.text) > MAX_MESSAGE_LENGTH:
         raise MessageTooLong(f"The message is longer than {MAX_MESSAGE_LENGTH} characters")
+    check_storable_text("message", request.text)
     check_client_text("clientDedup", request.client_dedup)
     check_client_text("clientRef", request.client_ref, limit=1000)
     if request.client_push_url:

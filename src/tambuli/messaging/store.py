@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import contacts, message_dedup, messages
@@ -190,13 +190,6 @@ def queued_message(row_id: int, new: NewMessage) -> StoredMessage:
         success_parts=0,
         success_at=None,
         created_at=new.created_at,
-    )
-
-
-async def set_reservation(conn: AsyncConnection, message_id: int, reservation_id: int) -> None:
-    """Link a message to the money set aside for it."""
-    await conn.execute(
-        update(messages).where(messages.c.id == message_id).values(reservation_id=reservation_id)
     )
 
 

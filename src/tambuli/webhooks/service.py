@@ -39,19 +39,6 @@ CLAIM_LEASE = timedelta(seconds=60)
 MAX_ERROR_TEXT = 500
 
 
-async def enqueue_push_within(
-    conn: AsyncConnection,
-    now: datetime,
-    org_id: int,
-    url: str,
-    event: str,
-    payload: dict[str, Any],
-    policy: PushRetryPolicy = PushRetryPolicy(),  # noqa: B008  (frozen, shared safely)
-) -> None:
-    """Queue one push inside the caller's transaction."""
-    await enqueue_pushes_within(conn, now, [(org_id, url, event, payload)], policy)
-
-
 async def enqueue_pushes_within(
     conn: AsyncConnection,
     now: datetime,
