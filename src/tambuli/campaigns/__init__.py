@@ -1,0 +1,1 @@
+"""Campaigns ("engagements"): steps, subscriptions (runs), scheduling, delays and time zones."""

@@ -1,0 +1,1 @@
+"""Airtime top-ups: operators, denominations, amount selection and the top-up lifecycle."""
