@@ -370,3 +370,22 @@ async def test_text_no_database_can_store_is_refused_not_a_server_error(
     )
     assert response.status_code == 400, response.text
     assert (await sms.messages())["messages"] == []
+
+
+async def test_send_and_list_paths_answer_with_and_without_the_trailing_slash(
+    sms: SmsApi,
+) -> None:
+    body = {"orgId": sms.org_id, "from": "X", "message": "x", "fullPhoneNumber": sms.own_number}
+    for path in ("/v1/sms/phonenumber/", "/v1/sms/contact/"):
+        answer = await sms.call("POST", path, None, json=body)
+        assert answer.status_code == 200, (path, answer.text)
+    listed = await sms.call("GET", f"{sms.base}/messages", MESSAGES_PATH)
+    assert listed.status_code == 200
+    assert len(listed.json()["messages"]) == 2
+
+
+async def test_to_and_full_phone_number_may_both_name_the_same_number(sms: SmsApi) -> None:
+    answer = await sms.sent(
+        {"message": "x", "to": sms.own_number, "fullPhoneNumber": "+" + sms.own_number}
+    )
+    assert answer["to"] == sms.own_number

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -10,12 +11,19 @@ from sqlalchemy import select
 
 from tambuli.billing import service as billing
 from tambuli.billing.models import EntryKind
+from tambuli.channels.base import ChannelEvents, HandOff, OutboundSms
+from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import messages
 from tambuli.messaging import listing, queue_store
+from tambuli.messaging.delivery import Dispatcher
 from tambuli.messaging.models import Direction, MessageStatus
-from tambuli.messaging.simulator_journal import count_handoffs_by_message, read_simulator_inbox
+from tambuli.messaging.simulator_journal import (
+    DatabaseJournal,
+    count_handoffs_by_message,
+    read_simulator_inbox,
+)
 from tambuli.messaging.store import MessageFilter
 from tambuli.messaging.views import render_record
 from tambuli.webhooks.service import list_pushes
@@ -235,3 +243,83 @@ async def test_every_message_row_ends_with_a_settled_or_released_reservation(
         reservation = await billing.get_reservation(world.db, int(reservation_id))
         assert reservation.status != "held"
     assert await world.balance(org) == 1_000_000 - 2 * PRICE
+
+
+class PollingBeforeRecord:
+    """A channel that lets the receipt poller run between hand-off and its record."""
+
+    def __init__(self, world: SmsWorld) -> None:
+        self.world = world
+        self.name = world.channel.name
+        self.parts_per_second = 0.0
+
+    async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
+        answers = await self.world.channel.submit(batch)
+        await self.world.receipts()
+        return answers
+
+    async def poll_events(self, events: ChannelEvents) -> int:
+        return await self.world.channel.poll_events(events)
+
+
+async def test_a_receipt_that_overtakes_the_record_of_its_hand_off_is_applied_later(
+    fresh_db: Database, clock: FakeClock
+) -> None:
+    world = SmsWorld(fresh_db, clock)
+    world.channel = SimulatorChannel(
+        DatabaseJournal(fresh_db), clock, timedelta(0), parts_per_second=0
+    )
+    early = PollingBeforeRecord(world)
+    world.dispatcher = Dispatcher(fresh_db, clock, lambda _: early, world.rules)
+    org = await world.new_org()
+    sent = await world.send(org, "639171234009")
+    await world.deliver()
+    stored = await world.message(sent)
+    assert stored.status == MessageStatus.ACCEPTED and stored.receipt == "unknown"
+    world.clock.advance(timedelta(seconds=2))
+    assert await world.receipts() == 1
+    assert (await world.message(sent)).receipt == "confirmed"
+
+
+class FailingOnce(DatabaseJournal):
+    """A journal whose first attempt to forget delivered events fails (a crash there)."""
+
+    failed = False
+
+    async def mark_events_sent(self, ids: Sequence[int]) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("killed before the events were marked sent")
+        await super().mark_events_sent(ids)
+
+
+async def test_a_reply_replayed_after_a_crash_is_stored_once(
+    fresh_db: Database, clock: FakeClock
+) -> None:
+    world = SmsWorld(fresh_db, clock)
+    world.channel = SimulatorChannel(
+        FailingOnce(fresh_db), clock, RECEIPT_DELAY, parts_per_second=0
+    )
+    world.dispatcher = Dispatcher(fresh_db, clock, lambda _: world.channel, world.rules)
+    org = await world.new_org()
+    await world.send(org, "639171230005")
+    await world.deliver()
+    world.clock.advance(RECEIPT_DELAY)
+    with pytest.raises(RuntimeError):
+        await world.receipts()
+    world.clock.advance(timedelta(minutes=2))
+    assert await world.receipts() == 1
+    inbound = await listing.list_messages_after(
+        world.db, org, MessageFilter(direction=Direction.INGRESS), None, 100
+    )
+    assert len(inbound.messages) == 1
+
+
+async def test_search_ignores_case_beyond_ascii_on_both_databases(world: SmsWorld) -> None:
+    org = await world.new_org()
+    sent = await world.send(org, "639171234009", "ÉCOLE bukas, Ñino")
+    for term in ("école", "ÑINO", "ñino"):
+        found = await listing.list_messages_after(
+            world.db, org, MessageFilter(search=term), None, 100
+        )
+        assert [m.id for m in found.messages] == [sent.message.id], term

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,8 +15,11 @@ from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import messages
 from tambuli.errors import DuplicateMessage, InsufficientFunds, Overloaded
-from tambuli.messaging.intake import SmsIntake
+from tambuli.messaging import store
+from tambuli.messaging.intake import Draft, SmsIntake
+from tambuli.messaging.segments import segment_message
 from tambuli.messaging.sending import SentMessage
+from tambuli.messaging.views import StoredMessage
 from tests.services.sms_world import PRICE, SmsWorld
 
 
@@ -107,3 +112,56 @@ async def test_more_waiting_sends_than_allowed_are_refused_as_overloaded(
     assert len(refused) + len(sent) == 60
     assert await _message_count(world.db) == len(sent)
     assert await world.balance(org) == 1_000_000 - len(sent) * PRICE
+
+
+class GatedIntake(SmsIntake):
+    """An intake whose batch write waits for a gate, so a test can act while requests wait."""
+
+    def __init__(self, db: Database, clock: FakeClock) -> None:
+        super().__init__(db, clock)
+        self.gate = asyncio.Event()
+
+    async def _write(self, batch: list[Any]) -> None:
+        await self.gate.wait()
+        await super()._write(batch)
+
+
+def _draft(org: int, number: str, clock: FakeClock) -> Draft:
+    segments = segment_message("hello")
+    message = store.NewMessage(
+        org_id=org,
+        contact_id=None,
+        sender="Tambuli",
+        recipient=number,
+        body="hello",
+        encoding=segments.encoding.value,
+        parts=segments.part_count,
+        price_per_part_micro=PRICE,
+        client_ref="",
+        client_dedup="",
+        client_push_url="",
+        deadline_at=clock.now(),
+        created_at=clock.now(),
+    )
+    return Draft(message, timedelta(hours=24), segments)
+
+
+async def test_a_request_cancelled_while_waiting_leaves_its_batch_mates_their_answers(
+    world: SmsWorld,
+) -> None:
+    org = await world.new_org()
+    intake = GatedIntake(world.db, world.clock)
+    tasks = [
+        asyncio.create_task(intake.submit(_draft(org, f"6391712{i:04d}9", world.clock)))
+        for i in range(3)
+    ]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    tasks[1].cancel()
+    intake.gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[0], StoredMessage) and isinstance(results[2], StoredMessage)
+    assert isinstance(results[1], asyncio.CancelledError)
+    # The cancelled request's message was written with its batch: the client may retry it
+    # with its clientDedup key.
+    assert await _message_count(world.db) == 3

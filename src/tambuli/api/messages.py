@@ -41,7 +41,10 @@ def _parse_time(name: str, text: str | None) -> datetime | None:
         raise InvalidField(f"{name} must be an RFC 3339 date-time", {"field": name}) from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidField(f"{name} is outside the calendar", {"field": name}) from exc
 
 
 def _parse_int(name: str, text: str | None, default: int) -> int:

@@ -78,7 +78,10 @@ def render_sent(message: StoredMessage) -> SentSmsBody:
 def _phone(body: SendSmsFields) -> PhoneNumber | None:
     full = body.full_phone_number
     if body.to is not None:
-        if full is not None and full.strip() != body.to.strip():
+        if full is not None and (
+            phones.normalise_full_number(full).digits
+            != phones.normalise_full_number(body.to).digits
+        ):
             raise AmbiguousPhoneNumber('"to" is the legacy name of "fullPhoneNumber": give one')
         full = body.to
     if full is None and body.phone_number is None and body.phone_number_country is None:
@@ -87,13 +90,17 @@ def _phone(body: SendSmsFields) -> PhoneNumber | None:
 
 
 async def _send(
-    request: Request[Any, Any, Any], body: SendSmsFields, contact_id: int | None, use_contacts: bool
+    request: Request[Any, Any, Any],
+    body: SendSmsFields,
+    contact_ref: int | str | None,
+    use_contacts: bool,
 ) -> Response[Any]:
     token = parse_authorization_header(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized()
     org_id = parse_id(body.org_id, "orgId")
     principal = await authorize_token(request, token, org_id)
+    contact_id = None if contact_ref is None else parse_id(contact_ref, "contactId")
     phone = _phone(body)
     if (phone is None) == (contact_id is None):
         raise AmbiguousPhoneNumber(
@@ -132,8 +139,7 @@ async def send_to_contact(
     request: Request[Any, Any, Any], data: SendToContactBody
 ) -> Response[SentSmsBody]:
     """Send an SMS to a contact (found or created by number); the text may be personalised."""
-    contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
-    return await _send(request, data, contact_id, use_contacts=True)
+    return await _send(request, data, data.contact_id, use_contacts=True)
 
 
 @post("/v1/sms/phonenumber", operation_id="sendSmsPhonenumber", tags=["SMS"], status_code=200)

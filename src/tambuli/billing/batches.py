@@ -126,7 +126,10 @@ async def _close_many(
         reservation = found[reservation_id]
         returned[reservation.org_id].append((reservation_id, reservation.amount_micro - charged))
     entries: list[dict[str, Any]] = []
-    for org_id, amounts in returned.items():
+    # Balance rows are locked in one global order (by ID), so two batches that touch the same
+    # organizations in different orders cannot deadlock on PostgreSQL.
+    for org_id in sorted(returned):
+        amounts = returned[org_id]
         total = sum(amount for _, amount in amounts)
         balance = await store.add_to_balance(conn, org_id, total) if total else None
         if balance is None:

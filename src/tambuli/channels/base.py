@@ -78,13 +78,18 @@ class InboundSms:
     recipient: str
     body: str
     at: datetime
+    # The operator's ID for this message, so one delivered twice is stored once.
+    operator_event_id: str = ""
 
 
 class ChannelEvents(Protocol):
     """Where a channel reports what operators send back; recording must be idempotent."""
 
-    async def record_receipts(self, receipts: Sequence[Receipt]) -> None:
-        """Store delivery receipts."""
+    async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
+        """Store delivery receipts; the operator message IDs that match no message (yet).
+
+        A receipt can overtake the record of its hand-off; the channel offers those again.
+        """
         ...
 
     async def record_inbound(self, messages: Sequence[InboundSms]) -> None:

@@ -33,6 +33,11 @@ from tambuli.channels.base import (
 from tambuli.clock import Clock
 
 SIMULATOR_CHANNEL = "simulator"
+# A receipt whose hand-off is not recorded yet is offered again this much later, for at most
+# RECEIPT_PATIENCE after the hand-off (a hand-off that is never recorded was lost in a crash,
+# and the message was handed off again under another operator ID).
+RECEIPT_RETRY = timedelta(seconds=2)
+RECEIPT_PATIENCE = timedelta(hours=1)
 REPLY_TEXT = "YES"
 TRANSIENT_ERROR = "temporary failure (simulated)"
 NO_ROUTE_ERROR = "no route"
@@ -72,11 +77,15 @@ class SimulatorJournal(Protocol):
         ...
 
     async def due_events(self, now: datetime, limit: int) -> list[DueEvent]:
-        """Entries whose receipt is due, oldest first."""
+        """Claim the entries whose receipt is due, oldest first (for a lease)."""
         ...
 
     async def mark_events_sent(self, ids: Sequence[int]) -> None:
         """Forget the receipts of these entries: they were delivered."""
+        ...
+
+    async def postpone_events(self, ids: Sequence[int], until: datetime) -> None:
+        """Offer the receipts of these entries again at `until`."""
         ...
 
 
@@ -153,14 +162,15 @@ class SimulatorChannel:
 
     async def poll_events(self, events: ChannelEvents) -> int:
         """Send the receipts and replies that are due."""
-        due = await self._journal.due_events(self._clock.now(), self._events_per_poll)
+        now = self._clock.now()
+        due = await self._journal.due_events(now, self._events_per_poll)
         if not due:
             return 0
         receipts: list[Receipt] = []
         replies: list[InboundSms] = []
         for event in due:
             sub = event.submission
-            at = sub.receipt_due_at or self._clock.now()
+            at = now
             confirmed = sub.receipt == ReceiptStatus.CONFIRMED.value
             receipts.append(
                 Receipt(
@@ -180,11 +190,18 @@ class SimulatorChannel:
                         recipient=sub.sender,
                         body=sub.reply,
                         at=at,
+                        operator_event_id=f"{sub.operator_message_id}-reply",
                     )
                 )
-        # Receipts first: a reply is matched to the conversation the message started.
-        await events.record_receipts(receipts)
+        unmatched = await events.record_receipts(receipts)
         if replies:
             await events.record_inbound(replies)
-        await self._journal.mark_events_sent([e.id for e in due])
+        waiting = [
+            e.id
+            for e in due
+            if e.submission.operator_message_id in unmatched
+            and now - e.submission.submitted_at < RECEIPT_PATIENCE
+        ]
+        await self._journal.postpone_events(waiting, now + RECEIPT_RETRY)
+        await self._journal.mark_events_sent([e.id for e in due if e.id not in set(waiting)])
         return len(due)

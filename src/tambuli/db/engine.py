@@ -41,6 +41,13 @@ def _prepare_sqlite_connection(dbapi_connection: DBAPIConnection, _: ConnectionP
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # SQLite's own lower() folds ASCII only; searches must ignore case in every script, as
+    # PostgreSQL's lower() does.
+    dbapi_connection.create_function("lower", 1, _lower_text, deterministic=True)
+
+
+def _lower_text(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _begin_sqlite_transaction(conn: Any) -> None:

@@ -99,6 +99,9 @@ class SmsIntake:
                     await self._write([waiting])
                 return
         for waiting, outcome in zip(batch, outcomes, strict=True):
+            # A request cancelled meanwhile (client gone) must not spoil its batch-mates' answers.
+            if waiting.answer.done():
+                continue
             if isinstance(outcome, StoredMessage):
                 waiting.answer.set_result(outcome)
             else:
@@ -136,7 +139,9 @@ async def _write_drafts(
                 by_org[draft.message.org_id].append(index)
             else:
                 reservations[index] = None
-    for org_id, indexes in by_org.items():
+    # Organizations in ID order: the same global lock order as billing's batches.
+    for org_id in sorted(by_org):
+        indexes = by_org[org_id]
         await _reserve_for_org(conn, clock, org_id, drafts, indexes, reservations, outcomes)
     written = sorted(reservations)
     row_ids = await store.insert_queued_messages(

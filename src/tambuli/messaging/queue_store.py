@@ -125,12 +125,16 @@ async def select_still_claimed(
     """
     if not ids:
         return set()
+    # Locked until commit (PostgreSQL), so no takeover can slip in between this check and the
+    # updates that follow it.
     rows = await conn.execute(
-        select(messages.c.id).where(
+        select(messages.c.id)
+        .where(
             messages.c.id.in_(list(ids)),
             messages.c.status == MessageStatus.QUEUED.value,
             messages.c.lease_until == lease_until,
         )
+        .with_for_update()
     )
     return {int(r.id) for r in rows}
 
@@ -221,11 +225,11 @@ async def apply_receipts(
     receipt: str,
     delivery_error: str,
     now: datetime,
-) -> list[tuple[int, str]]:
+) -> list[tuple[int, str, str]]:
     """Record one kind of receipt on the messages it belongs to, once each.
 
-    Returns (row ID, push URL) of each message that changed; receipts for unknown or already
-    receipted messages change nothing.
+    Returns (row ID, operator message ID, push URL) of each message that changed; receipts for
+    unknown or already receipted messages change nothing.
     """
     if not operator_message_ids:
         return []
@@ -237,6 +241,19 @@ async def apply_receipts(
             messages.c.receipt == "unknown",
         )
         .values(receipt=receipt, delivery_error=delivery_error, updated_at=now)
-        .returning(messages.c.id, messages.c.client_push_url)
+        .returning(messages.c.id, messages.c.operator_message_id, messages.c.client_push_url)
     )
-    return [(int(r.id), r.client_push_url) for r in rows]
+    return [(int(r.id), r.operator_message_id, r.client_push_url) for r in rows]
+
+
+async def select_known_operator_ids(
+    conn: AsyncConnection, channel: str, operator_message_ids: Sequence[str]
+) -> set[str]:
+    """Which of these operator message IDs a message of the channel carries."""
+    rows = await conn.execute(
+        select(messages.c.operator_message_id).where(
+            messages.c.channel == channel,
+            messages.c.operator_message_id.in_(list(operator_message_ids)),
+        )
+    )
+    return {r.operator_message_id for r in rows}

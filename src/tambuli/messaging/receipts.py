@@ -30,8 +30,13 @@ class MessageEvents:
         self._db = db
         self._clock = clock
 
-    async def record_receipts(self, receipts: Sequence[Receipt]) -> None:
-        """Apply receipts to their messages (once each) and queue the pushes, in one commit."""
+    async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
+        """Apply receipts to their messages (once each) and queue the pushes, in one commit.
+
+        Returns the operator message IDs no message carries yet: their hand-off may not be
+        recorded yet, so the channel offers them again later. A receipt for a message that
+        already has one changes nothing and is not returned.
+        """
         groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
         for receipt in receipts:
             if receipt.status == ReceiptStatus.UNKNOWN:
@@ -41,21 +46,25 @@ class MessageEvents:
                 receipt.operator_message_id
             )
         if not groups:
-            return
+            return set()
         now = self._clock.now()
+        unmatched: set[str] = set()
         async with self._db.write() as conn:
             events: list[tuple[int, str]] = []
-            applied = 0
             for (channel, status, error), operator_ids in groups.items():
                 changed = await queue_store.apply_receipts(
                     conn, channel, operator_ids, status, error, now
                 )
-                applied += len(changed)
-                events.extend((row_id, "receipt") for row_id, url in changed if url)
+                events.extend((row_id, "receipt") for row_id, _, url in changed if url)
+                applied = {operator_id for _, operator_id, _ in changed}
+                rest = [i for i in operator_ids if i not in applied]
+                if rest:
+                    known = await queue_store.select_known_operator_ids(conn, channel, rest)
+                    unmatched.update(i for i in rest if i not in known)
             await enqueue_message_pushes_within(conn, now, events)
-        ignored = sum(len(ids) for ids in groups.values()) - applied
-        if ignored:
-            log.info("%d receipts matched no message waiting for one", ignored)
+        if unmatched:
+            log.info("%d receipts match no recorded hand-off yet", len(unmatched))
+        return unmatched
 
     async def record_inbound(self, messages: Sequence[InboundSms]) -> None:
         """Store inbound SMS under the organization whose conversation they answer."""
@@ -73,6 +82,11 @@ class MessageEvents:
                     )
                     continue
                 org_id, _ = found
+                if sms.operator_event_id and await store.inbound_exists(
+                    conn, sms.channel, sms.operator_event_id
+                ):
+                    # Delivered to us twice (a replay after a crash): stored once.
+                    continue
                 contact = await contacts.find_newest_contact_with_phone_within(
                     conn, org_id, sms.sender
                 )
@@ -81,12 +95,9 @@ class MessageEvents:
                     conn,
                     org_id,
                     None if contact is None else contact.id,
-                    sms.sender,
-                    sms.recipient,
-                    sms.body,
+                    sms,
                     segments.encoding.value,
                     segments.part_count,
-                    sms.at,
                 )
                 profile = await profiles.read_profile_within(conn, org_id)
                 if profile is not None and profile.inbound_url:

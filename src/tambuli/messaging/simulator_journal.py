@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -13,6 +13,9 @@ from tambuli.channels.base import Outcome
 from tambuli.channels.simulator import DueEvent, Submission
 from tambuli.db.engine import Database
 from tambuli.db.schema import simulator_messages
+
+# How long a claimed receipt waits before another worker may send it.
+EVENT_LEASE = timedelta(seconds=60)
 
 
 def _to_submission(row: Any) -> Submission:
@@ -63,18 +66,43 @@ class DatabaseJournal:
             )
 
     async def due_events(self, now: datetime, limit: int) -> list[DueEvent]:
-        """Entries whose receipt is due, oldest first."""
-        async with self._db.read() as conn:
-            rows = await conn.execute(
-                select(simulator_messages)
-                .where(
-                    simulator_messages.c.receipt_due_at.is_not(None),
-                    simulator_messages.c.receipt_due_at <= now,
-                )
-                .order_by(simulator_messages.c.receipt_due_at, simulator_messages.c.id)
-                .limit(limit)
+        """Claim entries whose receipt is due, oldest first.
+
+        Claiming moves their due time a lease ahead, so two worker processes never send the
+        same receipt or reply twice, and a worker that dies before mark_events_sent leaves
+        them to be sent after the lease.
+        """
+        due = (
+            select(simulator_messages.c.id)
+            .where(
+                simulator_messages.c.receipt_due_at.is_not(None),
+                simulator_messages.c.receipt_due_at <= now,
             )
-            return [DueEvent(int(r.id), _to_submission(r)) for r in rows]
+            .order_by(simulator_messages.c.receipt_due_at, simulator_messages.c.id)
+            .limit(limit)
+        )
+        if not self._db.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        async with self._db.write() as conn:
+            rows = await conn.execute(
+                update(simulator_messages)
+                .where(simulator_messages.c.id.in_(due.scalar_subquery()))
+                .values(receipt_due_at=now + EVENT_LEASE)
+                .returning(*simulator_messages.c)
+            )
+            events = [DueEvent(int(r.id), _to_submission(r)) for r in rows]
+        return sorted(events, key=lambda e: e.id)
+
+    async def postpone_events(self, ids: Sequence[int], until: datetime) -> None:
+        """Offer the receipts of these entries again at `until`."""
+        if not ids:
+            return
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(simulator_messages)
+                .where(simulator_messages.c.id.in_(list(ids)))
+                .values(receipt_due_at=until)
+            )
 
     async def mark_events_sent(self, ids: Sequence[int]) -> None:
         """Forget the receipts of these entries."""

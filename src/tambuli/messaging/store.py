@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.channels.base import InboundSms
 from tambuli.db.schema import contacts, message_dedup, messages
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.views import StoredMessage
@@ -322,12 +323,9 @@ async def insert_inbound_message(
     conn: AsyncConnection,
     org_id: int,
     contact_id: int | None,
-    sender: str,
-    recipient: str,
-    body: str,
+    sms: InboundSms,
     encoding: str,
     parts: int,
-    at: datetime,
 ) -> int:
     """Store a message received from a handset."""
     result = await conn.execute(
@@ -336,19 +334,37 @@ async def insert_inbound_message(
             org_id=org_id,
             direction=Direction.INGRESS.value,
             contact_id=contact_id,
-            sender=sender,
-            recipient=recipient,
-            body=body,
+            sender=sms.sender,
+            recipient=sms.recipient,
+            body=sms.body,
             encoding=encoding,
             parts=parts,
             status=MessageStatus.RECEIVED.value,
             receipt="unknown",
-            created_at=at,
-            updated_at=at,
+            channel=sms.channel,
+            operator_message_id=sms.operator_event_id or None,
+            created_at=sms.at,
+            updated_at=sms.at,
         )
         .returning(messages.c.id)
     )
     return int(result.scalar_one())
+
+
+async def inbound_exists(conn: AsyncConnection, channel: str, operator_event_id: str) -> bool:
+    """Whether an inbound message with this operator ID is stored already."""
+    row = (
+        await conn.execute(
+            select(messages.c.id)
+            .where(
+                messages.c.channel == channel,
+                messages.c.operator_message_id == operator_event_id,
+                messages.c.direction == Direction.INGRESS.value,
+            )
+            .limit(1)
+        )
+    ).first()
+    return row is not None
 
 
 async def select_org_of_conversation(

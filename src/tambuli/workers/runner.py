@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -31,15 +31,21 @@ from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
 log = logging.getLogger("tambuli.workers")
 
 
-def build_delivery_rules(settings: Settings) -> DeliveryRules:
-    """Delivery behaviour from the process settings."""
+def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -> DeliveryRules:
+    """Delivery behaviour from the process settings and the channels' throughput limits."""
+    batch_size = settings.dispatch_batch_size
+    limits = [c.parts_per_second for c in channels if c.parts_per_second > 0]
+    if limits:
+        # A claimed batch must reach its channel well within the claim's lease, or another
+        # worker takes it over while it is still being handed off (and sends it twice).
+        batch_size = min(batch_size, max(1, int(min(limits) * settings.claim_lease_seconds / 2)))
     return DeliveryRules(
         retry=RetryPolicy(
             base=timedelta(seconds=settings.retry_base_seconds),
             maximum=timedelta(seconds=settings.retry_max_seconds),
         ),
         lease=timedelta(seconds=settings.claim_lease_seconds),
-        batch_size=settings.dispatch_batch_size,
+        batch_size=batch_size,
         pacing_limit=settings.recipient_per_minute,
     )
 
@@ -78,7 +84,10 @@ class Workers:
         """Run every loop until `stop` is set."""
         default = self.channels[0]
         dispatcher = Dispatcher(
-            self.db, self.clock, lambda _: default, build_delivery_rules(self.settings)
+            self.db,
+            self.clock,
+            lambda _: default,
+            build_delivery_rules(self.settings, self.channels),
         )
         events = MessageEvents(self.db, self.clock)
         async with httpx.AsyncClient(follow_redirects=False) as client:
