@@ -41,3 +41,12 @@ class FakeClock:
     def set(self, moment: datetime) -> None:
         """Jump to a given moment."""
         self._now = moment
+
+
+def format_utc_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a "Z", as engageSPARK writes times."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat is C code and about 40 % faster than strftime: this runs for every time field
+    # of every response.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

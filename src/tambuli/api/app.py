@@ -16,6 +16,7 @@ from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.runtime import ApiRuntime
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.db.group_commit import GroupCommit
 from tambuli.messaging.sending import open_outbox
 from tambuli.settings import Settings
 
@@ -61,7 +62,13 @@ def build_app(
     wake_delivery: Callable[[], None] | None = None,
 ) -> Litestar:
     """The HTTP application serving the engageSPARK-compatible API."""
-    runtime = ApiRuntime(db=db, clock=clock, settings=settings, outbox=open_outbox(db, clock))
+    runtime = ApiRuntime(
+        db=db,
+        clock=clock,
+        settings=settings,
+        outbox=open_outbox(db, clock),
+        commits=GroupCommit(db),
+    )
     if wake_delivery is not None:
         runtime.wake_delivery = wake_delivery
     openapi = OpenAPIConfig(

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import msgspec
 
+from tambuli.clock import format_utc_timestamp
 from tambuli.contacts.models import Contact, CustomField, Group
 from tambuli.errors import InvalidField
-
-
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with microseconds and a "Z", as engageSPARK writes times."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ContactFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
@@ -127,9 +121,9 @@ def render_contact(contact: Contact) -> ContactBody:
         groups=list(contact.groups),
         custom_fields={str(k): v for k, v in contact.custom_fields.items()},
         carrier=contact.carrier,
-        created_at=format_timestamp(contact.created_at),
-        updated_at=format_timestamp(contact.updated_at),
-        last_use_at=format_timestamp(contact.last_use_at),
+        created_at=format_utc_timestamp(contact.created_at),
+        updated_at=format_utc_timestamp(contact.updated_at),
+        last_use_at=format_utc_timestamp(contact.last_use_at),
         no_autodelete=contact.no_autodelete,
         with_bsuid=False,
         invalid=contact.invalid,
@@ -139,12 +133,15 @@ def render_contact(contact: Contact) -> ContactBody:
 def render_group(group: Group) -> GroupBody:
     """The API shape of a group."""
     return GroupBody(
-        id=group.id, name=group.name, size=group.size, created_at=format_timestamp(group.created_at)
+        id=group.id,
+        name=group.name,
+        size=group.size,
+        created_at=format_utc_timestamp(group.created_at),
     )
 
 
 def render_custom_field(field: CustomField) -> CustomFieldBody:
     """The API shape of a custom field."""
     return CustomFieldBody(
-        id=field.id, name=field.name, created_at=format_timestamp(field.created_at)
+        id=field.id, name=field.name, created_at=format_utc_timestamp(field.created_at)
     )

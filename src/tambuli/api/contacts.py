@@ -128,7 +128,7 @@ async def create_contact(
     )
     runtime = runtime_of(request)
     contact = await contacts.create_contact(
-        runtime.db, runtime.clock, principal.org_id, phone, _contact_input(data)
+        runtime.db, runtime.clock, principal.org_id, phone, _contact_input(data), runtime.commits
     )
     return render_contact(contact)
 

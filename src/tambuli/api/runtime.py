@@ -11,6 +11,7 @@ from litestar import Request
 from tambuli.api.token_cache import TokenCache
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.db.group_commit import GroupCommit
 from tambuli.messaging.sending import Outbox
 from tambuli.settings import Settings
 
@@ -23,6 +24,8 @@ class ApiRuntime:
     clock: Clock
     settings: Settings
     outbox: Outbox
+    # Shares commits between concurrent small writes (contact creates).
+    commits: GroupCommit
     tokens: TokenCache = field(default_factory=TokenCache)
     # Called after a message is queued, so an in-process worker starts on it at once.
     wake_delivery: Callable[[], None] = lambda: None

@@ -9,6 +9,7 @@ from litestar import MediaType, Request, Response, post
 
 from tambuli.api.auth import authorize_token
 from tambuli.api.runtime import runtime_of
+from tambuli.clock import format_utc_timestamp
 from tambuli.contacts import phones
 from tambuli.contacts.models import PhoneNumber, parse_id
 from tambuli.errors import AmbiguousPhoneNumber, DuplicateMessage, Unauthorized
@@ -18,7 +19,6 @@ from tambuli.messaging.views import (
     NonGsmCharacterBody,
     SentSmsBody,
     StoredMessage,
-    format_timestamp,
     render_estimate,
 )
 from tambuli.organizations.models import parse_authorization_header
@@ -60,7 +60,7 @@ def render_sent(message: StoredMessage) -> SentSmsBody:
         estimate_parts=message.parts,
         estimate_micro=message.price_per_part_micro,
         estimate=render_estimate(message.parts, message.price_per_part_micro),
-        delivery_deadline=format_timestamp(message.deadline_at or message.created_at),
+        delivery_deadline=format_utc_timestamp(message.deadline_at or message.created_at),
         to=message.recipient,
         message=message.body,
         contact_id=message.contact_id or 0,

@@ -23,6 +23,7 @@ from tambuli.contacts.models import (
     fold_name,
 )
 from tambuli.db.engine import Database
+from tambuli.db.group_commit import GroupCommit
 from tambuli.errors import (
     ContactNotFound,
     DuplicateGroupName,
@@ -107,9 +108,19 @@ async def create_contact_within(
 
 
 async def create_contact(
-    db: Database, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    phone: PhoneNumber,
+    given: ContactInput,
+    commits: GroupCommit | None = None,
 ) -> Contact:
-    """Create a contact (several contacts may share a number) and return it."""
+    """Create a contact (several contacts may share a number) and return it.
+
+    With `commits`, the insert shares its commit with concurrent ones (the API's hot path).
+    """
+    if commits is not None:
+        return await commits.run(lambda conn: _insert_contact(conn, clock, org_id, phone, given))
     async with db.write() as conn:
         return await _insert_contact(conn, clock, org_id, phone, given)
 

@@ -12,12 +12,8 @@ from datetime import datetime
 import msgspec
 
 from tambuli.billing.models import format_usd_cents_down, format_usd_exact_or_cents
+from tambuli.clock import format_utc_timestamp
 from tambuli.messaging.models import Direction, MessageStatus, format_message_id
-
-
-def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with microseconds and a "Z", as engageSPARK writes times."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,7 @@ def render_record(message: StoredMessage) -> SmsRecordBody:
     return SmsRecordBody(
         id=message.message_id,
         direction=message.direction.value,
-        created=format_timestamp(message.created_at),
+        created=format_utc_timestamp(message.created_at),
         sender=message.sender,
         recipient=message.recipient,
         contact_id=message.contact_id or 0,
@@ -130,7 +126,9 @@ def render_record(message: StoredMessage) -> SmsRecordBody:
         charged_micro=message.charged_micro,
         charged_human=format_usd_exact_or_cents(message.charged_micro),
         success_t=(
-            msgspec.UNSET if message.success_at is None else format_timestamp(message.success_at)
+            msgspec.UNSET
+            if message.success_at is None
+            else format_utc_timestamp(message.success_at)
         ),
         encoding=message.encoding,
         parts=message.parts,
