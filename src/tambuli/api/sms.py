@@ -13,7 +13,7 @@ from tambuli.clock import format_utc_timestamp
 from tambuli.contacts import phones
 from tambuli.contacts.models import PhoneNumber, parse_id
 from tambuli.errors import AmbiguousPhoneNumber, DuplicateMessage, Unauthorized
-from tambuli.messaging.segments import segment_message
+from tambuli.messaging.segments import SegmentedMessage, segment_message
 from tambuli.messaging.sending import SendRequest, send_sms
 from tambuli.messaging.views import (
     NonGsmCharacterBody,
@@ -52,9 +52,10 @@ class SendToNumberBody(SendSmsFields, forbid_unknown_fields=True, kw_only=True):
     phoneNumber + phoneNumberCountry."""
 
 
-def render_sent(message: StoredMessage) -> SentSmsBody:
+def render_sent(message: StoredMessage, segments: SegmentedMessage | None = None) -> SentSmsBody:
     """The send answer for a stored message (also the body of a 409 for its clientDedup)."""
-    segments = segment_message(message.body)
+    if segments is None:  # a 409 repeats a stored message: segment its text again
+        segments = segment_message(message.body)
     return SentSmsBody(
         message_id=message.message_id,
         estimate_parts=message.parts,
@@ -131,7 +132,9 @@ async def _send(
         answer.error_code = exc.error_code
         return Response(answer, status_code=409, media_type=MediaType.JSON)
     runtime.wake_delivery()
-    return Response(render_sent(sent.message), status_code=200, media_type=MediaType.JSON)
+    return Response(
+        render_sent(sent.message, sent.segments), status_code=200, media_type=MediaType.JSON
+    )
 
 
 @post("/v1/sms/contact", operation_id="sendSmsContact", tags=["SMS"], status_code=200)

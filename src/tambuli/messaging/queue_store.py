@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows
+from tambuli.db.claims import claim_due_rows
 from tambuli.db.schema import messages
 from tambuli.messaging.models import MessageStatus
 
@@ -38,28 +39,18 @@ class ClaimedMessage:
 async def claim_due_messages(
     conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
 ) -> list[ClaimedMessage]:
-    """Take up to `limit` due messages, oldest due first.
-
-    A claimed message becomes due again at `lease_until`: if its worker dies before recording
-    an outcome, another worker takes it over then. PostgreSQL workers skip rows another
-    worker is claiming; SQLite has one writer, so the update itself is the compare-and-set.
-    """
-    due = (
-        select(messages.c.id)
-        .where(
-            messages.c.status == MessageStatus.QUEUED.value,
-            messages.c.next_attempt_at <= now,
-        )
-        .order_by(messages.c.next_attempt_at, messages.c.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    rows = await conn.execute(
-        update(messages)
-        .where(messages.c.id.in_(due.scalar_subquery()))
-        .values(next_attempt_at=lease_until, lease_until=lease_until)
-        .returning(
+    """Take up to `limit` due messages, oldest due first (see db/claims.py for the lease)."""
+    rows = await claim_due_rows(
+        conn,
+        messages,
+        messages.c.next_attempt_at,
+        now=now,
+        lease_until=lease_until,
+        limit=limit,
+        skip_locked=skip_locked,
+        where=[messages.c.status == MessageStatus.QUEUED.value],
+        also_set={"lease_until": lease_until},
+        returning=[
             messages.c.id,
             messages.c.org_id,
             messages.c.sender,
@@ -73,9 +64,9 @@ async def claim_due_messages(
             messages.c.price_per_part_micro,
             messages.c.client_push_url,
             messages.c.error,
-        )
+        ],
     )
-    claimed = [
+    return [
         ClaimedMessage(
             id=int(r.id),
             org_id=int(r.org_id),
@@ -93,8 +84,6 @@ async def claim_due_messages(
         )
         for r in rows
     ]
-    # RETURNING gives no order guarantee; hand off in the order messages came due.
-    return sorted(claimed, key=lambda m: m.id)
 
 
 async def select_recent_handoffs(

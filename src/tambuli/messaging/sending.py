@@ -20,7 +20,6 @@ from tambuli.errors import (
     MessageTooLong,
     MissingSender,
     NoPrice,
-    OrganizationNotFound,
     UnknownContact,
 )
 from tambuli.messaging import store
@@ -35,7 +34,6 @@ from tambuli.messaging.personalisation import has_variables, render_for_contact
 from tambuli.messaging.pricing import PriceBook
 from tambuli.messaging.segments import MAX_PARTS, SegmentedMessage, segment_message
 from tambuli.messaging.views import StoredMessage
-from tambuli.organizations import profile as profiles
 from tambuli.organizations.profile import OrgProfile, ProfileCache
 from tambuli.webhooks.address_guard import check_webhook_url
 
@@ -111,16 +109,14 @@ async def _resolve_contact(
     )
 
 
-async def _destination(db: Database, request: SendRequest) -> tuple[str, str]:
-    """The recipient's digits and region, known before the write transaction starts."""
-    if request.phone is not None:
-        return request.phone.digits, request.phone.region
-    assert request.contact_id is not None
-    async with db.read() as conn:
-        contact = await contacts.get_contact_within(conn, request.org_id, request.contact_id)
-    if contact is None:
-        raise UnknownContact(f"No contact with ID {request.contact_id} in this organization")
-    return contact.phone, contact.region
+async def _price_per_part(prices: PriceBook, digits: str, region: str) -> int:
+    price_micro = await prices.price_for(region, digits)
+    if price_micro is None:
+        raise NoPrice(
+            f"There is no SMS price for +{digits} ({region or 'unknown country'})",
+            {"country": region},
+        )
+    return price_micro
 
 
 async def _render(conn: AsyncConnection, request: SendRequest, contact: Contact | None) -> str:
@@ -171,16 +167,13 @@ def _compose(
 
 
 async def _enqueue_for_contact(
-    conn: AsyncConnection,
-    clock: Clock,
-    request: SendRequest,
-    digits: str,
-    price_micro: int,
+    conn: AsyncConnection, outbox: Outbox, request: SendRequest, profile: OrgProfile
 ) -> SentMessage:
-    profile = await profiles.read_profile_within(conn, request.org_id)
-    if profile is None:
-        raise OrganizationNotFound(f"No organization with ID {request.org_id}")
+    clock = outbox.clock
     contact = await _resolve_contact(conn, clock, request)
+    assert contact is not None
+    digits = contact.phone
+    price_micro = await _price_per_part(outbox.prices, digits, contact.region)
     body = await _render(conn, request, contact)
     new, segments = _compose(request, profile, contact, body, digits, price_micro, clock.now())
     total = segments.part_count * price_micro
@@ -216,20 +209,16 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
     batches with concurrent ones (see intake.py); sends to contacts one by one, since finding
     or creating the contact belongs in the same transaction.
     """
-    db, clock, prices = outbox.db, outbox.clock, outbox.prices
+    db, clock = outbox.db, outbox.clock
     _check_request(request)
     duplicate = await _find_duplicate(db, request)
     if duplicate is not None:
         raise DuplicateMessage(duplicate)
-    digits, region = await _destination(db, request)
-    price_micro = await prices.price_for(region, digits)
-    if price_micro is None:
-        raise NoPrice(
-            f"There is no SMS price for +{digits} ({region or 'unknown country'})",
-            {"country": region},
-        )
+    profile = await outbox.profiles.get(request.org_id)
     if not request.use_contacts:
-        profile = await outbox.profiles.get(request.org_id)
+        assert request.phone is not None
+        digits = request.phone.digits
+        price_micro = await _price_per_part(outbox.prices, digits, request.phone.region)
         placeholder = clock.now()
         new, segments = _compose(
             request, profile, None, request.text, digits, price_micro, placeholder
@@ -239,7 +228,7 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
         return SentMessage(stored, segments)
     try:
         async with db.write() as conn:
-            return await _enqueue_for_contact(conn, clock, request, digits, price_micro)
+            return await _enqueue_for_contact(conn, outbox, request, profile)
     except IntegrityError:
         # Another request with the same clientDedup committed first (the primary key of
         # message_dedup refused ours, and our transaction rolled back whole).

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import Outcome
 from tambuli.channels.simulator import DueEvent, Submission
+from tambuli.db.claims import claim_due_rows
 from tambuli.db.engine import Database
 from tambuli.db.schema import simulator_messages
 
@@ -72,26 +73,18 @@ class DatabaseJournal:
         same receipt or reply twice, and a worker that dies before mark_events_sent leaves
         them to be sent after the lease.
         """
-        due = (
-            select(simulator_messages.c.id)
-            .where(
-                simulator_messages.c.receipt_due_at.is_not(None),
-                simulator_messages.c.receipt_due_at <= now,
-            )
-            .order_by(simulator_messages.c.receipt_due_at, simulator_messages.c.id)
-            .limit(limit)
-        )
-        if not self._db.is_sqlite:
-            due = due.with_for_update(skip_locked=True)
         async with self._db.write() as conn:
-            rows = await conn.execute(
-                update(simulator_messages)
-                .where(simulator_messages.c.id.in_(due.scalar_subquery()))
-                .values(receipt_due_at=now + EVENT_LEASE)
-                .returning(*simulator_messages.c)
+            rows = await claim_due_rows(
+                conn,
+                simulator_messages,
+                simulator_messages.c.receipt_due_at,
+                now=now,
+                lease_until=now + EVENT_LEASE,
+                limit=limit,
+                skip_locked=not self._db.is_sqlite,
+                returning=list(simulator_messages.c),
             )
-            events = [DueEvent(int(r.id), _to_submission(r)) for r in rows]
-        return sorted(events, key=lambda e: e.id)
+        return [DueEvent(int(r.id), _to_submission(r)) for r in rows]
 
     async def postpone_events(self, ids: Sequence[int], until: datetime) -> None:
         """Offer the receipts of these entries again at `until`."""

@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows
+from tambuli.db.claims import claim_due_rows
 from tambuli.db.schema import webhook_deliveries
 from tambuli.webhooks.models import DeliveryStatus
 
@@ -38,22 +39,17 @@ async def claim_due_pushes(
     conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
 ) -> list[Push]:
     """Take up to `limit` due pushes; they come due again at `lease_until` if not recorded."""
-    due = (
-        select(webhook_deliveries.c.id)
-        .where(
-            webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
-            webhook_deliveries.c.next_attempt_at <= now,
-        )
-        .order_by(webhook_deliveries.c.next_attempt_at)
-        .limit(limit)
-    )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    rows = await conn.execute(
-        update(webhook_deliveries)
-        .where(webhook_deliveries.c.id.in_(due.scalar_subquery()))
-        .values(next_attempt_at=lease_until, lease_until=lease_until)
-        .returning(
+    rows = await claim_due_rows(
+        conn,
+        webhook_deliveries,
+        webhook_deliveries.c.next_attempt_at,
+        now=now,
+        lease_until=lease_until,
+        limit=limit,
+        skip_locked=skip_locked,
+        where=[webhook_deliveries.c.status == DeliveryStatus.PENDING.value],
+        also_set={"lease_until": lease_until},
+        returning=[
             webhook_deliveries.c.id,
             webhook_deliveries.c.org_id,
             webhook_deliveries.c.url,
@@ -61,7 +57,7 @@ async def claim_due_pushes(
             webhook_deliveries.c.payload,
             webhook_deliveries.c.attempts,
             webhook_deliveries.c.give_up_at,
-        )
+        ],
     )
     return [
         Push(
