@@ -140,6 +140,55 @@ class InvalidPushUrl(InvalidField):
     error_code = "sms.invalidpushurl"
 
 
+class UnknownCampaign(InvalidInput):
+    """The campaign of a subscribe or unsubscribe request does not exist in the organization."""
+
+    error_code = "campaign.notfound"
+    default_message = "Unknown campaign"
+
+
+class CampaignClosed(InvalidInput):
+    """The campaign is not launched, is stopped, or is closed for new subscriptions."""
+
+    error_code = "campaign.closed"
+    default_message = "The campaign does not accept subscriptions"
+
+
+class CampaignLocked(InvalidInput):
+    """A change that only a draft campaign allows (its kind or steps), or a bad state change."""
+
+    error_code = "campaign.locked"
+    default_message = "Only a draft campaign can change this"
+
+
+class ActiveSubscription(InvalidInput):
+    """The contact already has an active run of the campaign."""
+
+    error_code = "subscription.active"
+    default_message = "The contact already has an active subscription to this campaign"
+
+
+class ResubscribeRefused(InvalidInput):
+    """allowResubscribe is false and the contact had a run of the campaign before."""
+
+    error_code = "subscription.resubscribe"
+    default_message = "The contact was subscribed to this campaign before"
+
+
+class ContactOptedOut(InvalidInput):
+    """The contact's number opted out of campaigns (sent an opt-out keyword)."""
+
+    error_code = "contact.optedout"
+    default_message = "The contact opted out of campaign messages"
+
+
+class MissingReminderDate(InvalidInput):
+    """A reminder subscription without the date its steps count from."""
+
+    error_code = "subscription.reminderdate"
+    default_message = "A reminder campaign needs the date to remind of"
+
+
 # --- 401: who is asking is not known or not allowed -----------------------------------------
 class Unauthorized(TambuliError):
     """Missing, malformed or unknown token, or an organization the user is not a member of."""
@@ -186,6 +235,20 @@ class MessageNotFound(NotFound):
     """No such message in the organization."""
 
     error_code = "sms.notfound"
+
+
+class CampaignNotFound(NotFound):
+    """No such campaign in the organization."""
+
+    error_code = "campaign.notfound"
+    default_message = "Campaign not found"
+
+
+class RunNotFound(NotFound):
+    """No such run (subscription) of the campaign."""
+
+    error_code = "subscription.notfound"
+    default_message = "Subscription not found"
 
 
 # --- 409 ------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class Settings:
     claim_lease_seconds: float = 60.0
     # How many due rows a worker claims per commit.
     dispatch_batch_size: int = 100
+    # How many due campaign runs (steps, poll timeouts) a worker fires per commit.
+    campaign_batch_size: int = 500
     # How often an idle worker looks for due rows (it is woken at once by sends in-process).
     worker_poll_seconds: float = 0.2
     # At most this many SMS per recipient number reach a channel in any rolling minute.
@@ -96,6 +98,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         dispatch_batch_size=_read_int(
             source, "TAMBULI_DISPATCH_BATCH_SIZE", Settings.dispatch_batch_size
+        ),
+        campaign_batch_size=_read_int(
+            source, "TAMBULI_CAMPAIGN_BATCH_SIZE", Settings.campaign_batch_size
         ),
         worker_poll_seconds=_read_float(
             source, "TAMBULI_WORKER_POLL_SECONDS", Settings.worker_poll_seconds

@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tambuli.campaigns.opt_outs import DEFAULT_OPT_OUT_KEYWORDS
 from tambuli.channels.base import Outcome
 from tambuli.channels.simulator import Submission
 from tambuli.db.engine import Database
@@ -127,6 +128,8 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "deliveryWindowSeconds": 24 * 3600,
         "inboundUrl": "",
         "hasWebhookSecret": False,
+        "optOutKeywords": list(DEFAULT_OPT_OUT_KEYWORDS),
+        "optInKeywords": ["START", "UNSTOP", "SUBSCRIBE"],
     }
 
     changed = _json(
@@ -141,6 +144,8 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "https://example.com/inbound",
         "--delivery-window-hours",
         "1.5",
+        "--opt-out-keywords",
+        " STOP, Hinto ,,",
     )
     expected = {
         "orgId": int(org_id),
@@ -148,6 +153,8 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "deliveryWindowSeconds": 5400,
         "inboundUrl": "https://example.com/inbound",
         "hasWebhookSecret": False,
+        "optOutKeywords": ["STOP", "Hinto"],
+        "optInKeywords": ["START", "UNSTOP", "SUBSCRIBE"],
     }
     assert changed == expected
     assert _json(url, "org", "show", "--org", org_id) == expected
@@ -176,6 +183,10 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "--delivery-window-hours",
         "0.001",
     )
+    assert "--opt-out-keywords" in _refused(
+        url, "org", "set", "--org", org_id, "--opt-out-keywords", "x" * 51
+    )
+    assert _json(url, "org", "show", "--org", org_id) == expected
     assert "No organization" in _refused(url, "org", "show", "--org", "999999")
     assert _json(url, "org", "show", "--org", org_id) == expected
 

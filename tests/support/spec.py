@@ -33,6 +33,8 @@ SMS_CONTACT_PATH = "/v1/sms/contact"
 SMS_NUMBER_PATH = "/v1/sms/phonenumber"
 MESSAGES_PATH = "/v1/organizations/{orgId}/messages/"
 MESSAGE_PATH = "/v1/organizations/{orgId}/messages/{messageId}/"
+SUBSCRIBE_PATH = "/v1/organizations/{orgId}/engagements/{campaignId}/subscribe"
+UNSUBSCRIBE_PATH = "/v1/organizations/{orgId}/engagements/{campaignId}/unsubscribe"
 
 # The operations Tambuli implements today, by the spec's operationId.
 IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
@@ -46,6 +48,8 @@ IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
     "sendSmsPhonenumber": ("POST", SMS_NUMBER_PATH),
     "getSmsList": ("GET", MESSAGES_PATH),
     "getSms": ("GET", MESSAGE_PATH),
+    "subscribeContact": ("POST", SUBSCRIBE_PATH),
+    "unsubscribeContact": ("POST", UNSUBSCRIBE_PATH),
 }
 
 # Responses the spec describes in words only ("all the response fields are the same as the
@@ -67,8 +71,8 @@ KNOWN_SPEC_GAPS: dict[tuple[str, str, int], tuple[str, str]] = {
     ("POST", CONTACTS_PATH, 413): ("error_400", _TOO_LARGE),
     ("GET", CONTACT_PATH, 400): (
         "error_400",
-        "a wrongly typed query parameter is 400, and so is subscriptionstatus until campaigns"
-        " exist (docs/decisions.md); getContact documents no 400",
+        "a wrongly typed query parameter is 400, and so is subscriptionstatus naming no"
+        " campaign of the organization; getContact documents no 400",
     ),
     ("PUT", CONTACT_PATH, 404): (
         "error_404",
@@ -79,6 +83,10 @@ KNOWN_SPEC_GAPS: dict[tuple[str, str, int], tuple[str, str]] = {
     ("POST", SMS_CONTACT_PATH, 413): ("error_400", _TOO_LARGE),
     ("POST", SMS_NUMBER_PATH, 413): ("error_400", _TOO_LARGE),
     ("GET", MESSAGES_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("POST", SUBSCRIBE_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("POST", SUBSCRIBE_PATH, 413): ("error_400", _TOO_LARGE),
+    ("POST", UNSUBSCRIBE_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("POST", UNSUBSCRIBE_PATH, 413): ("error_400", _TOO_LARGE),
 }
 
 

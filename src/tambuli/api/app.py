@@ -11,7 +11,18 @@ from litestar.openapi.plugins import RedocRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from tambuli import __version__
-from tambuli.api import balance, contacts, groups, messages, sms, transfer
+from tambuli.api import (
+    balance,
+    campaign_runs,
+    campaigns,
+    contacts,
+    groups,
+    legacy_subscriptions,
+    messages,
+    sms,
+    subscriptions,
+    transfer,
+)
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.runtime import ApiRuntime
 from tambuli.clock import Clock
@@ -52,6 +63,21 @@ ROUTES: list[Any] = [
     sms.send_to_number,
     messages.list_messages,
     messages.get_message,
+    subscriptions.subscribe,
+    subscriptions.unsubscribe,
+    legacy_subscriptions.subscribe_contacts,
+    campaigns.create_campaign,
+    campaigns.list_campaigns,
+    campaigns.get_campaign,
+    campaigns.update_campaign,
+    campaigns.launch_campaign,
+    campaigns.stop_campaign,
+    campaign_runs.list_runs,
+    campaign_runs.get_run,
+    campaign_runs.get_schedule,
+    campaign_runs.list_answers,
+    campaign_runs.list_run_answers,
+    campaign_runs.export_answers,
 ]
 
 
@@ -60,6 +86,7 @@ def build_app(
     clock: Clock,
     settings: Settings,
     wake_delivery: Callable[[], None] | None = None,
+    wake_campaigns: Callable[[], None] | None = None,
 ) -> Litestar:
     """The HTTP application serving the engageSPARK-compatible API."""
     runtime = ApiRuntime(
@@ -71,6 +98,8 @@ def build_app(
     )
     if wake_delivery is not None:
         runtime.wake_delivery = wake_delivery
+    if wake_campaigns is not None:
+        runtime.wake_campaigns = wake_campaigns
     openapi = OpenAPIConfig(
         title="Tambuli",
         version=__version__,

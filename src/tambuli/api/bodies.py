@@ -37,7 +37,20 @@ class UpdateContactBody(ContactFields, forbid_unknown_fields=True, kw_only=True)
     full_phone_number: str | None = None
 
 
-class ContactBody(msgspec.Struct, rename="camel"):
+class SubscriptionStatusBody(msgspec.Struct, rename="camel"):
+    """A contact's runs of one campaign (schema_substatus); IDs are 0 when there is none."""
+
+    total_count: int
+    in_progress_count: int
+    done_count: int
+    unsubbed_count: int
+    error_count: int
+    with_failures_count: int
+    active_id: int
+    last_id: int
+
+
+class ContactBody(msgspec.Struct, rename="camel", omit_defaults=True):
     """A contact as engageSPARK shows it."""
 
     id: int
@@ -54,6 +67,8 @@ class ContactBody(msgspec.Struct, rename="camel"):
     no_autodelete: bool
     with_bsuid: bool
     invalid: bool
+    # Only when the request asks for a campaign's subscription status.
+    subscription: SubscriptionStatusBody | None = None
 
 
 class ContactListBody(msgspec.Struct, rename="camel"):

@@ -14,11 +14,14 @@ from tambuli.api.bodies import (
     ContactListBody,
     CreateContactBody,
     EmptyBody,
+    SubscriptionStatusBody,
     UpdateContactBody,
     render_contact,
     strict_bool,
 )
 from tambuli.api.runtime import runtime_of
+from tambuli.campaigns import reports
+from tambuli.campaigns import service as campaigns
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import (
@@ -31,7 +34,14 @@ from tambuli.contacts.models import (
     parse_custom_field_values,
     parse_group_ids,
 )
-from tambuli.errors import ContactNotFound, InvalidField, InvalidInput
+from tambuli.db.engine import Database
+from tambuli.errors import (
+    CampaignNotFound,
+    ContactNotFound,
+    InvalidField,
+    InvalidInput,
+    UnknownCampaign,
+)
 
 CONTACTS_PATH = "/v1/organizations/{org_id:str}/contacts"
 CONTACT_PATH = "/v1/organizations/{org_id:str}/contacts/{contact_id:str}"
@@ -79,10 +89,16 @@ async def list_contacts(
 ) -> ContactListBody:
     """One page of the organization's contacts, oldest first, with filters."""
     principal = await authorize_org(request, org_id)
-    if conditions is not None or subscriptionstatus is not None or subscriptionfilter is not None:
-        raise InvalidInput(
-            "Filtering by conditions or subscriptions is not supported yet",
+    if conditions is not None:
+        raise InvalidInput("Filtering by conditions is not supported yet")
+    if subscriptionfilter is not None and subscriptionstatus is None:
+        raise InvalidField(
+            "subscriptionfilter needs subscriptionstatus (a campaign ID)",
+            {"field": "subscriptionfilter"},
         )
+    runtime = runtime_of(request)
+    if subscriptionstatus is not None:
+        await _check_campaign(runtime.db, principal.org_id, subscriptionstatus)
     if page > MAX_PAGE:
         raise InvalidField(f"page must be at most {MAX_PAGE}", {"field": "page"})
     if groupid is not None and not 0 < groupid <= MAX_DB_INT:
@@ -103,18 +119,17 @@ async def list_contacts(
         phone=phone,
         group_id=groupid,
         no_autodelete=noautodelete,
+        subscription_campaign=subscriptionstatus if subscriptionfilter else None,
+        subscription_filter=subscriptionfilter,
     )
-    found = await contacts.list_contacts(
-        runtime_of(request).db, principal.org_id, wanted, page, size
-    )
+    found = await contacts.list_contacts(runtime.db, principal.org_id, wanted, page, size)
     if whatsappready:
         # No contact has a WhatsApp Business user ID here, so none is "WhatsApp ready".
         found = ContactPage(total=0, org_total=found.org_total, contacts=[])
-    return ContactListBody(
-        total=found.total,
-        org_total=found.org_total,
-        contacts=[render_contact(c) for c in found.contacts],
-    )
+    rendered = [render_contact(c) for c in found.contacts]
+    if subscriptionstatus is not None:
+        await _add_subscriptions(runtime.db, principal.org_id, subscriptionstatus, rendered)
+    return ContactListBody(total=found.total, org_total=found.org_total, contacts=rendered)
 
 
 @post(CONTACTS_PATH, operation_id="createContact", tags=["Contacts"], status_code=200)
@@ -142,12 +157,43 @@ async def get_contact(
 ) -> ContactBody:
     """One contact with its groups and custom fields."""
     principal = await authorize_org(request, org_id)
+    db = runtime_of(request).db
+    contact = await contacts.get_contact(db, principal.org_id, _contact_id(contact_id))
+    rendered = render_contact(contact)
     if subscriptionstatus is not None:
-        raise InvalidInput("Subscription status is not supported yet")
-    contact = await contacts.get_contact(
-        runtime_of(request).db, principal.org_id, _contact_id(contact_id)
+        await _check_campaign(db, principal.org_id, subscriptionstatus)
+        await _add_subscriptions(db, principal.org_id, subscriptionstatus, [rendered])
+    return rendered
+
+
+async def _check_campaign(db: Database, org_id: int, campaign_id: int) -> None:
+    if not 0 < campaign_id <= MAX_DB_INT:
+        raise UnknownCampaign(f"subscriptionstatus: {campaign_id} is not a campaign ID")
+    try:
+        await campaigns.get_campaign(db, org_id, campaign_id)
+    except CampaignNotFound:
+        raise UnknownCampaign(f"No campaign with ID {campaign_id} in this organization") from None
+
+
+async def _add_subscriptions(
+    db: Database, org_id: int, campaign_id: int, rendered: list[ContactBody]
+) -> None:
+    """Fill in each contact's schema_substatus for the campaign."""
+    statuses = await reports.read_subscription_statuses(
+        db, org_id, campaign_id, [c.id for c in rendered]
     )
-    return render_contact(contact)
+    for body in rendered:
+        status = statuses[body.id]
+        body.subscription = SubscriptionStatusBody(
+            total_count=status.total,
+            in_progress_count=status.in_progress,
+            done_count=status.done,
+            unsubbed_count=status.unsubscribed,
+            error_count=status.error,
+            with_failures_count=status.with_failures,
+            active_id=status.active_id or 0,
+            last_id=status.last_id or 0,
+        )
 
 
 @put(CONTACT_PATH, operation_id="updateContact", tags=["Contacts"])

@@ -29,6 +29,8 @@ class ApiRuntime:
     tokens: TokenCache = field(default_factory=TokenCache)
     # Called after a message is queued, so an in-process worker starts on it at once.
     wake_delivery: Callable[[], None] = lambda: None
+    # Called after a subscription or launch, so an in-process worker fires due steps at once.
+    wake_campaigns: Callable[[], None] = lambda: None
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:

@@ -13,6 +13,7 @@ import click
 
 from tambuli import __version__
 from tambuli.billing import service as billing
+from tambuli.cli import campaigns as campaigns_cli
 from tambuli.cli import contacts as contacts_cli
 from tambuli.cli import messaging as messaging_cli
 from tambuli.cli import money, orgs, transfer
@@ -89,7 +90,13 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
         await apply_migrations(db)
         demo = await _create_demo_organization(db, settings)
         workers = Workers(db, clock, settings) if with_workers else None
-        app = build_app(db, clock, settings, workers.wake_delivery if workers else None)
+        app = build_app(
+            db,
+            clock,
+            settings,
+            workers.wake_delivery if workers else None,
+            workers.wake_campaigns if workers else None,
+        )
         if workers is not None:
             background = asyncio.create_task(workers.run(stop))
         # Start-up objects (routes, compiled statements, phone metadata) live for the whole
@@ -155,6 +162,7 @@ cli.add_command(money.balance)
 cli.add_command(contacts_cli.groups)
 cli.add_command(contacts_cli.fields)
 cli.add_command(transfer.contacts)
+cli.add_command(campaigns_cli.campaign)
 cli.add_command(messaging_cli.prices)
 cli.add_command(messaging_cli.simulator)
 cli.add_command(messaging_cli.channels)

@@ -8,6 +8,7 @@ import click
 
 from tambuli.billing import service as billing
 from tambuli.billing.models import parse_usd
+from tambuli.campaigns.opt_outs import DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS
 from tambuli.cli.context import (
     clock,
     json_option,
@@ -29,6 +30,10 @@ def _usd(value: str) -> int:
         return parse_usd(value)
     except TambuliError as exc:
         raise click.BadParameter(exc.message) from exc
+
+
+MAX_KEYWORDS = 50
+MAX_KEYWORD_LENGTH = 50
 
 
 @click.group()
@@ -122,13 +127,35 @@ def _profile_json(profile: profiles.OrgProfile) -> dict[str, object]:
         "deliveryWindowSeconds": profile.delivery_window_seconds,
         "inboundUrl": profile.inbound_url,
         "hasWebhookSecret": bool(profile.webhook_secret),
+        "optOutKeywords": _effective_keywords(profile.opt_out_keywords, DEFAULT_OPT_OUT_KEYWORDS),
+        "optInKeywords": _effective_keywords(profile.opt_in_keywords, DEFAULT_OPT_IN_KEYWORDS),
     }
+
+
+def _effective_keywords(setting: str, defaults: tuple[str, ...]) -> list[str]:
+    words = [w.strip() for w in setting.split(",") if w.strip()]
+    return words or list(defaults)
+
+
+def _keywords(option: str, text: str) -> str:
+    """A comma-separated keyword list as stored; "" restores the defaults."""
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if len(words) > MAX_KEYWORDS or any(len(w) > MAX_KEYWORD_LENGTH for w in words):
+        raise click.ClickException(
+            f"invalid {option}: at most {MAX_KEYWORDS} words of up to "
+            f"{MAX_KEYWORD_LENGTH} characters"
+        )
+    if any("\x00" in w for w in words):
+        raise click.ClickException(f"invalid {option}: NUL characters are not allowed")
+    return ",".join(words)
 
 
 def _print_profile(profile: profiles.OrgProfile, as_json: bool) -> None:
     if as_json:
         print_json(_profile_json(profile))
         return
+    stop_words = _effective_keywords(profile.opt_out_keywords, DEFAULT_OPT_OUT_KEYWORDS)
+    start_words = _effective_keywords(profile.opt_in_keywords, DEFAULT_OPT_IN_KEYWORDS)
     seconds = profile.delivery_window_seconds
     window = f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds} s"
     print_table(
@@ -139,6 +166,8 @@ def _print_profile(profile: profiles.OrgProfile, as_json: bool) -> None:
             ("delivery window", window),
             ("inbound URL", profile.inbound_url or "(none)"),
             ("webhook secret", "set" if profile.webhook_secret else "not created yet"),
+            ("opt-out keywords", ", ".join(stop_words)),
+            ("opt-in keywords", ", ".join(start_words)),
         ],
     )
 
@@ -160,17 +189,37 @@ def org_show(org_id: int, as_json: bool) -> None:
 @click.option("--sender-id", help='Default sender ID of the organization ("" clears it).')
 @click.option("--inbound-url", help='URL inbound SMS are pushed to ("" clears it).')
 @click.option("--delivery-window-hours", "window_hours", help="How long delivery is retried.")
+@click.option(
+    "--opt-out-keywords",
+    help='Comma-separated words that opt a number out of campaigns ("" restores the defaults).',
+)
+@click.option(
+    "--opt-in-keywords",
+    help='Comma-separated words that opt a number back in ("" restores the defaults).',
+)
 @json_option
 def org_set(
     org_id: int,
     sender_id: str | None,
     inbound_url: str | None,
     window_hours: str | None,
+    opt_out_keywords: str | None,
+    opt_in_keywords: str | None,
     as_json: bool,
 ) -> None:
     """Change an organization's messaging settings; prints the new settings."""
-    if sender_id is None and inbound_url is None and window_hours is None:
-        raise click.UsageError("give --sender-id, --inbound-url or --delivery-window-hours")
+    given = (sender_id, inbound_url, window_hours, opt_out_keywords, opt_in_keywords)
+    if all(value is None for value in given):
+        raise click.UsageError(
+            "give --sender-id, --inbound-url, --delivery-window-hours, --opt-out-keywords "
+            "or --opt-in-keywords"
+        )
+    stop_words = None
+    if opt_out_keywords is not None:
+        stop_words = _keywords("--opt-out-keywords", opt_out_keywords)
+    start_words = None
+    if opt_in_keywords is not None:
+        start_words = _keywords("--opt-in-keywords", opt_in_keywords)
     # Everything is checked before the database is touched, so a bad value changes nothing.
     sender = None if sender_id is None else _sender_id(sender_id)
     url = None if inbound_url is None else _inbound_url(inbound_url)
@@ -183,6 +232,8 @@ def org_set(
             default_sender_id=sender,
             delivery_window_seconds=window,
             inbound_url=url,
+            opt_out_keywords=stop_words,
+            opt_in_keywords=start_words,
         )
 
     _print_profile(run_with_database(action), as_json)

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.clock import Clock
+from tambuli.contacts import batch_store, store
 from tambuli.contacts import groups as group_store
-from tambuli.contacts import store
 from tambuli.contacts.models import (
     Contact,
     ContactFilter,
@@ -175,32 +175,92 @@ async def update_contact(
     phone: PhoneNumber | None = None,
 ) -> Contact:
     """Change only the given fields of a contact and return it."""
-    now = clock.now()
     async with db.write() as conn:
-        if not await store.contact_exists(conn, org_id, contact_id):
-            raise ContactNotFound()
-        if given.groups:
-            await _check_groups(conn, org_id, given.groups)
-        values = await _resolve_field_values(conn, org_id, given, now)
-        changes: dict[str, Any] = {"updated_at": now}
-        for column, value in (
-            ("first_name", check_text("firstName", given.first_name)),
-            ("last_name", check_text("lastName", given.last_name)),
-            ("language", check_text("language", given.language)),
-            ("no_autodelete", given.no_autodelete),
-        ):
-            if value is not None:
-                changes[column] = value
-        if phone is not None:
-            changes.update(phone=phone.digits, region=phone.region, carrier=phone.carrier)
-            changes["invalid"] = False
-        await store.update_contact_row(conn, org_id, contact_id, changes)
-        if given.groups is not None:
-            await store.replace_group_memberships(conn, contact_id, given.groups)
-        await store.write_field_values(conn, contact_id, values)
-        contact = await store.select_contact(conn, org_id, contact_id)
+        return await update_contact_within(conn, clock, org_id, contact_id, given, phone)
+
+
+async def update_contact_within(
+    conn: AsyncConnection,
+    clock: Clock,
+    org_id: int,
+    contact_id: int,
+    given: ContactInput,
+    phone: PhoneNumber | None = None,
+) -> Contact:
+    """update_contact inside the caller's transaction."""
+    now = clock.now()
+    if not await store.contact_exists(conn, org_id, contact_id):
+        raise ContactNotFound()
+    if given.groups:
+        await _check_groups(conn, org_id, given.groups)
+    values = await _resolve_field_values(conn, org_id, given, now)
+    changes: dict[str, Any] = {"updated_at": now}
+    for column, value in (
+        ("first_name", check_text("firstName", given.first_name)),
+        ("last_name", check_text("lastName", given.last_name)),
+        ("language", check_text("language", given.language)),
+        ("no_autodelete", given.no_autodelete),
+    ):
+        if value is not None:
+            changes[column] = value
+    if phone is not None:
+        changes.update(phone=phone.digits, region=phone.region, carrier=phone.carrier)
+        changes["invalid"] = False
+    await store.update_contact_row(conn, org_id, contact_id, changes)
+    if given.groups is not None:
+        await store.replace_group_memberships(conn, contact_id, given.groups)
+    await store.write_field_values(conn, contact_id, values)
+    contact = await store.select_contact(conn, org_id, contact_id)
     assert contact is not None
     return contact
+
+
+async def get_contacts_within(conn: AsyncConnection, contact_ids: list[int]) -> dict[int, Contact]:
+    """Contacts by ID (of any organization) in the caller's transaction; missing ones left out."""
+    return {c.id: c for c in await store.select_contacts_by_ids(conn, contact_ids)}
+
+
+async def create_contacts_within(
+    conn: AsyncConnection,
+    clock: Clock,
+    org_id: int,
+    new: list[tuple[PhoneNumber, ContactInput]],
+) -> list[int]:
+    """Create many contacts (groups and custom fields checked) in the caller's transaction."""
+    now = clock.now()
+    for _, given in new:
+        for column, value in (
+            ("firstName", given.first_name),
+            ("lastName", given.last_name),
+            ("language", given.language),
+        ):
+            check_text(column, value)
+    wanted_groups = sorted({g for _, given in new for g in given.groups or ()})
+    if wanted_groups:
+        await _check_groups(conn, org_id, wanted_groups)
+    values = [await _resolve_field_values(conn, org_id, given, now) for _, given in new]
+    ids = await batch_store.insert_contacts(conn, org_id, new, now)
+    await batch_store.insert_group_memberships(
+        conn,
+        [(cid, g) for cid, (_, given) in zip(ids, new, strict=True) for g in given.groups or ()],
+    )
+    await batch_store.insert_field_values(
+        conn,
+        [
+            (cid, field_id, text)
+            for cid, found in zip(ids, values, strict=True)
+            for field_id, text in found.items()
+            if text != ""
+        ],
+    )
+    return ids
+
+
+async def mark_contacts_used_within(
+    conn: AsyncConnection, clock: Clock, contact_ids: list[int]
+) -> None:
+    """Record inside the caller's transaction that these contacts were just sent to."""
+    await store.touch_contacts(conn, contact_ids, clock.now())
 
 
 async def delete_contact(db: Database, org_id: int, contact_id: int) -> None:
@@ -278,3 +338,16 @@ async def list_custom_fields(db: Database, org_id: int) -> list[CustomField]:
     """The organization's custom fields, oldest first."""
     async with db.read() as conn:
         return await group_store.select_custom_fields(conn, org_id)
+
+
+async def find_contact_ids_with_phone_within(
+    conn: AsyncConnection, org_id: int, phone: str
+) -> list[int]:
+    """IDs of every contact of the organization with this number."""
+    return await store.select_contact_ids_with_phone(conn, org_id, phone)
+
+
+async def get_contacts(db: Database, contact_ids: list[int]) -> dict[int, Contact]:
+    """Contacts by ID (of any organization); missing ones left out."""
+    async with db.read() as conn:
+        return await get_contacts_within(conn, contact_ids)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber
 from tambuli.db.schema import (
+    campaign_runs,
     contact_field_values,
     contact_group_members,
     contact_groups,
@@ -240,6 +241,42 @@ async def _hydrate(conn: AsyncConnection, rows: Sequence[Any]) -> list[Contact]:
     return [_to_contact(r, groups.get(int(r.id), []), values.get(int(r.id), {})) for r in rows]
 
 
+async def select_contacts_by_ids(conn: AsyncConnection, contact_ids: list[int]) -> list[Contact]:
+    """Contacts by ID, of any organization, in ID order."""
+    if not contact_ids:
+        return []
+    rows = (
+        await conn.execute(
+            select(contacts)
+            .where(contacts.c.id.in_(sorted(set(contact_ids))))
+            .order_by(contacts.c.id)
+        )
+    ).all()
+    return await _hydrate(conn, rows)
+
+
+async def select_contact_ids_with_phone(
+    conn: AsyncConnection, org_id: int, phone: str
+) -> list[int]:
+    """IDs of the organization's contacts with this number, oldest first."""
+    rows = await conn.execute(
+        select(contacts.c.id)
+        .where(contacts.c.org_id == org_id, contacts.c.phone == phone)
+        .order_by(contacts.c.id)
+    )
+    return [int(i) for i in rows.scalars()]
+
+
+async def touch_contacts(conn: AsyncConnection, contact_ids: list[int], now: datetime) -> None:
+    """Set last_use_at of these contacts to now."""
+    if contact_ids:
+        await conn.execute(
+            update(contacts)
+            .where(contacts.c.id.in_(sorted(set(contact_ids))))
+            .values(last_use_at=now)
+        )
+
+
 def _build_single_contact_query(dialect: str) -> Select[Any]:
     # One statement instead of three: the contact lookup is the hottest read, and each
     # statement costs far more in the driver layers than in the database.
@@ -379,7 +416,26 @@ def _filter_clause(org_id: int, wanted: ContactFilter) -> ColumnElement[bool]:
         if digits:
             options.append(contacts.c.phone.like(f"%{digits}%"))
         clauses.append(or_(*options))
+    if wanted.subscription_campaign is not None and wanted.subscription_filter is not None:
+        clauses.append(
+            _subscription_clause(wanted.subscription_campaign, wanted.subscription_filter)
+        )
     return and_(*clauses)
+
+
+# Campaign runs are the campaigns feature's table; the contact list filters on them because
+# engageSPARK's contact list offers the filter, and a subquery here keeps it one statement.
+ACTIVE_RUN_STATUSES = ("active", "paused")
+
+
+def _subscription_clause(campaign_id: int, mode: str) -> ColumnElement[bool]:
+    runs = select(campaign_runs.c.contact_id).where(campaign_runs.c.campaign_id == campaign_id)
+    active = runs.where(campaign_runs.c.status.in_(ACTIVE_RUN_STATUSES))
+    if mode == "is":
+        return contacts.c.id.in_(active)
+    if mode == "isnot":
+        return contacts.c.id.not_in(active)
+    return and_(contacts.c.id.in_(runs), contacts.c.id.not_in(active))
 
 
 async def select_contact_page(

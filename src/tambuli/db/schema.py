@@ -197,6 +197,10 @@ organization_settings = Table(
     Column("webhook_secret", String(100), nullable=False, server_default=""),
     # Where inbound SMS are pushed; empty means nowhere.
     Column("inbound_url", Text, nullable=False, server_default=""),
+    # Comma-separated keywords that opt a number out of (and back into) campaigns; "" means
+    # the defaults in organizations/profile.py.
+    Column("opt_out_keywords", Text, nullable=False, server_default=""),
+    Column("opt_in_keywords", Text, nullable=False, server_default=""),
 )
 
 prices = Table(
@@ -251,6 +255,8 @@ messages = Table(
     Column("success_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The campaign run whose step sent this message, if any.
+    Column("campaign_run_id", BigInteger, nullable=True),
     Index("ix_messages_org_id_id", "org_id", "id"),
     Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_messages_recipient_handed_at", "recipient", "handed_at"),
@@ -310,4 +316,94 @@ simulator_messages = Table(
     Column("submitted_at", UTCDateTime, nullable=False),
     Index("ix_simulator_messages_receipt_due_at", "receipt_due_at"),
     Index("ix_simulator_messages_message_id", "message_id"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    # blast, drip, reminder or poll.
+    Column("kind", String(16), nullable=False),
+    # draft, launched or stopped.
+    Column("state", String(16), nullable=False),
+    Column("open_for_subscriptions", Boolean, nullable=False),
+    # Steps, sending window and the other rules, as the JSON the campaign was created with
+    # (checked): a campaign is read whole and never queried by its parts.
+    Column("definition", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("launched_at", UTCDateTime, nullable=True),
+    Column("stopped_at", UTCDateTime, nullable=True),
+    Index("ix_campaigns_org_id_id", "org_id", "id"),
+)
+
+campaign_runs = Table(
+    "campaign_runs",
+    metadata,
+    # One subscription of a contact to a campaign, and the queue row of its next step.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    Column("campaign_id", BigInteger, ForeignKey("campaigns.id"), nullable=False),
+    Column("contact_id", BigInteger, nullable=False),
+    # The contact while the run is active (or paused), NULL once it ended: the unique
+    # constraint below then allows one active run per contact and campaign.
+    Column("active_contact_id", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("args", Text, nullable=False, server_default="{}"),
+    # When the subscription started (after its delay) and, for reminders, the date counted from.
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("anchor_at", UTCDateTime, nullable=True),
+    # The step to fire next and the moment it is planned for; steps count from planned
+    # moments, never from when a worker got round to them, so a late worker causes no drift.
+    Column("step_index", Integer, nullable=False, server_default="0"),
+    Column("step_due_at", UTCDateTime, nullable=True),
+    # Queue column: when a worker should next look at the run (a step, a poll timeout, a
+    # retry); claiming moves it to the claim's lease. NULL once the run ended.
+    Column("next_fire_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # Poll runs: waiting for the answer to the current question, and invalid answers so far.
+    Column("awaiting_reply", Boolean, nullable=False, server_default="0"),
+    Column("invalid_replies", Integer, nullable=False, server_default="0"),
+    Column("steps_sent", Integer, nullable=False, server_default="0"),
+    Column("with_failures", Boolean, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("last_message_id", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    UniqueConstraint("campaign_id", "active_contact_id"),
+    Index("ix_campaign_runs_status_next_fire_at", "status", "next_fire_at"),
+    Index("ix_campaign_runs_campaign_id_id", "campaign_id", "id"),
+    Index("ix_campaign_runs_org_id_contact_id", "org_id", "contact_id", "campaign_id"),
+)
+
+poll_answers = Table(
+    "poll_answers",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    Column("campaign_id", BigInteger, nullable=False),
+    Column("run_id", BigInteger, ForeignKey("campaign_runs.id"), nullable=False),
+    Column("contact_id", BigInteger, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    # The matched choice (or the reply itself for an open question) and what was sent.
+    Column("answer", Text, nullable=False),
+    Column("reply", Text, nullable=False),
+    Column("message_id", BigInteger, nullable=True),
+    Column("answered_at", UTCDateTime, nullable=False),
+    # One answer per question and run: replaying an inbound message cannot add a second.
+    UniqueConstraint("run_id", "step_index"),
+    Index("ix_poll_answers_campaign_id_id", "campaign_id", "id"),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    # A number that sent an opt-out keyword to the organization; campaigns do not send to it.
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), primary_key=True),
+    Column("phone", String(20), primary_key=True),
+    Column("keyword", String(50), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

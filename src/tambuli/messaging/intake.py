@@ -88,7 +88,7 @@ class SmsIntake:
         drafts = [_timed(w.draft, now) for w in batch]
         try:
             async with self._db.write() as conn:
-                outcomes = await _write_drafts(conn, self._clock, drafts)
+                outcomes = await write_drafts_within(conn, self._clock, drafts)
         except IntegrityError:
             if len(batch) == 1:
                 outcomes = [await self._duplicate_of(drafts[0])]
@@ -125,7 +125,7 @@ def _timed(draft: Draft, now: datetime) -> Draft:
     )
 
 
-async def _write_drafts(
+async def write_drafts_within(
     conn: AsyncConnection, clock: Clock, drafts: list[Draft]
 ) -> list[StoredMessage | TambuliError]:
     """Write a batch inside one transaction; per draft, the stored message or why not."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms, Receipt, ReceiptStatus
 from tambuli.clock import Clock
@@ -16,7 +18,7 @@ from tambuli.db.engine import Database
 from tambuli.messaging import queue_store, store
 from tambuli.messaging.delivery import enqueue_message_pushes_within
 from tambuli.messaging.segments import segment_message
-from tambuli.messaging.views import render_record
+from tambuli.messaging.views import UnhandledInbound, render_record
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks import service as webhooks
 
@@ -107,3 +109,13 @@ class MessageEvents:
                     payload["event"] = "inbound"
                     pushes.append((org_id, profile.inbound_url, "inbound", payload))
             await webhooks.enqueue_pushes_within(conn, self._clock.now(), pushes)
+
+
+async def take_unhandled_inbound_within(
+    conn: AsyncConnection, now: datetime, limit: int, skip_locked: bool
+) -> list[UnhandledInbound]:
+    """Inbound messages not yet handled by the campaigns (poll answers, opt-out keywords).
+
+    They count as handled once the caller's transaction commits.
+    """
+    return await store.take_unhandled_inbound(conn, now, limit, skip_locked)

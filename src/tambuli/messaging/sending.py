@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -109,7 +109,7 @@ async def _resolve_contact(
     )
 
 
-async def _price_per_part(prices: PriceBook, digits: str, region: str) -> int:
+async def find_price_per_part(prices: PriceBook, digits: str, region: str) -> int:
     price_micro = await prices.price_for(region, digits)
     if price_micro is None:
         raise NoPrice(
@@ -135,11 +135,35 @@ def _compose(
     price_micro: int,
     now: datetime,
 ) -> tuple[store.NewMessage, SegmentedMessage]:
+    new, segments = compose_message(
+        request.org_id, request.sender, profile, contact, body, digits, price_micro, now
+    )
+    return (
+        replace(
+            new,
+            client_ref=request.client_ref,
+            client_dedup=request.client_dedup,
+            client_push_url=request.client_push_url,
+        ),
+        segments,
+    )
+
+
+def compose_message(
+    org_id: int,
+    sender: str | None,
+    profile: OrgProfile,
+    contact: Contact | None,
+    body: str,
+    digits: str,
+    price_micro: int,
+    now: datetime,
+) -> tuple[store.NewMessage, SegmentedMessage]:
     """The message to store: sender chosen, text segmented and checked."""
-    sender_text = request.sender if request.sender else profile.default_sender_id
+    sender_text = sender if sender else profile.default_sender_id
     if not sender_text:
         raise MissingSender()
-    sender = check_sender_id(sender_text)
+    checked_sender = check_sender_id(sender_text)
     if not body.strip():
         raise EmptyMessage("The message is empty once personalised")
     segments = segment_message(body)
@@ -149,17 +173,17 @@ def _compose(
             {"parts": segments.part_count, "encoding": segments.encoding.value},
         )
     new = store.NewMessage(
-        org_id=request.org_id,
+        org_id=org_id,
         contact_id=None if contact is None else contact.id,
-        sender=sender,
+        sender=checked_sender,
         recipient=digits,
         body=body,
         encoding=segments.encoding.value,
         parts=segments.part_count,
         price_per_part_micro=price_micro,
-        client_ref=request.client_ref,
-        client_dedup=request.client_dedup,
-        client_push_url=request.client_push_url,
+        client_ref="",
+        client_dedup="",
+        client_push_url="",
         deadline_at=now + timedelta(seconds=profile.delivery_window_seconds),
         created_at=now,
     )
@@ -173,7 +197,7 @@ async def _enqueue_for_contact(
     contact = await _resolve_contact(conn, clock, request)
     assert contact is not None
     digits = contact.phone
-    price_micro = await _price_per_part(outbox.prices, digits, contact.region)
+    price_micro = await find_price_per_part(outbox.prices, digits, contact.region)
     body = await _render(conn, request, contact)
     new, segments = _compose(request, profile, contact, body, digits, price_micro, clock.now())
     total = segments.part_count * price_micro
@@ -218,7 +242,7 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
     if not request.use_contacts:
         assert request.phone is not None
         digits = request.phone.digits
-        price_micro = await _price_per_part(outbox.prices, digits, request.phone.region)
+        price_micro = await find_price_per_part(outbox.prices, digits, request.phone.region)
         placeholder = clock.now()
         new, segments = _compose(
             request, profile, None, request.text, digits, price_micro, placeholder

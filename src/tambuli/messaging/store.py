@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
 from tambuli.db.schema import contacts, message_dedup, messages
 from tambuli.messaging.models import Direction, MessageStatus
-from tambuli.messaging.views import StoredMessage
+from tambuli.messaging.views import StoredMessage, UnhandledInbound
 
 _COLUMNS = (
     messages.c.id,
@@ -90,6 +90,8 @@ class NewMessage:
     client_push_url: str
     deadline_at: datetime
     created_at: datetime
+    # The campaign run whose step this message is.
+    campaign_run_id: int | None = None
 
 
 def _queued_row(new: NewMessage, reservation_id: int | None) -> dict[str, Any]:
@@ -112,6 +114,7 @@ def _queued_row(new: NewMessage, reservation_id: int | None) -> dict[str, Any]:
         "deadline_at": new.deadline_at,
         "created_at": new.created_at,
         "updated_at": new.created_at,
+        "campaign_run_id": new.campaign_run_id,
     }
 
 
@@ -345,6 +348,8 @@ async def insert_inbound_message(
             operator_message_id=sms.operator_event_id or None,
             created_at=sms.at,
             updated_at=sms.at,
+            # Due for the campaigns' reply handling (poll answers, opt-out keywords).
+            next_attempt_at=sms.at,
         )
         .returning(messages.c.id)
     )
@@ -386,3 +391,39 @@ async def select_org_of_conversation(
     if row is None:
         return None
     return int(row.org_id), None if row.contact_id is None else int(row.contact_id)
+
+
+async def take_unhandled_inbound(
+    conn: AsyncConnection, now: datetime, limit: int, skip_locked: bool
+) -> list[UnhandledInbound]:
+    """Take inbound messages due for reply handling, oldest first, and mark them handled.
+
+    The caller handles them in the same transaction: if it fails, they are due again.
+    """
+    due = (
+        select(messages.c.id)
+        .where(
+            messages.c.status == MessageStatus.RECEIVED.value,
+            messages.c.next_attempt_at <= now,
+        )
+        .order_by(messages.c.next_attempt_at, messages.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    rows = await conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=None)
+        .returning(
+            messages.c.id,
+            messages.c.org_id,
+            messages.c.sender,
+            messages.c.body,
+            messages.c.created_at,
+        )
+    )
+    return sorted(
+        (UnhandledInbound(int(r.id), int(r.org_id), r.sender, r.body, r.created_at) for r in rows),
+        key=lambda item: item.id,
+    )

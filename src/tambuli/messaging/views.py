@@ -138,3 +138,14 @@ def render_record(message: StoredMessage) -> SmsRecordBody:
 def render_estimate(parts: int, price_per_part_micro: int) -> str:
     """The `estimate` field: the total in USD, rounded down to cents."""
     return format_usd_cents_down(parts * price_per_part_micro)
+
+
+@dataclass(frozen=True)
+class UnhandledInbound:
+    """An inbound message the campaigns have not looked at yet."""
+
+    id: int
+    org_id: int
+    sender: str
+    body: str
+    received_at: datetime

@@ -29,6 +29,9 @@ class OrgProfile:
     delivery_window_seconds: int = DEFAULT_DELIVERY_WINDOW_SECONDS
     webhook_secret: str = ""
     inbound_url: str = ""
+    # Comma-separated campaign opt-out / opt-in keywords; "" means the built-in lists.
+    opt_out_keywords: str = ""
+    opt_in_keywords: str = ""
 
 
 async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile | None:
@@ -41,6 +44,8 @@ async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile 
                 organization_settings.c.delivery_window_seconds,
                 organization_settings.c.webhook_secret,
                 organization_settings.c.inbound_url,
+                organization_settings.c.opt_out_keywords,
+                organization_settings.c.opt_in_keywords,
             )
             .select_from(organizations)
             .outerjoin(organization_settings, organization_settings.c.org_id == organizations.c.id)
@@ -57,6 +62,8 @@ async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile 
         delivery_window_seconds=int(row.delivery_window_seconds),
         webhook_secret=row.webhook_secret,
         inbound_url=row.inbound_url,
+        opt_out_keywords=row.opt_out_keywords,
+        opt_in_keywords=row.opt_in_keywords,
     )
 
 
@@ -78,6 +85,8 @@ async def write_profile_within(conn: AsyncConnection, profile: OrgProfile) -> No
         "delivery_window_seconds": profile.delivery_window_seconds,
         "webhook_secret": profile.webhook_secret,
         "inbound_url": profile.inbound_url,
+        "opt_out_keywords": profile.opt_out_keywords,
+        "opt_in_keywords": profile.opt_in_keywords,
     }
     result = await conn.execute(
         update(organization_settings)
@@ -96,6 +105,8 @@ async def update_profile(
     delivery_window_seconds: int | None = None,
     webhook_secret: str | None = None,
     inbound_url: str | None = None,
+    opt_out_keywords: str | None = None,
+    opt_in_keywords: str | None = None,
 ) -> OrgProfile:
     """Change some settings of an organization; returns the new profile."""
     async with db.write() as conn:
@@ -114,6 +125,10 @@ async def update_profile(
             ),
             webhook_secret=current.webhook_secret if webhook_secret is None else webhook_secret,
             inbound_url=current.inbound_url if inbound_url is None else inbound_url,
+            opt_out_keywords=(
+                current.opt_out_keywords if opt_out_keywords is None else opt_out_keywords
+            ),
+            opt_in_keywords=current.opt_in_keywords if opt_in_keywords is None else opt_in_keywords,
         )
         await write_profile_within(conn, changed)
     return changed

@@ -1,4 +1,5 @@
-"""The background loops of a process: dispatch SMS, collect channel events, deliver pushes.
+"""The background loops of a process: dispatch SMS, collect channel events, deliver pushes,
+fire campaign steps and handle the replies campaigns wait for.
 
 Each loop claims due rows, acts and records the outcome, then looks again at once while there
 is work, or waits for a wake-up or its poll interval when there is none. Stopping lets the step
@@ -17,6 +18,8 @@ from datetime import timedelta
 
 import httpx
 
+from tambuli.campaigns.firing import fire_due_steps
+from tambuli.campaigns.replies import handle_replies
 from tambuli.channels.base import Channel
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import Clock
@@ -24,6 +27,7 @@ from tambuli.db.engine import Database
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
 from tambuli.messaging.models import RetryPolicy
 from tambuli.messaging.receipts import MessageEvents
+from tambuli.messaging.sending import open_outbox
 from tambuli.messaging.simulator_journal import DatabaseJournal
 from tambuli.settings import Settings
 from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
@@ -71,6 +75,7 @@ class Workers:
     settings: Settings
     channels: list[Channel] = field(default_factory=list)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake_campaigns: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -79,6 +84,10 @@ class Workers:
     def wake_delivery(self) -> None:
         """Look for due messages now rather than at the next poll."""
         self._wake.set()
+
+    def wake_campaigns(self) -> None:
+        """Look for due campaign steps now (a subscription may start at once)."""
+        self._wake_campaigns.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every loop until `stop` is set."""
@@ -90,12 +99,33 @@ class Workers:
             build_delivery_rules(self.settings, self.channels),
         )
         events = MessageEvents(self.db, self.clock)
+        outbox = open_outbox(self.db, self.clock)
+        skip_locked = not self.db.is_sqlite
+        lease = self.settings.claim_lease_seconds
+        limit = self.settings.campaign_batch_size
+
+        async def fire_steps() -> int:
+            fired = await fire_due_steps(
+                outbox, limit=limit, lease_seconds=lease, skip_locked=skip_locked
+            )
+            if fired:
+                self.wake_delivery()
+            return fired
+
+        async def answer_replies() -> int:
+            handled = await handle_replies(outbox, limit=limit, skip_locked=skip_locked)
+            if handled:
+                self.wake_delivery()
+            return handled
+
         async with httpx.AsyncClient(follow_redirects=False) as client:
             pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
             loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
                 ("dispatch", dispatcher.dispatch_once, self._wake),
                 *((f"{c.name} events", _poller(c, events), None) for c in self.channels),
                 ("webhooks", lambda: deliver_due_pushes(self.db, self.clock, pushes), None),
+                ("campaign steps", fire_steps, self._wake_campaigns),
+                ("campaign replies", answer_replies, None),
             ]
             await asyncio.gather(
                 *(self._loop(name, step, wake, stop) for name, step, wake in loops)

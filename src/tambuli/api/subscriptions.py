@@ -1,0 +1,158 @@
+"""POST …/engagements/{campaignId}/subscribe and …/unsubscribe (the spec's Campaigns tag)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, post
+
+from tambuli.api.auth import authorize_org, parse_path_id
+from tambuli.api.bodies import strict_bool
+from tambuli.api.runtime import runtime_of
+from tambuli.campaigns.subscriptions import SubscribeRequest, subscribe_contact, unsubscribe_contact
+from tambuli.contacts import phones
+from tambuli.contacts.models import (
+    ContactInput,
+    check_custom_field_names,
+    parse_custom_field_values,
+    parse_group_ids,
+    parse_id,
+)
+from tambuli.errors import AmbiguousPhoneNumber, UnknownCampaign
+
+ENGAGEMENT_PATH = "/v1/organizations/{org_id:str}/engagements/{campaign_id:str}"
+
+
+class SubscriberFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """Contact fields updated before subscribing; groups are added, "" clears a custom field."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    language: str | None = None
+    groups: list[int | str] | None = None
+    custom_fields: dict[str, str] | None = None
+    custom_fields_by_name: dict[str, str] | None = None
+
+
+class SubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """subscribeContact: exactly one of contactId, fullPhoneNumber, or phoneNumber with
+    phoneNumberCountry."""
+
+    contact_id: int | str | None = None
+    full_phone_number: str | None = None
+    phone_number: str | None = None
+    phone_number_country: str | None = None
+    # Wide on purpose, so that only a real JSON boolean passes (see strict_bool).
+    allow_resubscribe: bool | int | str | None = None
+    time_zone: str | None = None
+    delay: dict[str, Any] | None = None
+    args: dict[str, Any] | None = None
+    contact: SubscriberFields | None = None
+
+
+class SubscribedBody(msgspec.Struct, rename="camel"):
+    """The run (subscription) created and the contact subscribed."""
+
+    run_id: int
+    contact_id: int
+
+
+class UnsubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """unsubscribeContact."""
+
+    contact_id: int | str
+
+
+class UnsubscribedBody(msgspec.Struct, rename="camel", omit_defaults=True):
+    """The run that was ended, if the contact had an active one."""
+
+    run_id: int | None = None
+
+
+def _campaign_id(text: str) -> int:
+    value = parse_path_id(text)
+    if value is None:
+        raise UnknownCampaign(f"{text!r} is not a campaign ID")
+    return value
+
+
+def _subscriber_input(fields: SubscriberFields | None) -> ContactInput | None:
+    if fields is None:
+        return None
+    return ContactInput(
+        first_name=fields.first_name,
+        last_name=fields.last_name,
+        language=fields.language,
+        groups=None if fields.groups is None else parse_group_ids(fields.groups),
+        custom_fields=parse_custom_field_values(fields.custom_fields or {}),
+        custom_fields_by_name=check_custom_field_names(fields.custom_fields_by_name or {}),
+    )
+
+
+@post(
+    ENGAGEMENT_PATH + "/subscribe",
+    operation_id="subscribeContact",
+    tags=["Campaigns"],
+    status_code=200,
+)
+async def subscribe(
+    request: Request[Any, Any, Any], org_id: str, campaign_id: str, data: SubscribeBody
+) -> SubscribedBody:
+    """Subscribe a contact (found, created or updated first) to a launched, open campaign."""
+    principal = await authorize_org(request, org_id)
+    wanted_campaign = _campaign_id(campaign_id)
+    contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
+    has_number = any(
+        v is not None
+        for v in (data.full_phone_number, data.phone_number, data.phone_number_country)
+    )
+    if has_number == (contact_id is not None):
+        raise AmbiguousPhoneNumber(
+            'Exactly one of "contactId", "fullPhoneNumber", or "phoneNumber" with'
+            ' "phoneNumberCountry" must be set'
+        )
+    phone = None
+    if has_number:
+        phone = phones.normalise_either(
+            data.full_phone_number, data.phone_number, data.phone_number_country
+        )
+    allow = strict_bool("allowResubscribe", data.allow_resubscribe)
+    runtime = runtime_of(request)
+    done = await subscribe_contact(
+        runtime.db,
+        runtime.clock,
+        SubscribeRequest(
+            org_id=principal.org_id,
+            campaign_id=wanted_campaign,
+            contact_id=contact_id,
+            phone=phone,
+            allow_resubscribe=True if allow is None else allow,
+            time_zone=(data.time_zone or "").strip(),
+            delay=data.delay,
+            args=data.args or {},
+            contact=_subscriber_input(data.contact),
+        ),
+    )
+    runtime.wake_campaigns()
+    return SubscribedBody(run_id=done.run_id, contact_id=done.contact_id)
+
+
+@post(
+    ENGAGEMENT_PATH + "/unsubscribe",
+    operation_id="unsubscribeContact",
+    tags=["Campaigns"],
+    status_code=200,
+)
+async def unsubscribe(
+    request: Request[Any, Any, Any], org_id: str, campaign_id: str, data: UnsubscribeBody
+) -> UnsubscribedBody:
+    """End the contact's active run (reported as an error); no active run is fine."""
+    principal = await authorize_org(request, org_id)
+    wanted_campaign = _campaign_id(campaign_id)
+    contact_id = parse_id(data.contact_id, "contactId")
+    runtime = runtime_of(request)
+    run_id = await unsubscribe_contact(
+        runtime.db, runtime.clock, principal.org_id, wanted_campaign, contact_id
+    )
+    return UnsubscribedBody(run_id=run_id)

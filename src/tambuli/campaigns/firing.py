@@ -1,0 +1,236 @@
+"""The campaign scheduler: claim runs whose step is due, send it, plan the next one.
+
+A batch of runs is claimed, sent and advanced in one transaction: the messages and the runs'
+new state commit together, so a killed worker neither loses a step nor sends one twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.campaigns import opt_outs, store
+from tambuli.campaigns.delays import compute_fire_time
+from tambuli.campaigns.models import (
+    Campaign,
+    CampaignState,
+    RunStatus,
+    TimeoutAction,
+    choose_text,
+)
+from tambuli.campaigns.quiet_hours import find_window_close, fit_into_window
+from tambuli.campaigns.schedule import plan_next_step
+from tambuli.contacts import service as contacts
+from tambuli.contacts.models import Contact
+from tambuli.errors import InsufficientFunds, Overloaded, TambuliError
+from tambuli.messaging.contact_batches import ContactSms, enqueue_contact_messages_within
+from tambuli.messaging.sending import Outbox
+from tambuli.messaging.views import StoredMessage
+
+# A step refused for a passing reason (the balance ran out) is tried again after these many
+# minutes, inside the sending window; after the last one it is skipped and counted a failure.
+RETRY_MINUTES = (1, 5, 15, 60, 180, 360)
+# A step that fires later than this counts its successor from when it actually fired (after
+# a stop and relaunch, say); a punctual one counts from its planned moment, so no drift.
+LATE_GRACE = timedelta(seconds=60)
+TRANSIENT = (InsufficientFunds, Overloaded)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message a run sends, and what the run does once it is queued (or refused)."""
+
+    run: store.Run
+    campaign: Campaign
+    sms: ContactSms
+
+
+async def fire_due_steps(
+    outbox: Outbox, *, limit: int, lease_seconds: float, skip_locked: bool
+) -> int:
+    """Fire the steps (and poll timeouts) that are due; returns how many runs were handled."""
+    clock = outbox.clock
+    async with outbox.db.write() as conn:
+        now = clock.now()
+        runs = await store.claim_due_runs(
+            conn, now, now + timedelta(seconds=lease_seconds), limit, skip_locked
+        )
+        if not runs:
+            return 0
+        found = await store.select_campaigns_by_ids(conn, sorted({r.campaign_id for r in runs}))
+        people = await contacts.get_contacts_within(conn, [r.contact_id for r in runs])
+        refused = await _find_opted_out(conn, people)
+        changes: list[dict[str, Any]] = []
+        outgoing: list[Outgoing] = []
+        for run in runs:
+            campaign = found[run.campaign_id]
+            contact = people.get(run.contact_id)
+            change = _decide(run, campaign, contact, refused, now)
+            if change is not None:
+                changes.append({"run_id": run.id, **change})
+            else:
+                assert contact is not None
+                outgoing.append(Outgoing(run, campaign, _step_message(run, campaign, contact, now)))
+        changes += await send_run_messages(conn, outbox, outgoing, now)
+        await store.update_runs(conn, changes)
+    return len(runs)
+
+
+async def send_run_messages(
+    conn: AsyncConnection, outbox: Outbox, outgoing: list[Outgoing], now: datetime
+) -> list[dict[str, Any]]:
+    """Queue the steps' messages and return each run's changes for what became of its own."""
+    outcomes = await enqueue_contact_messages_within(conn, outbox, [o.sms for o in outgoing])
+    changes = []
+    for item, outcome in zip(outgoing, outcomes, strict=True):
+        if isinstance(outcome, StoredMessage):
+            change = advance_after_send(item.run, item.campaign, outcome.id, now)
+        else:
+            change = _after_refusal(item.run, item.campaign, outcome, now)
+        changes.append({"run_id": item.run.id, **change})
+    return changes
+
+
+def advance_after_send(
+    run: store.Run, campaign: Campaign, message_id: int, now: datetime
+) -> dict[str, Any]:
+    """The run after its current step's message was queued."""
+    sent = {
+        "steps_sent": run.steps_sent + 1,
+        "last_message_id": message_id,
+        "attempts": 0,
+        "last_error": "",
+    }
+    step = campaign.rules.steps[run.step_index]
+    if step.question is not None:
+        # The question's timeout counts from when it was actually sent.
+        zone = ZoneInfo(run.time_zone)
+        timeout_at = compute_fire_time(step.question.timeout, now, zone)
+        return {
+            **sent,
+            "awaiting_reply": True,
+            "invalid_replies": 0,
+            "step_due_at": now,
+            "next_fire_at": timeout_at,
+        }
+    return {**sent, **plan_after_step(run, campaign, _fired_at(run, now), now)}
+
+
+def plan_after_step(
+    run: store.Run, campaign: Campaign, fired_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """Move the run on to its next step counted from `fired_at`, or end it as done."""
+    nxt = plan_next_step(
+        campaign.kind,
+        campaign.rules,
+        run.step_index,
+        fired_at=fired_at,
+        started_at=run.started_at,
+        anchor_at=run.anchor_at,
+        zone=ZoneInfo(run.time_zone),
+    )
+    if nxt is None:
+        return {**store.ending(RunStatus.DONE, now), "step_index": len(campaign.rules.steps)}
+    assert nxt.due_at is not None
+    return {
+        "step_index": nxt.index,
+        "step_due_at": nxt.due_at,
+        "next_fire_at": nxt.due_at,
+        "awaiting_reply": False,
+        "invalid_replies": 0,
+    }
+
+
+def _fired_at(run: store.Run, now: datetime) -> datetime:
+    planned = run.step_due_at
+    if planned is None or now - planned > LATE_GRACE:
+        return now
+    return planned
+
+
+def _decide(
+    run: store.Run,
+    campaign: Campaign,
+    contact: Contact | None,
+    refused: set[tuple[int, str]],
+    now: datetime,
+) -> dict[str, Any] | None:
+    """What happens to a due run without sending; None when its step is to be sent."""
+    if campaign.state is not CampaignState.LAUNCHED:
+        # Stopped between the claim and now: wait for the relaunch.
+        return {"status": RunStatus.PAUSED.value}
+    if contact is None:
+        return store.ending(RunStatus.FAILED, now, "the contact was deleted")
+    if (contact.org_id, contact.phone) in refused:
+        return store.ending(RunStatus.OPTED_OUT, now, "the contact's number opted out")
+    if run.step_index >= len(campaign.rules.steps):
+        return {**store.ending(RunStatus.DONE, now)}
+    if run.awaiting_reply:
+        return time_out_question(run, campaign, now)
+    return None
+
+
+def time_out_question(run: store.Run, campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """A poll question got no valid answer in time: go on, or end the run."""
+    question = campaign.rules.steps[run.step_index].question
+    assert question is not None
+    if question.on_timeout is TimeoutAction.END:
+        return {**store.ending(RunStatus.DONE, now, "no answer in time")}
+    return plan_after_step(run, campaign, now, now)
+
+
+def _step_message(
+    run: store.Run, campaign: Campaign, contact: Contact, now: datetime
+) -> ContactSms:
+    step = campaign.rules.steps[run.step_index]
+    return campaign_sms(run, campaign, contact, choose_text(step.message, contact.language), now)
+
+
+def campaign_sms(
+    run: store.Run, campaign: Campaign, contact: Contact, text: str, now: datetime
+) -> ContactSms:
+    """A message of a run to its contact, its delivery ending when the sending window closes."""
+    window = campaign.rules.sending_window
+    cap = None
+    if window is not None:
+        cap = find_window_close(now, window, ZoneInfo(run.time_zone))
+    return ContactSms(
+        contact=contact,
+        text=text,
+        sender=campaign.rules.sender,
+        campaign_run_id=run.id,
+        deadline_cap=cap,
+    )
+
+
+def _after_refusal(
+    run: store.Run, campaign: Campaign, error: TambuliError, now: datetime
+) -> dict[str, Any]:
+    reason = f"{error.error_code}: {error.message}"
+    if isinstance(error, TRANSIENT) and run.attempts < len(RETRY_MINUTES):
+        retry_at = now + timedelta(minutes=RETRY_MINUTES[run.attempts])
+        zone = ZoneInfo(run.time_zone)
+        return {
+            "attempts": run.attempts + 1,
+            "last_error": reason,
+            "next_fire_at": fit_into_window(retry_at, campaign.rules.sending_window, zone),
+        }
+    # Refused for good (or too often): the step is skipped and the run carries on.
+    skipped = {"with_failures": True, "last_error": reason, "attempts": 0}
+    return {**skipped, **plan_after_step(run, campaign, now, now)}
+
+
+async def _find_opted_out(
+    conn: AsyncConnection, people: dict[int, Contact]
+) -> set[tuple[int, str]]:
+    refused: set[tuple[int, str]] = set()
+    by_org: dict[int, list[str]] = {}
+    for contact in people.values():
+        by_org.setdefault(contact.org_id, []).append(contact.phone)
+    for org_id, phones in sorted(by_org.items()):
+        refused |= {(org_id, p) for p in await opt_outs.select_opted_out(conn, org_id, phones)}
+    return refused

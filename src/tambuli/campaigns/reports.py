@@ -1,0 +1,181 @@
+"""Reading what campaigns did and will do: runs, schedules, poll answers, subscription status."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from tambuli.campaigns import store
+from tambuli.campaigns.delays import describe_fire_time
+from tambuli.campaigns.models import Campaign, CampaignState, RunStatus
+from tambuli.campaigns.schedule import PlannedStep, plan_remaining_steps
+from tambuli.clock import format_utc_timestamp
+from tambuli.db.engine import Database
+from tambuli.errors import CampaignNotFound, RunNotFound
+
+MAX_ANSWERS_PER_READ = 1000
+
+
+@dataclass(frozen=True)
+class RunSchedule:
+    """Every step a run still has to fire, with its planned moment (None: waits on replies)."""
+
+    run: store.Run
+    zone: ZoneInfo
+    # Empty when the run ended; the moments are not promised while the campaign is stopped.
+    steps: list[PlannedStep]
+    paused: bool
+
+
+@dataclass(frozen=True)
+class SubscriptionStatus:
+    """A contact's runs of one campaign, counted the way engageSPARK's substatus does."""
+
+    total: int
+    in_progress: int
+    done: int
+    unsubscribed: int
+    error: int
+    with_failures: int
+    active_id: int | None
+    last_id: int | None
+
+
+async def _campaign(db: Database, org_id: int, campaign_id: int) -> Campaign:
+    async with db.read() as conn:
+        campaign = await store.select_campaign(conn, org_id, campaign_id)
+    if campaign is None:
+        raise CampaignNotFound()
+    return campaign
+
+
+async def list_runs(
+    db: Database, org_id: int, campaign_id: int, after_id: int, limit: int, status: str | None
+) -> tuple[Campaign, list[store.Run]]:
+    """Runs of a campaign after a run ID, in ID order (optionally of one status)."""
+    campaign = await _campaign(db, org_id, campaign_id)
+    async with db.read() as conn:
+        return campaign, await store.select_runs_page(conn, campaign_id, after_id, limit, status)
+
+
+async def get_run(
+    db: Database, org_id: int, campaign_id: int, run_id: int
+) -> tuple[Campaign, store.Run]:
+    """One run of the campaign."""
+    campaign = await _campaign(db, org_id, campaign_id)
+    async with db.read() as conn:
+        run = await store.select_run(conn, campaign_id, run_id)
+    if run is None:
+        raise RunNotFound()
+    return campaign, run
+
+
+async def read_schedule(db: Database, org_id: int, campaign_id: int, run_id: int) -> RunSchedule:
+    """When each remaining step of a run will fire."""
+    campaign, run = await get_run(db, org_id, campaign_id, run_id)
+    zone = ZoneInfo(run.time_zone)
+    if not run.is_active:
+        return RunSchedule(run, zone, [], paused=False)
+    start = run.step_index
+    next_due = run.step_due_at
+    if run.awaiting_reply:
+        # The current question was sent; what remains starts after its answer.
+        start, next_due = run.step_index + 1, None
+    steps = plan_remaining_steps(
+        campaign.kind,
+        campaign.rules,
+        start,
+        next_due_at=next_due,
+        started_at=run.started_at,
+        anchor_at=run.anchor_at,
+        zone=zone,
+    )
+    paused = run.status is RunStatus.PAUSED or campaign.state is not CampaignState.LAUNCHED
+    return RunSchedule(run, zone, steps, paused=paused)
+
+
+async def list_answers(
+    db: Database, org_id: int, campaign_id: int, run_id: int | None, after_id: int, limit: int
+) -> list[tuple[int, store.PollAnswer]]:
+    """Poll answers of the campaign (or one run of it), in the order they came."""
+    if run_id is None:
+        await _campaign(db, org_id, campaign_id)
+    else:
+        await get_run(db, org_id, campaign_id, run_id)
+    async with db.read() as conn:
+        return await store.select_poll_answers(conn, campaign_id, run_id, after_id, limit)
+
+
+async def export_answers_csv(db: Database, org_id: int, campaign_id: int) -> str:
+    """Every answer of a poll as CSV: one row per answer."""
+    campaign = await _campaign(db, org_id, campaign_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["runId", "contactId", "question", "questionText", "answer", "reply", "at"])
+    after = 0
+    while True:
+        async with db.read() as conn:
+            found = await store.select_poll_answers(
+                conn, campaign_id, None, after, MAX_ANSWERS_PER_READ
+            )
+        if not found:
+            return out.getvalue()
+        for answer_id, answer in found:
+            step = campaign.rules.steps[answer.step_index]
+            writer.writerow(
+                [
+                    answer.run_id,
+                    answer.contact_id,
+                    answer.step_index + 1,
+                    _defuse(step.message["default"]),
+                    _defuse(answer.answer),
+                    _defuse(answer.reply),
+                    format_utc_timestamp(answer.answered_at),
+                ]
+            )
+            after = answer_id
+
+
+def _defuse(text: str) -> str:
+    """Keep spreadsheet programs from running a reply as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def read_subscription_statuses(
+    db: Database, org_id: int, campaign_id: int, contact_ids: Sequence[int]
+) -> dict[int, SubscriptionStatus]:
+    """The substatus of each contact for one campaign."""
+    async with db.read() as conn:
+        runs = await store.select_runs_of_contacts(conn, org_id, campaign_id, contact_ids)
+    by_contact: dict[int, list[store.Run]] = {c: [] for c in contact_ids}
+    for run in runs:
+        by_contact.setdefault(run.contact_id, []).append(run)
+    return {c: summarise_runs(found) for c, found in by_contact.items()}
+
+
+def summarise_runs(runs: Sequence[store.Run]) -> SubscriptionStatus:
+    """Count a contact's runs; an unsubscribe is an abort, so it also counts as an error."""
+    ordered = sorted(runs, key=lambda r: r.id)
+    active = [r for r in ordered if r.is_active]
+    errors = (RunStatus.UNSUBSCRIBED, RunStatus.OPTED_OUT, RunStatus.FAILED)
+    return SubscriptionStatus(
+        total=len(ordered),
+        in_progress=len(active),
+        done=sum(1 for r in ordered if r.status is RunStatus.DONE),
+        unsubscribed=sum(1 for r in ordered if r.status is RunStatus.UNSUBSCRIBED),
+        error=sum(1 for r in ordered if r.status in errors),
+        with_failures=sum(1 for r in ordered if r.with_failures),
+        active_id=active[-1].id if active else None,
+        last_id=ordered[-1].id if ordered else None,
+    )
+
+
+def describe_moment(moment: datetime | None, zone: ZoneInfo) -> tuple[str | None, str | None]:
+    """(UTC RFC 3339 with Z, local RFC 3339 with offset), or Nones."""
+    if moment is None:
+        return None, None
+    return describe_fire_time(moment, zone)

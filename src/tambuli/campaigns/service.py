@@ -1,0 +1,140 @@
+"""Use cases on campaigns themselves: create, read, change, launch and stop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from tambuli.campaigns import store
+from tambuli.campaigns.models import (
+    Campaign,
+    CampaignState,
+    RunStatus,
+    parse_campaign,
+)
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
+from tambuli.errors import CampaignLocked, CampaignNotFound, InvalidField
+
+# Changeable at any time; every other part of a definition only while it is a draft.
+LIVE_FIELDS = frozenset({"name", "openForSubscriptions", "sendingWindow", "sender"})
+
+
+async def create_campaign(db: Database, clock: Clock, org_id: int, raw: object) -> Campaign:
+    """Store a new campaign as a draft."""
+    spec = parse_campaign(raw)
+    async with db.write() as conn:
+        campaign_id = await store.insert_campaign(conn, org_id, spec, clock.now())
+        campaign = await store.select_campaign(conn, org_id, campaign_id)
+    assert campaign is not None
+    return campaign
+
+
+async def get_campaign(db: Database, org_id: int, campaign_id: int) -> Campaign:
+    """One campaign; CampaignNotFound when the organization has no such campaign."""
+    async with db.read() as conn:
+        campaign = await store.select_campaign(conn, org_id, campaign_id)
+    if campaign is None:
+        raise CampaignNotFound()
+    return campaign
+
+
+async def list_campaigns(db: Database, org_id: int) -> list[Campaign]:
+    """The organization's campaigns, oldest first."""
+    async with db.read() as conn:
+        return await store.select_campaigns(conn, org_id)
+
+
+async def count_runs(db: Database, campaign_id: int) -> dict[str, int]:
+    """How many runs the campaign has in each status."""
+    async with db.read() as conn:
+        return await store.count_campaign_runs(conn, campaign_id)
+
+
+async def update_campaign(
+    db: Database, clock: Clock, org_id: int, campaign_id: int, raw: object
+) -> Campaign:
+    """Change the given fields; kind and steps only while the campaign is a draft."""
+    if not isinstance(raw, Mapping):
+        raise InvalidField("The body must be an object", {"field": "body"})
+    async with db.write() as conn:
+        campaign = await store.select_campaign(conn, org_id, campaign_id, for_update=True)
+        if campaign is None:
+            raise CampaignNotFound()
+        locked = sorted(key for key in raw if key not in LIVE_FIELDS)
+        if locked and campaign.state is not CampaignState.DRAFT:
+            raise CampaignLocked(
+                f"{locked[0]} can only change while the campaign is a draft",
+                {"field": locked[0]},
+            )
+        merged: dict[str, Any] = {
+            "name": campaign.name,
+            "kind": campaign.kind.value,
+            "openForSubscriptions": campaign.open_for_subscriptions,
+            **campaign.definition,
+        }
+        for key, value in raw.items():
+            if value is None and key in ("sendingWindow", "sender", "reminderDate"):
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        spec = parse_campaign(merged)
+        await store.update_campaign_row(
+            conn,
+            campaign_id,
+            {
+                "name": spec.name,
+                "kind": spec.kind.value,
+                "open_for_subscriptions": spec.open_for_subscriptions,
+                "definition": json.dumps(spec.definition, ensure_ascii=False),
+                "updated_at": clock.now(),
+            },
+        )
+        changed = await store.select_campaign(conn, org_id, campaign_id)
+    assert changed is not None
+    return changed
+
+
+async def launch_campaign(db: Database, clock: Clock, org_id: int, campaign_id: int) -> Campaign:
+    """Start (or resume) a campaign: its steps fire and it accepts subscriptions if open.
+
+    Runs paused by a stop continue where they were; a step that came due meanwhile fires
+    once, at the relaunch.
+    """
+    now = clock.now()
+    async with db.write() as conn:
+        campaign = await store.select_campaign(conn, org_id, campaign_id, for_update=True)
+        if campaign is None:
+            raise CampaignNotFound()
+        if campaign.state is not CampaignState.LAUNCHED:
+            await store.update_campaign_row(
+                conn,
+                campaign_id,
+                {"state": CampaignState.LAUNCHED.value, "launched_at": now, "updated_at": now},
+            )
+            await store.set_run_statuses(conn, campaign_id, RunStatus.PAUSED, RunStatus.ACTIVE)
+        launched = await store.select_campaign(conn, org_id, campaign_id)
+    assert launched is not None
+    return launched
+
+
+async def stop_campaign(db: Database, clock: Clock, org_id: int, campaign_id: int) -> Campaign:
+    """Halt a campaign: no step fires and no subscription is accepted until a relaunch."""
+    now = clock.now()
+    async with db.write() as conn:
+        campaign = await store.select_campaign(conn, org_id, campaign_id, for_update=True)
+        if campaign is None:
+            raise CampaignNotFound()
+        if campaign.state is CampaignState.DRAFT:
+            raise CampaignLocked("A draft campaign was never launched, so it cannot stop")
+        if campaign.state is CampaignState.LAUNCHED:
+            await store.update_campaign_row(
+                conn,
+                campaign_id,
+                {"state": CampaignState.STOPPED.value, "stopped_at": now, "updated_at": now},
+            )
+            await store.set_run_statuses(conn, campaign_id, RunStatus.ACTIVE, RunStatus.PAUSED)
+        stopped = await store.select_campaign(conn, org_id, campaign_id)
+    assert stopped is not None
+    return stopped

@@ -1,0 +1,403 @@
+"""SQL for campaigns and their runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.campaigns.models import (
+    ACTIVE_STATUSES,
+    Campaign,
+    CampaignKind,
+    CampaignSpec,
+    CampaignState,
+    RunStatus,
+    parse_rules,
+)
+from tambuli.db.claims import claim_due_rows
+from tambuli.db.schema import campaign_runs, campaigns, poll_answers
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stored run (one subscription of a contact to a campaign)."""
+
+    id: int
+    org_id: int
+    campaign_id: int
+    contact_id: int
+    status: RunStatus
+    time_zone: str
+    args: dict[str, Any]
+    started_at: datetime
+    anchor_at: datetime | None
+    step_index: int
+    step_due_at: datetime | None
+    next_fire_at: datetime | None
+    attempts: int
+    awaiting_reply: bool
+    invalid_replies: int
+    steps_sent: int
+    with_failures: bool
+    last_error: str
+    last_message_id: int | None
+    created_at: datetime
+    ended_at: datetime | None
+
+    @property
+    def is_active(self) -> bool:
+        """Still has steps to come (possibly paused with its campaign)."""
+        return self.status.value in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run being created by a subscription."""
+
+    org_id: int
+    campaign_id: int
+    contact_id: int
+    time_zone: str
+    args: dict[str, Any]
+    started_at: datetime
+    anchor_at: datetime | None
+    # None when no step is left to fire (a reminder whose date is too close): the run is done.
+    step_index: int
+    step_due_at: datetime | None
+    created_at: datetime
+
+
+def to_campaign(row: Any) -> Campaign:
+    """A campaign from its row; the stored definition was checked when it was written."""
+    kind = CampaignKind(row.kind)
+    definition = json.loads(row.definition)
+    return Campaign(
+        id=int(row.id),
+        org_id=int(row.org_id),
+        name=row.name,
+        kind=kind,
+        state=CampaignState(row.state),
+        open_for_subscriptions=bool(row.open_for_subscriptions),
+        rules=parse_rules(kind, definition),
+        definition=definition,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        launched_at=row.launched_at,
+        stopped_at=row.stopped_at,
+    )
+
+
+def to_run(row: Any) -> Run:
+    """A run from its row."""
+    return Run(
+        id=int(row.id),
+        org_id=int(row.org_id),
+        campaign_id=int(row.campaign_id),
+        contact_id=int(row.contact_id),
+        status=RunStatus(row.status),
+        time_zone=row.time_zone,
+        args=json.loads(row.args),
+        started_at=row.started_at,
+        anchor_at=row.anchor_at,
+        step_index=int(row.step_index),
+        step_due_at=row.step_due_at,
+        next_fire_at=row.next_fire_at,
+        attempts=int(row.attempts),
+        awaiting_reply=bool(row.awaiting_reply),
+        invalid_replies=int(row.invalid_replies),
+        steps_sent=int(row.steps_sent),
+        with_failures=bool(row.with_failures),
+        last_error=row.last_error,
+        last_message_id=None if row.last_message_id is None else int(row.last_message_id),
+        created_at=row.created_at,
+        ended_at=row.ended_at,
+    )
+
+
+async def insert_campaign(
+    conn: AsyncConnection, org_id: int, spec: CampaignSpec, now: datetime
+) -> int:
+    """Store a new draft campaign; returns its ID."""
+    result = await conn.execute(
+        insert(campaigns)
+        .values(
+            org_id=org_id,
+            name=spec.name,
+            kind=spec.kind.value,
+            state=CampaignState.DRAFT.value,
+            open_for_subscriptions=spec.open_for_subscriptions,
+            definition=json.dumps(spec.definition, ensure_ascii=False),
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(campaigns.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def select_campaign(
+    conn: AsyncConnection, org_id: int, campaign_id: int, *, for_update: bool = False
+) -> Campaign | None:
+    """One campaign of the organization, or None."""
+    query = select(campaigns).where(campaigns.c.org_id == org_id, campaigns.c.id == campaign_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else to_campaign(row)
+
+
+async def select_campaigns_by_ids(
+    conn: AsyncConnection, campaign_ids: Sequence[int]
+) -> dict[int, Campaign]:
+    """Campaigns by ID, of any organization."""
+    if not campaign_ids:
+        return {}
+    rows = await conn.execute(select(campaigns).where(campaigns.c.id.in_(sorted(campaign_ids))))
+    return {int(row.id): to_campaign(row) for row in rows}
+
+
+async def select_campaigns(conn: AsyncConnection, org_id: int) -> list[Campaign]:
+    """The organization's campaigns, oldest first."""
+    rows = await conn.execute(
+        select(campaigns).where(campaigns.c.org_id == org_id).order_by(campaigns.c.id)
+    )
+    return [to_campaign(row) for row in rows]
+
+
+async def update_campaign_row(
+    conn: AsyncConnection, campaign_id: int, values: dict[str, Any]
+) -> None:
+    """Change columns of one campaign."""
+    await conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
+
+
+async def set_run_statuses(
+    conn: AsyncConnection, campaign_id: int, old: RunStatus, new: RunStatus
+) -> int:
+    """Move every run of the campaign in status `old` to `new` (pausing or resuming)."""
+    result = await conn.execute(
+        update(campaign_runs)
+        .where(campaign_runs.c.campaign_id == campaign_id, campaign_runs.c.status == old.value)
+        .values(status=new.value)
+    )
+    return int(result.rowcount)
+
+
+def _run_row(new: NewRun) -> dict[str, Any]:
+    done = new.step_due_at is None
+    return {
+        "org_id": new.org_id,
+        "campaign_id": new.campaign_id,
+        "contact_id": new.contact_id,
+        "active_contact_id": None if done else new.contact_id,
+        "status": (RunStatus.DONE if done else RunStatus.ACTIVE).value,
+        "time_zone": new.time_zone,
+        "args": json.dumps(new.args, ensure_ascii=False),
+        "started_at": new.started_at,
+        "anchor_at": new.anchor_at,
+        "step_index": new.step_index,
+        "step_due_at": new.step_due_at,
+        "next_fire_at": new.step_due_at,
+        "created_at": new.created_at,
+        "ended_at": new.created_at if done else None,
+    }
+
+
+async def insert_runs(conn: AsyncConnection, runs: Sequence[NewRun]) -> list[int]:
+    """Store new runs in one statement; their IDs in order."""
+    if not runs:
+        return []
+    result = await conn.execute(
+        insert(campaign_runs).returning(campaign_runs.c.id, sort_by_parameter_order=True),
+        [_run_row(r) for r in runs],
+    )
+    return [int(row.id) for row in result]
+
+
+async def select_runs_of_contacts(
+    conn: AsyncConnection, org_id: int, campaign_id: int, contact_ids: Sequence[int]
+) -> list[Run]:
+    """Every run of these contacts in the campaign."""
+    if not contact_ids:
+        return []
+    rows = await conn.execute(
+        select(campaign_runs).where(
+            campaign_runs.c.org_id == org_id,
+            campaign_runs.c.campaign_id == campaign_id,
+            campaign_runs.c.contact_id.in_(sorted(set(contact_ids))),
+        )
+    )
+    return [to_run(row) for row in rows]
+
+
+async def select_run(
+    conn: AsyncConnection, campaign_id: int, run_id: int, *, for_update: bool = False
+) -> Run | None:
+    """One run of the campaign, or None."""
+    query = select(campaign_runs).where(
+        campaign_runs.c.campaign_id == campaign_id, campaign_runs.c.id == run_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one_or_none()
+    return None if row is None else to_run(row)
+
+
+async def select_runs_page(
+    conn: AsyncConnection, campaign_id: int, after_id: int, limit: int, status: str | None
+) -> list[Run]:
+    """Runs of a campaign with IDs above after_id, in ID order."""
+    query = select(campaign_runs).where(
+        campaign_runs.c.campaign_id == campaign_id, campaign_runs.c.id > after_id
+    )
+    if status is not None:
+        query = query.where(campaign_runs.c.status == status)
+    rows = await conn.execute(query.order_by(campaign_runs.c.id).limit(limit))
+    return [to_run(row) for row in rows]
+
+
+async def select_active_runs_of_phone(
+    conn: AsyncConnection, org_id: int, contact_ids: Sequence[int]
+) -> list[Run]:
+    """Active or paused runs of these contacts, newest first, locked for the caller."""
+    if not contact_ids:
+        return []
+    rows = await conn.execute(
+        select(campaign_runs)
+        .where(
+            campaign_runs.c.org_id == org_id,
+            campaign_runs.c.contact_id.in_(sorted(set(contact_ids))),
+            campaign_runs.c.status.in_(ACTIVE_STATUSES),
+        )
+        .order_by(campaign_runs.c.id.desc())
+        .with_for_update()
+    )
+    return [to_run(row) for row in rows]
+
+
+async def claim_due_runs(
+    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
+) -> list[Run]:
+    """Take up to `limit` active runs whose next step (or poll timeout) is due."""
+    rows = await claim_due_rows(
+        conn,
+        campaign_runs,
+        campaign_runs.c.next_fire_at,
+        now=now,
+        lease_until=lease_until,
+        limit=limit,
+        skip_locked=skip_locked,
+        where=[campaign_runs.c.status == RunStatus.ACTIVE.value],
+        returning=list(campaign_runs.c),
+    )
+    return [to_run(row) for row in rows]
+
+
+async def update_runs(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) -> None:
+    """Apply per-run changes; each dict has `run_id` and the same set of columns."""
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        by_shape.setdefault(tuple(sorted(change)), []).append(change)
+    for shape, rows in by_shape.items():
+        columns = [c for c in shape if c != "run_id"]
+        statement = (
+            update(campaign_runs)
+            .where(campaign_runs.c.id == bindparam("run_id"))
+            .values({c: bindparam("v_" + c) for c in columns})
+        )
+        await conn.execute(
+            statement,
+            [{"run_id": r["run_id"], **{"v_" + c: r[c] for c in columns}} for r in rows],
+        )
+
+
+def ending(status: RunStatus, now: datetime, error: str = "") -> dict[str, Any]:
+    """The column changes that end a run."""
+    values: dict[str, Any] = {
+        "status": status.value,
+        "active_contact_id": None,
+        "next_fire_at": None,
+        "awaiting_reply": False,
+        "ended_at": now,
+    }
+    if error:
+        values["last_error"] = error
+    return values
+
+
+async def count_campaign_runs(conn: AsyncConnection, campaign_id: int) -> dict[str, int]:
+    """Runs of a campaign per status."""
+    rows = await conn.execute(
+        select(campaign_runs.c.status, func.count())
+        .where(campaign_runs.c.campaign_id == campaign_id)
+        .group_by(campaign_runs.c.status)
+    )
+    return {str(status): int(count) for status, count in rows}
+
+
+@dataclass(frozen=True)
+class PollAnswer:
+    """A valid answer to one poll question."""
+
+    run_id: int
+    contact_id: int
+    step_index: int
+    answer: str
+    reply: str
+    answered_at: datetime
+
+
+async def insert_poll_answer(
+    conn: AsyncConnection,
+    run: Run,
+    answer: str,
+    reply: str,
+    message_id: int,
+    answered_at: datetime,
+) -> None:
+    """Store the answer to the run's current question."""
+    await conn.execute(
+        insert(poll_answers).values(
+            org_id=run.org_id,
+            campaign_id=run.campaign_id,
+            run_id=run.id,
+            contact_id=run.contact_id,
+            step_index=run.step_index,
+            answer=answer,
+            reply=reply,
+            message_id=message_id,
+            answered_at=answered_at,
+        )
+    )
+
+
+async def select_poll_answers(
+    conn: AsyncConnection, campaign_id: int, run_id: int | None, after_id: int, limit: int
+) -> list[tuple[int, PollAnswer]]:
+    """Answers of a campaign (or one run), in ID order, with their IDs."""
+    query = select(poll_answers).where(
+        poll_answers.c.campaign_id == campaign_id, poll_answers.c.id > after_id
+    )
+    if run_id is not None:
+        query = query.where(poll_answers.c.run_id == run_id)
+    rows = await conn.execute(query.order_by(poll_answers.c.id).limit(limit))
+    return [
+        (
+            int(r.id),
+            PollAnswer(
+                int(r.run_id),
+                int(r.contact_id),
+                int(r.step_index),
+                r.answer,
+                r.reply,
+                r.answered_at,
+            ),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,336 @@
+"""Subscribing contacts to campaigns (one by one or in batches) and unsubscribing them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.campaigns import opt_outs, store
+from tambuli.campaigns.delays import compute_fire_time, parse_delay, resolve_zone
+from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus
+from tambuli.campaigns.reminders import parse_reminder_date
+from tambuli.campaigns.schedule import plan_first_step
+from tambuli.clock import Clock
+from tambuli.contacts import service as contacts
+from tambuli.contacts.models import Contact, ContactInput, PhoneNumber, fold_name
+from tambuli.db.engine import Database
+from tambuli.errors import (
+    ActiveSubscription,
+    CampaignClosed,
+    ContactOptedOut,
+    InvalidField,
+    MissingReminderDate,
+    ResubscribeRefused,
+    UnknownCampaign,
+    UnknownContact,
+)
+
+MAX_ARGS_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """A subscribeContact request, its fields checked for shape."""
+
+    org_id: int
+    campaign_id: int
+    contact_id: int | None
+    phone: PhoneNumber | None
+    allow_resubscribe: bool = True
+    time_zone: str = ""
+    delay: Mapping[str, object] | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    contact: ContactInput | None = None
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """The run a subscription created, and its contact."""
+
+    run_id: int
+    contact_id: int
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    """One entry of a batch subscription: an existing contact's ID, or a contact to create."""
+
+    contact_id: int | None = None
+    phone: PhoneNumber | None = None
+    fields: ContactInput = field(default_factory=ContactInput)
+
+
+async def subscribe_contact(db: Database, clock: Clock, request: SubscribeRequest) -> Subscribed:
+    """Start a run of the campaign for one contact (found, created or updated first)."""
+    delay = parse_delay(request.delay)
+    _check_args(request.args)
+    if request.time_zone:
+        resolve_zone(request.time_zone, None, None)
+    try:
+        async with db.write() as conn:
+            campaign = await _open_campaign(conn, request.org_id, request.campaign_id)
+            contact = await _resolve_contact(conn, clock, request)
+            await _refuse_opted_out(conn, campaign.org_id, [contact])
+            earlier = await store.select_runs_of_contacts(
+                conn, campaign.org_id, campaign.id, [contact.id]
+            )
+            _refuse_resubscribe(earlier, request.allow_resubscribe, contact.id)
+            now = clock.now()
+            start_zone = resolve_zone(delay.timezone, delay.country, contact.phone)
+            started_at = compute_fire_time(delay, now, start_zone)
+            names = await _read_field_names(conn, campaign)
+            new = plan_run(
+                campaign, contact, now, started_at, request.time_zone, request.args, names
+            )
+            [run_id] = await store.insert_runs(conn, [new])
+    except IntegrityError:
+        # A concurrent request started a run for the same contact first.
+        raise ActiveSubscription() from None
+    return Subscribed(run_id, contact.id)
+
+
+async def subscribe_many(
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    campaign_id: int,
+    subscribers: Sequence[NewSubscriber],
+    *,
+    reuse_newest: bool,
+) -> list[int]:
+    """Subscribe a batch in one transaction (all or none); the contact IDs in order.
+
+    New contacts are created unless `reuse_newest` finds a contact with the number (whose
+    other given fields are then ignored, as engageSPARK's legacy API documents).
+    """
+    try:
+        async with db.write() as conn:
+            campaign = await _open_campaign(conn, org_id, campaign_id)
+            resolved = await _resolve_batch(conn, clock, org_id, subscribers, reuse_newest)
+            existing = await contacts.get_contacts_within(conn, sorted(set(resolved)))
+            missing = sorted(c for c in set(resolved) if existing.get(c, None) is None)
+            if missing or any(c.org_id != org_id for c in existing.values()):
+                raise UnknownContact(
+                    f"No contact with ID {missing[0] if missing else resolved[0]} "
+                    "in this organization",
+                    {"contactIds": missing},
+                )
+            await _refuse_opted_out(conn, org_id, list(existing.values()))
+            earlier = await store.select_runs_of_contacts(conn, org_id, campaign_id, resolved)
+            _refuse_resubscribe(earlier, True, None)
+            repeated = sorted({c for c in resolved if resolved.count(c) > 1})
+            if repeated:
+                raise ActiveSubscription(
+                    f"Contact {repeated[0]} appears twice in the batch", {"contactIds": repeated}
+                )
+            now = clock.now()
+            names = await _read_field_names(conn, campaign)
+            news = [plan_run(campaign, existing[c], now, now, "", {}, names) for c in resolved]
+            await store.insert_runs(conn, news)
+    except IntegrityError:
+        raise ActiveSubscription() from None
+    return resolved
+
+
+async def unsubscribe_contact(
+    db: Database, clock: Clock, org_id: int, campaign_id: int, contact_id: int
+) -> int | None:
+    """End the contact's active run as unsubscribed; its ID, or None when none was active."""
+    async with db.write() as conn:
+        campaign = await store.select_campaign(conn, org_id, campaign_id)
+        if campaign is None:
+            raise UnknownCampaign(f"No campaign with ID {campaign_id} in this organization")
+        if await contacts.get_contact_within(conn, org_id, contact_id) is None:
+            raise UnknownContact(f"No contact with ID {contact_id} in this organization")
+        runs = await store.select_runs_of_contacts(conn, org_id, campaign_id, [contact_id])
+        active = [r for r in runs if r.is_active]
+        if not active:
+            return None
+        ended = store.ending(RunStatus.UNSUBSCRIBED, clock.now(), "unsubscribed by request")
+        await store.update_runs(conn, [{"run_id": r.id, **ended} for r in active])
+        return active[0].id
+
+
+async def find_campaign_org(db: Database, campaign_id: int) -> int | None:
+    """The organization a campaign belongs to (the legacy API names campaigns only by ID)."""
+    async with db.read() as conn:
+        found = await store.select_campaigns_by_ids(conn, [campaign_id])
+    campaign = found.get(campaign_id)
+    return None if campaign is None else campaign.org_id
+
+
+def plan_run(
+    campaign: Campaign,
+    contact: Contact,
+    now: datetime,
+    started_at: datetime,
+    time_zone: str,
+    args: dict[str, Any],
+    field_names: Mapping[int, str],
+) -> store.NewRun:
+    """A new run: its zone, its reminder date and its first step."""
+    zone = resolve_zone(time_zone or None, None, contact.phone)
+    anchor_at = None
+    if campaign.kind is CampaignKind.REMINDER:
+        anchor_at = _find_reminder_date(campaign, contact, args, zone, field_names)
+    first = plan_first_step(
+        campaign.kind, campaign.rules, started_at=started_at, anchor_at=anchor_at, zone=zone
+    )
+    return store.NewRun(
+        org_id=campaign.org_id,
+        campaign_id=campaign.id,
+        contact_id=contact.id,
+        time_zone=zone.key,
+        args=args,
+        started_at=started_at,
+        anchor_at=anchor_at,
+        step_index=len(campaign.rules.steps) if first is None else first.index,
+        step_due_at=None if first is None else first.due_at,
+        created_at=now,
+    )
+
+
+def _find_reminder_date(
+    campaign: Campaign,
+    contact: Contact,
+    args: Mapping[str, Any],
+    zone: ZoneInfo,
+    field_names: Mapping[int, str],
+) -> datetime:
+    rules = campaign.rules
+    if rules.reminder_arg and args.get(rules.reminder_arg) not in (None, ""):
+        return parse_reminder_date(args[rules.reminder_arg], zone, f"args.{rules.reminder_arg}")
+    if rules.reminder_field:
+        # The field's value on the contact; names compare without case, as everywhere.
+        wanted = fold_name(rules.reminder_field)
+        for field_id, name in field_names.items():
+            if fold_name(name) == wanted and contact.custom_fields.get(field_id):
+                return parse_reminder_date(contact.custom_fields[field_id], zone, name)
+    where = f'args "{rules.reminder_arg}"' if rules.reminder_arg else ""
+    if rules.reminder_field:
+        where += (" or " if where else "") + f'custom field "{rules.reminder_field}"'
+    raise MissingReminderDate(f"A reminder campaign needs the date in {where}")
+
+
+async def _open_campaign(conn: AsyncConnection, org_id: int, campaign_id: int) -> Campaign:
+    campaign = await store.select_campaign(conn, org_id, campaign_id)
+    if campaign is None:
+        raise UnknownCampaign(f"No campaign with ID {campaign_id} in this organization")
+    if not campaign.accepts_subscriptions:
+        why = (
+            "is closed for new subscriptions"
+            if campaign.state.value == "launched"
+            else f"is {campaign.state.value}, not launched"
+        )
+        raise CampaignClosed(f"Campaign {campaign_id} {why}", {"state": campaign.state.value})
+    return campaign
+
+
+async def _read_field_names(conn: AsyncConnection, campaign: Campaign) -> dict[int, str]:
+    """The custom field names a reminder needs to find its date on contacts."""
+    if campaign.kind is CampaignKind.REMINDER and campaign.rules.reminder_field:
+        return await contacts.read_custom_field_names_within(conn, campaign.org_id)
+    return {}
+
+
+async def _resolve_contact(
+    conn: AsyncConnection, clock: Clock, request: SubscribeRequest
+) -> Contact:
+    given = request.contact
+    if request.contact_id is not None:
+        contact = await contacts.get_contact_within(conn, request.org_id, request.contact_id)
+        if contact is None:
+            raise UnknownContact(f"No contact with ID {request.contact_id} in this organization")
+    else:
+        assert request.phone is not None
+        found = await contacts.find_newest_contact_with_phone_within(
+            conn, request.org_id, request.phone.digits
+        )
+        if found is None:
+            return await contacts.create_contact_within(
+                conn, clock, request.org_id, request.phone, given or ContactInput()
+            )
+        contact = found
+    if given is None:
+        return contact
+    if given.groups is not None:
+        # The subscribe API adds groups; it never takes the contact out of one.
+        given = replace(given, groups=sorted(set(contact.groups) | set(given.groups)))
+    return await contacts.update_contact_within(conn, clock, request.org_id, contact.id, given)
+
+
+async def _resolve_batch(
+    conn: AsyncConnection,
+    clock: Clock,
+    org_id: int,
+    subscribers: Sequence[NewSubscriber],
+    reuse_newest: bool,
+) -> list[int]:
+    resolved: list[int | None] = [s.contact_id for s in subscribers]
+    if reuse_newest:
+        for index, subscriber in enumerate(subscribers):
+            if subscriber.phone is not None:
+                found = await contacts.find_newest_contact_with_phone_within(
+                    conn, org_id, subscriber.phone.digits
+                )
+                if found is not None:
+                    resolved[index] = found.id
+    to_create = [i for i, c in enumerate(resolved) if c is None]
+    created = await contacts.create_contacts_within(
+        conn,
+        clock,
+        org_id,
+        [(_phone_of(subscribers[i]), subscribers[i].fields) for i in to_create],
+    )
+    for index, contact_id in zip(to_create, created, strict=True):
+        resolved[index] = contact_id
+    return [c for c in resolved if c is not None]
+
+
+def _phone_of(subscriber: NewSubscriber) -> PhoneNumber:
+    assert subscriber.phone is not None, "an entry without a contact ID has a number"
+    return subscriber.phone
+
+
+async def _refuse_opted_out(conn: AsyncConnection, org_id: int, found: Sequence[Contact]) -> None:
+    refused = await opt_outs.select_opted_out(conn, org_id, [c.phone for c in found])
+    if refused:
+        ids = sorted(c.id for c in found if c.phone in refused)
+        raise ContactOptedOut(
+            f"Contact {ids[0]} opted out of campaign messages (its number sent an opt-out "
+            "keyword); it can opt in again by sending START",
+            {"contactIds": ids},
+        )
+
+
+def _refuse_resubscribe(
+    earlier: Sequence[store.Run], allow_resubscribe: bool, contact_id: int | None
+) -> None:
+    active = sorted(r.contact_id for r in earlier if r.is_active)
+    if active:
+        raise ActiveSubscription(
+            f"Contact {active[0]} already has an active subscription to this campaign",
+            {"contactIds": active},
+        )
+    if earlier and not allow_resubscribe:
+        raise ResubscribeRefused(
+            f"Contact {contact_id} was subscribed to this campaign before and "
+            "allowResubscribe is false",
+            {"runIds": sorted(r.id for r in earlier)},
+        )
+
+
+def _check_args(args: object) -> None:
+    if not isinstance(args, dict):
+        raise InvalidField("args must be an object", {"field": "args"})
+    if len(json.dumps(args)) > MAX_ARGS_LENGTH:
+        raise InvalidField(
+            f"args must be at most {MAX_ARGS_LENGTH} characters as JSON", {"field": "args"}
+        )

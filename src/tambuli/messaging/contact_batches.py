@@ -1,0 +1,83 @@
+"""Queueing many messages to known contacts inside the caller's transaction (campaign steps).
+
+The same rules as a single send (sender, segments, prices, reservations), but a whole batch
+costs one statement per table: the campaign scheduler fires thousands of steps a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.contacts import service as contacts
+from tambuli.contacts.models import Contact
+from tambuli.errors import TambuliError
+from tambuli.messaging.intake import Draft, write_drafts_within
+from tambuli.messaging.personalisation import has_variables, render_for_contact
+from tambuli.messaging.sending import Outbox, compose_message, find_price_per_part
+from tambuli.messaging.views import StoredMessage
+
+
+@dataclass(frozen=True)
+class ContactSms:
+    """One message to a contact: text already chosen, personalised here."""
+
+    contact: Contact
+    text: str
+    sender: str
+    campaign_run_id: int | None = None
+    # The delivery deadline ends here at the latest (a campaign's sending window closing).
+    deadline_cap: datetime | None = None
+
+
+async def enqueue_contact_messages_within(
+    conn: AsyncConnection, outbox: Outbox, items: Sequence[ContactSms]
+) -> list[StoredMessage | TambuliError]:
+    """Queue each message (reserving its price) or say why not, in the order given."""
+    now = outbox.clock.now()
+    outcomes: list[StoredMessage | TambuliError | None] = [None] * len(items)
+    drafts: list[Draft] = []
+    placed: list[int] = []
+    field_names: dict[int, dict[int, str]] = {}
+    for index, item in enumerate(items):
+        try:
+            drafts.append(await _draft(conn, outbox, item, now, field_names))
+            placed.append(index)
+        except TambuliError as exc:
+            outcomes[index] = exc
+    written = await write_drafts_within(conn, outbox.clock, drafts)
+    for index, outcome in zip(placed, written, strict=True):
+        outcomes[index] = outcome
+    used = [items[i].contact.id for i in placed if isinstance(outcomes[i], StoredMessage)]
+    await contacts.mark_contacts_used_within(conn, outbox.clock, used)
+    return [o for o in outcomes if o is not None]
+
+
+async def _draft(
+    conn: AsyncConnection,
+    outbox: Outbox,
+    item: ContactSms,
+    now: datetime,
+    field_names: dict[int, dict[int, str]],
+) -> Draft:
+    contact = item.contact
+    profile = await outbox.profiles.get(contact.org_id)
+    price_micro = await find_price_per_part(outbox.prices, contact.phone, contact.region)
+    body = item.text
+    if has_variables(body):
+        if contact.org_id not in field_names:
+            field_names[contact.org_id] = await contacts.read_custom_field_names_within(
+                conn, contact.org_id
+            )
+        body = render_for_contact(body, contact, field_names[contact.org_id])
+    new, segments = compose_message(
+        contact.org_id, item.sender, profile, contact, body, contact.phone, price_micro, now
+    )
+    window = timedelta(seconds=profile.delivery_window_seconds)
+    if item.deadline_cap is not None and item.deadline_cap < new.deadline_at:
+        window = max(item.deadline_cap - now, timedelta(seconds=60))
+    new = replace(new, deadline_at=now + window, campaign_run_id=item.campaign_run_id)
+    return Draft(new, window, segments)
