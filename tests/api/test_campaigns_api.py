@@ -320,7 +320,7 @@ async def test_contacts_show_their_subscription_status_and_filter_by_it(
             params={"subscriptionstatus": campaign_id, "subscriptionfilter": mode},
         )
         assert [c["id"] for c in listed.json()["contacts"]] == ids, mode
-    unsubbed = [c for c in listed.json()["contacts"] if c["id"] == ended["contactId"]][0]
+    unsubbed = next(c for c in listed.json()["contacts"] if c["id"] == ended["contactId"])
     assert unsubbed["subscription"]["unsubbedCount"] == 1
     assert unsubbed["subscription"]["errorCount"] == 1
     missing = await capi.call(
