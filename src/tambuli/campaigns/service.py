@@ -16,6 +16,7 @@ from tambuli.campaigns.models import (
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignLocked, CampaignNotFound, InvalidField
+from tambuli.organizations import service as organizations
 
 # Changeable at any time; every other part of a definition only while it is a draft.
 LIVE_FIELDS = frozenset({"name", "openForSubscriptions", "sendingWindow", "sender"})
@@ -24,6 +25,7 @@ LIVE_FIELDS = frozenset({"name", "openForSubscriptions", "sendingWindow", "sende
 async def create_campaign(db: Database, clock: Clock, org_id: int, raw: object) -> Campaign:
     """Store a new campaign as a draft."""
     spec = parse_campaign(raw)
+    await organizations.get_organization(db, org_id)
     async with db.write() as conn:
         campaign_id = await store.insert_campaign(conn, org_id, spec, clock.now())
         campaign = await store.select_campaign(conn, org_id, campaign_id)
@@ -42,6 +44,7 @@ async def get_campaign(db: Database, org_id: int, campaign_id: int) -> Campaign:
 
 async def list_campaigns(db: Database, org_id: int) -> list[Campaign]:
     """The organization's campaigns, oldest first."""
+    await organizations.get_organization(db, org_id)
     async with db.read() as conn:
         return await store.select_campaigns(conn, org_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,34 @@ from tambuli.campaigns.models import Campaign, RunStatus
 from tambuli.cli.context import clock, json_option, print_json, print_table, run_with_database
 from tambuli.clock import format_utc_timestamp
 from tambuli.db.engine import Database
-from tambuli.errors import TambuliError
 
 MAX_FILE_BYTES = 5_000_000
+
+
+class _PlainYamlLoader(yaml.SafeLoader):
+    """YAML with JSON's scalars: `Yes`, `No`, `on` and dates stay text (YAML 1.1 would turn
+    poll choices like `[Yes, No]` into booleans and `at` times into datetimes)."""
+
+
+_PlainYamlLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, pattern)
+        for tag, pattern in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_PlainYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf")
+)
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = "" if mark is None else f" (line {mark.line + 1}, column {mark.column + 1})"
+    return f"{problem}{where}"
 
 
 def _read_definition(path: Path) -> Any:
@@ -31,9 +57,13 @@ def _read_definition(path: Path) -> Any:
     try:
         if path.suffix.lower() == ".json":
             return json.loads(data)
-        return yaml.safe_load(data)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise click.ClickException(f"{path} is not valid JSON or YAML: {exc}") from exc
+        return yaml.load(data, Loader=_PlainYamlLoader)  # noqa: S506 (a safe loader)
+    except ValueError as exc:
+        raise click.ClickException(f"{path} is not valid JSON: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise click.ClickException(
+            f"{path} is not valid YAML: {_describe_yaml_error(exc)}"
+        ) from exc
 
 
 def _summary(campaign: Campaign) -> dict[str, Any]:
@@ -45,13 +75,6 @@ def _summary(campaign: Campaign) -> dict[str, Any]:
         "openForSubscriptions": campaign.open_for_subscriptions,
         "steps": len(campaign.rules.steps),
     }
-
-
-def _run_with_errors(action: Any) -> Any:
-    try:
-        return run_with_database(action)
-    except TambuliError as exc:
-        raise click.ClickException(f"{exc.error_code}: {exc.message}") from exc
 
 
 @click.group()
@@ -76,7 +99,7 @@ def campaign_create(org_id: int, path: Path) -> None:
         created = await campaigns.create_campaign(db, clock, org_id, definition)
         return created.id
 
-    print_json({"campaignId": _run_with_errors(action)})
+    print_json({"campaignId": run_with_database(action)})
 
 
 @campaign.command("launch")
@@ -88,7 +111,7 @@ def campaign_launch(org_id: int, campaign_id: int) -> None:
     async def action(db: Database) -> Campaign:
         return await campaigns.launch_campaign(db, clock, org_id, campaign_id)
 
-    print_json(_summary(_run_with_errors(action)))
+    print_json(_summary(run_with_database(action)))
 
 
 @campaign.command("stop")
@@ -100,7 +123,7 @@ def campaign_stop(org_id: int, campaign_id: int) -> None:
     async def action(db: Database) -> Campaign:
         return await campaigns.stop_campaign(db, clock, org_id, campaign_id)
 
-    print_json(_summary(_run_with_errors(action)))
+    print_json(_summary(run_with_database(action)))
 
 
 @campaign.command("list")
@@ -112,7 +135,7 @@ def campaign_list(org_id: int, as_json: bool) -> None:
     async def action(db: Database) -> list[Campaign]:
         return await campaigns.list_campaigns(db, org_id)
 
-    found = [_summary(c) for c in _run_with_errors(action)]
+    found = [_summary(c) for c in run_with_database(action)]
     if as_json:
         print_json(found)
         return
@@ -134,7 +157,7 @@ def campaign_runs(
     async def action(db: Database) -> tuple[Campaign, list[Any]]:
         return await reports.list_runs(db, org_id, campaign_id, 0, limit, status)
 
-    found, runs = _run_with_errors(action)
+    found, runs = run_with_database(action)
     total = len(found.rules.steps)
     rows = [
         {
