@@ -28,7 +28,7 @@ class Settings:
     # A worker that claimed messages and died gives them up after this long.
     claim_lease_seconds: float = 60.0
     # How many due rows a worker claims per commit.
-    dispatch_batch_size: int = 100
+    dispatch_batch_size: int = 500
     # How many due campaign runs (steps, poll timeouts) a worker fires per commit.
     campaign_batch_size: int = 500
     # How often an idle worker looks for due rows (it is woken at once by sends in-process).

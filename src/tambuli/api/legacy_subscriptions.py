@@ -18,7 +18,6 @@ from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.delays import resolve_zone
 from tambuli.campaigns.subscriptions import NewSubscriber, find_campaign_org, subscribe_many
 from tambuli.contacts import phones
-from tambuli.contacts import service as contacts
 from tambuli.contacts.models import (
     Contact,
     ContactInput,
@@ -183,7 +182,7 @@ async def subscribe_contacts(
         raise InvalidField('try_using_existing must be "newest"', {"field": "try_using_existing"})
     entries = _read_entries(await request.body())
     subscribers = [_subscriber(e, i, principal.org_id) for i, e in enumerate(entries)]
-    contact_ids = await subscribe_many(
+    subscribed = await subscribe_many(
         runtime.db,
         runtime.clock,
         principal.org_id,
@@ -192,6 +191,5 @@ async def subscribe_contacts(
         reuse_newest=try_using_existing == REUSE_NEWEST,
     )
     runtime.wake_campaigns()
-    found = await contacts.get_contacts(runtime.db, contact_ids)
-    body = LegacyResultBody(data=[render_legacy_contact(found[c]) for c in contact_ids])
+    body = LegacyResultBody(data=[render_legacy_contact(c) for c in subscribed])
     return Response(body, status_code=201, media_type=MediaType.JSON)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -104,8 +105,8 @@ async def subscribe_many(
     subscribers: Sequence[NewSubscriber],
     *,
     reuse_newest: bool,
-) -> list[int]:
-    """Subscribe a batch in one transaction (all or none); the contact IDs in order.
+) -> list[Contact]:
+    """Subscribe a batch in one transaction (all or none); the contacts in order.
 
     New contacts are created unless `reuse_newest` finds a contact with the number (whose
     other given fields are then ignored, as engageSPARK's legacy API documents).
@@ -114,25 +115,18 @@ async def subscribe_many(
         async with db.write() as conn:
             campaign = await _open_campaign(conn, org_id, campaign_id)
             resolved = await _resolve_batch(conn, clock, org_id, subscribers, reuse_newest)
-            existing = await contacts.get_contacts_within(conn, sorted(set(resolved)))
-            missing = sorted(c for c in set(resolved) if existing.get(c, None) is None)
-            if missing or any(c.org_id != org_id for c in existing.values()):
-                raise UnknownContact(
-                    f"No contact with ID {missing[0] if missing else resolved[0]} "
-                    "in this organization",
-                    {"contactIds": missing},
-                )
-            await _refuse_opted_out(conn, org_id, list(existing.values()))
-            earlier = await store.select_runs_of_contacts(conn, org_id, campaign_id, resolved)
-            _refuse_resubscribe(earlier, True, None)
-            repeated = sorted({c for c in resolved if resolved.count(c) > 1})
+            ids = [c.id for c in resolved]
+            repeated = sorted(c for c, n in Counter(ids).items() if n > 1)
             if repeated:
                 raise ActiveSubscription(
                     f"Contact {repeated[0]} appears twice in the batch", {"contactIds": repeated}
                 )
+            await _refuse_opted_out(conn, org_id, resolved)
+            earlier = await store.select_runs_of_contacts(conn, org_id, campaign_id, ids)
+            _refuse_resubscribe(earlier, True, None)
             now = clock.now()
             names = await _read_field_names(conn, campaign)
-            news = [plan_run(campaign, existing[c], now, now, "", {}, names) for c in resolved]
+            news = [plan_run(campaign, c, now, now, "", {}, names) for c in resolved]
             await store.insert_runs(conn, news)
     except IntegrityError:
         raise ActiveSubscription() from None
@@ -272,16 +266,24 @@ async def _resolve_batch(
     org_id: int,
     subscribers: Sequence[NewSubscriber],
     reuse_newest: bool,
-) -> list[int]:
-    resolved: list[int | None] = [s.contact_id for s in subscribers]
-    if reuse_newest:
-        for index, subscriber in enumerate(subscribers):
-            if subscriber.phone is not None:
-                found = await contacts.find_newest_contact_with_phone_within(
-                    conn, org_id, subscriber.phone.digits
-                )
-                if found is not None:
-                    resolved[index] = found.id
+) -> list[Contact]:
+    """The contact of each entry: by ID, reused by number, or created."""
+    resolved: list[Contact | None] = [None] * len(subscribers)
+    wanted = sorted({s.contact_id for s in subscribers if s.contact_id is not None})
+    existing = await contacts.get_contacts_within(conn, wanted)
+    missing = [c for c in wanted if c not in existing or existing[c].org_id != org_id]
+    if missing:
+        raise UnknownContact(
+            f"No contact with ID {missing[0]} in this organization", {"contactIds": missing}
+        )
+    for index, subscriber in enumerate(subscribers):
+        if subscriber.contact_id is not None:
+            resolved[index] = existing[subscriber.contact_id]
+        elif reuse_newest:
+            assert subscriber.phone is not None
+            resolved[index] = await contacts.find_newest_contact_with_phone_within(
+                conn, org_id, subscriber.phone.digits
+            )
     to_create = [i for i, c in enumerate(resolved) if c is None]
     created = await contacts.create_contacts_within(
         conn,
@@ -289,8 +291,8 @@ async def _resolve_batch(
         org_id,
         [(_phone_of(subscribers[i]), subscribers[i].fields) for i in to_create],
     )
-    for index, contact_id in zip(to_create, created, strict=True):
-        resolved[index] = contact_id
+    for index, contact in zip(to_create, created, strict=True):
+        resolved[index] = contact
     return [c for c in resolved if c is not None]
 
 

@@ -225,7 +225,7 @@ async def create_contacts_within(
     clock: Clock,
     org_id: int,
     new: list[tuple[PhoneNumber, ContactInput]],
-) -> list[int]:
+) -> list[Contact]:
     """Create many contacts (groups and custom fields checked) in the caller's transaction."""
     now = clock.now()
     for _, given in new:
@@ -253,7 +253,27 @@ async def create_contacts_within(
             if text != ""
         ],
     )
-    return ids
+    # Everything stored is known here; reading it back would only cost round trips.
+    return [
+        Contact(
+            id=contact_id,
+            org_id=org_id,
+            phone=phone.digits,
+            region=phone.region,
+            carrier=phone.carrier,
+            first_name=given.first_name or "",
+            last_name=given.last_name or "",
+            language=given.language or "",
+            no_autodelete=bool(given.no_autodelete),
+            invalid=False,
+            groups=tuple(sorted(set(given.groups or ()))),
+            custom_fields={k: v for k, v in sorted(found.items()) if v != ""},
+            created_at=now,
+            updated_at=now,
+            last_use_at=now,
+        )
+        for contact_id, (phone, given), found in zip(ids, new, values, strict=True)
+    ]
 
 
 async def mark_contacts_used_within(
@@ -345,9 +365,3 @@ async def find_contact_ids_with_phone_within(
 ) -> list[int]:
     """IDs of every contact of the organization with this number."""
     return await store.select_contact_ids_with_phone(conn, org_id, phone)
-
-
-async def get_contacts(db: Database, contact_ids: list[int]) -> dict[int, Contact]:
-    """Contacts by ID (of any organization); missing ones left out."""
-    async with db.read() as conn:
-        return await get_contacts_within(conn, contact_ids)

@@ -1,8 +1,8 @@
 """campaigns, runs, poll answers, opt-outs
 
-Revision ID: 346cf5d7c6b3
+Revision ID: ace52935b9cb
 Revises: c4df4ebe72e9
-Create Date: 2026-11-22 14:45:13.288963
+Create Date: 2026-11-22 15:33:53.412697
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import tambuli.db.types
 
-revision: str = "346cf5d7c6b3"
+revision: str = "ace52935b9cb"
 down_revision: str | None = "c4df4ebe72e9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -102,9 +102,7 @@ def upgrade() -> None:
             "ix_campaign_runs_campaign_id_id", ["campaign_id", "id"], unique=False
         )
         batch_op.create_index(
-            "ix_campaign_runs_org_id_contact_id",
-            ["org_id", "contact_id", "campaign_id"],
-            unique=False,
+            "ix_campaign_runs_contact_id_campaign_id", ["contact_id", "campaign_id"], unique=False
         )
         batch_op.create_index(
             "ix_campaign_runs_status_next_fire_at", ["status", "next_fire_at"], unique=False
@@ -168,7 +166,7 @@ def downgrade() -> None:
     op.drop_table("poll_answers")
     with op.batch_alter_table("campaign_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_campaign_runs_status_next_fire_at")
-        batch_op.drop_index("ix_campaign_runs_org_id_contact_id")
+        batch_op.drop_index("ix_campaign_runs_contact_id_campaign_id")
         batch_op.drop_index("ix_campaign_runs_campaign_id_id")
 
     op.drop_table("campaign_runs")
