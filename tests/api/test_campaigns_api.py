@@ -231,6 +231,21 @@ async def test_concurrent_subscriptions_of_one_contact_start_one_run(capi: Campa
         ({"fullPhoneNumber": "639171234567", "args": []}, "request.invalidfield"),
         ({"fullPhoneNumber": "639171234567", "contact": {"groups": [999999]}}, None),
         ({"fullPhoneNumber": "639171234567", "surprise": 1}, "request.invalidfield"),
+        (
+            {
+                "fullPhoneNumber": "639171234567",
+                "delay": {"unit": "at", "at": "9999-12-31T23:59:59-01:00"},
+            },
+            "request.invalidfield",
+        ),
+        (
+            {
+                "fullPhoneNumber": "639171234567",
+                "delay": {"unit": "at", "at": "1900-01-01T00:00:00Z"},
+            },
+            "request.invalidfield",
+        ),
+        ({"fullPhoneNumber": "639171234567", "timeZone": "Nowhere/Land"}, "request.invalidfield"),
     ],
 )
 async def test_bad_subscriptions_are_400_and_change_nothing(
@@ -242,6 +257,24 @@ async def test_bad_subscriptions_are_400_and_change_nothing(
     if code is not None:
         assert response.json()["errorCode"] == code
     assert await capi.contact_count() == 0
+
+
+async def test_json_nested_thousands_deep_is_400_not_a_server_error(capi: CampaignApi) -> None:
+    campaign_id = await capi.launched()
+    deep = '{"a":' * 3000 + "1" + "}" * 3000
+    for path, body in (
+        (f"{capi.base}/engagements/{campaign_id}/subscribe", f'{{"contactId": 1, "args": {deep}}}'),
+        (f"/api/v1/engagements/{campaign_id}/contacts/", f"[{deep}]"),
+        (
+            f"{capi.base}/campaigns/",
+            f'{{"name": "x", "kind": "drip", "steps": [{{"message": "x", "delay": {deep}}}]}}',
+        ),
+    ):
+        response = await capi.call(
+            "POST", path, None, content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["errorCode"].startswith("request.")
 
 
 async def test_only_launched_open_campaigns_accept_subscriptions(capi: CampaignApi) -> None:
@@ -420,5 +453,16 @@ async def test_the_legacy_api_refuses_bad_batches_whole(
         headers=auth_header(other.token),
         json={"fullPhoneNumber": capi.number()},
     )
-    assert foreign.status_code == 401
+    assert foreign.status_code == 404
+    bad_token = await capi.client.post(
+        f"/api/v1/engagements/{campaign_id}/contacts/",
+        headers=auth_header("not-a-token"),
+        json={"fullPhoneNumber": capi.number()},
+    )
+    missing_with_bad_token = await capi.client.post(
+        "/api/v1/engagements/999999999/contacts/",
+        headers=auth_header("not-a-token"),
+        json={"fullPhoneNumber": capi.number()},
+    )
+    assert (bad_token.status_code, missing_with_bad_token.status_code) == (401, 401)
     assert await capi.contact_count() == 0

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tambuli.campaigns import opt_outs
+from tambuli.campaigns import reply_store
 from tambuli.campaigns.subscriptions import SubscribeRequest, subscribe_contact
 from tambuli.clock import FakeClock
 from tambuli.contacts import phones
@@ -113,7 +113,7 @@ async def test_a_number_that_opts_out_while_a_step_is_due_gets_nothing_more(
     # The opt-out is recorded from another campaign's conversation; this run's next step
     # finds the number opted out when it comes due.
     async with world.db.write() as conn:
-        await opt_outs.record_opt_out(conn, org, NUMBER, "STOP", world.clock.now())
+        await reply_store.record_opt_out(conn, org, NUMBER, "STOP", world.clock.now())
     await world.advance_to(world.clock.now() + timedelta(days=2))
     row = await world.run_row(run.run_id)
     assert (row.status, row.steps_sent) == ("opted_out", 1)

@@ -13,7 +13,8 @@ from tambuli.api.campaigns import CAMPAIGN_PATH, campaign_id_of
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns import reports
 from tambuli.campaigns.models import Campaign, RunStatus
-from tambuli.campaigns.store import PollAnswer, Run
+from tambuli.campaigns.reply_store import PollAnswer
+from tambuli.campaigns.store import Run
 from tambuli.clock import format_utc_timestamp
 from tambuli.errors import InvalidField, RunNotFound
 

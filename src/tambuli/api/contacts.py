@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from litestar import Request, delete, get, post, put
@@ -119,9 +120,10 @@ async def list_contacts(
         phone=phone,
         group_id=groupid,
         no_autodelete=noautodelete,
-        subscription_campaign=subscriptionstatus if subscriptionfilter else None,
-        subscription_filter=subscriptionfilter,
     )
+    if subscriptionstatus is not None and subscriptionfilter is not None:
+        included, excluded = reports.filter_by_subscription(subscriptionstatus, subscriptionfilter)
+        wanted = replace(wanted, ids_in=included, ids_not_in=excluded)
     found = await contacts.list_contacts(runtime.db, principal.org_id, wanted, page, size)
     if whatsappready:
         # No contact has a WhatsApp Business user ID here, so none is "WhatsApp ready".

@@ -71,6 +71,11 @@ def handle_undecodable_body(_: Request[Any, Any, Any], exc: UnicodeDecodeError) 
     return render_error(MalformedJson(f"The request body is not valid UTF-8: {exc.reason}"))
 
 
+def handle_too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """JSON nested thousands deep (in a free-form object such as `args`) exhausts the stack."""
+    return render_error(InvalidInput("The request body is nested too deeply"))
+
+
 def _describe_validation(exc: ValidationException) -> tuple[str, dict[str, Any] | None]:
     extra = exc.extra
     if isinstance(extra, list) and extra:
@@ -129,5 +134,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     TambuliError: handle_tambuli_error,
     HTTPException: handle_http_exception,
     UnicodeDecodeError: handle_undecodable_body,
+    RecursionError: handle_too_deep,
     Exception: handle_unexpected,
 }

@@ -32,6 +32,7 @@ from tambuli.errors import (
     MalformedJson,
     Unauthorized,
 )
+from tambuli.organizations import service as organizations
 from tambuli.organizations.models import parse_authorization_header
 
 MAX_CONTACTS_PER_REQUEST = 5000
@@ -171,13 +172,18 @@ async def subscribe_contacts(
     token = parse_authorization_header(request.headers.get("authorization"))
     if token is None:
         raise Unauthorized()
-    wanted = parse_path_id(campaign_id)
     runtime = runtime_of(request)
+    # A bad token is 401 before anything is looked up, so it learns nothing about campaigns.
+    await organizations.identify_token_user(runtime.db, token)
+    wanted = parse_path_id(campaign_id)
     org_id = None if wanted is None else await find_campaign_org(runtime.db, wanted)
     if wanted is None or org_id is None:
         raise CampaignNotFound()
-    # The engagement's organization decides; a caller who is not a member gets 401.
-    principal = await authorize_token(request, token, org_id)
+    try:
+        principal = await authorize_token(request, token, org_id)
+    except Unauthorized:
+        # Another organization's engagement looks exactly like one that does not exist.
+        raise CampaignNotFound() from None
     if try_using_existing not in (None, "", REUSE_NEWEST):
         raise InvalidField('try_using_existing must be "newest"', {"field": "try_using_existing"})
     entries = _read_entries(await request.body())

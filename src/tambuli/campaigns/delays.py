@@ -55,6 +55,8 @@ ELAPSED_UNITS: Mapping[DelayUnit, timedelta] = {
     DelayUnit.MINUTE: timedelta(minutes=1),
     DelayUnit.HOUR: timedelta(hours=1),
 }
+EARLIEST_AT = 1970
+LATEST_AT = 2200
 TIME_PATTERN = re.compile(r"(\d{1,2}):(\d{2})")
 RFC3339_PATTERN = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
@@ -338,9 +340,13 @@ def _parse_at(text: object) -> datetime | None:
         raise _invalid("at", f"delay.at must be an RFC 3339 date-time, not {text!r}")
     try:
         # Python 3.11 reads "Z" and extra fraction digits (cut to microseconds), not "z"/"t".
-        return datetime.fromisoformat(text.upper()).astimezone(UTC)
-    except ValueError as exc:
+        moment = datetime.fromisoformat(text.upper()).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise _invalid("at", f"delay.at is not a real date-time: {text!r}") from exc
+    # Far-off moments are typos, and every later step must still fit in the calendar.
+    if not EARLIEST_AT <= moment.year <= LATEST_AT:
+        raise _invalid("at", f"delay.at must be between {EARLIEST_AT} and {LATEST_AT}")
+    return moment
 
 
 def _read_text(given: Mapping[str, object], name: str) -> str:

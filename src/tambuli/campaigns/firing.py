@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.campaigns import opt_outs, store
+from tambuli.campaigns import reply_store, store
 from tambuli.campaigns.delays import compute_fire_time
 from tambuli.campaigns.models import (
     Campaign,
+    CampaignKind,
     CampaignState,
     RunStatus,
     TimeoutAction,
@@ -38,6 +39,11 @@ RETRY_MINUTES = (1, 5, 15, 60, 180, 360)
 # a stop and relaunch, say); a punctual one counts from its planned moment, so no drift.
 LATE_GRACE = timedelta(seconds=60)
 TRANSIENT = (InsufficientFunds, Overloaded)
+# A run whose schedule cannot be computed (a date beyond the calendar) fails alone.
+PLANNING_ERRORS = (TambuliError, ValueError, OverflowError)
+# A reminder step this late (after a stop or an outage) is skipped: "3 days before" is no
+# use after the date.
+REMINDER_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -69,12 +75,16 @@ async def fire_due_steps(
         for run in runs:
             campaign = found[run.campaign_id]
             contact = people.get(run.contact_id)
-            change = _decide(run, campaign, contact, refused, now)
-            if change is not None:
-                changes.append({"run_id": run.id, **change})
-            else:
-                assert contact is not None
-                outgoing.append(Outgoing(run, campaign, _step_message(run, campaign, contact, now)))
+            try:
+                change = _decide(run, campaign, contact, refused, now)
+                if change is None:
+                    assert contact is not None
+                    sms = _step_message(run, campaign, contact, now)
+                    outgoing.append(Outgoing(run, campaign, sms))
+                    continue
+            except PLANNING_ERRORS as exc:
+                change = _unplannable(exc, now)
+            changes.append({"run_id": run.id, **change})
         changes += await send_run_messages(conn, outbox, outgoing, now)
         await store.update_runs(conn, changes)
     return len(runs)
@@ -87,12 +97,21 @@ async def send_run_messages(
     outcomes = await enqueue_contact_messages_within(conn, outbox, [o.sms for o in outgoing])
     changes = []
     for item, outcome in zip(outgoing, outcomes, strict=True):
-        if isinstance(outcome, StoredMessage):
-            change = advance_after_send(item.run, item.campaign, outcome.id, now)
-        else:
-            change = _after_refusal(item.run, item.campaign, outcome, now)
+        try:
+            if isinstance(outcome, StoredMessage):
+                change = advance_after_send(item.run, item.campaign, outcome.id, now)
+            else:
+                change = _after_refusal(item.run, item.campaign, outcome, now)
+        except PLANNING_ERRORS as exc:
+            change = _unplannable(exc, now)
         changes.append({"run_id": item.run.id, **change})
     return changes
+
+
+def _unplannable(error: Exception, now: datetime) -> dict[str, Any]:
+    """End a run whose next moment cannot be computed, so it never blocks the others."""
+    reason = error.message if isinstance(error, TambuliError) else str(error)
+    return store.ending(RunStatus.FAILED, now, f"the next step cannot be planned: {reason}")
 
 
 def advance_after_send(
@@ -171,6 +190,22 @@ def _decide(
         return {**store.ending(RunStatus.DONE, now)}
     if run.awaiting_reply:
         return time_out_question(run, campaign, now)
+    if (
+        campaign.kind is CampaignKind.REMINDER
+        and run.step_due_at is not None
+        and now - run.step_due_at > REMINDER_GRACE
+    ):
+        return {
+            "last_error": "a reminder step came due too late and was skipped",
+            **(plan_after_step(run, campaign, now, now)),
+        }
+    window = campaign.rules.sending_window
+    if window is not None:
+        # Planned inside the window but due outside it now (a relaunch, a changed window, a
+        # backlog): wait for the window to open again.
+        opens = fit_into_window(now, window, ZoneInfo(run.time_zone))
+        if opens > now:
+            return {"next_fire_at": opens}
     return None
 
 
@@ -232,5 +267,5 @@ async def _find_opted_out(
     for contact in people.values():
         by_org.setdefault(contact.org_id, []).append(contact.phone)
     for org_id, phones in sorted(by_org.items()):
-        refused |= {(org_id, p) for p in await opt_outs.select_opted_out(conn, org_id, phones)}
+        refused |= {(org_id, p) for p in await reply_store.select_opted_out(conn, org_id, phones)}
     return refused

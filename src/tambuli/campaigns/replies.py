@@ -1,17 +1,20 @@
 """What campaigns do with inbound SMS: opt-out and opt-in keywords, and poll answers.
 
-Inbound messages are taken, handled and marked handled in one transaction, so a killed
-worker leaves them due again and an answer is never counted twice.
+Each inbound message is taken, handled and marked handled in a transaction of its own: a
+killed worker leaves it due again, an answer is never counted twice, and no transaction
+locks runs after it has locked an organization's balance (the scheduler's order), so the two
+never deadlock on PostgreSQL.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.campaigns import opt_outs, store
+from tambuli.campaigns import opt_outs, reply_store, store
 from tambuli.campaigns.firing import (
     Outgoing,
     campaign_sms,
@@ -21,22 +24,31 @@ from tambuli.campaigns.firing import (
 )
 from tambuli.campaigns.models import Campaign, RunStatus, choose_text
 from tambuli.campaigns.polls import match_reply, normalise_reply
+from tambuli.campaigns.quiet_hours import fit_into_window
 from tambuli.contacts import service as contacts
 from tambuli.messaging import receipts
+from tambuli.messaging.contact_batches import cancel_run_messages_within
 from tambuli.messaging.sending import Outbox
 from tambuli.messaging.views import UnhandledInbound
 from tambuli.organizations.profile import OrgProfile
 
+OPTED_OUT = "the contact's number opted out"
+
 
 async def handle_replies(outbox: Outbox, *, limit: int, skip_locked: bool) -> int:
-    """Handle inbound messages not yet seen by the campaigns; returns how many."""
-    async with outbox.db.write() as conn:
-        now = outbox.clock.now()
-        inbound = await receipts.take_unhandled_inbound_within(conn, now, limit, skip_locked)
-        for item in inbound:
+    """Handle up to `limit` inbound messages not yet seen by the campaigns; how many."""
+    handled = 0
+    while handled < limit:
+        async with outbox.db.write() as conn:
+            now = outbox.clock.now()
+            taken = await receipts.take_unhandled_inbound_within(conn, now, 1, skip_locked)
+            if not taken:
+                return handled
+            [item] = taken
             profile = await outbox.profiles.get(item.org_id)
             await _handle_one(conn, outbox, profile, item, now)
-    return len(inbound)
+        handled += 1
+    return handled
 
 
 async def _handle_one(
@@ -47,50 +59,65 @@ async def _handle_one(
     now: datetime,
 ) -> None:
     word = normalise_reply(item.body)
-    phone = item.sender
-    contact_ids = await contacts.find_contact_ids_with_phone_within(conn, item.org_id, phone)
+    contact_ids = await contacts.find_contact_ids_with_phone_within(conn, item.org_id, item.sender)
+    runs = await store.select_active_runs_of_phone(conn, item.org_id, contact_ids)
+    waiting = _question_waiting(runs, item)
+    found = await store.select_campaigns_by_ids(conn, sorted({r.campaign_id for r in runs}))
+    # A poll choice wins over a keyword: "Baja" may answer "Alta or baja?" and also be an
+    # opt-out word in Spanish.
+    answer = None
+    if waiting is not None:
+        question = found[waiting.campaign_id].rules.steps[waiting.step_index].question
+        assert question is not None
+        answer = match_reply(item.body, question.choices) if question.choices else None
     stop_words = opt_outs.parse_keywords(
         profile.opt_out_keywords, opt_outs.DEFAULT_OPT_OUT_KEYWORDS
     )
     start_words = opt_outs.parse_keywords(profile.opt_in_keywords, opt_outs.DEFAULT_OPT_IN_KEYWORDS)
-    if word and word in stop_words:
-        await opt_outs.record_opt_out(conn, item.org_id, phone, item.body.strip(), now)
-        runs = await store.select_active_runs_of_phone(conn, item.org_id, contact_ids)
-        ended = store.ending(RunStatus.OPTED_OUT, now, "the contact's number opted out")
+    if answer is None and word and word in stop_words:
+        await reply_store.record_opt_out(conn, item.org_id, item.sender, item.body.strip(), now)
+        ended = store.ending(RunStatus.OPTED_OUT, now, OPTED_OUT)
         await store.update_runs(conn, [{"run_id": r.id, **ended} for r in runs])
+        await cancel_run_messages_within(conn, outbox.clock, [r.id for r in runs], OPTED_OUT)
         return
-    if word and word in start_words:
-        await opt_outs.remove_opt_out(conn, item.org_id, phone)
+    if answer is None and word and word in start_words:
+        await reply_store.remove_opt_out(conn, item.org_id, item.sender)
         return
-    await _record_answer(conn, outbox, item, contact_ids, now)
+    if waiting is not None:
+        await _record_answer(conn, outbox, item, waiting, found[waiting.campaign_id], now)
+
+
+def _question_waiting(runs: list[store.Run], item: UnhandledInbound) -> store.Run | None:
+    """The run whose question this message answers: the one sent last, before the message."""
+    candidates = [
+        r
+        for r in runs
+        if r.awaiting_reply and r.step_due_at is not None and r.step_due_at < item.received_at
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (r.step_due_at or r.created_at, r.id))
 
 
 async def _record_answer(
     conn: AsyncConnection,
     outbox: Outbox,
     item: UnhandledInbound,
-    contact_ids: list[int],
+    run: store.Run,
+    campaign: Campaign,
     now: datetime,
 ) -> None:
-    """Match the reply to the question the number was asked last, if any is waiting."""
-    runs = [
-        r
-        for r in await store.select_active_runs_of_phone(conn, item.org_id, contact_ids)
-        if r.status is RunStatus.ACTIVE and r.awaiting_reply
-    ]
-    if not runs:
-        return
-    # Several polls may wait on one number: the question sent last is the one answered.
-    run = max(runs, key=lambda r: (r.step_due_at or r.created_at, r.id))
-    found = await store.select_campaigns_by_ids(conn, [run.campaign_id])
-    campaign = found[run.campaign_id]
+    """Store a valid answer and move on, or answer an invalid one with the retry text."""
     question = campaign.rules.steps[run.step_index].question
     assert question is not None
     answer = match_reply(item.body, question.choices)
     change: dict[str, Any]
     if answer is not None:
-        await store.insert_poll_answer(conn, run, answer, item.body, item.id, item.received_at)
-        # The next question counts from the answer's arrival.
+        await reply_store.insert_poll_answer(
+            conn, run, answer, item.body, item.id, item.received_at
+        )
+        # The next question counts from the answer's arrival. A paused run keeps its status:
+        # the next question goes out once the campaign is launched again.
         change = plan_after_step(run, campaign, max(item.received_at, now), now)
     elif run.invalid_replies < question.max_retries:
         await _send_retry(conn, outbox, run, campaign, now)
@@ -104,22 +131,22 @@ async def _record_answer(
 async def _send_retry(
     conn: AsyncConnection, outbox: Outbox, run: store.Run, campaign: Campaign, now: datetime
 ) -> None:
+    kept: dict[str, Any] = {"run_id": run.id, "invalid_replies": run.invalid_replies + 1}
+    window = campaign.rules.sending_window
+    outside = window is not None and fit_into_window(now, window, ZoneInfo(run.time_zone)) > now
     people = await contacts.get_contacts_within(conn, [run.contact_id])
     contact = people.get(run.contact_id)
-    if contact is None:
-        return
-    step = campaign.rules.steps[run.step_index]
-    assert step.question is not None
-    texts = step.question.retry or step.message
-    sms = campaign_sms(run, campaign, contact, choose_text(texts, contact.language), now)
-    [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, sms)], now)
-    # A retry keeps the question and its timeout; only the count of invalid replies moves.
-    kept = {
-        "run_id": run.id,
-        "invalid_replies": run.invalid_replies + 1,
-        "last_message_id": change.get("last_message_id", run.last_message_id),
-    }
-    if "with_failures" in change:
-        kept["with_failures"] = True
-        kept["last_error"] = change["last_error"]
+    # No retry text outside the sending window or while the campaign is stopped; the
+    # invalid reply still counts and the question stays open.
+    if contact is not None and not outside and run.status is RunStatus.ACTIVE:
+        step = campaign.rules.steps[run.step_index]
+        assert step.question is not None
+        texts = step.question.retry or step.message
+        sms = campaign_sms(run, campaign, contact, choose_text(texts, contact.language), now)
+        [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, sms)], now)
+        # A retry keeps the question and its timeout; only the count of invalid replies moves.
+        kept["last_message_id"] = change.get("last_message_id", run.last_message_id)
+        if "with_failures" in change:
+            kept["with_failures"] = True
+            kept["last_error"] = change["last_error"]
     await store.update_runs(conn, [kept])

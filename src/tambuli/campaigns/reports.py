@@ -5,17 +5,18 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tambuli.campaigns import store
+from tambuli.campaigns import reply_store, store
 from tambuli.campaigns.delays import describe_fire_time
 from tambuli.campaigns.models import Campaign, CampaignState, RunStatus
 from tambuli.campaigns.schedule import PlannedStep, plan_remaining_steps
 from tambuli.clock import format_utc_timestamp
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignNotFound, RunNotFound
+from tambuli.messaging.contact_batches import find_runs_with_failed_messages
 
 MAX_ANSWERS_PER_READ = 1000
 
@@ -56,10 +57,13 @@ async def _campaign(db: Database, org_id: int, campaign_id: int) -> Campaign:
 async def list_runs(
     db: Database, org_id: int, campaign_id: int, after_id: int, limit: int, status: str | None
 ) -> tuple[Campaign, list[store.Run]]:
-    """Runs of a campaign after a run ID, in ID order (optionally of one status)."""
+    """Runs of a campaign after a run ID, in ID order (optionally of one status); a run with a
+    failed message reads as having failures."""
     campaign = await _campaign(db, org_id, campaign_id)
     async with db.read() as conn:
-        return campaign, await store.select_runs_page(conn, campaign_id, after_id, limit, status)
+        runs = await store.select_runs_page(conn, campaign_id, after_id, limit, status)
+    failed = await find_runs_with_failed_messages(db, [r.id for r in runs])
+    return campaign, [replace(r, with_failures=True) if r.id in failed else r for r in runs]
 
 
 async def get_run(
@@ -100,14 +104,14 @@ async def read_schedule(db: Database, org_id: int, campaign_id: int, run_id: int
 
 async def list_answers(
     db: Database, org_id: int, campaign_id: int, run_id: int | None, after_id: int, limit: int
-) -> list[tuple[int, store.PollAnswer]]:
+) -> list[tuple[int, reply_store.PollAnswer]]:
     """Poll answers of the campaign (or one run of it), in the order they came."""
     if run_id is None:
         await _campaign(db, org_id, campaign_id)
     else:
         await get_run(db, org_id, campaign_id, run_id)
     async with db.read() as conn:
-        return await store.select_poll_answers(conn, campaign_id, run_id, after_id, limit)
+        return await reply_store.select_poll_answers(conn, campaign_id, run_id, after_id, limit)
 
 
 async def export_answers_csv(db: Database, org_id: int, campaign_id: int) -> str:
@@ -119,7 +123,7 @@ async def export_answers_csv(db: Database, org_id: int, campaign_id: int) -> str
     after = 0
     while True:
         async with db.read() as conn:
-            found = await store.select_poll_answers(
+            found = await reply_store.select_poll_answers(
                 conn, campaign_id, None, after, MAX_ANSWERS_PER_READ
             )
         if not found:
@@ -151,14 +155,17 @@ async def read_subscription_statuses(
     """The substatus of each contact for one campaign."""
     async with db.read() as conn:
         runs = await store.select_runs_of_contacts(conn, org_id, campaign_id, contact_ids)
+    failed = await find_runs_with_failed_messages(db, [r.id for r in runs])
     by_contact: dict[int, list[store.Run]] = {c: [] for c in contact_ids}
     for run in runs:
         by_contact.setdefault(run.contact_id, []).append(run)
-    return {c: summarise_runs(found) for c, found in by_contact.items()}
+    return {c: summarise_runs(found, failed) for c, found in by_contact.items()}
 
 
-def summarise_runs(runs: Sequence[store.Run]) -> SubscriptionStatus:
-    """Count a contact's runs; an unsubscribe is an abort, so it also counts as an error."""
+def summarise_runs(runs: Sequence[store.Run], failed: set[int]) -> SubscriptionStatus:
+    """Count a contact's runs; an unsubscribe is an abort, so it also counts as an error.
+
+    A run has failures when a step was refused or one of its messages failed (`failed`)."""
     ordered = sorted(runs, key=lambda r: r.id)
     active = [r for r in ordered if r.is_active]
     errors = (RunStatus.UNSUBSCRIBED, RunStatus.OPTED_OUT, RunStatus.FAILED)
@@ -168,7 +175,7 @@ def summarise_runs(runs: Sequence[store.Run]) -> SubscriptionStatus:
         done=sum(1 for r in ordered if r.status is RunStatus.DONE),
         unsubscribed=sum(1 for r in ordered if r.status is RunStatus.UNSUBSCRIBED),
         error=sum(1 for r in ordered if r.status in errors),
-        with_failures=sum(1 for r in ordered if r.with_failures),
+        with_failures=sum(1 for r in ordered if r.with_failures or r.id in failed),
         active_id=active[-1].id if active else None,
         last_id=ordered[-1].id if ordered else None,
     )
@@ -179,3 +186,8 @@ def describe_moment(moment: datetime | None, zone: ZoneInfo) -> tuple[str | None
     if moment is None:
         return None, None
     return describe_fire_time(moment, zone)
+
+
+def filter_by_subscription(campaign_id: int, mode: str) -> tuple[object, object]:
+    """(contact IDs to include, to exclude) for a contact list's `subscriptionfilter`."""
+    return store.select_subscribed_contact_ids(campaign_id, mode)

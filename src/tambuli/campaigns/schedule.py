@@ -10,6 +10,7 @@ from tambuli.campaigns.delays import Relative, compute_fire_time
 from tambuli.campaigns.models import CampaignKind, CampaignRules
 from tambuli.campaigns.quiet_hours import fit_into_window
 from tambuli.campaigns.reminders import compute_reminder_time
+from tambuli.errors import InvalidField
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,12 @@ def plan_step(
     else:
         base = started_at if step.delay.relative is Relative.INITIAL else previous_at
         planned = compute_fire_time(step.delay, base, zone)
-    return fit_into_window(planned, rules.sending_window, zone)
+    try:
+        return fit_into_window(planned, rules.sending_window, zone)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidField(
+            f"Step {index + 1} would fire beyond the supported calendar", {"field": "delay"}
+        ) from exc
 
 
 def plan_first_step(

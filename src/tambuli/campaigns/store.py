@@ -21,7 +21,7 @@ from tambuli.campaigns.models import (
     parse_rules,
 )
 from tambuli.db.claims import claim_due_rows
-from tambuli.db.schema import campaign_runs, campaigns, poll_answers
+from tambuli.db.schema import campaign_runs, campaigns
 
 
 @dataclass(frozen=True)
@@ -213,27 +213,42 @@ async def insert_runs(conn: AsyncConnection, runs: Sequence[NewRun]) -> list[int
     """Store new runs in one statement; their IDs in order."""
     if not runs:
         return []
+    # In contact order, so two batches sharing contacts wait on each other's unique-index
+    # entries in the same order and never deadlock.
+    order = sorted(range(len(runs)), key=lambda i: runs[i].contact_id)
     result = await conn.execute(
         insert(campaign_runs).returning(campaign_runs.c.id, sort_by_parameter_order=True),
-        [_run_row(r) for r in runs],
+        [_run_row(runs[i]) for i in order],
     )
-    return [int(row.id) for row in result]
+    ids = [0] * len(runs)
+    for index, row in zip(order, result, strict=True):
+        ids[index] = int(row.id)
+    return ids
 
 
 async def select_runs_of_contacts(
-    conn: AsyncConnection, org_id: int, campaign_id: int, contact_ids: Sequence[int]
+    conn: AsyncConnection,
+    org_id: int,
+    campaign_id: int,
+    contact_ids: Sequence[int],
+    *,
+    for_update: bool = False,
 ) -> list[Run]:
-    """Every run of these contacts in the campaign."""
+    """Every run of these contacts in the campaign, in ID order."""
     if not contact_ids:
         return []
-    rows = await conn.execute(
-        select(campaign_runs).where(
+    query = (
+        select(campaign_runs)
+        .where(
             campaign_runs.c.org_id == org_id,
             campaign_runs.c.campaign_id == campaign_id,
             campaign_runs.c.contact_id.in_(sorted(set(contact_ids))),
         )
+        .order_by(campaign_runs.c.id)
     )
-    return [to_run(row) for row in rows]
+    if for_update:
+        query = query.with_for_update()
+    return [to_run(row) for row in await conn.execute(query)]
 
 
 async def select_run(
@@ -341,63 +356,13 @@ async def count_campaign_runs(conn: AsyncConnection, campaign_id: int) -> dict[s
     return {str(status): int(count) for status, count in rows}
 
 
-@dataclass(frozen=True)
-class PollAnswer:
-    """A valid answer to one poll question."""
-
-    run_id: int
-    contact_id: int
-    step_index: int
-    answer: str
-    reply: str
-    answered_at: datetime
-
-
-async def insert_poll_answer(
-    conn: AsyncConnection,
-    run: Run,
-    answer: str,
-    reply: str,
-    message_id: int,
-    answered_at: datetime,
-) -> None:
-    """Store the answer to the run's current question."""
-    await conn.execute(
-        insert(poll_answers).values(
-            org_id=run.org_id,
-            campaign_id=run.campaign_id,
-            run_id=run.id,
-            contact_id=run.contact_id,
-            step_index=run.step_index,
-            answer=answer,
-            reply=reply,
-            message_id=message_id,
-            answered_at=answered_at,
-        )
-    )
-
-
-async def select_poll_answers(
-    conn: AsyncConnection, campaign_id: int, run_id: int | None, after_id: int, limit: int
-) -> list[tuple[int, PollAnswer]]:
-    """Answers of a campaign (or one run), in ID order, with their IDs."""
-    query = select(poll_answers).where(
-        poll_answers.c.campaign_id == campaign_id, poll_answers.c.id > after_id
-    )
-    if run_id is not None:
-        query = query.where(poll_answers.c.run_id == run_id)
-    rows = await conn.execute(query.order_by(poll_answers.c.id).limit(limit))
-    return [
-        (
-            int(r.id),
-            PollAnswer(
-                int(r.run_id),
-                int(r.contact_id),
-                int(r.step_index),
-                r.answer,
-                r.reply,
-                r.answered_at,
-            ),
-        )
-        for r in rows
-    ]
+def select_subscribed_contact_ids(campaign_id: int, mode: str) -> tuple[Any, Any]:
+    """Subqueries (contact IDs to include, to exclude) for a contact list's subscription
+    filter: "is" (an active run now), "isnot" (no active run) or "was" (runs, none active)."""
+    runs = select(campaign_runs.c.contact_id).where(campaign_runs.c.campaign_id == campaign_id)
+    active = runs.where(campaign_runs.c.status.in_(ACTIVE_STATUSES))
+    if mode == "is":
+        return active, None
+    if mode == "isnot":
+        return None, active
+    return runs, active

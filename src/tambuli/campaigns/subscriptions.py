@@ -13,11 +13,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.campaigns import opt_outs, store
-from tambuli.campaigns.delays import compute_fire_time, parse_delay, resolve_zone
+from tambuli.campaigns import reply_store, store
+from tambuli.campaigns.delays import (
+    EARLIEST_AT,
+    LATEST_AT,
+    compute_fire_time,
+    parse_delay,
+    resolve_zone,
+)
 from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus
 from tambuli.campaigns.reminders import parse_reminder_date
-from tambuli.campaigns.schedule import plan_first_step
+from tambuli.campaigns.schedule import plan_first_step, plan_remaining_steps
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact, ContactInput, PhoneNumber, fold_name
@@ -73,7 +79,10 @@ async def subscribe_contact(db: Database, clock: Clock, request: SubscribeReques
     delay = parse_delay(request.delay)
     _check_args(request.args)
     if request.time_zone:
-        resolve_zone(request.time_zone, None, None)
+        try:
+            resolve_zone(request.time_zone, None, None)
+        except InvalidField as exc:
+            raise InvalidField(exc.message, {"field": "timeZone"}) from None
     try:
         async with db.write() as conn:
             campaign = await _open_campaign(conn, request.org_id, request.campaign_id)
@@ -143,7 +152,10 @@ async def unsubscribe_contact(
             raise UnknownCampaign(f"No campaign with ID {campaign_id} in this organization")
         if await contacts.get_contact_within(conn, org_id, contact_id) is None:
             raise UnknownContact(f"No contact with ID {contact_id} in this organization")
-        runs = await store.select_runs_of_contacts(conn, org_id, campaign_id, [contact_id])
+        # Locked: the scheduler may be ending the same run (done, opted out) right now.
+        runs = await store.select_runs_of_contacts(
+            conn, org_id, campaign_id, [contact_id], for_update=True
+        )
         active = [r for r in runs if r.is_active]
         if not active:
             return None
@@ -177,6 +189,18 @@ def plan_run(
     first = plan_first_step(
         campaign.kind, campaign.rules, started_at=started_at, anchor_at=anchor_at, zone=zone
     )
+    if first is not None:
+        # Every later step must have a moment too: a run that cannot be planned to its end is
+        # refused now, not found out by the scheduler weeks later.
+        plan_remaining_steps(
+            campaign.kind,
+            campaign.rules,
+            first.index,
+            next_due_at=first.due_at,
+            started_at=started_at,
+            anchor_at=anchor_at,
+            zone=zone,
+        )
     return store.NewRun(
         org_id=campaign.org_id,
         campaign_id=campaign.id,
@@ -200,17 +224,27 @@ def _find_reminder_date(
 ) -> datetime:
     rules = campaign.rules
     if rules.reminder_arg and args.get(rules.reminder_arg) not in (None, ""):
-        return parse_reminder_date(args[rules.reminder_arg], zone, f"args.{rules.reminder_arg}")
+        where = f"args.{rules.reminder_arg}"
+        return _check_year(parse_reminder_date(args[rules.reminder_arg], zone, where), where)
     if rules.reminder_field:
         # The field's value on the contact; names compare without case, as everywhere.
         wanted = fold_name(rules.reminder_field)
         for field_id, name in field_names.items():
             if fold_name(name) == wanted and contact.custom_fields.get(field_id):
-                return parse_reminder_date(contact.custom_fields[field_id], zone, name)
+                found = parse_reminder_date(contact.custom_fields[field_id], zone, name)
+                return _check_year(found, name)
     where = f'args "{rules.reminder_arg}"' if rules.reminder_arg else ""
     if rules.reminder_field:
         where += (" or " if where else "") + f'custom field "{rules.reminder_field}"'
     raise MissingReminderDate(f"A reminder campaign needs the date in {where}")
+
+
+def _check_year(moment: datetime, where: str) -> datetime:
+    if not EARLIEST_AT <= moment.year <= LATEST_AT:
+        raise InvalidField(
+            f"{where} must be between {EARLIEST_AT} and {LATEST_AT}", {"field": where}
+        )
+    return moment
 
 
 async def _open_campaign(conn: AsyncConnection, org_id: int, campaign_id: int) -> Campaign:
@@ -276,23 +310,34 @@ async def _resolve_batch(
         raise UnknownContact(
             f"No contact with ID {missing[0]} in this organization", {"contactIds": missing}
         )
+    newest: dict[str, Contact] = {}
+    if reuse_newest:
+        numbers = [s.phone.digits for s in subscribers if s.phone is not None]
+        newest = await contacts.find_newest_contacts_with_phones_within(conn, org_id, numbers)
     for index, subscriber in enumerate(subscribers):
         if subscriber.contact_id is not None:
             resolved[index] = existing[subscriber.contact_id]
         elif reuse_newest:
-            assert subscriber.phone is not None
-            resolved[index] = await contacts.find_newest_contact_with_phone_within(
-                conn, org_id, subscriber.phone.digits
-            )
+            resolved[index] = newest.get(_phone_of(subscriber).digits)
     to_create = [i for i, c in enumerate(resolved) if c is None]
+    if reuse_newest:
+        # A number given twice is one contact, as it would be in two requests.
+        first_of: dict[str, int] = {}
+        for i in to_create:
+            first_of.setdefault(_phone_of(subscribers[i]).digits, i)
+        to_create = sorted(first_of.values())
     created = await contacts.create_contacts_within(
         conn,
         clock,
         org_id,
         [(_phone_of(subscribers[i]), subscribers[i].fields) for i in to_create],
     )
+    by_number = {c.phone: c for c in created}
     for index, contact in zip(to_create, created, strict=True):
         resolved[index] = contact
+    for index, subscriber in enumerate(subscribers):
+        if resolved[index] is None:
+            resolved[index] = by_number[_phone_of(subscriber).digits]
     return [c for c in resolved if c is not None]
 
 
@@ -302,7 +347,7 @@ def _phone_of(subscriber: NewSubscriber) -> PhoneNumber:
 
 
 async def _refuse_opted_out(conn: AsyncConnection, org_id: int, found: Sequence[Contact]) -> None:
-    refused = await opt_outs.select_opted_out(conn, org_id, [c.phone for c in found])
+    refused = await reply_store.select_opted_out(conn, org_id, [c.phone for c in found])
     if refused:
         ids = sorted(c.id for c in found if c.phone in refused)
         raise ContactOptedOut(

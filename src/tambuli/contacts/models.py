@@ -85,10 +85,10 @@ class ContactFilter:
     phone: str | None = None
     group_id: int | None = None
     no_autodelete: bool | None = None
-    # Contacts whose runs of this campaign match `subscription_filter`: "is" (an active run),
-    # "isnot" (no active run) or "was" (runs, none active).
-    subscription_campaign: int | None = None
-    subscription_filter: str | None = None
+    # Subqueries (SQL selects of contact IDs) another feature supplies, e.g. the campaigns'
+    # subscription filter: only contacts in the first, none in the second.
+    ids_in: object | None = None
+    ids_not_in: object | None = None
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,34 @@ async def _resolve_field_values(
     return values
 
 
+async def _resolve_many_field_values(
+    conn: AsyncConnection, org_id: int, inputs: list[ContactInput], now: datetime
+) -> list[dict[int, str]]:
+    """_resolve_field_values for a batch: one lookup for all IDs and one for all names."""
+    by_id = {field_id for given in inputs for field_id in given.custom_fields}
+    if by_id:
+        known = await store.select_existing_field_ids(conn, org_id, sorted(by_id))
+        unknown = sorted(by_id - known)
+        if unknown:
+            raise UnknownCustomField(
+                f"Unknown custom field ID {unknown[0]}", {"customFieldIds": unknown}
+            )
+    names = {fold_name(n): n for given in inputs for n in given.custom_fields_by_name}
+    found: dict[str, int] = {}
+    if names:
+        found = await group_store.select_field_ids_by_names(conn, org_id, list(names))
+        for key, name in names.items():
+            if key not in found:
+                found[key] = await group_store.insert_custom_field(conn, org_id, name, now)
+    resolved = []
+    for given in inputs:
+        values = dict(given.custom_fields)
+        for name, value in given.custom_fields_by_name.items():
+            values[found[fold_name(name)]] = value
+        resolved.append(values)
+    return resolved
+
+
 async def _check_groups(conn: AsyncConnection, org_id: int, group_ids: list[int]) -> None:
     known = await store.select_existing_group_ids(conn, org_id, group_ids)
     unknown = [g for g in group_ids if g not in known]
@@ -149,6 +177,13 @@ async def find_newest_contact_with_phone_within(
     return await store.select_newest_contact_with_phone(conn, org_id, digits)
 
 
+async def find_newest_contacts_with_phones_within(
+    conn: AsyncConnection, org_id: int, phones: list[str]
+) -> dict[str, Contact]:
+    """For each number that has contacts, the newest one, inside the caller's transaction."""
+    return await store.select_newest_contacts_with_phones(conn, org_id, phones)
+
+
 async def get_contact_within(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
     """One contact of the organization inside the caller's transaction, or None."""
     return await store.select_contact(conn, org_id, contact_id)
@@ -238,7 +273,7 @@ async def create_contacts_within(
     wanted_groups = sorted({g for _, given in new for g in given.groups or ()})
     if wanted_groups:
         await _check_groups(conn, org_id, wanted_groups)
-    values = [await _resolve_field_values(conn, org_id, given, now) for _, given in new]
+    values = await _resolve_many_field_values(conn, org_id, [given for _, given in new], now)
     ids = await batch_store.insert_contacts(conn, org_id, new, now)
     await batch_store.insert_group_memberships(
         conn,

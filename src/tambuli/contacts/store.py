@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber
 from tambuli.db.schema import (
-    campaign_runs,
     contact_field_values,
     contact_group_members,
     contact_groups,
@@ -267,6 +266,25 @@ async def select_contact_ids_with_phone(
     return [int(i) for i in rows.scalars()]
 
 
+async def select_newest_contacts_with_phones(
+    conn: AsyncConnection, org_id: int, phones: Sequence[str]
+) -> dict[str, Contact]:
+    """The most recently created contact for each of these numbers that has one."""
+    if not phones:
+        return {}
+    newest = (
+        select(func.max(contacts.c.id))
+        .where(contacts.c.org_id == org_id, contacts.c.phone.in_(sorted(set(phones))))
+        .group_by(contacts.c.phone)
+    )
+    rows = (
+        await conn.execute(
+            select(*_CONTACT_COLUMNS).where(contacts.c.id.in_(newest.scalar_subquery()))
+        )
+    ).all()
+    return {c.phone: c for c in await _hydrate(conn, rows)}
+
+
 async def touch_contacts(conn: AsyncConnection, contact_ids: list[int], now: datetime) -> None:
     """Set last_use_at of these contacts to now."""
     if contact_ids:
@@ -416,26 +434,11 @@ def _filter_clause(org_id: int, wanted: ContactFilter) -> ColumnElement[bool]:
         if digits:
             options.append(contacts.c.phone.like(f"%{digits}%"))
         clauses.append(or_(*options))
-    if wanted.subscription_campaign is not None and wanted.subscription_filter is not None:
-        clauses.append(
-            _subscription_clause(wanted.subscription_campaign, wanted.subscription_filter)
-        )
+    if wanted.ids_in is not None:
+        clauses.append(contacts.c.id.in_(wanted.ids_in))  # type: ignore[arg-type]
+    if wanted.ids_not_in is not None:
+        clauses.append(contacts.c.id.not_in(wanted.ids_not_in))  # type: ignore[arg-type]
     return and_(*clauses)
-
-
-# Campaign runs are the campaigns feature's table; the contact list filters on them because
-# engageSPARK's contact list offers the filter, and a subquery here keeps it one statement.
-ACTIVE_RUN_STATUSES = ("active", "paused")
-
-
-def _subscription_clause(campaign_id: int, mode: str) -> ColumnElement[bool]:
-    runs = select(campaign_runs.c.contact_id).where(campaign_runs.c.campaign_id == campaign_id)
-    active = runs.where(campaign_runs.c.status.in_(ACTIVE_RUN_STATUSES))
-    if mode == "is":
-        return contacts.c.id.in_(active)
-    if mode == "isnot":
-        return contacts.c.id.not_in(active)
-    return and_(contacts.c.id.in_(runs), contacts.c.id.not_in(active))
 
 
 async def select_contact_page(

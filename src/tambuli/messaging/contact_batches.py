@@ -12,9 +12,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.billing import batches
+from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
+from tambuli.db.engine import Database
 from tambuli.errors import TambuliError
+from tambuli.messaging import queue_store, store
 from tambuli.messaging.intake import Draft, write_drafts_within
 from tambuli.messaging.personalisation import has_variables, render_for_contact
 from tambuli.messaging.sending import Outbox, compose_message, find_price_per_part
@@ -78,6 +82,22 @@ async def _draft(
     )
     window = timedelta(seconds=profile.delivery_window_seconds)
     if item.deadline_cap is not None and item.deadline_cap < new.deadline_at:
-        window = max(item.deadline_cap - now, timedelta(seconds=60))
+        window = max(item.deadline_cap - now, timedelta(seconds=1))
     new = replace(new, deadline_at=now + window, campaign_run_id=item.campaign_run_id)
     return Draft(new, window, segments)
+
+
+async def cancel_run_messages_within(
+    conn: AsyncConnection, clock: Clock, run_ids: Sequence[int], reason: str
+) -> None:
+    """Fail (and refund) the messages of these campaign runs that are still queued."""
+    reservations = await queue_store.fail_queued_messages_of_runs(
+        conn, run_ids, clock.now(), reason
+    )
+    await batches.release_many_within(conn, clock, reservations)
+
+
+async def find_runs_with_failed_messages(db: Database, run_ids: Sequence[int]) -> set[int]:
+    """Campaign runs (of these) that have a message that failed to reach the phone."""
+    async with db.read() as conn:
+        return await store.select_runs_with_failed_messages(conn, run_ids)

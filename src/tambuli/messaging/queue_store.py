@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows
@@ -246,3 +246,31 @@ async def select_known_operator_ids(
         )
     )
     return {r.operator_message_id for r in rows}
+
+
+async def fail_queued_messages_of_runs(
+    conn: AsyncConnection, run_ids: Sequence[int], now: datetime, error: str
+) -> list[int]:
+    """Fail the campaign runs' messages still waiting (not held by a worker's claim right now);
+    returns their reservation IDs to release."""
+    if not run_ids:
+        return []
+    held = and_(messages.c.lease_until.is_not(None), messages.c.lease_until > now)
+    rows = await conn.execute(
+        update(messages)
+        .where(
+            messages.c.campaign_run_id.in_(sorted(set(run_ids))),
+            messages.c.status == MessageStatus.QUEUED.value,
+            ~held,
+        )
+        .values(
+            status=MessageStatus.FAILED.value,
+            error=error,
+            charged_micro=0,
+            next_attempt_at=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .returning(messages.c.reservation_id)
+    )
+    return [int(r) for r in rows.scalars() if r is not None]

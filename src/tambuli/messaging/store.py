@@ -427,3 +427,20 @@ async def take_unhandled_inbound(
         (UnhandledInbound(int(r.id), int(r.org_id), r.sender, r.body, r.created_at) for r in rows),
         key=lambda item: item.id,
     )
+
+
+async def select_runs_with_failed_messages(
+    conn: AsyncConnection, run_ids: Sequence[int]
+) -> set[int]:
+    """Which of these campaign runs have a message that failed (refused, expired)."""
+    if not run_ids:
+        return set()
+    rows = await conn.execute(
+        select(messages.c.campaign_run_id)
+        .where(
+            messages.c.campaign_run_id.in_(sorted(set(run_ids))),
+            messages.c.status == MessageStatus.FAILED.value,
+        )
+        .distinct()
+    )
+    return {int(r) for r in rows.scalars()}
