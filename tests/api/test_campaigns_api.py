@@ -184,6 +184,35 @@ async def test_subscribing_a_number_creates_its_contact_and_a_run(capi: Campaign
     assert (run.json()["status"], run.json()["args"]) == ("active", {"source": "api"})
 
 
+async def test_subscribing_updates_the_contact_first_adding_groups_and_clearing_fields(
+    capi: CampaignApi,
+) -> None:
+    campaign_id = await capi.launched()
+    first, second = await capi.new_group("A"), await capi.new_group("B")
+    field = await capi.new_custom_field("Farm")
+    contact = await capi.new_contact(
+        fullPhoneNumber=capi.number(7), groups=[first], customFields={str(field): "North"}
+    )
+    response = await capi.subscribe(
+        campaign_id,
+        {
+            "contactId": contact["id"],
+            "contact": {
+                "groups": [second],
+                "customFields": {str(field): ""},
+                "language": "Cebuano",
+            },
+        },
+    )
+    assert response.status_code == 200, response.text
+    updated = (await capi.get_contact(contact["id"])).json()
+    assert (updated["groups"], updated["customFields"], updated["language"]) == (
+        [first, second],
+        {},
+        "Cebuano",
+    )
+
+
 async def test_an_active_run_fails_and_allow_resubscribe_false_refuses_a_past_one(
     capi: CampaignApi,
 ) -> None:

@@ -283,3 +283,50 @@ async def test_without_money_a_step_is_retried_then_sent(world: CampaignWorld) -
     await world.advance_to(world.clock.now() + timedelta(minutes=2))
     assert len(await world.sent(FARMER)) == 1
     assert (await world.run_row(subscribed.run_id)).status == "done"
+
+
+async def test_a_reminder_can_take_its_date_from_a_contact_custom_field(
+    world: CampaignWorld,
+) -> None:
+    org = await world.new_campaign_org()
+    steps = [
+        {"delay": {"unit": "day", "value": 1, "time": "17:00"}, "before": True, "message": "eve"}
+    ]
+    definition = {
+        "name": "Vaccination",
+        "kind": "reminder",
+        "reminderDate": {"customField": "appointment"},
+        "steps": steps,
+    }
+    campaign_id = await world.launched(org, definition)
+    contact = ContactInput(custom_fields_by_name={"Appointment": "2026-02-02T10:30"})
+    await world.subscribe(org, campaign_id, FARMER, contact=contact)
+    await world.advance_to(local(MANILA, 2026, 2, 3, 0, 0))
+    assert [(s.body, s.created_at) for s in await world.sent(FARMER)] == [
+        ("eve", local(MANILA, 2026, 2, 1, 17, 0))
+    ]
+
+
+async def test_monthly_steps_across_month_ends_and_londons_clock_change(
+    world: CampaignWorld,
+) -> None:
+    org = await world.new_campaign_org()
+    steps = [
+        {"delay": {"unit": "day", "value": 0, "time": "10:00"}, "message": "jan"},
+        {"delay": {"unit": "month", "value": 1, "time": "10:00"}, "message": "feb"},
+        {
+            "delay": {"unit": "month", "value": 2, "relative": "initial", "time": "10:00"},
+            "message": "mar",
+        },
+    ]
+    campaign_id = await world.launched(org, {"name": "Monthly", "kind": "drip", "steps": steps})
+    london = ZoneInfo("Europe/London")
+    world.clock.set(datetime(2026, 1, 31, 8, 0, tzinfo=UTC))
+    await world.subscribe(org, campaign_id, FARMER, time_zone="Europe/London")
+    await world.advance_to(datetime(2026, 4, 5, tzinfo=UTC))
+    assert [(s.body, s.created_at) for s in await world.sent(FARMER)] == [
+        ("jan", datetime(2026, 1, 31, 10, 0, tzinfo=london)),
+        ("feb", datetime(2026, 2, 28, 10, 0, tzinfo=london)),
+        # Two months after the start (the 31st), after the clocks went forward on 29 March.
+        ("mar", datetime(2026, 3, 31, 10, 0, tzinfo=london)),
+    ]
