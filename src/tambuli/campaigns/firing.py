@@ -60,6 +60,11 @@ async def fire_due_steps(
 ) -> int:
     """Fire the steps (and poll timeouts) that are due; returns how many runs were handled."""
     clock = outbox.clock
+    # An idle scheduler polls often; on SQLite every write transaction takes the one writer's
+    # turn from delivery, so look before taking it.
+    async with outbox.db.read_single() as conn:
+        if not await store.any_due_run(conn, clock.now()):
+            return 0
     async with outbox.db.write() as conn:
         now = clock.now()
         runs = await store.claim_due_runs(

@@ -38,6 +38,8 @@ OPTED_OUT = "the contact's number opted out"
 async def handle_replies(outbox: Outbox, *, limit: int, skip_locked: bool) -> int:
     """Handle up to `limit` inbound messages not yet seen by the campaigns; how many."""
     handled = 0
+    if not await receipts.any_unhandled_inbound(outbox.db, outbox.clock.now()):
+        return 0
     while handled < limit:
         async with outbox.db.write() as conn:
             now = outbox.clock.now()

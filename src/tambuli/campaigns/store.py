@@ -296,6 +296,21 @@ async def select_active_runs_of_phone(
     return [to_run(row) for row in rows]
 
 
+async def any_due_run(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some active run is due: a cheap read before taking the write lock."""
+    row = (
+        await conn.execute(
+            select(campaign_runs.c.id)
+            .where(
+                campaign_runs.c.status == RunStatus.ACTIVE.value,
+                campaign_runs.c.next_fire_at <= now,
+            )
+            .limit(1)
+        )
+    ).first()
+    return row is not None
+
+
 async def claim_due_runs(
     conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
 ) -> list[Run]:

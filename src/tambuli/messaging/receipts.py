@@ -119,3 +119,9 @@ async def take_unhandled_inbound_within(
     They count as handled once the caller's transaction commits.
     """
     return await store.take_unhandled_inbound(conn, now, limit, skip_locked)
+
+
+async def any_unhandled_inbound(db: Database, now: datetime) -> bool:
+    """Whether some inbound message waits for the campaigns (a cheap read for idle polls)."""
+    async with db.read_single() as conn:
+        return await store.any_unhandled_inbound(conn, now)

@@ -393,6 +393,21 @@ async def select_org_of_conversation(
     return int(row.org_id), None if row.contact_id is None else int(row.contact_id)
 
 
+async def any_unhandled_inbound(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some inbound message waits for reply handling (a read before a write)."""
+    row = (
+        await conn.execute(
+            select(messages.c.id)
+            .where(
+                messages.c.status == MessageStatus.RECEIVED.value,
+                messages.c.next_attempt_at <= now,
+            )
+            .limit(1)
+        )
+    ).first()
+    return row is not None
+
+
 async def take_unhandled_inbound(
     conn: AsyncConnection, now: datetime, limit: int, skip_locked: bool
 ) -> list[UnhandledInbound]:
