@@ -105,39 +105,35 @@ async def launch_campaign(db: Database, clock: Clock, org_id: int, campaign_id: 
     Runs paused by a stop continue where they were; a step that came due meanwhile fires
     once, at the relaunch.
     """
-    now = clock.now()
-    async with db.write() as conn:
-        campaign = await store.select_campaign(conn, org_id, campaign_id, for_update=True)
-        if campaign is None:
-            raise CampaignNotFound()
-        if campaign.state is not CampaignState.LAUNCHED:
-            await store.update_campaign_row(
-                conn,
-                campaign_id,
-                {"state": CampaignState.LAUNCHED.value, "launched_at": now, "updated_at": now},
-            )
-            await store.set_run_statuses(conn, campaign_id, RunStatus.PAUSED, RunStatus.ACTIVE)
-        launched = await store.select_campaign(conn, org_id, campaign_id)
-    assert launched is not None
-    return launched
+    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.LAUNCHED)
 
 
 async def stop_campaign(db: Database, clock: Clock, org_id: int, campaign_id: int) -> Campaign:
     """Halt a campaign: no step fires and no subscription is accepted until a relaunch."""
+    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.STOPPED)
+
+
+async def _move_campaign(
+    db: Database, clock: Clock, org_id: int, campaign_id: int, wanted: CampaignState
+) -> Campaign:
+    """Launch or stop, pausing or resuming the runs in the same transaction; a repeat is a no-op."""
     now = clock.now()
     async with db.write() as conn:
         campaign = await store.select_campaign(conn, org_id, campaign_id, for_update=True)
         if campaign is None:
             raise CampaignNotFound()
-        if campaign.state is CampaignState.DRAFT:
+        if wanted is CampaignState.STOPPED and campaign.state is CampaignState.DRAFT:
             raise CampaignLocked("A draft campaign was never launched, so it cannot stop")
-        if campaign.state is CampaignState.LAUNCHED:
+        if campaign.state is not wanted:
+            launching = wanted is CampaignState.LAUNCHED
+            moment = "launched_at" if launching else "stopped_at"
             await store.update_campaign_row(
-                conn,
-                campaign_id,
-                {"state": CampaignState.STOPPED.value, "stopped_at": now, "updated_at": now},
+                conn, campaign_id, {"state": wanted.value, moment: now, "updated_at": now}
             )
-            await store.set_run_statuses(conn, campaign_id, RunStatus.ACTIVE, RunStatus.PAUSED)
-        stopped = await store.select_campaign(conn, org_id, campaign_id)
-    assert stopped is not None
-    return stopped
+            old, new = RunStatus.ACTIVE, RunStatus.PAUSED
+            if launching:
+                old, new = new, old
+            await store.set_run_statuses(conn, campaign_id, old, new)
+        moved = await store.select_campaign(conn, org_id, campaign_id)
+    assert moved is not None
+    return moved

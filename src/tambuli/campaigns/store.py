@@ -20,7 +20,7 @@ from tambuli.campaigns.models import (
     RunStatus,
     parse_rules,
 )
-from tambuli.db.claims import claim_due_rows
+from tambuli.db.claims import any_due_row, claim_due_rows
 from tambuli.db.schema import campaign_runs, campaigns
 
 
@@ -298,17 +298,12 @@ async def select_active_runs_of_phone(
 
 async def any_due_run(conn: AsyncConnection, now: datetime) -> bool:
     """Whether some active run is due: a cheap read before taking the write lock."""
-    row = (
-        await conn.execute(
-            select(campaign_runs.c.id)
-            .where(
-                campaign_runs.c.status == RunStatus.ACTIVE.value,
-                campaign_runs.c.next_fire_at <= now,
-            )
-            .limit(1)
-        )
-    ).first()
-    return row is not None
+    return await any_due_row(
+        conn,
+        campaign_runs.c.next_fire_at,
+        now=now,
+        where=[campaign_runs.c.status == RunStatus.ACTIVE.value],
+    )
 
 
 async def claim_due_runs(

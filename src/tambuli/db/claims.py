@@ -42,3 +42,15 @@ async def claim_due_rows(
     )
     # RETURNING gives no order guarantee; work is handed on in the order it came due.
     return sorted(rows, key=lambda row: row.id)
+
+
+async def any_due_row(
+    conn: AsyncConnection,
+    due_at: Column[Any],
+    *,
+    now: datetime,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> bool:
+    """Whether some row is due: one cheap read, so an idle worker need not take a write lock."""
+    row = (await conn.execute(select(due_at).where(due_at <= now, *where).limit(1))).first()
+    return row is not None

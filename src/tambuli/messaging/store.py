@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
+from tambuli.db.claims import any_due_row
 from tambuli.db.schema import contacts, message_dedup, messages
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.views import StoredMessage, UnhandledInbound
@@ -395,17 +396,12 @@ async def select_org_of_conversation(
 
 async def any_unhandled_inbound(conn: AsyncConnection, now: datetime) -> bool:
     """Whether some inbound message waits for reply handling (a read before a write)."""
-    row = (
-        await conn.execute(
-            select(messages.c.id)
-            .where(
-                messages.c.status == MessageStatus.RECEIVED.value,
-                messages.c.next_attempt_at <= now,
-            )
-            .limit(1)
-        )
-    ).first()
-    return row is not None
+    return await any_due_row(
+        conn,
+        messages.c.next_attempt_at,
+        now=now,
+        where=[messages.c.status == MessageStatus.RECEIVED.value],
+    )
 
 
 async def take_unhandled_inbound(
