@@ -306,6 +306,32 @@ async def test_json_nested_thousands_deep_is_400_not_a_server_error(capi: Campai
         assert response.json()["errorCode"].startswith("request.")
 
 
+async def test_text_no_database_can_store_is_400_in_args_and_definitions(
+    capi: CampaignApi,
+) -> None:
+    campaign_id = await capi.launched()
+    bodies = [
+        (
+            f"{capi.base}/engagements/{campaign_id}/subscribe",
+            '{"fullPhoneNumber": "639171234567", "args": {"note": "a\\ud800b"}}',
+        ),
+        (
+            f"{capi.base}/engagements/{campaign_id}/subscribe",
+            '{"fullPhoneNumber": "639171234567", "args": {"a\\u0000": 1}}',
+        ),
+        (
+            f"{capi.base}/campaigns/",
+            '{"name": "x", "kind": "poll", "steps": [{"message": "q", "choices": ["\\udfff"]}]}',
+        ),
+    ]
+    for path, body in bodies:
+        response = await capi.call(
+            "POST", path, None, content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, (body, response.text)
+    assert await capi.contact_count() == 0
+
+
 async def test_only_launched_open_campaigns_accept_subscriptions(capi: CampaignApi) -> None:
     draft = await capi.create()
     assert_error(

@@ -138,8 +138,23 @@ class Campaign:
         return self.state is CampaignState.LAUNCHED and self.open_for_subscriptions
 
 
+def check_storable_json(name: str, value: object) -> None:
+    """Every text in a JSON value (keys too) is text both databases can store."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            check_storable_text(name, item)
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def parse_campaign(raw: object) -> CampaignSpec:
     """Check a whole campaign definition (the API body or the CLI's file)."""
+    check_storable_json("campaign", raw)
     given = _require_object(raw, "campaign")
     _refuse_unknown(given, CAMPAIGN_KEYS, "")
     name = _read_name(given.get("name"))

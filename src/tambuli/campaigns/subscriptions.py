@@ -21,7 +21,7 @@ from tambuli.campaigns.delays import (
     parse_delay,
     resolve_zone,
 )
-from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus
+from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus, check_storable_json
 from tambuli.campaigns.reminders import parse_reminder_date
 from tambuli.campaigns.schedule import plan_first_step, plan_remaining_steps
 from tambuli.clock import Clock
@@ -377,6 +377,7 @@ def _refuse_resubscribe(
 def _check_args(args: object) -> None:
     if not isinstance(args, dict):
         raise InvalidField("args must be an object", {"field": "args"})
+    check_storable_json("args", args)
     if len(json.dumps(args)) > MAX_ARGS_LENGTH:
         raise InvalidField(
             f"args must be at most {MAX_ARGS_LENGTH} characters as JSON", {"field": "args"}
