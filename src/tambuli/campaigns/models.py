@@ -154,7 +154,6 @@ def check_storable_json(name: str, value: object) -> None:
 
 def parse_campaign(raw: object) -> CampaignSpec:
     """Check a whole campaign definition (the API body or the CLI's file)."""
-    check_storable_json("campaign", raw)
     given = _require_object(raw, "campaign")
     _refuse_unknown(given, CAMPAIGN_KEYS, "")
     name = _read_name(given.get("name"))
@@ -163,6 +162,8 @@ def parse_campaign(raw: object) -> CampaignSpec:
     definition = {key: given[key] for key in CAMPAIGN_KEYS - {"name", "kind"} if key in given}
     definition.pop("openForSubscriptions", None)
     rules = parse_rules(kind, definition)
+    # The texts checked above name their own field; this catches the rest (choices, words).
+    check_storable_json("campaign", definition)
     return CampaignSpec(name, kind, open_flag, rules, definition)
 
 
