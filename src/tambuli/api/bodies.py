@@ -5,12 +5,21 @@ from __future__ import annotations
 import msgspec
 
 from tambuli.clock import format_utc_timestamp
-from tambuli.contacts.models import Contact, CustomField, Group
+from tambuli.contacts.models import (
+    Contact,
+    ContactInput,
+    CustomField,
+    Group,
+    check_custom_field_names,
+    parse_custom_field_values,
+    parse_group_ids,
+)
 from tambuli.errors import InvalidField
 
 
-class ContactFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
-    """Fields a caller may set on a contact (create and update)."""
+class ContactDetails(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """The spec's properties_contact: what a caller may set on a contact anywhere (create,
+    update, the `contact` of a subscription, a legacy subscriber)."""
 
     first_name: str | None = None
     last_name: str | None = None
@@ -18,6 +27,11 @@ class ContactFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, 
     groups: list[int | str] | None = None
     custom_fields: dict[str, str] | None = None
     custom_fields_by_name: dict[str, str] | None = None
+
+
+class ContactFields(ContactDetails, forbid_unknown_fields=True, kw_only=True):
+    """Fields a caller may set on a contact (create and update)."""
+
     # Declared wide on purpose: the framework converts leniently ("false" and 1 would become
     # booleans), so only a real JSON boolean passes strict_bool() in the route.
     no_autodelete: bool | int | str | None = None
@@ -116,6 +130,22 @@ class NameBody(msgspec.Struct, forbid_unknown_fields=True):
 
 class EmptyBody(msgspec.Struct):
     """The empty JSON object `{}`."""
+
+
+def read_contact_input(body: ContactDetails) -> ContactInput:
+    """The contact fields of a request, checked in shape (IDs, names); None means not given."""
+    no_autodelete = None
+    if isinstance(body, ContactFields):
+        no_autodelete = strict_bool("noAutodelete", body.no_autodelete)
+    return ContactInput(
+        first_name=body.first_name,
+        last_name=body.last_name,
+        language=body.language,
+        no_autodelete=no_autodelete,
+        groups=None if body.groups is None else parse_group_ids(body.groups),
+        custom_fields=parse_custom_field_values(body.custom_fields or {}),
+        custom_fields_by_name=check_custom_field_names(body.custom_fields_by_name or {}),
+    )
 
 
 def strict_bool(name: str, value: bool | int | str | None) -> bool | None:

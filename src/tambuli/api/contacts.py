@@ -11,14 +11,13 @@ from litestar.params import Parameter
 from tambuli.api.auth import authorize_org, parse_path_id
 from tambuli.api.bodies import (
     ContactBody,
-    ContactFields,
     ContactListBody,
     CreateContactBody,
     EmptyBody,
     SubscriptionStatusBody,
     UpdateContactBody,
+    read_contact_input,
     render_contact,
-    strict_bool,
 )
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns import reports
@@ -29,11 +28,7 @@ from tambuli.contacts.models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     ContactFilter,
-    ContactInput,
     ContactPage,
-    check_custom_field_names,
-    parse_custom_field_values,
-    parse_group_ids,
 )
 from tambuli.db.engine import Database
 from tambuli.errors import (
@@ -51,18 +46,6 @@ CONTACT_PATH = "/v1/organizations/{org_id:str}/contacts/{contact_id:str}"
 # would overflow in the database driver (a 500) instead of being refused.
 MAX_DB_INT = 2**63 - 1
 MAX_PAGE = MAX_DB_INT // MAX_PAGE_SIZE
-
-
-def _contact_input(body: ContactFields) -> ContactInput:
-    return ContactInput(
-        first_name=body.first_name,
-        last_name=body.last_name,
-        language=body.language,
-        no_autodelete=strict_bool("noAutodelete", body.no_autodelete),
-        groups=None if body.groups is None else parse_group_ids(body.groups),
-        custom_fields=parse_custom_field_values(body.custom_fields or {}),
-        custom_fields_by_name=check_custom_field_names(body.custom_fields_by_name or {}),
-    )
 
 
 def _contact_id(text: str) -> int:
@@ -145,7 +128,12 @@ async def create_contact(
     )
     runtime = runtime_of(request)
     contact = await contacts.create_contact(
-        runtime.db, runtime.clock, principal.org_id, phone, _contact_input(data), runtime.commits
+        runtime.db,
+        runtime.clock,
+        principal.org_id,
+        phone,
+        read_contact_input(data),
+        runtime.commits,
     )
     return render_contact(contact)
 
@@ -210,7 +198,7 @@ async def update_contact(
         phone = phones.normalise_full_number(data.full_phone_number)
     runtime = runtime_of(request)
     contact = await contacts.update_contact(
-        runtime.db, runtime.clock, principal.org_id, wanted_id, _contact_input(data), phone
+        runtime.db, runtime.clock, principal.org_id, wanted_id, read_contact_input(data), phone
     )
     return render_contact(contact)
 

@@ -14,16 +14,13 @@ import phonenumbers
 from litestar import MediaType, Request, Response, post
 
 from tambuli.api.auth import authorize_token, parse_path_id
+from tambuli.api.bodies import ContactDetails, read_contact_input
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.delays import resolve_zone
 from tambuli.campaigns.subscriptions import NewSubscriber, find_campaign_org, subscribe_many
 from tambuli.contacts import phones
 from tambuli.contacts.models import (
     Contact,
-    ContactInput,
-    check_custom_field_names,
-    parse_custom_field_values,
-    parse_group_ids,
     parse_id,
 )
 from tambuli.errors import (
@@ -39,20 +36,14 @@ MAX_CONTACTS_PER_REQUEST = 5000
 REUSE_NEWEST = "newest"
 
 
-class LegacyContact(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class LegacyContact(ContactDetails, forbid_unknown_fields=True, kw_only=True):
     """One contact of a legacy subscription request."""
 
     id: int | str | None = None
     full_phone_number: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    language: str | None = None
     # Accepted for compatibility; Tambuli keeps no e-mail addresses.
     email: str | None = None
     organization_id: int | str | None = None
-    groups: list[int | str] | None = None
-    custom_fields: dict[str, str] | None = None
-    custom_fields_by_name: dict[str, str] | None = None
 
 
 class LegacyContactBody(msgspec.Struct, rename="camel"):
@@ -120,14 +111,7 @@ def _subscriber(entry: LegacyContact, index: int, org_id: int) -> NewSubscriber:
         return NewSubscriber(contact_id=parse_id(entry.id, f"{where}.id"))
     if entry.full_phone_number is None:
         raise InvalidField(f'{where} needs "fullPhoneNumber" or "id"', {"field": where})
-    fields = ContactInput(
-        first_name=entry.first_name,
-        last_name=entry.last_name,
-        language=entry.language,
-        groups=None if entry.groups is None else parse_group_ids(entry.groups),
-        custom_fields=parse_custom_field_values(entry.custom_fields or {}),
-        custom_fields_by_name=check_custom_field_names(entry.custom_fields_by_name or {}),
-    )
+    fields = read_contact_input(entry)
     return NewSubscriber(phone=phones.normalise_full_number(entry.full_phone_number), fields=fields)
 
 

@@ -8,31 +8,16 @@ import msgspec
 from litestar import Request, post
 
 from tambuli.api.auth import authorize_org, parse_path_id
-from tambuli.api.bodies import strict_bool
+from tambuli.api.bodies import ContactDetails, read_contact_input, strict_bool
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.subscriptions import SubscribeRequest, subscribe_contact, unsubscribe_contact
 from tambuli.contacts import phones
 from tambuli.contacts.models import (
-    ContactInput,
-    check_custom_field_names,
-    parse_custom_field_values,
-    parse_group_ids,
     parse_id,
 )
 from tambuli.errors import AmbiguousPhoneNumber, UnknownCampaign
 
 ENGAGEMENT_PATH = "/v1/organizations/{org_id:str}/engagements/{campaign_id:str}"
-
-
-class SubscriberFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
-    """Contact fields updated before subscribing; groups are added, "" clears a custom field."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    language: str | None = None
-    groups: list[int | str] | None = None
-    custom_fields: dict[str, str] | None = None
-    custom_fields_by_name: dict[str, str] | None = None
 
 
 class SubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
@@ -48,7 +33,7 @@ class SubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, 
     time_zone: str | None = None
     delay: dict[str, Any] | None = None
     args: dict[str, Any] | None = None
-    contact: SubscriberFields | None = None
+    contact: ContactDetails | None = None
 
 
 class SubscribedBody(msgspec.Struct, rename="camel"):
@@ -75,19 +60,6 @@ def _campaign_id(text: str) -> int:
     if value is None:
         raise UnknownCampaign(f"{text!r} is not a campaign ID")
     return value
-
-
-def _subscriber_input(fields: SubscriberFields | None) -> ContactInput | None:
-    if fields is None:
-        return None
-    return ContactInput(
-        first_name=fields.first_name,
-        last_name=fields.last_name,
-        language=fields.language,
-        groups=None if fields.groups is None else parse_group_ids(fields.groups),
-        custom_fields=parse_custom_field_values(fields.custom_fields or {}),
-        custom_fields_by_name=check_custom_field_names(fields.custom_fields_by_name or {}),
-    )
 
 
 @post(
@@ -131,7 +103,7 @@ async def subscribe(
             time_zone=(data.time_zone or "").strip(),
             delay=data.delay,
             args=data.args or {},
-            contact=_subscriber_input(data.contact),
+            contact=None if data.contact is None else read_contact_input(data.contact),
         ),
     )
     runtime.wake_campaigns()

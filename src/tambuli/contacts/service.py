@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -36,31 +37,16 @@ from tambuli.errors import (
 async def _resolve_field_values(
     conn: AsyncConnection, org_id: int, given: ContactInput, now: datetime
 ) -> dict[int, str]:
-    values = dict(given.custom_fields)
-    if values:
-        known = await store.select_existing_field_ids(conn, org_id, values)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UnknownCustomField(
-                f"Unknown custom field ID {unknown[0]}", {"customFieldIds": unknown}
-            )
-    if given.custom_fields_by_name:
-        keys = {fold_name(name): name for name in given.custom_fields_by_name}
-        found = await group_store.select_field_ids_by_names(conn, org_id, list(keys))
-        for key, name in keys.items():
-            if key not in found:
-                found[key] = await group_store.insert_custom_field(conn, org_id, name, now)
-        # By-name values win over by-ID values for the same field; among names differing
-        # only in case, the later one in the request wins.
-        for name, value in given.custom_fields_by_name.items():
-            values[found[fold_name(name)]] = value
+    """Custom field values by ID; by-name values win over by-ID values for the same field,
+    and among names differing only in case the later one in the request wins."""
+    [values] = await _resolve_many_field_values(conn, org_id, [given], now)
     return values
 
 
 async def _resolve_many_field_values(
     conn: AsyncConnection, org_id: int, inputs: list[ContactInput], now: datetime
 ) -> list[dict[int, str]]:
-    """_resolve_field_values for a batch: one lookup for all IDs and one for all names."""
+    """Custom field values of a batch: one lookup for all IDs and one for all names."""
     by_id = {field_id for given in inputs for field_id in given.custom_fields}
     if by_id:
         known = await store.select_existing_field_ids(conn, org_id, sorted(by_id))
@@ -92,40 +78,67 @@ async def _check_groups(conn: AsyncConnection, org_id: int, group_ids: list[int]
         raise UnknownGroup(f"Unknown group ID {unknown[0]}", {"groupIds": unknown})
 
 
-async def _insert_contact(
-    conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
-) -> Contact:
-    now = clock.now()
-    first_name = check_text("firstName", given.first_name) or ""
-    last_name = check_text("lastName", given.last_name) or ""
-    language = check_text("language", given.language) or ""
-    if given.groups:
-        await _check_groups(conn, org_id, given.groups)
-    values = await _resolve_field_values(conn, org_id, given, now)
-    contact_id = await store.insert_contact(
-        conn, org_id, phone, first_name, last_name, language, bool(given.no_autodelete), now
+def _clean_input(given: ContactInput) -> ContactInput:
+    """The given names and language checked and trimmed, as every create stores them."""
+    return replace(
+        given,
+        first_name=check_text("firstName", given.first_name) or "",
+        last_name=check_text("lastName", given.last_name) or "",
+        language=check_text("language", given.language) or "",
     )
-    if given.groups:
-        await store.replace_group_memberships(conn, contact_id, given.groups)
-    await store.write_field_values(conn, contact_id, values)
-    # Everything stored is known here; reading it back would only cost round trips.
+
+
+def _new_contact(
+    contact_id: int,
+    org_id: int,
+    phone: PhoneNumber,
+    given: ContactInput,
+    values: dict[int, str],
+    now: datetime,
+) -> Contact:
+    """A contact just inserted from a cleaned input: everything stored is known here, and
+    reading it back would only cost round trips."""
     return Contact(
         id=contact_id,
         org_id=org_id,
         phone=phone.digits,
         region=phone.region,
         carrier=phone.carrier,
-        first_name=first_name,
-        last_name=last_name,
-        language=language,
+        first_name=given.first_name or "",
+        last_name=given.last_name or "",
+        language=given.language or "",
         no_autodelete=bool(given.no_autodelete),
         invalid=False,
-        groups=tuple(sorted(given.groups or ())),
+        groups=tuple(sorted(set(given.groups or ()))),
         custom_fields={k: v for k, v in sorted(values.items()) if v != ""},
         created_at=now,
         updated_at=now,
         last_use_at=now,
     )
+
+
+async def _insert_contact(
+    conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
+) -> Contact:
+    now = clock.now()
+    given = _clean_input(given)
+    if given.groups:
+        await _check_groups(conn, org_id, given.groups)
+    values = await _resolve_field_values(conn, org_id, given, now)
+    contact_id = await store.insert_contact(
+        conn,
+        org_id,
+        phone,
+        given.first_name or "",
+        given.last_name or "",
+        given.language or "",
+        bool(given.no_autodelete),
+        now,
+    )
+    if given.groups:
+        await store.replace_group_memberships(conn, contact_id, given.groups)
+    await store.write_field_values(conn, contact_id, values)
+    return _new_contact(contact_id, org_id, phone, given, values, now)
 
 
 async def create_contact_within(
@@ -263,13 +276,7 @@ async def create_contacts_within(
 ) -> list[Contact]:
     """Create many contacts (groups and custom fields checked) in the caller's transaction."""
     now = clock.now()
-    for _, given in new:
-        for column, value in (
-            ("firstName", given.first_name),
-            ("lastName", given.last_name),
-            ("language", given.language),
-        ):
-            check_text(column, value)
+    new = [(phone, _clean_input(given)) for phone, given in new]
     wanted_groups = sorted({g for _, given in new for g in given.groups or ()})
     if wanted_groups:
         await _check_groups(conn, org_id, wanted_groups)
@@ -288,25 +295,8 @@ async def create_contacts_within(
             if text != ""
         ],
     )
-    # Everything stored is known here; reading it back would only cost round trips.
     return [
-        Contact(
-            id=contact_id,
-            org_id=org_id,
-            phone=phone.digits,
-            region=phone.region,
-            carrier=phone.carrier,
-            first_name=given.first_name or "",
-            last_name=given.last_name or "",
-            language=given.language or "",
-            no_autodelete=bool(given.no_autodelete),
-            invalid=False,
-            groups=tuple(sorted(set(given.groups or ()))),
-            custom_fields={k: v for k, v in sorted(found.items()) if v != ""},
-            created_at=now,
-            updated_at=now,
-            last_use_at=now,
-        )
+        _new_contact(contact_id, org_id, phone, given, found, now)
         for contact_id, (phone, given), found in zip(ids, new, values, strict=True)
     ]
 

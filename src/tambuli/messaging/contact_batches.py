@@ -78,12 +78,20 @@ async def _draft(
             )
         body = render_for_contact(body, contact, field_names[contact.org_id])
     new, segments = compose_message(
-        contact.org_id, item.sender, profile, contact, body, contact.phone, price_micro, now
+        contact.org_id,
+        item.sender,
+        profile,
+        contact,
+        body,
+        contact.phone,
+        price_micro,
+        now,
+        campaign_run_id=item.campaign_run_id,
     )
     window = timedelta(seconds=profile.delivery_window_seconds)
     if item.deadline_cap is not None and item.deadline_cap < new.deadline_at:
         window = max(item.deadline_cap - now, timedelta(seconds=1))
-    new = replace(new, deadline_at=now + window, campaign_run_id=item.campaign_run_id)
+        new = replace(new, deadline_at=now + window)
     return Draft(new, window, segments)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -135,17 +135,18 @@ def _compose(
     price_micro: int,
     now: datetime,
 ) -> tuple[store.NewMessage, SegmentedMessage]:
-    new, segments = compose_message(
-        request.org_id, request.sender, profile, contact, body, digits, price_micro, now
-    )
-    return (
-        replace(
-            new,
-            client_ref=request.client_ref,
-            client_dedup=request.client_dedup,
-            client_push_url=request.client_push_url,
-        ),
-        segments,
+    return compose_message(
+        request.org_id,
+        request.sender,
+        profile,
+        contact,
+        body,
+        digits,
+        price_micro,
+        now,
+        client_ref=request.client_ref,
+        client_dedup=request.client_dedup,
+        client_push_url=request.client_push_url,
     )
 
 
@@ -158,6 +159,11 @@ def compose_message(
     digits: str,
     price_micro: int,
     now: datetime,
+    *,
+    client_ref: str = "",
+    client_dedup: str = "",
+    client_push_url: str = "",
+    campaign_run_id: int | None = None,
 ) -> tuple[store.NewMessage, SegmentedMessage]:
     """The message to store: sender chosen, text segmented and checked."""
     sender_text = sender if sender else profile.default_sender_id
@@ -181,11 +187,12 @@ def compose_message(
         encoding=segments.encoding.value,
         parts=segments.part_count,
         price_per_part_micro=price_micro,
-        client_ref="",
-        client_dedup="",
-        client_push_url="",
+        client_ref=client_ref,
+        client_dedup=client_dedup,
+        client_push_url=client_push_url,
         deadline_at=now + timedelta(seconds=profile.delivery_window_seconds),
         created_at=now,
+        campaign_run_id=campaign_run_id,
     )
     return new, segments
 
