@@ -51,8 +51,12 @@ class TokenInfo:
 
 
 def generate_token() -> str:
-    """A new random API token."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A new random API token; never starting with "-", which command lines read as an option
+    (`tambuli token revoke -abc…` would fail)."""
+    while True:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        if not token.startswith("-"):
+            return token
 
 
 def hash_token(token: str) -> str:
