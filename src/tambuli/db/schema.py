@@ -201,6 +201,8 @@ organization_settings = Table(
     # the defaults in organizations/profile.py.
     Column("opt_out_keywords", Text, nullable=False, server_default=""),
     Column("opt_in_keywords", Text, nullable=False, server_default=""),
+    # Where the final result of every top-up is pushed; empty means nowhere.
+    Column("topup_url", Text, nullable=False, server_default=""),
 )
 
 prices = Table(
@@ -407,5 +409,130 @@ opt_outs = Table(
     Column("org_id", BigInteger, ForeignKey("organizations.id"), primary_key=True),
     Column("phone", String(20), primary_key=True),
     Column("keyword", String(50), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+topup_countries = Table(
+    "topup_countries",
+    metadata,
+    # The imported top-up catalogue; while it is empty the built-in one applies.
+    Column("code", String(2), primary_key=True),
+    Column("name", String(100), nullable=False),
+    # The currency recipients in this country receive (their operators may sell in USD).
+    Column("local_currency", String(3), nullable=False),
+)
+
+topup_operators = Table(
+    "topup_operators",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Stable name used in files, top-up records and the API, e.g. "ph-globe".
+    Column("code", String(50), nullable=False, unique=True),
+    Column("country", String(2), ForeignKey("topup_countries.code"), nullable=False),
+    Column("name", String(100), nullable=False),
+    # The currency the operator's amounts are sold in (PHP, or USD where only USD is sold).
+    Column("currency", String(3), nullable=False),
+    Column("minor_digits", Integer, nullable=False),
+    # JSON lists: phonenumbers carrier names and number prefixes (E.164 digits) that are theirs.
+    Column("carrier_names", Text, nullable=False, server_default="[]"),
+    Column("prefixes", Text, nullable=False, server_default="[]"),
+    # The operator's ID at the top-up provider, where it has one.
+    Column("provider_ref", String(100), nullable=False, server_default=""),
+)
+
+topup_products = Table(
+    "topup_products",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "operator_id",
+        BigInteger,
+        ForeignKey("topup_operators.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # "fixed": one amount; "range": amount_minor up to range_max in range_step steps.
+    Column("kind", String(8), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("range_max", BigInteger, nullable=True),
+    Column("range_step", BigInteger, nullable=True),
+    # Fixed: the price and what the recipient receives (local minor units). Range: the same
+    # per whole unit of the operator's currency.
+    Column("price_micro", BigInteger, nullable=False),
+    Column("received_minor", BigInteger, nullable=False),
+    Index("ix_topup_products_operator_id", "operator_id"),
+)
+
+topups = Table(
+    "topups",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    # No foreign key: a top-up outlives the contact it went to.
+    Column("contact_id", BigInteger, nullable=True),
+    Column("recipient", String(20), nullable=False),
+    Column("country", String(2), nullable=False),
+    # The operator as it was when the top-up was made (catalogues change).
+    Column("operator_code", String(50), nullable=False),
+    Column("operator_name", String(100), nullable=False),
+    Column("provider_operator_ref", String(100), nullable=False, server_default=""),
+    Column("currency", String(3), nullable=False),
+    Column("minor_digits", Integer, nullable=False),
+    # maxAmount and desiredAmount as requested, to choose again for a ported number.
+    Column("max_amount", String(40), nullable=False),
+    Column("desired_amount", String(40), nullable=False, server_default=""),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("received_minor", BigInteger, nullable=True),
+    Column("received_currency", String(3), nullable=False, server_default=""),
+    Column("price_micro", BigInteger, nullable=False),
+    Column("reservation_id", BigInteger, nullable=True),
+    Column("charged_micro", BigInteger, nullable=False, server_default="0"),
+    # See topups.models.TopupStatus.
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    # The provider reference of an attempt whose outcome is not known yet: it is looked up
+    # before anything is sent again, so a crash mid-call cannot pay twice.
+    Column("pending_ref", String(100), nullable=True),
+    Column("rerouted", Boolean, nullable=False, server_default="0"),
+    Column("provider", String(50), nullable=False, server_default=""),
+    Column("provider_transaction_id", String(100), nullable=False, server_default=""),
+    Column("client_ref", Text, nullable=False, server_default=""),
+    Column("client_dedup", String(200), nullable=False, server_default=""),
+    # Legacy /v1/airtime-topup: where the final result is pushed for this top-up alone.
+    Column("results_url", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Index("ix_topups_org_id_id", "org_id", "id"),
+    Index("ix_topups_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+topup_dedup = Table(
+    "topup_dedup",
+    metadata,
+    # One row per (organization, clientDedup): the key that makes a retried top-up safe.
+    Column(
+        "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("client_dedup", String(200), primary_key=True),
+    Column("topup_id", BigInteger, ForeignKey("topups.id"), nullable=False),
+)
+
+simulator_topups = Table(
+    "simulator_topups",
+    metadata,
+    # The simulated top-up provider's own record of what it did, so a lookup after a crash
+    # answers truthfully.
+    Column("reference", String(100), primary_key=True),
+    Column("recipient", String(20), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # succeeded, transient, permanent or wrong_operator.
+    Column("outcome", String(16), nullable=False),
+    Column("received_minor", BigInteger, nullable=True),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("transaction_id", String(100), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
 )
