@@ -182,6 +182,27 @@ class ContactOptedOut(InvalidInput):
     default_message = "The contact opted out of campaign messages"
 
 
+class NoTopupOperator(InvalidInput):
+    """No operator in the top-up catalogue serves the number."""
+
+    error_code = "topup.nooperator"
+    default_message = "No top-up operator is known for this number"
+
+
+class TopupRefused(InvalidInput):
+    """A synchronous top-up failed for good; the top-up is recorded as failed and not charged."""
+
+    error_code = "topup.failed"
+    default_message = "The top-up failed"
+
+
+class InvalidCatalogue(InvalidInput):
+    """A top-up catalogue file or entry breaks the catalogue's rules."""
+
+    error_code = "topup.invalidcatalogue"
+    default_message = "Invalid top-up catalogue"
+
+
 class MissingReminderDate(InvalidInput):
     """A reminder subscription without the date its steps count from."""
 
@@ -237,6 +258,13 @@ class MessageNotFound(NotFound):
     error_code = "sms.notfound"
 
 
+class TopupNotFound(NotFound):
+    """No top-up with that ID in the organization."""
+
+    error_code = "topup.notfound"
+    default_message = "Top-up not found"
+
+
 class CampaignNotFound(NotFound):
     """No such campaign in the organization."""
 
@@ -268,6 +296,18 @@ class DuplicateMessage(Conflict):
     def __init__(self, original: object) -> None:
         super().__init__()
         # The first message's record; the API answers with its fields.
+        self.original = original
+
+
+class DuplicateTopup(Conflict):
+    """A top-up request repeats an earlier clientDedup; `original` is the first top-up."""
+
+    error_code = "topup.clientdedup"
+    default_message = "duplicate clientDedup"
+
+    def __init__(self, original: object) -> None:
+        super().__init__()
+        # The first top-up's record; the API answers with its fields.
         self.original = original
 
 

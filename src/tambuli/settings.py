@@ -41,6 +41,22 @@ class Settings:
     simulator_parts_per_second: float = 2000.0
     # Let webhooks reach loopback and private addresses (tests, closed networks).
     webhooks_allow_private: bool = False
+    # A synchronous top-up request waits this long for its first attempt before answering 202.
+    topup_sync_seconds: float = 30.0
+    # How long one call to a top-up provider may take before it counts as unknown (looked up
+    # again later); a claimed top-up is leased for this plus a margin.
+    topup_attempt_seconds: float = 60.0
+    # How many due top-ups a worker claims per commit, and how many calls it has in flight.
+    topup_batch_size: int = 200
+    # Which provider sends airtime: "simulator" or "reloadly".
+    topup_provider: str = "simulator"
+    # The simulator's slow numbers (ending 0007) take this long.
+    simulator_topup_delay: float = 10.0
+    # Reloadly (or a compatible aggregator): OAuth client credentials and the two base URLs.
+    reloadly_client_id: str = ""
+    reloadly_client_secret: str = ""
+    reloadly_auth_url: str = "https://auth.reloadly.com"
+    reloadly_api_url: str = "https://topups.reloadly.com"
 
 
 def _read_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -72,6 +88,15 @@ def _read_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.strip().lower() in {"0", "false", "no", "off"}:
         return False
     raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _read_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -117,4 +142,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhooks_allow_private=_read_bool(
             source, "TAMBULI_WEBHOOKS_ALLOW_PRIVATE", Settings.webhooks_allow_private
         ),
+        topup_sync_seconds=_read_float(
+            source, "TAMBULI_TOPUP_SYNC_SECONDS", Settings.topup_sync_seconds
+        ),
+        topup_attempt_seconds=_read_float(
+            source, "TAMBULI_TOPUP_ATTEMPT_SECONDS", Settings.topup_attempt_seconds
+        ),
+        topup_batch_size=_read_int(source, "TAMBULI_TOPUP_BATCH_SIZE", Settings.topup_batch_size),
+        topup_provider=_read_choice(
+            source, "TAMBULI_TOPUP_PROVIDER", Settings.topup_provider, ("simulator", "reloadly")
+        ),
+        simulator_topup_delay=_read_float(
+            source, "TAMBULI_SIMULATOR_TOPUP_DELAY", Settings.simulator_topup_delay
+        ),
+        reloadly_client_id=source.get("TAMBULI_RELOADLY_CLIENT_ID", ""),
+        reloadly_client_secret=source.get("TAMBULI_RELOADLY_CLIENT_SECRET", ""),
+        reloadly_auth_url=source.get("TAMBULI_RELOADLY_AUTH_URL") or Settings.reloadly_auth_url,
+        reloadly_api_url=source.get("TAMBULI_RELOADLY_API_URL") or Settings.reloadly_api_url,
     )
