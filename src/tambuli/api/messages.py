@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -10,6 +9,7 @@ from litestar import Request, get
 from litestar.params import Parameter
 
 from tambuli.api.auth import authorize_org
+from tambuli.api.pagination import parse_list_int, parse_list_time
 from tambuli.api.runtime import runtime_of
 from tambuli.errors import InvalidField
 from tambuli.messaging import listing
@@ -32,29 +32,6 @@ class MessageListBody(msgspec.Struct, rename="camel"):
     next_page: str | msgspec.UnsetType = msgspec.UNSET
 
 
-def _parse_time(name: str, text: str | None) -> datetime | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidField(f"{name} must be an RFC 3339 date-time", {"field": name}) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as exc:
-        raise InvalidField(f"{name} is outside the calendar", {"field": name}) from exc
-
-
-def _parse_int(name: str, text: str | None, default: int) -> int:
-    if text is None or text.strip() == "":
-        return default
-    if not text.strip().isascii() or not text.strip().isdigit() or len(text.strip()) > 18:
-        raise InvalidField(f"{name} must be a positive whole number", {"field": name})
-    return int(text.strip())
-
-
 def _filter(
     dir_: str | None, failed: str | None, search: str | None, start: str | None, end: str | None
 ) -> MessageFilter:
@@ -70,8 +47,8 @@ def _filter(
         direction=_DIRECTIONS[direction_key],
         failed=_FAILED[failed_key],
         search=(search or "").strip() or None,
-        start=_parse_time("startDate", start),
-        end=_parse_time("endDate", end),
+        start=parse_list_time("startDate", start),
+        end=parse_list_time("endDate", end),
     )
 
 
@@ -98,12 +75,16 @@ async def list_messages(
             db,
             principal.org_id,
             wanted,
-            _parse_int("page", page, 1),
-            _parse_int("size", size, listing.MAX_PAGE_SIZE),
+            parse_list_int("page", page, 1),
+            parse_list_int("size", size, listing.MAX_PAGE_SIZE),
         )
         return MessageListBody(messages=[render_record(m) for m in found], paged=True)
     result = await listing.list_messages_after(
-        db, principal.org_id, wanted, after, _parse_int("limit", limit, listing.MAX_CURSOR_LIMIT)
+        db,
+        principal.org_id,
+        wanted,
+        after,
+        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT),
     )
     return MessageListBody(
         messages=[render_record(m) for m in result.messages],

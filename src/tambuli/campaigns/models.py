@@ -12,7 +12,8 @@ from tambuli.campaigns.delays import Delay, DelayUnit, parse_delay
 from tambuli.campaigns.polls import Choice, parse_choices
 from tambuli.campaigns.quiet_hours import SendingWindow, parse_sending_window
 from tambuli.errors import InvalidField
-from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id, check_storable_text
+from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id
+from tambuli.texts import check_storable_text
 
 MAX_STEPS = 100
 MAX_NAME_LENGTH = 200

@@ -12,7 +12,6 @@ from tambuli.errors import InvalidField
 
 MESSAGE_ID_PATTERN = re.compile(r"^SMS(\d{8}T\d{6})-(\d{1,18})-(\d{1,18})$")
 MAX_MESSAGE_LENGTH = 10_000
-MAX_CLIENT_TEXT = 200
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_NUMERIC_SENDER = 15
 _ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 ._&'-]+$")
@@ -109,26 +108,6 @@ def check_sender_id(sender: str) -> str:
             {"field": "from"},
         )
     return cleaned
-
-
-def check_storable_text(name: str, value: str) -> str:
-    """Text both databases can store: no NUL (PostgreSQL refuses it), no lone surrogates."""
-    if "\x00" in value:
-        raise InvalidField(f"{name} must not contain NUL characters", {"field": name})
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidField(f"{name} is not valid Unicode text", {"field": name}) from exc
-    return value
-
-
-def check_client_text(name: str, value: str | None, limit: int = MAX_CLIENT_TEXT) -> str:
-    """A client's free-text field (clientRef, clientDedup): at most `limit` characters."""
-    if value is None:
-        return ""
-    if len(value) > limit:
-        raise InvalidField(f"{name} is longer than {limit} characters", {"field": name})
-    return check_storable_text(name, value)
 
 
 def next_pacing_slot(

@@ -24,17 +24,13 @@ from tambuli.errors import (
 )
 from tambuli.messaging import store
 from tambuli.messaging.intake import Draft, SmsIntake
-from tambuli.messaging.models import (
-    MAX_MESSAGE_LENGTH,
-    check_client_text,
-    check_sender_id,
-    check_storable_text,
-)
+from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id
 from tambuli.messaging.personalisation import has_variables, render_for_contact
 from tambuli.messaging.pricing import PriceBook
 from tambuli.messaging.segments import MAX_PARTS, SegmentedMessage, segment_message
 from tambuli.messaging.views import StoredMessage
 from tambuli.organizations.profile import OrgProfile, ProfileCache
+from tambuli.texts import check_client_text, check_storable_text
 from tambuli.webhooks.address_guard import check_webhook_url
 
 RESERVATION_REASON = "sms"
