@@ -17,6 +17,7 @@ from tambuli.cli import campaigns as campaigns_cli
 from tambuli.cli import contacts as contacts_cli
 from tambuli.cli import messaging as messaging_cli
 from tambuli.cli import money, orgs, transfer
+from tambuli.cli import topups as topups_cli
 from tambuli.cli.context import clock, read_settings, run, run_with_database
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations, read_schema_revision
@@ -166,6 +167,7 @@ cli.add_command(campaigns_cli.campaign)
 cli.add_command(messaging_cli.prices)
 cli.add_command(messaging_cli.simulator)
 cli.add_command(messaging_cli.channels)
+cli.add_command(topups_cli.topups)
 
 
 def main() -> None:
