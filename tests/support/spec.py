@@ -35,6 +35,9 @@ MESSAGES_PATH = "/v1/organizations/{orgId}/messages/"
 MESSAGE_PATH = "/v1/organizations/{orgId}/messages/{messageId}/"
 SUBSCRIBE_PATH = "/v1/organizations/{orgId}/engagements/{campaignId}/subscribe"
 UNSUBSCRIBE_PATH = "/v1/organizations/{orgId}/engagements/{campaignId}/unsubscribe"
+TOPUP_PATH = "/v1/organizations/{orgId}/topup/"
+TOPUPS_PATH = "/v1/organizations/{orgId}/topups/"
+ONE_TOPUP_PATH = "/v1/organizations/{orgId}/topups/{topupId}/"
 
 # The operations Tambuli implements today, by the spec's operationId.
 IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
@@ -50,6 +53,9 @@ IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
     "getSms": ("GET", MESSAGE_PATH),
     "subscribeContact": ("POST", SUBSCRIBE_PATH),
     "unsubscribeContact": ("POST", UNSUBSCRIBE_PATH),
+    "sendOrgTopup": ("POST", TOPUP_PATH),
+    "getOrgTopupsList": ("GET", TOPUPS_PATH),
+    "getOrgTopups": ("GET", ONE_TOPUP_PATH),
 }
 
 # Responses the spec describes in words only ("all the response fields are the same as the
@@ -87,6 +93,21 @@ KNOWN_SPEC_GAPS: dict[tuple[str, str, int], tuple[str, str]] = {
     ("POST", SUBSCRIBE_PATH, 413): ("error_400", _TOO_LARGE),
     ("POST", UNSUBSCRIBE_PATH, 404): ("error_404", _NOT_FOUND_ORG),
     ("POST", UNSUBSCRIBE_PATH, 413): ("error_400", _TOO_LARGE),
+    ("POST", TOPUP_PATH, 402): (
+        "error_402",
+        "a balance that does not cover the price is 402 as on SMS; sendOrgTopup omits it",
+    ),
+    ("POST", TOPUP_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("POST", TOPUP_PATH, 409): (
+        "error_400",
+        "a repeated clientDedup (our extension, as on SMS) is 409 with the first top-up",
+    ),
+    ("POST", TOPUP_PATH, 413): ("error_400", _TOO_LARGE),
+    ("GET", TOPUPS_PATH, 400): (
+        "error_400",
+        "a wrongly typed query parameter (limit, failed, dates, a foreign cursor) is 400",
+    ),
+    ("GET", TOPUPS_PATH, 404): ("error_404", _NOT_FOUND_ORG),
 }
 
 

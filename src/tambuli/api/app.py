@@ -21,6 +21,7 @@ from tambuli.api import (
     messages,
     sms,
     subscriptions,
+    topups,
     transfer,
 )
 from tambuli.api.errors import EXCEPTION_HANDLERS
@@ -30,6 +31,8 @@ from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
 from tambuli.messaging.sending import open_outbox
 from tambuli.settings import Settings
+from tambuli.topups.providers import open_topup_desk
+from tambuli.topups.service import TopupDesk
 
 
 @get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
@@ -61,6 +64,10 @@ ROUTES: list[Any] = [
     transfer.export_contacts,
     sms.send_to_contact,
     sms.send_to_number,
+    topups.send_topup,
+    topups.list_topups,
+    topups.get_topup,
+    topups.send_legacy_topup,
     messages.list_messages,
     messages.get_message,
     subscriptions.subscribe,
@@ -87,19 +94,25 @@ def build_app(
     settings: Settings,
     wake_delivery: Callable[[], None] | None = None,
     wake_campaigns: Callable[[], None] | None = None,
+    wake_topups: Callable[[], None] | None = None,
+    topups: TopupDesk | None = None,
 ) -> Litestar:
     """The HTTP application serving the engageSPARK-compatible API."""
+    commits = GroupCommit(db)
     runtime = ApiRuntime(
         db=db,
         clock=clock,
         settings=settings,
         outbox=open_outbox(db, clock),
-        commits=GroupCommit(db),
+        commits=commits,
+        topups=topups or open_topup_desk(db, clock, settings, commits),
     )
     if wake_delivery is not None:
         runtime.wake_delivery = wake_delivery
     if wake_campaigns is not None:
         runtime.wake_campaigns = wake_campaigns
+    if wake_topups is not None:
+        runtime.wake_topups = wake_topups
     openapi = OpenAPIConfig(
         title="Tambuli",
         version=__version__,

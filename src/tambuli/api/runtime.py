@@ -14,6 +14,7 @@ from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
 from tambuli.messaging.sending import Outbox
 from tambuli.settings import Settings
+from tambuli.topups.service import TopupDesk
 
 
 @dataclass
@@ -26,11 +27,15 @@ class ApiRuntime:
     outbox: Outbox
     # Shares commits between concurrent small writes (contact creates).
     commits: GroupCommit
+    # Top-ups: catalogue, provider, and the synchronous attempts still running.
+    topups: TopupDesk
     tokens: TokenCache = field(default_factory=TokenCache)
     # Called after a message is queued, so an in-process worker starts on it at once.
     wake_delivery: Callable[[], None] = lambda: None
     # Called after a subscription or launch, so an in-process worker fires due steps at once.
     wake_campaigns: Callable[[], None] = lambda: None
+    # Called after a top-up is queued, so an in-process worker sends it at once.
+    wake_topups: Callable[[], None] = lambda: None
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:

@@ -97,6 +97,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
             settings,
             workers.wake_delivery if workers else None,
             workers.wake_campaigns if workers else None,
+            workers.wake_topups if workers else None,
         )
         if workers is not None:
             background = asyncio.create_task(workers.run(stop))

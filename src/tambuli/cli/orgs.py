@@ -98,13 +98,13 @@ def _sender_id(value: str) -> str:
         raise click.ClickException(f"invalid --sender-id: {exc.message}") from exc
 
 
-def _inbound_url(value: str) -> str:
+def _webhook_url(option: str, value: str) -> str:
     if not value.strip():
-        return ""  # clears it: inbound SMS are no longer pushed
+        return ""  # clears it: nothing is pushed there any more
     try:
         return check_webhook_url(value.strip())
     except ValueError as exc:
-        raise click.ClickException(f"invalid --inbound-url: {exc}") from exc
+        raise click.ClickException(f"invalid {option}: {exc}") from exc
 
 
 def _window_seconds(hours: str) -> int:
@@ -126,6 +126,7 @@ def _profile_json(profile: profiles.OrgProfile) -> dict[str, object]:
         "defaultSenderId": profile.default_sender_id,
         "deliveryWindowSeconds": profile.delivery_window_seconds,
         "inboundUrl": profile.inbound_url,
+        "topupUrl": profile.topup_url,
         "hasWebhookSecret": bool(profile.webhook_secret),
         "optOutKeywords": _effective_keywords(profile.opt_out_keywords, DEFAULT_OPT_OUT_KEYWORDS),
         "optInKeywords": _effective_keywords(profile.opt_in_keywords, DEFAULT_OPT_IN_KEYWORDS),
@@ -165,6 +166,7 @@ def _print_profile(profile: profiles.OrgProfile, as_json: bool) -> None:
             ("default sender ID", profile.default_sender_id or "(none)"),
             ("delivery window", window),
             ("inbound URL", profile.inbound_url or "(none)"),
+            ("top-up results URL", profile.topup_url or "(none)"),
             ("webhook secret", "set" if profile.webhook_secret else "not created yet"),
             ("opt-out keywords", ", ".join(stop_words)),
             ("opt-in keywords", ", ".join(start_words)),
@@ -188,6 +190,7 @@ def org_show(org_id: int, as_json: bool) -> None:
 @click.option("--org", "org_id", required=True, type=int)
 @click.option("--sender-id", help='Default sender ID of the organization ("" clears it).')
 @click.option("--inbound-url", help='URL inbound SMS are pushed to ("" clears it).')
+@click.option("--topup-url", help='URL final top-up results are pushed to ("" clears it).')
 @click.option("--delivery-window-hours", "window_hours", help="How long delivery is retried.")
 @click.option(
     "--opt-out-keywords",
@@ -202,17 +205,18 @@ def org_set(
     org_id: int,
     sender_id: str | None,
     inbound_url: str | None,
+    topup_url: str | None,
     window_hours: str | None,
     opt_out_keywords: str | None,
     opt_in_keywords: str | None,
     as_json: bool,
 ) -> None:
     """Change an organization's messaging settings; prints the new settings."""
-    given = (sender_id, inbound_url, window_hours, opt_out_keywords, opt_in_keywords)
+    given = (sender_id, inbound_url, topup_url, window_hours, opt_out_keywords, opt_in_keywords)
     if all(value is None for value in given):
         raise click.UsageError(
-            "give --sender-id, --inbound-url, --delivery-window-hours, --opt-out-keywords "
-            "or --opt-in-keywords"
+            "give --sender-id, --inbound-url, --topup-url, --delivery-window-hours, "
+            "--opt-out-keywords or --opt-in-keywords"
         )
     stop_words = None
     if opt_out_keywords is not None:
@@ -222,7 +226,8 @@ def org_set(
         start_words = _keywords("--opt-in-keywords", opt_in_keywords)
     # Everything is checked before the database is touched, so a bad value changes nothing.
     sender = None if sender_id is None else _sender_id(sender_id)
-    url = None if inbound_url is None else _inbound_url(inbound_url)
+    url = None if inbound_url is None else _webhook_url("--inbound-url", inbound_url)
+    results_url = None if topup_url is None else _webhook_url("--topup-url", topup_url)
     window = None if window_hours is None else _window_seconds(window_hours)
 
     async def action(db: Database) -> profiles.OrgProfile:
@@ -232,6 +237,7 @@ def org_set(
             default_sender_id=sender,
             delivery_window_seconds=window,
             inbound_url=url,
+            topup_url=results_url,
             opt_out_keywords=stop_words,
             opt_in_keywords=start_words,
         )

@@ -32,6 +32,8 @@ class OrgProfile:
     # Comma-separated campaign opt-out / opt-in keywords; "" means the built-in lists.
     opt_out_keywords: str = ""
     opt_in_keywords: str = ""
+    # Where the final result of every top-up is pushed; "" means nowhere.
+    topup_url: str = ""
 
 
 async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile | None:
@@ -46,6 +48,7 @@ async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile 
                 organization_settings.c.inbound_url,
                 organization_settings.c.opt_out_keywords,
                 organization_settings.c.opt_in_keywords,
+                organization_settings.c.topup_url,
             )
             .select_from(organizations)
             .outerjoin(organization_settings, organization_settings.c.org_id == organizations.c.id)
@@ -64,6 +67,7 @@ async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile 
         inbound_url=row.inbound_url,
         opt_out_keywords=row.opt_out_keywords,
         opt_in_keywords=row.opt_in_keywords,
+        topup_url=row.topup_url,
     )
 
 
@@ -87,6 +91,7 @@ async def write_profile_within(conn: AsyncConnection, profile: OrgProfile) -> No
         "inbound_url": profile.inbound_url,
         "opt_out_keywords": profile.opt_out_keywords,
         "opt_in_keywords": profile.opt_in_keywords,
+        "topup_url": profile.topup_url,
     }
     result = await conn.execute(
         update(organization_settings)
@@ -107,6 +112,7 @@ async def update_profile(
     inbound_url: str | None = None,
     opt_out_keywords: str | None = None,
     opt_in_keywords: str | None = None,
+    topup_url: str | None = None,
 ) -> OrgProfile:
     """Change some settings of an organization; returns the new profile."""
     async with db.write() as conn:
@@ -129,6 +135,7 @@ async def update_profile(
                 current.opt_out_keywords if opt_out_keywords is None else opt_out_keywords
             ),
             opt_in_keywords=current.opt_in_keywords if opt_in_keywords is None else opt_in_keywords,
+            topup_url=current.topup_url if topup_url is None else topup_url,
         )
         await write_profile_within(conn, changed)
     return changed

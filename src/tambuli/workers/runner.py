@@ -30,6 +30,8 @@ from tambuli.messaging.receipts import MessageEvents
 from tambuli.messaging.sending import open_outbox
 from tambuli.messaging.simulator_journal import DatabaseJournal
 from tambuli.settings import Settings
+from tambuli.topups.attempts import carry_out_due_topups
+from tambuli.topups.providers import open_topup_desk
 from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
 
 log = logging.getLogger("tambuli.workers")
@@ -76,6 +78,7 @@ class Workers:
     channels: list[Channel] = field(default_factory=list)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_campaigns: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake_topups: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -88,6 +91,10 @@ class Workers:
     def wake_campaigns(self) -> None:
         """Look for due campaign steps now (a subscription may start at once)."""
         self._wake_campaigns.set()
+
+    def wake_topups(self) -> None:
+        """Look for due top-ups now (an async request was just queued)."""
+        self._wake_topups.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every loop until `stop` is set."""
@@ -118,6 +125,12 @@ class Workers:
                 self.wake_delivery()
             return handled
 
+        desk = open_topup_desk(self.db, self.clock, self.settings)
+        topup_batch = self.settings.topup_batch_size
+
+        async def send_topups() -> int:
+            return await carry_out_due_topups(desk, topup_batch, skip_locked)
+
         async with httpx.AsyncClient(follow_redirects=False) as client:
             pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
             loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
@@ -126,6 +139,7 @@ class Workers:
                 ("webhooks", lambda: deliver_due_pushes(self.db, self.clock, pushes), None),
                 ("campaign steps", fire_steps, self._wake_campaigns),
                 ("campaign replies", answer_replies, None),
+                ("top-ups", send_topups, self._wake_topups),
             ]
             await asyncio.gather(
                 *(self._loop(name, step, wake, stop) for name, step, wake in loops)

@@ -1,0 +1,303 @@
+"""POST …/topup/, GET …/topups/ and …/topups/{id}/, and the legacy POST /v1/airtime-topup."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import MediaType, Request, Response, get, post
+from litestar.params import Parameter
+
+from tambuli.api.auth import authorize_org, authorize_token
+from tambuli.api.errors import render_error, status_for
+from tambuli.api.pagination import parse_list_int, parse_list_time
+from tambuli.api.runtime import runtime_of
+from tambuli.billing.models import usd_number
+from tambuli.contacts import phones
+from tambuli.contacts.models import PhoneNumber, parse_id
+from tambuli.errors import (
+    AmbiguousPhoneNumber,
+    DuplicateTopup,
+    InvalidField,
+    TambuliError,
+    TopupRefused,
+    Unauthorized,
+)
+from tambuli.organizations.models import parse_authorization_header
+from tambuli.topups import listing
+from tambuli.topups.models import StoredTopup, TopupStatus
+from tambuli.topups.planning import TopupPlan
+from tambuli.topups.service import TopupAnswer, TopupRequest, request_topup
+from tambuli.topups.store import TopupFilter
+from tambuli.topups.views import (
+    TopupRecordBody,
+    amount_number,
+    render_legacy_result,
+    render_topup_record,
+)
+
+TOPUP_PATH = "/v1/organizations/{org_id:str}/topup"
+TOPUPS_PATH = "/v1/organizations/{org_id:str}/topups"
+ONE_TOPUP_PATH = "/v1/organizations/{org_id:str}/topups/{topup_id:str}"
+_FAILED = {"true": True, "false": False, "all": None, "": None}
+
+
+class SendTopupBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """sendOrgTopup: exactly one of contactId, fullPhoneNumber, or phoneNumber + country."""
+
+    max_amount: int | str
+    desired_amount: int | str | None = None
+    client_ref: str | None = None
+    # Our extension: a key that makes a retried request safe (as on SMS).
+    client_dedup: str | None = None
+    async_: bool | None = msgspec.field(name="async", default=None)
+    test: bool | None = None
+    contact_id: int | str | None = None
+    full_phone_number: str | None = None
+    phone_number: str | None = None
+    phone_number_country: str | None = None
+
+
+class TopupSentBody(msgspec.Struct, rename="camel", omit_defaults=True):
+    """The answer to a top-up request (200 done, 202 queued), or the body of a 409."""
+
+    id: str
+    currency: str
+    amount_sent: float
+    price: float
+    queued: bool
+    operator: str = ""
+    full_phone_number: str = ""
+    status: str = ""
+    test: bool = False
+    dedup_topup_id: str = ""
+    error: str = ""
+    error_code: str = ""
+
+
+class TopupListBody(msgspec.Struct, rename="camel"):
+    """A list of top-ups, newest first."""
+
+    topups: list[TopupRecordBody]
+    paged: bool
+    has_next_page: bool | msgspec.UnsetType = msgspec.UNSET
+    next_page: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class LegacyTopupBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """The legacy POST /v1/airtime-topup: the organization and a full number in the body."""
+
+    organization_id: int | str
+    phone_number: str
+    max_amount: int | str
+    desired_amount: int | str | None = None
+    client_ref: str | None = None
+    client_dedup: str | None = None
+    results_url: str | None = None
+
+
+def _render_planned(plan: TopupPlan, phone: str) -> TopupSentBody:
+    operator = plan.operator
+    return TopupSentBody(
+        id="",
+        currency=operator.currency,
+        amount_sent=amount_number(plan.amount_minor, operator.minor_digits),
+        price=usd_number(plan.price_micro),
+        queued=False,
+        operator=operator.name,
+        full_phone_number=phone,
+        test=True,
+    )
+
+
+def _render_sent(topup: StoredTopup, queued: bool) -> TopupSentBody:
+    return TopupSentBody(
+        id=topup.topup_id,
+        currency=topup.currency,
+        amount_sent=amount_number(topup.amount_minor, topup.minor_digits),
+        price=usd_number(topup.price_micro),
+        queued=queued,
+        operator=topup.operator_name,
+        full_phone_number=topup.recipient,
+        status=topup.status.value,
+    )
+
+
+def _phone(body: SendTopupBody) -> PhoneNumber | None:
+    if (
+        body.full_phone_number is None
+        and body.phone_number is None
+        and body.phone_number_country is None
+    ):
+        return None
+    return phones.normalise_either(
+        body.full_phone_number, body.phone_number, body.phone_number_country
+    )
+
+
+def _answer(answer: TopupAnswer) -> Response[Any]:
+    topup = answer.topup
+    if topup is None:
+        return _json(_render_planned(answer.plan, answer.recipient), 200)
+    if topup.status is TopupStatus.FAILED:
+        raise TopupRefused(
+            f"The top-up failed: {topup.error}", {"id": topup.topup_id, "error": topup.error}
+        )
+    if answer.finished:
+        return _json(_render_sent(topup, queued=False), 200)
+    return _json(_render_sent(topup, queued=True), 202)
+
+
+def _json(body: Any, status: int) -> Response[Any]:
+    return Response(body, status_code=status, media_type=MediaType.JSON)
+
+
+def _duplicate(exc: DuplicateTopup) -> Response[Any]:
+    assert isinstance(exc.original, StoredTopup)
+    answer = _render_sent(exc.original, queued=not exc.original.done)
+    answer.dedup_topup_id = exc.original.topup_id
+    answer.error = exc.message
+    answer.error_code = exc.error_code
+    return _json(answer, 409)
+
+
+@post(TOPUP_PATH, operation_id="sendOrgTopup", tags=["Top-Up"], status_code=200)
+async def send_topup(
+    request: Request[Any, Any, Any], org_id: str, data: SendTopupBody
+) -> Response[TopupSentBody]:
+    """Send airtime: the largest amount on sale up to maxAmount (see desiredAmount)."""
+    principal = await authorize_org(request, org_id)
+    contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
+    phone = _phone(data)
+    if (phone is None) == (contact_id is None):
+        raise AmbiguousPhoneNumber(
+            'Exactly one of "contactId", "fullPhoneNumber", or "phoneNumber" with'
+            ' "phoneNumberCountry" must be set'
+        )
+    runtime = runtime_of(request)
+    wanted = TopupRequest(
+        org_id=principal.org_id,
+        contact_id=contact_id,
+        phone=phone,
+        max_amount=data.max_amount,
+        desired_amount=data.desired_amount,
+        client_ref=data.client_ref or "",
+        client_dedup=data.client_dedup or "",
+        test=bool(data.test),
+        run_async=bool(data.async_),
+    )
+    try:
+        answer = await request_topup(runtime.topups, wanted)
+    except DuplicateTopup as exc:
+        return _duplicate(exc)
+    if answer.topup is not None and not answer.finished:
+        runtime.wake_topups()
+    return _answer(answer)
+
+
+def _filter(
+    failed: str | None, search: str | None, start: str | None, end: str | None
+) -> TopupFilter:
+    failed_key = (failed or "").strip().lower()
+    if failed_key not in _FAILED:
+        raise InvalidField("failed must be true, false or all", {"field": "failed"})
+    if search is not None and "\x00" in search:
+        raise InvalidField("search must not contain NUL characters", {"field": "search"})
+    return TopupFilter(
+        failed=_FAILED[failed_key],
+        search=(search or "").strip() or None,
+        start=parse_list_time("startDate", start),
+        end=parse_list_time("endDate", end),
+    )
+
+
+@get(TOPUPS_PATH, operation_id="getOrgTopupsList", tags=["Top-Up"])
+async def list_topups(
+    request: Request[Any, Any, Any],
+    org_id: str,
+    after: str | None = None,
+    limit: str | None = None,
+    page: str | None = None,
+    size: str | None = None,
+    failed: str | None = None,
+    search: str | None = None,
+    start_date: Annotated[str | None, Parameter(query="startDate")] = None,
+    end_date: Annotated[str | None, Parameter(query="endDate")] = None,
+) -> TopupListBody:
+    """Top-ups of the organization, newest first: by cursor (after/limit) or page (page/size)."""
+    principal = await authorize_org(request, org_id)
+    wanted = _filter(failed, search, start_date, end_date)
+    db = runtime_of(request).db
+    if page is not None or size is not None:
+        found = await listing.list_topups_page(
+            db,
+            principal.org_id,
+            wanted,
+            parse_list_int("page", page, 1),
+            parse_list_int("size", size, listing.MAX_PAGE_SIZE),
+        )
+        return TopupListBody(topups=[render_topup_record(t) for t in found], paged=True)
+    result = await listing.list_topups_after(
+        db,
+        principal.org_id,
+        wanted,
+        after,
+        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT),
+    )
+    return TopupListBody(
+        topups=[render_topup_record(t) for t in result.topups],
+        paged=False,
+        has_next_page=result.next_after is not None,
+        next_page=result.next_after or "",
+    )
+
+
+@get(ONE_TOPUP_PATH, operation_id="getOrgTopups", tags=["Top-Up"])
+async def get_topup(request: Request[Any, Any, Any], org_id: str, topup_id: str) -> TopupRecordBody:
+    """One top-up with its result."""
+    principal = await authorize_org(request, org_id)
+    found = await listing.get_topup(runtime_of(request).db, principal.org_id, topup_id)
+    return render_topup_record(found)
+
+
+def _legacy_error(error: TambuliError) -> Response[Any]:
+    plain = render_error(error)
+    body = dict(plain.content) if isinstance(plain.content, dict) else {}
+    body.update({"status": "Failed", "errorMessage": error.message})
+    return _json(body, status_for(error))
+
+
+@post("/v1/airtime-topup", operation_id="legacyAirtimeTopup", tags=["Top-Up"], status_code=200)
+async def send_legacy_topup(
+    request: Request[Any, Any, Any], data: LegacyTopupBody
+) -> Response[dict[str, Any]]:
+    """Legacy top-up: status Success, Queued (final result pushed to resultsUrl) or Failed."""
+    token = parse_authorization_header(request.headers.get("authorization"))
+    if token is None:
+        return _legacy_error(Unauthorized())
+    try:
+        org_id = parse_id(data.organization_id, "organizationId")
+        principal = await authorize_token(request, token, org_id)
+        wanted = TopupRequest(
+            org_id=principal.org_id,
+            contact_id=None,
+            phone=phones.normalise_full_number(data.phone_number),
+            max_amount=data.max_amount,
+            desired_amount=data.desired_amount,
+            client_ref=data.client_ref or "",
+            client_dedup=data.client_dedup or "",
+            results_url=(data.results_url or "").strip(),
+        )
+        runtime = runtime_of(request)
+        answer = await request_topup(runtime.topups, wanted)
+    except DuplicateTopup as exc:
+        assert isinstance(exc.original, StoredTopup)
+        body = render_legacy_result(exc.original)
+        body.update({"error": exc.message, "errorCode": exc.error_code})
+        return _json(body, 409)
+    except TambuliError as exc:
+        return _legacy_error(exc)
+    assert answer.topup is not None
+    if not answer.finished:
+        runtime.wake_topups()
+    return _json(render_legacy_result(answer.topup), 200)

@@ -1,0 +1,359 @@
+"""Carrying out top-ups: claim due ones, ask the provider, record what it said.
+
+Each attempt is written down (its provider reference, in `pending_ref`) before the provider is
+called, and cleared only when the outcome is recorded. A top-up found with a reference still
+set was interrupted mid-call: the provider is asked what became of it before anything is sent
+again, so a crash at any point cannot pay twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.billing import batches as billing_batches
+from tambuli.billing import service as billing
+from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
+from tambuli.errors import InsufficientFunds, TambuliError
+from tambuli.topups import store
+from tambuli.topups.catalogue import Catalogue
+from tambuli.topups.models import (
+    StoredTopup,
+    TopupStatus,
+    find_lookup_at,
+    find_retry_at,
+    make_attempt_reference,
+)
+from tambuli.topups.planning import plan_for_operator
+from tambuli.topups.results import enqueue_result_pushes_within
+from tambuli.topups.service import RESERVATION_REASON, TopupDesk
+
+log = logging.getLogger("tambuli.topups")
+# A provider that keeps a top-up pending longer than this is given up on (the reservation is
+# released): see docs/decisions.md.
+PENDING_GIVE_UP = timedelta(hours=24)
+MAX_ERROR_TEXT = 500
+
+
+def _order(topup: StoredTopup) -> AirtimeOrder:
+    assert topup.pending_ref is not None
+    return AirtimeOrder(
+        reference=topup.pending_ref,
+        recipient=topup.recipient,
+        country=topup.country,
+        operator_code=topup.operator_code,
+        provider_operator_ref=topup.provider_operator_ref,
+        amount_minor=topup.amount_minor,
+        currency=topup.currency,
+        minor_digits=topup.minor_digits,
+        attempt=topup.attempts,
+    )
+
+
+async def _ask_provider(desk: TopupDesk, topup: StoredTopup, lookup: bool) -> AirtimeResult:
+    """Send the attempt (or look an interrupted one up); never raises."""
+    try:
+        if lookup:
+            assert topup.pending_ref is not None
+            call = desk.provider.find_topup(topup.pending_ref)
+        else:
+            call = desk.provider.send_topup(_order(topup))
+        return await asyncio.wait_for(call, desk.attempt_seconds)
+    except TimeoutError:
+        # The provider may still carry it out: only a lookup can tell.
+        return AirtimeResult(AirtimeOutcome.PENDING, error="the provider did not answer in time")
+    except Exception:  # a provider bug must not lose the top-up: look it up later
+        log.exception("top-up %s: the provider call failed", topup.row_id)
+        return AirtimeResult(AirtimeOutcome.PENDING, error="the provider call failed")
+
+
+async def carry_out_sync_attempt(
+    desk: TopupDesk, topup: StoredTopup, lease_until: datetime
+) -> StoredTopup:
+    """The first attempt of a synchronous request (and one more after a ported-number reroute)."""
+    while True:
+        result = await _ask_provider(desk, topup, lookup=False)
+        recorded = await record_outcomes(desk, [(topup, result)], lease_until)
+        current = recorded.get(topup.row_id, topup)
+        if not (current.rerouted and current.status is TopupStatus.QUEUED) or topup.rerouted:
+            return current
+        # Rerouted to the operator the provider named: due at once, so this request carries on.
+        claimed = await _claim_one(desk, current.row_id)
+        if claimed is None:
+            return current
+        topup, lease_until = claimed
+
+
+async def _claim_one(desk: TopupDesk, row_id: int) -> tuple[StoredTopup, datetime] | None:
+    now = desk.clock.now()
+    lease_until = now + desk.lease
+    async with desk.db.write() as conn:
+        claimed = await store.claim_topup(conn, row_id, now, lease_until)
+        if claimed is None:
+            return None
+        started = await _begin_attempts_within(conn, [claimed], now)
+    return started[0], lease_until
+
+
+async def _begin_attempts_within(
+    conn: AsyncConnection, claimed: Sequence[StoredTopup], now: datetime
+) -> list[StoredTopup]:
+    """Give each fresh claim its next attempt and reference; interrupted ones keep theirs."""
+    started: list[StoredTopup] = []
+    rows = []
+    for topup in claimed:
+        if topup.pending_ref is not None:
+            started.append(topup)
+            continue
+        attempt = topup.attempts + 1
+        reference = make_attempt_reference(topup.topup_id, attempt)
+        rows.append({"topup_id": topup.row_id, "attempts": attempt, "ref": reference, "now": now})
+        started.append(
+            replace(topup, status=TopupStatus.SENDING, attempts=attempt, pending_ref=reference)
+        )
+    await store.begin_attempts(conn, rows)
+    return started
+
+
+async def carry_out_due_topups(desk: TopupDesk, limit: int, skip_locked: bool) -> int:
+    """Claim due top-ups, ask the provider about each at once, record the outcomes; how many."""
+    now = desk.clock.now()
+    lease_until = now + desk.lease
+    async with desk.db.read() as conn:
+        if not await store.any_due_topup(conn, now):
+            return 0
+    async with desk.db.write() as conn:
+        claimed = await store.claim_due_topups(conn, now, lease_until, limit, skip_locked)
+        interrupted = {t.row_id for t in claimed if t.pending_ref is not None}
+        started = await _begin_attempts_within(conn, claimed, now)
+    if not started:
+        return 0
+    results = await asyncio.gather(
+        *(_ask_provider(desk, t, lookup=t.row_id in interrupted) for t in started)
+    )
+    await record_outcomes(desk, list(zip(started, results, strict=True)), lease_until)
+    return len(started)
+
+
+def _clip(text: str) -> str:
+    return text[:MAX_ERROR_TEXT]
+
+
+class _Outcomes:
+    """The changes one batch of provider answers makes, gathered for a few bulk statements."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.changes: list[dict[str, Any]] = []
+        self.settles: list[tuple[int, int]] = []
+        self.releases: list[int] = []
+        self.finished: list[StoredTopup] = []
+        self.after: dict[int, StoredTopup] = {}
+
+    def succeed(self, topup: StoredTopup, result: AirtimeResult, provider: str) -> None:
+        received = topup.received_minor if result.received_minor is None else result.received_minor
+        currency = result.received_currency or topup.received_currency
+        change = {
+            "status": TopupStatus.SUCCEEDED.value,
+            "error": "",
+            "pending_ref": None,
+            "next_attempt_at": None,
+            "lease_until": None,
+            "charged_micro": topup.price_micro,
+            "received_minor": received,
+            "received_currency": currency,
+            "provider": provider,
+            "provider_transaction_id": result.transaction_id[:100],
+            "finished_at": self.now,
+            "updated_at": self.now,
+        }
+        if topup.reservation_id is not None:
+            self.settles.append((topup.reservation_id, topup.price_micro))
+        self._apply(topup, change, finished=True)
+
+    def fail(self, topup: StoredTopup, error: str, provider: str) -> None:
+        change = {
+            "status": TopupStatus.FAILED.value,
+            "error": _clip(error or "the top-up failed"),
+            "pending_ref": None,
+            "next_attempt_at": None,
+            "lease_until": None,
+            "charged_micro": 0,
+            "provider": provider,
+            "finished_at": self.now,
+            "updated_at": self.now,
+        }
+        if topup.reservation_id is not None:
+            self.releases.append(topup.reservation_id)
+        self._apply(topup, change, finished=True)
+
+    def wait(self, topup: StoredTopup, result: AirtimeResult, provider: str) -> None:
+        if self.now - topup.created_at > PENDING_GIVE_UP:
+            self.fail(topup, "the provider never confirmed the top-up", provider)
+            return
+        change = {
+            "status": TopupStatus.SENDING.value,
+            "next_attempt_at": find_lookup_at(self.now - topup.updated_at, self.now),
+            "lease_until": None,
+            "provider": provider,
+            "provider_transaction_id": result.transaction_id[:100],
+            "updated_at": self.now,
+        }
+        self._apply(topup, change, finished=False)
+
+    def retry(self, topup: StoredTopup, error: str, provider: str) -> None:
+        retry_at = find_retry_at(max(topup.attempts, 1), self.now)
+        if retry_at is None:
+            self.fail(topup, error or "the top-up failed after every retry", provider)
+            return
+        change = {
+            "status": TopupStatus.QUEUED.value,
+            "error": _clip(error),
+            "pending_ref": None,
+            "next_attempt_at": retry_at,
+            "lease_until": None,
+            "provider": provider,
+            "updated_at": self.now,
+        }
+        self._apply(topup, change, finished=False)
+
+    def reroute(self, topup: StoredTopup, change: dict[str, Any]) -> None:
+        self._apply(topup, change, finished=False)
+
+    def _apply(self, topup: StoredTopup, change: dict[str, Any], finished: bool) -> None:
+        self.changes.append({"topup_id": topup.row_id, **change})
+        values = {k: v for k, v in change.items() if k not in {"lease_until"}}
+        if "status" in values:
+            values["status"] = TopupStatus(values["status"])
+        after = replace(topup, **values)
+        self.after[topup.row_id] = after
+        if finished:
+            self.finished.append(after)
+
+
+async def record_outcomes(
+    desk: TopupDesk,
+    answered: Sequence[tuple[StoredTopup, AirtimeResult]],
+    lease_until: datetime,
+) -> dict[int, StoredTopup]:
+    """Store what the provider said about each top-up, in one commit; the top-ups after it.
+
+    A top-up no longer under this claim (the claim expired and another worker took it over)
+    is left alone.
+    """
+    if not answered:
+        return {}
+    catalogue = await desk.catalogue.get()
+    provider = desk.provider.name
+    now = desk.clock.now()
+    async with desk.db.write() as conn:
+        live = await store.select_still_claimed(conn, [t.row_id for t, _ in answered], lease_until)
+        outcomes = _Outcomes(now)
+        for sent, result in answered:
+            topup = live.get(sent.row_id)
+            if topup is None:
+                continue
+            await _decide(conn, desk, catalogue, outcomes, topup, result, provider)
+        await store.update_topups(conn, outcomes.changes)
+        await billing_batches.settle_many_within(conn, desk.clock, outcomes.settles)
+        await billing_batches.release_many_within(conn, desk.clock, outcomes.releases)
+        await enqueue_result_pushes_within(conn, now, outcomes.finished)
+    return outcomes.after
+
+
+async def _decide(
+    conn: AsyncConnection,
+    desk: TopupDesk,
+    catalogue: Catalogue,
+    outcomes: _Outcomes,
+    topup: StoredTopup,
+    result: AirtimeResult,
+    provider: str,
+) -> None:
+    outcome = result.outcome
+    if outcome is AirtimeOutcome.SUCCEEDED:
+        outcomes.succeed(topup, result, provider)
+    elif outcome is AirtimeOutcome.PENDING:
+        outcomes.wait(topup, result, provider)
+    elif outcome in {AirtimeOutcome.TRANSIENT, AirtimeOutcome.NOT_FOUND}:
+        # NOT_FOUND answers a lookup: the interrupted attempt never reached the provider.
+        outcomes.retry(topup, result.error or "the provider did not carry it out", provider)
+    elif outcome is AirtimeOutcome.WRONG_OPERATOR:
+        await _reroute(conn, desk, catalogue, outcomes, topup, result, provider)
+    else:
+        outcomes.fail(topup, result.error or "the operator refused the top-up", provider)
+
+
+async def _reroute(
+    conn: AsyncConnection,
+    desk: TopupDesk,
+    catalogue: Catalogue,
+    outcomes: _Outcomes,
+    topup: StoredTopup,
+    result: AirtimeResult,
+    provider: str,
+) -> None:
+    """Try once more with the operator the provider named (a ported number)."""
+    hint = result.operator_hint
+    named = catalogue.find_by_provider_ref(hint) or catalogue.find_operator(hint)
+    if topup.rerouted or named is None or named.code == topup.operator_code:
+        why = f"the number belongs to another operator ({hint or 'not named'})"
+        outcomes.fail(topup, result.error or why, provider)
+        return
+    try:
+        plan = plan_for_operator(catalogue, named, topup.max_amount, topup.desired_amount)
+    except TambuliError as exc:
+        outcomes.fail(topup, f"ported to {named.name}: {exc.message}", provider)
+        return
+    reservation_id = topup.reservation_id
+    if plan.price_micro != topup.price_micro:
+        # The new operator's price replaces the old one: hand the old reservation back and
+        # set the new price aside, in this same commit.
+        if reservation_id is not None:
+            await billing.release_reservation_within(conn, desk.clock, reservation_id)
+        try:
+            reservation_id = await billing.reserve_funds_within(
+                conn,
+                desk.clock,
+                topup.org_id,
+                plan.price_micro,
+                RESERVATION_REASON,
+                f"top-up to +{topup.recipient}",
+            )
+        except InsufficientFunds:
+            outcomes.fail(
+                replace(topup, reservation_id=None),
+                f"ported to {named.name}, whose price the balance does not cover",
+                provider,
+            )
+            return
+    operator = plan.operator
+    outcomes.reroute(
+        topup,
+        {
+            "status": TopupStatus.QUEUED.value,
+            "error": _clip(f"ported number: sent through {operator.name} instead"),
+            "pending_ref": None,
+            "next_attempt_at": outcomes.now,
+            "lease_until": None,
+            "rerouted": True,
+            "operator_code": operator.code,
+            "operator_name": operator.name,
+            "provider_operator_ref": operator.provider_ref,
+            "currency": operator.currency,
+            "minor_digits": operator.minor_digits,
+            "amount_minor": plan.amount_minor,
+            "price_micro": plan.price_micro,
+            "received_minor": plan.received_minor,
+            "received_currency": plan.received_currency,
+            "reservation_id": reservation_id,
+            "provider": provider,
+            "updated_at": outcomes.now,
+        },
+    )

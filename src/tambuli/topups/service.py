@@ -1,0 +1,243 @@
+"""Accepting a top-up: resolve the number, plan it, reserve the price, and try it (or queue it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.billing import service as billing
+from tambuli.channels.airtime import AirtimeProvider
+from tambuli.clock import Clock
+from tambuli.contacts import phones
+from tambuli.contacts import service as contacts
+from tambuli.contacts.models import Contact, PhoneNumber
+from tambuli.db.engine import Database
+from tambuli.db.group_commit import GroupCommit
+from tambuli.errors import DuplicateTopup, InvalidPushUrl, UnknownContact
+from tambuli.texts import check_client_text
+from tambuli.topups import store
+from tambuli.topups.catalogue_service import CatalogueCache
+from tambuli.topups.models import StoredTopup, TopupStatus, make_attempt_reference
+from tambuli.topups.planning import TopupPlan, check_amount_shape, plan_topup
+from tambuli.webhooks.address_guard import check_webhook_url
+
+RESERVATION_REASON = "topup"
+# A claim outlives the provider's own time limit by half of it (at least this much), so a slow
+# but live attempt is never taken over by another worker.
+MIN_LEASE_MARGIN = timedelta(seconds=5)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TopupRequest:
+    """A top-up request, checked in shape; the rules are applied by request_topup."""
+
+    org_id: int
+    # Exactly one of the two.
+    contact_id: int | None
+    phone: PhoneNumber | None
+    max_amount: object
+    desired_amount: object | None = None
+    client_ref: str = ""
+    client_dedup: str = ""
+    # Legacy /v1/airtime-topup: where this top-up's final result is pushed.
+    results_url: str = ""
+    test: bool = False
+    # Answer at once and let a worker send it, instead of trying it first.
+    run_async: bool = False
+
+
+@dataclass(frozen=True)
+class TopupAnswer:
+    """What a request led to: the top-up (None in test mode), its plan, and whether it is final."""
+
+    topup: StoredTopup | None
+    plan: TopupPlan
+    # False when the answer was given before the top-up finished (async, retrying, too slow).
+    finished: bool
+    # The number, E.164 digits.
+    recipient: str
+
+
+@dataclass
+class TopupDesk:
+    """What top-ups need besides the request: database, clock, catalogue, provider, limits."""
+
+    db: Database
+    clock: Clock
+    catalogue: CatalogueCache
+    provider: AirtimeProvider
+    # A synchronous request waits this long for its first attempt.
+    sync_seconds: float = 30.0
+    # One provider call may take this long before its outcome counts as unknown.
+    attempt_seconds: float = 60.0
+    # Shares commits between concurrent requests (SQLite, which has one writer anyway).
+    commits: GroupCommit | None = None
+    # Attempts that outlived their request's wait; kept so they are not garbage-collected.
+    running: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed top-up stays with the worker (or request) that claimed it."""
+        limit = timedelta(seconds=self.attempt_seconds)
+        return limit + max(limit / 2, MIN_LEASE_MARGIN)
+
+    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run a write job in its own transaction, or a shared one where commits are shared."""
+        if self.commits is not None:
+            return await self.commits.run(job)
+        async with self.db.write() as conn:
+            return await job(conn)
+
+
+def _check_request(request: TopupRequest) -> tuple[str, str]:
+    check_client_text("clientDedup", request.client_dedup)
+    check_client_text("clientRef", request.client_ref, limit=1000)
+    if request.results_url:
+        try:
+            check_webhook_url(request.results_url)
+        except ValueError as exc:
+            raise InvalidPushUrl(f"resultsUrl: {exc}", {"field": "resultsUrl"}) from exc
+    max_amount = check_amount_shape("maxAmount", request.max_amount)
+    desired = request.desired_amount
+    desired_amount = "" if desired is None else check_amount_shape("desiredAmount", desired)
+    return max_amount, desired_amount
+
+
+async def _resolve_recipient(
+    db: Database, request: TopupRequest
+) -> tuple[PhoneNumber, Contact | None]:
+    async with db.read() as conn:
+        if request.contact_id is not None:
+            contact = await contacts.get_contact_within(conn, request.org_id, request.contact_id)
+            if contact is None:
+                raise UnknownContact(
+                    f"No contact with ID {request.contact_id} in this organization"
+                )
+            return phones.normalise_full_number(f"+{contact.phone}"), contact
+        assert request.phone is not None
+        # A number that belongs to a contact shows the contact's names in lists; top-ups
+        # never create contacts.
+        found = await contacts.find_newest_contact_with_phone_within(
+            conn, request.org_id, request.phone.digits
+        )
+        return request.phone, found
+
+
+async def _find_duplicate(db: Database, org_id: int, client_dedup: str) -> StoredTopup | None:
+    if not client_dedup:
+        return None
+    async with db.read() as conn:
+        return await store.select_topup_by_dedup(conn, org_id, client_dedup)
+
+
+async def request_topup(desk: TopupDesk, request: TopupRequest) -> TopupAnswer:
+    """Plan a top-up and, unless it is a test, reserve its price and send or queue it.
+
+    DuplicateTopup when the clientDedup was used before and InsufficientFunds when the
+    balance does not cover the price; in either case nothing is stored or charged. A
+    synchronous request tries the first attempt itself, waiting up to `desk.sync_seconds`.
+    """
+    max_amount, desired_amount = _check_request(request)
+    phone, contact = await _resolve_recipient(desk.db, request)
+    catalogue = await desk.catalogue.get()
+    plan = plan_topup(catalogue, phone.digits, phone.region, max_amount, desired_amount)
+    if request.test:
+        return TopupAnswer(None, plan, finished=True, recipient=phone.digits)
+    duplicate = await _find_duplicate(desk.db, request.org_id, request.client_dedup)
+    if duplicate is not None:
+        raise DuplicateTopup(duplicate)
+    now = desk.clock.now()
+    lease_until = None if request.run_async else now + desk.lease
+
+    async def create(conn: AsyncConnection) -> StoredTopup:
+        reservation_id = await billing.reserve_funds_within(
+            conn,
+            desk.clock,
+            request.org_id,
+            plan.price_micro,
+            RESERVATION_REASON,
+            f"top-up to +{phone.digits}",
+        )
+        topup = await store.insert_topup(
+            conn,
+            _new_row(request, plan, phone, contact, reservation_id, now, lease_until),
+        )
+        if request.client_dedup:
+            await store.insert_dedup_key(conn, request.org_id, request.client_dedup, topup.row_id)
+        if lease_until is None:
+            return topup
+        # A synchronous request claims its own top-up and begins the first attempt in the
+        # same commit, so no worker takes it while the request is still waiting on it.
+        reference = make_attempt_reference(topup.topup_id, 1)
+        await store.begin_attempts(
+            conn, [{"topup_id": topup.row_id, "attempts": 1, "ref": reference, "now": now}]
+        )
+        return replace(topup, status=TopupStatus.SENDING, attempts=1, pending_ref=reference)
+
+    try:
+        topup = await desk.write(create)
+    except IntegrityError:
+        # A concurrent request with the same clientDedup committed first; ours rolled back.
+        duplicate = await _find_duplicate(desk.db, request.org_id, request.client_dedup)
+        if duplicate is None:
+            raise
+        raise DuplicateTopup(duplicate) from None
+    if lease_until is None:
+        return TopupAnswer(topup, plan, finished=False, recipient=phone.digits)
+    # Imported here, not at the top: attempts imports this module's desk.
+    from tambuli.topups.attempts import carry_out_sync_attempt
+
+    task = asyncio.create_task(carry_out_sync_attempt(desk, topup, lease_until))
+    desk.running.add(task)
+    task.add_done_callback(desk.running.discard)
+    done, _ = await asyncio.wait({task}, timeout=desk.sync_seconds)
+    if not done:
+        return TopupAnswer(topup, plan, finished=False, recipient=phone.digits)
+    final = task.result()
+    return TopupAnswer(final, plan, finished=final.done, recipient=phone.digits)
+
+
+def _new_row(
+    request: TopupRequest,
+    plan: TopupPlan,
+    phone: PhoneNumber,
+    contact: Contact | None,
+    reservation_id: int,
+    now: Any,
+    lease_until: Any,
+) -> dict[str, Any]:
+    operator = plan.operator
+    return {
+        "org_id": request.org_id,
+        "contact_id": None if contact is None else contact.id,
+        "recipient": phone.digits,
+        "country": operator.country,
+        "operator_code": operator.code,
+        "operator_name": operator.name,
+        "provider_operator_ref": operator.provider_ref,
+        "currency": operator.currency,
+        "minor_digits": operator.minor_digits,
+        "max_amount": plan.max_amount,
+        "desired_amount": plan.desired_amount,
+        "amount_minor": plan.amount_minor,
+        "received_minor": plan.received_minor,
+        "received_currency": plan.received_currency,
+        "price_micro": plan.price_micro,
+        "reservation_id": reservation_id,
+        "status": TopupStatus.QUEUED.value,
+        "attempts": 0,
+        "next_attempt_at": now if lease_until is None else lease_until,
+        "lease_until": lease_until,
+        "client_ref": request.client_ref,
+        "client_dedup": request.client_dedup,
+        "results_url": request.results_url,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -1,0 +1,279 @@
+"""SQL for the topups and topup_dedup tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.db.bulk import bind_rows
+from tambuli.db.claims import any_due_row, claim_due_rows
+from tambuli.db.schema import contacts, topup_dedup, topups
+from tambuli.topups.models import StoredTopup, TopupStatus
+
+_OPEN = (TopupStatus.QUEUED.value, TopupStatus.SENDING.value)
+_COLUMNS = (*topups.c, contacts.c.first_name, contacts.c.last_name)
+# Contacts are joined for their names only; a deleted contact leaves the names empty.
+_WITH_CONTACT = topups.outerjoin(
+    contacts, and_(contacts.c.id == topups.c.contact_id, contacts.c.org_id == topups.c.org_id)
+)
+
+
+def _to_topup(row: Any) -> StoredTopup:
+    return StoredTopup(
+        row_id=int(row.id),
+        org_id=int(row.org_id),
+        contact_id=None if row.contact_id is None else int(row.contact_id),
+        recipient=row.recipient,
+        country=row.country,
+        operator_code=row.operator_code,
+        operator_name=row.operator_name,
+        provider_operator_ref=row.provider_operator_ref,
+        currency=row.currency,
+        minor_digits=int(row.minor_digits),
+        max_amount=row.max_amount,
+        desired_amount=row.desired_amount,
+        amount_minor=int(row.amount_minor),
+        received_minor=None if row.received_minor is None else int(row.received_minor),
+        received_currency=row.received_currency,
+        price_micro=int(row.price_micro),
+        reservation_id=None if row.reservation_id is None else int(row.reservation_id),
+        charged_micro=int(row.charged_micro),
+        status=TopupStatus(row.status),
+        error=row.error,
+        attempts=int(row.attempts),
+        next_attempt_at=row.next_attempt_at,
+        pending_ref=row.pending_ref,
+        rerouted=bool(row.rerouted),
+        provider=row.provider,
+        provider_transaction_id=row.provider_transaction_id,
+        client_ref=row.client_ref,
+        client_dedup=row.client_dedup,
+        results_url=row.results_url,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+        first_name=getattr(row, "first_name", None) or "",
+        last_name=getattr(row, "last_name", None) or "",
+    )
+
+
+async def insert_topup(conn: AsyncConnection, values: Mapping[str, Any]) -> StoredTopup:
+    """Store a new top-up (a dict of column values); the stored record."""
+    row = (await conn.execute(insert(topups).values(dict(values)).returning(*topups.c))).one()
+    return _to_topup(row)
+
+
+async def insert_dedup_key(
+    conn: AsyncConnection, org_id: int, client_dedup: str, topup_id: int
+) -> None:
+    """Claim a clientDedup for a top-up; IntegrityError when it is taken (concurrent repeat)."""
+    await conn.execute(
+        insert(topup_dedup).values(org_id=org_id, client_dedup=client_dedup, topup_id=topup_id)
+    )
+
+
+async def select_topup(conn: AsyncConnection, org_id: int, row_id: int) -> StoredTopup | None:
+    """One top-up of the organization, with its contact's names."""
+    row = (
+        await conn.execute(
+            select(*_COLUMNS)
+            .select_from(_WITH_CONTACT)
+            .where(topups.c.id == row_id, topups.c.org_id == org_id)
+        )
+    ).first()
+    return None if row is None else _to_topup(row)
+
+
+async def select_topup_by_dedup(
+    conn: AsyncConnection, org_id: int, client_dedup: str
+) -> StoredTopup | None:
+    """The top-up that used this clientDedup, if any."""
+    found = (
+        await conn.execute(
+            select(topup_dedup.c.topup_id).where(
+                topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup == client_dedup
+            )
+        )
+    ).first()
+    return None if found is None else await select_topup(conn, org_id, int(found.topup_id))
+
+
+async def claim_due_topups(
+    conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
+) -> list[StoredTopup]:
+    """Take up to `limit` due top-ups; they come due again at `lease_until` if not recorded."""
+    rows = await claim_due_rows(
+        conn,
+        topups,
+        topups.c.next_attempt_at,
+        now=now,
+        lease_until=lease_until,
+        limit=limit,
+        skip_locked=skip_locked,
+        where=[topups.c.status.in_(_OPEN)],
+        also_set={"lease_until": lease_until},
+        returning=list(topups.c),
+    )
+    return [_to_topup(r) for r in rows]
+
+
+async def claim_topup(
+    conn: AsyncConnection, row_id: int, now: datetime, lease_until: datetime
+) -> StoredTopup | None:
+    """Take one top-up if it is due now (a synchronous request carrying on after a reroute)."""
+    row = (
+        await conn.execute(
+            update(topups)
+            .where(
+                topups.c.id == row_id,
+                topups.c.status.in_(_OPEN),
+                topups.c.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=lease_until, lease_until=lease_until)
+            .returning(*topups.c)
+        )
+    ).first()
+    return None if row is None else _to_topup(row)
+
+
+async def any_due_topup(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some top-up is due."""
+    return await any_due_row(
+        conn, topups.c.next_attempt_at, now=now, where=[topups.c.status.in_(_OPEN)]
+    )
+
+
+async def begin_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Mark claimed top-ups as being sent: keys topup_id, attempts, ref, now."""
+    if not rows:
+        return
+    await conn.execute(
+        update(topups)
+        .where(topups.c.id == bindparam("b_topup_id"))
+        .values(
+            status=TopupStatus.SENDING.value,
+            attempts=bindparam("b_attempts"),
+            pending_ref=bindparam("b_ref"),
+            updated_at=bindparam("b_now"),
+        ),
+        bind_rows(rows),
+    )
+
+
+async def select_still_claimed(
+    conn: AsyncConnection, ids: Sequence[int], lease_until: datetime
+) -> dict[int, StoredTopup]:
+    """The top-ups among `ids` still open under this very claim, locked until commit.
+
+    A worker that outlived its claim finds the top-up taken over and must record nothing.
+    """
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .select_from(_WITH_CONTACT)
+        .where(
+            topups.c.id.in_(list(ids)),
+            topups.c.status.in_(_OPEN),
+            topups.c.lease_until == lease_until,
+        )
+        # Only the top-ups are locked: PostgreSQL cannot lock the nullable side of a join.
+        .with_for_update(of=topups)
+    )
+    return {int(r.id): _to_topup(r) for r in rows}
+
+
+async def update_topups(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) -> None:
+    """Write outcomes: each dict holds topup_id and the columns to set (same keys per call)."""
+    if not changes:
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        groups.setdefault(tuple(sorted(change)), []).append(change)
+    for keys, rows in groups.items():
+        columns = [k for k in keys if k != "topup_id"]
+        await conn.execute(
+            update(topups)
+            .where(topups.c.id == bindparam("b_topup_id"))
+            .values({c: bindparam(f"b_{c}") for c in columns}),
+            bind_rows(rows),
+        )
+
+
+@dataclass(frozen=True)
+class TopupFilter:
+    """Which top-ups a list asks for; None means no filter."""
+
+    failed: bool | None = None
+    search: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filter_clause(org_id: int, wanted: TopupFilter) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = [topups.c.org_id == org_id]
+    if wanted.failed is True:
+        clauses.append(topups.c.status == TopupStatus.FAILED.value)
+    elif wanted.failed is False:
+        clauses.append(topups.c.status != TopupStatus.FAILED.value)
+    if wanted.start is not None:
+        clauses.append(topups.c.created_at >= wanted.start)
+    if wanted.end is not None:
+        clauses.append(topups.c.created_at < wanted.end)
+    if wanted.search:
+        pattern = f"%{_escape_like(wanted.search.lower())}%"
+        # "Keyword search in the contact fields": the contact's names and number, plus the
+        # top-up's own number and clientRef.
+        clauses.append(
+            or_(
+                func.lower(contacts.c.first_name).like(pattern, escape="\\"),
+                func.lower(contacts.c.last_name).like(pattern, escape="\\"),
+                func.lower(contacts.c.first_name + " " + contacts.c.last_name).like(
+                    pattern, escape="\\"
+                ),
+                topups.c.recipient.like(pattern, escape="\\"),
+                func.lower(topups.c.client_ref).like(pattern, escape="\\"),
+            )
+        )
+    return and_(*clauses)
+
+
+async def select_topups_before(
+    conn: AsyncConnection, org_id: int, wanted: TopupFilter, before_id: int | None, limit: int
+) -> list[StoredTopup]:
+    """Newest first, keyset-paged: top-ups with an ID below `before_id` (all when None)."""
+    clause = _filter_clause(org_id, wanted)
+    if before_id is not None:
+        clause = and_(clause, topups.c.id < before_id)
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .select_from(_WITH_CONTACT)
+        .where(clause)
+        .order_by(topups.c.id.desc())
+        .limit(limit)
+    )
+    return [_to_topup(r) for r in rows]
+
+
+async def select_topups_page(
+    conn: AsyncConnection, org_id: int, wanted: TopupFilter, offset: int, limit: int
+) -> list[StoredTopup]:
+    """Newest first, classic paging."""
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .select_from(_WITH_CONTACT)
+        .where(_filter_clause(org_id, wanted))
+        .order_by(topups.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_to_topup(r) for r in rows]
