@@ -105,7 +105,7 @@ def build_app(
         settings=settings,
         outbox=open_outbox(db, clock),
         commits=commits,
-        topups=topups or open_topup_desk(db, clock, settings, commits),
+        topups=topups or open_topup_desk(db, clock, settings),
     )
     if wake_delivery is not None:
         runtime.wake_delivery = wake_delivery

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import store
 from tambuli.billing.models import EntryKind, ReservationStatus, check_amount
-from tambuli.billing.service import recharge_if_low_within
+from tambuli.billing.service import recharge_if_low_within, reserve_funds_within
 from tambuli.clock import Clock
 from tambuli.errors import (
     InsufficientFunds,
@@ -76,6 +76,39 @@ async def reserve_many_within(
     await store.insert_entries(conn, entries)
     await recharge_if_low_within(conn, clock, org_id, balance)
     return reservation_ids
+
+
+async def reserve_each_within(
+    conn: AsyncConnection,
+    clock: Clock,
+    org_id: int,
+    amounts_micro: Sequence[int],
+    reason: str,
+    references: Sequence[str],
+) -> list[int | InsufficientFunds]:
+    """Reserve several amounts of one organization: together if the sum fits, else in order.
+
+    Per amount, its reservation ID or the InsufficientFunds that refused it; a refusal
+    changes nothing for that amount. Call it for organizations in ID order (the lock order of
+    every batch).
+    """
+    try:
+        async with conn.begin_nested():
+            return list(
+                await reserve_many_within(conn, clock, org_id, amounts_micro, reason, references)
+            )
+    except InsufficientFunds:
+        pass
+    answers: list[int | InsufficientFunds] = []
+    for amount, reference in zip(amounts_micro, references, strict=True):
+        try:
+            async with conn.begin_nested():
+                answers.append(
+                    await reserve_funds_within(conn, clock, org_id, amount, reason, reference)
+                )
+        except InsufficientFunds as exc:
+            answers.append(exc)
+    return answers
 
 
 async def settle_many_within(

@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import batches
-from tambuli.billing import service as billing
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, Overloaded, TambuliError
@@ -209,21 +208,11 @@ async def _reserve_for_org(
     """Reserve the org's drafts together; if the sum does not fit, one by one in order."""
     amounts = [_total(drafts[i]) for i in indexes]
     references = [f"sms to +{drafts[i].message.recipient}" for i in indexes]
-    try:
-        async with conn.begin_nested():
-            ids = await batches.reserve_many_within(
-                conn, clock, org_id, amounts, RESERVATION_REASON, references
-            )
-    except InsufficientFunds:
-        pass
-    else:
-        reservations.update(zip(indexes, ids, strict=True))
-        return
-    for index, amount, reference in zip(indexes, amounts, references, strict=True):
-        try:
-            async with conn.begin_nested():
-                reservations[index] = await billing.reserve_funds_within(
-                    conn, clock, org_id, amount, RESERVATION_REASON, reference
-                )
-        except InsufficientFunds as exc:
-            outcomes[index] = exc
+    answers = await batches.reserve_each_within(
+        conn, clock, org_id, amounts, RESERVATION_REASON, references
+    )
+    for index, answer in zip(indexes, answers, strict=True):
+        if isinstance(answer, InsufficientFunds):
+            outcomes[index] = answer
+        else:
+            reservations[index] = answer

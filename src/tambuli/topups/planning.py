@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import carrier as carrier_names
 
+from tambuli.contacts.models import PhoneNumber
 from tambuli.errors import InvalidField
 from tambuli.topups.catalogue import Catalogue, Operator
 from tambuli.topups.selection import parse_amount, select_amount
@@ -71,10 +72,13 @@ def plan_for_operator(
 
 
 def plan_topup(
-    catalogue: Catalogue, digits: str, region: str, max_amount: str, desired_amount: str
+    catalogue: Catalogue,
+    number: PhoneNumber,
+    max_amount: str,
+    desired_amount: str,
 ) -> TopupPlan:
     """The plan for a number: its operator from the catalogue, then the amount and price."""
-    operator = catalogue.detect_operator(digits, region, find_carrier_name(digits))
+    operator = catalogue.detect_operator(number.digits, number.region, number.carrier)
     return plan_for_operator(catalogue, operator, max_amount, desired_amount)
 
 

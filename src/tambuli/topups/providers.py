@@ -7,7 +7,6 @@ from tambuli.channels.airtime_simulator import SimulatorAirtime
 from tambuli.channels.reloadly import ReloadlyProvider
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
-from tambuli.db.group_commit import GroupCommit
 from tambuli.errors import NoTopupOperator
 from tambuli.settings import Settings
 from tambuli.topups.catalogue_service import CatalogueCache
@@ -68,7 +67,6 @@ def open_topup_desk(
     db: Database,
     clock: Clock,
     settings: Settings,
-    commits: GroupCommit | None = None,
     provider: AirtimeProvider | None = None,
 ) -> TopupDesk:
     """The TopupDesk of one process, with its catalogue cache and provider."""
@@ -80,7 +78,4 @@ def open_topup_desk(
         provider=provider or build_airtime_provider(db, clock, settings, catalogue),
         sync_seconds=settings.topup_sync_seconds,
         attempt_seconds=settings.topup_attempt_seconds,
-        # Shared commits pay off on SQLite's single writer; on PostgreSQL a shared transaction
-        # would hold several organizations' balance rows at once.
-        commits=commits if db.is_sqlite else None,
     )

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from tambuli.billing import service as billing
 from tambuli.channels.airtime import AirtimeProvider
 from tambuli.clock import Clock
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
-from tambuli.contacts.models import Contact, PhoneNumber
+from tambuli.contacts.models import PhoneNumber
 from tambuli.db.engine import Database
-from tambuli.db.group_commit import GroupCommit
 from tambuli.errors import DuplicateTopup, InvalidPushUrl, UnknownContact
 from tambuli.texts import check_client_text
 from tambuli.topups import store
 from tambuli.topups.catalogue_service import CatalogueCache
-from tambuli.topups.models import StoredTopup, TopupStatus, make_attempt_reference
+from tambuli.topups.intake import TopupDraft, TopupIntake
+from tambuli.topups.models import StoredTopup
 from tambuli.topups.planning import TopupPlan, check_amount_shape, plan_topup
 from tambuli.webhooks.address_guard import check_webhook_url
 
@@ -77,23 +72,18 @@ class TopupDesk:
     sync_seconds: float = 30.0
     # One provider call may take this long before its outcome counts as unknown.
     attempt_seconds: float = 60.0
-    # Shares commits between concurrent requests (SQLite, which has one writer anyway).
-    commits: GroupCommit | None = None
     # Attempts that outlived their request's wait; kept so they are not garbage-collected.
     running: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        # Accepted top-ups are written in shared transactions (see intake.py).
+        self.intake = TopupIntake(self.db, self.clock, self.lease)
 
     @property
     def lease(self) -> timedelta:
         """How long a claimed top-up stays with the worker (or request) that claimed it."""
         limit = timedelta(seconds=self.attempt_seconds)
         return limit + max(limit / 2, MIN_LEASE_MARGIN)
-
-    async def write(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run a write job in its own transaction, or a shared one where commits are shared."""
-        if self.commits is not None:
-            return await self.commits.run(job)
-        async with self.db.write() as conn:
-            return await job(conn)
 
 
 def _check_request(request: TopupRequest) -> tuple[str, str]:
@@ -110,24 +100,21 @@ def _check_request(request: TopupRequest) -> tuple[str, str]:
     return max_amount, desired_amount
 
 
-async def _resolve_recipient(
-    db: Database, request: TopupRequest
-) -> tuple[PhoneNumber, Contact | None]:
-    async with db.read() as conn:
-        if request.contact_id is not None:
+async def _resolve_recipient(db: Database, request: TopupRequest) -> tuple[PhoneNumber, int | None]:
+    if request.contact_id is not None:
+        async with db.read() as conn:
             contact = await contacts.get_contact_within(conn, request.org_id, request.contact_id)
-            if contact is None:
-                raise UnknownContact(
-                    f"No contact with ID {request.contact_id} in this organization"
-                )
-            return phones.normalise_full_number(f"+{contact.phone}"), contact
-        assert request.phone is not None
-        # A number that belongs to a contact shows the contact's names in lists; top-ups
-        # never create contacts.
-        found = await contacts.find_newest_contact_with_phone_within(
+        if contact is None:
+            raise UnknownContact(f"No contact with ID {request.contact_id} in this organization")
+        return phones.normalise_full_number(f"+{contact.phone}"), contact.id
+    assert request.phone is not None
+    # A number that belongs to a contact shows the newest such contact's names in lists;
+    # top-ups never create contacts. One statement: SQLite's shared read connection serves it.
+    async with db.read_single() as conn:
+        found = await contacts.find_contact_ids_with_phone_within(
             conn, request.org_id, request.phone.digits
         )
-        return request.phone, found
+    return request.phone, found[-1] if found else None
 
 
 async def _find_duplicate(db: Database, org_id: int, client_dedup: str) -> StoredTopup | None:
@@ -145,56 +132,24 @@ async def request_topup(desk: TopupDesk, request: TopupRequest) -> TopupAnswer:
     synchronous request tries the first attempt itself, waiting up to `desk.sync_seconds`.
     """
     max_amount, desired_amount = _check_request(request)
-    phone, contact = await _resolve_recipient(desk.db, request)
+    phone, contact_id = await _resolve_recipient(desk.db, request)
     catalogue = await desk.catalogue.get()
-    plan = plan_topup(catalogue, phone.digits, phone.region, max_amount, desired_amount)
+    plan = plan_topup(catalogue, phone, max_amount, desired_amount)
     if request.test:
         return TopupAnswer(None, plan, finished=True, recipient=phone.digits)
     duplicate = await _find_duplicate(desk.db, request.org_id, request.client_dedup)
     if duplicate is not None:
         raise DuplicateTopup(duplicate)
-    now = desk.clock.now()
-    lease_until = None if request.run_async else now + desk.lease
-
-    async def create(conn: AsyncConnection) -> StoredTopup:
-        reservation_id = await billing.reserve_funds_within(
-            conn,
-            desk.clock,
-            request.org_id,
-            plan.price_micro,
-            RESERVATION_REASON,
-            f"top-up to +{phone.digits}",
-        )
-        topup = await store.insert_topup(
-            conn,
-            _new_row(request, plan, phone, contact, reservation_id, now, lease_until),
-        )
-        if request.client_dedup:
-            await store.insert_dedup_key(conn, request.org_id, request.client_dedup, topup.row_id)
-        if lease_until is None:
-            return topup
-        # A synchronous request claims its own top-up and begins the first attempt in the
-        # same commit, so no worker takes it while the request is still waiting on it.
-        reference = make_attempt_reference(topup.topup_id, 1)
-        await store.begin_attempts(
-            conn, [{"topup_id": topup.row_id, "attempts": 1, "ref": reference, "now": now}]
-        )
-        return replace(topup, status=TopupStatus.SENDING, attempts=1, pending_ref=reference)
-
-    try:
-        topup = await desk.write(create)
-    except IntegrityError:
-        # A concurrent request with the same clientDedup committed first; ours rolled back.
-        duplicate = await _find_duplicate(desk.db, request.org_id, request.client_dedup)
-        if duplicate is None:
-            raise
-        raise DuplicateTopup(duplicate) from None
-    if lease_until is None:
+    draft = TopupDraft(_new_row(request, plan, phone, contact_id), claim=not request.run_async)
+    topup = await desk.intake.submit(draft)
+    if request.run_async:
         return TopupAnswer(topup, plan, finished=False, recipient=phone.digits)
     # Imported here, not at the top: attempts imports this module's desk.
     from tambuli.topups.attempts import carry_out_sync_attempt
 
-    task = asyncio.create_task(carry_out_sync_attempt(desk, topup, lease_until))
+    # The claim's lease is the top-up's due time until an outcome is recorded.
+    assert topup.next_attempt_at is not None
+    task = asyncio.create_task(carry_out_sync_attempt(desk, topup, topup.next_attempt_at))
     desk.running.add(task)
     task.add_done_callback(desk.running.discard)
     done, _ = await asyncio.wait({task}, timeout=desk.sync_seconds)
@@ -205,18 +160,12 @@ async def request_topup(desk: TopupDesk, request: TopupRequest) -> TopupAnswer:
 
 
 def _new_row(
-    request: TopupRequest,
-    plan: TopupPlan,
-    phone: PhoneNumber,
-    contact: Contact | None,
-    reservation_id: int,
-    now: Any,
-    lease_until: Any,
+    request: TopupRequest, plan: TopupPlan, phone: PhoneNumber, contact_id: int | None
 ) -> dict[str, Any]:
     operator = plan.operator
     return {
         "org_id": request.org_id,
-        "contact_id": None if contact is None else contact.id,
+        "contact_id": contact_id,
         "recipient": phone.digits,
         "country": operator.country,
         "operator_code": operator.code,
@@ -230,14 +179,7 @@ def _new_row(
         "received_minor": plan.received_minor,
         "received_currency": plan.received_currency,
         "price_micro": plan.price_micro,
-        "reservation_id": reservation_id,
-        "status": TopupStatus.QUEUED.value,
-        "attempts": 0,
-        "next_attempt_at": now if lease_until is None else lease_until,
-        "lease_until": lease_until,
         "client_ref": request.client_ref,
         "client_dedup": request.client_dedup,
         "results_url": request.results_url,
-        "created_at": now,
-        "updated_at": now,
     }

@@ -62,19 +62,43 @@ def _to_topup(row: Any) -> StoredTopup:
     )
 
 
-async def insert_topup(conn: AsyncConnection, values: Mapping[str, Any]) -> StoredTopup:
-    """Store a new top-up (a dict of column values); the stored record."""
-    row = (await conn.execute(insert(topups).values(dict(values)).returning(*topups.c))).one()
-    return _to_topup(row)
-
-
-async def insert_dedup_key(
-    conn: AsyncConnection, org_id: int, client_dedup: str, topup_id: int
-) -> None:
-    """Claim a clientDedup for a top-up; IntegrityError when it is taken (concurrent repeat)."""
-    await conn.execute(
-        insert(topup_dedup).values(org_id=org_id, client_dedup=client_dedup, topup_id=topup_id)
+async def insert_topups(
+    conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+) -> list[StoredTopup]:
+    """Store new top-ups (dicts of column values) in one statement; the records, in order."""
+    if not rows:
+        return []
+    result = await conn.execute(
+        insert(topups).returning(*topups.c, sort_by_parameter_order=True),
+        [dict(row) for row in rows],
     )
+    return [_to_topup(row) for row in result]
+
+
+async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:
+    """Claim clientDedup keys (org_id, key, top-up row ID); the primary key refuses repeats."""
+    if keys:
+        await conn.execute(
+            insert(topup_dedup),
+            [{"org_id": o, "client_dedup": k, "topup_id": t} for o, k, t in keys],
+        )
+
+
+async def select_topups_by_dedup_keys(
+    conn: AsyncConnection, keys: set[tuple[int, str]]
+) -> dict[tuple[int, str], StoredTopup]:
+    """The top-ups that first used any of these (org_id, clientDedup) keys."""
+    found: dict[tuple[int, str], StoredTopup] = {}
+    for org_id in sorted({org for org, _ in keys}):
+        wanted = sorted(key for org, key in keys if org == org_id)
+        rows = await conn.execute(
+            select(*_COLUMNS, topup_dedup.c.client_dedup.label("dedup_key"))
+            .select_from(_WITH_CONTACT.join(topup_dedup, topup_dedup.c.topup_id == topups.c.id))
+            .where(topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup.in_(wanted))
+        )
+        for row in rows:
+            found[(org_id, row.dedup_key)] = _to_topup(row)
+    return found
 
 
 async def select_topup(conn: AsyncConnection, org_id: int, row_id: int) -> StoredTopup | None:
