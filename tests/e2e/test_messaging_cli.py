@@ -127,6 +127,7 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "defaultSenderId": "",
         "deliveryWindowSeconds": 24 * 3600,
         "inboundUrl": "",
+        "topupUrl": "",
         "hasWebhookSecret": False,
         "optOutKeywords": list(DEFAULT_OPT_OUT_KEYWORDS),
         "optInKeywords": ["START", "UNSTOP", "SUBSCRIBE"],
@@ -142,6 +143,8 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "Clinic",
         "--inbound-url",
         "https://example.com/inbound",
+        "--topup-url",
+        "https://example.com/topups",
         "--delivery-window-hours",
         "1.5",
         "--opt-out-keywords",
@@ -152,6 +155,7 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "defaultSenderId": "Clinic",
         "deliveryWindowSeconds": 5400,
         "inboundUrl": "https://example.com/inbound",
+        "topupUrl": "https://example.com/topups",
         "hasWebhookSecret": False,
         "optOutKeywords": ["STOP", "Hinto"],
         "optInKeywords": ["START", "UNSTOP", "SUBSCRIBE"],
@@ -168,6 +172,9 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
     )
     assert "--inbound-url" in _refused(
         url, "org", "set", "--org", org_id, "--inbound-url", "ftp://example.com/"
+    )
+    assert "--topup-url" in _refused(
+        url, "org", "set", "--org", org_id, "--topup-url", "http://user:pw@example.com/"
     )
     assert "--delivery-window-hours" in _refused(
         url, "org", "set", "--org", org_id, "--delivery-window-hours", "soon"
@@ -190,8 +197,20 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
     assert "No organization" in _refused(url, "org", "show", "--org", "999999")
     assert _json(url, "org", "show", "--org", org_id) == expected
 
-    cleared = _json(url, "org", "set", "--org", org_id, "--inbound-url", "", "--sender-id", "")
-    assert (cleared["inboundUrl"], cleared["defaultSenderId"]) == ("", "")
+    cleared = _json(
+        url,
+        "org",
+        "set",
+        "--org",
+        org_id,
+        "--inbound-url",
+        "",
+        "--sender-id",
+        "",
+        "--topup-url",
+        "",
+    )
+    assert (cleared["inboundUrl"], cleared["defaultSenderId"], cleared["topupUrl"]) == ("", "", "")
     assert cleared["deliveryWindowSeconds"] == 5400
 
 

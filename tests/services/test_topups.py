@@ -11,6 +11,7 @@ import pytest
 from tambuli.billing import service as billing
 from tambuli.channels.airtime import AirtimeOutcome, AirtimeResult
 from tambuli.clock import FakeClock
+from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import ContactInput
 from tambuli.db.engine import Database
@@ -22,7 +23,8 @@ from tambuli.errors import (
     UnknownContact,
 )
 from tambuli.organizations.profile import update_profile
-from tambuli.topups import listing
+from tambuli.topups import listing, store
+from tambuli.topups.attempts import _begin_attempts_within, _order
 from tambuli.topups.models import TopupStatus
 from tambuli.topups.service import TopupRequest, request_topup
 from tambuli.topups.store import TopupFilter
@@ -224,16 +226,10 @@ async def test_an_interrupted_attempt_is_looked_up_and_never_sent_twice(
     # A worker sends the top-up and dies before recording the answer: emulate it by sending
     # through the provider the same attempt the claim wrote down, and recording nothing.
     async with world.db.write() as conn:
-        from tambuli.topups import store
-
         claimed = await store.claim_due_topups(
             conn, clock.now(), clock.now() + world.desk.lease, 10, not world.db.is_sqlite
         )
-        from tambuli.topups.attempts import _begin_attempts_within
-
         started = await _begin_attempts_within(conn, claimed, clock.now())
-    from tambuli.topups.attempts import _order
-
     await provider.send_topup(_order(started[0]))
     assert await world.run_worker() == 0  # still leased to the dead worker
     world.advance(2)
@@ -242,6 +238,31 @@ async def test_an_interrupted_attempt_is_looked_up_and_never_sent_twice(
     assert stored.status is TopupStatus.SUCCEEDED
     assert len(provider.sent) == 1 and provider.lookups == [started[0].pending_ref]
     assert await world.balance(org) == 10_000_000 - stored.price_micro
+
+
+async def test_an_attempt_lost_before_the_provider_is_made_again_with_its_reference(
+    fresh_db: Database, clock: FakeClock
+) -> None:
+    provider = ScriptedProvider([])
+    world = TopupWorld(fresh_db, clock, provider=provider)
+    org = await world.new_org()
+    answer = await world.top_up(org, GLOBE, 25, run_async=True)
+    assert answer.topup is not None
+    # A worker claims and writes the attempt down, then dies before calling the provider.
+    async with world.db.write() as conn:
+        claimed = await store.claim_due_topups(
+            conn, clock.now(), clock.now() + world.desk.lease, 10, not world.db.is_sqlite
+        )
+        lost = (await _begin_attempts_within(conn, claimed, clock.now()))[0]
+    world.advance(2)
+    # The lookup finds nothing, so the attempt is due again at once: the next pass sends it,
+    # under the same reference, without counting it twice.
+    assert await world.run_worker() == 1
+    assert provider.sent == []
+    assert await world.run_worker() == 1
+    stored = await world.get(answer.topup)
+    assert stored.status is TopupStatus.SUCCEEDED and stored.attempts == 1
+    assert [order.reference for order in provider.sent] == [lost.pending_ref]
 
 
 async def test_a_pending_topup_is_looked_up_until_it_settles(
@@ -301,8 +322,6 @@ async def test_a_topup_to_a_contact_shows_its_names_and_is_found_by_search(
     world: TopupWorld,
 ) -> None:
     org = await world.new_org()
-    from tambuli.contacts import phones
-
     contact = await contacts.create_contact(
         world.db,
         world.clock,

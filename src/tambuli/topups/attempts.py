@@ -223,6 +223,23 @@ class _Outcomes:
         }
         self._apply(topup, change, finished=False)
 
+    def resend(self, topup: StoredTopup, provider: str) -> None:
+        """An interrupted attempt the provider never received: make it again, at once.
+
+        It does not count against the retries, and it keeps its reference: should the lost
+        request reach the provider after all, the provider refuses the repeat.
+        """
+        change = {
+            "status": TopupStatus.QUEUED.value,
+            "attempts": max(topup.attempts - 1, 0),
+            "pending_ref": None,
+            "next_attempt_at": self.now,
+            "lease_until": None,
+            "provider": provider,
+            "updated_at": self.now,
+        }
+        self._apply(topup, change, finished=False)
+
     def reroute(self, topup: StoredTopup, change: dict[str, Any]) -> None:
         self._apply(topup, change, finished=False)
 
@@ -281,8 +298,9 @@ async def _decide(
         outcomes.succeed(topup, result, provider)
     elif outcome is AirtimeOutcome.PENDING:
         outcomes.wait(topup, result, provider)
-    elif outcome in {AirtimeOutcome.TRANSIENT, AirtimeOutcome.NOT_FOUND}:
-        # NOT_FOUND answers a lookup: the interrupted attempt never reached the provider.
+    elif outcome is AirtimeOutcome.NOT_FOUND:
+        outcomes.resend(topup, provider)
+    elif outcome is AirtimeOutcome.TRANSIENT:
         outcomes.retry(topup, result.error or "the provider did not carry it out", provider)
     elif outcome is AirtimeOutcome.WRONG_OPERATOR:
         await _reroute(conn, desk, catalogue, outcomes, topup, result, provider)
