@@ -322,6 +322,7 @@ async def test_a_topup_to_a_contact_shows_its_names_and_is_found_by_search(
     world: TopupWorld,
 ) -> None:
     org = await world.new_org()
+    await update_profile(world.db, org, topup_url="https://example.org/topups")
     contact = await contacts.create_contact(
         world.db,
         world.clock,
@@ -338,6 +339,8 @@ async def test_a_topup_to_a_contact_shows_its_names_and_is_found_by_search(
     assert names == ("Maria", "Santos", contact.id)
     found = await listing.list_topups_page(world.db, org, TopupFilter(search="santos"), 1, 10)
     assert [t.row_id for t in found] == [stored.row_id]
+    pushed = json.loads((await world.pushes(org))[0][2])
+    assert (pushed["firstName"], pushed["lastName"]) == ("Maria", "Santos")
     with pytest.raises(UnknownContact):
         await request_topup(
             world.desk, TopupRequest(org_id=org, contact_id=999_999, phone=None, max_amount=20)

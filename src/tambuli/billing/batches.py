@@ -92,20 +92,20 @@ async def reserve_each_within(
     changes nothing for that amount. Call it for organizations in ID order (the lock order of
     every batch).
     """
+    # No savepoints: a reservation refused for want of money has written nothing (the balance
+    # update matched no row), so the transaction carries on cleanly after InsufficientFunds.
     try:
-        async with conn.begin_nested():
-            return list(
-                await reserve_many_within(conn, clock, org_id, amounts_micro, reason, references)
-            )
+        return list(
+            await reserve_many_within(conn, clock, org_id, amounts_micro, reason, references)
+        )
     except InsufficientFunds:
         pass
     answers: list[int | InsufficientFunds] = []
     for amount, reference in zip(amounts_micro, references, strict=True):
         try:
-            async with conn.begin_nested():
-                answers.append(
-                    await reserve_funds_within(conn, clock, org_id, amount, reason, reference)
-                )
+            answers.append(
+                await reserve_funds_within(conn, clock, org_id, amount, reason, reference)
+            )
         except InsufficientFunds as exc:
             answers.append(exc)
     return answers

@@ -272,11 +272,10 @@ async def record_outcomes(
     async with desk.db.write() as conn:
         live = await store.select_still_claimed(conn, [t.row_id for t, _ in answered], lease_until)
         outcomes = _Outcomes(now)
-        for sent, result in answered:
-            topup = live.get(sent.row_id)
-            if topup is None:
-                continue
-            await _decide(conn, desk, catalogue, outcomes, topup, result, provider)
+        # A top-up still under this claim is as the claim left it: nobody else wrote to it.
+        for topup, result in answered:
+            if topup.row_id in live:
+                await _decide(conn, desk, catalogue, outcomes, topup, result, provider)
         await store.update_topups(conn, outcomes.changes)
         await billing_batches.settle_many_within(conn, desk.clock, outcomes.settles)
         await billing_batches.release_many_within(conn, desk.clock, outcomes.releases)

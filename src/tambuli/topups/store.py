@@ -191,25 +191,37 @@ async def begin_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
 
 async def select_still_claimed(
     conn: AsyncConnection, ids: Sequence[int], lease_until: datetime
-) -> dict[int, StoredTopup]:
-    """The top-ups among `ids` still open under this very claim, locked until commit.
+) -> set[int]:
+    """Which of these top-ups are still open under this very claim, locked until commit.
 
     A worker that outlived its claim finds the top-up taken over and must record nothing.
     """
     if not ids:
-        return {}
+        return set()
     rows = await conn.execute(
-        select(*_COLUMNS)
-        .select_from(_WITH_CONTACT)
+        select(topups.c.id)
         .where(
             topups.c.id.in_(list(ids)),
             topups.c.status.in_(_OPEN),
             topups.c.lease_until == lease_until,
         )
-        # Only the top-ups are locked: PostgreSQL cannot lock the nullable side of a join.
-        .with_for_update(of=topups)
+        .with_for_update()
     )
-    return {int(r.id): _to_topup(r) for r in rows}
+    return {int(r.id) for r in rows}
+
+
+async def select_contact_names(
+    conn: AsyncConnection, org_id: int, contact_ids: Sequence[int]
+) -> dict[int, tuple[str, str]]:
+    """First and last names of the organization's contacts among these IDs."""
+    if not contact_ids:
+        return {}
+    rows = await conn.execute(
+        select(contacts.c.id, contacts.c.first_name, contacts.c.last_name).where(
+            contacts.c.org_id == org_id, contacts.c.id.in_(sorted(set(contact_ids)))
+        )
+    )
+    return {int(r.id): (r.first_name or "", r.last_name or "") for r in rows}
 
 
 async def update_topups(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) -> None:

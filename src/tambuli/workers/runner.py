@@ -35,6 +35,7 @@ from tambuli.topups.providers import open_topup_desk
 from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
 
 log = logging.getLogger("tambuli.workers")
+TOPUP_GATHER_SECONDS = 0.05
 
 
 def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -> DeliveryRules:
@@ -129,7 +130,12 @@ class Workers:
         topup_batch = self.settings.topup_batch_size
 
         async def send_topups() -> int:
-            return await carry_out_due_topups(desk, topup_batch, skip_locked)
+            sent = await carry_out_due_topups(desk, topup_batch, skip_locked)
+            if 0 < sent < topup_batch:
+                # Under a steady trickle each pass would take one or two top-ups and pay a claim
+                # and a record commit for each; a moment's wait lets the next batch fill.
+                await asyncio.sleep(TOPUP_GATHER_SECONDS)
+            return sent
 
         async with httpx.AsyncClient(follow_redirects=False) as client:
             pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
