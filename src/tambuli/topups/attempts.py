@@ -115,7 +115,13 @@ async def _begin_attempts_within(
         reference = make_attempt_reference(topup.topup_id, attempt)
         rows.append({"topup_id": topup.row_id, "attempts": attempt, "ref": reference, "now": now})
         started.append(
-            replace(topup, status=TopupStatus.SENDING, attempts=attempt, pending_ref=reference)
+            replace(
+                topup,
+                status=TopupStatus.SENDING,
+                attempts=attempt,
+                pending_ref=reference,
+                updated_at=now,
+            )
         )
     await store.begin_attempts(conn, rows)
     return started
