@@ -9,7 +9,12 @@ from litestar import Request, get
 from litestar.params import Parameter
 
 from tambuli.api.auth import authorize_org
-from tambuli.api.pagination import parse_list_int, parse_list_time
+from tambuli.api.pagination import (
+    parse_failed_filter,
+    parse_list_int,
+    parse_list_time,
+    parse_search,
+)
 from tambuli.api.runtime import runtime_of
 from tambuli.errors import InvalidField
 from tambuli.messaging import listing
@@ -20,7 +25,6 @@ from tambuli.messaging.views import SmsRecordBody, render_record
 MESSAGES_PATH = "/v1/organizations/{org_id:str}/messages"
 MESSAGE_PATH = "/v1/organizations/{org_id:str}/messages/{message_id:str}"
 _DIRECTIONS = {"inbound": Direction.INGRESS, "outbound": Direction.EGRESS, "all": None, "": None}
-_FAILED = {"true": True, "false": False, "all": None, "": None}
 
 
 class MessageListBody(msgspec.Struct, rename="camel"):
@@ -36,17 +40,12 @@ def _filter(
     dir_: str | None, failed: str | None, search: str | None, start: str | None, end: str | None
 ) -> MessageFilter:
     direction_key = (dir_ or "").strip().lower()
-    failed_key = (failed or "").strip().lower()
     if direction_key not in _DIRECTIONS:
         raise InvalidField("dir must be inbound, outbound or all", {"field": "dir"})
-    if failed_key not in _FAILED:
-        raise InvalidField("failed must be true, false or all", {"field": "failed"})
-    if search is not None and "\x00" in search:
-        raise InvalidField("search must not contain NUL characters", {"field": "search"})
     return MessageFilter(
         direction=_DIRECTIONS[direction_key],
-        failed=_FAILED[failed_key],
-        search=(search or "").strip() or None,
+        failed=parse_failed_filter(failed),
+        search=parse_search(search),
         start=parse_list_time("startDate", start),
         end=parse_list_time("endDate", end),
     )

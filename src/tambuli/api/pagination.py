@@ -30,3 +30,21 @@ def parse_list_int(name: str, text: str | None, default: int) -> int:
     if not text.strip().isascii() or not text.strip().isdigit() or len(text.strip()) > 18:
         raise InvalidField(f"{name} must be a positive whole number", {"field": name})
     return int(text.strip())
+
+
+_FAILED = {"true": True, "false": False, "all": None, "": None}
+
+
+def parse_failed_filter(text: str | None) -> bool | None:
+    """The `failed` query value of a list: True, False, or None for all."""
+    key = (text or "").strip().lower()
+    if key not in _FAILED:
+        raise InvalidField("failed must be true, false or all", {"field": "failed"})
+    return _FAILED[key]
+
+
+def parse_search(text: str | None) -> str | None:
+    """The `search` query value of a list, trimmed; None when empty."""
+    if text is not None and "\x00" in text:
+        raise InvalidField("search must not contain NUL characters", {"field": "search"})
+    return (text or "").strip() or None

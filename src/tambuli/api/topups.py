@@ -10,7 +10,12 @@ from litestar.params import Parameter
 
 from tambuli.api.auth import authorize_org, authorize_token
 from tambuli.api.errors import render_error, status_for
-from tambuli.api.pagination import parse_list_int, parse_list_time
+from tambuli.api.pagination import (
+    parse_failed_filter,
+    parse_list_int,
+    parse_list_time,
+    parse_search,
+)
 from tambuli.api.runtime import runtime_of
 from tambuli.billing.models import usd_number
 from tambuli.contacts import phones
@@ -18,7 +23,6 @@ from tambuli.contacts.models import PhoneNumber, parse_id
 from tambuli.errors import (
     AmbiguousPhoneNumber,
     DuplicateTopup,
-    InvalidField,
     TambuliError,
     TopupRefused,
     Unauthorized,
@@ -39,7 +43,6 @@ from tambuli.topups.views import (
 TOPUP_PATH = "/v1/organizations/{org_id:str}/topup"
 TOPUPS_PATH = "/v1/organizations/{org_id:str}/topups"
 ONE_TOPUP_PATH = "/v1/organizations/{org_id:str}/topups/{topup_id:str}"
-_FAILED = {"true": True, "false": False, "all": None, "": None}
 
 
 class SendTopupBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
@@ -198,14 +201,9 @@ async def send_topup(
 def _filter(
     failed: str | None, search: str | None, start: str | None, end: str | None
 ) -> TopupFilter:
-    failed_key = (failed or "").strip().lower()
-    if failed_key not in _FAILED:
-        raise InvalidField("failed must be true, false or all", {"field": "failed"})
-    if search is not None and "\x00" in search:
-        raise InvalidField("search must not contain NUL characters", {"field": "search"})
     return TopupFilter(
-        failed=_FAILED[failed_key],
-        search=(search or "").strip() or None,
+        failed=parse_failed_filter(failed),
+        search=parse_search(search),
         start=parse_list_time("startDate", start),
         end=parse_list_time("endDate", end),
     )

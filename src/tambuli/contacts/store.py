@@ -35,6 +35,7 @@ from tambuli.db.schema import (
     contacts,
     custom_fields,
 )
+from tambuli.db.text_search import escape_like
 
 _CONTACT_COLUMNS = (
     contacts.c.id,
@@ -409,10 +410,6 @@ async def select_newest_contact_with_phone(
     return (await _hydrate(conn, rows))[0] if rows else None
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filter_clause(org_id: int, wanted: ContactFilter) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = [contacts.c.org_id == org_id]
     if wanted.phone is not None:
@@ -428,7 +425,7 @@ def _filter_clause(org_id: int, wanted: ContactFilter) -> ColumnElement[bool]:
             )
         )
     if wanted.search:
-        pattern = f"%{_escape_like(wanted.search.casefold())}%"
+        pattern = f"%{escape_like(wanted.search.casefold())}%"
         full_name = func.lower(contacts.c.first_name + " " + contacts.c.last_name)
         options: list[ColumnElement[bool]] = [
             func.lower(contacts.c.first_name).like(pattern, escape="\\"),

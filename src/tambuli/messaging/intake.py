@@ -1,34 +1,28 @@
 """Group commit for accepted SMS: many concurrent sends share one transaction.
 
-Each request prepares its message (recipient, text, parts, price) on its own, then waits here.
-One drain task writes whatever has gathered in a single transaction: one balance update per
-organization, one insert each for reservations, ledger entries, messages and clientDedup keys.
-An idle server writes a batch of one at once, so batching adds no delay; under load, the
-commits per message fall with the load. When more sends are waiting than a batch loop can
-take, new ones are refused with Overloaded (429) instead of queueing without bound, so intake
-never crowds out delivery.
+Each request prepares its message (recipient, text, parts, price) on its own; a batch is written
+in one transaction (see db/batch_intake.py): one balance update per organization, one insert
+each for reservations, ledger entries, messages and clientDedup keys. The bound on waiting
+sends keeps intake from crowding out delivery.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import batches
 from tambuli.clock import Clock
+from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
-from tambuli.errors import DuplicateMessage, InsufficientFunds, Overloaded, TambuliError
+from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
 from tambuli.messaging import store
 from tambuli.messaging.segments import SegmentedMessage
 from tambuli.messaging.views import StoredMessage
 
-log = logging.getLogger("tambuli.intake")
 RESERVATION_REASON = "sms"
 
 
@@ -41,72 +35,24 @@ class Draft:
     segments: SegmentedMessage
 
 
-@dataclass
-class _Waiting:
-    draft: Draft
-    answer: asyncio.Future[StoredMessage]
-
-
-class SmsIntake:
+class SmsIntake(BatchIntake[Draft, StoredMessage]):
     """Writes drafts in batches; one per process, shared by every request."""
 
     def __init__(
         self, db: Database, clock: Clock, max_batch: int = 200, max_waiting: int = 5000
     ) -> None:
-        self._db = db
+        super().__init__(db, max_batch, max_waiting)
         self._clock = clock
-        self._max_batch = max_batch
-        self._max_waiting = max_waiting
-        self._waiting: list[_Waiting] = []
-        self._drain: asyncio.Task[None] | None = None
 
-    async def submit(self, draft: Draft) -> StoredMessage:
-        """Write one draft (with whatever else is waiting); the stored message, or its error."""
-        if len(self._waiting) >= self._max_waiting:
-            raise Overloaded()
-        answer: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(draft, answer))
-        if self._drain is None or self._drain.done():
-            self._drain = asyncio.create_task(self._drain_waiting())
-        return await answer
-
-    async def _drain_waiting(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            try:
-                await self._write(batch)
-            except Exception as exc:  # a database fault must reach every waiting request
-                log.exception("writing a batch of %d messages failed", len(batch))
-                for waiting in batch:
-                    if not waiting.answer.done():
-                        waiting.answer.set_exception(exc)
-
-    async def _write(self, batch: list[_Waiting]) -> None:
+    async def write_batch(
+        self, conn: AsyncConnection, drafts: list[Draft]
+    ) -> list[StoredMessage | TambuliError]:
+        """Write drafts, their times set now, in the caller's transaction."""
         now = self._clock.now()
-        drafts = [_timed(w.draft, now) for w in batch]
-        try:
-            async with self._db.write() as conn:
-                outcomes = await write_drafts_within(conn, self._clock, drafts)
-        except IntegrityError:
-            if len(batch) == 1:
-                outcomes = [await self._duplicate_of(drafts[0])]
-            else:
-                # Another process took a clientDedup key of this batch meanwhile: write each
-                # on its own, so only the duplicate fails.
-                for waiting in batch:
-                    await self._write([waiting])
-                return
-        for waiting, outcome in zip(batch, outcomes, strict=True):
-            # A request cancelled meanwhile (client gone) must not spoil its batch-mates' answers.
-            if waiting.answer.done():
-                continue
-            if isinstance(outcome, StoredMessage):
-                waiting.answer.set_result(outcome)
-            else:
-                waiting.answer.set_exception(outcome)
+        return await write_drafts_within(conn, self._clock, [_timed(d, now) for d in drafts])
 
-    async def _duplicate_of(self, draft: Draft) -> TambuliError:
+    async def find_duplicate(self, draft: Draft) -> TambuliError:
+        """The answer to a draft whose clientDedup another process took first."""
         message = draft.message
         async with self._db.read() as conn:
             original = await store.select_message_by_dedup(

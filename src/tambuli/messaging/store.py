@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.channels.base import InboundSms
 from tambuli.db.claims import any_due_row
 from tambuli.db.schema import contacts, message_dedup, messages
+from tambuli.db.text_search import escape_like
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.views import StoredMessage, UnhandledInbound
 
@@ -254,10 +255,6 @@ class MessageFilter:
     end: datetime | None = None
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filter_clause(org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = [messages.c.org_id == org_id]
     if wanted.direction is not None:
@@ -271,7 +268,7 @@ def _filter_clause(org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
     if wanted.end is not None:
         clauses.append(messages.c.created_at < wanted.end)
     if wanted.search:
-        pattern = f"%{_escape_like(wanted.search.lower())}%"
+        pattern = f"%{escape_like(wanted.search.lower())}%"
         # The spec searches "contact fields" too: the contact's names, in the same statement
         # (a read-only subquery on contacts, so a page stays one query however many match).
         named_contacts = select(contacts.c.id).where(

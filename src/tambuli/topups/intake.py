@@ -1,33 +1,28 @@
 """Group commit for accepted top-ups: concurrent requests share one transaction.
 
-Each request plans its top-up (number, operator, amount, price) on its own, then waits here.
-One drain task writes whatever has gathered in a single transaction: one balance update per
-organization, one insert each for reservations, ledger entries, top-ups and clientDedup keys,
-and one update that begins the first attempt of the synchronous ones. An idle server writes a
-batch of one at once; under load the commits per top-up fall with the load. When more
-requests wait than a batch loop can take, new ones are refused with Overloaded (429).
+Each request plans its top-up (number, operator, amount, price) on its own; a batch is written
+in one transaction (see db/batch_intake.py): one balance update per organization, one insert
+each for reservations, ledger entries, top-ups and clientDedup keys, and one update that begins
+the first attempt of the synchronous ones.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import batches
 from tambuli.clock import Clock
+from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
-from tambuli.errors import DuplicateTopup, InsufficientFunds, Overloaded, TambuliError
+from tambuli.errors import DuplicateTopup, InsufficientFunds, TambuliError
 from tambuli.topups import store
 from tambuli.topups.models import StoredTopup, TopupStatus, make_attempt_reference
 
-log = logging.getLogger("tambuli.topups")
 RESERVATION_REASON = "topup"
 
 
@@ -41,13 +36,7 @@ class TopupDraft:
     claim: bool
 
 
-@dataclass
-class _Waiting:
-    draft: TopupDraft
-    answer: asyncio.Future[StoredTopup]
-
-
-class TopupIntake:
+class TopupIntake(BatchIntake[TopupDraft, StoredTopup]):
     """Writes planned top-ups in batches; one per process, shared by every request."""
 
     def __init__(
@@ -58,60 +47,19 @@ class TopupIntake:
         max_batch: int = 200,
         max_waiting: int = 5000,
     ) -> None:
-        self._db = db
+        super().__init__(db, max_batch, max_waiting)
         self._clock = clock
         self._lease = lease
-        self._max_batch = max_batch
-        self._max_waiting = max_waiting
-        self._waiting: list[_Waiting] = []
-        self._drain: asyncio.Task[None] | None = None
 
-    async def submit(self, draft: TopupDraft) -> StoredTopup:
-        """Write one top-up (with whatever else is waiting); the stored top-up, or its error."""
-        if len(self._waiting) >= self._max_waiting:
-            raise Overloaded()
-        answer: asyncio.Future[StoredTopup] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(draft, answer))
-        if self._drain is None or self._drain.done():
-            self._drain = asyncio.create_task(self._drain_waiting())
-        return await answer
-
-    async def _drain_waiting(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            try:
-                await self._write(batch)
-            except Exception as exc:  # a database fault must reach every waiting request
-                log.exception("writing a batch of %d top-ups failed", len(batch))
-                for waiting in batch:
-                    if not waiting.answer.done():
-                        waiting.answer.set_exception(exc)
-
-    async def _write(self, batch: list[_Waiting]) -> None:
+    async def write_batch(
+        self, conn: AsyncConnection, drafts: list[TopupDraft]
+    ) -> list[StoredTopup | TambuliError]:
+        """Write drafts in the caller's transaction, stamped with the time now."""
         now = self._clock.now()
-        drafts = [w.draft for w in batch]
-        try:
-            async with self._db.write() as conn:
-                outcomes = await _write_drafts_within(conn, self._clock, drafts, now, self._lease)
-        except IntegrityError:
-            if len(batch) > 1:
-                # Another process took a clientDedup key of this batch meanwhile: write each
-                # on its own, so only the duplicate fails.
-                for waiting in batch:
-                    await self._write([waiting])
-                return
-            outcomes = [await self._duplicate_of(drafts[0])]
-        for waiting, outcome in zip(batch, outcomes, strict=True):
-            # A request cancelled meanwhile (client gone) must not spoil its batch-mates' answers.
-            if waiting.answer.done():
-                continue
-            if isinstance(outcome, StoredTopup):
-                waiting.answer.set_result(outcome)
-            else:
-                waiting.answer.set_exception(outcome)
+        return await _write_drafts_within(conn, self._clock, drafts, now, self._lease)
 
-    async def _duplicate_of(self, draft: TopupDraft) -> TambuliError:
+    async def find_duplicate(self, draft: TopupDraft) -> TambuliError:
+        """The answer to a draft whose clientDedup another process took first."""
         async with self._db.read() as conn:
             original = await store.select_topup_by_dedup(
                 conn, draft.row["org_id"], draft.row["client_dedup"]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.db.bulk import bind_rows
 from tambuli.db.claims import any_due_row, claim_due_rows
 from tambuli.db.schema import contacts, topup_dedup, topups
+from tambuli.db.text_search import escape_like
 from tambuli.topups.models import StoredTopup, TopupStatus
 
 _OPEN = (TopupStatus.QUEUED.value, TopupStatus.SENDING.value)
@@ -251,10 +252,6 @@ class TopupFilter:
     end: datetime | None = None
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _filter_clause(org_id: int, wanted: TopupFilter) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = [topups.c.org_id == org_id]
     if wanted.failed is True:
@@ -266,7 +263,7 @@ def _filter_clause(org_id: int, wanted: TopupFilter) -> ColumnElement[bool]:
     if wanted.end is not None:
         clauses.append(topups.c.created_at < wanted.end)
     if wanted.search:
-        pattern = f"%{_escape_like(wanted.search.lower())}%"
+        pattern = f"%{escape_like(wanted.search.lower())}%"
         # "Keyword search in the contact fields": the contact's names and number, plus the
         # top-up's own number and clientRef.
         clauses.append(
