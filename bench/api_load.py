@@ -411,13 +411,13 @@ def tambuli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tambuli", *args]
 
 
-def start_server(work_dir: Path, env: dict[str, str]) -> Server:
+def start_server(work_dir: Path, env: dict[str, str], *serve_args: str) -> Server:
     """Start `tambuli serve` on a free port, logging to a file in work_dir."""
     port = find_free_port()
     log_path = work_dir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            tambuli_command("serve", "--host", HOST, "--port", str(port)),
+            tambuli_command("serve", "--host", HOST, "--port", str(port), *serve_args),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -477,9 +477,9 @@ def stop_server(server: Server) -> None:
 
 
 @contextmanager
-def run_server(work_dir: Path, env: dict[str, str]) -> Iterator[Server]:
+def run_server(work_dir: Path, env: dict[str, str], *serve_args: str) -> Iterator[Server]:
     """A started and healthy server that is stopped however the block ends."""
-    server = start_server(work_dir, env)
+    server = start_server(work_dir, env, *serve_args)
     try:
         wait_for_health(server)
         yield server

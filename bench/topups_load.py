@@ -36,11 +36,14 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +69,7 @@ from bench.api_load import (
     read_process_cpu_seconds,
     run_server,
     summarise_server_errors,
+    tambuli_command,
 )
 from bench.campaign_load import (
     _as_utc,
@@ -328,6 +332,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--check-targets",
         action="store_true",
         help="exit 1 when a target is missed (errors and lost top-ups always exit 1)",
+    )
+    parser.add_argument(
+        "--worker-process",
+        action="store_true",
+        help="run the workers in their own `tambuli worker` process beside "
+        "`tambuli serve --no-workers` (two processes, one core each)",
     )
     parser.add_argument("--json-out", type=Path, help="also write the results as JSON here")
     parser.add_argument("--server-log", type=Path, help="keep the server's log in this file")
@@ -780,6 +790,27 @@ async def _measure_with_probe(
         await probe.close()
 
 
+@contextmanager
+def run_worker(args: argparse.Namespace, work_dir: Path, env: dict[str, str]) -> Iterator[None]:
+    """With --worker-process, a `tambuli worker` beside the server until the block ends."""
+    if not args.worker_process:
+        yield
+        return
+    with (work_dir / "worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            tambuli_command("worker"), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work_dir
+        )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_once(
     args: argparse.Namespace, url: str, db_path: Path | None, work_dir: Path
 ) -> tuple[Outcome | None, str, str | None, int | None]:
@@ -790,8 +821,9 @@ def run_once(
     outcome: Outcome | None = None
     failure: str | None = None
     server: Server | None = None
+    serve_args = ("--no-workers",) if args.worker_process else ()
     try:
-        with run_server(work_dir, env) as server:
+        with run_server(work_dir, env, *serve_args) as server, run_worker(args, work_dir, env):
             outcome = asyncio.run(_measure_with_probe(args, server, org, url, db_path))
     except BenchError as exc:
         failure = str(exc)
