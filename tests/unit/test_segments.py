@@ -8,15 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tambuli.alphabets import decode_gsm7_unpacked, encode_gsm7_unpacked, encode_ucs2
 from tambuli.messaging.segments import (
     MAX_PARTS,
     Encoding,
     NonGsmCharacter,
     SegmentedMessage,
     count_parts,
-    decode_gsm7_unpacked,
-    encode_gsm7_unpacked,
-    encode_ucs2,
     gsm7_septet_count,
     is_gsm7,
     segment_message,

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import accumulate
 
+from tambuli.alphabets import GSM_CHARACTERS, GSM_ESCAPE, GSM_EXTENSION
+
 # The API refuses messages longer than this many parts; segmenting itself has no limit.
 MAX_PARTS = 7
 
@@ -17,50 +19,12 @@ _GSM7_MULTI = 153
 _UCS2_SINGLE = 70
 _UCS2_MULTI = 67
 
-_ESCAPE = 0x1B
-
-# GSM 03.38 basic table, indexed by septet value. 0x1B is the escape to the extension table,
-# not a character; the placeholder at that index is excluded from everything encodable.
-_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
-    " !\"#¤%&'()*+,-./"
-    "0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNO"
-    "PQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmno"
-    "pqrstuvwxyzäöñüà"
-)
-
-# Extension table: sent as ESC + code, so each costs two septets.
-_EXTENSION = {
-    "\x0c": 0x0A,
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
-}
-_EXTENSION_BY_CODE = {code: char for char, code in _EXTENSION.items()}
-
-_BASIC_CHARACTERS = frozenset(_BASIC) - {chr(_ESCAPE)}
-_GSM_CHARACTERS = _BASIC_CHARACTERS | frozenset(_EXTENSION)
-
-# str.translate table for encoding: every GSM character to its septet(s) as code points < 0x80.
-_TO_SEPTETS = {ord(char): chr(_BASIC.index(char)) for char in _BASIC_CHARACTERS} | {
-    ord(char): chr(_ESCAPE) + chr(code) for char, code in _EXTENSION.items()
-}
-
 # Pure-ASCII text (the common case) is checked with bytes.translate, which runs in C.
-_ASCII_GSM = bytes(sorted(ord(char) for char in _GSM_CHARACTERS if ord(char) < 0x80))
-_ASCII_EXTENSION = bytes(sorted(ord(char) for char in _EXTENSION if ord(char) < 0x80))
+_ASCII_GSM = bytes(sorted(ord(char) for char in GSM_CHARACTERS if ord(char) < 0x80))
+_ASCII_EXTENSION = bytes(sorted(ord(char) for char in GSM_EXTENSION if ord(char) < 0x80))
 
 # Regexes find positions in C for non-ASCII text, without a per-character Python loop.
-_NON_GSM = re.compile("[^" + re.escape("".join(sorted(_GSM_CHARACTERS))) + "]")
+_NON_GSM = re.compile("[^" + re.escape("".join(sorted(GSM_CHARACTERS))) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # two UTF-16 units (a surrogate pair) each
 
 
@@ -103,7 +67,7 @@ def _gsm7_septets(text: str) -> int | None:
         return 2 * len(data) - len(data.translate(None, _ASCII_EXTENSION))
     if _NON_GSM.search(text) is not None:
         return None
-    return len(text) + sum(map(text.count, _EXTENSION))
+    return len(text) + sum(map(text.count, GSM_EXTENSION))
 
 
 def _split_gsm7(text: str) -> tuple[str, ...]:
@@ -111,9 +75,9 @@ def _split_gsm7(text: str) -> tuple[str, ...]:
     # Mark each extension character with a leading escape (never in GSM-7 text), giving one
     # string position per septet; then each part costs a few C calls, not a per-character loop.
     # A part ending in an escape would split a pair.
-    escape = chr(_ESCAPE)
+    escape = chr(GSM_ESCAPE)
     septets = text
-    for char in _EXTENSION:
+    for char in GSM_EXTENSION:
         septets = septets.replace(char, escape + char)
     parts: list[str] = []
     start = 0
@@ -194,39 +158,3 @@ def gsm7_septet_count(text: str) -> int:
     if septets is None:
         raise ValueError("text has characters outside the GSM 7-bit alphabet")
     return septets
-
-
-def encode_gsm7_unpacked(text: str) -> bytes:
-    """GSM-7 septets of `text`, one per byte, extension characters as 0x1B + code."""
-    if _gsm7_septets(text) is None:
-        raise ValueError("text has characters outside the GSM 7-bit alphabet")
-    # After translation every code point is below 0x80, so latin-1 turns it into one byte each.
-    return text.translate(_TO_SEPTETS).encode("latin-1")
-
-
-def decode_gsm7_unpacked(data: bytes) -> str:
-    """Text of unpacked GSM-7 septets (one per byte); ValueError on a byte above 0x7F."""
-    if not data.isascii():
-        raise ValueError("data has a byte above 0x7F, which is not a 7-bit septet")
-    characters: list[str] = []
-    septets = iter(data)
-    for septet in septets:
-        if septet != _ESCAPE:
-            characters.append(_BASIC[septet])
-            continue
-        # A trailing escape is treated like ESC ESC (reserved), which 23.038 displays as a space.
-        code = next(septets, _ESCAPE)
-        if code in _EXTENSION_BY_CODE:
-            characters.append(_EXTENSION_BY_CODE[code])
-        elif code == _ESCAPE:
-            characters.append(" ")
-        else:
-            # 23.038 6.2.1.1: an undefined extension code shows the basic table's character.
-            characters.append(_BASIC[code])
-    return "".join(characters)
-
-
-def encode_ucs2(text: str) -> bytes:
-    """UCS-2 payload of `text`: UTF-16 big endian, no BOM."""
-    # surrogatepass: a lone surrogate that got past validation is sent, not crashed on.
-    return text.encode("utf-16-be", "surrogatepass")
