@@ -332,3 +332,11 @@ class BodyTooLarge(TambuliError):
 
     error_code = "request.toolarge"
     default_message = "Request body too large"
+
+
+# --- start-up: the operator's configuration, never a request --------------------------------
+class InvalidChannelConfig(TambuliError):
+    """The channel config file (TAMBULI_CONFIG) cannot be read or breaks a rule; says where."""
+
+    error_code = "config.invalid"
+    default_message = "Invalid channel configuration"
