@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tambuli.billing import service as billing
 from tambuli.billing.models import EntryKind
-from tambuli.channels.base import ChannelEvents, HandOff, OutboundSms
+from tambuli.channels.base import ChannelEvents, ChannelHealth, HandOff, OutboundSms
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
@@ -260,6 +260,15 @@ class PollingBeforeRecord:
 
     async def poll_events(self, events: ChannelEvents) -> int:
         return await self.world.channel.poll_events(events)
+
+    async def open(self) -> None:
+        await self.world.channel.open()
+
+    async def close(self) -> None:
+        await self.world.channel.close()
+
+    def read_health(self) -> ChannelHealth:
+        return self.world.channel.read_health()
 
 
 async def test_a_receipt_that_overtakes_the_record_of_its_hand_off_is_applied_later(

@@ -13,10 +13,8 @@ from tambuli.channels.config import (
     BindMode,
     BodyFormat,
     ChannelConfig,
-    Concatenation,
     HttpChannelConfig,
     HttpMethod,
-    IdFormat,
     Secret,
     SimulatorChannelConfig,
     SmppChannelConfig,
@@ -25,6 +23,8 @@ from tambuli.channels.config import (
     locate_channel_config,
 )
 from tambuli.channels.routing import Route, RouteTable, SenderKind, SenderRule
+from tambuli.channels.smpp_fields import Concatenation
+from tambuli.channels.smpp_receipts import IdFormat
 from tambuli.errors import InvalidChannelConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "tambuli.example.toml"

@@ -42,6 +42,36 @@ class OutboundSms:
     parts: tuple[str, ...]
     encoding: str
     attempt: int
+    # The sender's SMPP type of number and numbering plan when a route's rule sets them.
+    sender_ton: int | None = None
+    sender_npi: int | None = None
+
+
+class LinkState(StrEnum):
+    """Whether a channel can take traffic now."""
+
+    UP = "up"  # connected (bound, for SMPP) and answering
+    CONNECTING = "connecting"  # (re)connecting or binding; traffic waits or fails over
+    DOWN = "down"  # not connected; the last attempt failed
+    STOPPED = "stopped"  # closed on shutdown
+
+
+@dataclass(frozen=True)
+class ChannelHealth:
+    """What `tambuli channels list` and GET /v1/status show of a channel."""
+
+    name: str
+    kind: str
+    state: LinkState
+    parts_per_second: float
+    window: int = 0
+    in_flight: int = 0
+    # Since the process started.
+    parts_sent: int = 0
+    parts_refused: int = 0
+    throttled: int = 0
+    reconnects: int = 0
+    last_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,4 +140,16 @@ class Channel(Protocol):
 
     async def poll_events(self, events: ChannelEvents) -> int:
         """Deliver whatever receipts and inbound SMS are due; returns how many."""
+        ...
+
+    async def open(self) -> None:
+        """Start connecting (a no-op for channels without a connection)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop: unbind, disconnect, and answer nothing more."""
+        ...
+
+    def read_health(self) -> ChannelHealth:
+        """The channel's state and counters now."""
         ...

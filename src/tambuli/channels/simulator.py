@@ -23,8 +23,10 @@ from typing import Protocol
 
 from tambuli.channels.base import (
     ChannelEvents,
+    ChannelHealth,
     HandOff,
     InboundSms,
+    LinkState,
     OutboundSms,
     Outcome,
     Receipt,
@@ -123,6 +125,25 @@ class SimulatorChannel:
         self._clock = clock
         self._receipt_delay = receipt_delay
         self._events_per_poll = events_per_poll
+        self._parts_sent = 0
+        self._parts_refused = 0
+
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to disconnect."""
+
+    def read_health(self) -> ChannelHealth:
+        """Always up; counts what it was handed."""
+        return ChannelHealth(
+            name=self.name,
+            kind="simulator",
+            state=LinkState.UP,
+            parts_per_second=self.parts_per_second,
+            parts_sent=self._parts_sent,
+            parts_refused=self._parts_refused,
+        )
 
     async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
         """Answer each message as its number says, and remember what is owed."""
@@ -158,6 +179,11 @@ class SimulatorChannel:
                 )
             )
         await self._journal.record_submissions(submissions)
+        for sms, answer in zip(messages, answers, strict=True):
+            if answer.outcome == Outcome.ACCEPTED:
+                self._parts_sent += len(sms.parts)
+            else:
+                self._parts_refused += len(sms.parts)
         return answers
 
     async def poll_events(self, events: ChannelEvents) -> int:

@@ -1,0 +1,564 @@
+"""The SMPP 3.4 channel: binds to an SMSC, submits parts through a window, paced by parts/s.
+
+- **Binds**: one transceiver, or a transmitter and a receiver; each reconnects with
+  exponential backoff and unbinds cleanly on close.
+- **Sending**: every part of every message is a job with an order number. One sender task
+  takes jobs in order, waits for the pacing slot (exactly 1/rate apart, so no second ever
+  carries more than the limit) and a free slot of the window (N submit_sm in flight), and
+  writes it. ESME_RTHROTTLED and ESME_RMSGQFUL pause the whole bind and put the part back at
+  its place in the order, ahead of every later part.
+- **What comes back**: deliver_sm receipts and inbound messages are answered only after
+  poll_events has recorded them, so a crash before that makes the SMSC deliver them again.
+  A receipt whose hand-off is not recorded yet is offered again for RECEIPT_HOLD; after that
+  it is acknowledged and dropped (the hand-off was lost in a crash and the message sent again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from tambuli.channels.base import (
+    ChannelEvents,
+    ChannelHealth,
+    HandOff,
+    InboundSms,
+    LinkState,
+    OutboundSms,
+    Outcome,
+    Receipt,
+    ReceiptStatus,
+)
+from tambuli.channels.config import BindMode, SmppChannelConfig
+from tambuli.channels.routing import describe_sender
+from tambuli.channels.smpp_fields import (
+    ESM_CLASS_UDHI,
+    StatusKind,
+    SubmitPart,
+    build_submit_parts,
+    classify_command_status,
+)
+from tambuli.channels.smpp_pdus import (
+    ESME_ROK,
+    ESME_RX_T_APPN,
+    RESPONSE_BIT,
+    Address,
+    Command,
+    Delivery,
+    Frame,
+    encode_submit,
+    read_c_string,
+)
+from tambuli.channels.smpp_receipts import (
+    InboundAssembler,
+    concat_from_sar,
+    decode_short_message,
+    is_receipt_type,
+    normalise_message_id,
+    read_receipt,
+    split_user_data_header,
+)
+from tambuli.channels.smpp_session import (
+    BindRefused,
+    SessionClosed,
+    SessionSettings,
+    SmppSession,
+)
+from tambuli.clock import Clock
+
+log = logging.getLogger("tambuli.channels.smpp")
+RECEIPT_RETRY_SECONDS = 0.5
+RECEIPT_HOLD_SECONDS = 60.0
+# The first pause after a throttling answer; it doubles while the SMSC keeps throttling.
+THROTTLE_PAUSE_SECONDS = 0.5
+THROTTLE_PAUSE_MAX_SECONDS = 8.0
+# How many multipart messages' part IDs are remembered to fold their receipts into one.
+PART_MEMORY = 100_000
+NOT_BOUND_ERROR = "not bound to the SMSC"
+
+
+@dataclass(order=True)
+class _Job:
+    """One part waiting to be submitted; ordered by when it was queued."""
+
+    order: int
+    build: Callable[[int], bytes] = field(compare=False)
+    answer: asyncio.Future[tuple[Outcome, str]] = field(compare=False)
+
+
+@dataclass
+class _Held:
+    """A deliver_sm recorded by poll_events before it is answered."""
+
+    # None for what needs no answer (a partial inbound message flushed on expiry).
+    session: SmppSession | None
+    command: int
+    sequence: int
+    first_seen: float
+    offered_at: float = 0.0
+
+
+@dataclass
+class _PartTally:
+    """Receipts of a multipart message, folded into one."""
+
+    first_id: str
+    parts: int
+    confirmed: set[str] = field(default_factory=set)
+
+
+class SmppChannel:
+    """A Channel over SMPP 3.4 to one SMSC account."""
+
+    def __init__(
+        self,
+        config: SmppChannelConfig,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = config.name
+        self.parts_per_second = config.parts_per_second
+        self.config = config
+        # Set when something waits to be recorded, so the events loop need not poll.
+        self.events_waiting = asyncio.Event()
+        self._clock = clock
+        self._monotonic = monotonic
+        self._settings = SessionSettings(
+            system_id=config.system_id,
+            password=config.password.reveal(),
+            system_type=config.system_type,
+            address_range=config.address_range,
+            response_timeout=config.response_timeout_seconds,
+            enquire_link_interval=config.enquire_link_seconds,
+        )
+        self._sender: SmppSession | None = None
+        self._receiver: SmppSession | None = None
+        self._window = asyncio.Semaphore(config.window)
+        self._jobs: list[_Job] = []
+        self._jobs_waiting = asyncio.Event()
+        self._order = itertools.count()
+        self._reference = 0
+        self._next_slot = 0.0
+        self._paused_until = 0.0
+        self._pause = THROTTLE_PAUSE_SECONDS
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._state = LinkState.CONNECTING
+        self._receipts: list[tuple[Receipt, _Held]] = []
+        self._inbound: list[tuple[InboundSms, _Held]] = []
+        self._assembler = InboundAssembler()
+        self._parts: OrderedDict[str, _PartTally] = OrderedDict()
+        self._parts_sent = 0
+        self._parts_refused = 0
+        self._throttled = 0
+        self._reconnects = 0
+        self._last_error = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start binding (in the background) and the sender."""
+        if self._tasks:
+            return
+        if self.config.bind == BindMode.TRANSCEIVER:
+            roles = [(Command.BIND_TRANSCEIVER, True, True)]
+        else:
+            roles = [(Command.BIND_TRANSMITTER, True, False), (Command.BIND_RECEIVER, False, True)]
+        for command, sends, receives in roles:
+            self._tasks.append(asyncio.create_task(self._keep_bound(command, sends, receives)))
+        self._tasks.append(asyncio.create_task(self._send_jobs()))
+
+    async def close(self) -> None:
+        """Unbind every session and stop; queued parts fail as transient."""
+        self._stop.set()
+        self._jobs_waiting.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self._fail_queued(NOT_BOUND_ERROR)
+        for held in [h for _, h in self._receipts] + [h for _, h in self._inbound]:
+            # Not recorded: the SMSC must deliver them again after we reconnect.
+            answer_held(held, ESME_RX_T_APPN)
+        self._receipts.clear()
+        self._inbound.clear()
+        sessions = {id(s): s for s in (self._sender, self._receiver) if s is not None}
+        for session in sessions.values():
+            await session.unbind()
+        self._sender = self._receiver = None
+        self._state = LinkState.STOPPED
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether parts can be submitted now."""
+        return self._sender is not None and not self._sender.closed.is_set()
+
+    def read_health(self) -> ChannelHealth:
+        """State, window use and counters of this channel."""
+        return ChannelHealth(
+            name=self.name,
+            kind="smpp",
+            state=LinkState.UP if self.is_bound else self._state,
+            parts_per_second=self.parts_per_second,
+            window=self.config.window,
+            in_flight=self.config.window - self._window._value,
+            parts_sent=self._parts_sent,
+            parts_refused=self._parts_refused,
+            throttled=self._throttled,
+            reconnects=self._reconnects,
+            last_error=self._last_error,
+        )
+
+    async def _keep_bound(self, command: Command, sends: bool, receives: bool) -> None:
+        delay = self.config.reconnect_min_seconds
+        while not self._stop.is_set():
+            try:
+                session = await SmppSession.open(
+                    self.config.host, self.config.port, command, self._settings, self._take_delivery
+                )
+            except (OSError, TimeoutError, SessionClosed, BindRefused) as exc:
+                self._last_error = f"bind failed: {exc}"
+                self._state = LinkState.DOWN
+                log.warning("%s: %s; retrying in %.1f s", self.name, self._last_error, delay)
+                await self._wait_stop(delay)
+                delay = min(delay * 2, self.config.reconnect_max_seconds)
+                continue
+            delay = self.config.reconnect_min_seconds
+            log.info("%s: bound (%s)", self.name, session.label)
+            if sends:
+                self._sender = session
+                self._window = asyncio.Semaphore(self.config.window)
+                self._jobs_waiting.set()
+            if receives:
+                self._receiver = session
+            self._state = LinkState.UP
+            await session.closed.wait()
+            if self._stop.is_set():
+                return
+            self._reconnects += 1
+            self._last_error = session.close_reason
+            self._state = LinkState.CONNECTING
+            log.warning("%s: session ended (%s); reconnecting", self.name, session.close_reason)
+            if sends:
+                self._fail_queued(NOT_BOUND_ERROR)
+            await self._wait_stop(self.config.reconnect_min_seconds)
+
+    async def _wait_stop(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
+        """Submit every part of every message; one HandOff per message, in order."""
+        if not self.is_bound:
+            return [
+                HandOff(m.message_id, Outcome.TRANSIENT, error=NOT_BOUND_ERROR) for m in messages
+            ]
+        waits: list[Awaitable[HandOff]] = [self._submit_message(m) for m in messages]
+        return list(await asyncio.gather(*waits))
+
+    async def _submit_message(self, sms: OutboundSms) -> HandOff:
+        self._reference = (self._reference + 1) % 65536
+        try:
+            parts = build_submit_parts(
+                sms.parts, sms.encoding, self.config.concatenation, self._reference
+            )
+        except ValueError as exc:
+            return HandOff(sms.message_id, Outcome.PERMANENT, error=f"cannot encode: {exc}")
+        source = self._find_source(sms)
+        if source is None:
+            return HandOff(sms.message_id, Outcome.PERMANENT, error="sender ID is malformed")
+        destination = Address(sms.recipient, self.config.dest_ton, self.config.dest_npi)
+        answers = [self._queue_part(part, source, destination) for part in parts]
+        results = await asyncio.gather(*answers)
+        ids = [text for outcome, text in results if outcome == Outcome.ACCEPTED]
+        first_outcome, first_text = results[0]
+        if first_outcome != Outcome.ACCEPTED:
+            # Nothing reached the handset if the first part did not; later parts alone are noise.
+            return HandOff(sms.message_id, first_outcome, error=first_text)
+        if len(parts) > 1:
+            self._remember_parts(ids)
+        return HandOff(
+            sms.message_id, Outcome.ACCEPTED, operator_message_id=ids[0], accepted_parts=len(ids)
+        )
+
+    def _find_source(self, sms: OutboundSms) -> Address | None:
+        described = describe_sender(sms.sender)
+        if described is None:
+            return None
+        ton = sms.sender_ton if sms.sender_ton is not None else self.config.source_ton
+        npi = sms.sender_npi if sms.sender_npi is not None else self.config.source_npi
+        return Address(
+            described.address,
+            described.ton if ton is None else ton,
+            described.npi if npi is None else npi,
+        )
+
+    def _queue_part(
+        self, part: SubmitPart, source: Address, destination: Address
+    ) -> asyncio.Future[tuple[Outcome, str]]:
+        registered = self.config.registered_delivery
+
+        def build(sequence: int) -> bytes:
+            return encode_submit(
+                sequence, part, source, destination, registered_delivery=registered
+            )
+
+        answer: asyncio.Future[tuple[Outcome, str]] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._jobs, _Job(next(self._order), build, answer))
+        self._jobs_waiting.set()
+        return answer
+
+    def _fail_queued(self, error: str) -> None:
+        while self._jobs:
+            job = heapq.heappop(self._jobs)
+            if not job.answer.done():
+                job.answer.set_result((Outcome.TRANSIENT, error))
+
+    async def _send_jobs(self) -> None:
+        """Write queued parts in order, within the window, the pacing and any throttle pause."""
+        while not self._stop.is_set():
+            if not self._jobs:
+                self._jobs_waiting.clear()
+                await self._jobs_waiting.wait()
+                continue
+            now = self._monotonic()
+            if self._paused_until > now:
+                await asyncio.sleep(self._paused_until - now)
+                continue
+            window = self._window
+            await window.acquire()
+            await self._wait_for_slot()
+            session = self._sender
+            if session is None or session.closed.is_set():
+                window.release()
+                self._fail_queued(NOT_BOUND_ERROR)
+                continue
+            if not self._jobs or self._paused_until > self._monotonic():
+                window.release()
+                continue
+            job = heapq.heappop(self._jobs)
+            sent = session.send(job.build)
+            self._watch_answer(job, sent, window)
+            await session.flush()
+
+    async def _wait_for_slot(self) -> None:
+        """Sleep until this part's pacing slot: parts go exactly 1/rate apart."""
+        now = self._monotonic()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self.parts_per_second
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def _watch_answer(
+        self, job: _Job, sent: asyncio.Future[Frame], window: asyncio.Semaphore
+    ) -> None:
+        loop = asyncio.get_running_loop()
+
+        def give_up() -> None:
+            if not sent.done():
+                sent.set_exception(TimeoutError())
+
+        timer = loop.call_later(self.config.response_timeout_seconds, give_up)
+
+        def settle(done: asyncio.Future[Frame]) -> None:
+            timer.cancel()
+            window.release()
+            self._settle_job(job, done)
+
+        sent.add_done_callback(settle)
+
+    def _settle_job(self, job: _Job, done: asyncio.Future[Frame]) -> None:
+        if job.answer.done():
+            return
+        if done.cancelled() or isinstance(done.exception(), TimeoutError):
+            self._parts_refused += 1
+            seconds = self.config.response_timeout_seconds
+            job.answer.set_result((Outcome.TRANSIENT, f"no answer from the SMSC in {seconds:g} s"))
+            return
+        error = done.exception()
+        if error is not None:
+            self._parts_refused += 1
+            job.answer.set_result((Outcome.TRANSIENT, f"connection lost: {error}"))
+            return
+        frame = done.result()
+        status = classify_command_status(frame.status)
+        if status.kind == StatusKind.OK:
+            self._parts_sent += 1
+            self._pause = THROTTLE_PAUSE_SECONDS
+            message_id = normalise_message_id(
+                read_c_string(frame.body), self.config.submit_id_format
+            )
+            job.answer.set_result((Outcome.ACCEPTED, message_id))
+        elif status.kind == StatusKind.THROTTLED:
+            self._throttled += 1
+            self._paused_until = max(self._paused_until, self._monotonic() + self._pause)
+            self._pause = min(self._pause * 2, THROTTLE_PAUSE_MAX_SECONDS)
+            # Back at its place in the order: ahead of every part queued after it.
+            heapq.heappush(self._jobs, job)
+            self._jobs_waiting.set()
+        else:
+            self._parts_refused += 1
+            self._last_error = status.error
+            job.answer.set_result((status.outcome, status.error))
+
+    def _remember_parts(self, ids: list[str]) -> None:
+        tally = _PartTally(ids[0], len(ids))
+        for part_id in ids:
+            self._parts[part_id] = tally
+        while len(self._parts) > PART_MEMORY:
+            self._parts.popitem(last=False)
+
+    # -- what the SMSC sends -----------------------------------------------------------------
+
+    def _take_delivery(self, session: SmppSession, delivery: Delivery) -> None:
+        held = _Held(session, delivery.command, delivery.sequence, self._monotonic())
+        if is_receipt_type(delivery.esm_class):
+            self._take_receipt(delivery, held)
+        else:
+            self._take_inbound(delivery, held)
+
+    def _take_receipt(self, delivery: Delivery, held: _Held) -> None:
+        parsed = read_receipt(
+            delivery.esm_class,
+            delivery.short_message,
+            delivery.tlvs,
+            self.config.receipt_id_format,
+            self.config.submit_id_format,
+        )
+        if parsed is None or not parsed.is_final:
+            # Intermediate states and unreadable receipts change nothing: acknowledge them.
+            answer_held(held, ESME_ROK)
+            return
+        receipt = self._fold_part_receipt(
+            Receipt(
+                channel=self.name,
+                operator_message_id=parsed.operator_message_id,
+                status=parsed.status,
+                delivery_error=parsed.delivery_error,
+                delivered_parts=1,
+                at=self._clock.now(),
+            )
+        )
+        if receipt is None:
+            answer_held(held, ESME_ROK)
+            return
+        self._receipts.append((receipt, held))
+        self.events_waiting.set()
+
+    def _fold_part_receipt(self, receipt: Receipt) -> Receipt | None:
+        """A multipart message's receipt once it is decided: all parts delivered, or one failed."""
+        tally = self._parts.get(receipt.operator_message_id)
+        if tally is None:
+            return receipt
+        if receipt.status == ReceiptStatus.CONFIRMED:
+            tally.confirmed.add(receipt.operator_message_id)
+            if len(tally.confirmed) < tally.parts:
+                return None
+        return Receipt(
+            channel=receipt.channel,
+            operator_message_id=tally.first_id,
+            status=receipt.status,
+            delivery_error=receipt.delivery_error,
+            delivered_parts=len(tally.confirmed),
+            at=receipt.at,
+        )
+
+    def _take_inbound(self, delivery: Delivery, held: _Held) -> None:
+        payload = delivery.short_message
+        concat = None
+        if delivery.esm_class & ESM_CLASS_UDHI:
+            concat, payload = split_user_data_header(payload)
+        else:
+            concat = concat_from_sar(delivery.tlvs)
+        text = decode_short_message(delivery.data_coding, payload)
+        now = self._clock.now()
+        if concat is not None:
+            key = (delivery.source, delivery.destination, concat.reference)
+            whole = self._assembler.add(key, concat.total, concat.seq, text, now)
+            if whole is None:
+                # A part of a longer message: kept in memory until the rest arrives.
+                answer_held(held, ESME_ROK)
+                return
+            text = whole
+        sms = InboundSms(
+            channel=self.name,
+            sender=delivery.source,
+            recipient=delivery.destination,
+            body=text,
+            at=now,
+        )
+        self._inbound.append((sms, held))
+        self.events_waiting.set()
+
+    async def poll_events(self, events: ChannelEvents) -> int:
+        """Record what the SMSC delivered, then answer its deliver_sm."""
+        self.events_waiting.clear()
+        done = 0
+        expired = self._assembler.expire(self._clock.now())
+        for (source, destination, _), text in expired:
+            # Parts whose siblings never came: stored as they are rather than lost.
+            partial = InboundSms(self.name, source, destination, text, self._clock.now())
+            self._inbound.append((partial, _Held(None, 0, 0, 0.0)))
+        if self._inbound:
+            inbound, self._inbound = self._inbound, []
+            try:
+                await events.record_inbound([sms for sms, _ in inbound])
+            except Exception:
+                for _, held in inbound:
+                    answer_held(held, ESME_RX_T_APPN)
+                raise
+            for _, held in inbound:
+                answer_held(held, ESME_ROK)
+            done += len(inbound)
+        done += await self._record_receipts(events)
+        if self._receipts:
+            # Some wait for their hand-off to be recorded: look again shortly.
+            asyncio.get_running_loop().call_later(RECEIPT_RETRY_SECONDS, self.events_waiting.set)
+        return done
+
+    async def _record_receipts(self, events: ChannelEvents) -> int:
+        now = self._monotonic()
+        due = [(r, h) for r, h in self._receipts if now - h.offered_at >= RECEIPT_RETRY_SECONDS]
+        if not due:
+            return 0
+        waiting = [(r, h) for r, h in self._receipts if now - h.offered_at < RECEIPT_RETRY_SECONDS]
+        try:
+            unmatched = await events.record_receipts([r for r, _ in due])
+        except Exception:
+            for _, held in due:
+                answer_held(held, ESME_RX_T_APPN)
+            self._receipts = waiting
+            raise
+        for receipt, held in due:
+            if receipt.operator_message_id not in unmatched:
+                answer_held(held, ESME_ROK)
+            elif now - held.first_seen >= RECEIPT_HOLD_SECONDS:
+                log.warning(
+                    "%s: receipt for %s matches no hand-off after %g s; dropped",
+                    self.name,
+                    receipt.operator_message_id,
+                    RECEIPT_HOLD_SECONDS,
+                )
+                answer_held(held, ESME_ROK)
+            else:
+                held.offered_at = now
+                waiting.append((receipt, held))
+        self._receipts = waiting
+        return len(due) - len(unmatched)
+
+
+def answer_held(held: _Held, status: int) -> None:
+    """Answer a held deliver_sm (message_id is empty, as SMPP 3.4 requires)."""
+    if held.session is not None:
+        held.session.answer(held.command | RESPONSE_BIT, held.sequence, status, b"\0")

@@ -1,0 +1,257 @@
+"""One bound SMPP connection: bind, windowed requests matched by sequence number, keep-alive.
+
+The session answers what the SMSC asks of any client (enquire_link, unbind, unknown PDUs with
+generic_nack) and hands deliver_sm to its owner, which answers them once they are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tambuli.channels.smpp_pdus import (
+    ESME_RINVCMDID,
+    ESME_ROK,
+    ESME_RSYSERR,
+    RESPONSE_BIT,
+    Command,
+    Delivery,
+    Frame,
+    FrameReader,
+    PduError,
+    decode_delivery,
+    encode_bind,
+    encode_pdu,
+)
+
+log = logging.getLogger("tambuli.channels.smpp")
+# Flush the socket buffer once this much is waiting, so a fast window cannot grow it unbounded.
+WRITE_HIGH_WATER = 256 * 1024
+MAX_SEQUENCE = 0x7FFFFFFF
+
+
+class SessionClosed(Exception):
+    """The connection ended before the request was answered."""
+
+
+class BindRefused(Exception):
+    """The SMSC answered the bind with an error status."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"bind refused with command_status 0x{status:08x}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What a session needs from its channel's configuration."""
+
+    system_id: str
+    password: str
+    system_type: str
+    address_range: str
+    response_timeout: float
+    enquire_link_interval: float
+
+
+DeliveryHandler = Callable[["SmppSession", Delivery], None]
+
+
+class SmppSession:
+    """A TCP connection bound as transmitter, receiver or transceiver."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        settings: SessionSettings,
+        on_delivery: DeliveryHandler,
+        label: str,
+    ) -> None:
+        self.label = label
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self._reader = reader
+        self._writer = writer
+        self._settings = settings
+        self._on_delivery = on_delivery
+        self._sequence = 0
+        self._pending: dict[int, asyncio.Future[Frame]] = {}
+        self._last_heard = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        bind: Command,
+        settings: SessionSettings,
+        on_delivery: DeliveryHandler,
+    ) -> SmppSession:
+        """Connect and bind; raises OSError, BindRefused or SessionClosed."""
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port), settings.response_timeout
+        )
+        session = cls(reader, writer, settings, on_delivery, f"{bind.name.lower()} {host}:{port}")
+        session._tasks.append(asyncio.create_task(session._read_loop()))
+        try:
+            answer = await session.request(
+                lambda sequence: encode_bind(
+                    bind,
+                    sequence,
+                    system_id=settings.system_id,
+                    password=settings.password,
+                    system_type=settings.system_type,
+                    address_range=settings.address_range,
+                )
+            )
+        except BaseException:
+            await session.close("bind failed")
+            raise
+        if answer.status != ESME_ROK:
+            await session.close("bind refused")
+            raise BindRefused(answer.status)
+        session._tasks.append(asyncio.create_task(session._keep_alive()))
+        return session
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._pending)
+
+    def _next_sequence(self) -> int:
+        self._sequence = self._sequence % MAX_SEQUENCE + 1
+        return self._sequence
+
+    def send(self, build: Callable[[int], bytes]) -> asyncio.Future[Frame]:
+        """Write a request now; the future gets its response (or generic_nack).
+
+        The future fails with SessionClosed when the connection ends first. The caller keeps
+        to the window and the response timeout.
+        """
+        answer: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        if self.closed.is_set():
+            answer.set_exception(SessionClosed(self.close_reason))
+            return answer
+        sequence = self._next_sequence()
+        self._pending[sequence] = answer
+        answer.add_done_callback(lambda _: self._pending.pop(sequence, None))
+        self._writer.write(build(sequence))
+        return answer
+
+    async def flush(self) -> None:
+        """Wait while the socket buffer is above its high-water mark."""
+        if self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            await self._writer.drain()
+
+    async def request(self, build: Callable[[int], bytes]) -> Frame:
+        """Send a request and wait for its answer; TimeoutError after the response timeout."""
+        answer = self.send(build)
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), self._settings.response_timeout)
+        finally:
+            if not answer.done():
+                answer.cancel()
+
+    def answer(
+        self, command: int, sequence: int, status: int = ESME_ROK, body: bytes = b""
+    ) -> None:
+        """Write a response to a request of the SMSC (no waiting)."""
+        if not self.closed.is_set():
+            self._writer.write(encode_pdu(command, sequence, status, body))
+
+    async def _read_loop(self) -> None:
+        frames = FrameReader()
+        reason = "connection closed by the SMSC"
+        try:
+            while True:
+                data = await self._reader.read(65536)
+                if not data:
+                    break
+                self._last_heard = time.monotonic()
+                for frame in frames.feed(data):
+                    if not self._take_frame(frame):
+                        reason = "unbound by the SMSC"
+                        return
+        except PduError as exc:
+            reason = f"protocol error: {exc}"
+        except (ConnectionError, OSError) as exc:
+            reason = f"connection lost: {exc}"
+        finally:
+            self._mark_closed(reason)
+
+    def _take_frame(self, frame: Frame) -> bool:
+        """Act on one PDU; False when the SMSC unbinds."""
+        command = frame.command_id
+        if command & RESPONSE_BIT:
+            waiting = self._pending.get(frame.sequence)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(frame)
+            return True
+        if command in (Command.DELIVER_SM, Command.DATA_SM):
+            try:
+                delivery = decode_delivery(frame)
+            except PduError as exc:
+                log.warning("%s: unreadable deliver_sm answered with an error: %s", self.label, exc)
+                self.answer(command | RESPONSE_BIT, frame.sequence, ESME_RSYSERR, b"\x00")
+                return True
+            self._on_delivery(self, delivery)
+            return True
+        if command == Command.ENQUIRE_LINK:
+            self.answer(Command.ENQUIRE_LINK_RESP, frame.sequence)
+            return True
+        if command == Command.UNBIND:
+            self.answer(Command.UNBIND_RESP, frame.sequence)
+            return False
+        self.answer(Command.GENERIC_NACK, frame.sequence, ESME_RINVCMDID)
+        return True
+
+    async def _keep_alive(self) -> None:
+        interval = self._settings.enquire_link_interval
+        while not self.closed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), interval)
+                return
+            if time.monotonic() - self._last_heard < interval:
+                continue  # traffic proves the link; enquire only when it is quiet
+            try:
+                await self.request(lambda sequence: encode_pdu(Command.ENQUIRE_LINK, sequence))
+            except (TimeoutError, SessionClosed, OSError):
+                await self.close("no answer to enquire_link")
+                return
+
+    def _mark_closed(self, reason: str) -> None:
+        if self.closed.is_set():
+            return
+        self.close_reason = reason
+        self.closed.set()
+        for waiting in list(self._pending.values()):
+            if not waiting.done():
+                waiting.set_exception(SessionClosed(reason))
+        self._writer.close()
+
+    async def unbind(self) -> None:
+        """Unbind politely (the SMSC answers unbind_resp), then close."""
+        if not self.closed.is_set():
+            with contextlib.suppress(TimeoutError, SessionClosed, OSError):
+                await self.request(lambda sequence: encode_pdu(Command.UNBIND, sequence))
+        await self.close("unbound")
+
+    async def close(self, reason: str) -> None:
+        """Drop the connection and stop the session's tasks."""
+        self._mark_closed(reason)
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        for task in self._tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()

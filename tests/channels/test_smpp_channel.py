@@ -1,0 +1,473 @@
+"""The SMPP channel against an SMSC that is not ours (smpp.twisted3's server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from tambuli.channels.base import (
+    InboundSms,
+    LinkState,
+    OutboundSms,
+    Outcome,
+    Receipt,
+    ReceiptStatus,
+)
+from tambuli.channels.config import BindMode, Secret, SmppChannelConfig
+from tambuli.channels.smpp import SmppChannel
+from tambuli.channels.smpp_fields import Concatenation
+from tambuli.clock import SystemClock
+from tambuli.messaging.segments import segment_message
+from tests.support.smsc import TestSmsc
+
+
+class RecordedEvents:
+    """A ChannelEvents sink that keeps what it is given; unknown IDs are reported unmatched."""
+
+    def __init__(self) -> None:
+        self.receipts: list[Receipt] = []
+        self.inbound: list[InboundSms] = []
+        self.known_ids: set[str] | None = None
+
+    async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
+        if self.known_ids is None:
+            self.receipts.extend(receipts)
+            return set()
+        matched = [r for r in receipts if r.operator_message_id in self.known_ids]
+        self.receipts.extend(matched)
+        return {r.operator_message_id for r in receipts} - self.known_ids
+
+    async def record_inbound(self, messages: Sequence[InboundSms]) -> None:
+        self.inbound.extend(messages)
+
+
+@pytest.fixture
+def smsc() -> Iterator[TestSmsc]:
+    server = TestSmsc()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def make_config(smsc: TestSmsc, **changes: Any) -> SmppChannelConfig:
+    config = SmppChannelConfig(
+        name="smsc-test",
+        host="127.0.0.1",
+        port=smsc.port,
+        system_id="tambuli",
+        password=Secret("secret"),
+        parts_per_second=1000,
+        enquire_link_seconds=5,
+        response_timeout_seconds=5,
+        reconnect_min_seconds=0.1,
+        reconnect_max_seconds=0.5,
+    )
+    return replace(config, **changes)
+
+
+@pytest.fixture
+async def channel(smsc: TestSmsc) -> AsyncIterator[SmppChannel]:
+    opened = SmppChannel(make_config(smsc), SystemClock())
+    await opened.open()
+    await wait_until(lambda: opened.is_bound)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def wait_until(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def sms(message_id: int, body: str, recipient: str = "639171234567") -> OutboundSms:
+    segmented = segment_message(body)
+    return OutboundSms(
+        message_id=message_id,
+        sender="TAMBULI",
+        recipient=recipient,
+        body=body,
+        parts=segmented.parts,
+        encoding=segmented.encoding.value,
+        attempt=1,
+    )
+
+
+def short_message(pdu: Any) -> bytes:
+    return bytes(pdu.params["short_message"] or b"")
+
+
+async def test_a_single_gsm_message_is_submitted_with_a_receipt_requested(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    [answer] = await channel.submit([sms(1, "Hello {world}")])
+
+    assert answer.outcome == Outcome.ACCEPTED
+    assert answer.operator_message_id.startswith("MID")
+    assert answer.accepted_parts == 1
+    [pdu] = smsc.submits
+    # GSM-7 unpacked: braces are escape pairs.
+    assert short_message(pdu) == b"Hello \x1b(world\x1b)"
+    assert pdu.params["destination_addr"] == b"639171234567"
+    assert pdu.params["source_addr"] == b"TAMBULI"
+    assert str(pdu.params["source_addr_ton"]) == "AddrTon.ALPHANUMERIC"
+    receipt = pdu.params["registered_delivery"].receipt
+    assert receipt.name == "SMSC_DELIVERY_RECEIPT_REQUESTED"
+
+
+async def test_a_long_ucs2_message_goes_as_parts_tied_by_an_8_bit_udh(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    body = "Kumusta 😀 " * 20  # UCS-2 and longer than one part
+    message = sms(2, body)
+
+    [answer] = await channel.submit([message])
+
+    assert answer.outcome == Outcome.ACCEPTED
+    assert answer.accepted_parts == len(message.parts) > 1
+    payloads = [short_message(p) for p in smsc.submits]
+    headers = [p[:6] for p in payloads]
+    reference = headers[0][3]
+    total = len(message.parts)
+    assert headers == [bytes((5, 0, 3, reference, total, i + 1)) for i in range(total)]
+    text = b"".join(p[6:] for p in payloads).decode("utf-16-be")
+    assert text == body
+    assert all(
+        str(p.params["data_coding"].schemeData) == "DataCodingDefault.UCS2" for p in smsc.submits
+    )
+
+
+async def test_sar_concatenation_puts_the_parts_in_optional_parameters(smsc: TestSmsc) -> None:
+    channel = SmppChannel(make_config(smsc, concatenation=Concatenation.SAR), SystemClock())
+    await channel.open()
+    try:
+        await wait_until(lambda: channel.is_bound)
+        message = sms(3, "x" * 300)
+        [answer] = await channel.submit([message])
+    finally:
+        await channel.close()
+
+    assert answer.outcome == Outcome.ACCEPTED
+    seqnums = [p.params["sar_segment_seqnum"] for p in smsc.submits]
+    assert seqnums == [1, 2]
+    assert {p.params["sar_total_segments"] for p in smsc.submits} == {2}
+    assert b"".join(short_message(p) for p in smsc.submits) == b"x" * 300
+
+
+async def test_refusals_map_to_permanent_and_transient_outcomes(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    smsc.statuses.extend([0x0B, 0x08])  # invalid destination, system error
+
+    answers = await channel.submit([sms(4, "one"), sms(5, "two")])
+
+    assert [a.outcome for a in answers] == [Outcome.PERMANENT, Outcome.TRANSIENT]
+    assert "ESME_RINVDSTADR" in answers[0].error
+    assert "ESME_RSYSERR" in answers[1].error
+
+
+async def test_throttling_slows_the_bind_and_resends_in_order(smsc: TestSmsc) -> None:
+    # With one PDU in flight the order the SMSC accepts is exactly the order queued.
+    channel = SmppChannel(make_config(smsc, window=1), SystemClock())
+    await channel.open()
+    smsc.statuses.extend([0x58, 0x14])  # throttled, then message queue full
+    try:
+        await wait_until(lambda: channel.is_bound)
+        started = time.monotonic()
+        answers = await channel.submit([sms(10 + i, f"message {i}") for i in range(3)])
+        elapsed = time.monotonic() - started
+    finally:
+        await channel.close()
+
+    assert [a.outcome for a in answers] == [Outcome.ACCEPTED] * 3
+    assert channel.read_health().throttled == 2
+    # Two pauses of the whole bind: 0.5 s, then 1 s.
+    assert elapsed >= 1.4
+    sent = [short_message(p) for p in smsc.submits]
+    assert sent == [b"message 0", b"message 0", b"message 0", b"message 1", b"message 2"]
+
+
+async def test_throttled_parts_go_before_parts_queued_after_them(smsc: TestSmsc) -> None:
+    channel = SmppChannel(make_config(smsc, window=5), SystemClock())
+    await channel.open()
+    smsc.statuses.extend([0, 0x58, 0x58])  # two throttling answers after the first part
+    try:
+        await wait_until(lambda: channel.is_bound)
+        first = asyncio.ensure_future(channel.submit([sms(60 + i, f"a{i}") for i in range(5)]))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(channel.submit([sms(70 + i, f"b{i}") for i in range(3)]))
+        answers = await first + await second
+    finally:
+        await channel.close()
+
+    assert all(a.outcome == Outcome.ACCEPTED for a in answers)
+    sent = [short_message(p).decode() for p in smsc.submits]
+    # The last (accepted) submission of each part is in the order the parts were queued.
+    queued = [f"a{i}" for i in range(5)] + [f"b{i}" for i in range(3)]
+    last_sent = sorted(queued, key=lambda text: len(sent) - 1 - sent[::-1].index(text))
+    assert last_sent == queued, sent
+    assert len(sent) == len(queued) + 2  # two throttled submissions were made again
+
+
+async def test_no_more_than_the_window_is_in_flight(smsc: TestSmsc) -> None:
+    in_flight = 0
+    most = 0
+    from twisted.internet import defer, reactor
+
+    def answer_late(pdu: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        deferred: Any = defer.Deferred()
+
+        def finish() -> None:
+            nonlocal in_flight
+            in_flight -= 1
+            deferred.callback((0, f"LATE{id(pdu)}"))
+
+        reactor.callLater(0.05, finish)  # type: ignore[attr-defined]
+        return deferred
+
+    smsc.on_submit = answer_late
+    channel = SmppChannel(make_config(smsc, window=3), SystemClock())
+    await channel.open()
+    try:
+        await wait_until(lambda: channel.is_bound)
+        answers = await channel.submit([sms(20 + i, f"m{i}") for i in range(12)])
+    finally:
+        await channel.close()
+
+    assert all(a.outcome == Outcome.ACCEPTED for a in answers)
+    assert most == 3
+
+
+async def test_receipts_are_answered_once_recorded_and_ids_match(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    [answer] = await channel.submit([sms(30, "receipt please")])
+    events = RecordedEvents()
+    text = (
+        f"id:{answer.operator_message_id} sub:001 dlvrd:001 submit date:2611221200 "
+        "done date:2611221201 stat:DELIVRD err:000 text:receipt please"
+    )
+
+    delivered = asyncio.ensure_future(
+        smsc.deliver(
+            source_addr=b"639171234567",
+            destination_addr=b"TAMBULI",
+            esm_class=0x04,
+            short_message=text.encode(),
+        )
+    )
+    await wait_until(lambda: channel.events_waiting.is_set())
+    assert not delivered.done()  # held until recorded
+    assert await channel.poll_events(events) == 1
+    response = await asyncio.wait_for(delivered, 10)
+
+    assert str(response.status) == "CommandStatus.ESME_ROK"
+    [receipt] = events.receipts
+    assert receipt.operator_message_id == answer.operator_message_id
+    assert receipt.status == ReceiptStatus.CONFIRMED
+
+
+async def test_a_failed_receipt_by_tlv_carries_the_spec_word(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    [answer] = await channel.submit([sms(31, "will fail")])
+    events = RecordedEvents()
+    delivered = asyncio.ensure_future(
+        smsc.deliver(
+            source_addr=b"639171234567",
+            destination_addr=b"TAMBULI",
+            esm_class=0x04,
+            short_message=b"",
+            receipted_message_id=answer.operator_message_id.encode(),
+            message_state=3,  # EXPIRED
+        )
+    )
+    await wait_until(lambda: channel.events_waiting.is_set())
+    await channel.poll_events(events)
+    await asyncio.wait_for(delivered, 10)
+
+    [receipt] = events.receipts
+    assert receipt.status == ReceiptStatus.FAILED
+    assert receipt.delivery_error == "expired"
+
+
+async def test_a_receipt_that_overtakes_its_hand_off_is_offered_again(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    events = RecordedEvents()
+    events.known_ids = set()
+    delivered = asyncio.ensure_future(
+        smsc.deliver(
+            source_addr=b"639171234567",
+            destination_addr=b"TAMBULI",
+            esm_class=0x04,
+            short_message=b"id:LATE1 sub:001 dlvrd:001 submit date:2611221200 "
+            b"done date:2611221201 stat:DELIVRD err:000 text:",
+        )
+    )
+    await wait_until(lambda: channel.events_waiting.is_set())
+    assert await channel.poll_events(events) == 0
+    assert not delivered.done()
+    events.known_ids.add("LATE1")  # the hand-off is recorded now
+    await asyncio.sleep(0.6)
+    assert await channel.poll_events(events) == 1
+    await asyncio.wait_for(delivered, 10)
+
+    assert [r.operator_message_id for r in events.receipts] == ["LATE1"]
+
+
+async def test_multipart_receipts_fold_into_one_when_every_part_is_delivered(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    message = sms(32, "y" * 200)
+    [answer] = await channel.submit([message])
+    part_ids = [f"MID{n}" for n in range(1, 3)]
+    assert answer.operator_message_id == part_ids[0]
+    events = RecordedEvents()
+
+    for part_id in reversed(part_ids):
+        delivered = smsc.deliver(
+            source_addr=b"639171234567",
+            destination_addr=b"TAMBULI",
+            esm_class=0x04,
+            short_message=f"id:{part_id} stat:DELIVRD err:000".encode(),
+        )
+        pending = asyncio.ensure_future(delivered)
+        await asyncio.sleep(0.2)
+        await channel.poll_events(events)
+        await asyncio.wait_for(pending, 10)
+
+    [receipt] = events.receipts
+    assert receipt.operator_message_id == part_ids[0]
+    assert receipt.delivered_parts == 2
+
+
+async def test_inbound_messages_are_decoded_and_concatenated(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    events = RecordedEvents()
+    first = "Salamat po! ".encode("utf-16-be")
+    second = "😀 OK".encode("utf-16-be")
+    for seq, chunk in ((2, second), (1, first)):
+        pending = asyncio.ensure_future(
+            smsc.deliver(
+                source_addr=b"639171234567",
+                destination_addr=b"2929",
+                esm_class=0x40,
+                data_coding=8,
+                short_message=bytes((5, 0, 3, 77, 2, seq)) + chunk,
+            )
+        )
+        await asyncio.sleep(0.2)
+        await channel.poll_events(events)
+        await asyncio.wait_for(pending, 10)
+    pending = asyncio.ensure_future(
+        smsc.deliver(
+            source_addr=b"639170000001",
+            destination_addr=b"2929",
+            short_message=b"YES \x1b\x65",  # GSM-7 "YES €"
+        )
+    )
+    await asyncio.sleep(0.2)
+    await channel.poll_events(events)
+    await asyncio.wait_for(pending, 10)
+
+    assert [(m.sender, m.recipient, m.body) for m in events.inbound] == [
+        ("639171234567", "2929", "Salamat po! 😀 OK"),
+        ("639170000001", "2929", "YES €"),
+    ]
+
+
+async def test_the_channel_rebinds_after_the_smsc_restarts(smsc: TestSmsc) -> None:
+    channel = SmppChannel(make_config(smsc), SystemClock())
+    await channel.open()
+    try:
+        await wait_until(lambda: channel.is_bound)
+        smsc.stop()
+        await wait_until(lambda: not channel.is_bound)
+        [refused] = await channel.submit([sms(40, "while down")])
+        assert refused.outcome == Outcome.TRANSIENT
+        assert channel.read_health().state != LinkState.UP
+        smsc.start()
+        await wait_until(lambda: channel.is_bound)
+        [answer] = await channel.submit([sms(41, "after restart")])
+    finally:
+        await channel.close()
+
+    assert answer.outcome == Outcome.ACCEPTED
+    assert channel.read_health().reconnects >= 1
+
+
+async def test_an_unbind_from_the_smsc_is_answered_and_the_channel_rebinds(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    await smsc.unbind_all()
+    await wait_until(lambda: channel.read_health().reconnects >= 1)
+    await wait_until(lambda: channel.is_bound)
+
+    [answer] = await channel.submit([sms(42, "back")])
+    assert answer.outcome == Outcome.ACCEPTED
+
+
+async def test_a_wrong_password_leaves_the_channel_down(smsc: TestSmsc) -> None:
+    channel = SmppChannel(make_config(smsc, password=Secret("wrong")), SystemClock())
+    await channel.open()
+    try:
+        await wait_until(lambda: channel.read_health().state == LinkState.DOWN)
+        health = channel.read_health()
+    finally:
+        await channel.close()
+
+    assert "bind refused" in health.last_error
+    assert smsc.count_binds() == 0
+
+
+async def test_transmitter_and_receiver_binds_split_the_work(smsc: TestSmsc) -> None:
+    config = make_config(smsc, bind=BindMode.TRANSMITTER_RECEIVER)
+    channel = SmppChannel(config, SystemClock())
+    events = RecordedEvents()
+    await channel.open()
+    try:
+        await wait_until(lambda: channel.is_bound and smsc.count_binds() == 2)
+        [answer] = await channel.submit([sms(50, "tx")])
+        pending = asyncio.ensure_future(
+            smsc.deliver(
+                source_addr=b"639171234567",
+                destination_addr=b"TAMBULI",
+                esm_class=0x04,
+                short_message=f"id:{answer.operator_message_id} stat:DELIVRD err:0".encode(),
+            )
+        )
+        await wait_until(lambda: channel.events_waiting.is_set())
+        await channel.poll_events(events)
+        await asyncio.wait_for(pending, 10)
+    finally:
+        await channel.close()
+
+    assert answer.outcome == Outcome.ACCEPTED
+    assert [r.operator_message_id for r in events.receipts] == [answer.operator_message_id]
+
+
+async def test_close_unbinds_cleanly(smsc: TestSmsc) -> None:
+    channel = SmppChannel(make_config(smsc), SystemClock())
+    await channel.open()
+    await wait_until(lambda: channel.is_bound)
+
+    await channel.close()
+
+    await wait_until(lambda: smsc.count_binds() == 0)
+    assert channel.read_health().state == LinkState.STOPPED
