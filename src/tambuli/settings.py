@@ -14,6 +14,8 @@ class Settings:
     """Every tunable of a Tambuli process; see docs/configuration.md."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # The TOML file of channels and routes (docs/routing.md); "" runs the simulator alone.
+    channel_config_file: str = ""
     # Request bodies above this size are refused with 413 before they are parsed.
     max_body_bytes: int = 1_048_576
     # Contact imports are files, so they get a larger cap of their own.
@@ -104,6 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     source = os.environ if env is None else env
     return Settings(
         database_url=source.get("TAMBULI_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        channel_config_file=(source.get("TAMBULI_CONFIG") or "").strip(),
         max_body_bytes=_read_int(source, "TAMBULI_MAX_BODY_BYTES", Settings.max_body_bytes),
         max_upload_bytes=_read_int(source, "TAMBULI_MAX_UPLOAD_BYTES", Settings.max_upload_bytes),
         token_cache_seconds=_read_float(

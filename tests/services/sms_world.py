@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tambuli.billing import service as billing
+from tambuli.channels.registry import Routed
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.contacts import phones
@@ -54,7 +55,11 @@ class SmsWorld:
             DatabaseJournal(self.db), self.clock, RECEIPT_DELAY, parts_per_second=0
         )
         self.dispatcher = Dispatcher(
-            self.db, self.clock, lambda _: self.channel, self.rules, random_unit=lambda: 0.5
+            self.db,
+            self.clock,
+            lambda _, sender: Routed(self.channel, sender),
+            self.rules,
+            random_unit=lambda: 0.5,
         )
         self.events = MessageEvents(self.db, self.clock)
 

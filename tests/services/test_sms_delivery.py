@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tambuli.billing import service as billing
 from tambuli.billing.models import EntryKind
 from tambuli.channels.base import ChannelEvents, ChannelHealth, HandOff, OutboundSms
+from tambuli.channels.registry import route_all_to
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
@@ -279,7 +280,7 @@ async def test_a_receipt_that_overtakes_the_record_of_its_hand_off_is_applied_la
         DatabaseJournal(fresh_db), clock, timedelta(0), parts_per_second=0
     )
     early = PollingBeforeRecord(world)
-    world.dispatcher = Dispatcher(fresh_db, clock, lambda _: early, world.rules)
+    world.dispatcher = Dispatcher(fresh_db, clock, route_all_to(early), world.rules)
     org = await world.new_org()
     sent = await world.send(org, "639171234009")
     await world.deliver()
@@ -309,7 +310,7 @@ async def test_a_reply_replayed_after_a_crash_is_stored_once(
     world.channel = SimulatorChannel(
         FailingOnce(fresh_db), clock, RECEIPT_DELAY, parts_per_second=0
     )
-    world.dispatcher = Dispatcher(fresh_db, clock, lambda _: world.channel, world.rules)
+    world.dispatcher = Dispatcher(fresh_db, clock, route_all_to(world.channel), world.rules)
     org = await world.new_org()
     await world.send(org, "639171230005")
     await world.deliver()

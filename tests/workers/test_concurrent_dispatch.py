@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from tambuli.channels.registry import route_all_to
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
@@ -32,7 +33,9 @@ async def test_four_workers_sharing_a_queue_hand_off_each_message_exactly_once(
     # Each worker has its own Database (its own connections), as separate processes would.
     databases = [Database(world.db.url) for _ in range(4)]
     try:
-        workers = [Dispatcher(db, world.clock, lambda _: world.channel, rules) for db in databases]
+        workers = [
+            Dispatcher(db, world.clock, route_all_to(world.channel), rules) for db in databases
+        ]
 
         async def work(dispatcher: Dispatcher) -> int:
             claimed = 0

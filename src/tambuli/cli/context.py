@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from tambuli.channels.config import ChannelConfig, load_channel_config
 from tambuli.clock import SystemClock
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations
-from tambuli.errors import TambuliError
+from tambuli.errors import InvalidChannelConfig, TambuliError
 from tambuli.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -27,6 +30,17 @@ def read_settings() -> Settings:
     try:
         return load_settings()
     except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def read_channel_config(settings: Settings) -> ChannelConfig:
+    """The channels and routes of TAMBULI_CONFIG, with a clean message when the file is wrong."""
+    path = Path(settings.channel_config_file) if settings.channel_config_file else None
+    try:
+        return load_channel_config(
+            path, os.environ, simulator_parts_per_second=settings.simulator_parts_per_second
+        )
+    except InvalidChannelConfig as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -18,7 +18,13 @@ from tambuli.cli import contacts as contacts_cli
 from tambuli.cli import messaging as messaging_cli
 from tambuli.cli import money, orgs, transfer
 from tambuli.cli import topups as topups_cli
-from tambuli.cli.context import clock, read_settings, run, run_with_database
+from tambuli.cli.context import (
+    clock,
+    read_channel_config,
+    read_settings,
+    run,
+    run_with_database,
+)
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations, read_schema_revision
 from tambuli.organizations import service as organizations
@@ -90,7 +96,8 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
     try:
         await apply_migrations(db)
         demo = await _create_demo_organization(db, settings)
-        workers = Workers(db, clock, settings) if with_workers else None
+        channel_config = read_channel_config(settings)
+        workers = Workers(db, clock, settings, channel_config) if with_workers else None
         app = build_app(
             db,
             clock,
@@ -145,7 +152,7 @@ async def _work(settings: Settings) -> None:
         await apply_migrations(db)
         click.echo("Tambuli worker running (delivery, receipts, webhooks); Ctrl-C stops it")
         sys.stdout.flush()
-        await Workers(db, clock, settings).run(stop)
+        await Workers(db, clock, settings, read_channel_config(settings)).run(stop)
     finally:
         await db.dispose()
 
@@ -168,6 +175,7 @@ cli.add_command(campaigns_cli.campaign)
 cli.add_command(messaging_cli.prices)
 cli.add_command(messaging_cli.simulator)
 cli.add_command(messaging_cli.channels)
+cli.add_command(messaging_cli.routes)
 cli.add_command(topups_cli.topups)
 
 

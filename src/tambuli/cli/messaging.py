@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from tambuli.billing.models import format_usd, parse_usd
-from tambuli.channels.simulator import SimulatorChannel, Submission
+from tambuli.channels.config import ChannelSpec, HttpChannelConfig, SmppChannelConfig
+from tambuli.channels.simulator import Submission
 from tambuli.cli.context import (
     clock,
     json_option,
     print_json,
     print_table,
+    read_channel_config,
     read_settings,
     run_with_database,
 )
@@ -21,6 +23,7 @@ from tambuli.db.engine import Database
 from tambuli.errors import TambuliError
 from tambuli.messaging.pricing import PriceEntry, list_prices, remove_price, set_price
 from tambuli.messaging.simulator_journal import read_simulator_inbox
+from tambuli.settings import Settings
 
 WHOLE_COUNTRY = "(all)"
 
@@ -187,14 +190,6 @@ def simulator_inbox(number: str | None, limit: int, as_json: bool) -> None:
     print_table("Simulator inbox", columns, rows)
 
 
-@dataclass(frozen=True)
-class _ChannelView:
-    name: str
-    kind: str
-    parts_per_second: float
-    receipt_delay_seconds: float | None
-
-
 def _number(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
@@ -217,49 +212,86 @@ def channels() -> None:
 @channels.command("list")
 @json_option
 def channels_list(as_json: bool) -> None:
-    """Show every channel the process would use, with its throughput limit."""
-    # The workers pull in the HTTP client; other commands should not pay for that import.
-    from tambuli.workers.runner import build_channels
-
+    """Show every configured channel: kind, where it connects, throughput limit, window."""
     settings = read_settings()
-
-    async def action(db: Database) -> list[_ChannelView]:
-        views = []
-        for channel in build_channels(db, clock, settings):
-            simulated = isinstance(channel, SimulatorChannel)
-            views.append(
-                _ChannelView(
-                    name=channel.name,
-                    kind="simulator" if simulated else type(channel).__name__,
-                    parts_per_second=channel.parts_per_second,
-                    # build_channels gives the simulator exactly this delay.
-                    receipt_delay_seconds=settings.simulator_receipt_delay if simulated else None,
-                )
-            )
-        return views
-
-    views = run_with_database(action)
+    config = read_channel_config(settings)
+    views = [_describe_channel(spec, settings) for spec in config.channels]
     if as_json:
-        print_json(
-            [
-                {
-                    "name": v.name,
-                    "kind": v.kind,
-                    "partsPerSecond": _number(v.parts_per_second),
-                    "unlimited": v.parts_per_second <= 0,
-                    "receiptDelaySeconds": _seconds(v.receipt_delay_seconds),
-                }
-                for v in views
-            ]
-        )
+        print_json(views)
         return
     rows = [
         (
-            v.name,
-            v.kind,
-            _limit_text(v.parts_per_second),
-            "" if v.receipt_delay_seconds is None else f"{_number(v.receipt_delay_seconds)} s",
+            str(v["name"]),
+            str(v["kind"]),
+            str(v.get("address", "")),
+            _limit_text(float(v["partsPerSecond"])),
+            str(v.get("window", "")),
+            "" if v.get("receiptDelaySeconds") is None else f"{v['receiptDelaySeconds']} s",
         )
         for v in views
     ]
-    print_table("Channels", ["name", "kind", "parts per second", "receipt delay"], rows)
+    columns = ["name", "kind", "address", "parts per second", "window", "receipt delay"]
+    print_table("Channels", columns, rows)
+
+
+def _describe_channel(spec: ChannelSpec, settings: Settings) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "partsPerSecond": _number(spec.parts_per_second),
+        "unlimited": spec.parts_per_second <= 0,
+    }
+    if isinstance(spec, SmppChannelConfig):
+        view |= {
+            "address": f"{spec.host}:{spec.port}",
+            "systemId": spec.system_id,
+            "bind": spec.bind.value,
+            "window": spec.window,
+            "concatenation": spec.concatenation.value,
+        }
+    elif isinstance(spec, HttpChannelConfig):
+        view |= {"address": spec.url, "preset": spec.preset}
+    else:
+        view["receiptDelaySeconds"] = _seconds(settings.simulator_receipt_delay)
+    return view
+
+
+@click.group()
+def routes() -> None:
+    """The route table that picks a channel for each message."""
+
+
+@routes.command("list")
+@json_option
+def routes_list(as_json: bool) -> None:
+    """Show the routes in the order they are tried, with their failover channels."""
+    config = read_channel_config(read_settings())
+    views = [
+        {
+            "name": route.name,
+            "countries": list(route.countries),
+            "prefixes": list(route.prefixes),
+            "operators": list(route.operators),
+            "channels": list(route.channels),
+            "sender": {
+                "kind": route.sender.kind.value,
+                "replacement": route.sender.replacement,
+                "ton": route.sender.ton,
+                "npi": route.sender.npi,
+            },
+        }
+        for route in config.routes
+    ]
+    if as_json:
+        print_json(views)
+        return
+    rows = [
+        (
+            route.name,
+            " ".join((*route.countries, *route.prefixes, *route.operators)) or "(everything)",
+            " → ".join(route.channels),
+            route.sender.kind.value,
+        )
+        for route in config.routes
+    ]
+    print_table("Routes (first match wins)", ["name", "matches", "channels", "sender"], rows)

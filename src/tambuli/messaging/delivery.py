@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import batches
 from tambuli.channels.base import Channel, HandOff, OutboundSms, Outcome
+from tambuli.channels.registry import Routed, Router
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.messaging import queue_store, store
@@ -64,7 +65,7 @@ class Dispatcher:
 
     db: Database
     clock: Clock
-    route: Callable[[str], Channel]
+    route: Router
     rules: DeliveryRules = field(default_factory=DeliveryRules)
     random_unit: Callable[[], float] = random.random
     limiters: dict[str, ThroughputLimiter] = field(default_factory=dict)
@@ -87,12 +88,19 @@ class Dispatcher:
         live = [m for m in claimed if m.deadline_at > now]
         to_send, deferred = await self._pace(live, now)
         answers: list[tuple[queue_store.ClaimedMessage, str, HandOff]] = []
-        by_channel: dict[str, tuple[Channel, list[queue_store.ClaimedMessage]]] = {}
+        by_channel: dict[str, tuple[Channel, list[tuple[queue_store.ClaimedMessage, Routed]]]] = {}
         for message in to_send:
-            channel = self.route(message.recipient)
-            by_channel.setdefault(channel.name, (channel, []))[1].append(message)
+            routed = self.route(message.recipient, message.sender)
+            if routed.channel is None:
+                refusal = HandOff(message.id, Outcome.PERMANENT, error=routed.error)
+                answers.append((message, "", refusal))
+                continue
+            by_channel.setdefault(routed.channel.name, (routed.channel, []))[1].append(
+                (message, routed)
+            )
         for channel, batch in by_channel.values():
-            for message, answer in zip(batch, await self._submit(channel, batch), strict=True):
+            handed = await self._submit(channel, batch)
+            for (message, _), answer in zip(batch, handed, strict=True):
                 answers.append((message, channel.name, answer))
         await self._record(lease_until, expired, deferred, answers)
         return len(claimed)
@@ -117,33 +125,35 @@ class Dispatcher:
         return to_send, deferred
 
     async def _submit(
-        self, channel: Channel, batch: list[queue_store.ClaimedMessage]
+        self, channel: Channel, batch: list[tuple[queue_store.ClaimedMessage, Routed]]
     ) -> list[HandOff]:
         limiter = self.limiters.get(channel.name)
         if limiter is None:
             limiter = self.limiters[channel.name] = ThroughputLimiter(channel.parts_per_second)
-        await limiter.acquire(sum(m.parts for m in batch))
+        await limiter.acquire(sum(m.parts for m, _ in batch))
         outbound = [
             OutboundSms(
                 message_id=m.id,
-                sender=m.sender,
+                sender=routed.sender,
                 recipient=m.recipient,
                 body=m.body,
                 parts=segment_message(m.body).parts,
                 encoding=m.encoding,
                 attempt=m.attempts + 1,
+                sender_ton=routed.sender_ton,
+                sender_npi=routed.sender_npi,
             )
-            for m in batch
+            for m, routed in batch
         ]
         try:
             answers = await channel.submit(outbound)
         except Exception as exc:  # a channel fault must not lose the batch: retry it later
             log.exception("channel %s failed on a batch of %d", channel.name, len(batch))
             error = f"channel error: {type(exc).__name__}"
-            return [HandOff(m.id, Outcome.TRANSIENT, error=error) for m in batch]
+            return [HandOff(m.id, Outcome.TRANSIENT, error=error) for m, _ in batch]
         if len(answers) != len(batch):
             log.error("channel %s answered %d of %d", channel.name, len(answers), len(batch))
-            return [HandOff(m.id, Outcome.TRANSIENT, error="channel error") for m in batch]
+            return [HandOff(m.id, Outcome.TRANSIENT, error="channel error") for m, _ in batch]
         return answers
 
     async def _record(

@@ -21,7 +21,17 @@ import httpx
 from tambuli.campaigns.firing import fire_due_steps
 from tambuli.campaigns.replies import handle_replies
 from tambuli.channels.base import Channel
+from tambuli.channels.config import (
+    ChannelConfig,
+    HttpChannelConfig,
+    SmppChannelConfig,
+    build_default_config,
+)
+from tambuli.channels.http_gateway import HttpGatewayChannel
+from tambuli.channels.registry import ChannelRegistry
+from tambuli.channels.routing import RouteTable
 from tambuli.channels.simulator import SimulatorChannel
+from tambuli.channels.smpp import SmppChannel
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
@@ -57,16 +67,31 @@ def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -
     )
 
 
-def build_channels(db: Database, clock: Clock, settings: Settings) -> list[Channel]:
-    """The channels this process delivers through (the simulator, until routes exist)."""
-    return [
-        SimulatorChannel(
-            DatabaseJournal(db),
-            clock,
-            receipt_delay=timedelta(seconds=settings.simulator_receipt_delay),
-            parts_per_second=settings.simulator_parts_per_second,
-        )
-    ]
+def build_channels(
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    config: ChannelConfig,
+    client: httpx.AsyncClient,
+) -> list[Channel]:
+    """The channels of the configuration (the simulator alone by default)."""
+    channels: list[Channel] = []
+    for spec in config.channels:
+        if isinstance(spec, SmppChannelConfig):
+            channels.append(SmppChannel(spec, clock))
+        elif isinstance(spec, HttpChannelConfig):
+            channels.append(HttpGatewayChannel(spec, client))
+        else:
+            channels.append(
+                SimulatorChannel(
+                    DatabaseJournal(db),
+                    clock,
+                    receipt_delay=timedelta(seconds=settings.simulator_receipt_delay),
+                    parts_per_second=spec.parts_per_second,
+                    name=spec.name,
+                )
+            )
+    return channels
 
 
 @dataclass
@@ -76,14 +101,16 @@ class Workers:
     db: Database
     clock: Clock
     settings: Settings
+    channel_config: ChannelConfig | None = None
     channels: list[Channel] = field(default_factory=list)
+    registry: ChannelRegistry = field(init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_campaigns: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_topups: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        if not self.channels:
-            self.channels = build_channels(self.db, self.clock, self.settings)
+        if self.channel_config is None:
+            self.channel_config = build_default_config(self.settings.simulator_parts_per_second)
 
     def wake_delivery(self) -> None:
         """Look for due messages now rather than at the next poll."""
@@ -99,11 +126,26 @@ class Workers:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every loop until `stop` is set."""
-        default = self.channels[0]
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            assert self.channel_config is not None
+            if not self.channels:
+                self.channels = build_channels(
+                    self.db, self.clock, self.settings, self.channel_config, client
+                )
+            self.registry = ChannelRegistry(self.channels, RouteTable(self.channel_config.routes))
+            for channel in self.channels:
+                await channel.open()
+            try:
+                await self._run_loops(stop, client)
+            finally:
+                for channel in self.channels:
+                    await channel.close()
+
+    async def _run_loops(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
         dispatcher = Dispatcher(
             self.db,
             self.clock,
-            lambda _: default,
+            self.registry.route,
             build_delivery_rules(self.settings, self.channels),
         )
         events = MessageEvents(self.db, self.clock)
@@ -137,19 +179,19 @@ class Workers:
                 await asyncio.sleep(TOPUP_GATHER_SECONDS)
             return sent
 
-        async with httpx.AsyncClient(follow_redirects=False) as client:
-            pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
-            loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
-                ("dispatch", dispatcher.dispatch_once, self._wake),
-                *((f"{c.name} events", _poller(c, events), None) for c in self.channels),
-                ("webhooks", lambda: deliver_due_pushes(self.db, self.clock, pushes), None),
-                ("campaign steps", fire_steps, self._wake_campaigns),
-                ("campaign replies", answer_replies, None),
-                ("top-ups", send_topups, self._wake_topups),
-            ]
-            await asyncio.gather(
-                *(self._loop(name, step, wake, stop) for name, step, wake in loops)
-            )
+        pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
+        loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
+            ("dispatch", dispatcher.dispatch_once, self._wake),
+            *(
+                (f"{c.name} events", _poller(c, events), getattr(c, "events_waiting", None))
+                for c in self.channels
+            ),
+            ("webhooks", lambda: deliver_due_pushes(self.db, self.clock, pushes), None),
+            ("campaign steps", fire_steps, self._wake_campaigns),
+            ("campaign replies", answer_replies, None),
+            ("top-ups", send_topups, self._wake_topups),
+        ]
+        await asyncio.gather(*(self._loop(name, step, wake, stop) for name, step, wake in loops))
 
     async def _loop(
         self,
