@@ -22,6 +22,7 @@ from tambuli.channels.config import (
     load_channel_config,
     locate_channel_config,
 )
+from tambuli.channels.http_presets import PRESET_DEFAULTS
 from tambuli.channels.routing import Route, RouteTable, SenderKind, SenderRule
 from tambuli.channels.smpp_fields import Concatenation
 from tambuli.channels.smpp_receipts import IdFormat
@@ -595,3 +596,36 @@ def test_the_example_globe_prefixes_are_globe_numbers_per_phonenumbers() -> None
     for prefix in globe.prefixes:
         number = phonenumbers.parse("+" + prefix + "1234567"[: 12 - len(prefix)])
         assert carrier.name_for_number(number, "en") == "Globe", prefix
+
+
+def test_an_http_channel_takes_secret_request_fields_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "tambuli.toml"
+    path.write_text(
+        """
+[[channels]]
+name = "vonage"
+kind = "http"
+preset = "vonage"
+url = "https://rest.nexmo.com/sms/json"
+parts_per_second = 30
+secret_fields_env = { api_key = "VONAGE_KEY", api_secret = "VONAGE_SECRET" }
+
+[[routes]]
+name = "all"
+channels = ["vonage"]
+""",
+        encoding="utf-8",
+    )
+    environ = {"VONAGE_KEY": "key-1", "VONAGE_SECRET": "s3cret"}
+
+    config = load_channel_config(path, environ, http_presets=PRESET_DEFAULTS)
+
+    [channel] = config.channels
+    assert isinstance(channel, HttpChannelConfig)
+    assert {k: v.reveal() for k, v in channel.secret_fields.items()} == {
+        "api_key": "key-1",
+        "api_secret": "s3cret",
+    }
+    assert "s3cret" not in repr(channel)
+    with pytest.raises(InvalidChannelConfig, match="VONAGE_SECRET is not set"):
+        load_channel_config(path, {"VONAGE_KEY": "k"}, http_presets=PRESET_DEFAULTS)

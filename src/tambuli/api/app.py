@@ -25,7 +25,9 @@ from tambuli.api import (
     transfer,
 )
 from tambuli.api.errors import EXCEPTION_HANDLERS
+from tambuli.api.gateway_callbacks import CHANNEL_CONFIG_STATE, GATEWAY_CALLBACK_ROUTES
 from tambuli.api.runtime import ApiRuntime
+from tambuli.channels.config import ChannelConfig
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
@@ -85,6 +87,7 @@ ROUTES: list[Any] = [
     campaign_runs.list_answers,
     campaign_runs.list_run_answers,
     campaign_runs.export_answers,
+    *GATEWAY_CALLBACK_ROUTES,
 ]
 
 
@@ -96,6 +99,7 @@ def build_app(
     wake_campaigns: Callable[[], None] | None = None,
     wake_topups: Callable[[], None] | None = None,
     topups: TopupDesk | None = None,
+    channel_config: ChannelConfig | None = None,
 ) -> Litestar:
     """The HTTP application serving the engageSPARK-compatible API."""
     commits = GroupCommit(db)
@@ -133,12 +137,13 @@ def build_app(
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
-        state=_state(runtime),
+        state=_state(runtime, channel_config),
         debug=False,
     )
 
 
-def _state(runtime: ApiRuntime) -> Any:
+def _state(runtime: ApiRuntime, channel_config: ChannelConfig | None) -> Any:
     from litestar.datastructures import State
 
-    return State({"runtime": runtime})
+    # The gateway callbacks find their channel's token here (None: no gateway channels).
+    return State({"runtime": runtime, CHANNEL_CONFIG_STATE: channel_config})

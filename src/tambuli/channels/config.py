@@ -49,7 +49,7 @@ HTTP_PRESETS: dict[str, Mapping[str, object]] = {}
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DIGITS = re.compile(r"[0-9]{1,15}")
-_SECRET_KEYS = ("password", "auth_header", "callback_token")
+_SECRET_KEYS = ("password", "auth_header", "callback_token", "secret_fields")
 _Choice = TypeVar("_Choice", bound=StrEnum)
 
 
@@ -153,6 +153,8 @@ class HttpChannelConfig:
     # What the gateway must present when it calls back with receipts; None: no callbacks.
     callback_token: Secret | None
     timeout_seconds: float = 10.0
+    # Request fields whose values are secrets (an aggregator's api_key and api_secret).
+    secret_fields: Mapping[str, Secret] = dataclasses.field(default_factory=dict)
 
 
 ChannelSpec = SimulatorChannelConfig | SmppChannelConfig | HttpChannelConfig
@@ -329,7 +331,27 @@ def _read_http_channel(
         parts_per_second=table.number("parts_per_second"),
         callback_token=table.optional_secret("callback_token", environ),
         timeout_seconds=table.number("timeout_seconds", 10.0, at_most=300.0),
+        secret_fields=_read_secret_fields(table, environ),
     )
+
+
+def _read_secret_fields(table: _Table, environ: Mapping[str, str]) -> Mapping[str, Secret]:
+    """secret_fields_env / secret_fields_file (or inline secret_fields): field → secret."""
+    found: dict[str, Secret] = {}
+    for key in ("secret_fields", "secret_fields_env", "secret_fields_file"):
+        raw = table.raw.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            table.fail(key, 'must be a table of field names to strings, e.g. { api_key = "VAR" }')
+        for name, reference in raw.items():
+            if name in found or name in table.raw.get("fields", {}):
+                table.fail(key, f'field "{name}" is given twice')
+            inline = key == "secret_fields"
+            found[name] = Secret(
+                reference if inline else table.fetch_secret(key, reference, environ)
+            )
+    return MappingProxyType(found)
 
 
 def _read_templates(table: _Table) -> Mapping[str, str]:
@@ -575,12 +597,13 @@ class _Table:
         if not isinstance(raw, str):
             # The value itself is never shown: it may be the secret.
             self.fail(chosen, "must be a string")
-        value = raw if chosen == key else self._fetch_secret(chosen, raw, environ)
+        value = raw if chosen == key else self.fetch_secret(chosen, raw, environ)
         if len(value) > max_length:
             self.fail(chosen, f"the secret must be at most {max_length} characters")
         return Secret(value)
 
-    def _fetch_secret(self, key: str, reference: str, environ: Mapping[str, str]) -> str:
+    def fetch_secret(self, key: str, reference: str, environ: Mapping[str, str]) -> str:
+        """The secret a key_env variable or key_file file holds."""
         if key.endswith("_env"):
             if reference not in environ:
                 self.fail(key, f"environment variable {reference} is not set")

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tambuli.channels.config import ChannelConfig, load_channel_config
+from tambuli.channels.http_presets import PRESET_DEFAULTS
 from tambuli.clock import SystemClock
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations
@@ -38,7 +39,10 @@ def read_channel_config(settings: Settings) -> ChannelConfig:
     path = Path(settings.channel_config_file) if settings.channel_config_file else None
     try:
         return load_channel_config(
-            path, os.environ, simulator_parts_per_second=settings.simulator_parts_per_second
+            path,
+            os.environ,
+            simulator_parts_per_second=settings.simulator_parts_per_second,
+            http_presets=PRESET_DEFAULTS,
         )
     except InvalidChannelConfig as exc:
         raise click.ClickException(str(exc)) from exc

@@ -105,6 +105,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
             workers.wake_delivery if workers else None,
             workers.wake_campaigns if workers else None,
             workers.wake_topups if workers else None,
+            channel_config=channel_config,
         )
         if workers is not None:
             background = asyncio.create_task(workers.run(stop))

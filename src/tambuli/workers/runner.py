@@ -80,7 +80,7 @@ def build_channels(
         if isinstance(spec, SmppChannelConfig):
             channels.append(SmppChannel(spec, clock))
         elif isinstance(spec, HttpChannelConfig):
-            channels.append(HttpGatewayChannel(spec, client))
+            channels.append(HttpGatewayChannel(spec, client, secret_fields=spec.secret_fields))
         else:
             channels.append(
                 SimulatorChannel(
