@@ -147,5 +147,16 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
                 lambda: (r := read("639171234567"))["deliveredToPhone"] == "confirmed" and r
             )
             assert confirmed["done"] and globe["successPartCount"] == 1
+
+            status = client.get("/v1/status")
+            assert status.status_code == 200, status.text
+            by_name = {c["name"]: c for c in status.json()["channels"]}
+            smpp = by_name["globe-smpp"]
+            assert (smpp["kind"], smpp["state"], smpp["window"]) == ("smpp", "up", 10)
+            assert (smpp["partsSent"], smpp["partsPerSecond"]) == (1, 50)
+            assert by_name["simulator"]["partsSent"] == 1
+            anonymous = httpx.get(f"{server.base_url}/v1/status", timeout=10)
+            assert anonymous.status_code == 401
+            assert anonymous.json()["error"]
     finally:
         smsc.stop()

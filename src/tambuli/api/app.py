@@ -20,6 +20,7 @@ from tambuli.api import (
     legacy_subscriptions,
     messages,
     sms,
+    status,
     subscriptions,
     topups,
     transfer,
@@ -27,6 +28,7 @@ from tambuli.api import (
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.gateway_callbacks import CHANNEL_CONFIG_STATE, GATEWAY_CALLBACK_ROUTES
 from tambuli.api.runtime import ApiRuntime
+from tambuli.channels.base import ChannelHealth
 from tambuli.channels.config import ChannelConfig
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
@@ -88,6 +90,7 @@ ROUTES: list[Any] = [
     campaign_runs.list_run_answers,
     campaign_runs.export_answers,
     *GATEWAY_CALLBACK_ROUTES,
+    status.get_status,
 ]
 
 
@@ -100,6 +103,7 @@ def build_app(
     wake_topups: Callable[[], None] | None = None,
     topups: TopupDesk | None = None,
     channel_config: ChannelConfig | None = None,
+    read_channel_health: Callable[[], list[ChannelHealth]] | None = None,
 ) -> Litestar:
     """The HTTP application serving the engageSPARK-compatible API."""
     commits = GroupCommit(db)
@@ -117,6 +121,7 @@ def build_app(
         runtime.wake_campaigns = wake_campaigns
     if wake_topups is not None:
         runtime.wake_topups = wake_topups
+    runtime.read_channel_health = read_channel_health
     openapi = OpenAPIConfig(
         title="Tambuli",
         version=__version__,

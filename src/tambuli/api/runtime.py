@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request
 
 from tambuli.api.token_cache import TokenCache
+from tambuli.channels.base import ChannelHealth
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
@@ -36,6 +37,8 @@ class ApiRuntime:
     wake_campaigns: Callable[[], None] = lambda: None
     # Called after a top-up is queued, so an in-process worker sends it at once.
     wake_topups: Callable[[], None] = lambda: None
+    # The health of this process's channels; None when it runs no workers.
+    read_channel_health: Callable[[], list[ChannelHealth]] | None = None
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:

@@ -106,6 +106,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
             workers.wake_campaigns if workers else None,
             workers.wake_topups if workers else None,
             channel_config=channel_config,
+            read_channel_health=workers.read_channel_health if workers else None,
         )
         if workers is not None:
             background = asyncio.create_task(workers.run(stop))

@@ -20,7 +20,7 @@ import httpx
 
 from tambuli.campaigns.firing import fire_due_steps
 from tambuli.campaigns.replies import handle_replies
-from tambuli.channels.base import Channel
+from tambuli.channels.base import Channel, ChannelHealth
 from tambuli.channels.config import (
     ChannelConfig,
     HttpChannelConfig,
@@ -111,6 +111,10 @@ class Workers:
     def __post_init__(self) -> None:
         if self.channel_config is None:
             self.channel_config = build_default_config(self.settings.simulator_parts_per_second)
+
+    def read_channel_health(self) -> list[ChannelHealth]:
+        """The state and counters of this process's channels (empty until they are built)."""
+        return [channel.read_health() for channel in self.channels]
 
     def wake_delivery(self) -> None:
         """Look for due messages now rather than at the next poll."""
