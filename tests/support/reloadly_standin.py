@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.standin_server import StandinHandler, serving
 
 ACCEPT_TOPUPS = "application/com.reloadly.topups-v1+json"
 UNAUTHENTICATED = "Full authentication is required to access this resource"
@@ -358,61 +359,23 @@ def _error(status: int, path: str, code: str, message: str) -> Reply:
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # A slow answer may still be sleeping when the test ends; do not wait for it.
-    block_on_close = False
-    standin: ReloadlyStandin
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hang up on slow answers on purpose (timeouts); that is not a failure here.
-        return
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; Nagle plus delayed ACKs would add 40 ms each.
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def _handle(self, method: str) -> None:
-        length = int(self.headers.get("content-length", "0"))
-        raw = self.rfile.read(length) if length else b""
+class _Handler(StandinHandler):
+    def answer_request(self, method: str) -> None:
+        raw = self.read_body()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, reply = self.server.standin.answer(method, self.path, headers, body)
-        payload = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        standin: ReloadlyStandin = self.server.standin
+        status, reply = standin.answer(method, self.path, headers, body)
+        self.send_answer(status, "application/json", json.dumps(reply).encode())
 
 
 @contextmanager
 def running_reloadly_standin(token_lifetime: int = 3600) -> Iterator[ReloadlyStandin]:
     """Serve a fresh stand-in on a free 127.0.0.1 port for the duration of the block."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    standin = ReloadlyStandin(
-        url=f"http://127.0.0.1:{server.server_address[1]}", token_lifetime=token_lifetime
-    )
-    server.standin = standin
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(
+        _Handler, lambda url: ReloadlyStandin(url=url, token_lifetime=token_lifetime)
+    ) as standin:
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()

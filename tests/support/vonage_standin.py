@@ -24,11 +24,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+
+from tests.support.standin_server import StandinHandler, serving
 
 API_KEY = "standin-key"
 API_SECRET = "standin-secret-value"
@@ -243,33 +244,9 @@ def _reply(body: dict[str, Any]) -> tuple[int, str, bytes]:
     return 200, "application/json", json.dumps(body).encode()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # socketserver's default backlog of 5 would stall a burst of concurrent connections.
-    request_queue_size = 128
-    # A slow answer may still be sleeping when the test ends; do not wait for it.
-    block_on_close = False
-    standin: VonageStandin
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hang up on slow answers on purpose (timeouts); that is not a failure here.
-        return
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def _handle(self, method: str) -> None:
-        length = int(self.headers.get("content-length", "0"))
-        raw = self.rfile.read(length) if length else b""
+class _Handler(StandinHandler):
+    def answer_request(self, method: str) -> None:
+        raw = self.read_body()
         parts = urlsplit(self.path)
         fields = dict(parse_qsl(parts.query, keep_blank_values=True))
         content_type = self.headers.get("content-type", "")
@@ -281,29 +258,14 @@ class _Handler(BaseHTTPRequestHandler):
         request = StandinRequest(
             method, parts.path, content_type, self.headers.get("authorization", ""), fields
         )
-        status, reply_type, payload = self.server.standin.answer(request)
-        self.send_response(status)
-        self.send_header("content-type", reply_type)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        standin: VonageStandin = self.server.standin
+        self.send_answer(*standin.answer(request))
 
 
 @contextmanager
 def running_vonage_standin(slow_seconds: float = 2.0) -> Iterator[VonageStandin]:
     """Serve a fresh stand-in on a free 127.0.0.1 port for the duration of the block."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    standin = VonageStandin(
-        url=f"http://127.0.0.1:{server.server_address[1]}", slow_seconds=slow_seconds
-    )
-    server.standin = standin
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(
+        _Handler, lambda url: VonageStandin(url=url, slow_seconds=slow_seconds)
+    ) as standin:
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -155,6 +155,7 @@ class SmppChannel:
         self._inbound: list[tuple[InboundSms, _Held]] = []
         self._assembler = InboundAssembler()
         self._parts: OrderedDict[str, _PartTally] = OrderedDict()
+        self._in_flight = 0
         self._parts_sent = 0
         self._parts_refused = 0
         self._throttled = 0
@@ -210,7 +211,7 @@ class SmppChannel:
             state=LinkState.UP if self.is_bound else self._state,
             parts_per_second=self.parts_per_second,
             window=self.config.window,
-            in_flight=self.config.window - self._window._value,
+            in_flight=self._in_flight,
             parts_sent=self._parts_sent,
             parts_refused=self._parts_refused,
             throttled=self._throttled,
@@ -349,6 +350,7 @@ class SmppChannel:
                 continue
             job = heapq.heappop(self._jobs)
             sent = session.send(job.build)
+            self._in_flight += 1
             self._watch_answer(job, sent, window)
             await session.flush()
 
@@ -374,6 +376,7 @@ class SmppChannel:
         def settle(done: asyncio.Future[Frame]) -> None:
             timer.cancel()
             window.release()
+            self._in_flight -= 1
             self._settle_job(job, done)
 
         sent.add_done_callback(settle)
