@@ -259,6 +259,34 @@ async def test_no_more_than_the_window_is_in_flight(smsc: TestSmsc) -> None:
     assert most == 3
 
 
+async def test_parts_are_paced_to_the_limit_with_no_second_above_it(smsc: TestSmsc) -> None:
+    arrivals: list[float] = []
+
+    def note_arrival(pdu: Any) -> None:
+        arrivals.append(time.monotonic())
+
+    smsc.on_submit = note_arrival
+    channel = SmppChannel(make_config(smsc, parts_per_second=20), SystemClock())
+    await channel.open()
+    try:
+        await wait_until(lambda: channel.is_bound)
+        # Two batches, as the Dispatcher hands them over, with a gap between them.
+        first = await channel.submit([sms(40 + i, f"m{i}") for i in range(25)])
+        await asyncio.sleep(0.3)
+        second = await channel.submit([sms(70 + i, f"n{i}") for i in range(25)])
+    finally:
+        await channel.close()
+
+    assert all(a.outcome == Outcome.ACCEPTED for a in [*first, *second])
+    assert len(arrivals) == 50
+    busiest = max(
+        sum(1 for later in arrivals if start <= later < start + 1.0) for start in arrivals
+    )
+    assert busiest <= 20
+    first_rate = 24 / (arrivals[24] - arrivals[0])
+    assert 19 <= first_rate <= 20
+
+
 async def test_receipts_are_answered_once_recorded_and_ids_match(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:

@@ -253,6 +253,7 @@ class PollingBeforeRecord:
         self.world = world
         self.name = world.channel.name
         self.parts_per_second = 0.0
+        self.paces_itself = False
 
     async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
         answers = await self.world.channel.submit(batch)

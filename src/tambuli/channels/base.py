@@ -133,6 +133,9 @@ class Channel(Protocol):
     name: str
     # Explicit throughput limit in SMS parts per second (0: unlimited).
     parts_per_second: float
+    # True when the channel holds itself to parts_per_second part by part; otherwise the
+    # Dispatcher holds it to the limit batch by batch. Both at once would halve the rate.
+    paces_itself: bool
 
     async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
         """Hand messages to the operator; one HandOff per message, in the same order."""

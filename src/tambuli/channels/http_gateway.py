@@ -51,6 +51,8 @@ _UNREACHABLE_ERRORS = (TIMEOUT_ERROR, UNREACHABLE_ERROR, "gateway HTTP 5")
 class HttpGatewayChannel:
     """A Channel on an HTTP SMS gateway described by an HttpChannelConfig."""
 
+    paces_itself = False
+
     def __init__(
         self,
         config: HttpChannelConfig,

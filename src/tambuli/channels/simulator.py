@@ -110,6 +110,8 @@ def decide_outcome(recipient: str, attempt: int) -> tuple[Outcome, str, str, str
 class SimulatorChannel:
     """A Channel that answers at once and sends receipts and replies after a delay."""
 
+    paces_itself = False
+
     def __init__(
         self,
         journal: SimulatorJournal,

@@ -3,9 +3,10 @@
 - **Binds**: one transceiver, or a transmitter and a receiver; each reconnects with
   exponential backoff and unbinds cleanly on close.
 - **Sending**: every part of every message is a job with an order number. One sender task
-  takes jobs in order, waits for the pacing slot (exactly 1/rate apart, so no second ever
-  carries more than the limit) and a free slot of the window (N submit_sm in flight), and
-  writes it. ESME_RTHROTTLED and ESME_RMSGQFUL pause the whole bind and put the part back at
+  takes jobs in order, waits for a free slot of the window (N submit_sm in flight) and for
+  its pacing slot, and writes it. Parts go 1/rate apart, and never more than floor(rate) of
+  them within any PACING_SPAN seconds of sending time, so a late wake-up cannot squeeze an
+  extra part into some second the SMSC counts. ESME_RTHROTTLED and ESME_RMSGQFUL pause the whole bind and put the part back at
   its place in the order, ahead of every later part.
 - **What comes back**: deliver_sm receipts and inbound messages are answered only after
   poll_events has recorded them, so a crash before that makes the SMSC deliver them again.
@@ -21,7 +22,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -82,6 +83,9 @@ THROTTLE_PAUSE_MAX_SECONDS = 8.0
 # How many multipart messages' part IDs are remembered to fold their receipts into one.
 PART_MEMORY = 100_000
 NOT_BOUND_ERROR = "not bound to the SMSC"
+# The window the sliding limit is kept over: a hair longer than a second, because the SMSC
+# sees each part a little after we write it and the delay varies.
+PACING_SPAN_SECONDS = 1.01
 
 
 @dataclass(order=True)
@@ -117,6 +121,8 @@ class _PartTally:
 class SmppChannel:
     """A Channel over SMPP 3.4 to one SMSC account."""
 
+    paces_itself = True
+
     def __init__(
         self,
         config: SmppChannelConfig,
@@ -146,6 +152,9 @@ class SmppChannel:
         self._order = itertools.count()
         self._reference = 0
         self._next_slot = 0.0
+        # When the last floor(rate) parts were written: the next waits until the oldest is
+        # PACING_SPAN old.
+        self._recent_sends: deque[float] = deque(maxlen=max(1, int(config.parts_per_second)))
         self._paused_until = 0.0
         self._pause = THROTTLE_PAUSE_SECONDS
         self._stop = asyncio.Event()
@@ -350,14 +359,18 @@ class SmppChannel:
                 continue
             job = heapq.heappop(self._jobs)
             sent = session.send(job.build)
+            self._recent_sends.append(self._monotonic())
             self._in_flight += 1
             self._watch_answer(job, sent, window)
             await session.flush()
 
     async def _wait_for_slot(self) -> None:
-        """Sleep until this part's pacing slot: parts go exactly 1/rate apart."""
+        """Sleep until this part's pacing slot (see the module's docstring)."""
         now = self._monotonic()
         slot = max(now, self._next_slot)
+        recent = self._recent_sends
+        if len(recent) == recent.maxlen:
+            slot = max(slot, recent[0] + PACING_SPAN_SECONDS)
         self._next_slot = slot + 1.0 / self.parts_per_second
         if slot > now:
             await asyncio.sleep(slot - now)

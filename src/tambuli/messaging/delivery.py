@@ -127,10 +127,11 @@ class Dispatcher:
     async def _submit(
         self, channel: Channel, batch: list[tuple[queue_store.ClaimedMessage, Routed]]
     ) -> list[HandOff]:
-        limiter = self.limiters.get(channel.name)
-        if limiter is None:
-            limiter = self.limiters[channel.name] = ThroughputLimiter(channel.parts_per_second)
-        await limiter.acquire(sum(m.parts for m, _ in batch))
+        if not channel.paces_itself:
+            limiter = self.limiters.get(channel.name)
+            if limiter is None:
+                limiter = self.limiters[channel.name] = ThroughputLimiter(channel.parts_per_second)
+            await limiter.acquire(sum(m.parts for m, _ in batch))
         outbound = [
             OutboundSms(
                 message_id=m.id,
