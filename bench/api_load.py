@@ -487,6 +487,27 @@ def run_server(work_dir: Path, env: dict[str, str], *serve_args: str) -> Iterato
         stop_server(server)
 
 
+@contextmanager
+def run_worker_process(enabled: bool, work_dir: Path, env: dict[str, str]) -> Iterator[None]:
+    """When enabled, a `tambuli worker` beside a `serve --no-workers` until the block ends."""
+    if not enabled:
+        yield
+        return
+    with (work_dir / "worker.log").open("wb") as log:
+        process = subprocess.Popen(
+            tambuli_command("worker"), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work_dir
+        )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=SERVER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def create_organization(env: dict[str, str], work_dir: Path) -> Organization:
     """Create the benchmark's organization with `tambuli org create`."""
     made = subprocess.run(

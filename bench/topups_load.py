@@ -36,14 +36,11 @@ import asyncio
 import json
 import os
 import re
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -68,8 +65,8 @@ from bench.api_load import (
     read_proc_status_kib,
     read_process_cpu_seconds,
     run_server,
+    run_worker_process,
     summarise_server_errors,
-    tambuli_command,
 )
 from bench.campaign_load import (
     _as_utc,
@@ -790,27 +787,6 @@ async def _measure_with_probe(
         await probe.close()
 
 
-@contextmanager
-def run_worker(args: argparse.Namespace, work_dir: Path, env: dict[str, str]) -> Iterator[None]:
-    """With --worker-process, a `tambuli worker` beside the server until the block ends."""
-    if not args.worker_process:
-        yield
-        return
-    with (work_dir / "worker.log").open("wb") as log:
-        process = subprocess.Popen(
-            tambuli_command("worker"), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work_dir
-        )
-    try:
-        yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def run_once(
     args: argparse.Namespace, url: str, db_path: Path | None, work_dir: Path
 ) -> tuple[Outcome | None, str, str | None, int | None]:
@@ -823,7 +799,10 @@ def run_once(
     server: Server | None = None
     serve_args = ("--no-workers",) if args.worker_process else ()
     try:
-        with run_server(work_dir, env, *serve_args) as server, run_worker(args, work_dir, env):
+        with (
+            run_server(work_dir, env, *serve_args) as server,
+            run_worker_process(args.worker_process, work_dir, env),
+        ):
             outcome = asyncio.run(_measure_with_probe(args, server, org, url, db_path))
     except BenchError as exc:
         failure = str(exc)

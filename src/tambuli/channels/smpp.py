@@ -2,12 +2,16 @@
 
 - **Binds**: one transceiver, or a transmitter and a receiver; each reconnects with
   exponential backoff and unbinds cleanly on close.
-- **Sending**: every part of every message is a job with an order number. One sender task
-  takes jobs in order, waits for a free slot of the window (N submit_sm in flight) and for
-  its pacing slot, and writes it. Parts go 1/rate apart, and never more than floor(rate) of
-  them within any PACING_SPAN seconds of sending time, so a late wake-up cannot squeeze an
-  extra part into some second the SMSC counts. ESME_RTHROTTLED and ESME_RMSGQFUL pause the whole bind and put the part back at
-  its place in the order, ahead of every later part.
+- **Sending**: every part of every message is a job with an order number. A pump writes
+  jobs in order while the window (N submit_sm in flight), the pacing and any throttling
+  pause allow. It runs when parts are queued, when a pacing or pause timer fires, and right
+  after the answers read from the socket free the window, in the same step and with one
+  write, so the window refills without waiting for other tasks of a busy process.
+- **Pacing**: parts go 1/rate apart (a late pump may catch up on PACING_CATCH_UP of lost
+  time), and never more than floor(rate) of them within any PACING_SPAN seconds of sending,
+  so no catching up can squeeze an extra part into some second the SMSC counts.
+- **Throttling**: ESME_RTHROTTLED and ESME_RMSGQFUL pause the whole bind and put the part back
+  at its place in the order, ahead of every later part.
 - **What comes back**: deliver_sm receipts and inbound messages are answered only after
   poll_events has recorded them, so a crash before that makes the SMSC deliver them again.
   A receipt whose hand-off is not recorded yet is offered again for RECEIPT_HOLD; after that
@@ -67,6 +71,7 @@ from tambuli.channels.smpp_receipts import (
     split_user_data_header,
 )
 from tambuli.channels.smpp_session import (
+    AnswerHandler,
     BindRefused,
     SessionClosed,
     SessionSettings,
@@ -86,6 +91,10 @@ NOT_BOUND_ERROR = "not bound to the SMSC"
 # The window the sliding limit is kept over: a hair longer than a second, because the SMSC
 # sees each part a little after we write it and the delay varies.
 PACING_SPAN_SECONDS = 1.01
+# How far behind the clock the pacing slot may fall and be caught up on: a pump that runs a
+# few milliseconds late may send the parts due meanwhile at once (the span still holds).
+PACING_CATCH_UP_SECONDS = 0.05
+WRITE_BACKED_UP_WAIT_SECONDS = 0.005
 
 
 @dataclass(order=True)
@@ -95,6 +104,8 @@ class _Job:
     order: int
     build: Callable[[int], bytes] = field(compare=False)
     answer: asyncio.Future[tuple[Outcome, str]] = field(compare=False)
+    # The response timeout of its latest write.
+    timer: asyncio.TimerHandle | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -146,9 +157,8 @@ class SmppChannel:
         )
         self._sender: SmppSession | None = None
         self._receiver: SmppSession | None = None
-        self._window = asyncio.Semaphore(config.window)
         self._jobs: list[_Job] = []
-        self._jobs_waiting = asyncio.Event()
+        self._pump_handle: asyncio.Handle | None = None
         self._order = itertools.count()
         self._reference = 0
         self._next_slot = 0.0
@@ -183,12 +193,13 @@ class SmppChannel:
             roles = [(Command.BIND_TRANSMITTER, True, False), (Command.BIND_RECEIVER, False, True)]
         for command, sends, receives in roles:
             self._tasks.append(asyncio.create_task(self._keep_bound(command, sends, receives)))
-        self._tasks.append(asyncio.create_task(self._send_jobs()))
 
     async def close(self) -> None:
         """Unbind every session and stop; queued parts fail as transient."""
         self._stop.set()
-        self._jobs_waiting.set()
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -246,8 +257,8 @@ class SmppChannel:
             log.info("%s: bound (%s)", self.name, session.label)
             if sends:
                 self._sender = session
-                self._window = asyncio.Semaphore(self.config.window)
-                self._jobs_waiting.set()
+                session.after_read = self._pump
+                self._schedule_pump()
             if receives:
                 self._receiver = session
             self._state = LinkState.UP
@@ -326,7 +337,7 @@ class SmppChannel:
 
         answer: asyncio.Future[tuple[Outcome, str]] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._jobs, _Job(next(self._order), build, answer))
-        self._jobs_waiting.set()
+        self._schedule_pump()
         return answer
 
     def _fail_queued(self, error: str) -> None:
@@ -335,85 +346,100 @@ class SmppChannel:
             if not job.answer.done():
                 job.answer.set_result((Outcome.TRANSIENT, error))
 
-    async def _send_jobs(self) -> None:
-        """Write queued parts in order, within the window, the pacing and any throttle pause."""
-        while not self._stop.is_set():
-            if not self._jobs:
-                self._jobs_waiting.clear()
-                await self._jobs_waiting.wait()
-                continue
-            now = self._monotonic()
-            if self._paused_until > now:
-                await asyncio.sleep(self._paused_until - now)
-                continue
-            window = self._window
-            await window.acquire()
-            await self._wait_for_slot()
-            session = self._sender
-            if session is None or session.closed.is_set():
-                window.release()
-                self._fail_queued(NOT_BOUND_ERROR)
-                continue
-            if not self._jobs or self._paused_until > self._monotonic():
-                window.release()
-                continue
-            job = heapq.heappop(self._jobs)
-            sent = session.send(job.build)
-            self._recent_sends.append(self._monotonic())
-            self._in_flight += 1
-            self._watch_answer(job, sent, window)
-            await session.flush()
+    def _schedule_pump(self, delay: float = 0.0) -> None:
+        """Run the pump soon (once, however many parts were queued meanwhile)."""
+        if self._pump_handle is not None or self._stop.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        if delay > 0:
+            self._pump_handle = loop.call_later(delay, self._pump)
+        else:
+            self._pump_handle = loop.call_soon(self._pump)
 
-    async def _wait_for_slot(self) -> None:
-        """Sleep until this part's pacing slot (see the module's docstring)."""
+    def _pump(self) -> None:
+        """Write the parts the window, the pacing and any pause allow now, in one write."""
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+            self._pump_handle = None
+        if not self._jobs or self._stop.is_set():
+            return
+        session = self._sender
+        if session is None or session.closed.is_set():
+            self._fail_queued(NOT_BOUND_ERROR)
+            return
         now = self._monotonic()
-        slot = max(now, self._next_slot)
+        if self._paused_until > now:
+            self._schedule_pump(self._paused_until - now)
+            return
+        if session.is_writing_backed_up:
+            # The socket takes bytes slower than we make them: look again shortly.
+            self._schedule_pump(WRITE_BACKED_UP_WAIT_SECONDS)
+            return
+        taken: list[_Job] = []
+        while self._jobs and self._in_flight + len(taken) < self.config.window:
+            slot = self._find_slot(now)
+            if slot > now:
+                self._schedule_pump(slot - now)
+                break
+            self._take_slot(slot, now)
+            taken.append(heapq.heappop(self._jobs))
+        if not taken:
+            return
+        self._in_flight += len(taken)
+        sequences = session.send_each([(job.build, self._answer_handler(job)) for job in taken])
+        loop = asyncio.get_running_loop()
+        timeout = self.config.response_timeout_seconds
+        for job, sequence in zip(taken, sequences, strict=False):
+            job.timer = loop.call_later(timeout, self._give_up, job, session, sequence)
+
+    def _find_slot(self, now: float) -> float:
+        """When the next part may be written: 1/rate after the last, within the span's limit."""
+        slot = max(now - PACING_CATCH_UP_SECONDS, self._next_slot)
         recent = self._recent_sends
         if len(recent) == recent.maxlen:
             slot = max(slot, recent[0] + PACING_SPAN_SECONDS)
+        return slot
+
+    def _take_slot(self, slot: float, now: float) -> None:
         self._next_slot = slot + 1.0 / self.parts_per_second
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        self._recent_sends.append(now)
 
-    def _watch_answer(
-        self, job: _Job, sent: asyncio.Future[Frame], window: asyncio.Semaphore
-    ) -> None:
-        loop = asyncio.get_running_loop()
-
-        def give_up() -> None:
-            if not sent.done():
-                sent.set_exception(TimeoutError())
-
-        timer = loop.call_later(self.config.response_timeout_seconds, give_up)
-
-        def settle(done: asyncio.Future[Frame]) -> None:
-            timer.cancel()
-            window.release()
+    def _answer_handler(self, job: _Job) -> AnswerHandler:
+        def take_answer(answer: Frame | SessionClosed) -> None:
+            if job.timer is not None:
+                job.timer.cancel()
             self._in_flight -= 1
-            self._settle_job(job, done)
+            self._settle_job(job, answer)
+            if self._jobs:
+                self._schedule_pump()
 
-        sent.add_done_callback(settle)
+        return take_answer
 
-    def _settle_job(self, job: _Job, done: asyncio.Future[Frame]) -> None:
+    def _give_up(self, job: _Job, session: SmppSession, sequence: int) -> None:
+        """No answer in time: the part fails as transient (a retry may duplicate it)."""
+        session.forget(sequence)
+        self._in_flight -= 1
+        self._settle_job(job, TimeoutError())
+        self._schedule_pump()
+
+    def _settle_job(self, job: _Job, answer: Frame | SessionClosed | TimeoutError) -> None:
         if job.answer.done():
             return
-        if done.cancelled() or isinstance(done.exception(), TimeoutError):
+        if isinstance(answer, TimeoutError):
             self._parts_refused += 1
             seconds = self.config.response_timeout_seconds
             job.answer.set_result((Outcome.TRANSIENT, f"no answer from the SMSC in {seconds:g} s"))
             return
-        error = done.exception()
-        if error is not None:
+        if isinstance(answer, SessionClosed):
             self._parts_refused += 1
-            job.answer.set_result((Outcome.TRANSIENT, f"connection lost: {error}"))
+            job.answer.set_result((Outcome.TRANSIENT, f"connection lost: {answer}"))
             return
-        frame = done.result()
-        status = classify_command_status(frame.status)
+        status = classify_command_status(answer.status)
         if status.kind == StatusKind.OK:
             self._parts_sent += 1
             self._pause = THROTTLE_PAUSE_SECONDS
             message_id = normalise_message_id(
-                read_c_string(frame.body), self.config.submit_id_format
+                read_c_string(answer.body), self.config.submit_id_format
             )
             job.answer.set_result((Outcome.ACCEPTED, message_id))
         elif status.kind == StatusKind.THROTTLED:
@@ -422,7 +448,7 @@ class SmppChannel:
             self._pause = min(self._pause * 2, THROTTLE_PAUSE_MAX_SECONDS)
             # Back at its place in the order: ahead of every part queued after it.
             heapq.heappush(self._jobs, job)
-            self._jobs_waiting.set()
+            self._schedule_pump()
         else:
             self._parts_refused += 1
             self._last_error = status.error

@@ -59,6 +59,8 @@ class SessionSettings:
 
 
 DeliveryHandler = Callable[["SmppSession", Delivery], None]
+# Called at once with a request's response, or with SessionClosed if the connection ends first.
+AnswerHandler = Callable[[Frame | SessionClosed], None]
 
 
 class SmppSession:
@@ -81,6 +83,10 @@ class SmppSession:
         self._on_delivery = on_delivery
         self._sequence = 0
         self._pending: dict[int, asyncio.Future[Frame]] = {}
+        self._handlers: dict[int, AnswerHandler] = {}
+        # Called after each chunk read from the socket has been acted on (the channel writes
+        # the parts the answers made room for, in one go, without waiting for another task).
+        self.after_read: Callable[[], None] | None = None
         self._last_heard = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -122,7 +128,7 @@ class SmppSession:
     @property
     def in_flight(self) -> int:
         """Requests sent and not answered yet."""
-        return len(self._pending)
+        return len(self._pending) + len(self._handlers)
 
     def _next_sequence(self) -> int:
         self._sequence = self._sequence % MAX_SEQUENCE + 1
@@ -144,10 +150,34 @@ class SmppSession:
         self._writer.write(build(sequence))
         return answer
 
-    async def flush(self) -> None:
-        """Wait while the socket buffer is above its high-water mark."""
-        if self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
-            await self._writer.drain()
+    def send_each(self, requests: list[tuple[Callable[[int], bytes], AnswerHandler]]) -> list[int]:
+        """Write requests in one write; each handler is called as soon as its answer is read.
+
+        Returns their sequence numbers (for forget). A closed session calls every handler with
+        SessionClosed at once.
+        """
+        if self.closed.is_set():
+            for _, handler in requests:
+                handler(SessionClosed(self.close_reason))
+            return []
+        sequences: list[int] = []
+        chunks: list[bytes] = []
+        for build, handler in requests:
+            sequence = self._next_sequence()
+            chunks.append(build(sequence))
+            self._handlers[sequence] = handler
+            sequences.append(sequence)
+        self._writer.write(b"".join(chunks))
+        return sequences
+
+    def forget(self, sequence: int) -> None:
+        """Stop waiting for a request's answer (it timed out); a late answer is ignored."""
+        self._handlers.pop(sequence, None)
+
+    @property
+    def is_writing_backed_up(self) -> bool:
+        """Whether the socket buffer is above its high-water mark."""
+        return self._writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER
 
     async def request(self, build: Callable[[int], bytes]) -> Frame:
         """Send a request and wait for its answer; TimeoutError after the response timeout."""
@@ -178,6 +208,8 @@ class SmppSession:
                     if not self._take_frame(frame):
                         reason = "unbound by the SMSC"
                         return
+                if self.after_read is not None:
+                    self.after_read()
         except PduError as exc:
             reason = f"protocol error: {exc}"
         except (ConnectionError, OSError) as exc:
@@ -189,6 +221,10 @@ class SmppSession:
         """Act on one PDU; False when the SMSC unbinds."""
         command = frame.command_id
         if command & RESPONSE_BIT:
+            handler = self._handlers.pop(frame.sequence, None)
+            if handler is not None:
+                handler(frame)
+                return True
             waiting = self._pending.get(frame.sequence)
             if waiting is not None and not waiting.done():
                 waiting.set_result(frame)
@@ -233,6 +269,9 @@ class SmppSession:
         for waiting in list(self._pending.values()):
             if not waiting.done():
                 waiting.set_exception(SessionClosed(reason))
+        handlers, self._handlers = self._handlers, {}
+        for handler in handlers.values():
+            handler(SessionClosed(reason))
         self._writer.close()
 
     async def unbind(self) -> None:
