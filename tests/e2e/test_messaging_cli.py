@@ -247,9 +247,11 @@ def test_channels_list_shows_the_simulator_with_its_explicit_limit(
             "partsPerSecond": 2000,
             "unlimited": False,
             "receiptDelaySeconds": 1,
+            "workers": [],
         }
     ]
     assert "2000 parts/s" in _cli(url, "channels", "list")
+    assert "No worker process reports" in _cli(url, "channels", "list")
 
     unlimited = {
         "TAMBULI_SIMULATOR_PARTS_PER_SECOND": "0",

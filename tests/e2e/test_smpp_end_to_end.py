@@ -158,5 +158,17 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
             anonymous = httpx.get(f"{server.base_url}/v1/status", timeout=10)
             assert anonymous.status_code == 401
             assert anonymous.json()["error"]
+
+            # Another process (the CLI) sees the worker's channels through channel_status.
+            def reported_up() -> list[dict[str, Any]]:
+                listed = {c["name"]: c for c in cli(env, "channels", "list", "--json")}
+                workers: list[dict[str, Any]] = listed["globe-smpp"]["workers"]
+                return [w for w in workers if w["state"] == "up" and not w["stale"]]
+
+            [worker] = wait_for(reported_up, timeout=15)
+            assert worker["process"] == status.json()["process"]
+        # A worker that stops cleanly takes its rows with it.
+        listed = {c["name"]: c for c in cli(env, "channels", "list", "--json")}
+        assert listed["globe-smpp"]["workers"] == []
     finally:
         smsc.stop()

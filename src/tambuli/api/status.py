@@ -1,4 +1,8 @@
-"""GET /v1/status (our extension): the process's channels, their link state and counters."""
+"""GET /v1/status (our extension): every worker process's channels, link state and counters.
+
+The answering process's own channels are read live; those of other processes come from what
+they last wrote to channel_status (messaging/channel_status.py), marked stale when too old.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,15 @@ from litestar import Request, get
 from tambuli import __version__
 from tambuli.api.runtime import runtime_of
 from tambuli.channels.base import ChannelHealth
+from tambuli.clock import format_utc_timestamp
 from tambuli.errors import Unauthorized
+from tambuli.messaging import channel_status
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import parse_authorization_header
 
 
 class ChannelStatusBody(msgspec.Struct, rename="camel"):
-    """One channel as this process sees it."""
+    """One channel of one worker process."""
 
     name: str
     kind: str
@@ -29,18 +35,26 @@ class ChannelStatusBody(msgspec.Struct, rename="camel"):
     throttled: int
     reconnects: int
     last_error: str
+    # The worker process running it ("host:pid"), and when it last reported.
+    process: str
+    updated_at: str
+    # True when the process has not reported for a while (killed, or stuck).
+    stale: bool
 
 
 class StatusBody(msgspec.Struct, rename="camel"):
     """What runs in this process."""
 
     version: str
-    # False for `tambuli serve --no-workers`: channels live in the worker processes.
+    # The answering process, and whether it runs workers (false for `serve --no-workers`).
+    process: str
     workers: bool
     channels: list[ChannelStatusBody]
 
 
-def _render_health(health: ChannelHealth) -> ChannelStatusBody:
+def _render_health(
+    health: ChannelHealth, process: str, updated_at: str, stale: bool
+) -> ChannelStatusBody:
     return ChannelStatusBody(
         name=health.name,
         kind=health.kind,
@@ -53,6 +67,9 @@ def _render_health(health: ChannelHealth) -> ChannelStatusBody:
         throttled=health.throttled,
         reconnects=health.reconnects,
         last_error=health.last_error,
+        process=process,
+        updated_at=updated_at,
+        stale=stale,
     )
 
 
@@ -64,6 +81,24 @@ async def get_status(request: Request[Any, Any, Any]) -> StatusBody:
     if token is None:
         raise Unauthorized()
     await organizations.identify_token_user(runtime.db, token)
+    me = channel_status.name_this_process()
+    now = runtime.clock.now()
     read = runtime.read_channel_health
-    channels = [] if read is None else [_render_health(h) for h in read()]
-    return StatusBody(version=__version__, workers=read is not None, channels=channels)
+    channels = (
+        []
+        if read is None
+        else [_render_health(h, me, format_utc_timestamp(now), False) for h in read()]
+    )
+    for reported in await channel_status.read_channel_health(runtime.db, now):
+        if reported.process == me and read is not None:
+            continue  # read live above
+        channels.append(
+            _render_health(
+                reported.health,
+                reported.process,
+                format_utc_timestamp(reported.updated_at),
+                reported.stale,
+            )
+        )
+    channels.sort(key=lambda c: (c.name, c.process))
+    return StatusBody(version=__version__, process=me, workers=read is not None, channels=channels)

@@ -19,8 +19,10 @@ from tambuli.cli.context import (
     read_settings,
     run_with_database,
 )
+from tambuli.clock import format_utc_timestamp
 from tambuli.db.engine import Database
 from tambuli.errors import TambuliError
+from tambuli.messaging.channel_status import ReportedHealth, read_channel_health
 from tambuli.messaging.pricing import PriceEntry, list_prices, remove_price, set_price
 from tambuli.messaging.simulator_journal import read_simulator_inbox
 from tambuli.settings import Settings
@@ -212,10 +214,17 @@ def channels() -> None:
 @channels.command("list")
 @json_option
 def channels_list(as_json: bool) -> None:
-    """Show every configured channel: kind, where it connects, throughput limit, window."""
+    """Show every configured channel: kind, address, limit, window, and each worker's state."""
     settings = read_settings()
     config = read_channel_config(settings)
+
+    async def action(db: Database) -> list[ReportedHealth]:
+        return await read_channel_health(db, clock.now())
+
+    reported = run_with_database(action)
     views = [_describe_channel(spec, settings) for spec in config.channels]
+    for view in views:
+        view["workers"] = [_reported_json(r) for r in reported if r.health.name == view["name"]]
     if as_json:
         print_json(views)
         return
@@ -232,6 +241,40 @@ def channels_list(as_json: bool) -> None:
     ]
     columns = ["name", "kind", "address", "parts per second", "window", "receipt delay"]
     print_table("Channels", columns, rows)
+    live = [(v["name"], w) for v in views for w in v["workers"]]
+    if not live:
+        click.echo("No worker process reports these channels (none is running).")
+        return
+    live_rows = [
+        (
+            str(name),
+            str(w["process"]),
+            f"{w['state']} (stale)" if w["stale"] else str(w["state"]),
+            str(w["inFlight"]),
+            str(w["partsSent"]),
+            str(w["partsRefused"]),
+            str(w["lastError"]),
+        )
+        for name, w in live
+    ]
+    live_columns = ["channel", "process", "state", "in flight", "sent", "refused", "last error"]
+    print_table("Channels in worker processes", live_columns, live_rows)
+
+
+def _reported_json(reported: ReportedHealth) -> dict[str, Any]:
+    health = reported.health
+    return {
+        "process": reported.process,
+        "state": health.state.value,
+        "stale": reported.stale,
+        "updatedAt": format_utc_timestamp(reported.updated_at),
+        "inFlight": health.in_flight,
+        "partsSent": health.parts_sent,
+        "partsRefused": health.parts_refused,
+        "throttled": health.throttled,
+        "reconnects": health.reconnects,
+        "lastError": health.last_error,
+    }
 
 
 def _describe_channel(spec: ChannelSpec, settings: Settings) -> dict[str, Any]:

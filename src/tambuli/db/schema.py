@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -535,4 +536,26 @@ simulator_topups = Table(
     Column("error", Text, nullable=False, server_default=""),
     Column("transaction_id", String(100), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+channel_status = Table(
+    "channel_status",
+    metadata,
+    # Each worker process writes its channels' health here every few seconds, so that the API
+    # and the CLI of any process can show it (the live state sits in the worker's memory).
+    Column("process", String(200), primary_key=True),
+    Column("channel", String(100), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    # up, connecting, down or stopped.
+    Column("state", String(16), nullable=False),
+    Column("parts_per_second", Float, nullable=False),
+    Column("window", Integer, nullable=False, server_default="0"),
+    Column("in_flight", Integer, nullable=False, server_default="0"),
+    Column("parts_sent", BigInteger, nullable=False, server_default="0"),
+    Column("parts_refused", BigInteger, nullable=False, server_default="0"),
+    Column("throttled", BigInteger, nullable=False, server_default="0"),
+    Column("reconnects", BigInteger, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

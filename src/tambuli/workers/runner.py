@@ -34,6 +34,7 @@ from tambuli.channels.simulator import SimulatorChannel
 from tambuli.channels.smpp import SmppChannel
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
 from tambuli.messaging.models import RetryPolicy
 from tambuli.messaging.receipts import MessageEvents
@@ -104,6 +105,8 @@ class Workers:
     channel_config: ChannelConfig | None = None
     channels: list[Channel] = field(default_factory=list)
     registry: ChannelRegistry = field(init=False)
+    # How this process is named where it reports its channels' health to other processes.
+    process_name: str = field(default_factory=channel_status.name_this_process)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_campaigns: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_topups: asyncio.Event = field(default_factory=asyncio.Event)
@@ -144,6 +147,10 @@ class Workers:
             finally:
                 for channel in self.channels:
                     await channel.close()
+                try:
+                    await channel_status.forget_process(self.db, self.process_name)
+                except Exception:  # the database may be what is failing; the rows go stale
+                    log.exception("could not remove this process's channel status")
 
     async def _run_loops(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
         dispatcher = Dispatcher(
@@ -195,7 +202,27 @@ class Workers:
             ("campaign replies", answer_replies, None),
             ("top-ups", send_topups, self._wake_topups),
         ]
-        await asyncio.gather(*(self._loop(name, step, wake, stop) for name, step, wake in loops))
+        await asyncio.gather(
+            self._report_health(stop),
+            *(self._loop(name, step, wake, stop) for name, step, wake in loops),
+        )
+
+    async def _report_health(self, stop: asyncio.Event) -> None:
+        """Write the channels' health for other processes every few seconds."""
+        started_at = self.clock.now()
+        interval = channel_status.STATUS_WRITE_INTERVAL.total_seconds()
+        while not stop.is_set():
+            try:
+                await channel_status.write_channel_health(
+                    self.db,
+                    self.clock.now(),
+                    self.process_name,
+                    started_at,
+                    self.read_channel_health(),
+                )
+            except Exception:  # a missed write only makes the rows look stale for a while
+                log.exception("could not write the channels' status")
+            await _wait_any(stop, None, interval)
 
     async def _loop(
         self,
