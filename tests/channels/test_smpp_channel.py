@@ -22,7 +22,7 @@ from tambuli.channels.config import BindMode, Secret, SmppChannelConfig
 from tambuli.channels.smpp import SmppChannel
 from tambuli.channels.smpp_fields import Concatenation
 from tambuli.clock import SystemClock
-from tambuli.messaging.segments import segment_message
+from tambuli.messaging.segments import count_parts, segment_message
 from tests.support.smsc import TestSmsc
 
 
@@ -83,6 +83,17 @@ async def channel(smsc: TestSmsc) -> AsyncIterator[SmppChannel]:
         await opened.close()
 
 
+@pytest.fixture
+async def udh16_channel(smsc: TestSmsc) -> AsyncIterator[SmppChannel]:
+    opened = SmppChannel(make_config(smsc, concatenation=Concatenation.UDH16), SystemClock())
+    await opened.open()
+    await wait_until(lambda: opened.is_bound)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
 async def wait_until(condition: Any, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -91,8 +102,11 @@ async def wait_until(condition: Any, seconds: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def sms(message_id: int, body: str, recipient: str = "639171234567") -> OutboundSms:
-    segmented = segment_message(body)
+def sms(
+    message_id: int, body: str, recipient: str = "639171234567", header_octets: int = 6
+) -> OutboundSms:
+    # Cut as the Dispatcher cuts them: for the channel's concatenation header.
+    segmented = segment_message(body, header_octets)
     return OutboundSms(
         message_id=message_id,
         sender="TAMBULI",
@@ -163,6 +177,119 @@ async def test_sar_concatenation_puts_the_parts_in_optional_parameters(smsc: Tes
     assert seqnums == [1, 2]
     assert {p.params["sar_total_segments"] for p in smsc.submits} == {2}
     assert b"".join(short_message(p) for p in smsc.submits) == b"x" * 300
+
+
+@pytest.mark.parametrize(
+    ("concatenation", "octets"),
+    [(Concatenation.UDH8, 6), (Concatenation.UDH16, 7), (Concatenation.SAR, 6)],
+)
+def test_parts_are_cut_for_the_header_the_concatenation_puts_in_them(
+    smsc: TestSmsc, concatenation: Concatenation, octets: int
+) -> None:
+    channel = SmppChannel(make_config(smsc, concatenation=concatenation), SystemClock())
+    assert channel.part_header_octets == octets
+
+
+def udh16_headers(payloads: list[bytes]) -> list[bytes]:
+    return [p[:7] for p in payloads]
+
+
+async def test_a_long_gsm_message_goes_as_152_septet_parts_tied_by_a_16_bit_udh(
+    smsc: TestSmsc, udh16_channel: SmppChannel
+) -> None:
+    # An escape pair ({ or }) straddles the 152nd septet of the first part and moves whole.
+    body = "a" * 151 + "{po}" + "Salamat po! " * 20
+    message = sms(6, body, header_octets=udh16_channel.part_header_octets)
+
+    [answer] = await udh16_channel.submit([message])
+
+    assert answer.outcome == Outcome.ACCEPTED
+    total = len(message.parts)
+    assert answer.accepted_parts == total == 3
+    payloads = [short_message(p) for p in smsc.submits]
+    headers = udh16_headers(payloads)
+    reference = headers[0][3:5]
+    assert headers == [bytes((6, 8, 4, *reference, total, i + 1)) for i in range(total)]
+    features = [{str(f) for f in p.params["esm_class"].gsmFeatures} for p in smsc.submits]
+    assert features == [{"EsmClassGsmFeatures.UDHI_INDICATOR_SET"}] * total
+    # Unpacked GSM-7: one septet per octet behind the 7-octet header, at most 152 of them.
+    septets = [p[7:] for p in payloads]
+    assert [len(s) for s in septets[:-1]] == [151, 152]
+    assert len(septets[-1]) <= 152
+    assert septets[0] == b"a" * 151
+    escaped = body.replace("{", "\x1b(").replace("}", "\x1b)").encode("ascii")
+    assert b"".join(septets) == escaped
+
+
+async def test_a_long_ucs2_message_goes_as_66_unit_parts_tied_by_a_16_bit_udh(
+    smsc: TestSmsc, udh16_channel: SmppChannel
+) -> None:
+    # The emoji would start at the 66th unit of the first part: it moves whole to the second.
+    body = "a" * 65 + "😀" + "Kumusta 😀 " * 10
+    message = sms(7, body, header_octets=udh16_channel.part_header_octets)
+
+    [answer] = await udh16_channel.submit([message])
+
+    assert answer.outcome == Outcome.ACCEPTED
+    total = len(message.parts)
+    assert answer.accepted_parts == total == 3
+    payloads = [short_message(p) for p in smsc.submits]
+    headers = udh16_headers(payloads)
+    reference = headers[0][3:5]
+    assert headers == [bytes((6, 8, 4, *reference, total, i + 1)) for i in range(total)]
+    units = [p[7:] for p in payloads]
+    assert len(units[0]) == 2 * 65
+    assert all(len(u) <= 2 * 66 for u in units)
+    # No part ends on the first half of a surrogate pair.
+    assert all(not 0xD8 <= u[-2] <= 0xDB for u in units)
+    assert b"".join(units).decode("utf-16-be") == body
+    assert all(
+        str(p.params["data_coding"].schemeData) == "DataCodingDefault.UCS2" for p in smsc.submits
+    )
+
+
+async def test_udh16_messages_take_fresh_16_bit_references(
+    smsc: TestSmsc, udh16_channel: SmppChannel
+) -> None:
+    header_octets = udh16_channel.part_header_octets
+    messages = [sms(8 + i, "z" * 200, header_octets=header_octets) for i in range(2)]
+
+    answers = await udh16_channel.submit(messages)
+
+    assert [a.outcome for a in answers] == [Outcome.ACCEPTED] * 2
+    references = {short_message(p)[3:5] for p in smsc.submits}
+    assert len(references) == 2
+
+
+async def test_receipts_of_udh16_parts_fold_into_one_even_beyond_the_billed_count(
+    smsc: TestSmsc, udh16_channel: SmppChannel
+) -> None:
+    body = "y" * 306  # billed as two 153-septet parts, sent as three of 152
+    message = sms(9, body, header_octets=udh16_channel.part_header_octets)
+    assert (count_parts(body), len(message.parts)) == (2, 3)
+    [answer] = await udh16_channel.submit([message])
+    part_ids = [f"MID{n}" for n in range(1, 4)]
+    assert answer.operator_message_id == part_ids[0]
+    assert answer.accepted_parts == 3
+    events = RecordedEvents()
+
+    for part_id in reversed(part_ids):
+        assert events.receipts == []  # nothing until the last outstanding part
+        delivered = smsc.deliver(
+            source_addr=b"639171234567",
+            destination_addr=b"TAMBULI",
+            esm_class=0x04,
+            short_message=f"id:{part_id} stat:DELIVRD err:000".encode(),
+        )
+        pending = asyncio.ensure_future(delivered)
+        await asyncio.sleep(0.2)
+        await udh16_channel.poll_events(events)
+        await asyncio.wait_for(pending, 10)
+
+    [receipt] = events.receipts
+    assert receipt.operator_message_id == part_ids[0]
+    assert receipt.status == ReceiptStatus.CONFIRMED
+    assert receipt.delivered_parts == 3
 
 
 async def test_refusals_map_to_permanent_and_transient_outcomes(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -254,6 +255,7 @@ class PollingBeforeRecord:
         self.name = world.channel.name
         self.parts_per_second = 0.0
         self.paces_itself = False
+        self.part_header_octets = world.channel.part_header_octets
 
     async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
         answers = await self.world.channel.submit(batch)
@@ -290,6 +292,82 @@ async def test_a_receipt_that_overtakes_the_record_of_its_hand_off_is_applied_la
     world.clock.advance(timedelta(seconds=2))
     assert await world.receipts() == 1
     assert (await world.message(sent)).receipt == "confirmed"
+
+
+class SixteenBitReferences:
+    """The simulator behind a 7-octet concatenation header (as SMPP with udh16 has).
+
+    It keeps what it was handed; with `refuse_last` the operator refuses each message's last
+    part, as an SMSC may refuse a later part of a message whose first part it took.
+    """
+
+    def __init__(self, world: SmsWorld, refuse_last: bool = False) -> None:
+        self.world = world
+        self.refuse_last = refuse_last
+        self.name = world.channel.name
+        self.parts_per_second = 0.0
+        self.paces_itself = False
+        self.part_header_octets = 7
+        self.handed: list[OutboundSms] = []
+
+    async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
+        self.handed.extend(batch)
+        answers = await self.world.channel.submit(batch)
+        if not self.refuse_last:
+            return answers
+        return [replace(a, accepted_parts=a.accepted_parts - 1) for a in answers]
+
+    async def poll_events(self, events: ChannelEvents) -> int:
+        return await self.world.channel.poll_events(events)
+
+    async def open(self) -> None:
+        await self.world.channel.open()
+
+    async def close(self) -> None:
+        await self.world.channel.close()
+
+    def read_health(self) -> ChannelHealth:
+        return self.world.channel.read_health()
+
+
+async def test_parts_are_cut_for_the_channels_header_and_charged_as_billed(
+    world: SmsWorld,
+) -> None:
+    channel = SixteenBitReferences(world)
+    world.dispatcher = Dispatcher(world.db, world.clock, route_all_to(channel), world.rules)
+    org = await world.new_org()
+    sent = await world.send(org, "639171234010", "a" * 306)  # two 153-septet parts
+    assert await world.balance(org) == 1_000_000 - 2 * PRICE
+
+    await world.deliver()
+
+    [handed] = channel.handed
+    assert handed.parts == ("a" * 152, "a" * 152, "aa")
+    record = render_record(await world.message(sent))
+    assert record.delivered_to_telco
+    # The part the longer header costs is never charged or reported.
+    assert (record.parts, record.success_part_count) == (2, 2)
+    assert record.charged_micro == 2 * PRICE
+    assert await world.balance(org) == 1_000_000 - 2 * PRICE
+
+
+async def test_a_refused_part_is_not_charged_when_a_channel_sends_more_parts_than_billed(
+    world: SmsWorld,
+) -> None:
+    channel = SixteenBitReferences(world, refuse_last=True)
+    world.dispatcher = Dispatcher(world.db, world.clock, route_all_to(channel), world.rules)
+    org = await world.new_org()
+    sent = await world.send(org, "639171234011", "a" * 306)
+
+    await world.deliver()
+
+    assert len(channel.handed[0].parts) == 3
+    record = render_record(await world.message(sent))
+    assert record.delivered_to_telco
+    # Two of the three parts sent were taken: one part short of the two billed.
+    assert (record.parts, record.success_part_count) == (2, 1)
+    assert record.charged_micro == PRICE
+    assert await world.balance(org) == 1_000_000 - PRICE
 
 
 class FailingOnce(DatabaseJournal):

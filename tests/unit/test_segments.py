@@ -170,6 +170,69 @@ def test_an_emoji_at_the_67th_unit_moves_whole_to_the_next_part() -> None:
     assert count_parts(text) == 2
 
 
+@pytest.mark.parametrize(
+    ("length", "parts"),
+    [(160, 1), (161, 2), (304, 2), (305, 3), (7 * 152, 7), (7 * 152 + 1, 8)],
+)
+def test_gsm7_parts_hold_152_after_a_7_octet_header(length: int, parts: int) -> None:
+    message = segment_message("a" * length, header_octets=7)
+    assert message.encoding is Encoding.GSM7
+    assert message.part_count == parts
+    assert {len(part) for part in message.parts[:-1]} <= {152}
+
+
+def test_an_escape_pair_straddling_the_152nd_septet_moves_to_the_next_part() -> None:
+    text = "a" * 151 + "€" + "b" * 10
+    assert segment_message(text, header_octets=7).parts == ("a" * 151, "€" + "b" * 10)
+    # With the standard header the same pair fits where it is.
+    assert segment_message(text).parts == ("a" * 151 + "€", "b" * 10)
+
+
+def test_an_escape_pair_ending_on_the_152nd_septet_stays_in_its_part() -> None:
+    text = "a" * 150 + "€" + "b" * 10
+    assert segment_message(text, header_octets=7).parts == ("a" * 150 + "€", "b" * 10)
+
+
+@pytest.mark.parametrize(
+    ("length", "parts"),
+    [(70, 1), (71, 2), (132, 2), (133, 3), (7 * 66, 7), (7 * 66 + 1, 8)],
+)
+def test_ucs2_parts_hold_66_after_a_7_octet_header(length: int, parts: int) -> None:
+    message = segment_message("你" * length, header_octets=7)
+    assert message.encoding is Encoding.UCS2
+    assert message.part_count == parts
+    assert {len(part) for part in message.parts[:-1]} <= {66}
+
+
+def test_an_emoji_at_the_66th_unit_moves_whole_to_the_next_part_after_a_7_octet_header() -> None:
+    text = "a" * 65 + EMOJI + "b" * 10
+    assert segment_message(text, header_octets=7).parts == ("a" * 65, EMOJI + "b" * 10)
+    assert segment_message(text).parts == ("a" * 65 + EMOJI, "b" * 10)
+
+
+def test_an_emoji_ending_on_the_66th_unit_stays_in_its_part() -> None:
+    text = "a" * 64 + EMOJI + "b" * 10
+    assert segment_message(text, header_octets=7).parts == ("a" * 64 + EMOJI, "b" * 10)
+
+
+@pytest.mark.parametrize("text", ["a" * 200, "€" * 100, "你" * 100, "a" * 60 + EMOJI * 10])
+def test_the_default_header_is_the_standard_6_octets(text: str) -> None:
+    assert segment_message(text) == segment_message(text, header_octets=6)
+
+
+def test_count_parts_counts_with_the_standard_header_whatever_a_channel_sends() -> None:
+    assert segment_message("a" * 306, header_octets=7).part_count == 3
+    assert count_parts("a" * 306) == 2
+
+
+def test_a_header_too_long_for_a_part_is_refused() -> None:
+    segment_message("a" * 300, header_octets=136)
+    with pytest.raises(ValueError, match="header"):
+        segment_message("a", header_octets=137)
+    with pytest.raises(ValueError, match="header"):
+        segment_message("a", header_octets=-1)
+
+
 def test_one_non_gsm_character_makes_the_whole_message_ucs2_and_is_reported() -> None:
     text = "Hello " + "a" * 100 + " ç!"
     message = segment_message(text)
@@ -227,31 +290,37 @@ def cost(text: str, encoding: Encoding) -> int:
     return septets(text) if encoding is Encoding.GSM7 else utf16_units(text)
 
 
-def capacity(message: SegmentedMessage) -> int:
+# Septets and UCS-2 units a concatenated part holds after a header of so many octets (23.040).
+MULTIPART_CAPACITY = {6: (153, 67), 7: (152, 66)}
+HEADER_OCTETS = st.sampled_from(sorted(MULTIPART_CAPACITY))
+
+
+def capacity(message: SegmentedMessage, header_octets: int = 6) -> int:
     single = message.part_count == 1
+    gsm7, ucs2 = MULTIPART_CAPACITY[header_octets]
     if message.encoding is Encoding.GSM7:
-        return 160 if single else 153
-    return 70 if single else 67
+        return 160 if single else gsm7
+    return 70 if single else ucs2
 
 
 @settings(max_examples=200, deadline=None)
-@given(TEXTS)
-def test_parts_rejoin_to_the_original_text(text: str) -> None:
-    assert "".join(segment_message(text).parts) == text
+@given(TEXTS, HEADER_OCTETS)
+def test_parts_rejoin_to_the_original_text(text: str, header_octets: int) -> None:
+    assert "".join(segment_message(text, header_octets).parts) == text
 
 
 @settings(max_examples=200, deadline=None)
-@given(TEXTS)
-def test_every_part_fits_its_size(text: str) -> None:
-    message = segment_message(text)
+@given(TEXTS, HEADER_OCTETS)
+def test_every_part_fits_its_size(text: str, header_octets: int) -> None:
+    message = segment_message(text, header_octets)
     for part in message.parts:
-        assert cost(part, message.encoding) <= capacity(message)
+        assert cost(part, message.encoding) <= capacity(message, header_octets)
 
 
 @settings(max_examples=200, deadline=None)
-@given(TEXTS)
-def test_no_part_splits_an_escape_pair_or_a_surrogate_pair(text: str) -> None:
-    message = segment_message(text)
+@given(TEXTS, HEADER_OCTETS)
+def test_no_part_splits_an_escape_pair_or_a_surrogate_pair(text: str, header_octets: int) -> None:
+    message = segment_message(text, header_octets)
     for part in message.parts:
         if message.encoding is Encoding.GSM7:
             encoded = encode_gsm7_unpacked(part)
@@ -264,17 +333,17 @@ def test_no_part_splits_an_escape_pair_or_a_surrogate_pair(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(TEXTS)
+@given(TEXTS, HEADER_OCTETS)
 def test_part_count_is_minimal_because_each_full_part_could_not_take_the_next_character(
-    text: str,
+    text: str, header_octets: int
 ) -> None:
-    message = segment_message(text)
+    message = segment_message(text, header_octets)
     parts = message.parts
     if len(parts) > 1:
         assert cost(text, message.encoding) > (160 if message.encoding is Encoding.GSM7 else 70)
     for part, following in pairwise(parts):
         assert part and following
-        assert cost(part + following[0], message.encoding) > capacity(message)
+        assert cost(part + following[0], message.encoding) > capacity(message, header_octets)
 
 
 @settings(max_examples=200, deadline=None)

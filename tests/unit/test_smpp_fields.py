@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tambuli.channels.base import Outcome
@@ -17,13 +17,16 @@ from tambuli.channels.smpp_fields import (
     TAG_SAR_MSG_REF_NUM,
     TAG_SAR_SEGMENT_SEQNUM,
     TAG_SAR_TOTAL_SEGMENTS,
+    UDH_OCTETS,
     Concatenation,
     StatusKind,
     SubmitPart,
     build_submit_parts,
+    build_user_data_header,
     classify_command_status,
     format_status_table,
 )
+from tambuli.messaging.segments import segment_message
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "channels.md"
 
@@ -143,6 +146,33 @@ def test_a_16_bit_reference_leaves_room_for_152_septets_or_66_units() -> None:
         build_submit_parts(("a" * 153, "a"), "gsm7", Concatenation.UDH16, 1)
     with pytest.raises(ValueError, match="140"):
         build_submit_parts(("é" * 67, "a"), "ucs2", Concatenation.UDH16, 1)
+
+
+def test_152_septets_of_escape_pairs_fit_a_16_bit_reference_and_153_do_not() -> None:
+    build_submit_parts(("€" * 76, "a"), "gsm7", Concatenation.UDH16, 1)
+    with pytest.raises(ValueError, match="140"):
+        build_submit_parts(("a" + "€" * 76, "a"), "gsm7", Concatenation.UDH16, 1)
+
+
+@pytest.mark.parametrize("concatenation", [Concatenation.UDH8, Concatenation.UDH16])
+def test_udh_octets_are_the_length_of_each_header(concatenation: Concatenation) -> None:
+    assert len(build_user_data_header(concatenation, 1, 2, 1)) == UDH_OCTETS[concatenation]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet=st.sampled_from("ab€{"), min_size=161, max_size=1200),
+        st.text(alphabet=st.sampled_from("ab€{😀你"), min_size=71, max_size=500),
+    ),
+    st.sampled_from([Concatenation.UDH8, Concatenation.UDH16]),
+)
+def test_parts_cut_for_a_headers_size_fit_one_sms_with_that_header(
+    text: str, concatenation: Concatenation
+) -> None:
+    segmented = segment_message(text, UDH_OCTETS[concatenation])
+    submits = build_submit_parts(segmented.parts, segmented.encoding.value, concatenation, 7)
+    assert len(submits) == segmented.part_count
 
 
 def test_a_part_longer_than_one_sms_is_refused() -> None:

@@ -14,6 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+# Octets of the standard concatenation header (a UDH with an 8-bit reference, its length octet
+# included); messages are counted and billed in parts cut for it.
+STANDARD_PART_HEADER_OCTETS = 6
+
 
 class Outcome(StrEnum):
     """What an operator answered to a hand-off."""
@@ -136,6 +140,10 @@ class Channel(Protocol):
     # True when the channel holds itself to parts_per_second part by part; otherwise the
     # Dispatcher holds it to the limit batch by batch. Both at once would halve the rate.
     paces_itself: bool
+    # Octets of concatenation header each part of a multipart message carries: the Dispatcher
+    # cuts parts that leave this much room (STANDARD_PART_HEADER_OCTETS unless a channel's
+    # header is longer).
+    part_header_octets: int
 
     async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
         """Hand messages to the operator; one HandOff per message, in the same order."""

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from tambuli.channels.base import (
+    STANDARD_PART_HEADER_OCTETS,
     ChannelEvents,
     ChannelHealth,
     HandOff,
@@ -52,6 +53,7 @@ class HttpGatewayChannel:
     """A Channel on an HTTP SMS gateway described by an HttpChannelConfig."""
 
     paces_itself = False
+    part_header_octets = STANDARD_PART_HEADER_OCTETS
 
     def __init__(
         self,

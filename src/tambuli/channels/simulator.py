@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from tambuli.channels.base import (
+    STANDARD_PART_HEADER_OCTETS,
     ChannelEvents,
     ChannelHealth,
     HandOff,
@@ -111,6 +112,7 @@ class SimulatorChannel:
     """A Channel that answers at once and sends receipts and replies after a delay."""
 
     paces_itself = False
+    part_header_octets = STANDARD_PART_HEADER_OCTETS
 
     def __init__(
         self,

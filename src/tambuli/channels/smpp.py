@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from tambuli.channels.base import (
+    STANDARD_PART_HEADER_OCTETS,
     ChannelEvents,
     ChannelHealth,
     HandOff,
@@ -45,6 +46,7 @@ from tambuli.channels.config import BindMode, SmppChannelConfig
 from tambuli.channels.routing import describe_sender
 from tambuli.channels.smpp_fields import (
     ESM_CLASS_UDHI,
+    UDH_OCTETS,
     StatusKind,
     SubmitPart,
     build_submit_parts,
@@ -143,6 +145,10 @@ class SmppChannel:
         self.name = config.name
         self.parts_per_second = config.parts_per_second
         self.config = config
+        # Parts are cut to leave room for their UDH. SAR carries none and could fill 160
+        # septets or 70 units, but its parts are cut as for the standard header so that they
+        # are the parts the message was counted and billed as.
+        self.part_header_octets = UDH_OCTETS.get(config.concatenation, STANDARD_PART_HEADER_OCTETS)
         # Set when something waits to be recorded, so the events loop need not poll.
         self.events_waiting = asyncio.Event()
         self._clock = clock

@@ -37,7 +37,7 @@ TAG_SAR_SEGMENT_SEQNUM = 0x020F
 
 MAX_PARTS = 255
 # What one SMS carries over the air (GSM 03.40 TP-UD). A part plus its UDH must fit, or the SMSC
-# refuses it or cuts it; with a 16-bit reference a full 153-septet or 67-unit part does not.
+# refuses it or cuts it; with a 16-bit reference a part holds 152 septets or 66 units, not 153/67.
 USER_DATA_OCTETS = 140
 
 
@@ -47,6 +47,10 @@ class Concatenation(StrEnum):
     UDH8 = "udh8"  # user data header with an 8-bit reference (IEI 0x00)
     UDH16 = "udh16"  # user data header with a 16-bit reference (IEI 0x08)
     SAR = "sar"  # the sar_* optional parameters, no header in the payload
+
+
+# Octets of each kind of user data header, its length octet included.
+UDH_OCTETS = {Concatenation.UDH8: 6, Concatenation.UDH16: 7}
 
 
 @dataclass(frozen=True, slots=True)

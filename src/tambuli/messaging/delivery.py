@@ -41,6 +41,17 @@ class DeliveryRules:
     pacing_window: timedelta = timedelta(minutes=1)
 
 
+def count_success_parts(billed: int, sent: int, accepted: int) -> int:
+    """Parts reported and charged for a message an operator took: those billed, less refusals.
+
+    `accepted` 0 means the channel did not say: every part was taken. A channel whose header is
+    longer than the standard one may send a part more than was billed; that part is never
+    charged, but a refused part still counts against the billed ones.
+    """
+    refused = max(0, sent - (accepted or sent))
+    return max(1, billed - refused)
+
+
 async def enqueue_message_pushes_within(
     conn: AsyncConnection, now: datetime, events: Sequence[tuple[int, str]]
 ) -> None:
@@ -87,21 +98,22 @@ class Dispatcher:
         expired = [m for m in claimed if m.deadline_at <= now]
         live = [m for m in claimed if m.deadline_at > now]
         to_send, deferred = await self._pace(live, now)
-        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff]] = []
+        # (message, channel name, answer, parts sent)
+        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff, int]] = []
         by_channel: dict[str, tuple[Channel, list[tuple[queue_store.ClaimedMessage, Routed]]]] = {}
         for message in to_send:
             routed = self.route(message.recipient, message.sender)
             if routed.channel is None:
                 refusal = HandOff(message.id, Outcome.PERMANENT, error=routed.error)
-                answers.append((message, "", refusal))
+                answers.append((message, "", refusal, 0))
                 continue
             by_channel.setdefault(routed.channel.name, (routed.channel, []))[1].append(
                 (message, routed)
             )
         for channel, batch in by_channel.values():
             handed = await self._submit(channel, batch)
-            for (message, _), answer in zip(batch, handed, strict=True):
-                answers.append((message, channel.name, answer))
+            for (message, _), (answer, sent) in zip(batch, handed, strict=True):
+                answers.append((message, channel.name, answer, sent))
         await self._record(lease_until, expired, deferred, answers)
         return len(claimed)
 
@@ -126,19 +138,15 @@ class Dispatcher:
 
     async def _submit(
         self, channel: Channel, batch: list[tuple[queue_store.ClaimedMessage, Routed]]
-    ) -> list[HandOff]:
-        if not channel.paces_itself:
-            limiter = self.limiters.get(channel.name)
-            if limiter is None:
-                limiter = self.limiters[channel.name] = ThroughputLimiter(channel.parts_per_second)
-            await limiter.acquire(sum(m.parts for m, _ in batch))
+    ) -> list[tuple[HandOff, int]]:
+        """Each message's answer and the number of parts it was sent as."""
         outbound = [
             OutboundSms(
                 message_id=m.id,
                 sender=routed.sender,
                 recipient=m.recipient,
                 body=m.body,
-                parts=segment_message(m.body).parts,
+                parts=segment_message(m.body, channel.part_header_octets).parts,
                 encoding=m.encoding,
                 attempt=m.attempts + 1,
                 sender_ton=routed.sender_ton,
@@ -146,23 +154,29 @@ class Dispatcher:
             )
             for m, routed in batch
         ]
+        sent = [len(sms.parts) for sms in outbound]
+        if not channel.paces_itself:
+            limiter = self.limiters.get(channel.name)
+            if limiter is None:
+                limiter = self.limiters[channel.name] = ThroughputLimiter(channel.parts_per_second)
+            await limiter.acquire(sum(sent))
         try:
             answers = await channel.submit(outbound)
         except Exception as exc:  # a channel fault must not lose the batch: retry it later
             log.exception("channel %s failed on a batch of %d", channel.name, len(batch))
             error = f"channel error: {type(exc).__name__}"
-            return [HandOff(m.id, Outcome.TRANSIENT, error=error) for m, _ in batch]
+            answers = [HandOff(m.id, Outcome.TRANSIENT, error=error) for m, _ in batch]
         if len(answers) != len(batch):
             log.error("channel %s answered %d of %d", channel.name, len(answers), len(batch))
-            return [HandOff(m.id, Outcome.TRANSIENT, error="channel error") for m, _ in batch]
-        return answers
+            answers = [HandOff(m.id, Outcome.TRANSIENT, error="channel error") for m, _ in batch]
+        return list(zip(answers, sent, strict=True))
 
     async def _record(
         self,
         lease_until: datetime,
         expired: list[queue_store.ClaimedMessage],
         deferred: list[tuple[int, datetime]],
-        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff]],
+        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff, int]],
     ) -> None:
         now = self.clock.now()
         accepted: list[dict[str, Any]] = []
@@ -182,9 +196,9 @@ class Dispatcher:
                     "now": now,
                 }
             )
-        for message, channel_name, answer in answers:
+        for message, channel_name, answer, sent in answers:
             if answer.outcome == Outcome.ACCEPTED:
-                parts = min(answer.accepted_parts or message.parts, message.parts)
+                parts = count_success_parts(message.parts, sent, answer.accepted_parts)
                 charged = parts * message.price_per_part_micro
                 accepted.append(
                     {
@@ -227,7 +241,7 @@ class Dispatcher:
                     "now": now,
                 }
             )
-        by_id = {m.id: m for m in expired} | {m.id: m for m, _, _ in answers}
+        by_id = {m.id: m for m in expired} | {m.id: m for m, _, _, _ in answers}
         for row in failed:
             reservation_id = by_id[row["mid"]].reservation_id
             if reservation_id is not None:

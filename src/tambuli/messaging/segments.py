@@ -13,11 +13,16 @@ from tambuli.alphabets import GSM_CHARACTERS, GSM_ESCAPE, GSM_EXTENSION
 # The API refuses messages longer than this many parts; segmenting itself has no limit.
 MAX_PARTS = 7
 
-# Capacities from 3GPP 23.040: a concatenated part loses 6 octets to the UDH (7 septets, 3 units).
+# Octets of the standard concatenation header (a UDH with an 8-bit reference, its length octet
+# included): parts are counted, and billed, as cut for this header.
+STANDARD_HEADER_OCTETS = 6
+
+# Capacities from 3GPP 23.040: one SMS carries 140 octets of user data. A part of a longer
+# message gives some of them to its concatenation header (153 septets or 67 units are left
+# after 6 octets, 152 or 66 after the 7 of a 16-bit reference).
+_USER_DATA_OCTETS = 140
 _GSM7_SINGLE = 160
-_GSM7_MULTI = 153
 _UCS2_SINGLE = 70
-_UCS2_MULTI = 67
 
 # Pure-ASCII text (the common case) is checked with bytes.translate, which runs in C.
 _ASCII_GSM = bytes(sorted(ord(char) for char in GSM_CHARACTERS if ord(char) < 0x80))
@@ -53,7 +58,7 @@ class SegmentedMessage:
 
     @property
     def part_count(self) -> int:
-        """Number of SMS parts the message is billed and sent as."""
+        """Number of SMS parts the message is split into."""
         return len(self.parts)
 
 
@@ -70,8 +75,19 @@ def _gsm7_septets(text: str) -> int | None:
     return len(text) + sum(map(text.count, GSM_EXTENSION))
 
 
-def _split_gsm7(text: str) -> tuple[str, ...]:
-    """Fill 153-septet parts, moving an escape pair that would straddle a boundary."""
+def _multipart_capacities(header_octets: int) -> tuple[int, int]:
+    """Septets (GSM-7) and UTF-16 units (UCS-2) one part holds after its concatenation header."""
+    # A part must hold two septets or units at least, or an escape pair or an emoji that
+    # starts a part could never be placed.
+    if not 0 <= header_octets <= _USER_DATA_OCTETS - 4:
+        raise ValueError(f"a header of {header_octets} octets: parts allow 0 to 136")
+    room = _USER_DATA_OCTETS - header_octets
+    # GSM-7 septets start on a septet boundary after the header: the fill bits carry nothing.
+    return room * 8 // 7, room // 2
+
+
+def _split_gsm7(text: str, capacity: int) -> tuple[str, ...]:
+    """Fill parts of `capacity` septets, moving an escape pair that would straddle a boundary."""
     # Mark each extension character with a leading escape (never in GSM-7 text), giving one
     # string position per septet; then each part costs a few C calls, not a per-character loop.
     # A part ending in an escape would split a pair.
@@ -83,7 +99,7 @@ def _split_gsm7(text: str) -> tuple[str, ...]:
     start = 0
     offset = 0
     while offset < len(septets):
-        chunk = septets[offset : offset + _GSM7_MULTI]
+        chunk = septets[offset : offset + capacity]
         if chunk[-1] == escape:
             chunk = chunk[:-1]
         stop = start + len(chunk) - chunk.count(escape)
@@ -93,11 +109,10 @@ def _split_gsm7(text: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def _split_ucs2(text: str, astral: list[int]) -> tuple[str, ...]:
-    """Fill 67-unit parts; the characters at `astral` cost two units and are never split."""
+def _split_ucs2(text: str, astral: list[int], capacity: int) -> tuple[str, ...]:
+    """Fill parts of `capacity` units; the characters at `astral` cost two and are never split."""
     if not astral:
-        step = _UCS2_MULTI
-        return tuple(text[start : start + step] for start in range(0, len(text), step))
+        return tuple(text[start : start + capacity] for start in range(0, len(text), capacity))
     costs = [1] * len(text)
     for position in astral:
         costs[position] = 2
@@ -108,29 +123,30 @@ def _split_ucs2(text: str, astral: list[int]) -> tuple[str, ...]:
     start = 0
     used = 0
     while start < len(text):
-        stop = bisect_right(used_after, used + _UCS2_MULTI, lo=start)
+        stop = bisect_right(used_after, used + capacity, lo=start)
         parts.append(text[start:stop])
         used = used_after[stop - 1]
         start = stop
     return tuple(parts)
 
 
-def _parts(text: str, septets: int | None) -> tuple[Encoding, tuple[str, ...]]:
+def _parts(text: str, septets: int | None, header_octets: int) -> tuple[Encoding, tuple[str, ...]]:
     """Encoding and parts, given the text's GSM-7 septet count (None when not GSM-7)."""
+    gsm7_capacity, ucs2_capacity = _multipart_capacities(header_octets)
     if septets is not None:
         if septets <= _GSM7_SINGLE:
             return Encoding.GSM7, (text,)
-        return Encoding.GSM7, _split_gsm7(text)
+        return Encoding.GSM7, _split_gsm7(text, gsm7_capacity)
     astral = [] if text.isascii() else [match.start() for match in _ASTRAL.finditer(text)]
     if len(text) + len(astral) <= _UCS2_SINGLE:
         return Encoding.UCS2, (text,)
-    return Encoding.UCS2, _split_ucs2(text, astral)
+    return Encoding.UCS2, _split_ucs2(text, astral, ucs2_capacity)
 
 
-def segment_message(text: str) -> SegmentedMessage:
-    """Choose the encoding and split `text` into the SMS parts it is sent as."""
+def segment_message(text: str, header_octets: int = STANDARD_HEADER_OCTETS) -> SegmentedMessage:
+    """Choose the encoding and split `text` into parts that each leave `header_octets` free."""
     septets = _gsm7_septets(text)
-    encoding, parts = _parts(text, septets)
+    encoding, parts = _parts(text, septets, header_octets)
     if septets is not None:
         return SegmentedMessage(encoding, parts, ())
     # Regex scanning is in C, so a long message with one emoji does not loop in Python.
@@ -139,12 +155,13 @@ def segment_message(text: str) -> SegmentedMessage:
 
 
 def count_parts(text: str) -> int:
-    """Number of SMS parts `text` is sent as; same as segment_message(text).part_count."""
+    """Parts `text` is counted and billed as: segment_message(text).part_count, standard header."""
     septets = _gsm7_septets(text)
     if septets is not None and septets == len(text):
         # Only basic-table characters: no escape pair can straddle a boundary.
-        return 1 if septets <= _GSM7_SINGLE else -(-septets // _GSM7_MULTI)
-    return len(_parts(text, septets)[1])
+        gsm7_capacity, _ = _multipart_capacities(STANDARD_HEADER_OCTETS)
+        return 1 if septets <= _GSM7_SINGLE else -(-septets // gsm7_capacity)
+    return len(_parts(text, septets, STANDARD_HEADER_OCTETS)[1])
 
 
 def is_gsm7(text: str) -> bool:
