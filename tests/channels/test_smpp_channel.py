@@ -19,7 +19,7 @@ from tambuli.channels.base import (
     ReceiptStatus,
 )
 from tambuli.channels.config import BindMode, Secret, SmppChannelConfig
-from tambuli.channels.smpp import SmppChannel
+from tambuli.channels.smpp import RECEIPT_HOLD_SECONDS, SmppChannel
 from tambuli.channels.smpp_fields import Concatenation
 from tambuli.clock import SystemClock
 from tambuli.messaging.segments import count_parts, segment_message
@@ -33,8 +33,10 @@ class RecordedEvents:
         self.receipts: list[Receipt] = []
         self.inbound: list[InboundSms] = []
         self.known_ids: set[str] | None = None
+        self.offered = 0
 
     async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
+        self.offered += len(receipts)
         if self.known_ids is None:
             self.receipts.extend(receipts)
             return set()
@@ -268,6 +270,7 @@ async def test_receipts_of_udh16_parts_fold_into_one_even_beyond_the_billed_coun
     message = sms(9, body, header_octets=udh16_channel.part_header_octets)
     assert (count_parts(body), len(message.parts)) == (2, 3)
     [answer] = await udh16_channel.submit([message])
+    udh16_channel.mark_recorded([answer])  # as the Dispatcher does once it has recorded them
     part_ids = [f"MID{n}" for n in range(1, 4)]
     assert answer.operator_message_id == part_ids[0]
     assert answer.accepted_parts == 3
@@ -418,6 +421,7 @@ async def test_receipts_are_answered_once_recorded_and_ids_match(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:
     [answer] = await channel.submit([sms(30, "receipt please")])
+    channel.mark_recorded([answer])  # as the Dispatcher does once it has recorded them
     events = RecordedEvents()
     text = (
         f"id:{answer.operator_message_id} sub:001 dlvrd:001 submit date:2611221200 "
@@ -447,6 +451,7 @@ async def test_a_failed_receipt_by_tlv_carries_the_spec_word(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:
     [answer] = await channel.submit([sms(31, "will fail")])
+    channel.mark_recorded([answer])
     events = RecordedEvents()
     delivered = asyncio.ensure_future(
         smsc.deliver(
@@ -492,11 +497,75 @@ async def test_a_receipt_that_overtakes_its_hand_off_is_offered_again(
     assert [r.operator_message_id for r in events.receipts] == ["LATE1"]
 
 
+def receipt_text(operator_id: str) -> bytes:
+    return f"id:{operator_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:".encode()
+
+
+async def test_a_receipt_that_comes_before_its_hand_off_is_recorded_waits_for_the_record(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    [answer] = await channel.submit([sms(33, "quick receipt")])
+    events = RecordedEvents()
+    events.known_ids = set()  # the hand-off is not in the database yet
+    delivered = asyncio.ensure_future(
+        smsc.deliver(
+            source_addr=b"639171234567",
+            destination_addr=b"TAMBULI",
+            esm_class=0x04,
+            short_message=receipt_text(answer.operator_message_id),
+        )
+    )
+    await asyncio.sleep(0.3)
+    # Parked, not offered: offering it now would match nothing and cost a second write.
+    assert not channel.events_waiting.is_set()
+    assert await channel.poll_events(events) == 0
+    assert events.offered == 0 and not delivered.done()
+
+    events.known_ids.add(answer.operator_message_id)
+    channel.mark_recorded([answer])
+    assert channel.events_waiting.is_set()
+    assert await channel.poll_events(events) == 1
+    await asyncio.wait_for(delivered, 10)
+
+    assert [r.operator_message_id for r in events.receipts] == [answer.operator_message_id]
+    assert events.offered == 1
+
+
+async def test_a_parked_receipt_whose_hand_off_is_never_recorded_is_offered_after_a_while(
+    smsc: TestSmsc,
+) -> None:
+    skew = [0.0]
+    channel = SmppChannel(make_config(smsc), SystemClock(), lambda: time.monotonic() + skew[0])
+    await channel.open()
+    try:
+        await wait_until(lambda: channel.is_bound)
+        [answer] = await channel.submit([sms(34, "abandoned batch")])
+        events = RecordedEvents()
+        delivered = asyncio.ensure_future(
+            smsc.deliver(
+                source_addr=b"639171234567",
+                destination_addr=b"TAMBULI",
+                esm_class=0x04,
+                short_message=receipt_text(answer.operator_message_id),
+            )
+        )
+        await asyncio.sleep(0.3)
+        assert await channel.poll_events(events) == 0
+        skew[0] = RECEIPT_HOLD_SECONDS  # the Dispatcher never said it recorded the batch
+        assert await channel.poll_events(events) == 1
+        await asyncio.wait_for(delivered, 10)
+    finally:
+        await channel.close()
+
+    assert [r.operator_message_id for r in events.receipts] == [answer.operator_message_id]
+
+
 async def test_multipart_receipts_fold_into_one_when_every_part_is_delivered(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:
     message = sms(32, "y" * 200)
     [answer] = await channel.submit([message])
+    channel.mark_recorded([answer])
     part_ids = [f"MID{n}" for n in range(1, 3)]
     assert answer.operator_message_id == part_ids[0]
     events = RecordedEvents()
@@ -606,6 +675,7 @@ async def test_transmitter_and_receiver_binds_split_the_work(smsc: TestSmsc) -> 
     try:
         await wait_until(lambda: channel.is_bound and smsc.count_binds() == 2)
         [answer] = await channel.submit([sms(50, "tx")])
+        channel.mark_recorded([answer])
         pending = asyncio.ensure_future(
             smsc.deliver(
                 source_addr=b"639171234567",

@@ -149,6 +149,13 @@ class Channel(Protocol):
         """Hand messages to the operator; one HandOff per message, in the same order."""
         ...
 
+    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
+        """The Dispatcher has recorded these hand-offs of `submit` (or given up recording them).
+
+        A channel whose receipts can overtake that record holds them until then.
+        """
+        ...
+
     async def poll_events(self, events: ChannelEvents) -> int:
         """Deliver whatever receipts and inbound SMS are due; returns how many."""
         ...

@@ -27,7 +27,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tambuli.channels.base import (
@@ -84,6 +84,8 @@ from tambuli.clock import Clock
 log = logging.getLogger("tambuli.channels.smpp")
 RECEIPT_RETRY_SECONDS = 0.5
 RECEIPT_HOLD_SECONDS = 60.0
+# How often receipts parked for a hand-off that is never recorded are looked for.
+PARKED_SWEEP_SECONDS = 1.0
 # The first pause after a throttling answer; it doubles while the SMSC keeps throttling.
 THROTTLE_PAUSE_SECONDS = 0.5
 THROTTLE_PAUSE_MAX_SECONDS = 8.0
@@ -99,13 +101,17 @@ PACING_CATCH_UP_SECONDS = 0.05
 WRITE_BACKED_UP_WAIT_SECONDS = 0.005
 
 
+# What the SMSC made of one part: the outcome, and its message ID or the error.
+PartAnswer = asyncio.Future[tuple[Outcome, str]]
+
+
 @dataclass(order=True)
 class _Job:
     """One part waiting to be submitted; ordered by when it was queued."""
 
     order: int
     build: Callable[[int], bytes] = field(compare=False)
-    answer: asyncio.Future[tuple[Outcome, str]] = field(compare=False)
+    answer: PartAnswer = field(compare=False)
     # The response timeout of its latest write.
     timer: asyncio.TimerHandle | None = field(default=None, compare=False)
 
@@ -180,6 +186,12 @@ class SmppChannel:
         self._inbound: list[tuple[InboundSms, _Held]] = []
         self._assembler = InboundAssembler()
         self._parts: OrderedDict[str, _PartTally] = OrderedDict()
+        # Part IDs the SMSC gave (and when) whose hand-off the Dispatcher has not recorded yet,
+        # each message's part IDs until then, and the receipts that came for them meanwhile.
+        self._unrecorded: dict[str, float] = {}
+        self._sent_parts: dict[int, list[str]] = {}
+        self._parked: dict[str, list[tuple[Receipt, _Held]]] = {}
+        self._swept_at = 0.0
         self._in_flight = 0
         self._parts_sent = 0
         self._parts_refused = 0
@@ -213,7 +225,9 @@ class SmppChannel:
                 await task
         self._tasks.clear()
         self._fail_queued(NOT_BOUND_ERROR)
-        for held in [h for _, h in self._receipts] + [h for _, h in self._inbound]:
+        parked = [h for waiting in self._parked.values() for _, h in waiting]
+        self._parked.clear()
+        for held in [h for _, h in self._receipts] + [h for _, h in self._inbound] + parked:
             # Not recorded: the SMSC must deliver them again after we reconnect.
             answer_held(held, ESME_RX_T_APPN)
         self._receipts.clear()
@@ -291,10 +305,19 @@ class SmppChannel:
             return [
                 HandOff(m.message_id, Outcome.TRANSIENT, error=NOT_BOUND_ERROR) for m in messages
             ]
-        waits: list[Awaitable[HandOff]] = [self._submit_message(m) for m in messages]
-        return list(await asyncio.gather(*waits))
+        # Every part is queued before the first await, and the answers are awaited together:
+        # a task per message would cost more than the part's whole trip to the SMSC.
+        queued = [self._queue_message(sms) for sms in messages]
+        answers = [answer for waits in queued if not isinstance(waits, HandOff) for answer in waits]
+        if answers:
+            await asyncio.gather(*answers)
+        return [
+            waits if isinstance(waits, HandOff) else self._settle_message(sms, waits)
+            for sms, waits in zip(messages, queued, strict=True)
+        ]
 
-    async def _submit_message(self, sms: OutboundSms) -> HandOff:
+    def _queue_message(self, sms: OutboundSms) -> list[PartAnswer] | HandOff:
+        """Queue the parts of one message; a HandOff instead if it cannot be sent at all."""
         self._reference = (self._reference + 1) % 65536
         try:
             parts = build_submit_parts(
@@ -306,18 +329,35 @@ class SmppChannel:
         if source is None:
             return HandOff(sms.message_id, Outcome.PERMANENT, error="sender ID is malformed")
         destination = Address(sms.recipient, self.config.dest_ton, self.config.dest_npi)
-        answers = [self._queue_part(part, source, destination) for part in parts]
-        results = await asyncio.gather(*answers)
+        return [self._queue_part(part, source, destination) for part in parts]
+
+    def _settle_message(self, sms: OutboundSms, answers: list[PartAnswer]) -> HandOff:
+        """The HandOff of a message whose parts have all been answered."""
+        results = [answer.result() for answer in answers]
         ids = [text for outcome, text in results if outcome == Outcome.ACCEPTED]
+        if ids:
+            # Their receipts wait until the Dispatcher has recorded this hand-off.
+            self._sent_parts[sms.message_id] = ids
         first_outcome, first_text = results[0]
         if first_outcome != Outcome.ACCEPTED:
             # Nothing reached the handset if the first part did not; later parts alone are noise.
             return HandOff(sms.message_id, first_outcome, error=first_text)
-        if len(parts) > 1:
+        if len(answers) > 1:
             self._remember_parts(ids)
         return HandOff(
             sms.message_id, Outcome.ACCEPTED, operator_message_id=ids[0], accepted_parts=len(ids)
         )
+
+    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
+        """The Dispatcher has recorded these hand-offs (or given up): match their receipts now."""
+        released = False
+        for handoff in handoffs:
+            for part_id in self._sent_parts.pop(handoff.message_id, ()):
+                self._unrecorded.pop(part_id, None)
+                for receipt, held in self._parked.pop(part_id, ()):
+                    released = self._queue_receipt(receipt, held) or released
+        if released:
+            self.events_waiting.set()
 
     def _find_source(self, sms: OutboundSms) -> Address | None:
         described = describe_sender(sms.sender)
@@ -331,9 +371,7 @@ class SmppChannel:
             described.npi if npi is None else npi,
         )
 
-    def _queue_part(
-        self, part: SubmitPart, source: Address, destination: Address
-    ) -> asyncio.Future[tuple[Outcome, str]]:
+    def _queue_part(self, part: SubmitPart, source: Address, destination: Address) -> PartAnswer:
         registered = self.config.registered_delivery
 
         def build(sequence: int) -> bytes:
@@ -341,7 +379,7 @@ class SmppChannel:
                 sequence, part, source, destination, registered_delivery=registered
             )
 
-        answer: asyncio.Future[tuple[Outcome, str]] = asyncio.get_running_loop().create_future()
+        answer: PartAnswer = asyncio.get_running_loop().create_future()
         heapq.heappush(self._jobs, _Job(next(self._order), build, answer))
         self._schedule_pump()
         return answer
@@ -447,6 +485,8 @@ class SmppChannel:
             message_id = normalise_message_id(
                 read_c_string(answer.body), self.config.submit_id_format
             )
+            # Until its hand-off is recorded, a receipt for this part could match nothing.
+            self._unrecorded[message_id] = self._monotonic()
             job.answer.set_result((Outcome.ACCEPTED, message_id))
         elif status.kind == StatusKind.THROTTLED:
             self._throttled += 1
@@ -488,21 +528,30 @@ class SmppChannel:
             # Intermediate states and unreadable receipts change nothing: acknowledge them.
             answer_held(held, ESME_ROK)
             return
-        receipt = self._fold_part_receipt(
-            Receipt(
-                channel=self.name,
-                operator_message_id=parsed.operator_message_id,
-                status=parsed.status,
-                delivery_error=parsed.delivery_error,
-                delivered_parts=1,
-                at=self._clock.now(),
-            )
+        receipt = Receipt(
+            channel=self.name,
+            operator_message_id=parsed.operator_message_id,
+            status=parsed.status,
+            delivery_error=parsed.delivery_error,
+            delivered_parts=1,
+            at=self._clock.now(),
         )
-        if receipt is None:
-            answer_held(held, ESME_ROK)
+        if receipt.operator_message_id in self._unrecorded:
+            # It overtook the record of its hand-off (the SMSC answers within milliseconds):
+            # offering it now would match nothing and cost a second write later.
+            self._parked.setdefault(receipt.operator_message_id, []).append((receipt, held))
             return
-        self._receipts.append((receipt, held))
-        self.events_waiting.set()
+        if self._queue_receipt(receipt, held):
+            self.events_waiting.set()
+
+    def _queue_receipt(self, receipt: Receipt, held: _Held) -> bool:
+        """Queue a part's receipt to be recorded, folded into its message's; False if held back."""
+        folded = self._fold_part_receipt(receipt)
+        if folded is None:
+            answer_held(held, ESME_ROK)
+            return False
+        self._receipts.append((folded, held))
+        return True
 
     def _fold_part_receipt(self, receipt: Receipt) -> Receipt | None:
         """A multipart message's receipt once it is decided: all parts delivered, or one failed."""
@@ -569,11 +618,25 @@ class SmppChannel:
             for _, held in inbound:
                 answer_held(held, ESME_ROK)
             done += len(inbound)
+        self._release_stale_parked()
         done += await self._record_receipts(events)
         if self._receipts:
             # Some wait for their hand-off to be recorded: look again shortly.
             asyncio.get_running_loop().call_later(RECEIPT_RETRY_SECONDS, self.events_waiting.set)
         return done
+
+    def _release_stale_parked(self) -> None:
+        """Offer receipts whose hand-off was never marked recorded (its batch was abandoned)."""
+        now = self._monotonic()
+        if not self._unrecorded or now - self._swept_at < PARKED_SWEEP_SECONDS:
+            return
+        self._swept_at = now
+        stale = [i for i, seen in self._unrecorded.items() if now - seen >= RECEIPT_HOLD_SECONDS]
+        for part_id in stale:
+            del self._unrecorded[part_id]
+            for receipt, held in self._parked.pop(part_id, ()):
+                # Offered once more, then dropped unmatched: they have waited as long as any.
+                self._queue_receipt(receipt, held)
 
     async def _record_receipts(self, events: ChannelEvents) -> int:
         now = self._monotonic()

@@ -110,11 +110,19 @@ class Dispatcher:
             by_channel.setdefault(routed.channel.name, (routed.channel, []))[1].append(
                 (message, routed)
             )
-        for channel, batch in by_channel.values():
-            handed = await self._submit(channel, batch)
-            for (message, _), (answer, sent) in zip(batch, handed, strict=True):
-                answers.append((message, channel.name, answer, sent))
-        await self._record(lease_until, expired, deferred, answers)
+        submitted: list[tuple[Channel, list[HandOff]]] = []
+        try:
+            for channel, batch in by_channel.values():
+                handed = await self._submit(channel, batch)
+                submitted.append((channel, [answer for answer, _ in handed]))
+                for (message, _), (answer, sent) in zip(batch, handed, strict=True):
+                    answers.append((message, channel.name, answer, sent))
+            await self._record(lease_until, expired, deferred, answers)
+        finally:
+            # Receipts that overtook the record can be matched now (or, if it failed, be
+            # offered and wait like any unmatched receipt).
+            for channel, handoffs in submitted:
+                channel.mark_recorded(handoffs)
         return len(claimed)
 
     async def _pace(
