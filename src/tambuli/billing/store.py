@@ -16,6 +16,7 @@ from tambuli.billing.models import (
     Reservation,
     ReservationStatus,
 )
+from tambuli.db.bulk import execute_rows, insert_rows, insert_rows_returning_ids
 from tambuli.db.schema import ledger_entries, organizations, reservations
 
 _BALANCE_COLUMNS = (
@@ -142,27 +143,23 @@ async def insert_reservations(
     now: datetime,
 ) -> list[int]:
     """Record several held reservations in one statement; their IDs in the same order."""
-    result = await conn.execute(
-        insert(reservations).returning(reservations.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "org_id": org_id,
-                "amount_micro": amount,
-                "status": ReservationStatus.HELD.value,
-                "reason": reason,
-                "reference": reference,
-                "created_at": now,
-            }
-            for amount, reference in zip(amounts_micro, references, strict=True)
-        ],
-    )
-    return [int(row.id) for row in result]
+    rows = [
+        {
+            "org_id": org_id,
+            "amount_micro": amount,
+            "status": ReservationStatus.HELD.value,
+            "reason": reason,
+            "reference": reference,
+            "created_at": now,
+        }
+        for amount, reference in zip(amounts_micro, references, strict=True)
+    ]
+    return await insert_rows_returning_ids(conn, reservations, rows)
 
 
 async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
-    """Append several ledger entries (dicts of column values) in one statement."""
-    if entries:
-        await conn.execute(insert(ledger_entries), list(entries))
+    """Append several ledger entries (dicts of column values, all with the same keys)."""
+    await insert_rows(conn, ledger_entries, entries)
 
 
 def _to_reservation(r: Row[Any]) -> Reservation:
@@ -222,6 +219,21 @@ async def select_reservations(
     return {int(r.id): _to_reservation(r) for r in rows}
 
 
+# Closes one held reservation per row (see db/bulk.py).
+_CLOSE_RESERVATION = (
+    update(reservations)
+    .where(
+        reservations.c.id == bindparam("b_id"),
+        reservations.c.status == ReservationStatus.HELD.value,
+    )
+    .values(
+        status=bindparam("b_status"),
+        charged_micro=bindparam("b_charged"),
+        closed_at=bindparam("b_now"),
+    )
+)
+
+
 async def close_reservations(
     conn: AsyncConnection,
     charges: Sequence[tuple[int, int]],
@@ -229,15 +241,11 @@ async def close_reservations(
     now: datetime,
 ) -> None:
     """Mark held reservations (ID, charge) settled or released (lock them first)."""
-    await conn.execute(
-        update(reservations)
-        .where(
-            reservations.c.id == bindparam("b_id"),
-            reservations.c.status == ReservationStatus.HELD.value,
-        )
-        .values(status=status.value, charged_micro=bindparam("b_charged"), closed_at=now),
-        [{"b_id": reservation_id, "b_charged": charged} for reservation_id, charged in charges],
-    )
+    rows = [
+        {"b_id": reservation_id, "b_charged": charged, "b_status": status.value, "b_now": now}
+        for reservation_id, charged in charges
+    ]
+    await execute_rows(conn, _CLOSE_RESERVATION, rows)
 
 
 async def add_refund(conn: AsyncConnection, reservation_id: int, amount_micro: int) -> bool:

@@ -12,6 +12,18 @@ from sqlalchemy.types import TypeDecorator
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def format_sqlite_datetime(value: datetime) -> str:
+    """The text UTCDateTime stores on SQLite for an aware datetime (naive UTC, microseconds).
+
+    The same text SQLAlchemy's SQLite DATETIME writes, for code that binds values itself.
+    """
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware UTC datetime in, an aware UTC datetime out, on both databases."""
 

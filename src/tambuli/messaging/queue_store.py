@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.bulk import bind_rows
+from tambuli.db.bulk import bind_rows, execute_rows
 from tambuli.db.claims import claim_due_rows
 from tambuli.db.schema import messages
 from tambuli.messaging.models import MessageStatus
@@ -128,83 +128,82 @@ async def select_still_claimed(
     return {int(r.id) for r in rows}
 
 
+# The statements that record a dispatch batch, one row each (see db/bulk.py).
+_MARK_ACCEPTED = (
+    update(messages)
+    .where(messages.c.id == bindparam("b_mid"))
+    .values(
+        status=MessageStatus.ACCEPTED.value,
+        channel=bindparam("b_channel"),
+        operator_message_id=bindparam("b_operator_id"),
+        handed_at=bindparam("b_now"),
+        attempts=messages.c.attempts + 1,
+        success_parts=bindparam("b_parts"),
+        success_at=bindparam("b_now"),
+        charged_micro=bindparam("b_charged"),
+        error="",
+        next_attempt_at=None,
+        lease_until=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+_MARK_RETRY = (
+    update(messages)
+    .where(messages.c.id == bindparam("b_mid"))
+    .values(
+        channel=bindparam("b_channel"),
+        handed_at=bindparam("b_now"),
+        attempts=messages.c.attempts + 1,
+        error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next_at"),
+        lease_until=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+_MARK_DEFERRED = (
+    update(messages)
+    .where(messages.c.id == bindparam("b_mid"))
+    .values(
+        next_attempt_at=bindparam("b_next_at"),
+        lease_until=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+_MARK_FAILED = (
+    update(messages)
+    .where(messages.c.id == bindparam("b_mid"))
+    .values(
+        status=MessageStatus.FAILED.value,
+        channel=bindparam("b_channel"),
+        attempts=messages.c.attempts + bindparam("b_attempted"),
+        error=bindparam("b_error"),
+        delivery_error=bindparam("b_delivery_error"),
+        charged_micro=0,
+        next_attempt_at=None,
+        lease_until=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
 async def mark_accepted(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, channel, operator_id, parts, charged, now."""
-    if rows:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.id == bindparam("b_mid"))
-            .values(
-                status=MessageStatus.ACCEPTED.value,
-                channel=bindparam("b_channel"),
-                operator_message_id=bindparam("b_operator_id"),
-                handed_at=bindparam("b_now"),
-                attempts=messages.c.attempts + 1,
-                success_parts=bindparam("b_parts"),
-                success_at=bindparam("b_now"),
-                charged_micro=bindparam("b_charged"),
-                error="",
-                next_attempt_at=None,
-                lease_until=None,
-                updated_at=bindparam("b_now"),
-            ),
-            bind_rows(rows),
-        )
+    await execute_rows(conn, _MARK_ACCEPTED, bind_rows(rows))
 
 
 async def mark_retry(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, channel, error, next_at, now (a refused-for-now hand-off)."""
-    if rows:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.id == bindparam("b_mid"))
-            .values(
-                channel=bindparam("b_channel"),
-                handed_at=bindparam("b_now"),
-                attempts=messages.c.attempts + 1,
-                error=bindparam("b_error"),
-                next_attempt_at=bindparam("b_next_at"),
-                lease_until=None,
-                updated_at=bindparam("b_now"),
-            ),
-            bind_rows(rows),
-        )
+    await execute_rows(conn, _MARK_RETRY, bind_rows(rows))
 
 
 async def mark_deferred(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, next_at, now (held back by pacing; no attempt is counted)."""
-    if rows:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.id == bindparam("b_mid"))
-            .values(
-                next_attempt_at=bindparam("b_next_at"),
-                lease_until=None,
-                updated_at=bindparam("b_now"),
-            ),
-            bind_rows(rows),
-        )
+    await execute_rows(conn, _MARK_DEFERRED, bind_rows(rows))
 
 
 async def mark_failed(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, channel, error, delivery_error, attempted (0 or 1), now."""
-    if rows:
-        await conn.execute(
-            update(messages)
-            .where(messages.c.id == bindparam("b_mid"))
-            .values(
-                status=MessageStatus.FAILED.value,
-                channel=bindparam("b_channel"),
-                attempts=messages.c.attempts + bindparam("b_attempted"),
-                error=bindparam("b_error"),
-                delivery_error=bindparam("b_delivery_error"),
-                charged_micro=0,
-                next_attempt_at=None,
-                lease_until=None,
-                updated_at=bindparam("b_now"),
-            ),
-            bind_rows(rows),
-        )
+    await execute_rows(conn, _MARK_FAILED, bind_rows(rows))
 
 
 async def apply_receipts(

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
+from tambuli.db.bulk import insert_rows_returning_ids
 from tambuli.db.claims import any_due_row
 from tambuli.db.schema import contacts, message_dedup, messages
 from tambuli.db.text_search import escape_like
@@ -124,13 +125,8 @@ async def insert_queued_messages(
     conn: AsyncConnection, news: Sequence[NewMessage], reservation_ids: Sequence[int | None]
 ) -> list[int]:
     """Store outbound messages, due at once, in one statement; their row IDs in order."""
-    if not news:
-        return []
-    result = await conn.execute(
-        insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
-        [_queued_row(n, r) for n, r in zip(news, reservation_ids, strict=True)],
-    )
-    return [int(row.id) for row in result]
+    rows = [_queued_row(n, r) for n, r in zip(news, reservation_ids, strict=True)]
+    return await insert_rows_returning_ids(conn, messages, rows)
 
 
 async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:
