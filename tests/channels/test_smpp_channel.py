@@ -192,8 +192,18 @@ def test_parts_are_cut_for_the_header_the_concatenation_puts_in_them(
     assert channel.part_header_octets == octets
 
 
-def udh16_headers(payloads: list[bytes]) -> list[bytes]:
-    return [p[:7] for p in payloads]
+async def submit_udh16(channel: SmppChannel, smsc: TestSmsc, message: OutboundSms) -> list[bytes]:
+    """Submit a 3-part message; check each part's 16-bit UDH and return what follows it."""
+    [answer] = await channel.submit([message])
+
+    assert answer.outcome == Outcome.ACCEPTED
+    total = len(message.parts)
+    assert answer.accepted_parts == total == 3
+    payloads = [short_message(p) for p in smsc.submits]
+    headers = [p[:7] for p in payloads]
+    reference = headers[0][3:5]
+    assert headers == [bytes((6, 8, 4, *reference, total, i + 1)) for i in range(total)]
+    return [p[7:] for p in payloads]
 
 
 async def test_a_long_gsm_message_goes_as_152_septet_parts_tied_by_a_16_bit_udh(
@@ -203,19 +213,11 @@ async def test_a_long_gsm_message_goes_as_152_septet_parts_tied_by_a_16_bit_udh(
     body = "a" * 151 + "{po}" + "Salamat po! " * 20
     message = sms(6, body, header_octets=udh16_channel.part_header_octets)
 
-    [answer] = await udh16_channel.submit([message])
+    septets = await submit_udh16(udh16_channel, smsc, message)
 
-    assert answer.outcome == Outcome.ACCEPTED
-    total = len(message.parts)
-    assert answer.accepted_parts == total == 3
-    payloads = [short_message(p) for p in smsc.submits]
-    headers = udh16_headers(payloads)
-    reference = headers[0][3:5]
-    assert headers == [bytes((6, 8, 4, *reference, total, i + 1)) for i in range(total)]
     features = [{str(f) for f in p.params["esm_class"].gsmFeatures} for p in smsc.submits]
-    assert features == [{"EsmClassGsmFeatures.UDHI_INDICATOR_SET"}] * total
+    assert features == [{"EsmClassGsmFeatures.UDHI_INDICATOR_SET"}] * 3
     # Unpacked GSM-7: one septet per octet behind the 7-octet header, at most 152 of them.
-    septets = [p[7:] for p in payloads]
     assert [len(s) for s in septets[:-1]] == [151, 152]
     assert len(septets[-1]) <= 152
     assert septets[0] == b"a" * 151
@@ -230,16 +232,8 @@ async def test_a_long_ucs2_message_goes_as_66_unit_parts_tied_by_a_16_bit_udh(
     body = "a" * 65 + "😀" + "Kumusta 😀 " * 10
     message = sms(7, body, header_octets=udh16_channel.part_header_octets)
 
-    [answer] = await udh16_channel.submit([message])
+    units = await submit_udh16(udh16_channel, smsc, message)
 
-    assert answer.outcome == Outcome.ACCEPTED
-    total = len(message.parts)
-    assert answer.accepted_parts == total == 3
-    payloads = [short_message(p) for p in smsc.submits]
-    headers = udh16_headers(payloads)
-    reference = headers[0][3:5]
-    assert headers == [bytes((6, 8, 4, *reference, total, i + 1)) for i in range(total)]
-    units = [p[7:] for p in payloads]
     assert len(units[0]) == 2 * 65
     assert all(len(u) <= 2 * 66 for u in units)
     # No part ends on the first half of a surrogate pair.
