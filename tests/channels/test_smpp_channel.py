@@ -192,6 +192,29 @@ def test_parts_are_cut_for_the_header_the_concatenation_puts_in_them(
     assert channel.part_header_octets == octets
 
 
+def send_receipt(smsc: TestSmsc, short_message: bytes, **tlvs: Any) -> asyncio.Future[Any]:
+    """A receipt deliver_sm from the SMSC, sent in the background; its response when done."""
+    return asyncio.ensure_future(
+        smsc.deliver(
+            source_addr=b"639171234567",
+            destination_addr=b"TAMBULI",
+            esm_class=0x04,
+            short_message=short_message,
+            **tlvs,
+        )
+    )
+
+
+async def deliver_part_receipt(
+    smsc: TestSmsc, channel: SmppChannel, part_id: str, events: RecordedEvents
+) -> None:
+    """Deliver one part's receipt and let the channel take it."""
+    pending = send_receipt(smsc, f"id:{part_id} stat:DELIVRD err:000".encode())
+    await asyncio.sleep(0.2)
+    await channel.poll_events(events)
+    await asyncio.wait_for(pending, 10)
+
+
 async def submit_udh16(channel: SmppChannel, smsc: TestSmsc, message: OutboundSms) -> list[bytes]:
     """Submit a 3-part message; check each part's 16-bit UDH and return what follows it."""
     [answer] = await channel.submit([message])
@@ -272,16 +295,7 @@ async def test_receipts_of_udh16_parts_fold_into_one_even_beyond_the_billed_coun
 
     for part_id in reversed(part_ids):
         assert events.receipts == []  # nothing until the last outstanding part
-        delivered = smsc.deliver(
-            source_addr=b"639171234567",
-            destination_addr=b"TAMBULI",
-            esm_class=0x04,
-            short_message=f"id:{part_id} stat:DELIVRD err:000".encode(),
-        )
-        pending = asyncio.ensure_future(delivered)
-        await asyncio.sleep(0.2)
-        await udh16_channel.poll_events(events)
-        await asyncio.wait_for(pending, 10)
+        await deliver_part_receipt(smsc, udh16_channel, part_id, events)
 
     [receipt] = events.receipts
     assert receipt.operator_message_id == part_ids[0]
@@ -422,14 +436,7 @@ async def test_receipts_are_answered_once_recorded_and_ids_match(
         "done date:2611221201 stat:DELIVRD err:000 text:receipt please"
     )
 
-    delivered = asyncio.ensure_future(
-        smsc.deliver(
-            source_addr=b"639171234567",
-            destination_addr=b"TAMBULI",
-            esm_class=0x04,
-            short_message=text.encode(),
-        )
-    )
+    delivered = send_receipt(smsc, text.encode())
     await wait_until(lambda: channel.events_waiting.is_set())
     assert not delivered.done()  # held until recorded
     assert await channel.poll_events(events) == 1
@@ -447,15 +454,9 @@ async def test_a_failed_receipt_by_tlv_carries_the_spec_word(
     [answer] = await channel.submit([sms(31, "will fail")])
     channel.mark_recorded([answer])
     events = RecordedEvents()
-    delivered = asyncio.ensure_future(
-        smsc.deliver(
-            source_addr=b"639171234567",
-            destination_addr=b"TAMBULI",
-            esm_class=0x04,
-            short_message=b"",
-            receipted_message_id=answer.operator_message_id.encode(),
-            message_state=3,  # EXPIRED
-        )
+    expired = 3  # message_state EXPIRED
+    delivered = send_receipt(
+        smsc, b"", receipted_message_id=answer.operator_message_id.encode(), message_state=expired
     )
     await wait_until(lambda: channel.events_waiting.is_set())
     await channel.poll_events(events)
@@ -471,14 +472,10 @@ async def test_a_receipt_that_overtakes_its_hand_off_is_offered_again(
 ) -> None:
     events = RecordedEvents()
     events.known_ids = set()
-    delivered = asyncio.ensure_future(
-        smsc.deliver(
-            source_addr=b"639171234567",
-            destination_addr=b"TAMBULI",
-            esm_class=0x04,
-            short_message=b"id:LATE1 sub:001 dlvrd:001 submit date:2611221200 "
-            b"done date:2611221201 stat:DELIVRD err:000 text:",
-        )
+    delivered = send_receipt(
+        smsc,
+        b"id:LATE1 sub:001 dlvrd:001 submit date:2611221200 "
+        b"done date:2611221201 stat:DELIVRD err:000 text:",
     )
     await wait_until(lambda: channel.events_waiting.is_set())
     assert await channel.poll_events(events) == 0
@@ -501,14 +498,7 @@ async def test_a_receipt_that_comes_before_its_hand_off_is_recorded_waits_for_th
     [answer] = await channel.submit([sms(33, "quick receipt")])
     events = RecordedEvents()
     events.known_ids = set()  # the hand-off is not in the database yet
-    delivered = asyncio.ensure_future(
-        smsc.deliver(
-            source_addr=b"639171234567",
-            destination_addr=b"TAMBULI",
-            esm_class=0x04,
-            short_message=receipt_text(answer.operator_message_id),
-        )
-    )
+    delivered = send_receipt(smsc, receipt_text(answer.operator_message_id))
     await asyncio.sleep(0.3)
     # Parked, not offered: offering it now would match nothing and cost a second write.
     assert not channel.events_waiting.is_set()
@@ -535,14 +525,7 @@ async def test_a_parked_receipt_whose_hand_off_is_never_recorded_is_offered_afte
         await wait_until(lambda: channel.is_bound)
         [answer] = await channel.submit([sms(34, "abandoned batch")])
         events = RecordedEvents()
-        delivered = asyncio.ensure_future(
-            smsc.deliver(
-                source_addr=b"639171234567",
-                destination_addr=b"TAMBULI",
-                esm_class=0x04,
-                short_message=receipt_text(answer.operator_message_id),
-            )
-        )
+        delivered = send_receipt(smsc, receipt_text(answer.operator_message_id))
         await asyncio.sleep(0.3)
         assert await channel.poll_events(events) == 0
         skew[0] = RECEIPT_HOLD_SECONDS  # the Dispatcher never said it recorded the batch
@@ -565,16 +548,7 @@ async def test_multipart_receipts_fold_into_one_when_every_part_is_delivered(
     events = RecordedEvents()
 
     for part_id in reversed(part_ids):
-        delivered = smsc.deliver(
-            source_addr=b"639171234567",
-            destination_addr=b"TAMBULI",
-            esm_class=0x04,
-            short_message=f"id:{part_id} stat:DELIVRD err:000".encode(),
-        )
-        pending = asyncio.ensure_future(delivered)
-        await asyncio.sleep(0.2)
-        await channel.poll_events(events)
-        await asyncio.wait_for(pending, 10)
+        await deliver_part_receipt(smsc, channel, part_id, events)
 
     [receipt] = events.receipts
     assert receipt.operator_message_id == part_ids[0]
@@ -670,14 +644,7 @@ async def test_transmitter_and_receiver_binds_split_the_work(smsc: TestSmsc) -> 
         await wait_until(lambda: channel.is_bound and smsc.count_binds() == 2)
         [answer] = await channel.submit([sms(50, "tx")])
         channel.mark_recorded([answer])
-        pending = asyncio.ensure_future(
-            smsc.deliver(
-                source_addr=b"639171234567",
-                destination_addr=b"TAMBULI",
-                esm_class=0x04,
-                short_message=f"id:{answer.operator_message_id} stat:DELIVRD err:0".encode(),
-            )
-        )
+        pending = send_receipt(smsc, f"id:{answer.operator_message_id} stat:DELIVRD err:0".encode())
         await wait_until(lambda: channel.events_waiting.is_set())
         await channel.poll_events(events)
         await asyncio.wait_for(pending, 10)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, insert, select, text, update
 
+from tambuli.clock import FakeClock
 from tambuli.db.bulk import execute_rows, insert_rows, insert_rows_returning_ids
 from tambuli.db.engine import Database
 from tambuli.db.schema import reservations
+from tambuli.organizations import service as organizations
 from tests.conftest import OrgFactory
+from tests.support.databases import migrated_database
 
 NOW = datetime(2026, 11, 22, 8, 30, 0, tzinfo=UTC)
 
@@ -109,21 +113,21 @@ async def test_times_are_stored_as_the_same_text_as_sqlalchemy_stores_them(
 
 
 async def test_a_row_without_a_required_value_or_an_in_list_is_refused_on_sqlite(
-    db: Database, make_org: OrgFactory
+    tmp_path: Path, clock: FakeClock
 ) -> None:
-    if not db.is_sqlite:
-        pytest.skip("the compiled plan is SQLite's; PostgreSQL runs SQLAlchemy's own path")
-    org = await make_org()
+    # The compiled plan is SQLite's own; PostgreSQL runs SQLAlchemy's path, which has its errors.
     by_list = (
         update(reservations)
         .where(reservations.c.id.in_([1, 2]))
         .values(charged_micro=bindparam("b_charged"))
     )
-    async with db.write() as conn:
-        [reservation_id] = await insert_rows_returning_ids(
-            conn, reservations, [held(org.org_id, 9, "refused")]
-        )
-        with pytest.raises(KeyError):
-            await execute_rows(conn, SETTLE, [{"b_id": reservation_id, "b_charged": 1}])
-        with pytest.raises(TypeError):
-            await execute_rows(conn, by_list, [{"b_charged": 1}])
+    async with migrated_database("sqlite", tmp_path) as db:
+        org = await organizations.create_organization(db, clock, "Bulk")
+        async with db.write() as conn:
+            [reservation_id] = await insert_rows_returning_ids(
+                conn, reservations, [held(org.org_id, 9, "refused")]
+            )
+            with pytest.raises(KeyError):
+                await execute_rows(conn, SETTLE, [{"b_id": reservation_id, "b_charged": 1}])
+            with pytest.raises(TypeError):
+                await execute_rows(conn, by_list, [{"b_charged": 1}])
