@@ -165,3 +165,30 @@ async def test_a_request_cancelled_while_waiting_leaves_its_batch_mates_their_an
     # The cancelled request's message was written with its batch: the client may retry it
     # with its clientDedup key.
     assert await _message_count(world.db) == 3
+
+
+async def test_drafts_trickling_in_soon_after_a_write_wait_and_share_the_next_one(
+    world: SmsWorld,
+) -> None:
+    org = await world.new_org()
+    intake = SmsIntake(world.db, world.clock, linger_seconds=0.3)
+    await intake.submit(_draft(org, "639171200001", world.clock))
+    before = world.db.write_transactions
+    trickle = []
+    for i in range(8):
+        trickle.append(
+            asyncio.ensure_future(intake.submit(_draft(org, f"6391713{i:05d}", world.clock)))
+        )
+        await asyncio.sleep(0.005)
+    assert all(isinstance(r, StoredMessage) for r in await asyncio.gather(*trickle))
+    # Without the linger each would have found the writer idle and committed on its own.
+    assert world.db.write_transactions - before == 1
+
+
+async def test_a_full_batch_is_written_without_waiting_out_the_linger(world: SmsWorld) -> None:
+    org = await world.new_org()
+    intake = SmsIntake(world.db, world.clock, max_batch=5, linger_seconds=3600)
+    await intake.submit(_draft(org, "639171200001", world.clock))
+    full = [intake.submit(_draft(org, f"6391714{i:05d}", world.clock)) for i in range(5)]
+    written = await asyncio.wait_for(asyncio.gather(*full), timeout=10)
+    assert len(written) == 5

@@ -47,6 +47,10 @@ async def authorize_token(request: Request[Any, Any, Any], token: str, org_id: i
     cached = runtime.tokens.get(key)
     if cached is not None:
         return cached
-    principal = await organizations.authenticate(runtime.db, token, org_id)
-    runtime.tokens.put(key, principal, runtime.settings.token_cache_seconds)
-    return principal
+
+    async def check() -> Principal:
+        principal = await organizations.authenticate(runtime.db, token, org_id)
+        runtime.tokens.put(key, principal, runtime.settings.token_cache_seconds)
+        return principal
+
+    return await runtime.tokens.checks.load(key, check)

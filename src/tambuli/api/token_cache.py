@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from tambuli.coalescing import SharedLoads
 from tambuli.organizations.models import Principal
 
 MAX_CACHED = 10_000
@@ -18,6 +19,8 @@ class TokenCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, int], tuple[float, Principal]] = {}
+        # Requests that find the same entry missing share one check of it.
+        self.checks: SharedLoads[tuple[str, int], Principal] = SharedLoads()
 
     def get(self, key: tuple[str, int]) -> Principal | None:
         """A cached principal that has not expired."""

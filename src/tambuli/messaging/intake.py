@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import batches
 from tambuli.clock import Clock
-from tambuli.db.batch_intake import BatchIntake
+from tambuli.db.batch_intake import LINGER_SECONDS, BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
 from tambuli.messaging import store
@@ -39,9 +39,14 @@ class SmsIntake(BatchIntake[Draft, StoredMessage]):
     """Writes drafts in batches; one per process, shared by every request."""
 
     def __init__(
-        self, db: Database, clock: Clock, max_batch: int = 200, max_waiting: int = 5000
+        self,
+        db: Database,
+        clock: Clock,
+        max_batch: int = 200,
+        max_waiting: int = 5000,
+        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
-        super().__init__(db, max_batch, max_waiting)
+        super().__init__(db, max_batch, max_waiting, linger_seconds)
         self._clock = clock
 
     async def write_batch(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing.models import check_amount
 from tambuli.clock import Clock
+from tambuli.coalescing import SharedLoads
 from tambuli.db.engine import Database
 from tambuli.db.schema import prices
 from tambuli.errors import InvalidInput, NotFound
@@ -111,12 +112,16 @@ class PriceBook:
         self._cache_seconds = cache_seconds
         self._prices: dict[tuple[str, str], int] = {}
         self._loaded_at: float | None = None
+        self._loads: SharedLoads[None, None] = SharedLoads()
 
     async def price_for(self, country: str, number: str) -> int | None:
         """Micro-USD per part for a number in a country, or None when there is no price."""
-        now = time.monotonic()
-        if self._loaded_at is None or now - self._loaded_at >= self._cache_seconds:
-            entries = await list_prices(self._db)
-            self._prices = {(e.country, e.prefix): e.price_micro for e in entries}
-            self._loaded_at = now
+        if self._loaded_at is None or time.monotonic() - self._loaded_at >= self._cache_seconds:
+            await self._loads.load(None, self._reload)
         return find_price(self._prices, country, number)
+
+    async def _reload(self) -> None:
+        started = time.monotonic()
+        entries = await list_prices(self._db)
+        self._prices = {(e.country, e.prefix): e.price_micro for e in entries}
+        self._loaded_at = started

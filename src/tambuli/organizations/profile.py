@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.coalescing import SharedLoads
 from tambuli.db.engine import Database
 from tambuli.db.schema import organization_settings, organizations
 from tambuli.errors import InvalidInput, OrganizationNotFound
@@ -151,15 +152,19 @@ class ProfileCache:
         self._db = db
         self._cache_seconds = cache_seconds
         self._entries: dict[int, tuple[float, OrgProfile]] = {}
+        self._loads: SharedLoads[int, OrgProfile] = SharedLoads()
 
     async def get(self, org_id: int) -> OrgProfile:
         """The organization's profile; OrganizationNotFound when it does not exist."""
-        now = time.monotonic()
         entry = self._entries.get(org_id)
-        if entry is not None and now - entry[0] < self._cache_seconds:
+        if entry is not None and time.monotonic() - entry[0] < self._cache_seconds:
             return entry[1]
+        return await self._loads.load(org_id, lambda: self._reload(org_id))
+
+    async def _reload(self, org_id: int) -> OrgProfile:
+        started = time.monotonic()
         profile = await get_profile(self._db, org_id)
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[org_id] = (now, profile)
+        self._entries[org_id] = (started, profile)
         return profile

@@ -47,6 +47,10 @@ from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
 
 log = logging.getLogger("tambuli.workers")
 TOPUP_GATHER_SECONDS = 0.05
+# After a batch that was not full, the dispatcher waits this long before claiming again. Under a
+# steady flow it would otherwise claim a handful at a time, each claim and record paying fixed
+# costs that starve the API and receipts of the same process; an idle queue is woken at once.
+DISPATCH_GATHER_SECONDS = 0.02
 
 
 def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -> DeliveryRules:
@@ -159,6 +163,14 @@ class Workers:
             self.registry.route,
             build_delivery_rules(self.settings, self.channels),
         )
+        full_batch = dispatcher.rules.batch_size
+
+        async def dispatch() -> int:
+            claimed = await dispatcher.dispatch_once()
+            if 0 < claimed < full_batch:
+                await asyncio.sleep(DISPATCH_GATHER_SECONDS)
+            return claimed
+
         events = MessageEvents(self.db, self.clock)
         outbox = open_outbox(self.db, self.clock)
         skip_locked = not self.db.is_sqlite
@@ -192,7 +204,7 @@ class Workers:
 
         pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
         loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
-            ("dispatch", dispatcher.dispatch_once, self._wake),
+            ("dispatch", dispatch, self._wake),
             *(
                 (f"{c.name} events", _poller(c, events), getattr(c, "events_waiting", None))
                 for c in self.channels
