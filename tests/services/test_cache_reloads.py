@@ -38,9 +38,7 @@ async def test_concurrent_price_lookups_on_a_stale_book_read_the_prices_once(
     await set_price(fresh_db, clock, "PH", "63917", 11_000)
     book = PriceBook(fresh_db, cache_seconds=0)
     with count_statements(fresh_db, "prices") as reads:
-        found = await asyncio.gather(
-            *(book.price_for("PH", f"6391712{i:05d}") for i in range(40))
-        )
+        found = await asyncio.gather(*(book.price_for("PH", f"6391712{i:05d}") for i in range(40)))
     assert found == [11_000] * 40
     assert len(reads) == 1
 
@@ -63,9 +61,7 @@ async def test_concurrent_profile_reads_of_one_org_read_it_once(
     await update_profile(fresh_db, first, default_sender_id="CLINIC")
     profiles = ProfileCache(fresh_db, cache_seconds=0)
     with count_statements(fresh_db, "organizations") as reads:
-        found = await asyncio.gather(
-            *(profiles.get(first if i % 2 else second) for i in range(30))
-        )
+        found = await asyncio.gather(*(profiles.get(first if i % 2 else second) for i in range(30)))
     assert {p.default_sender_id for p in found[1::2]} == {"CLINIC"}
     assert {p.org_id for p in found[::2]} == {second}
     # One read per organization, not one per caller.
