@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from tambuli.db.engine import Database
 from tambuli.db.schema import messages
 from tambuli.errors import DuplicateMessage, InsufficientFunds, Overloaded
 from tambuli.messaging import store
-from tambuli.messaging.intake import Draft, SmsIntake
+from tambuli.messaging.intake import Draft, SmsIntake, set_draft_times
 from tambuli.messaging.segments import segment_message
 from tambuli.messaging.sending import SentMessage
 from tambuli.messaging.views import StoredMessage
@@ -192,3 +193,19 @@ async def test_a_full_batch_is_written_without_waiting_out_the_linger(world: Sms
     full = [intake.submit(_draft(org, f"6391714{i:05d}", world.clock)) for i in range(5)]
     written = await asyncio.wait_for(asyncio.gather(*full), timeout=10)
     assert len(written) == 5
+
+
+def test_timing_a_draft_keeps_every_other_field() -> None:
+    clock = FakeClock()
+    draft = _draft(7, "639171200001", clock)
+    draft = Draft(
+        dataclasses.replace(draft.message, contact_id=3, client_ref="r", campaign_run_id=11),
+        draft.delivery_window,
+        draft.segments,
+    )
+    now = clock.now() + timedelta(minutes=5)
+    timed = set_draft_times(draft, now)
+    assert timed.message == dataclasses.replace(
+        draft.message, created_at=now, deadline_at=now + draft.delivery_window
+    )
+    assert (timed.delivery_window, timed.segments) == (draft.delivery_window, draft.segments)

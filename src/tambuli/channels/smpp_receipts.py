@@ -104,12 +104,26 @@ def parse_receipt_text(text: str) -> ReceiptText | None:
     )
 
 
+# Key names as SMSCs write them, normalised (see _name_receipt_key).
+_KEY_NAMES: dict[str, str] = {}
+
+
+def _name_receipt_key(written: str) -> str:
+    """`Submit Date`, `submit_date` or `SUBMIT  date` as `submit_date`."""
+    name = _KEY_NAMES.get(written)
+    if name is None:
+        name = re.sub(r"[\s_]+", "_", written.lower())
+        if len(_KEY_NAMES) < 1000:  # every SMSC writes its few keys the same way each time
+            _KEY_NAMES[written] = name
+    return name
+
+
 def _read_receipt_fields(text: str) -> dict[str, str]:
     """Key to value; `text:` takes the rest, since it quotes the message and may hold anything."""
     fields: dict[str, str] = {}
     keys = list(_RECEIPT_KEY.finditer(text))
     for index, key in enumerate(keys):
-        name = re.sub(r"[\s_]+", "_", key.group(1).lower())
+        name = _name_receipt_key(key.group(1))
         if name == "text":
             fields.setdefault(name, text[key.end() :].strip())
             break
@@ -216,10 +230,17 @@ def parse_receipt_date(text: str) -> datetime | None:
     """YYMMDDhhmm or YYMMDDhhmmss as UTC (the SMSC's zone is unknown), else None."""
     if not (text.isascii() and text.isdigit() and len(text) in (10, 12)):
         return None
-    year, month, day, hour, minute = (int(text[at : at + 2]) for at in range(0, 10, 2))
     second = int(text[10:]) if text[10:] else 0
     try:
-        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=UTC)
+        return datetime(
+            2000 + int(text[0:2]),
+            int(text[2:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            second,
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 

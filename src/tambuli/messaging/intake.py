@@ -9,7 +9,7 @@ sends keeps intake from crowding out delivery.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,7 +54,9 @@ class SmsIntake(BatchIntake[Draft, StoredMessage]):
     ) -> list[StoredMessage | TambuliError]:
         """Write drafts, their times set now, in the caller's transaction."""
         now = self._clock.now()
-        return await write_drafts_within(conn, self._clock, [_timed(d, now) for d in drafts])
+        return await write_drafts_within(
+            conn, self._clock, [set_draft_times(d, now) for d in drafts]
+        )
 
     async def find_duplicate(self, draft: Draft) -> TambuliError:
         """The answer to a draft whose clientDedup another process took first."""
@@ -68,11 +70,28 @@ class SmsIntake(BatchIntake[Draft, StoredMessage]):
         return DuplicateMessage(original)
 
 
-def _timed(draft: Draft, now: datetime) -> Draft:
-    return replace(
-        draft,
-        message=replace(draft.message, created_at=now, deadline_at=now + draft.delivery_window),
+def set_draft_times(draft: Draft, now: datetime) -> Draft:
+    """The draft as written at `now`: created then, due by its delivery window."""
+    # Built field by field: dataclasses.replace, twice per message, was a visible share of a
+    # busy intake's time.
+    m = draft.message
+    message = store.NewMessage(
+        org_id=m.org_id,
+        contact_id=m.contact_id,
+        sender=m.sender,
+        recipient=m.recipient,
+        body=m.body,
+        encoding=m.encoding,
+        parts=m.parts,
+        price_per_part_micro=m.price_per_part_micro,
+        client_ref=m.client_ref,
+        client_dedup=m.client_dedup,
+        client_push_url=m.client_push_url,
+        deadline_at=now + draft.delivery_window,
+        created_at=now,
+        campaign_run_id=m.campaign_run_id,
     )
+    return Draft(message, draft.delivery_window, draft.segments)
 
 
 async def write_drafts_within(

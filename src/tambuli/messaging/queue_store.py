@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,9 @@ class ClaimedMessage:
     error: str
 
 
+_CLAIMED_COLUMNS = [messages.c[f.name] for f in fields(ClaimedMessage)]
+
+
 async def claim_due_messages(
     conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
 ) -> list[ClaimedMessage]:
@@ -50,40 +53,11 @@ async def claim_due_messages(
         skip_locked=skip_locked,
         where=[messages.c.status == MessageStatus.QUEUED.value],
         also_set={"lease_until": lease_until},
-        returning=[
-            messages.c.id,
-            messages.c.org_id,
-            messages.c.sender,
-            messages.c.recipient,
-            messages.c.body,
-            messages.c.encoding,
-            messages.c.parts,
-            messages.c.attempts,
-            messages.c.deadline_at,
-            messages.c.reservation_id,
-            messages.c.price_per_part_micro,
-            messages.c.client_push_url,
-            messages.c.error,
-        ],
+        returning=_CLAIMED_COLUMNS,
     )
-    return [
-        ClaimedMessage(
-            id=int(r.id),
-            org_id=int(r.org_id),
-            sender=r.sender,
-            recipient=r.recipient,
-            body=r.body,
-            encoding=r.encoding,
-            parts=int(r.parts),
-            attempts=int(r.attempts),
-            deadline_at=r.deadline_at,
-            reservation_id=None if r.reservation_id is None else int(r.reservation_id),
-            price_per_part_micro=int(r.price_per_part_micro),
-            client_push_url=r.client_push_url,
-            error=r.error,
-        )
-        for r in rows
-    ]
+    # Rows come in ClaimedMessage's field order, and both drivers give ints for the integer
+    # columns: each row is the message as it is.
+    return [ClaimedMessage(*r) for r in rows]
 
 
 async def select_recent_handoffs(
