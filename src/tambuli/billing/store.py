@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing.models import (
@@ -164,23 +164,18 @@ async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]
     await insert_rows(conn, ledger_entries, entries)
 
 
-def _to_reservation(r: Row[Any]) -> Reservation:
+def _to_reservation(row: Sequence[Any]) -> Reservation:
+    """A row of _RESERVATION_COLUMNS, unpacked in field order (settling reads hundreds at once)."""
+    row_id, org_id, amount, charged, refunded, status, reason, reference = row
     return Reservation(
-        id=int(r.id),
-        org_id=int(r.org_id),
-        amount_micro=int(r.amount_micro),
-        charged_micro=int(r.charged_micro),
-        refunded_micro=int(r.refunded_micro),
-        status=ReservationStatus(r.status),
-        reason=str(r.reason),
-        reference=str(r.reference),
+        row_id, org_id, amount, charged, refunded, ReservationStatus(status), reason, reference
     )
 
 
 async def select_reservation(conn: AsyncConnection, reservation_id: int) -> Reservation | None:
     """One reservation, or None."""
     row = (
-        await conn.execute(select(reservations).where(reservations.c.id == reservation_id))
+        await conn.execute(select(*_RESERVATION_COLUMNS).where(reservations.c.id == reservation_id))
     ).one_or_none()
     return None if row is None else _to_reservation(row)
 
@@ -218,14 +213,8 @@ async def select_reservations(
         .order_by(reservations.c.id)
         .with_for_update()
     )
-    # Settling a dispatch batch reads hundreds at once: rows are unpacked in field order
-    # rather than read column by column.
-    found: dict[int, Reservation] = {}
-    for row_id, org_id, amount, charged, refunded, status, reason, reference in rows:
-        found[row_id] = Reservation(
-            row_id, org_id, amount, charged, refunded, ReservationStatus(status), reason, reference
-        )
-    return found
+    found = [_to_reservation(row) for row in rows]
+    return {reservation.id: reservation for reservation in found}
 
 
 # Closes one held reservation per row (see db/bulk.py).
