@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Request
 
-from tambuli.api.runtime import runtime_of
+from tambuli.api.runtime import ApiRuntime, runtime_of
 from tambuli.errors import NotFound, Unauthorized
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import Principal, hash_token, parse_authorization_header
@@ -37,12 +37,11 @@ async def authorize_org(request: Request[Any, Any, Any], org_text: str) -> Princ
         # Only a caller with a live token learns that the path itself is wrong.
         await organizations.identify_token_user(runtime_of(request).db, token)
         raise NotFound()
-    return await authorize_token(request, token, org_id)
+    return await authorize_token(runtime_of(request), token, org_id)
 
 
-async def authorize_token(request: Request[Any, Any, Any], token: str, org_id: int) -> Principal:
+async def authorize_token(runtime: ApiRuntime, token: str, org_id: int) -> Principal:
     """The caller behind a token acting in org_id (cached for a few seconds)."""
-    runtime = runtime_of(request)
     key = (hash_token(token), org_id)
     cached = runtime.tokens.get(key)
     if cached is not None:

@@ -164,7 +164,7 @@ async def subscribe_contacts(
     if wanted is None or org_id is None:
         raise CampaignNotFound()
     try:
-        principal = await authorize_token(request, token, org_id)
+        principal = await authorize_token(runtime_of(request), token, org_id)
     except Unauthorized:
         # Another organization's engagement looks exactly like one that does not exist.
         raise CampaignNotFound() from None

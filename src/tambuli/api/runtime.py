@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from litestar import Request
+from litestar import Litestar, Request
 
 from tambuli.api.token_cache import TokenCache
 from tambuli.channels.base import ChannelHealth
@@ -42,7 +42,12 @@ class ApiRuntime:
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:
-    """The ApiRuntime the app was built with."""
-    runtime = request.app.state["runtime"]
+    """The ApiRuntime the request's app was built with."""
+    return runtime_of_app(request.app)
+
+
+def runtime_of_app(app: Litestar) -> ApiRuntime:
+    """The ApiRuntime an app was built with."""
+    runtime = app.state["runtime"]
     assert isinstance(runtime, ApiRuntime)
     return runtime

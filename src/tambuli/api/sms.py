@@ -8,7 +8,7 @@ import msgspec
 from litestar import MediaType, Request, Response, post
 
 from tambuli.api.auth import authorize_token
-from tambuli.api.runtime import runtime_of
+from tambuli.api.runtime import ApiRuntime, runtime_of
 from tambuli.clock import format_utc_timestamp
 from tambuli.contacts import phones
 from tambuli.contacts.models import PhoneNumber, parse_id
@@ -90,17 +90,23 @@ def _phone(body: SendSmsFields) -> PhoneNumber | None:
     return phones.normalise_either(full, body.phone_number, body.phone_number_country)
 
 
-async def _send(
-    request: Request[Any, Any, Any],
+async def accept_send(
+    runtime: ApiRuntime,
+    authorization: str | None,
     body: SendSmsFields,
     contact_ref: int | str | None,
     use_contacts: bool,
-) -> Response[Any]:
-    token = parse_authorization_header(request.headers.get("authorization"))
+) -> SentSmsBody:
+    """Check and queue one send request; the answer to give.
+
+    DuplicateMessage (answered 409 with the earlier message) when the clientDedup was used
+    before; any other refusal is a TambuliError, and then nothing was queued.
+    """
+    token = parse_authorization_header(authorization)
     if token is None:
         raise Unauthorized()
     org_id = parse_id(body.org_id, "orgId")
-    principal = await authorize_token(request, token, org_id)
+    principal = await authorize_token(runtime, token, org_id)
     contact_id = None if contact_ref is None else parse_id(contact_ref, "contactId")
     phone = _phone(body)
     if (phone is None) == (contact_id is None):
@@ -110,7 +116,6 @@ async def _send(
             if use_contacts
             else None
         )
-    runtime = runtime_of(request)
     wanted = SendRequest(
         org_id=principal.org_id,
         text=body.message,
@@ -122,8 +127,25 @@ async def _send(
         client_push_url=(body.client_push_url or "").strip(),
         client_ref=body.client_ref or "",
     )
+    sent = await send_sms(runtime.outbox, wanted)
+    runtime.wake_delivery()
+    return render_sent(sent.message, sent.segments)
+
+
+async def _send(
+    request: Request[Any, Any, Any],
+    body: SendSmsFields,
+    contact_ref: int | str | None,
+    use_contacts: bool,
+) -> Response[Any]:
     try:
-        sent = await send_sms(runtime.outbox, wanted)
+        answer = await accept_send(
+            runtime_of(request),
+            request.headers.get("authorization"),
+            body,
+            contact_ref,
+            use_contacts,
+        )
     except DuplicateMessage as exc:
         assert isinstance(exc.original, StoredMessage)
         answer = render_sent(exc.original)
@@ -131,10 +153,7 @@ async def _send(
         answer.error = exc.message
         answer.error_code = exc.error_code
         return Response(answer, status_code=409, media_type=MediaType.JSON)
-    runtime.wake_delivery()
-    return Response(
-        render_sent(sent.message, sent.segments), status_code=200, media_type=MediaType.JSON
-    )
+    return Response(answer, status_code=200, media_type=MediaType.JSON)
 
 
 @post("/v1/sms/contact", operation_id="sendSmsContact", tags=["SMS"], status_code=200)

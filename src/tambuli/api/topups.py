@@ -275,7 +275,7 @@ async def send_legacy_topup(
         return _legacy_error(Unauthorized())
     try:
         org_id = parse_id(data.organization_id, "organizationId")
-        principal = await authorize_token(request, token, org_id)
+        principal = await authorize_token(runtime_of(request), token, org_id)
         wanted = TopupRequest(
             org_id=principal.org_id,
             contact_id=None,
