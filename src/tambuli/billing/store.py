@@ -18,6 +18,7 @@ from tambuli.billing.models import (
     ReservationStatus,
 )
 from tambuli.db.bulk import execute_rows, insert_rows, insert_rows_returning_ids
+from tambuli.db.direct import fetch_one
 from tambuli.db.schema import ledger_entries, organizations, reservations
 
 _RESERVATION_COLUMNS = [reservations.c[f.name] for f in fields(Reservation)]
@@ -29,20 +30,43 @@ _BALANCE_COLUMNS = (
 )
 
 
-def _to_balance(row: Any) -> Balance:
+_SELECT_BALANCE = select(*_BALANCE_COLUMNS).where(organizations.c.id == bindparam("org_id"))
+# The check and the change are one statement, so concurrent debits cannot overdraw.
+_DEBIT_BALANCE = (
+    update(organizations)
+    .where(
+        organizations.c.id == bindparam("org_id"),
+        organizations.c.balance_micro - bindparam("amount") >= 0,
+    )
+    .values(balance_micro=organizations.c.balance_micro - bindparam("amount"))
+    .returning(*_BALANCE_COLUMNS)
+)
+
+_ADD_TO_BALANCE = (
+    update(organizations)
+    .where(
+        organizations.c.id == bindparam("org_id"),
+        organizations.c.balance_micro + bindparam("delta") >= 0,
+    )
+    .values(balance_micro=organizations.c.balance_micro + bindparam("delta"))
+    .returning(organizations.c.balance_micro)
+)
+
+
+def _to_balance(row: Sequence[Any]) -> Balance:
+    """A row of _BALANCE_COLUMNS."""
+    balance, auto_recharge, threshold, amount = row
     return Balance(
-        balance_micro=int(row.balance_micro),
-        auto_recharge=bool(row.auto_recharge),
-        auto_recharge_threshold_micro=int(row.auto_recharge_threshold_micro),
-        auto_recharge_amount_micro=int(row.auto_recharge_amount_micro),
+        balance_micro=int(balance),
+        auto_recharge=bool(auto_recharge),
+        auto_recharge_threshold_micro=int(threshold),
+        auto_recharge_amount_micro=int(amount),
     )
 
 
 async def select_balance(conn: AsyncConnection, org_id: int) -> Balance | None:
     """The organization's balance row, or None when it does not exist."""
-    row = (
-        await conn.execute(select(*_BALANCE_COLUMNS).where(organizations.c.id == org_id))
-    ).one_or_none()
+    row = await fetch_one(conn, _SELECT_BALANCE, {"org_id": org_id})
     return None if row is None else _to_balance(row)
 
 
@@ -52,17 +76,8 @@ async def add_to_balance(conn: AsyncConnection, org_id: int, delta_micro: int) -
     Returns the new balance, or None when the organization is missing or the balance too low.
     The check and the change are one statement, so concurrent debits cannot overdraw.
     """
-    result = await conn.execute(
-        update(organizations)
-        .where(
-            organizations.c.id == org_id,
-            organizations.c.balance_micro + delta_micro >= 0,
-        )
-        .values(balance_micro=organizations.c.balance_micro + delta_micro)
-        .returning(organizations.c.balance_micro)
-    )
-    value = result.scalar_one_or_none()
-    return None if value is None else int(value)
+    row = await fetch_one(conn, _ADD_TO_BALANCE, {"org_id": org_id, "delta": delta_micro})
+    return None if row is None else int(row[0])
 
 
 async def debit_balance(conn: AsyncConnection, org_id: int, amount_micro: int) -> Balance | None:
@@ -71,17 +86,7 @@ async def debit_balance(conn: AsyncConnection, org_id: int, amount_micro: int) -
     None when the organization is missing or the balance too low. One statement, so concurrent
     debits cannot overdraw, and the auto-recharge settings come back without another query.
     """
-    row = (
-        await conn.execute(
-            update(organizations)
-            .where(
-                organizations.c.id == org_id,
-                organizations.c.balance_micro - amount_micro >= 0,
-            )
-            .values(balance_micro=organizations.c.balance_micro - amount_micro)
-            .returning(*_BALANCE_COLUMNS)
-        )
-    ).one_or_none()
+    row = await fetch_one(conn, _DEBIT_BALANCE, {"org_id": org_id, "amount": amount_micro})
     return None if row is None else _to_balance(row)
 
 

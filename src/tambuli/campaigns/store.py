@@ -20,7 +20,7 @@ from tambuli.campaigns.models import (
     RunStatus,
     parse_rules,
 )
-from tambuli.db.claims import any_due_row, claim_due_rows
+from tambuli.db.claims import DueRows, any_due_row, claim_due_rows
 from tambuli.db.schema import campaign_runs, campaigns
 
 
@@ -296,14 +296,17 @@ async def select_active_runs_of_phone(
     return [to_run(row) for row in rows]
 
 
+_DUE_RUNS = DueRows(
+    campaign_runs,
+    campaign_runs.c.next_fire_at,
+    where=(campaign_runs.c.status == RunStatus.ACTIVE.value,),
+    returning=tuple(campaign_runs.c),
+)
+
+
 async def any_due_run(conn: AsyncConnection, now: datetime) -> bool:
     """Whether some active run is due: a cheap read before taking the write lock."""
-    return await any_due_row(
-        conn,
-        campaign_runs.c.next_fire_at,
-        now=now,
-        where=[campaign_runs.c.status == RunStatus.ACTIVE.value],
-    )
+    return await any_due_row(conn, _DUE_RUNS, now=now)
 
 
 async def claim_due_runs(
@@ -311,15 +314,7 @@ async def claim_due_runs(
 ) -> list[Run]:
     """Take up to `limit` active runs whose next step (or poll timeout) is due."""
     rows = await claim_due_rows(
-        conn,
-        campaign_runs,
-        campaign_runs.c.next_fire_at,
-        now=now,
-        lease_until=lease_until,
-        limit=limit,
-        skip_locked=skip_locked,
-        where=[campaign_runs.c.status == RunStatus.ACTIVE.value],
-        returning=list(campaign_runs.c),
+        conn, _DUE_RUNS, now=now, lease_until=lease_until, limit=limit, skip_locked=skip_locked
     )
     return [to_run(row) for row in rows]
 

@@ -12,8 +12,7 @@ already sends a batch in one round trip.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy import Insert, Table, Update, bindparam, func, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.types import UTCDateTime, format_sqlite_datetime
+from tambuli.db.direct import SqlitePlan, plan_slots
 
 # Statements are compiled once per (statement, row keys); callers keep them as module constants.
 _PLAN_CACHE_SIZE = 256
@@ -36,59 +35,12 @@ def bind_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{f"b_{key}": value for key, value in row.items()} for row in rows]
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """Where one positional parameter comes from: a row's key, or a value fixed in the statement."""
-
-    key: str | None
-    constant: Any
-    convert: Callable[[Any], Any] | None
-
-
-@dataclass(frozen=True)
-class _SqlitePlan:
-    """A statement compiled for SQLite, and how a row becomes its positional parameters."""
-
-    sql: str
-    slots: tuple[_Slot, ...]
-
-    def bind(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The row's parameters in statement order, converted as the column types convert them."""
-        values = []
-        for slot in self.slots:
-            value = slot.constant if slot.key is None else row[slot.key]
-            if slot.convert is not None and value is not None:
-                value = slot.convert(value)
-            values.append(value)
-        return tuple(values)
-
-
-# The rows of a batch mostly share their times (the batch's "now"); each is formatted once.
-_convert_datetime = lru_cache(maxsize=1024)(format_sqlite_datetime)
-
-
 @lru_cache(maxsize=_PLAN_CACHE_SIZE)
 def _plan_for_sqlite(
     statement: Insert | Update, keys: tuple[str, ...], dialect: Dialect
-) -> _SqlitePlan:
+) -> SqlitePlan:
     compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-    slots = []
-    for name in compiled.positiontup or ():
-        bind = compiled.binds[name]
-        if bind.expanding:
-            raise TypeError(f"{name}: IN lists cannot run over many rows")
-        convert: Callable[[Any], Any] | None
-        if isinstance(bind.type, UTCDateTime):
-            convert = _convert_datetime
-        else:
-            convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        if bind.key in keys:
-            slots.append(_Slot(bind.key, None, convert))
-        elif bind.required:
-            raise KeyError(f"the rows have no value for {bind.key!r}")
-        else:
-            slots.append(_Slot(None, bind.effective_value, convert))
-    return _SqlitePlan(str(compiled), tuple(slots))
+    return SqlitePlan(str(compiled), plan_slots(compiled, keys, dialect))
 
 
 async def _sqlite_executemany(

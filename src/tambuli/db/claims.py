@@ -2,55 +2,83 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, select, update
+from sqlalchemy import Column, ColumnElement, Select, Table, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.db.direct import fetch_one, fetch_rows
+
+
+@dataclass(frozen=True, eq=False)
+class DueRows:
+    """The rows of one queue that workers take, and what a claim returns of them.
+
+    Keep one as a module constant per queue: its statements are built and compiled once.
+    """
+
+    table: Table
+    due_at: Column[Any]
+    where: tuple[ColumnElement[bool], ...] = ()
+    returning: tuple[ColumnElement[Any], ...] = ()
+    # Columns set to the lease's end along with due_at when a row is claimed.
+    leased: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=64)
+def _any_due_statement(due: DueRows) -> Select[Any]:
+    return select(due.due_at).where(due.due_at <= bindparam("b_now"), *due.where).limit(1)
+
+
+@lru_cache(maxsize=64)
+def _claim_statement(due: DueRows, skip_locked: bool) -> Update:
+    # The b_ prefix: SQLAlchemy keeps column names for its own parameters in UPDATE … SET.
+    key = due.table.c.id
+    pick = (
+        select(key)
+        .where(due.due_at <= bindparam("b_now"), *due.where)
+        .order_by(due.due_at, key)
+        .limit(bindparam("b_limit"))
+    )
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    lease = bindparam("b_lease_until", type_=due.due_at.type)
+    return (
+        update(due.table)
+        .where(key.in_(pick.scalar_subquery()))
+        .values({name: lease for name in (due.due_at.name, *due.leased)})
+        .returning(*due.returning)
+    )
 
 
 async def claim_due_rows(
     conn: AsyncConnection,
-    table: Table,
-    due_at: Column[Any],
+    due: DueRows,
     *,
     now: datetime,
     lease_until: datetime,
     limit: int,
     skip_locked: bool,
-    returning: Sequence[ColumnElement[Any]],
-    where: Sequence[ColumnElement[bool]] = (),
-    also_set: Mapping[str, Any] | None = None,
 ) -> list[Any]:
     """Take up to `limit` rows due by `now` (oldest due first), ordered by ID.
 
     Claiming moves a row's due time to `lease_until`: if its worker dies before recording an
     outcome, the row comes due again then and another worker takes it over. PostgreSQL workers
     skip rows another worker is claiming; SQLite has one writer, so the update itself is the
-    compare-and-set.
+    compare-and-set. Rows hold `due.returning`, which must include the table's `id`.
     """
-    key = table.c.id
-    due = select(key).where(due_at <= now, *where).order_by(due_at, key).limit(limit)
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    rows = await conn.execute(
-        update(table)
-        .where(key.in_(due.scalar_subquery()))
-        .values({due_at.name: lease_until, **(also_set or {})})
-        .returning(*returning)
+    rows = await fetch_rows(
+        conn,
+        _claim_statement(due, skip_locked),
+        {"b_now": now, "b_lease_until": lease_until, "b_limit": limit},
     )
     # RETURNING gives no order guarantee; work is handed on in the order it came due.
     return sorted(rows, key=lambda row: row.id)
 
 
-async def any_due_row(
-    conn: AsyncConnection,
-    due_at: Column[Any],
-    *,
-    now: datetime,
-    where: Sequence[ColumnElement[bool]] = (),
-) -> bool:
+async def any_due_row(conn: AsyncConnection, due: DueRows, *, now: datetime) -> bool:
     """Whether some row is due: one cheap read, so an idle worker need not take a write lock."""
-    row = (await conn.execute(select(due_at).where(due_at <= now, *where).limit(1))).first()
-    return row is not None
+    return await fetch_one(conn, _any_due_statement(due), {"b_now": now}) is not None

@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows, execute_rows
-from tambuli.db.claims import claim_due_rows
+from tambuli.db.claims import DueRows, claim_due_rows
 from tambuli.db.schema import messages
 from tambuli.messaging.models import MessageStatus
 
@@ -36,7 +36,13 @@ class ClaimedMessage:
     error: str
 
 
-_CLAIMED_COLUMNS = [messages.c[f.name] for f in fields(ClaimedMessage)]
+_DUE_MESSAGES = DueRows(
+    messages,
+    messages.c.next_attempt_at,
+    where=(messages.c.status == MessageStatus.QUEUED.value,),
+    returning=tuple(messages.c[f.name] for f in fields(ClaimedMessage)),
+    leased=("lease_until",),
+)
 
 
 async def claim_due_messages(
@@ -45,15 +51,11 @@ async def claim_due_messages(
     """Take up to `limit` due messages, oldest due first (see db/claims.py for the lease)."""
     rows = await claim_due_rows(
         conn,
-        messages,
-        messages.c.next_attempt_at,
+        _DUE_MESSAGES,
         now=now,
         lease_until=lease_until,
         limit=limit,
         skip_locked=skip_locked,
-        where=[messages.c.status == MessageStatus.QUEUED.value],
-        also_set={"lease_until": lease_until},
-        returning=_CLAIMED_COLUMNS,
     )
     # Rows come in ClaimedMessage's field order, and both drivers give ints for the integer
     # columns: each row is the message as it is.

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import Outcome
 from tambuli.channels.simulator import DueEvent, Submission
-from tambuli.db.claims import claim_due_rows
+from tambuli.db.claims import DueRows, claim_due_rows
 from tambuli.db.engine import Database
 from tambuli.db.schema import simulator_messages
 
@@ -33,6 +33,13 @@ def _to_submission(row: Any) -> Submission:
         reply=row.reply,
         submitted_at=row.submitted_at,
     )
+
+
+_DUE_EVENTS = DueRows(
+    simulator_messages,
+    simulator_messages.c.receipt_due_at,
+    returning=tuple(simulator_messages.c),
+)
 
 
 class DatabaseJournal:
@@ -76,13 +83,11 @@ class DatabaseJournal:
         async with self._db.write() as conn:
             rows = await claim_due_rows(
                 conn,
-                simulator_messages,
-                simulator_messages.c.receipt_due_at,
+                _DUE_EVENTS,
                 now=now,
                 lease_until=now + EVENT_LEASE,
                 limit=limit,
                 skip_locked=not self._db.is_sqlite,
-                returning=list(simulator_messages.c),
             )
         return [DueEvent(int(r.id), _to_submission(r)) for r in rows]
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
 from tambuli.db.bulk import insert_rows_returning_ids
-from tambuli.db.claims import any_due_row
+from tambuli.db.claims import DueRows, any_due_row
 from tambuli.db.schema import contacts, message_dedup, messages
 from tambuli.db.text_search import escape_like
 from tambuli.messaging.models import Direction, MessageStatus
@@ -387,14 +387,16 @@ async def select_org_of_conversation(
     return int(row.org_id), None if row.contact_id is None else int(row.contact_id)
 
 
+_DUE_INBOUND = DueRows(
+    messages,
+    messages.c.next_attempt_at,
+    where=(messages.c.status == MessageStatus.RECEIVED.value,),
+)
+
+
 async def any_unhandled_inbound(conn: AsyncConnection, now: datetime) -> bool:
     """Whether some inbound message waits for reply handling (a read before a write)."""
-    return await any_due_row(
-        conn,
-        messages.c.next_attempt_at,
-        now=now,
-        where=[messages.c.status == MessageStatus.RECEIVED.value],
-    )
+    return await any_due_row(conn, _DUE_INBOUND, now=now)
 
 
 async def take_unhandled_inbound(

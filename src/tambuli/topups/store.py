@@ -11,12 +11,20 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows
-from tambuli.db.claims import any_due_row, claim_due_rows
+from tambuli.db.claims import DueRows, any_due_row, claim_due_rows
 from tambuli.db.schema import contacts, topup_dedup, topups
 from tambuli.db.text_search import escape_like
 from tambuli.topups.models import StoredTopup, TopupStatus
 
 _OPEN = (TopupStatus.QUEUED.value, TopupStatus.SENDING.value)
+_DUE_TOPUPS = DueRows(
+    topups,
+    topups.c.next_attempt_at,
+    # Spelled out: an IN list would be a parameter of varying length (see db/direct.py).
+    where=(or_(*(topups.c.status == status for status in _OPEN)),),
+    returning=tuple(topups.c),
+    leased=("lease_until",),
+)
 _COLUMNS = (*topups.c, contacts.c.first_name, contacts.c.last_name)
 # Contacts are joined for their names only; a deleted contact leaves the names empty.
 _WITH_CONTACT = topups.outerjoin(
@@ -133,16 +141,7 @@ async def claim_due_topups(
 ) -> list[StoredTopup]:
     """Take up to `limit` due top-ups; they come due again at `lease_until` if not recorded."""
     rows = await claim_due_rows(
-        conn,
-        topups,
-        topups.c.next_attempt_at,
-        now=now,
-        lease_until=lease_until,
-        limit=limit,
-        skip_locked=skip_locked,
-        where=[topups.c.status.in_(_OPEN)],
-        also_set={"lease_until": lease_until},
-        returning=list(topups.c),
+        conn, _DUE_TOPUPS, now=now, lease_until=lease_until, limit=limit, skip_locked=skip_locked
     )
     return [_to_topup(r) for r in rows]
 
@@ -168,9 +167,7 @@ async def claim_topup(
 
 async def any_due_topup(conn: AsyncConnection, now: datetime) -> bool:
     """Whether some top-up is due."""
-    return await any_due_row(
-        conn, topups.c.next_attempt_at, now=now, where=[topups.c.status.in_(_OPEN)]
-    )
+    return await any_due_row(conn, _DUE_TOPUPS, now=now)
 
 
 async def begin_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows
-from tambuli.db.claims import claim_due_rows
+from tambuli.db.claims import DueRows, claim_due_rows
 from tambuli.db.schema import webhook_deliveries
 from tambuli.webhooks.models import DeliveryStatus
 
@@ -35,29 +35,29 @@ async def insert_pushes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
         await conn.execute(insert(webhook_deliveries), list(rows))
 
 
+_DUE_PUSHES = DueRows(
+    webhook_deliveries,
+    webhook_deliveries.c.next_attempt_at,
+    where=(webhook_deliveries.c.status == DeliveryStatus.PENDING.value,),
+    returning=(
+        webhook_deliveries.c.id,
+        webhook_deliveries.c.org_id,
+        webhook_deliveries.c.url,
+        webhook_deliveries.c.event,
+        webhook_deliveries.c.payload,
+        webhook_deliveries.c.attempts,
+        webhook_deliveries.c.give_up_at,
+    ),
+    leased=("lease_until",),
+)
+
+
 async def claim_due_pushes(
     conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
 ) -> list[Push]:
     """Take up to `limit` due pushes; they come due again at `lease_until` if not recorded."""
     rows = await claim_due_rows(
-        conn,
-        webhook_deliveries,
-        webhook_deliveries.c.next_attempt_at,
-        now=now,
-        lease_until=lease_until,
-        limit=limit,
-        skip_locked=skip_locked,
-        where=[webhook_deliveries.c.status == DeliveryStatus.PENDING.value],
-        also_set={"lease_until": lease_until},
-        returning=[
-            webhook_deliveries.c.id,
-            webhook_deliveries.c.org_id,
-            webhook_deliveries.c.url,
-            webhook_deliveries.c.event,
-            webhook_deliveries.c.payload,
-            webhook_deliveries.c.attempts,
-            webhook_deliveries.c.give_up_at,
-        ],
+        conn, _DUE_PUSHES, now=now, lease_until=lease_until, limit=limit, skip_locked=skip_locked
     )
     return [
         Push(
