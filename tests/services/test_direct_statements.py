@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.claims import DueRows, any_due_row, claim_due_rows
-from tambuli.db.direct import fetch_one, fetch_rows
+from tambuli.db.direct import IN_LIST_SIZE, fetch_one, fetch_rows, fetch_rows_in, in_list
 from tambuli.db.engine import Database
 from tambuli.db.schema import organizations, reservations
 from tests.conftest import OrgFactory
@@ -34,6 +34,9 @@ CLOSE = (
     .where(reservations.c.id == bindparam("b_id"))
     .values(closed_at=bindparam("b_at"), status="settled")
     .returning(reservations.c.id, reservations.c.closed_at, reservations.c.status)
+)
+AMOUNTS_OF = select(reservations.c.id, reservations.c.amount_micro).where(
+    reservations.c.id.in_(in_list("b_id")), reservations.c.amount_micro >= bindparam("b_least")
 )
 DUE_HELD = DueRows(
     reservations,
@@ -118,6 +121,21 @@ async def test_a_claim_takes_due_rows_oldest_first_up_to_the_limit_and_leases_th
             await conn.execute(select(reservations.c.created_at).where(reservations.c.id == late))
         ).scalar_one()
     assert still == NOW + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("count", [0, 1, IN_LIST_SIZE, IN_LIST_SIZE + 1, 2 * IN_LIST_SIZE + 5])
+async def test_an_in_list_of_any_length_finds_each_row_once(
+    db: Database, make_org: OrgFactory, count: int
+) -> None:
+    org = await make_org()
+    async with db.write() as conn:
+        ids = [await _hold(conn, org.org_id, amount, NOW) for amount in range(1, count + 1)]
+        # A missing ID and a repeated one change nothing.
+        wanted = [*ids, -5, *ids[:3]]
+        rows = await fetch_rows_in(conn, AMOUNTS_OF, "b_id", wanted, {"b_least": 2})
+    assert sorted((r.id, r.amount_micro) for r in rows) == [
+        (row_id, amount) for amount, row_id in enumerate(ids, start=1) if amount >= 2
+    ]
 
 
 async def _hold(conn: AsyncConnection, org_id: int, amount: int, at: datetime) -> int:

@@ -18,7 +18,7 @@ from tambuli.billing.models import (
     ReservationStatus,
 )
 from tambuli.db.bulk import execute_rows, insert_rows, insert_rows_returning_ids
-from tambuli.db.direct import fetch_one
+from tambuli.db.direct import fetch_one, fetch_rows_in, in_list
 from tambuli.db.schema import ledger_entries, organizations, reservations
 
 _RESERVATION_COLUMNS = [reservations.c[f.name] for f in fields(Reservation)]
@@ -204,6 +204,14 @@ async def close_reservation(
     return int(result.rowcount) == 1
 
 
+_SELECT_RESERVATIONS = (
+    select(*_RESERVATION_COLUMNS)
+    .where(reservations.c.id.in_(in_list("b_id")))
+    .order_by(reservations.c.id)
+    .with_for_update()
+)
+
+
 async def select_reservations(
     conn: AsyncConnection, reservation_ids: Sequence[int]
 ) -> dict[int, Reservation]:
@@ -212,12 +220,9 @@ async def select_reservations(
     The lock (PostgreSQL; SQLite has one writer anyway) makes the status read here the status
     an update in the same transaction sees.
     """
-    rows = await conn.execute(
-        select(*_RESERVATION_COLUMNS)
-        .where(reservations.c.id.in_(list(reservation_ids)))
-        .order_by(reservations.c.id)
-        .with_for_update()
-    )
+    # In ID order across chunks too: the lock order every batch keeps.
+    ids = sorted(set(reservation_ids))
+    rows = await fetch_rows_in(conn, _SELECT_RESERVATIONS, "b_id", ids)
     found = [_to_reservation(row) for row in rows]
     return {reservation.id: reservation for reservation in found}
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Select, Update
@@ -29,6 +30,9 @@ from sqlalchemy.types import TypeEngine
 from tambuli.db.types import UTCDateTime, format_sqlite_datetime
 
 Statement = Select[Any] | Insert | Update | Delete
+# An IN list is this many parameters, so its statement has one compiled form: longer lists run
+# in chunks, and the last chunk repeats a value to fill its places (see fetch_rows_in).
+IN_LIST_SIZE = 64
 Converter = Callable[[Any], Any]
 # Statements are compiled once each; callers keep them as module constants.
 _PLAN_CACHE_SIZE = 256
@@ -148,3 +152,31 @@ async def fetch_one(
     """The first row of fetch_rows, or None when there is none."""
     rows = await fetch_rows(conn, statement, parameters)
     return rows[0] if rows else None
+
+
+def in_list(name: str) -> list[BindParameter[Any]]:
+    """The places of an IN list named `name`, for a statement run by fetch_rows_in."""
+    return [bindparam(f"{name}_{i}") for i in range(IN_LIST_SIZE)]
+
+
+async def fetch_rows_in(
+    conn: AsyncConnection,
+    statement: Statement,
+    name: str,
+    values: Sequence[Any],
+    parameters: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """fetch_rows once per chunk of `values` for the statement's `in_list(name)`; all rows.
+
+    Each value is looked for once, however often it is given, and the places a short chunk
+    fills by repeating one of its values match nothing more. Rows come chunk by chunk, so an
+    ORDER BY orders each chunk only.
+    """
+    values = list(dict.fromkeys(values))
+    rows: list[Any] = []
+    for start in range(0, len(values), IN_LIST_SIZE):
+        chunk = list(values[start : start + IN_LIST_SIZE])
+        chunk += [chunk[0]] * (IN_LIST_SIZE - len(chunk))
+        places = {f"{name}_{i}": value for i, value in enumerate(chunk)}
+        rows += await fetch_rows(conn, statement, {**(parameters or {}), **places})
+    return rows

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows, execute_rows
 from tambuli.db.claims import DueRows, claim_due_rows
+from tambuli.db.direct import fetch_rows_in, in_list
 from tambuli.db.schema import messages
 from tambuli.messaging.models import MessageStatus
 
@@ -45,6 +46,37 @@ _DUE_MESSAGES = DueRows(
 )
 
 
+_SELECT_RECENT_HANDOFFS = select(messages.c.recipient, messages.c.handed_at).where(
+    messages.c.recipient.in_(in_list("b_recipient")),
+    messages.c.handed_at > bindparam("b_since"),
+)
+# Locked until commit (PostgreSQL), so no takeover can slip in between this check and the
+# updates that follow it.
+_SELECT_STILL_CLAIMED = (
+    select(messages.c.id)
+    .where(
+        messages.c.id.in_(in_list("b_id")),
+        messages.c.status == MessageStatus.QUEUED.value,
+        messages.c.lease_until == bindparam("b_lease_until"),
+    )
+    .with_for_update()
+)
+_APPLY_RECEIPT = (
+    update(messages)
+    .where(
+        messages.c.channel == bindparam("b_channel"),
+        messages.c.operator_message_id.in_(in_list("b_operator_id")),
+        messages.c.receipt == "unknown",
+    )
+    .values(
+        receipt=bindparam("b_receipt"),
+        delivery_error=bindparam("b_error"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(messages.c.id, messages.c.operator_message_id, messages.c.client_push_url)
+)
+
+
 async def claim_due_messages(
     conn: AsyncConnection, now: datetime, lease_until: datetime, limit: int, skip_locked: bool
 ) -> list[ClaimedMessage]:
@@ -69,11 +101,8 @@ async def select_recent_handoffs(
     found: dict[str, list[datetime]] = defaultdict(list)
     if not recipients:
         return found
-    rows = await conn.execute(
-        select(messages.c.recipient, messages.c.handed_at).where(
-            messages.c.recipient.in_(sorted(set(recipients))),
-            messages.c.handed_at > since,
-        )
+    rows = await fetch_rows_in(
+        conn, _SELECT_RECENT_HANDOFFS, "b_recipient", sorted(set(recipients)), {"b_since": since}
     )
     for r in rows:
         found[r.recipient].append(r.handed_at)
@@ -90,16 +119,8 @@ async def select_still_claimed(
     """
     if not ids:
         return set()
-    # Locked until commit (PostgreSQL), so no takeover can slip in between this check and the
-    # updates that follow it.
-    rows = await conn.execute(
-        select(messages.c.id)
-        .where(
-            messages.c.id.in_(list(ids)),
-            messages.c.status == MessageStatus.QUEUED.value,
-            messages.c.lease_until == lease_until,
-        )
-        .with_for_update()
+    rows = await fetch_rows_in(
+        conn, _SELECT_STILL_CLAIMED, "b_id", sorted(set(ids)), {"b_lease_until": lease_until}
     )
     return {int(r.id) for r in rows}
 
@@ -197,15 +218,12 @@ async def apply_receipts(
     """
     if not operator_message_ids:
         return []
-    rows = await conn.execute(
-        update(messages)
-        .where(
-            messages.c.channel == channel,
-            messages.c.operator_message_id.in_(list(operator_message_ids)),
-            messages.c.receipt == "unknown",
-        )
-        .values(receipt=receipt, delivery_error=delivery_error, updated_at=now)
-        .returning(messages.c.id, messages.c.operator_message_id, messages.c.client_push_url)
+    rows = await fetch_rows_in(
+        conn,
+        _APPLY_RECEIPT,
+        "b_operator_id",
+        operator_message_ids,
+        {"b_channel": channel, "b_receipt": receipt, "b_error": delivery_error, "b_now": now},
     )
     return [(int(r.id), r.operator_message_id, r.client_push_url) for r in rows]
 
