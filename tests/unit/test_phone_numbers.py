@@ -20,6 +20,24 @@ def test_full_numbers_are_stored_as_digits_without_plus(text: str) -> None:
     assert number.carrier == "Globe"
 
 
+@pytest.mark.parametrize(
+    ("full", "local", "country"),
+    [("639171234567", None, None), (None, "09171234567", "PH"), ("+14155550123", None, None)],
+)
+def test_a_number_without_its_carrier_is_the_same_number_with_an_empty_carrier(
+    full: str | None, local: str | None, country: str | None
+) -> None:
+    described = normalise_either(full, local, country)
+    bare = normalise_either(full, local, country, with_carrier=False)
+    assert bare.carrier == ""
+    assert (bare.digits, bare.region) == (described.digits, described.region)
+
+
+def test_a_number_without_its_carrier_is_checked_all_the_same() -> None:
+    with pytest.raises(InvalidPhoneNumber):
+        normalise_full_number("631234567890", with_carrier=False)
+
+
 def test_local_numbers_are_read_in_their_country() -> None:
     assert normalise_local_number("09171234567", "ph").digits == "639171234567"
     assert normalise_local_number("(415) 555-0123", "US").digits == "14155550123"

@@ -76,7 +76,8 @@ def render_sent(message: StoredMessage, segments: SegmentedMessage | None = None
     )
 
 
-def _phone(body: SendSmsFields) -> PhoneNumber | None:
+def _phone(body: SendSmsFields, use_contacts: bool) -> PhoneNumber | None:
+    # A contact keeps its number's carrier; a send to a number has no use for it.
     full = body.full_phone_number
     if body.to is not None:
         if full is not None and (
@@ -87,7 +88,9 @@ def _phone(body: SendSmsFields) -> PhoneNumber | None:
         full = body.to
     if full is None and body.phone_number is None and body.phone_number_country is None:
         return None
-    return phones.normalise_either(full, body.phone_number, body.phone_number_country)
+    return phones.normalise_either(
+        full, body.phone_number, body.phone_number_country, with_carrier=use_contacts
+    )
 
 
 async def accept_send(
@@ -108,7 +111,7 @@ async def accept_send(
     org_id = parse_id(body.org_id, "orgId")
     principal = await authorize_token(runtime, token, org_id)
     contact_id = None if contact_ref is None else parse_id(contact_ref, "contactId")
-    phone = _phone(body)
+    phone = _phone(body, use_contacts)
     if (phone is None) == (contact_id is None):
         raise AmbiguousPhoneNumber(
             'Exactly one of "contactId", "fullPhoneNumber", or "phoneNumber" with'
