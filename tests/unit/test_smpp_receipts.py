@@ -29,7 +29,9 @@ from tambuli.channels.smpp_receipts import (
     normalise_message_id,
     parse_receipt_date,
     parse_receipt_text,
+    read_any_receipt_fields,
     read_receipt,
+    read_receipt_fields,
     split_user_data_header,
 )
 
@@ -79,6 +81,38 @@ def test_the_quoted_text_may_hold_words_that_look_like_fields() -> None:
         "EXPIRED",
         "your id: 99 stat: fine",
     )
+
+
+# Values that keep the standard layout, and values that break it: a key inside a value, spaces,
+# punctuation, an empty value.
+RECEIPT_VALUE = st.one_of(
+    st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=12),
+    st.sampled_from(["", " ", "-", "a:b", "xsub:1", "-sub:9", "id:3", "7 err:5", "0\n1"]),
+)
+
+
+@given(st.lists(RECEIPT_VALUE, min_size=7, max_size=7), st.none() | GSM_TEXT)
+def test_the_standard_layout_is_read_as_any_layout_is(
+    values: list[str], quoted: str | None
+) -> None:
+    keys = ["id", "sub", "dlvrd", "submit date", "done date", "stat", "err"]
+    text = " ".join(f"{key}:{value}" for key, value in zip(keys, values, strict=True))
+    if quoted is not None:
+        text += f" text:{quoted}"
+    assert read_receipt_fields(text) == read_any_receipt_fields(text)
+
+
+def test_a_standard_receipt_is_read_in_one_match_with_its_quoted_text() -> None:
+    assert read_receipt_fields(RECEIPT) == {
+        "id": "1234567890",
+        "sub": "001",
+        "dlvrd": "001",
+        "submit_date": "2501011200",
+        "done_date": "2501011201",
+        "stat": "DELIVRD",
+        "err": "000",
+        "text": "Hello there",
+    }
 
 
 @pytest.mark.parametrize("text", ["", "stat:DELIVRD err:0", "id:123 dlvrd:1", "id: stat:DELIVRD"])

@@ -88,7 +88,7 @@ class ReceiptText:
 
 def parse_receipt_text(text: str) -> ReceiptText | None:
     """The fields of `id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`."""
-    fields = _read_receipt_fields(text)
+    fields = read_receipt_fields(text)
     message_id, stat = fields.get("id"), fields.get("stat")
     if not message_id or not stat:
         return None
@@ -118,8 +118,31 @@ def _name_receipt_key(written: str) -> str:
     return name
 
 
-def _read_receipt_fields(text: str) -> dict[str, str]:
+# The layout nearly every SMSC writes (SMPP 3.4 appendix B), read in one match. Its values are
+# letters and digits only: a key needs a character that is neither before it, so none can hide
+# in a value, and the match reads what read_any_receipt_fields reads.
+_STANDARD_RECEIPT = re.compile(
+    r"id:([0-9A-Za-z]+) sub:([0-9A-Za-z]+) dlvrd:([0-9A-Za-z]+) submit date:([0-9A-Za-z]+)"
+    r" done date:([0-9A-Za-z]+) stat:([0-9A-Za-z]+) err:([0-9A-Za-z]+)(?: text:(.*))?",
+    re.DOTALL,
+)
+_STANDARD_KEYS = ("id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err")
+
+
+def read_receipt_fields(text: str) -> dict[str, str]:
     """Key to value; `text:` takes the rest, since it quotes the message and may hold anything."""
+    standard = _STANDARD_RECEIPT.fullmatch(text)
+    if standard is None:
+        return read_any_receipt_fields(text)
+    fields = dict(zip(_STANDARD_KEYS, standard.groups(), strict=False))
+    quoted = standard[8]
+    if quoted is not None:
+        fields["text"] = quoted.strip()
+    return fields
+
+
+def read_any_receipt_fields(text: str) -> dict[str, str]:
+    """read_receipt_fields for any spelling, order or spacing of the keys."""
     fields: dict[str, str] = {}
     keys = list(_RECEIPT_KEY.finditer(text))
     for index, key in enumerate(keys):
@@ -207,7 +230,7 @@ def read_receipt(
     """
     if not is_receipt_type(esm_class):
         return None
-    fields = _read_receipt_fields(short_message.decode("latin-1"))
+    fields = read_receipt_fields(short_message.decode("latin-1"))
     receipted = tlvs.get(TAG_RECEIPTED_MESSAGE_ID, b"").split(b"\x00", 1)[0].decode("latin-1")
     if receipted.strip(_PADDING):
         message_id = normalise_message_id(receipted, tlv_id_form or id_form)
