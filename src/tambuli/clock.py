@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol
 
 
@@ -43,6 +44,8 @@ class FakeClock:
         self._now = moment
 
 
+# The rows of a batch, and the answers to the requests it wrote, mostly share their times.
+@lru_cache(maxsize=1024)
 def format_utc_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds and a "Z", as engageSPARK writes times."""
     if moment.utcoffset():

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from tambuli.errors import InvalidField
 
@@ -67,8 +68,13 @@ class RetryPolicy:
 
 def format_message_id(created_at: datetime, org_id: int, row_id: int) -> str:
     """The engageSPARK-style ID `SMS<UTC yyyymmddThhmmss>-<orgId>-<sequence>`."""
-    stamp = created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-    return f"SMS{stamp}-{org_id}-{row_id}"
+    return f"SMS{_format_id_stamp(created_at)}-{org_id}-{row_id}"
+
+
+# The messages of a batch share their creation time, so each stamp is formatted once.
+@lru_cache(maxsize=256)
+def _format_id_stamp(created_at: datetime) -> str:
+    return created_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
 
 
 @dataclass(frozen=True)
