@@ -18,7 +18,7 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import BindParameter, bindparam
@@ -62,13 +62,26 @@ class SqlitePlan:
 
     def bind(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         """The row's parameters in statement order, converted as the column types convert them."""
-        values = []
-        for slot in self.slots:
-            value = slot.constant if slot.key is None else row[slot.key]
-            if slot.convert is not None and value is not None:
-                value = slot.convert(value)
-            values.append(value)
+        values = [row[key] if key is not None else constant for key, constant in self._sources]
+        # Only the few parameters whose type converts anything are visited: a batch binds
+        # hundreds of rows.
+        for index, convert in self._conversions:
+            value = values[index]
+            if value is not None:
+                values[index] = convert(value)
         return tuple(values)
+
+    @cached_property
+    def _sources(self) -> tuple[tuple[str | None, Any], ...]:
+        return tuple((slot.key, slot.constant) for slot in self.slots)
+
+    @cached_property
+    def _conversions(self) -> tuple[tuple[int, Converter], ...]:
+        return tuple(
+            (index, slot.convert)
+            for index, slot in enumerate(self.slots)
+            if slot.convert is not None
+        )
 
     def convert(self, rows: list[tuple[Any, ...]]) -> list[Any]:
         """Result rows with each column converted as its type converts it."""
