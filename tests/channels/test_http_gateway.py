@@ -207,11 +207,12 @@ async def test_an_unreachable_gateway_is_down_for_a_while_then_offered_again(
     await channel.submit([make_sms()])
     health = channel.read_health()
     assert (health.state, health.kind, health.parts_refused) == (LinkState.DOWN, "http", 1)
+    assert channel.read_state() == LinkState.DOWN
     assert health.last_error.startswith("gateway unreachable")
     clock.advance(DOWN_SECONDS)
-    assert channel.read_health().state == LinkState.UP
+    assert channel.read_health().state == channel.read_state() == LinkState.UP
     await channel.close()
-    assert channel.read_health().state == LinkState.STOPPED
+    assert channel.read_health().state == channel.read_state() == LinkState.STOPPED
 
 
 async def test_health_counts_parts_sent_refused_and_throttled(

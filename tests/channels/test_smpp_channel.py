@@ -601,6 +601,7 @@ async def test_the_channel_rebinds_after_the_smsc_restarts(smsc: TestSmsc) -> No
         [refused] = await channel.submit([sms(40, "while down")])
         assert refused.outcome == Outcome.TRANSIENT
         assert channel.read_health().state != LinkState.UP
+        assert channel.read_state() != LinkState.UP
         smsc.start()
         await wait_until(lambda: channel.is_bound)
         [answer] = await channel.submit([sms(41, "after restart")])
@@ -628,6 +629,7 @@ async def test_a_wrong_password_leaves_the_channel_down(smsc: TestSmsc) -> None:
     try:
         await wait_until(lambda: channel.read_health().state == LinkState.DOWN)
         health = channel.read_health()
+        assert channel.read_state() == LinkState.DOWN
     finally:
         await channel.close()
 
@@ -663,4 +665,4 @@ async def test_close_unbinds_cleanly(smsc: TestSmsc) -> None:
     await channel.close()
 
     await wait_until(lambda: smsc.count_binds() == 0)
-    assert channel.read_health().state == LinkState.STOPPED
+    assert channel.read_health().state == channel.read_state() == LinkState.STOPPED

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tambuli.billing import service as billing
 from tambuli.billing.models import EntryKind
-from tambuli.channels.base import ChannelEvents, ChannelHealth, HandOff, OutboundSms
+from tambuli.channels.base import ChannelEvents, ChannelHealth, HandOff, LinkState, OutboundSms
 from tambuli.channels.registry import route_all_to
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
@@ -274,6 +274,9 @@ class WrappedSimulator:
 
     def read_health(self) -> ChannelHealth:
         return self.world.channel.read_health()
+
+    def read_state(self) -> LinkState:
+        return self.world.channel.read_state()
 
 
 class PollingBeforeRecord(WrappedSimulator):

@@ -171,3 +171,7 @@ class Channel(Protocol):
     def read_health(self) -> ChannelHealth:
         """The channel's state and counters now."""
         ...
+
+    def read_state(self) -> LinkState:
+        """The state of read_health alone: routing asks it for every message."""
+        ...

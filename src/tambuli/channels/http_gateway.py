@@ -90,18 +90,20 @@ class HttpGatewayChannel:
         """Take no more messages; the HTTP client belongs to whoever made it."""
         self._stopped = True
 
-    def read_health(self) -> ChannelHealth:
-        """DOWN for a while after the gateway could not be reached; counts since start."""
+    def read_state(self) -> LinkState:
+        """DOWN for a while after the gateway could not be reached."""
         if self._stopped:
-            state = LinkState.STOPPED
-        elif self._down_until is not None and self._clock.now() < self._down_until:
-            state = LinkState.DOWN
-        else:
-            state = LinkState.UP
+            return LinkState.STOPPED
+        if self._down_until is not None and self._clock.now() < self._down_until:
+            return LinkState.DOWN
+        return LinkState.UP
+
+    def read_health(self) -> ChannelHealth:
+        """read_state, and counts since start."""
         return ChannelHealth(
             name=self.name,
             kind="http",
-            state=state,
+            state=self.read_state(),
             parts_per_second=self.parts_per_second,
             window=self._max_concurrent,
             in_flight=self._in_flight,

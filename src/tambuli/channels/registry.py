@@ -45,7 +45,7 @@ class ChannelRegistry:
     def is_available(self, name: str) -> bool:
         """Whether the channel can take traffic now (bound, for SMPP)."""
         channel = self._by_name.get(name)
-        return channel is not None and channel.read_health().state == LinkState.UP
+        return channel is not None and channel.read_state() == LinkState.UP
 
     def route(self, recipient: str, sender: str) -> Routed:
         """The channel (first available of the route's failover list) and sender for a message."""

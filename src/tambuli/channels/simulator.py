@@ -138,6 +138,10 @@ class SimulatorChannel:
     async def close(self) -> None:
         """Nothing to disconnect."""
 
+    def read_state(self) -> LinkState:
+        """Always up."""
+        return LinkState.UP
+
     def read_health(self) -> ChannelHealth:
         """Always up; counts what it was handed."""
         return ChannelHealth(

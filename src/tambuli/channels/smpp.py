@@ -243,12 +243,16 @@ class SmppChannel:
         """Whether parts can be submitted now."""
         return self._sender is not None and not self._sender.closed.is_set()
 
+    def read_state(self) -> LinkState:
+        """UP while bound."""
+        return LinkState.UP if self.is_bound else self._state
+
     def read_health(self) -> ChannelHealth:
         """State, window use and counters of this channel."""
         return ChannelHealth(
             name=self.name,
             kind="smpp",
-            state=LinkState.UP if self.is_bound else self._state,
+            state=self.read_state(),
             parts_per_second=self.parts_per_second,
             window=self.config.window,
             in_flight=self._in_flight,
