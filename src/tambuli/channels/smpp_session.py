@@ -89,6 +89,8 @@ class SmppSession:
         self.after_read: Callable[[], None] | None = None
         self._last_heard = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
+        # Responses to the SMSC not written yet (see answer).
+        self._answers: list[bytes] = []
 
     @classmethod
     async def open(
@@ -147,6 +149,7 @@ class SmppSession:
         sequence = self._next_sequence()
         self._pending[sequence] = answer
         answer.add_done_callback(lambda _: self._pending.pop(sequence, None))
+        self._write_answers()
         self._writer.write(build(sequence))
         return answer
 
@@ -167,6 +170,7 @@ class SmppSession:
             chunks.append(build(sequence))
             self._handlers[sequence] = handler
             sequences.append(sequence)
+        self._write_answers()
         self._writer.write(b"".join(chunks))
         return sequences
 
@@ -191,9 +195,21 @@ class SmppSession:
     def answer(
         self, command: int, sequence: int, status: int = ESME_ROK, body: bytes = b""
     ) -> None:
-        """Write a response to a request of the SMSC (no waiting)."""
-        if not self.closed.is_set():
-            self._writer.write(encode_pdu(command, sequence, status, body))
+        """Write a response to a request of the SMSC (no waiting).
+
+        The responses given in one turn of the event loop leave in one write: a busy bind
+        answers thousands of receipts a second, and each write is a system call.
+        """
+        if self.closed.is_set():
+            return
+        if not self._answers:
+            asyncio.get_running_loop().call_soon(self._write_answers)
+        self._answers.append(encode_pdu(command, sequence, status, body))
+
+    def _write_answers(self) -> None:
+        if self._answers and not self.closed.is_set():
+            self._writer.write(b"".join(self._answers))
+        self._answers.clear()
 
     async def _read_loop(self) -> None:
         frames = FrameReader()
@@ -264,6 +280,7 @@ class SmppSession:
     def _mark_closed(self, reason: str) -> None:
         if self.closed.is_set():
             return
+        self._write_answers()  # an unbind_resp, say, still leaves before the connection closes
         self.close_reason = reason
         self.closed.set()
         for waiting in list(self._pending.values()):
