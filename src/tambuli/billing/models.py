@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from tambuli.errors import InvalidAmount
+from tambuli.records import frozen_record
 
 MICRO_PER_USD = 1_000_000
 # Far above any real balance, far below int64: keeps sums safe on both databases.
@@ -56,7 +57,7 @@ class LedgerEntry:
     created_at: datetime
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Reservation:
     """Money set aside for one piece of work (a message, a top-up)."""
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from tambuli.records import frozen_record
+
 # Octets of the standard concatenation header (a UDH with an 8-bit reference, its length octet
 # included); messages are counted and billed in parts cut for it.
 STANDARD_PART_HEADER_OCTETS = 6
@@ -35,7 +37,7 @@ class ReceiptStatus(StrEnum):
     FAILED = "failed"  # the operator says it could not be delivered
 
 
-@dataclass(frozen=True)
+@frozen_record
 class OutboundSms:
     """One message to hand to an operator."""
 
@@ -78,7 +80,7 @@ class ChannelHealth:
     last_error: str = ""
 
 
-@dataclass(frozen=True)
+@frozen_record
 class HandOff:
     """The operator's answer for one message."""
 
@@ -90,7 +92,7 @@ class HandOff:
     accepted_parts: int = 0
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Receipt:
     """A delivery receipt from an operator."""
 

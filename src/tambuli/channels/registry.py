@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from tambuli.channels.base import Channel, LinkState
 from tambuli.channels.routing import (
@@ -12,11 +11,12 @@ from tambuli.channels.routing import (
     SenderKind,
     resolve_sender,
 )
+from tambuli.records import frozen_record
 
 NO_ROUTE_ERROR = "no route"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Routed:
     """Where one message goes: a channel and the sender to use, or why it cannot go."""
 

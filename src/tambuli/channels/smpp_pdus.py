@@ -15,6 +15,7 @@ from enum import IntEnum
 import smpp34
 
 from tambuli.channels.smpp_fields import SubmitPart
+from tambuli.records import frozen_record
 
 HEADER = struct.Struct(">IIII")
 HEADER_SIZE = HEADER.size
@@ -59,7 +60,7 @@ class PduError(Exception):
     """The peer sent bytes that are not an SMPP PDU; the connection cannot be trusted."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record(slots=True)
 class Frame:
     """One complete PDU as received: its header and its raw bytes."""
 
@@ -174,7 +175,7 @@ def read_c_string(body: bytes) -> str:
     return (body if end < 0 else body[:end]).decode("latin-1")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record(slots=True)
 class Delivery:
     """What a deliver_sm (or data_sm) carries that Tambuli reads."""
 

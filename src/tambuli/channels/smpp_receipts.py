@@ -21,6 +21,7 @@ from tambuli.channels.smpp_fields import (
     TAG_SAR_SEGMENT_SEQNUM,
     TAG_SAR_TOTAL_SEGMENTS,
 )
+from tambuli.records import frozen_record
 
 TAG_RECEIPTED_MESSAGE_ID = 0x001E
 TAG_MESSAGE_STATE = 0x0427
@@ -196,7 +197,7 @@ def map_receipt_state(
     return status, error
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record(slots=True)
 class ParsedReceipt:
     """What a delivery receipt says about one submitted part."""
 

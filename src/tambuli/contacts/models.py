@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tambuli.errors import InvalidField, InvalidInput
+from tambuli.records import frozen_record
 
 MAX_TEXT_LENGTH = 200
 MAX_FIELD_VALUE_LENGTH = 10_000
@@ -15,7 +16,7 @@ MAX_GROUPS_PER_REQUEST = 1000
 MAX_CUSTOM_FIELDS_PER_REQUEST = 1000
 
 
-@dataclass(frozen=True)
+@frozen_record
 class PhoneNumber:
     """A normalised phone number: E.164 digits without "+", its region and original carrier."""
 

@@ -9,7 +9,6 @@ sends keeps intake from crowding out delivery.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,11 +21,12 @@ from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
 from tambuli.messaging import store
 from tambuli.messaging.segments import SegmentedMessage
 from tambuli.messaging.views import StoredMessage
+from tambuli.records import frozen_record
 
 RESERVATION_REASON = "sms"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Draft:
     """A message ready to be written; its times are set when its batch is written."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -16,9 +16,10 @@ from tambuli.db.claims import DueRows, claim_due_rows
 from tambuli.db.direct import fetch_rows_in, in_list
 from tambuli.db.schema import messages
 from tambuli.messaging.models import MessageStatus
+from tambuli.records import frozen_record
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ClaimedMessage:
     """A due message a worker has taken, with what delivery needs to know."""
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from itertools import accumulate
 
 from tambuli.alphabets import GSM_CHARACTERS, GSM_ESCAPE, GSM_EXTENSION
+from tambuli.records import frozen_record
 
 # The API refuses messages longer than this many parts; segmenting itself has no limit.
 MAX_PARTS = 7
@@ -48,7 +49,7 @@ class NonGsmCharacter:
     character: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen_record(slots=True)
 class SegmentedMessage:
     """A message split into the parts it is sent as."""
 

@@ -30,6 +30,7 @@ from tambuli.messaging.pricing import PriceBook
 from tambuli.messaging.segments import MAX_PARTS, SegmentedMessage, segment_message
 from tambuli.messaging.views import StoredMessage
 from tambuli.organizations.profile import OrgProfile, ProfileCache
+from tambuli.records import frozen_record
 from tambuli.texts import check_client_text, check_storable_text
 from tambuli.webhooks.address_guard import check_webhook_url
 
@@ -37,7 +38,7 @@ RESERVATION_REASON = "sms"
 MAX_PUSH_URL_LENGTH = 2000
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SendRequest:
     """A validated-in-shape send request; the rules are applied by send_sms."""
 
@@ -54,7 +55,7 @@ class SendRequest:
     client_ref: str = ""
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SentMessage:
     """A message accepted for delivery, with how it was segmented."""
 

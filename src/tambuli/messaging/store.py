@@ -17,6 +17,7 @@ from tambuli.db.schema import contacts, message_dedup, messages
 from tambuli.db.text_search import escape_like
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.views import StoredMessage, UnhandledInbound
+from tambuli.records import frozen_record
 
 _COLUMNS = (
     messages.c.id,
@@ -76,7 +77,7 @@ def to_stored_message(row: Any) -> StoredMessage:
     )
 
 
-@dataclass(frozen=True)
+@frozen_record
 class NewMessage:
     """The fields of a message being accepted for delivery."""
 

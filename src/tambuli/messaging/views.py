@@ -14,9 +14,10 @@ import msgspec
 from tambuli.billing.models import format_usd_cents_down, format_usd_exact_or_cents
 from tambuli.clock import format_utc_timestamp
 from tambuli.messaging.models import Direction, MessageStatus, format_message_id
+from tambuli.records import frozen_record
 
 
-@dataclass(frozen=True)
+@frozen_record
 class StoredMessage:
     """A message row as the messaging service reads it."""
 
