@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from tambuli.alphabets import decode_gsm7_unpacked, decode_ucs2
 from tambuli.channels.base import ReceiptStatus
@@ -250,6 +251,8 @@ def read_receipt(
     return ParsedReceipt(message_id, status, error, mapped is not None, state, done_at, err)
 
 
+# A busy bind's receipts carry the same few minutes' dates: each is read once.
+@lru_cache(maxsize=256)
 def parse_receipt_date(text: str) -> datetime | None:
     """YYMMDDhhmm or YYMMDDhhmmss as UTC (the SMSC's zone is unknown), else None."""
     if not (text.isascii() and text.isdigit() and len(text) in (10, 12)):
