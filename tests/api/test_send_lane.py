@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import func, select
 
 from tambuli.api.app import build_app
-from tambuli.api.runtime import runtime_of_app
+from tambuli.api.runtime import ApiRuntime, runtime_of_app
 from tambuli.api.send_lane import SendLane
 from tambuli.billing import service as billing
 from tambuli.clock import FakeClock
@@ -60,6 +60,7 @@ class LaneWorld:
     """One app served two ways, and a funded and an unfunded organization."""
 
     db: Database
+    runtime: ApiRuntime
     litestar: CountingApp
     direct: httpx.AsyncClient
     lane: httpx.AsyncClient
@@ -90,7 +91,8 @@ async def world(fresh_db: Database, clock: FakeClock) -> AsyncIterator[LaneWorld
     await billing.credit_balance(fresh_db, clock, funded.org_id, FUNDS, "test funds")
     broke = await organizations.create_organization(fresh_db, clock, "Broke")
     counting = CountingApp(app)
-    lane = SendLane(counting, runtime_of_app(app))
+    runtime = runtime_of_app(app)
+    lane = SendLane(counting, runtime)
     base = "http://tambuli.test"
     # httpx's ASGI type is narrower than Litestar's; both apps follow the ASGI spec.
     direct_transport = httpx.ASGITransport(app=counting)  # type: ignore[arg-type]
@@ -99,7 +101,7 @@ async def world(fresh_db: Database, clock: FakeClock) -> AsyncIterator[LaneWorld
         httpx.AsyncClient(transport=direct_transport, base_url=base) as direct,
         httpx.AsyncClient(transport=lane_transport, base_url=base) as through_lane,
     ):
-        yield LaneWorld(fresh_db, counting, direct, through_lane, funded, broke)
+        yield LaneWorld(fresh_db, runtime, counting, direct, through_lane, funded, broke)
 
 
 def _json_headers(token: str | None) -> dict[str, str]:
@@ -207,6 +209,25 @@ async def test_a_repeated_client_dedup_gets_litestars_409_and_queues_nothing_mor
     assert lane.json()["dedupMessageId"] == first.json()["messageId"]
     assert handed_over == 1
     assert await world.message_count(world.funded.org_id) == 1
+
+
+async def test_a_failure_after_queueing_is_a_500_and_never_queues_the_message_again(
+    world: LaneWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse_to_wake() -> None:
+        raise RuntimeError("the delivery worker is gone")
+
+    world.runtime.wake_delivery = refuse_to_wake
+    body = _body(world.funded, fullPhoneNumber=NUMBER)
+    before = world.litestar.calls
+    response = await world.lane.post(
+        "/v1/sms/phonenumber", content=body, headers=_json_headers(world.funded.token)
+    )
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal server error", "errorCode": "server.error"}
+    assert world.litestar.calls == before
+    assert await world.message_count(world.funded.org_id) == 1
+    assert "the delivery worker is gone" in caplog.text
 
 
 async def test_other_routes_and_methods_go_straight_to_litestar(world: LaneWorld) -> None:

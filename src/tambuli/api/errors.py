@@ -120,14 +120,14 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     )
 
 
+# The body of every 500: the details go to the log, not to the client.
+INTERNAL_ERROR_BODY = {"error": "Internal server error", "errorCode": "server.error"}
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything else is our bug: log it with the request line, answer a plain 500."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return Response(
-        {"error": "Internal server error", "errorCode": "server.error"},
-        status_code=500,
-        media_type=MediaType.JSON,
-    )
+    return Response(INTERNAL_ERROR_BODY, status_code=500, media_type=MediaType.JSON)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

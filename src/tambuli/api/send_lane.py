@@ -10,19 +10,30 @@ It answers only successes. Whatever goes wrong before a message is queued (a bod
 decoder refuses, a bad token, a duplicate, too little money) hands the request, body and all, to
 the Litestar app, whose route answers it exactly as it would have: the error bodies come from
 one place, and queueing refused means nothing was written, so the second attempt is the first
-that counts.
+that counts. Once a message is queued the request never reaches the route, which would queue
+it again.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, ReceiveMessage, Scope, Send
 
+from tambuli.api.errors import INTERNAL_ERROR_BODY
 from tambuli.api.runtime import ApiRuntime
-from tambuli.api.sms import SendSmsFields, SendToContactBody, SendToNumberBody, accept_send
+from tambuli.api.sms import (
+    SendSmsFields,
+    SendToContactBody,
+    SendToNumberBody,
+    accept_send,
+    answer_sent,
+)
+
+log = logging.getLogger("tambuli.api")
 
 
 @dataclass(frozen=True)
@@ -68,20 +79,21 @@ class SendLane:
         if answer is None:
             await self._app(scope, _replay(body, complete, receive), send)
             return
+        status, content = answer
         await send(
             {
                 "type": "http.response.start",
-                "status": 200,
+                "status": status,
                 "headers": [
                     (b"content-type", _JSON),
-                    (b"content-length", str(len(answer)).encode()),
+                    (b"content-length", str(len(content)).encode()),
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": answer, "more_body": False})
+        await send({"type": "http.response.body", "body": content, "more_body": False})
 
-    async def _try_send(self, route: _Route, scope: Scope, body: bytes) -> bytes | None:
-        """The encoded answer of a queued message; None when the message was not queued."""
+    async def _try_send(self, route: _Route, scope: Scope, body: bytes) -> tuple[int, bytes] | None:
+        """The status and body to answer once the message is queued; None when it was not."""
         try:
             fields = route.decoder.decode(body)
             contact_ref = fields.contact_id if isinstance(fields, SendToContactBody) else None
@@ -96,7 +108,11 @@ class SendLane:
             # Refused, or our bug: either way nothing was queued, and Litestar's route meets
             # the same request again and answers (or logs) it in the usual shape.
             return None
-        return _ENCODER.encode(sent)
+        try:
+            return 200, _ENCODER.encode(answer_sent(self._runtime, sent))
+        except Exception:
+            log.exception("answering a queued send to %s failed", scope["path"])
+            return 500, _ENCODER.encode(INTERNAL_ERROR_BODY)
 
 
 def _read_authorization(scope: Scope) -> str | None:

@@ -14,7 +14,7 @@ from tambuli.contacts import phones
 from tambuli.contacts.models import PhoneNumber, parse_id
 from tambuli.errors import AmbiguousPhoneNumber, DuplicateMessage, Unauthorized
 from tambuli.messaging.segments import SegmentedMessage, segment_message
-from tambuli.messaging.sending import SendRequest, send_sms
+from tambuli.messaging.sending import SendRequest, SentMessage, send_sms
 from tambuli.messaging.views import (
     NonGsmCharacterBody,
     SentSmsBody,
@@ -99,11 +99,11 @@ async def accept_send(
     body: SendSmsFields,
     contact_ref: int | str | None,
     use_contacts: bool,
-) -> SentSmsBody:
-    """Check and queue one send request; the answer to give.
+) -> SentMessage:
+    """Check and queue one send request; the message queued (see answer_sent).
 
     DuplicateMessage (answered 409 with the earlier message) when the clientDedup was used
-    before; any other refusal is a TambuliError, and then nothing was queued.
+    before; any other refusal is a TambuliError. Whatever it raises, nothing was queued.
     """
     token = parse_authorization_header(authorization)
     if token is None:
@@ -130,7 +130,11 @@ async def accept_send(
         client_push_url=(body.client_push_url or "").strip(),
         client_ref=body.client_ref or "",
     )
-    sent = await send_sms(runtime.outbox, wanted)
+    return await send_sms(runtime.outbox, wanted)
+
+
+def answer_sent(runtime: ApiRuntime, sent: SentMessage) -> SentSmsBody:
+    """The answer to a queued send; an in-process worker starts on it at once."""
     runtime.wake_delivery()
     return render_sent(sent.message, sent.segments)
 
@@ -141,13 +145,10 @@ async def _send(
     contact_ref: int | str | None,
     use_contacts: bool,
 ) -> Response[Any]:
+    runtime = runtime_of(request)
     try:
-        answer = await accept_send(
-            runtime_of(request),
-            request.headers.get("authorization"),
-            body,
-            contact_ref,
-            use_contacts,
+        sent = await accept_send(
+            runtime, request.headers.get("authorization"), body, contact_ref, use_contacts
         )
     except DuplicateMessage as exc:
         assert isinstance(exc.original, StoredMessage)
@@ -156,7 +157,7 @@ async def _send(
         answer.error = exc.message
         answer.error_code = exc.error_code
         return Response(answer, status_code=409, media_type=MediaType.JSON)
-    return Response(answer, status_code=200, media_type=MediaType.JSON)
+    return Response(answer_sent(runtime, sent), status_code=200, media_type=MediaType.JSON)
 
 
 @post("/v1/sms/contact", operation_id="sendSmsContact", tags=["SMS"], status_code=200)
