@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from types import SimpleNamespace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,10 +22,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber
+from tambuli.db.direct import fetch_one
 from tambuli.db.schema import (
     contact_field_values,
     contact_group_members,
@@ -342,53 +340,11 @@ def _parse_value_map(raw: Any) -> dict[int, str]:
     return {int(k): str(v) for k, v in sorted(decoded.items(), key=lambda kv: int(kv[0]))}
 
 
-def _compile_for_sqlite(query: Select[Any]) -> tuple[str, tuple[str, ...]]:
-    compiled = query.compile(dialect=sqlite_dialect.dialect())
-    return str(compiled), tuple(compiled.positiontup or ())
-
-
-_SQLITE_SINGLE_CONTACT = _compile_for_sqlite(_SINGLE_CONTACT_QUERIES["sqlite"])
-_SQLITE_COLUMNS = [*(c.name for c in _CONTACT_COLUMNS), "group_list", "value_map"]
-
-
-def _sqlite_time(text: str) -> datetime:
-    # What UTCDateTime stores on SQLite: naive UTC text.
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-async def _select_contact_row_sqlite(
-    conn: AsyncConnection, org_id: int, contact_id: int
-) -> SimpleNamespace | None:
-    # The single-contact lookup is the hottest read of the API. On SQLite the statement itself
-    # takes a few microseconds, SQLAlchemy's execution around it about ten times that; so it
-    # runs here on the driver's own cursor, on the loop thread like every SQLite statement
-    # (sqlite_inline.py), with the few result conversions UTCDateTime would have done.
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert isinstance(raw, sqlite3.Connection)
-    sql, names = _SQLITE_SINGLE_CONTACT
-    values = {"contact_id": contact_id, "org_id": org_id}
-    cursor = sqlite3.Cursor(raw)
-    try:
-        found = cursor.execute(sql, tuple(values[n] for n in names)).fetchone()
-    finally:
-        cursor.close()
-    if found is None:
-        return None
-    row = SimpleNamespace(**dict(zip(_SQLITE_COLUMNS, found, strict=True)))
-    for name in ("created_at", "updated_at", "last_use_at"):
-        setattr(row, name, _sqlite_time(getattr(row, name)))
-    return row
-
-
 async def select_contact(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
     """One contact with its groups and custom field values, or None."""
-    row: Any
-    if conn.dialect.name == "sqlite":
-        row = await _select_contact_row_sqlite(conn, org_id, contact_id)
-    else:
-        query = _SINGLE_CONTACT_QUERIES[conn.dialect.name]
-        values = {"contact_id": contact_id, "org_id": org_id}
-        row = (await conn.execute(query, values)).one_or_none()
+    # The hottest read of the API: on SQLite it runs on the driver's own cursor (db/direct.py).
+    query = _SINGLE_CONTACT_QUERIES[conn.dialect.name]
+    row = await fetch_one(conn, query, {"contact_id": contact_id, "org_id": org_id})
     if row is None:
         return None
     group_ids = sorted(int(g) for g in row.group_list.split(",")) if row.group_list else []
