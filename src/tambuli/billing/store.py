@@ -221,8 +221,7 @@ async def select_reservations(
     an update in the same transaction sees.
     """
     # In ID order across chunks too: the lock order every batch keeps.
-    ids = sorted(set(reservation_ids))
-    rows = await fetch_rows_in(conn, _SELECT_RESERVATIONS, "b_id", ids)
+    rows = await fetch_rows_in(conn, _SELECT_RESERVATIONS, "b_id", sorted(reservation_ids))
     found = [_to_reservation(row) for row in rows]
     return {reservation.id: reservation for reservation in found}
 

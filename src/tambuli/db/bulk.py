@@ -20,7 +20,7 @@ from sqlalchemy import Insert, Table, Update, bindparam, func, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.direct import SqlitePlan, plan_slots
+from tambuli.db.direct import SqlitePlan, plan_slots, raw_sqlite_connection
 
 # Statements are compiled once per (statement, row keys); callers keep them as module constants.
 _PLAN_CACHE_SIZE = 256
@@ -48,8 +48,7 @@ async def _sqlite_executemany(
 ) -> sqlite3.Connection:
     plan = _plan_for_sqlite(statement, tuple(sorted(rows[0])), conn.dialect)
     parameters = [plan.bind(row) for row in rows]
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert isinstance(raw, sqlite3.Connection)
+    raw = raw_sqlite_connection(conn)
     # A plain cursor: the connection's own (sqlite_inline.InlineCursor) expects to be called
     # from SQLAlchemy's execution.
     cursor = sqlite3.Cursor(raw)

@@ -98,7 +98,7 @@ class SqlitePlan:
         ]
 
 
-def convert_parameter(bind_type: TypeEngine[Any], dialect: Dialect) -> Converter | None:
+def _convert_parameter(bind_type: TypeEngine[Any], dialect: Dialect) -> Converter | None:
     """How a value bound to a parameter of this type is handed to SQLite."""
     if isinstance(bind_type, UTCDateTime):
         return _convert_datetime
@@ -112,7 +112,7 @@ def plan_slots(compiled: Any, keys: Sequence[str], dialect: Dialect) -> tuple[Sl
         bind = compiled.binds[name]
         if bind.expanding:
             raise TypeError(f"{name}: IN lists have no fixed position")
-        convert = convert_parameter(bind.type, dialect)
+        convert = _convert_parameter(bind.type, dialect)
         if bind.key in keys:
             slots.append(Slot(bind.key, None, convert))
         elif bind.required:
@@ -133,7 +133,8 @@ def _plan_statement(statement: Statement, keys: tuple[str, ...], dialect: Dialec
     return SqlitePlan(str(compiled), plan_slots(compiled, keys, dialect), results, row_type._make)
 
 
-def _raw_connection(conn: AsyncConnection) -> sqlite3.Connection:
+def raw_sqlite_connection(conn: AsyncConnection) -> sqlite3.Connection:
+    """The sqlite3 connection under a started SQLAlchemy connection (its transaction's)."""
     raw = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
     assert isinstance(raw, sqlite3.Connection)
     return raw
@@ -151,7 +152,7 @@ async def fetch_rows(
         result = await conn.execute(statement, dict(parameters))
         return list(result) if result.returns_rows else []
     plan = _plan_statement(statement, tuple(sorted(parameters)), conn.dialect)
-    cursor = sqlite3.Cursor(_raw_connection(conn))
+    cursor = sqlite3.Cursor(raw_sqlite_connection(conn))
     try:
         rows = cursor.execute(plan.sql, plan.bind(parameters)).fetchall()
     finally:

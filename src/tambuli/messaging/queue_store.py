@@ -103,7 +103,7 @@ async def select_recent_handoffs(
     if not recipients:
         return found
     rows = await fetch_rows_in(
-        conn, _SELECT_RECENT_HANDOFFS, "b_recipient", sorted(set(recipients)), {"b_since": since}
+        conn, _SELECT_RECENT_HANDOFFS, "b_recipient", recipients, {"b_since": since}
     )
     for r in rows:
         found[r.recipient].append(r.handed_at)
@@ -121,7 +121,7 @@ async def select_still_claimed(
     if not ids:
         return set()
     rows = await fetch_rows_in(
-        conn, _SELECT_STILL_CLAIMED, "b_id", sorted(set(ids)), {"b_lease_until": lease_until}
+        conn, _SELECT_STILL_CLAIMED, "b_id", sorted(ids), {"b_lease_until": lease_until}
     )
     return {int(r.id) for r in rows}
 
