@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tambuli.contacts.phones import (
+    _read_plain_international,
     normalise_either,
     normalise_full_number,
     normalise_local_number,
@@ -71,3 +75,48 @@ def test_exactly_one_phone_number_form_is_required(
 ) -> None:
     with pytest.raises((AmbiguousPhoneNumber, InvalidPhoneNumber)):
         normalise_either(full, local, country)
+
+
+COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _parse_or_none(text: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    country=st.sampled_from(COUNTRY_CODES) | st.integers(min_value=0, max_value=999),
+    national=st.text(alphabet="0123456789", max_size=20),
+)
+@example(country=63, national="9171234567")
+@example(country=63, national="09171234567")
+@example(country=54, national="91123456789")
+@example(country=39, national="0612345678")
+@example(country=1, national="4155550123")
+@example(country=7, national="89161234567")
+def test_the_plain_international_reading_agrees_with_phonenumbers(
+    country: int, national: str
+) -> None:
+    text = f"+{country}{national}"
+    plain = _read_plain_international(text)
+    if plain is not None:
+        assert plain == _parse_or_none(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["+639171234567", "+14155550123", "+447911123456", "+2348031234567", "+919812345678"]
+)
+def test_common_international_numbers_take_the_plain_reading(text: str) -> None:
+    plain = _read_plain_international(text)
+    assert plain is not None
+    assert plain == phonenumbers.parse(text, None)
+    assert normalise_full_number(text).digits == text[1:]
+
+
+@pytest.mark.parametrize("text", ["+630171234567", "+390612345678", "+63 917", "+0639171234567"])
+def test_numbers_with_prefixes_or_spaces_are_left_to_phonenumbers(text: str) -> None:
+    assert _read_plain_international(text) is None

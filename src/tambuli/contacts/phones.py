@@ -2,20 +2,69 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
 import phonenumbers
 from phonenumbers import carrier as carrier_names
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from tambuli.contacts.models import PhoneNumber
 from tambuli.errors import AmbiguousPhoneNumber, InvalidPhoneNumber
 
 MAX_PHONE_TEXT = 40
 
+# "+" and nothing but ASCII digits: the form nearly every API client sends.
+_PLAIN_INTERNATIONAL = re.compile(r"\+([1-9][0-9]{2,38})", re.ASCII)
+_LONGEST_COUNTRY_CODE = 3
+# The national significant number's bounds that phonenumbers.parse enforces.
+_SHORTEST_NATIONAL = 2
+_LONGEST_NATIONAL = 17
+
+
+@cache
+def _national_prefix_of(country_code: int) -> re.Pattern[str] | None:
+    """The pattern phonenumbers strips as a national prefix after this country code."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None or not metadata.national_prefix_for_parsing:
+        return None
+    return re.compile(metadata.national_prefix_for_parsing)
+
+
+def _read_plain_international(text: str) -> phonenumbers.PhoneNumber | None:
+    """What phonenumbers.parse makes of "+" and digits, or None where its answer needs it.
+
+    parse spends most of its time normalising characters that are not there in this form.
+    Only the plainest case is answered here: a known country code followed by a national
+    number that has no national prefix to strip and no leading zero; anything else is left
+    to parse. A property test holds this to parse's own answers.
+    """
+    plain = _PLAIN_INTERNATIONAL.fullmatch(text)
+    if plain is None:
+        return None
+    digits = plain.group(1)
+    for length in range(1, _LONGEST_COUNTRY_CODE + 1):
+        country_code = int(digits[:length])
+        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[length:]
+    if not _SHORTEST_NATIONAL <= len(national) <= _LONGEST_NATIONAL or national[0] == "0":
+        return None
+    prefix = _national_prefix_of(country_code)
+    if prefix is not None and prefix.match(national) is not None:
+        return None
+    return phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+
 
 def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
     if len(text) > MAX_PHONE_TEXT or "\x00" in text:
         raise InvalidPhoneNumber(f"Invalid phone number: {text[:MAX_PHONE_TEXT]!r}")
     try:
-        number = phonenumbers.parse(text, region)
+        plain = _read_plain_international(text) if region is None else None
+        number = plain if plain is not None else phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(f"Invalid phone number {text!r}: {exc._msg}") from exc
     if not phonenumbers.is_valid_number(number):
