@@ -90,7 +90,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
     from tambuli.api.server import serve_http
     from tambuli.workers.runner import Workers
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, checkpoint_in_background=True)
     stop = asyncio.Event()
     background: asyncio.Task[None] | None = None
     try:
@@ -145,7 +145,7 @@ def serve(host: str, port: int, no_workers: bool) -> None:
 async def _work(settings: Settings) -> None:
     from tambuli.workers.runner import Workers
 
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, checkpoint_in_background=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

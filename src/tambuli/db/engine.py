@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from tambuli.db import sqlite_inline  # noqa: F401  (registers the sqlite+inline dialect)
+from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, WalCheckpoints
 
 # Wait this long for another process's SQLite write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -32,7 +34,9 @@ def to_async_url(url: str) -> str:
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
 
-def _prepare_sqlite_connection(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
+def _prepare_sqlite_connection(
+    dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry, *, checkpoints_elsewhere: bool
+) -> None:
     # Let SQLAlchemy's begin event issue BEGIN itself, so writers can take the lock up front.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -40,6 +44,8 @@ def _prepare_sqlite_connection(dbapi_connection: DBAPIConnection, _: ConnectionP
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    if checkpoints_elsewhere:
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
     cursor.close()
     # SQLite's own lower() folds ASCII only; searches must ignore case in every script, as
     # PostgreSQL's lower() does.
@@ -62,10 +68,25 @@ def _begin_sqlite_transaction(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class Database:
-    """An async engine plus the two ways Tambuli uses it: a write and a read transaction."""
+def _sqlite_file(url: str) -> str | None:
+    """The file of a sqlite:// URL, or None for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+
+class Database:
+    """An async engine plus the two ways Tambuli uses it: a write and a read transaction.
+
+    With `checkpoint_in_background` (long-running processes), a file-backed SQLite database's
+    write-ahead log is checkpointed by a thread of its own instead of inside commits
+    (wal_checkpoints.py).
+    """
+
+    def __init__(
+        self, url: str, *, echo: bool = False, checkpoint_in_background: bool = False
+    ) -> None:
         self.url = url
         async_url = to_async_url(url)
         self.dialect = make_url(async_url).get_backend_name()
@@ -84,8 +105,17 @@ class Database:
         # Write transactions begun by this process; benchmarks report commits per message.
         self.write_transactions = 0
         self._reader: AsyncConnection | None = None
+        self.checkpoints: WalCheckpoints | None = None
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _prepare_sqlite_connection)
+            path = _sqlite_file(url) if checkpoint_in_background else None
+            if path is not None:
+                self.checkpoints = WalCheckpoints(path)
+                self.checkpoints.start()
+            event.listen(
+                self.engine.sync_engine,
+                "connect",
+                partial(_prepare_sqlite_connection, checkpoints_elsewhere=path is not None),
+            )
             event.listen(self.engine.sync_engine, "begin", _begin_sqlite_transaction)
 
     @property
@@ -137,8 +167,10 @@ class Database:
         return self._reader
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop checkpointing, after a last checkpoint)."""
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
         await self.engine.dispose()
+        if self.checkpoints is not None:
+            self.checkpoints.stop()
