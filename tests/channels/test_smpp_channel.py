@@ -488,6 +488,46 @@ async def test_a_receipt_that_overtakes_its_hand_off_is_offered_again(
     assert [r.operator_message_id for r in events.receipts] == ["LATE1"]
 
 
+class GatedEvents(RecordedEvents):
+    """RecordedEvents whose first record of receipts waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
+        if not self.gate.is_set():
+            # As a record waiting for the database's write lock behind other writers.
+            self.waiting.set()
+            await self.gate.wait()
+        return await super().record_receipts(receipts)
+
+
+async def test_a_receipt_that_arrives_while_others_are_recorded_is_kept(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    first, second = await channel.submit([sms(35, "first"), sms(36, "second")])
+    channel.mark_recorded([first, second])
+    events = GatedEvents()
+    first_delivered = send_receipt(smsc, receipt_text(first.operator_message_id))
+    await wait_until(lambda: channel.events_waiting.is_set())
+    recording = asyncio.ensure_future(channel.poll_events(events))
+    await asyncio.wait_for(events.waiting.wait(), 10)
+
+    second_delivered = send_receipt(smsc, receipt_text(second.operator_message_id))
+    await wait_until(lambda: channel.events_waiting.is_set())
+    events.gate.set()
+    assert await asyncio.wait_for(recording, 10) == 1
+    assert await channel.poll_events(events) == 1
+    await asyncio.wait_for(asyncio.gather(first_delivered, second_delivered), 10)
+
+    assert [r.operator_message_id for r in events.receipts] == [
+        first.operator_message_id,
+        second.operator_message_id,
+    ]
+
+
 def receipt_text(operator_id: str) -> bytes:
     return f"id:{operator_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:".encode()
 

@@ -648,12 +648,15 @@ class SmppChannel:
         if not due:
             return 0
         waiting = [(r, h) for r, h in self._receipts if now - h.offered_at < RECEIPT_RETRY_SECONDS]
+        # Receipts keep arriving while the record awaits the database; they join the list
+        # anew and must still be there afterwards.
+        self._receipts = []
         try:
             unmatched = await events.record_receipts([r for r, _ in due])
         except Exception:
             for _, held in due:
                 answer_held(held, ESME_RX_T_APPN)
-            self._receipts = waiting
+            self._receipts = waiting + self._receipts
             raise
         for receipt, held in due:
             if receipt.operator_message_id not in unmatched:
@@ -669,7 +672,7 @@ class SmppChannel:
             else:
                 held.offered_at = now
                 waiting.append((receipt, held))
-        self._receipts = waiting
+        self._receipts = waiting + self._receipts
         return len(due) - len(unmatched)
 
 
