@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tambuli.billing import service as billing
 from tambuli.billing.models import EntryKind
-from tambuli.channels.base import ChannelEvents, ChannelHealth, HandOff, LinkState, OutboundSms
+from tambuli.channels.base import HandOff, OutboundSms
 from tambuli.channels.registry import route_all_to
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
@@ -29,7 +29,7 @@ from tambuli.messaging.simulator_journal import (
 from tambuli.messaging.store import MessageFilter
 from tambuli.messaging.views import render_record
 from tambuli.webhooks.service import list_pushes
-from tests.services.sms_world import PRICE, RECEIPT_DELAY, SmsWorld
+from tests.services.sms_world import PRICE, RECEIPT_DELAY, SmsWorld, WrappedSimulator
 
 
 @pytest.fixture
@@ -245,38 +245,6 @@ async def test_every_message_row_ends_with_a_settled_or_released_reservation(
         reservation = await billing.get_reservation(world.db, int(reservation_id))
         assert reservation.status != "held"
     assert await world.balance(org) == 1_000_000 - 2 * PRICE
-
-
-class WrappedSimulator:
-    """The world's simulator channel behind a Channel of a test's own (which changes submit)."""
-
-    def __init__(self, world: SmsWorld) -> None:
-        self.world = world
-        self.name = world.channel.name
-        self.parts_per_second = 0.0
-        self.paces_itself = False
-        self.part_header_octets = world.channel.part_header_octets
-
-    async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
-        return await self.world.channel.submit(batch)
-
-    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        self.world.channel.mark_recorded(handoffs)
-
-    async def poll_events(self, events: ChannelEvents) -> int:
-        return await self.world.channel.poll_events(events)
-
-    async def open(self) -> None:
-        await self.world.channel.open()
-
-    async def close(self) -> None:
-        await self.world.channel.close()
-
-    def read_health(self) -> ChannelHealth:
-        return self.world.channel.read_health()
-
-    def read_state(self) -> LinkState:
-        return self.world.channel.read_state()
 
 
 class PollingBeforeRecord(WrappedSimulator):

@@ -72,7 +72,12 @@ async def enqueue_message_pushes_within(
 
 @dataclass
 class Dispatcher:
-    """Moves due messages from the queue to channels; one per worker process."""
+    """Moves due messages from the queue to channels; one per worker process.
+
+    Several dispatch_once calls may run at once (the runner keeps two batches in flight, so
+    that one is claimed and queued at its channel while another awaits its answers): claims
+    never overlap, and pacing counts the hand-offs of batches not yet recorded.
+    """
 
     db: Database
     clock: Clock
@@ -80,6 +85,10 @@ class Dispatcher:
     rules: DeliveryRules = field(default_factory=DeliveryRules)
     random_unit: Callable[[], float] = random.random
     limiters: dict[str, ThroughputLimiter] = field(default_factory=dict)
+    # Recipient -> times of this process's hand-offs whose record is not yet committed.
+    _unrecorded_handoffs: dict[str, list[datetime]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     async def dispatch_once(self) -> int:
         """Hand one batch of due messages to their channels; returns how many were claimed."""
@@ -98,6 +107,20 @@ class Dispatcher:
         expired = [m for m in claimed if m.deadline_at <= now]
         live = [m for m in claimed if m.deadline_at > now]
         to_send, deferred = await self._pace(live, now)
+        try:
+            await self._hand_off(to_send, expired, deferred, lease_until)
+        finally:
+            self._forget_handoffs(to_send, now)
+        return len(claimed)
+
+    async def _hand_off(
+        self,
+        to_send: list[queue_store.ClaimedMessage],
+        expired: list[queue_store.ClaimedMessage],
+        deferred: list[tuple[int, datetime]],
+        lease_until: datetime,
+    ) -> None:
+        """Submit the paced messages to their channels and record every outcome."""
         # (message, channel name, answer, parts sent)
         answers: list[tuple[queue_store.ClaimedMessage, str, HandOff, int]] = []
         by_channel: dict[str, tuple[Channel, list[tuple[queue_store.ClaimedMessage, Routed]]]] = {}
@@ -123,7 +146,6 @@ class Dispatcher:
             # offered and wait like any unmatched receipt).
             for channel, handoffs in submitted:
                 channel.mark_recorded(handoffs)
-        return len(claimed)
 
     async def _pace(
         self, live: list[queue_store.ClaimedMessage], now: datetime
@@ -132,17 +154,37 @@ class Dispatcher:
             recent = await queue_store.select_recent_handoffs(
                 conn, [m.recipient for m in live], now - self.rules.pacing_window
             )
+        # Nothing awaits from here until the hand-offs are noted: a batch paced at the same
+        # time sees them.
+        unrecorded = self._unrecorded_handoffs
+        for recipient, times in unrecorded.items():
+            if recipient in recent:
+                recent[recipient].extend(times)
         to_send: list[queue_store.ClaimedMessage] = []
         deferred: list[tuple[int, datetime]] = []
         for message in live:
-            history = recent.setdefault(message.recipient, [])
+            history = recent.get(message.recipient)
+            if history is None:
+                history = recent[message.recipient] = list(
+                    unrecorded.get(message.recipient, ())
+                )
             slot = next_pacing_slot(history, now, self.rules.pacing_limit, self.rules.pacing_window)
             if slot is None:
                 to_send.append(message)
                 history.append(now)
+                unrecorded.setdefault(message.recipient, []).append(now)
             else:
                 deferred.append((message.id, min(slot, message.deadline_at)))
         return to_send, deferred
+
+    def _forget_handoffs(self, sent: list[queue_store.ClaimedMessage], at: datetime) -> None:
+        """The batch's record is committed (or abandoned): its hand-offs count from the database."""
+        unrecorded = self._unrecorded_handoffs
+        for message in sent:
+            times = unrecorded[message.recipient]
+            times.remove(at)
+            if not times:
+                del unrecorded[message.recipient]
 
     async def _submit(
         self, channel: Channel, batch: list[tuple[queue_store.ClaimedMessage, Routed]]

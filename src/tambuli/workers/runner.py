@@ -51,6 +51,11 @@ TOPUP_GATHER_SECONDS = 0.05
 # steady flow it would otherwise claim a handful at a time, each claim and record paying fixed
 # costs that starve the API and receipts of the same process; an idle queue is woken at once.
 DISPATCH_GATHER_SECONDS = 0.02
+# Batches dispatched at once: while one awaits its channel's answers (a bind's window lets
+# only so many parts be in flight), the next is claimed, paced and queued behind it, so the
+# channel never waits for a claim or a record. Measured on one SMPP bind with a window of 10:
+# one loop handed about 1,950 msg/s at 2,000 offered, two kept up.
+DISPATCH_LOOPS = 2
 
 
 def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -> DeliveryRules:
@@ -59,8 +64,10 @@ def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -
     limits = [c.parts_per_second for c in channels if c.parts_per_second > 0]
     if limits:
         # A claimed batch must reach its channel well within the claim's lease, or another
-        # worker takes it over while it is still being handed off (and sends it twice).
-        batch_size = min(batch_size, max(1, int(min(limits) * settings.claim_lease_seconds / 2)))
+        # worker takes it over while it is still being handed off (and sends it twice). The
+        # batches in flight at once queue behind one another at the channel.
+        within_lease = min(limits) * settings.claim_lease_seconds / (2 * DISPATCH_LOOPS)
+        batch_size = min(batch_size, max(1, int(within_lease)))
     return DeliveryRules(
         retry=RetryPolicy(
             base=timedelta(seconds=settings.retry_base_seconds),
@@ -204,7 +211,7 @@ class Workers:
 
         pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
         loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
-            ("dispatch", dispatch, self._wake),
+            *((f"dispatch {i + 1}", dispatch, self._wake) for i in range(DISPATCH_LOOPS)),
             *(
                 (f"{c.name} events", _poller(c, events), getattr(c, "events_waiting", None))
                 for c in self.channels
