@@ -165,9 +165,7 @@ class Dispatcher:
         for message in live:
             history = recent.get(message.recipient)
             if history is None:
-                history = recent[message.recipient] = list(
-                    unrecorded.get(message.recipient, ())
-                )
+                history = recent[message.recipient] = list(unrecorded.get(message.recipient, ()))
             slot = next_pacing_slot(history, now, self.rules.pacing_limit, self.rules.pacing_window)
             if slot is None:
                 to_send.append(message)
