@@ -35,6 +35,14 @@ async def _autocheckpoint_pages(db: Database) -> int:
         return int((await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar_one())
 
 
+def _open_without_the_thread(path: Path) -> tuple[Database, WalCheckpoints]:
+    """A Database set up for background checkpoints, its thread stopped: the test checkpoints."""
+    db = Database(f"sqlite:///{path}", checkpoint_in_background=True)
+    assert db.checkpoints is not None
+    db.checkpoints.stop()
+    return db, db.checkpoints
+
+
 def _log_pages(path: Path) -> int:
     wal = Path(f"{path}-wal")
     return wal.stat().st_size // 4096 if wal.exists() else 0
@@ -42,11 +50,7 @@ def _log_pages(path: Path) -> int:
 
 async def test_commits_leave_the_log_to_the_checkpoint_thread(tmp_path: Path) -> None:
     path = tmp_path / "tambuli.db"
-    db = Database(f"sqlite:///{path}", checkpoint_in_background=True)
-    checkpoints = db.checkpoints
-    assert checkpoints is not None
-    # Only the explicit checkpoints below: the thread itself waits far longer than this test.
-    checkpoints.stop()
+    db, checkpoints = _open_without_the_thread(path)
     try:
         assert await _autocheckpoint_pages(db) == AUTOCHECKPOINT_PAGES
         await _fill(db, ROWS_PAST_DEFAULT_THRESHOLD)
@@ -79,10 +83,7 @@ async def test_without_the_thread_commits_checkpoint_as_sqlite_does(tmp_path: Pa
 
 async def test_the_thread_checkpoints_until_disposed_and_nothing_is_lost(tmp_path: Path) -> None:
     path = tmp_path / "tambuli.db"
-    db = Database(f"sqlite:///{path}", checkpoint_in_background=True)
-    checkpoints = db.checkpoints
-    assert checkpoints is not None
-    checkpoints.stop()
+    db, _ = _open_without_the_thread(path)
     running = WalCheckpoints(str(path), interval_seconds=0.01)
     running.start()
     try:
