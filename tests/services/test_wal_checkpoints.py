@@ -58,7 +58,6 @@ async def test_commits_leave_the_log_to_the_checkpoint_thread(tmp_path: Path) ->
         assert _log_pages(path) > 1000
         size_before = path.stat().st_size
         done = checkpoints.checkpoint_once()
-        assert not done.blocked
         assert done.copied_pages == done.log_pages > 1000
         assert path.stat().st_size > size_before + 1000 * 4096
         async with db.read() as conn:

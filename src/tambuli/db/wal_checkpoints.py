@@ -32,10 +32,12 @@ logger = logging.getLogger(__name__)
 
 @frozen_record
 class Checkpoint:
-    """One checkpoint's outcome, as SQLite reports it."""
+    """One checkpoint's outcome, as SQLite reports it.
 
-    # Whether a reader or writer kept it from finishing (PASSIVE reports, never waits).
-    blocked: bool
+    A passive checkpoint that a reader kept from finishing copies fewer pages than the log
+    holds; the next one copies the rest.
+    """
+
     log_pages: int
     copied_pages: int
 
@@ -78,11 +80,10 @@ class WalCheckpoints:
             # As the other connections (engine.py): the checkpoint syncs the file; the log's
             # commits were already made durable by the connections that wrote them.
             self._conn.execute("PRAGMA synchronous=NORMAL")
-        blocked, log_pages, copied_pages = self._conn.execute(
-            "PRAGMA wal_checkpoint(PASSIVE)"
-        ).fetchone()
+        # The first column tells whether a blocking checkpoint mode was blocked: never here.
+        _, log_pages, copied_pages = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints_made += 1
-        return Checkpoint(blocked=bool(blocked), log_pages=log_pages, copied_pages=copied_pages)
+        return Checkpoint(log_pages=log_pages, copied_pages=copied_pages)
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):

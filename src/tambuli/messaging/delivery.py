@@ -157,15 +157,13 @@ class Dispatcher:
         # Nothing awaits from here until the hand-offs are noted: a batch paced at the same
         # time sees them.
         unrecorded = self._unrecorded_handoffs
-        for recipient, times in unrecorded.items():
-            if recipient in recent:
-                recent[recipient].extend(times)
+        histories = {
+            m.recipient: recent.get(m.recipient, []) + unrecorded.get(m.recipient, []) for m in live
+        }
         to_send: list[queue_store.ClaimedMessage] = []
         deferred: list[tuple[int, datetime]] = []
         for message in live:
-            history = recent.get(message.recipient)
-            if history is None:
-                history = recent[message.recipient] = list(unrecorded.get(message.recipient, ()))
+            history = histories[message.recipient]
             slot = next_pacing_slot(history, now, self.rules.pacing_limit, self.rules.pacing_window)
             if slot is None:
                 to_send.append(message)
