@@ -172,7 +172,7 @@ async def test_drafts_trickling_in_soon_after_a_write_wait_and_share_the_next_on
     world: SmsWorld,
 ) -> None:
     org = await world.new_org()
-    intake = SmsIntake(world.db, world.clock, linger_seconds=0.3)
+    intake = SmsIntake(world.db, world.clock, linger_seconds=1.0)
     await intake.submit(_draft(org, "639171200001", world.clock))
     before = world.db.write_transactions
     trickle = []
