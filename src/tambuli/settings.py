@@ -1,165 +1,201 @@
-"""Runtime settings, read once from TAMBULI_* environment variables and passed down."""
+"""Runtime settings, read once from TAMBULI_* environment variables and passed down.
+
+Each setting is declared once, with its variable, default and allowed range; `load_settings`
+reads every declared variable, and a Settings outside its ranges cannot be built (the message
+names the variable and the range), so a process refuses to start rather than run half broken.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 DEFAULT_DATABASE_URL = "sqlite:///./tambuli.db"
+T = TypeVar("T")
+_ENV = "env"
+_LOW = "low"
+_LOW_OPEN = "low_open"
+_HIGH = "high"
+_CHOICES = "choices"
+_SECONDS_IN_A_DAY = 86_400
+
+
+def setting(
+    default: T,
+    env: str,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    choices: tuple[str, ...] = (),
+) -> T:
+    """Declare a field read from `env`; numbers must be finite and within the bounds given."""
+    low = above if above is not None else at_least
+    metadata = {_ENV: env, _LOW: low, _LOW_OPEN: above is not None, _HIGH: at_most}
+    return field(default=default, metadata={**metadata, _CHOICES: choices})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of a Tambuli process; see docs/configuration.md."""
 
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = setting(DEFAULT_DATABASE_URL, "TAMBULI_DATABASE_URL")
     # The TOML file of channels and routes (docs/routing.md); "" runs the simulator alone.
-    channel_config_file: str = ""
+    channel_config_file: str = setting("", "TAMBULI_CONFIG")
     # Request bodies above this size are refused with 413 before they are parsed.
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: int = setting(
+        1_048_576, "TAMBULI_MAX_BODY_BYTES", at_least=1, at_most=1_073_741_824
+    )
     # Contact imports are files, so they get a larger cap of their own.
-    max_upload_bytes: int = 20 * 1_048_576
-    # How long a verified API token is trusted without asking the database again.
-    token_cache_seconds: float = 2.0
+    max_upload_bytes: int = setting(
+        20 * 1_048_576, "TAMBULI_MAX_UPLOAD_BYTES", at_least=1, at_most=4_294_967_296
+    )
+    # How long a verified API token is trusted without asking the database again (0: never).
+    token_cache_seconds: float = setting(
+        2.0, "TAMBULI_TOKEN_CACHE_SECONDS", at_least=0, at_most=3600
+    )
     # Balance given to the demo organization made on the first start of an empty database.
-    demo_balance_micro: int = 10_000_000
+    demo_balance_micro: int = setting(
+        10_000_000, "TAMBULI_DEMO_BALANCE_MICRO", at_least=0, at_most=1_000_000_000_000
+    )
     # First retry of a transiently refused SMS after about this long, doubling up to the cap.
-    retry_base_seconds: float = 10.0
-    retry_max_seconds: float = 900.0
+    retry_base_seconds: float = setting(
+        10.0, "TAMBULI_RETRY_BASE_SECONDS", above=0, at_most=_SECONDS_IN_A_DAY
+    )
+    retry_max_seconds: float = setting(
+        900.0, "TAMBULI_RETRY_MAX_SECONDS", above=0, at_most=7 * _SECONDS_IN_A_DAY
+    )
     # A worker that claimed messages and died gives them up after this long.
-    claim_lease_seconds: float = 60.0
+    claim_lease_seconds: float = setting(
+        60.0, "TAMBULI_CLAIM_LEASE_SECONDS", at_least=1, at_most=_SECONDS_IN_A_DAY
+    )
     # How many due rows a worker claims per commit.
-    dispatch_batch_size: int = 500
+    dispatch_batch_size: int = setting(
+        500, "TAMBULI_DISPATCH_BATCH_SIZE", at_least=1, at_most=10_000
+    )
     # How many due campaign runs (steps, poll timeouts) a worker fires per commit.
-    campaign_batch_size: int = 500
+    campaign_batch_size: int = setting(
+        500, "TAMBULI_CAMPAIGN_BATCH_SIZE", at_least=1, at_most=10_000
+    )
     # How often an idle worker looks for due rows (it is woken at once by sends in-process).
-    worker_poll_seconds: float = 0.2
-    # At most this many SMS per recipient number reach a channel in any rolling minute.
-    recipient_per_minute: int = 5
+    worker_poll_seconds: float = setting(
+        0.2, "TAMBULI_WORKER_POLL_SECONDS", at_least=0.01, at_most=60
+    )
+    # At most this many SMS per recipient number reach a channel in any rolling minute (0: any).
+    recipient_per_minute: int = setting(
+        5, "TAMBULI_RECIPIENT_PER_MINUTE", at_least=0, at_most=10_000
+    )
     # Seconds between a hand-off to the simulator and its receipt.
-    simulator_receipt_delay: float = 1.0
+    simulator_receipt_delay: float = setting(
+        1.0, "TAMBULI_SIMULATOR_RECEIPT_DELAY", at_least=0, at_most=_SECONDS_IN_A_DAY
+    )
     # Throughput limit of the simulator channel in SMS parts per second (0: no limit).
-    simulator_parts_per_second: float = 2000.0
+    simulator_parts_per_second: float = setting(
+        2000.0, "TAMBULI_SIMULATOR_PARTS_PER_SECOND", at_least=0, at_most=1_000_000
+    )
     # Let webhooks reach loopback and private addresses (tests, closed networks).
-    webhooks_allow_private: bool = False
+    webhooks_allow_private: bool = setting(False, "TAMBULI_WEBHOOKS_ALLOW_PRIVATE")
     # A synchronous top-up request waits this long for its first attempt before answering 202.
-    topup_sync_seconds: float = 30.0
+    topup_sync_seconds: float = setting(30.0, "TAMBULI_TOPUP_SYNC_SECONDS", at_least=0, at_most=300)
     # How long one call to a top-up provider may take before it counts as unknown (looked up
     # again later); a claimed top-up is leased for this plus a margin.
-    topup_attempt_seconds: float = 60.0
+    topup_attempt_seconds: float = setting(
+        60.0, "TAMBULI_TOPUP_ATTEMPT_SECONDS", above=0, at_most=3600
+    )
     # How many due top-ups a worker claims per commit, and how many calls it has in flight.
-    topup_batch_size: int = 200
-    # Which provider sends airtime: "simulator" or "reloadly".
-    topup_provider: str = "simulator"
+    topup_batch_size: int = setting(200, "TAMBULI_TOPUP_BATCH_SIZE", at_least=1, at_most=10_000)
+    # Which provider sends airtime.
+    topup_provider: str = setting(
+        "simulator", "TAMBULI_TOPUP_PROVIDER", choices=("simulator", "reloadly")
+    )
     # The simulator's slow numbers (ending 0007) take this long.
-    simulator_topup_delay: float = 10.0
+    simulator_topup_delay: float = setting(
+        10.0, "TAMBULI_SIMULATOR_TOPUP_DELAY", at_least=0, at_most=3600
+    )
     # Reloadly (or a compatible aggregator): OAuth client credentials and the two base URLs.
-    reloadly_client_id: str = ""
-    reloadly_client_secret: str = ""
-    reloadly_auth_url: str = "https://auth.reloadly.com"
-    reloadly_api_url: str = "https://topups.reloadly.com"
+    reloadly_client_id: str = setting("", "TAMBULI_RELOADLY_CLIENT_ID")
+    reloadly_client_secret: str = setting("", "TAMBULI_RELOADLY_CLIENT_SECRET")
+    reloadly_auth_url: str = setting("https://auth.reloadly.com", "TAMBULI_RELOADLY_AUTH_URL")
+    reloadly_api_url: str = setting("https://topups.reloadly.com", "TAMBULI_RELOADLY_API_URL")
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            _check_value(spec.metadata, getattr(self, spec.name))
+        if self.retry_max_seconds < self.retry_base_seconds:
+            raise ValueError(
+                "TAMBULI_RETRY_MAX_SECONDS must be at least TAMBULI_RETRY_BASE_SECONDS"
+                f" ({self.retry_base_seconds:g}), got {self.retry_max_seconds:g}"
+            )
 
 
-def _read_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+def describe_range(metadata: Mapping[str, Any]) -> str:
+    """The allowed values of a numeric setting in words ("from 1 to 10000")."""
+    low, high = _show(metadata[_LOW]), _show(metadata[_HIGH])
+    if metadata[_LOW_OPEN]:
+        return f"greater than {low} and at most {high}"
+    return f"from {low} to {high}"
 
 
-def _read_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+def _show(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
-def _read_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.strip().lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.strip().lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+def _check_value(metadata: Mapping[str, Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        choices = metadata[_CHOICES]
+        if choices and value not in choices:
+            raise ValueError(f"{metadata[_ENV]} must be one of {', '.join(choices)}, got {value!r}")
+        return
+    low, high = metadata[_LOW], metadata[_HIGH]
+    too_low = low is not None and (value <= low if metadata[_LOW_OPEN] else value < low)
+    too_high = high is not None and value > high
+    if not math.isfinite(value) or too_low or too_high:
+        kind = "a whole number" if isinstance(value, int) else "a number"
+        raise ValueError(
+            f"{metadata[_ENV]} must be {kind} {describe_range(metadata)}, got {value!r}"
+        )
 
 
-def _read_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
+def _parse(metadata: Mapping[str, Any], kind: type, raw: str) -> object:
+    name = metadata[_ENV]
+    if kind is bool:
+        if raw.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.strip().lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValueError(
+                f"{name} must be a whole number {describe_range(metadata)}, got {raw!r}"
+            ) from exc
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ValueError(
+                f"{name} must be a number {describe_range(metadata)}, got {raw!r}"
+            ) from exc
+    if metadata[_CHOICES]:
+        return raw.strip().lower()
+    return raw.strip()
+
+
+_KINDS: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build Settings from the environment (or the given mapping)."""
+    """Settings from the environment (or the given mapping); ValueError says what is wrong."""
     source = os.environ if env is None else env
-    return Settings(
-        database_url=source.get("TAMBULI_DATABASE_URL") or DEFAULT_DATABASE_URL,
-        channel_config_file=(source.get("TAMBULI_CONFIG") or "").strip(),
-        max_body_bytes=_read_int(source, "TAMBULI_MAX_BODY_BYTES", Settings.max_body_bytes),
-        max_upload_bytes=_read_int(source, "TAMBULI_MAX_UPLOAD_BYTES", Settings.max_upload_bytes),
-        token_cache_seconds=_read_float(
-            source, "TAMBULI_TOKEN_CACHE_SECONDS", Settings.token_cache_seconds
-        ),
-        demo_balance_micro=_read_int(
-            source, "TAMBULI_DEMO_BALANCE_MICRO", Settings.demo_balance_micro
-        ),
-        retry_base_seconds=_read_float(
-            source, "TAMBULI_RETRY_BASE_SECONDS", Settings.retry_base_seconds
-        ),
-        retry_max_seconds=_read_float(
-            source, "TAMBULI_RETRY_MAX_SECONDS", Settings.retry_max_seconds
-        ),
-        claim_lease_seconds=_read_float(
-            source, "TAMBULI_CLAIM_LEASE_SECONDS", Settings.claim_lease_seconds
-        ),
-        dispatch_batch_size=_read_int(
-            source, "TAMBULI_DISPATCH_BATCH_SIZE", Settings.dispatch_batch_size
-        ),
-        campaign_batch_size=_read_int(
-            source, "TAMBULI_CAMPAIGN_BATCH_SIZE", Settings.campaign_batch_size
-        ),
-        worker_poll_seconds=_read_float(
-            source, "TAMBULI_WORKER_POLL_SECONDS", Settings.worker_poll_seconds
-        ),
-        recipient_per_minute=_read_int(
-            source, "TAMBULI_RECIPIENT_PER_MINUTE", Settings.recipient_per_minute
-        ),
-        simulator_receipt_delay=_read_float(
-            source, "TAMBULI_SIMULATOR_RECEIPT_DELAY", Settings.simulator_receipt_delay
-        ),
-        simulator_parts_per_second=_read_float(
-            source, "TAMBULI_SIMULATOR_PARTS_PER_SECOND", Settings.simulator_parts_per_second
-        ),
-        webhooks_allow_private=_read_bool(
-            source, "TAMBULI_WEBHOOKS_ALLOW_PRIVATE", Settings.webhooks_allow_private
-        ),
-        topup_sync_seconds=_read_float(
-            source, "TAMBULI_TOPUP_SYNC_SECONDS", Settings.topup_sync_seconds
-        ),
-        topup_attempt_seconds=_read_float(
-            source, "TAMBULI_TOPUP_ATTEMPT_SECONDS", Settings.topup_attempt_seconds
-        ),
-        topup_batch_size=_read_int(source, "TAMBULI_TOPUP_BATCH_SIZE", Settings.topup_batch_size),
-        topup_provider=_read_choice(
-            source, "TAMBULI_TOPUP_PROVIDER", Settings.topup_provider, ("simulator", "reloadly")
-        ),
-        simulator_topup_delay=_read_float(
-            source, "TAMBULI_SIMULATOR_TOPUP_DELAY", Settings.simulator_topup_delay
-        ),
-        reloadly_client_id=source.get("TAMBULI_RELOADLY_CLIENT_ID", ""),
-        reloadly_client_secret=source.get("TAMBULI_RELOADLY_CLIENT_SECRET", ""),
-        reloadly_auth_url=source.get("TAMBULI_RELOADLY_AUTH_URL") or Settings.reloadly_auth_url,
-        reloadly_api_url=source.get("TAMBULI_RELOADLY_API_URL") or Settings.reloadly_api_url,
-    )
+    values: dict[str, object] = {}
+    for spec in fields(Settings):
+        raw = source.get(spec.metadata[_ENV], "")
+        # An empty variable means "not set": the default applies.
+        if raw.strip():
+            values[spec.name] = _parse(spec.metadata, _KINDS[str(spec.type)], raw)
+    return Settings(**values)  # type: ignore[arg-type]
