@@ -340,3 +340,32 @@ class InvalidChannelConfig(TambuliError):
 
     error_code = "config.invalid"
     default_message = "Invalid channel configuration"
+
+
+# --- 503: this server cannot take the request on now; nothing was changed ------------------
+class ServiceUnavailable(TambuliError):
+    """The server is in no state to carry the request out; it changed nothing."""
+
+    error_code = "server.unavailable"
+    default_message = "The server cannot take requests now"
+
+
+class NotReady(ServiceUnavailable):
+    """This process's workers keep failing: a message or top-up accepted now would not go out."""
+
+    error_code = "server.notready"
+    default_message = "The server cannot deliver right now; nothing was charged, retry later"
+
+
+class StorageLost(ServiceUnavailable):
+    """The database file was deleted or replaced under the running server: it takes no writes."""
+
+    error_code = "server.storage"
+    default_message = "The server's database is gone; nothing was changed"
+
+
+class StorageFull(ServiceUnavailable):
+    """The database's disk (or its size limit) is full; writes succeed again once there is room."""
+
+    error_code = "server.storagefull"
+    default_message = "The server's storage is full; nothing was changed, retry later"

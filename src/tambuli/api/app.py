@@ -19,6 +19,7 @@ from tambuli.api import (
     groups,
     legacy_subscriptions,
     messages,
+    readiness,
     sms,
     status,
     subscriptions,
@@ -45,15 +46,10 @@ async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-@get("/healthz", include_in_schema=False)
-async def health() -> dict[str, str]:
-    """Liveness probe for load balancers."""
-    return {"status": "ok"}
-
-
 ROUTES: list[Any] = [
     openapi_document,
-    health,
+    readiness.health,
+    readiness.readiness,
     balance.get_org_balance,
     contacts.list_contacts,
     contacts.create_contact,
@@ -104,6 +100,7 @@ def build_app(
     topups: TopupDesk | None = None,
     channel_config: ChannelConfig | None = None,
     read_channel_health: Callable[[], list[ChannelHealth]] | None = None,
+    read_worker_problems: Callable[[], list[str]] | None = None,
 ) -> Litestar:
     """The HTTP application serving the engageSPARK-compatible API."""
     commits = GroupCommit(db)
@@ -122,6 +119,7 @@ def build_app(
     if wake_topups is not None:
         runtime.wake_topups = wake_topups
     runtime.read_channel_health = read_channel_health
+    runtime.read_worker_problems = read_worker_problems
     openapi = OpenAPIConfig(
         title="Tambuli",
         version=__version__,

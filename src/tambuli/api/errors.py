@@ -18,6 +18,8 @@ from tambuli.errors import (
     MalformedJson,
     NotFound,
     Overloaded,
+    ServiceUnavailable,
+    StorageLost,
     TambuliError,
     Unauthorized,
 )
@@ -32,9 +34,12 @@ STATUS_BY_ERROR: dict[type[TambuliError], int] = {
     Conflict: 409,
     BodyTooLarge: 413,
     Overloaded: 429,
+    ServiceUnavailable: 503,
 }
 # Seconds a client is asked to wait after a 429.
 RETRY_AFTER_SECONDS = 1
+# ... and after a 503 that passes by itself (a full disk, failing workers).
+RETRY_AFTER_UNAVAILABLE_SECONDS = 5
 
 
 def status_for(error: TambuliError) -> int:
@@ -51,14 +56,25 @@ def render_error(error: TambuliError) -> Response[dict[str, Any]]:
     401 and 402 bodies carry only `error`, as the spec shows them; the rest add `errorCode`
     and, where there is something to say, `context`.
     """
+    status, body, headers = describe_error(error)
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers or None)
+
+
+def describe_error(error: TambuliError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The status, body and extra headers of an error's answer (see render_error)."""
     status = status_for(error)
     body: dict[str, Any] = {"error": error.message}
     if status not in (401, 402):
         body["errorCode"] = error.error_code
         if error.context:
             body["context"] = error.context
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
-    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+    headers = {}
+    if status == 429:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    elif status == 503 and not isinstance(error, StorageLost):
+        # A lost database file needs the operator; the others pass by themselves.
+        headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE_SECONDS)
+    return status, body, headers
 
 
 def handle_tambuli_error(_: Request[Any, Any, Any], exc: TambuliError) -> Response[Any]:

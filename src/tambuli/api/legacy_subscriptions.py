@@ -168,6 +168,7 @@ async def subscribe_contacts(
     except Unauthorized:
         # Another organization's engagement looks exactly like one that does not exist.
         raise CampaignNotFound() from None
+    runtime.refuse_unless_delivering()
     if try_using_existing not in (None, "", REUSE_NEWEST):
         raise InvalidField('try_using_existing must be "newest"', {"field": "try_using_existing"})
     entries = _read_entries(await request.body())

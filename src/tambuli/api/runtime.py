@@ -13,6 +13,7 @@ from tambuli.channels.base import ChannelHealth
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
+from tambuli.errors import NotReady
 from tambuli.messaging.sending import Outbox
 from tambuli.settings import Settings
 from tambuli.topups.service import TopupDesk
@@ -39,6 +40,15 @@ class ApiRuntime:
     wake_topups: Callable[[], None] = lambda: None
     # The health of this process's channels; None when it runs no workers.
     read_channel_health: Callable[[], list[ChannelHealth]] | None = None
+    # Why this process's worker loops cannot deliver now (empty when they can); None when it
+    # runs no workers.
+    read_worker_problems: Callable[[], list[str]] | None = None
+
+    def refuse_unless_delivering(self) -> None:
+        """NotReady when this process's workers keep failing: take no money for work that
+        would not be done."""
+        if self.read_worker_problems is not None and (problems := self.read_worker_problems()):
+            raise NotReady(context={"reasons": problems})
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:

@@ -23,7 +23,7 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, ReceiveMessage, Scope, Send
 
-from tambuli.api.errors import INTERNAL_ERROR_BODY
+from tambuli.api.errors import INTERNAL_ERROR_BODY, describe_error
 from tambuli.api.runtime import ApiRuntime
 from tambuli.api.sms import (
     SendSmsFields,
@@ -32,6 +32,7 @@ from tambuli.api.sms import (
     accept_send,
     answer_sent,
 )
+from tambuli.errors import ServiceUnavailable
 
 log = logging.getLogger("tambuli.api")
 
@@ -79,7 +80,7 @@ class SendLane:
         if answer is None:
             await self._app(scope, _replay(body, complete, receive), send)
             return
-        status, content = answer
+        status, content, extra_headers = answer
         await send(
             {
                 "type": "http.response.start",
@@ -87,13 +88,17 @@ class SendLane:
                 "headers": [
                     (b"content-type", _JSON),
                     (b"content-length", str(len(content)).encode()),
+                    *extra_headers,
                 ],
             }
         )
         await send({"type": "http.response.body", "body": content, "more_body": False})
 
-    async def _try_send(self, route: _Route, scope: Scope, body: bytes) -> tuple[int, bytes] | None:
-        """The status and body to answer once the message is queued; None when it was not."""
+    async def _try_send(
+        self, route: _Route, scope: Scope, body: bytes
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """The status, body and extra headers to answer once the message is queued, or when
+        the server takes no sends now; None for Litestar to answer."""
         try:
             fields = route.decoder.decode(body)
             contact_ref = fields.contact_id if isinstance(fields, SendToContactBody) else None
@@ -104,15 +109,21 @@ class SendLane:
                 contact_ref,
                 route.use_contacts,
             )
+        except ServiceUnavailable as exc:
+            # The server's state, not the request: asking again through Litestar would only
+            # count the same refusal twice.
+            status, content, headers = describe_error(exc)
+            encoded = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+            return status, _ENCODER.encode(content), encoded
         except Exception:
             # Refused, or our bug: either way nothing was queued, and Litestar's route meets
             # the same request again and answers (or logs) it in the usual shape.
             return None
         try:
-            return 200, _ENCODER.encode(answer_sent(self._runtime, sent))
+            return 200, _ENCODER.encode(answer_sent(self._runtime, sent)), []
         except Exception:
             log.exception("answering a queued send to %s failed", scope["path"])
-            return 500, _ENCODER.encode(INTERNAL_ERROR_BODY)
+            return 500, _ENCODER.encode(INTERNAL_ERROR_BODY), []
 
 
 def _read_authorization(scope: Scope) -> str | None:

@@ -110,6 +110,7 @@ async def accept_send(
         raise Unauthorized()
     org_id = parse_id(body.org_id, "orgId")
     principal = await authorize_token(runtime, token, org_id)
+    runtime.refuse_unless_delivering()
     contact_id = None if contact_ref is None else parse_id(contact_ref, "contactId")
     phone = _phone(body, use_contacts)
     if (phone is None) == (contact_id is None):

@@ -73,6 +73,7 @@ async def subscribe(
 ) -> SubscribedBody:
     """Subscribe a contact (found, created or updated first) to a launched, open campaign."""
     principal = await authorize_org(request, org_id)
+    runtime_of(request).refuse_unless_delivering()
     wanted_campaign = _campaign_id(campaign_id)
     contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
     has_number = any(
@@ -121,6 +122,7 @@ async def unsubscribe(
 ) -> UnsubscribedBody:
     """End the contact's active run (reported as an error); no active run is fine."""
     principal = await authorize_org(request, org_id)
+    runtime_of(request).refuse_unless_delivering()
     wanted_campaign = _campaign_id(campaign_id)
     contact_id = parse_id(data.contact_id, "contactId")
     runtime = runtime_of(request)

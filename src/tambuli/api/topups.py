@@ -170,6 +170,7 @@ async def send_topup(
 ) -> Response[TopupSentBody]:
     """Send airtime: the largest amount on sale up to maxAmount (see desiredAmount)."""
     principal = await authorize_org(request, org_id)
+    runtime_of(request).refuse_unless_delivering()
     contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
     phone = _phone(data)
     if (phone is None) == (contact_id is None):
@@ -276,6 +277,7 @@ async def send_legacy_topup(
     try:
         org_id = parse_id(data.organization_id, "organizationId")
         principal = await authorize_token(runtime_of(request), token, org_id)
+        runtime_of(request).refuse_unless_delivering()
         wanted = TopupRequest(
             org_id=principal.org_id,
             contact_id=None,

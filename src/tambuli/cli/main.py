@@ -107,6 +107,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
             workers.wake_topups if workers else None,
             channel_config=channel_config,
             read_channel_health=workers.read_channel_health if workers else None,
+            read_worker_problems=workers.read_loop_problems if workers else None,
         )
         if workers is not None:
             background = asyncio.create_task(workers.run(stop))

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.engine import Database
-from tambuli.errors import Overloaded, TambuliError
+from tambuli.errors import Overloaded, ServiceUnavailable, TambuliError
 
 log = logging.getLogger("tambuli.db")
 D = TypeVar("D")
@@ -87,7 +87,8 @@ class BatchIntake(ABC, Generic[D, R]):
             try:
                 await self._write(batch)
             except Exception as exc:  # a database fault must reach every waiting request
-                log.exception("writing a batch of %d rows failed", len(batch))
+                if not isinstance(exc, ServiceUnavailable):  # a known state, logged where it began
+                    log.exception("writing a batch of %d rows failed", len(batch))
                 for waiting in batch:
                     if not waiting.answer.done():
                         waiting.answer.set_exception(exc)

@@ -9,12 +9,13 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from tambuli.db import sqlite_inline  # noqa: F401  (registers the sqlite+inline dialect)
+from tambuli.db.storage_health import StorageHealth, is_disk_full
 from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, WalCheckpoints
 
 # Wait this long for another process's SQLite write lock before giving up.
@@ -68,6 +69,14 @@ def _begin_sqlite_transaction(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _describe_database(url: str) -> str:
+    """The database in words for the log, without its credentials."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"the database file {parsed.database or ':memory:'}"
+    return f"the PostgreSQL database {parsed.database} on {parsed.host or 'localhost'}"
+
+
 def _sqlite_file(url: str) -> str | None:
     """The file of a sqlite:// URL, or None for an in-memory database."""
     database = make_url(url).database
@@ -81,7 +90,8 @@ class Database:
 
     With `checkpoint_in_background` (long-running processes), a file-backed SQLite database's
     write-ahead log is checkpointed by a thread of its own instead of inside commits
-    (wal_checkpoints.py).
+    (wal_checkpoints.py), which also notices the file being deleted or replaced.
+    `storage` knows whether the database takes writes (storage_health.py).
     """
 
     def __init__(
@@ -106,10 +116,14 @@ class Database:
         self.write_transactions = 0
         self._reader: AsyncConnection | None = None
         self.checkpoints: WalCheckpoints | None = None
+        self.storage = StorageHealth(_describe_database(url))
+        # Every statement and commit that fails for want of space becomes StorageFull here,
+        # wherever it runs (a savepoint of a group commit included).
+        event.listen(self.engine.sync_engine, "handle_error", self._translate_disk_full)
         if self.dialect == "sqlite":
             path = _sqlite_file(url) if checkpoint_in_background else None
             if path is not None:
-                self.checkpoints = WalCheckpoints(path)
+                self.checkpoints = WalCheckpoints(path, on_lost=self.storage.mark_lost)
                 self.checkpoints.start()
             event.listen(
                 self.engine.sync_engine,
@@ -123,16 +137,43 @@ class Database:
         """Whether this is SQLite (single writer, compare-and-set claims)."""
         return self.dialect == "sqlite"
 
+    def _translate_disk_full(self, context: ExceptionContext) -> None:
+        if is_disk_full(context.original_exception):
+            raise self.storage.record_full() from context.original_exception
+
+    def translate_storage_error(self, error: Exception) -> Exception:
+        """StorageFull (counted) for a driver's disk-full error that bypassed SQLAlchemy
+        (statements on the raw connection, db/bulk.py); any other error as it is."""
+        if is_disk_full(error):
+            return self.storage.record_full()
+        return error
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: committed on success, rolled back on any exception."""
+        """One write transaction: committed on success, rolled back on any exception.
+
+        StorageLost at once when the database file was deleted or replaced.
+        """
+        self.storage.refuse_if_lost()
         self.write_transactions += 1
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        try:
+            if self._write_lock is None:
+                async with self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self._write_lock, self.engine.begin() as conn:
+                    yield conn
+        except Exception as exc:
+            translated = self.translate_storage_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+        self.storage.record_write()
+
+    async def check_writable(self) -> None:
+        """Raise unless a write transaction can begin and commit now (the readiness probe)."""
+        async with self.write() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

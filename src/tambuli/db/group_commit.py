@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.engine import Database
+from tambuli.errors import ServiceUnavailable
 
 log = logging.getLogger("tambuli.db")
 T = TypeVar("T")
@@ -62,7 +63,8 @@ class GroupCommit:
                     for waiting in batch:
                         outcomes.append(await _run_in_savepoint(conn, waiting.job))
             except Exception as exc:  # the commit (or the database) failed: every job failed
-                log.exception("a group commit of %d jobs failed", len(batch))
+                if not isinstance(exc, ServiceUnavailable):  # a known state, logged where it began
+                    log.exception("a group commit of %d jobs failed", len(batch))
                 outcomes = [(False, exc)] * len(batch)
             for waiting, (succeeded, value) in zip(batch, outcomes, strict=True):
                 if waiting.answer.done():  # its caller was cancelled meanwhile
@@ -70,7 +72,7 @@ class GroupCommit:
                 if succeeded:
                     waiting.answer.set_result(value)
                 else:
-                    waiting.answer.set_exception(value)
+                    waiting.answer.set_exception(self._db.translate_storage_error(value))
 
 
 async def _run_in_savepoint(conn: AsyncConnection, job: Job) -> tuple[bool, Any]:

@@ -11,13 +11,20 @@ releases the GIL while SQLite works, so the copy and the sync overlap the loop's
 PASSIVE checkpoints never wait for readers or writers: they copy what no reader still needs,
 and a writer keeps appending meanwhile. Durability does not change: a commit is in the log
 before it is acknowledged, whether or not it has been copied yet.
+
+Each checkpoint also compares the file at the path with the one first opened (device and
+inode): a database deleted or replaced under a running process is told to `on_lost` (at most
+every interval, for the price of one stat call), because the open connections would otherwise
+go on committing into a file no one will see again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
+from collections.abc import Callable
 
 from tambuli.records import frozen_record
 
@@ -45,9 +52,17 @@ class Checkpoint:
 class WalCheckpoints:
     """Checkpoints one SQLite file every `interval_seconds` until stopped."""
 
-    def __init__(self, path: str, interval_seconds: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        path: str,
+        interval_seconds: float = CHECKPOINT_INTERVAL_SECONDS,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
         self._path = path
         self._interval = interval_seconds
+        self._on_lost = on_lost
+        # (device, inode) of the file first opened.
+        self._identity: tuple[int, int] | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -80,10 +95,21 @@ class WalCheckpoints:
             # As the other connections (engine.py): the checkpoint syncs the file; the log's
             # commits were already made durable by the connections that wrote them.
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._identity = _identify(self._path)
+        self._check_file()
         # The first column tells whether a blocking checkpoint mode was blocked: never here.
         _, log_pages, copied_pages = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints_made += 1
         return Checkpoint(log_pages=log_pages, copied_pages=copied_pages)
+
+    def _check_file(self) -> None:
+        if self._on_lost is None or self._identity is None:
+            return
+        now = _identify(self._path)
+        if now is None:
+            self._on_lost(f"the database file {self._path} was deleted")
+        elif now != self._identity:
+            self._on_lost(f"the database file {self._path} was replaced by another file")
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
@@ -97,3 +123,12 @@ class WalCheckpoints:
             self.checkpoint_once()
         except sqlite3.Error:
             logger.exception("checkpointing %s failed; trying again shortly", self._path)
+
+
+def _identify(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at `path`; None when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino

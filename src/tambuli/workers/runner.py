@@ -4,7 +4,9 @@ fire campaign steps and handle the replies campaigns wait for.
 Each loop claims due rows, acts and records the outcome, then looks again at once while there
 is work, or waits for a wake-up or its poll interval when there is none. Stopping lets the step
 in progress finish, so nothing claimed is left half-recorded by a clean shutdown (and a killed
-process's claims simply expire).
+process's claims simply expire). A loop that raises, and the start-up that builds and opens the
+channels, are restarted after a pause (restarts.py); their health tells the API whether this
+process can deliver.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tambuli.channels.simulator import SimulatorChannel
 from tambuli.channels.smpp import SmppChannel
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.errors import ServiceUnavailable
 from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
 from tambuli.messaging.models import RetryPolicy
@@ -44,6 +47,7 @@ from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.topups.providers import open_topup_desk
 from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
+from tambuli.workers.restarts import LoopHealth, run_restarting
 
 log = logging.getLogger("tambuli.workers")
 TOPUP_GATHER_SECONDS = 0.05
@@ -56,6 +60,8 @@ DISPATCH_GATHER_SECONDS = 0.02
 # channel never waits for a claim or a record. Measured on one SMPP bind with a window of 10:
 # one loop handed about 1,950 msg/s at 2,000 offered, two kept up.
 DISPATCH_LOOPS = 2
+# The name under which the start-up (building and opening the channels) counts its restarts.
+START_UP = "start-up"
 
 
 def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -> DeliveryRules:
@@ -121,10 +127,27 @@ class Workers:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_campaigns: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_topups: asyncio.Event = field(default_factory=asyncio.Event)
+    # How each loop (and the start-up) has fared, by name.
+    loops: dict[str, LoopHealth] = field(default_factory=dict, init=False)
+    # Whether the channels were built here (and so are built anew after a failed start-up).
+    _built_channels: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         if self.channel_config is None:
             self.channel_config = build_default_config(self.settings.simulator_parts_per_second)
+
+    @property
+    def loop_restarts(self) -> dict[str, int]:
+        """How often each loop was restarted after a failure since the process started."""
+        return {name: health.restarts for name, health in self.loops.items()}
+
+    def read_loop_problems(self) -> list[str]:
+        """Why this process cannot deliver now: loops that keep failing (empty: none)."""
+        return [
+            f"the {name} loop failed {health.failures_in_a_row} times in a row"
+            for name, health in self.loops.items()
+            if health.failing
+        ]
 
     def read_channel_health(self) -> list[ChannelHealth]:
         """The state and counters of this process's channels (empty until they are built)."""
@@ -143,27 +166,36 @@ class Workers:
         self._wake_topups.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run every loop until `stop` is set."""
+        """Run every loop until `stop` is set; a failed start-up is tried again."""
+        health = self.loops.setdefault(START_UP, LoopHealth())
+        await run_restarting(START_UP, lambda: self._start(stop, health), health, self.clock, stop)
+
+    async def _start(self, stop: asyncio.Event, health: LoopHealth) -> None:
         async with httpx.AsyncClient(follow_redirects=False) as client:
             assert self.channel_config is not None
-            if not self.channels:
+            if self._built_channels or not self.channels:
                 self.channels = build_channels(
                     self.db, self.clock, self.settings, self.channel_config, client
                 )
+                self._built_channels = True
             self.registry = ChannelRegistry(self.channels, RouteTable(self.channel_config.routes))
-            for channel in self.channels:
-                await channel.open()
             try:
-                await self._run_loops(stop, client)
+                for channel in self.channels:
+                    await channel.open()
+                await self._run_loops(stop, client, health)
             finally:
                 for channel in self.channels:
                     await channel.close()
                 try:
                     await channel_status.forget_process(self.db, self.process_name)
+                except ServiceUnavailable:  # the rows go stale; the cause is logged already
+                    pass
                 except Exception:  # the database may be what is failing; the rows go stale
                     log.exception("could not remove this process's channel status")
 
-    async def _run_loops(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
+    async def _run_loops(
+        self, stop: asyncio.Event, client: httpx.AsyncClient, start_up: LoopHealth
+    ) -> None:
         dispatcher = Dispatcher(
             self.db,
             self.clock,
@@ -221,9 +253,22 @@ class Workers:
             ("campaign replies", answer_replies, None),
             ("top-ups", send_topups, self._wake_topups),
         ]
+        start_up.record_success()
         await asyncio.gather(
             self._report_health(stop),
-            *(self._loop(name, step, wake, stop) for name, step, wake in loops),
+            *(self._supervise(name, step, wake, stop) for name, step, wake in loops),
+        )
+
+    async def _supervise(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[int]],
+        wake: asyncio.Event | None,
+        stop: asyncio.Event,
+    ) -> None:
+        health = self.loops.setdefault(name, LoopHealth())
+        await run_restarting(
+            name, lambda: self._loop(step, wake, stop, health), health, self.clock, stop
         )
 
     async def _report_health(self, stop: asyncio.Event) -> None:
@@ -239,23 +284,24 @@ class Workers:
                     started_at,
                     self.read_channel_health(),
                 )
+            except ServiceUnavailable:  # a known state (a full disk), logged where it began
+                pass
             except Exception:  # a missed write only makes the rows look stale for a while
                 log.exception("could not write the channels' status")
             await _wait_any(stop, None, interval)
 
     async def _loop(
         self,
-        name: str,
         step: Callable[[], Awaitable[int]],
         wake: asyncio.Event | None,
         stop: asyncio.Event,
+        health: LoopHealth,
     ) -> None:
+        # A step that raises ends this run of the loop; run_restarting starts it again (its
+        # rows stay queued meanwhile).
         while not stop.is_set():
-            try:
-                done = await step()
-            except Exception:  # one bad batch must not stop the loop; its rows stay queued
-                log.exception("%s loop failed; retrying", name)
-                done = 0
+            done = await step()
+            health.record_success()
             if done:
                 await asyncio.sleep(0)
                 continue
