@@ -11,6 +11,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -20,14 +22,16 @@ from tambuli.api.app import build_app
 from tambuli.api.runtime import runtime_of_app
 from tambuli.api.send_lane import SendLane
 from tambuli.billing import service as billing
+from tambuli.channels.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import messages
+from tambuli.messaging.simulator_journal import DatabaseJournal
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import NewOrganization
 from tambuli.settings import Settings
 from tambuli.workers.restarts import FAILURES_BEFORE_NOT_READY, restart_delay
-from tambuli.workers.runner import Workers
+from tambuli.workers.runner import START_UP, Workers
 
 FUNDS = 10_000_000
 # Generous: the test waits for events, it never measures how fast they come.
@@ -166,3 +170,50 @@ async def test_a_loop_that_keeps_failing_turns_sends_away_until_it_recovers(
     assert accepted.status_code == 200, accepted.text
     assert await world.message_count() == 1
     assert (await world.client.get("/readyz")).status_code == 200
+
+
+class ChannelThatFailsToOpen:
+    """The simulator, except that its first `failures` opens raise, as a failed set-up does."""
+
+    def __init__(self, inner: SimulatorChannel, failures: int) -> None:
+        self._inner = inner
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def open(self) -> None:
+        """Fail while failures are left, then open the simulator."""
+        if self.failures:
+            self.failures -= 1
+            raise OSError("cannot open the channel")
+        await self._inner.open()
+
+
+async def test_a_start_up_that_fails_is_tried_again_after_a_pause(
+    fresh_db: Database, clock: FakeClock
+) -> None:
+    simulator = SimulatorChannel(
+        DatabaseJournal(fresh_db), clock, receipt_delay=timedelta(0), parts_per_second=0
+    )
+    channel = ChannelThatFailsToOpen(simulator, failures=2)
+    workers = Workers(fresh_db, clock, Settings(), channels=[channel])
+    stop = asyncio.Event()
+    running = asyncio.create_task(workers.run(stop))
+    try:
+        await wait_until(lambda: START_UP in workers.loops)
+        start_up = workers.loops[START_UP]
+        await wait_until(lambda: start_up.failures_in_a_row == 1)
+        # Real time passes, the process clock does not: no restart.
+        await asyncio.sleep(restart_delay(1).total_seconds() * 2)
+        assert workers.loop_restarts[START_UP] == 0
+        clock.advance(restart_delay(1))
+        await wait_until(lambda: start_up.failures_in_a_row == 2)
+        clock.advance(restart_delay(2))
+        await wait_until(lambda: "dispatch 1" in workers.loops)
+        assert start_up.failures_in_a_row == 0
+        assert workers.loop_restarts[START_UP] == 2
+        assert workers.read_loop_problems() == []
+    finally:
+        stop.set()
+        await running
