@@ -154,6 +154,13 @@ async def test_a_loop_that_keeps_failing_turns_sends_away_until_it_recovers(
     assert refused.status_code == 503, refused.text
     assert refused.json()["errorCode"] == "server.notready"
     assert refused.headers["retry-after"]
+    topup = await world.client.post(
+        f"/v1/organizations/{world.org.org_id}/topup",
+        json={"maxAmount": 100, "fullPhoneNumber": "639171234567"},
+        headers={"Authorization": f"Token {world.org.token}"},
+    )
+    assert topup.status_code == 503, topup.text
+    assert topup.json()["errorCode"] == "server.notready"
     assert await world.balance() == balance
     assert await world.message_count() == 0
     ready = await world.client.get("/readyz")
