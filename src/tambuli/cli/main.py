@@ -16,7 +16,7 @@ from tambuli.billing import service as billing
 from tambuli.cli import campaigns as campaigns_cli
 from tambuli.cli import contacts as contacts_cli
 from tambuli.cli import messaging as messaging_cli
-from tambuli.cli import money, orgs, transfer
+from tambuli.cli import money, operators, orgs, transfer
 from tambuli.cli import topups as topups_cli
 from tambuli.cli.context import (
     clock,
@@ -179,6 +179,7 @@ cli.add_command(messaging_cli.simulator)
 cli.add_command(messaging_cli.channels)
 cli.add_command(messaging_cli.routes)
 cli.add_command(topups_cli.topups)
+cli.add_command(operators.operator)
 
 
 def main() -> None:
