@@ -59,6 +59,8 @@ class Settings:
     reloadly_client_secret: str = ""
     reloadly_auth_url: str = "https://auth.reloadly.com"
     reloadly_api_url: str = "https://topups.reloadly.com"
+    # How log lines look: "text", or "json" (one JSON object per line).
+    log_format: str = "text"
 
 
 def _read_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -162,4 +164,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reloadly_client_secret=source.get("TAMBULI_RELOADLY_CLIENT_SECRET", ""),
         reloadly_auth_url=source.get("TAMBULI_RELOADLY_AUTH_URL") or Settings.reloadly_auth_url,
         reloadly_api_url=source.get("TAMBULI_RELOADLY_API_URL") or Settings.reloadly_api_url,
+        log_format=_read_choice(
+            source, "TAMBULI_LOG_FORMAT", Settings.log_format, ("text", "json")
+        ),
     )

@@ -71,6 +71,8 @@ async def test_a_revoked_operator_token_cannot_read_the_status(
     clock = SystemClock()
     token = await organizations.create_operator_token(db, clock)
     assert (await http.get("/v1/status", headers=auth_header(token))).status_code == 200
-    [listed] = [t for t in await organizations.list_operator_tokens(db) if token.startswith(t.prefix)]
+    [listed] = [
+        t for t in await organizations.list_operator_tokens(db) if token.startswith(t.prefix)
+    ]
     await organizations.revoke_operator_token(db, clock, listed.id)
     assert (await http.get("/v1/status", headers=auth_header(token))).status_code == 401

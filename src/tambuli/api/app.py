@@ -19,6 +19,7 @@ from tambuli.api import (
     groups,
     legacy_subscriptions,
     messages,
+    metrics,
     sms,
     status,
     subscriptions,
@@ -91,6 +92,7 @@ ROUTES: list[Any] = [
     campaign_runs.export_answers,
     *GATEWAY_CALLBACK_ROUTES,
     status.get_status,
+    metrics.get_metrics,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -16,6 +17,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from tambuli.db import sqlite_inline  # noqa: F401  (registers the sqlite+inline dialect)
 from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, WalCheckpoints
+from tambuli.metrics import DB_COMMIT_SECONDS
 
 # Wait this long for another process's SQLite write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -130,9 +132,13 @@ class Database:
         if self._write_lock is None:
             async with self.engine.begin() as conn:
                 yield conn
+                committing = time.perf_counter()  # the commit happens as the block ends
+            DB_COMMIT_SECONDS.observe(time.perf_counter() - committing)
             return
         async with self._write_lock, self.engine.begin() as conn:
             yield conn
+            committing = time.perf_counter()
+        DB_COMMIT_SECONDS.observe(time.perf_counter() - committing)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -40,6 +40,7 @@ from tambuli.messaging.models import RetryPolicy
 from tambuli.messaging.receipts import MessageEvents
 from tambuli.messaging.sending import open_outbox
 from tambuli.messaging.simulator_journal import DatabaseJournal
+from tambuli.metrics import count_loop_restart
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.topups.providers import open_topup_desk
@@ -255,6 +256,7 @@ class Workers:
                 done = await step()
             except Exception:  # one bad batch must not stop the loop; its rows stay queued
                 log.exception("%s loop failed; retrying", name)
+                count_loop_restart(name)
                 done = 0
             if done:
                 await asyncio.sleep(0)
