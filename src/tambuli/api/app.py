@@ -145,6 +145,9 @@ def build_app(
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
         state=_state(runtime, channel_config),
+        # The process configures logging once (cli/main.py: text or JSON); Litestar's own
+        # configuration would replace it with its format when the app starts.
+        logging_config=None,
         debug=False,
     )
 
