@@ -10,7 +10,12 @@ from typing import Any
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # Where a log call's `extra=` names something, the JSON line names it the way the API does.
-_EXTRA_KEYS = {"org_id": "orgId", "message_id": "messageId", "topup_id": "topupId"}
+_EXTRA_KEYS = {
+    "org_id": "orgId",
+    "message_id": "messageId",
+    "topup_id": "topupId",
+    "push_id": "pushId",
+}
 # Attributes every LogRecord has; anything else came from `extra=`.
 _RECORD_ATTRIBUTES = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()

@@ -66,7 +66,7 @@ WEBHOOK_PUSHES = Counter(
 )
 TOPUPS = Counter(
     "tambuli_topups",
-    "Top-up provider answers recorded, by outcome (succeeded, failed, pending, transient, ...).",
+    "Top-up provider answers recorded, by outcome (succeeded, permanent, pending, transient, ...).",
     ["outcome"],
 )
 DB_COMMIT_SECONDS = Histogram(
