@@ -55,7 +55,7 @@ def test_json_log_lines_name_the_organization_of_a_failed_push(
             timeout=10,
         )
         assert answer.status_code == 200, answer.text
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not any("push" in line and "failed" in line for line in _log_lines(server)):
             assert time.monotonic() < deadline, server.stderr_path
             time.sleep(0.05)
