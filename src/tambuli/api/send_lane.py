@@ -95,9 +95,13 @@ class SendLane:
         if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
-        route = _ROUTES.get(scope["path"]) if scope["method"] == "POST" else None
+        post = scope["method"] == "POST"
+        route = _ROUTES.get(scope["path"]) if post else None
         if route is None:
-            await self._app(scope, receive, _count_answer(scope, send))
+            # The send routes answer with a trailing slash too; Litestar's route takes those.
+            is_send = post and scope["path"].rstrip("/") in _ROUTES
+            counting = _count_send_answer if is_send else _count_answer
+            await self._app(scope, receive, counting(scope, send))
             return
         body, last = await _read_body(receive, self._max_body)
         if last["type"] != "http.request":
@@ -106,7 +110,7 @@ class SendLane:
         answer = await self._try_send(route, scope, body) if complete else None
         if answer is None:
             await self._app(
-                scope, _replay(body, complete, receive), _count_send_refusal(scope, send)
+                scope, _replay(body, complete, receive), _count_send_answer(scope, send)
             )
             return
         status, content = answer
@@ -168,7 +172,7 @@ def _count_answer(scope: Scope, send: Send) -> Send:
     return counted
 
 
-def _count_send_refusal(scope: Scope, send: Send) -> Send:
+def _count_send_answer(scope: Scope, send: Send) -> Send:
     """`send` for a send request the lane passed on: counted as a request, and as a send
     accepted or refused by the errorCode of its answer."""
     status = 0
