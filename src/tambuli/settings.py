@@ -120,6 +120,8 @@ class Settings:
     reloadly_client_secret: str = setting("", "TAMBULI_RELOADLY_CLIENT_SECRET")
     reloadly_auth_url: str = setting("https://auth.reloadly.com", "TAMBULI_RELOADLY_AUTH_URL")
     reloadly_api_url: str = setting("https://topups.reloadly.com", "TAMBULI_RELOADLY_API_URL")
+    # How log lines look: "text", or "json" (one JSON object per line).
+    log_format: str = setting("text", "TAMBULI_LOG_FORMAT", choices=("text", "json"))
 
     def __post_init__(self) -> None:
         for spec in fields(self):

@@ -56,3 +56,30 @@ def test_migrate_then_manage_an_organization_from_the_command_line(
     assert fields == [{"id": field["id"], "name": "Crop"}]
     table = _cli(url, "org", "list").stdout
     assert "Co-op" in table
+
+
+def test_operator_tokens_are_created_listed_and_revoked_from_the_command_line(
+    fresh_database_url: str,
+) -> None:
+    url = fresh_database_url
+    token = json.loads(_cli(url, "operator", "token", "create", "--note", "prometheus").stdout)[
+        "token"
+    ]
+    listed = json.loads(_cli(url, "operator", "token", "list", "--json").stdout)
+    assert [(t["prefix"], t["note"], t["revokedAt"]) for t in listed] == [
+        (token[:8] + "…", "prometheus", "")
+    ]
+    _cli(url, "operator", "token", "revoke", "--id", str(listed[0]["id"]))
+    [revoked] = json.loads(_cli(url, "operator", "token", "list", "--json").stdout)
+    assert revoked["revokedAt"]
+    env = {**os.environ, "TAMBULI_DATABASE_URL": url}
+    again = subprocess.run(
+        tambuli_command("operator", "token", "revoke", "--id", str(listed[0]["id"])),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 1
+    assert "No live operator token" in again.stderr

@@ -91,6 +91,7 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
         routes = cli(env, "routes", "list", "--json")
         assert [r["channels"] for r in routes] == [["globe-smpp", "simulator"], ["simulator"]]
         org = cli(env, "org", "create", "--name", "Co-op", "--balance", "5")
+        operator = cli(env, "operator", "token", "create", "--note", "monitoring")
         extra = {**FAST, "TAMBULI_CONFIG": str(config), "GLOBE_SMPP_PASSWORD": "secret"}
         with (
             running_server(fresh_database_url, tmp_path, extra) as server,
@@ -148,7 +149,11 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
             )
             assert confirmed["done"] and globe["successPartCount"] == 1
 
-            status = client.get("/v1/status")
+            # The organization's token does not read it; the operator's does.
+            assert client.get("/v1/status").status_code == 401
+            status = client.get(
+                "/v1/status", headers={"Authorization": f"Token {operator['token']}"}
+            )
             assert status.status_code == 200, status.text
             by_name = {c["name"]: c for c in status.json()["channels"]}
             smpp = by_name["globe-smpp"]

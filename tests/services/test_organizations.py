@@ -1,4 +1,4 @@
-"""Organizations, users and API tokens."""
+"""Organizations, users, API tokens and operator tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
-from tambuli.db.schema import api_tokens
+from tambuli.db.schema import api_tokens, operator_tokens
 from tambuli.errors import NotFound, OrganizationNotFound, Unauthorized
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import (
@@ -113,3 +113,29 @@ def test_the_authorization_header_needs_the_token_scheme(
     header: str | None, expected: str | None
 ) -> None:
     assert parse_authorization_header(header) == expected
+
+
+async def test_operator_tokens_are_stored_only_as_hashes_and_can_be_revoked(
+    db: Database, clock: FakeClock
+) -> None:
+    token = await organizations.create_operator_token(db, clock, "  prometheus  ")
+    await organizations.authenticate_operator(db, token)
+    async with db.read() as conn:
+        stored = {str(r.token_hash) for r in await conn.execute(select(operator_tokens))}
+    assert token not in stored
+    assert hash_token(token) in stored
+    [listed] = [t for t in await organizations.list_operator_tokens(db) if token[:8] == t.prefix]
+    assert (listed.note, listed.revoked_at) == ("prometheus", None)
+    await organizations.revoke_operator_token(db, clock, listed.id)
+    with pytest.raises(Unauthorized):
+        await organizations.authenticate_operator(db, token)
+    with pytest.raises(NotFound):
+        await organizations.revoke_operator_token(db, clock, listed.id)
+
+
+async def test_an_organization_token_is_not_an_operator_token(
+    db: Database, make_org: OrgFactory
+) -> None:
+    created = await make_org()
+    with pytest.raises(Unauthorized):
+        await organizations.authenticate_operator(db, created.token)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,8 @@ class RunningServer:
     database_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    # Where stderr (the log records) went when kept apart from stdout; None: in log_path.
+    stderr_path: Path | None = None
 
     def log(self) -> str:
         """Everything the server printed so far."""
@@ -47,19 +49,26 @@ def running_server(
     log_dir: Path,
     extra_env: dict[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    separate_stderr: bool = False,
 ) -> Iterator[RunningServer]:
-    """Start `tambuli serve` on a free port, wait until it answers, stop it afterwards."""
+    """Start `tambuli serve` on a free port, wait until it answers, stop it afterwards.
+
+    With `separate_stderr`, the log records (stderr) go to a file of their own, apart from
+    what the server prints on stdout.
+    """
     port = free_port()
     env = {**os.environ, "TAMBULI_DATABASE_URL": database_url, **(extra_env or {})}
     log_path = log_dir / f"serve-{port}.log"
-    with log_path.open("wb") as log:
+    stderr_path = log_dir / f"serve-{port}.stderr.log" if separate_stderr else None
+    with log_path.open("wb") as log, ExitStack() as files:
+        errors = files.enter_context(stderr_path.open("wb")) if stderr_path else None
         process = subprocess.Popen(
             tambuli_command("serve", "--host", "127.0.0.1", "--port", str(port), *extra_args),
             stdout=log,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.STDOUT if errors is None else errors,
             env=env,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", database_url, process, log_path)
+    server = RunningServer(f"http://127.0.0.1:{port}", database_url, process, log_path, stderr_path)
     try:
         _wait_until_ready(server)
         yield server

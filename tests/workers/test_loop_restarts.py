@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from tambuli.api.app import build_app
@@ -116,6 +117,11 @@ async def world(fresh_db: Database, clock: FakeClock) -> AsyncIterator[WorkerWor
         await running
 
 
+def _counted_restarts(loop: str) -> float:
+    found = REGISTRY.get_sample_value("tambuli_worker_loop_restarts_total", {"loop": loop})
+    return found or 0.0
+
+
 async def test_a_failing_loop_waits_on_the_clock_before_each_restart(world: WorkerWorld) -> None:
     await rename_table(world.db, "webhook_deliveries", "webhook_deliveries_away")
     await wait_until(lambda: "webhooks" in world.workers.loops)
@@ -125,9 +131,12 @@ async def test_a_failing_loop_waits_on_the_clock_before_each_restart(world: Work
     await asyncio.sleep(restart_delay(1).total_seconds() * 2)
     assert world.workers.loop_restarts["webhooks"] == 0
     assert webhooks.failures_in_a_row == 1
+    counted = _counted_restarts("webhooks")
     world.clock.advance(restart_delay(1))
     await wait_until(lambda: webhooks.failures_in_a_row == 2)
     assert world.workers.loop_restarts["webhooks"] == 1
+    # The metrics count the same restart.
+    assert _counted_restarts("webhooks") == counted + 1
     assert restart_delay(2) == 2 * restart_delay(1)
     assert world.workers.read_loop_problems() == []
     # The other loops go on meanwhile.

@@ -19,6 +19,7 @@ from tambuli.api import (
     groups,
     legacy_subscriptions,
     messages,
+    metrics,
     readiness,
     sms,
     status,
@@ -87,6 +88,7 @@ ROUTES: list[Any] = [
     campaign_runs.export_answers,
     *GATEWAY_CALLBACK_ROUTES,
     status.get_status,
+    metrics.get_metrics,
 ]
 
 
@@ -141,6 +143,9 @@ def build_app(
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
         state=_state(runtime, channel_config),
+        # The process configures logging once (cli/main.py: text or JSON); Litestar's own
+        # configuration would replace it with its format when the app starts.
+        logging_config=None,
         debug=False,
     )
 

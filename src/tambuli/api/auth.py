@@ -1,4 +1,4 @@
-"""`Authorization: Token …` checking for organization routes."""
+"""`Authorization: Token …` checking for organization routes and operator routes."""
 
 from __future__ import annotations
 
@@ -53,3 +53,12 @@ async def authorize_token(runtime: ApiRuntime, token: str, org_id: int) -> Princ
         return principal
 
     return await runtime.tokens.checks.load(key, check)
+
+
+async def authorize_operator(request: Request[Any, Any, Any]) -> None:
+    """Return when the request carries a live operator token (`tambuli operator token
+    create`); Unauthorized otherwise, organization tokens included."""
+    token = parse_authorization_header(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized()
+    await organizations.authenticate_operator(runtime_of(request).db, token)

@@ -12,18 +12,29 @@ the Litestar app, whose route answers it exactly as it would have: the error bod
 one place, and queueing refused means nothing was written, so the second attempt is the first
 that counts. Once a message is queued the request never reaches the route, which would queue
 it again.
+
+Every request passes through here, so the lane also counts them (tambuli/metrics.py): each
+answer by route and status, and each send as accepted or refused by its errorCode.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPReceiveMessage, Receive, ReceiveMessage, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPReceiveMessage,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 
-from tambuli.api.errors import INTERNAL_ERROR_BODY, describe_error
+from tambuli.api.errors import INTERNAL_ERROR_BODY, STATUS_BY_ERROR, describe_error
 from tambuli.api.runtime import ApiRuntime
 from tambuli.api.sms import (
     SendSmsFields,
@@ -32,27 +43,42 @@ from tambuli.api.sms import (
     accept_send,
     answer_sent,
 )
-from tambuli.errors import ServiceUnavailable
+from tambuli.errors import InsufficientFunds, ServiceUnavailable, Unauthorized
+from tambuli.metrics import HTTP_REQUESTS, SEND_ACCEPTED, SENDS, CounterChild
 
 log = logging.getLogger("tambuli.api")
 
 
 @dataclass(frozen=True)
 class _Route:
-    """How one send route reads its body."""
+    """How one send route reads its body, and its counter of successes (bound once)."""
 
+    path: str
     decoder: msgspec.json.Decoder[SendSmsFields]
     use_contacts: bool
+    answered: CounterChild = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "answered", HTTP_REQUESTS.labels("POST", self.path, "200"))
 
 
 # Strict decoding accepts a subset of what Litestar's lax conversion accepts, with the same
 # result; anything else is Litestar's to accept or refuse.
 _ROUTES = {
-    "/v1/sms/phonenumber": _Route(msgspec.json.Decoder(SendToNumberBody, strict=True), False),
-    "/v1/sms/contact": _Route(msgspec.json.Decoder(SendToContactBody, strict=True), True),
+    route.path: route
+    for route in (
+        _Route("/v1/sms/phonenumber", msgspec.json.Decoder(SendToNumberBody, strict=True), False),
+        _Route("/v1/sms/contact", msgspec.json.Decoder(SendToContactBody, strict=True), True),
+    )
 }
 _ENCODER = msgspec.json.Encoder()
 _JSON = b"application/json"
+# 401 and 402 bodies carry no errorCode (the spec's shape); the refusal is counted by the code
+# of the error that answers with that status.
+_CODE_OF_STATUS = {
+    STATUS_BY_ERROR[Unauthorized]: Unauthorized.error_code,
+    STATUS_BY_ERROR[InsufficientFunds]: InsufficientFunds.error_code,
+}
 
 
 class SendLane:
@@ -66,11 +92,16 @@ class SendLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
-        route = None
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "POST":
-            route = _ROUTES.get(scope["path"])
-        if route is None:
+        if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
+            return
+        post = scope["method"] == "POST"
+        route = _ROUTES.get(scope["path"]) if post else None
+        if route is None:
+            # The send routes answer with a trailing slash too; Litestar's route takes those.
+            is_send = post and scope["path"].rstrip("/") in _ROUTES
+            counting = _count_send_answer if is_send else _count_answer
+            await self._app(scope, receive, counting(scope, send))
             return
         body, last = await _read_body(receive, self._max_body)
         if last["type"] != "http.request":
@@ -78,9 +109,17 @@ class SendLane:
         complete = not last.get("more_body", False)
         answer = await self._try_send(route, scope, body) if complete else None
         if answer is None:
-            await self._app(scope, _replay(body, complete, receive), send)
+            await self._app(
+                scope, _replay(body, complete, receive), _count_send_answer(scope, send)
+            )
             return
         status, content, extra_headers = answer
+        if status == 200:
+            route.answered.inc()
+            SEND_ACCEPTED.inc()
+        else:
+            HTTP_REQUESTS.labels("POST", route.path, str(status)).inc()
+            SENDS.labels("refused", _read_error_code(status, content)).inc()
         await send(
             {
                 "type": "http.response.start",
@@ -122,8 +161,60 @@ class SendLane:
         try:
             return 200, _ENCODER.encode(answer_sent(self._runtime, sent)), []
         except Exception:
-            log.exception("answering a queued send to %s failed", scope["path"])
+            log.exception(
+                "answering a queued send to %s failed",
+                scope["path"],
+                extra={"org_id": sent.message.org_id, "message_id": sent.message.message_id},
+            )
             return 500, _ENCODER.encode(INTERNAL_ERROR_BODY), []
+
+
+def _count_answer(scope: Scope, send: Send) -> Send:
+    """`send`, counting the answer by the route Litestar matched and its status."""
+
+    async def counted(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # Litestar writes the matched route's template into the scope; none: no route.
+            route = scope.get("path_template") or "unmatched"
+            method = scope.get("method", "")
+            HTTP_REQUESTS.labels(method, route, str(message["status"])).inc()
+        await send(message)
+
+    return counted
+
+
+def _count_send_answer(scope: Scope, send: Send) -> Send:
+    """`send` for a send request the lane passed on: counted as a request, and as a send
+    accepted or refused by the errorCode of its answer."""
+    status = 0
+    chunks: list[bytes] = []
+    count_request = _count_answer(scope, send)
+
+    async def counted(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body" and status != 200:
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                SENDS.labels("refused", _read_error_code(status, b"".join(chunks))).inc()
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            SEND_ACCEPTED.inc()
+        await count_request(message)
+
+    return counted
+
+
+def _read_error_code(status: int, body: bytes) -> str:
+    """The errorCode of an error answer (refusals are the rare case: parsing it is cheap)."""
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        decoded = None
+    code = decoded.get("errorCode") if isinstance(decoded, dict) else None
+    if isinstance(code, str) and code:
+        return code
+    return _CODE_OF_STATUS.get(status, f"http.{status}")
 
 
 def _read_authorization(scope: Scope) -> str | None:

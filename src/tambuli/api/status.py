@@ -1,5 +1,7 @@
 """GET /v1/status (our extension): every worker process's channels, link state and counters.
 
+Operator-only: it needs an operator token (`tambuli operator token create`).
+
 The answering process's own channels are read live; those of other processes come from what
 they last wrote to channel_status (messaging/channel_status.py), marked stale when too old.
 """
@@ -12,13 +14,11 @@ import msgspec
 from litestar import Request, get
 
 from tambuli import __version__
+from tambuli.api.auth import authorize_operator
 from tambuli.api.runtime import runtime_of
 from tambuli.channels.base import ChannelHealth
 from tambuli.clock import format_utc_timestamp
-from tambuli.errors import Unauthorized
 from tambuli.messaging import channel_status
-from tambuli.organizations import service as organizations
-from tambuli.organizations.models import parse_authorization_header
 
 
 class ChannelStatusBody(msgspec.Struct, rename="camel"):
@@ -75,12 +75,10 @@ def _render_health(
 
 @get("/v1/status", include_in_schema=False)
 async def get_status(request: Request[Any, Any, Any]) -> StatusBody:
-    """Channel health for operators; any live API token may read it."""
+    """Channel health of every process, for operators: an operator token reads it, an
+    organization's token does not (it spans every organization's traffic)."""
+    await authorize_operator(request)
     runtime = runtime_of(request)
-    token = parse_authorization_header(request.headers.get("authorization"))
-    if token is None:
-        raise Unauthorized()
-    await organizations.identify_token_user(runtime.db, token)
     me = channel_status.name_this_process()
     now = runtime.clock.now()
     read = runtime.read_channel_health

@@ -16,7 +16,7 @@ from tambuli.billing import service as billing
 from tambuli.cli import campaigns as campaigns_cli
 from tambuli.cli import contacts as contacts_cli
 from tambuli.cli import messaging as messaging_cli
-from tambuli.cli import money, orgs, transfer
+from tambuli.cli import money, operators, orgs, transfer
 from tambuli.cli import topups as topups_cli
 from tambuli.cli.context import (
     clock,
@@ -25,8 +25,10 @@ from tambuli.cli.context import (
     run,
     run_with_database,
 )
+from tambuli.cli.monitoring import metrics_host_option, metrics_port_option, start_metrics
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations, read_schema_revision
+from tambuli.log_format import configure_logging
 from tambuli.organizations import service as organizations
 from tambuli.settings import Settings
 
@@ -84,7 +86,13 @@ def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
     click.echo(f"    {base}/v1/sms/phonenumber")
 
 
-async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -> None:
+async def _serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    with_workers: bool,
+    metrics_at: tuple[str, int | None] = ("127.0.0.1", None),
+) -> None:
     # The web stack takes a second to import; other commands should not pay for it.
     from tambuli.api.app import build_app
     from tambuli.api.server import serve_http
@@ -95,6 +103,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
     background: asyncio.Task[None] | None = None
     try:
         await apply_migrations(db)
+        start_metrics(db, clock, *metrics_at)
         demo = await _create_demo_organization(db, settings)
         channel_config = read_channel_config(settings)
         workers = Workers(db, clock, settings, channel_config) if with_workers else None
@@ -136,14 +145,26 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
     is_flag=True,
     help="Serve the API only; run delivery with `tambuli worker` elsewhere.",
 )
-def serve(host: str, port: int, no_workers: bool) -> None:
+@metrics_port_option
+@metrics_host_option
+def serve(
+    host: str, port: int, no_workers: bool, metrics_port: int | None, metrics_host: str
+) -> None:
     """Run the HTTP API (and, unless --no-workers, the background workers)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = read_settings()
-    run(_serve(settings, host, port, with_workers=not no_workers))
+    configure_logging(settings.log_format)
+    run(
+        _serve(
+            settings,
+            host,
+            port,
+            with_workers=not no_workers,
+            metrics_at=(metrics_host, metrics_port),
+        )
+    )
 
 
-async def _work(settings: Settings) -> None:
+async def _work(settings: Settings, metrics_at: tuple[str, int | None]) -> None:
     from tambuli.workers.runner import Workers
 
     db = Database(settings.database_url, checkpoint_in_background=True)
@@ -153,6 +174,7 @@ async def _work(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await apply_migrations(db)
+        start_metrics(db, clock, *metrics_at)
         click.echo("Tambuli worker running (delivery, receipts, webhooks); Ctrl-C stops it")
         sys.stdout.flush()
         await Workers(db, clock, settings, read_channel_config(settings)).run(stop)
@@ -161,10 +183,13 @@ async def _work(settings: Settings) -> None:
 
 
 @cli.command()
-def worker() -> None:
+@metrics_port_option
+@metrics_host_option
+def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run the background workers only (delivery, receipts, webhooks), without the API."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run(_work(read_settings()))
+    settings = read_settings()
+    configure_logging(settings.log_format)
+    run(_work(settings, (metrics_host, metrics_port)))
 
 
 cli.add_command(orgs.org)
@@ -180,6 +205,7 @@ cli.add_command(messaging_cli.simulator)
 cli.add_command(messaging_cli.channels)
 cli.add_command(messaging_cli.routes)
 cli.add_command(topups_cli.topups)
+cli.add_command(operators.operator)
 
 
 def main() -> None:

@@ -7,7 +7,21 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, Table, Update, bindparam, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.direct import fetch_one, fetch_rows
@@ -82,3 +96,33 @@ async def claim_due_rows(
 async def any_due_row(conn: AsyncConnection, due: DueRows, *, now: datetime) -> bool:
     """Whether some row is due: one cheap read, so an idle worker need not take a write lock."""
     return await fetch_one(conn, _any_due_statement(due), {"b_now": now}) is not None
+
+
+@lru_cache(maxsize=64)
+def _count_statement(due: DueRows) -> Select[Any]:
+    now = bindparam("b_now", type_=due.due_at.type)
+    if "lease_until" in due.leased:
+        lease = due.table.c.lease_until
+        claimed: ColumnElement[bool] = and_(lease.is_not(None), lease > now)
+    else:
+        claimed = false()  # no lease column: a claim cannot be told from a later time
+    waiting = ~claimed
+    return select(
+        func.coalesce(func.sum(case((and_(waiting, due.due_at <= now), 1), else_=0)), 0),
+        func.coalesce(
+            func.sum(
+                case((and_(waiting, or_(due.due_at.is_(None), due.due_at > now)), 1), else_=0)
+            ),
+            0,
+        ),
+        func.coalesce(func.sum(case((claimed, 1), else_=0)), 0),
+    ).where(*due.where)
+
+
+async def count_queued_rows(
+    conn: AsyncConnection, due: DueRows, *, now: datetime
+) -> dict[str, int]:
+    """How many rows of the queue are due now, wait for a later time, or are claimed by a
+    worker (states "due", "later", "claimed")."""
+    row = (await conn.execute(_count_statement(due), {"b_now": now})).one()
+    return {"due": int(row[0]), "later": int(row[1]), "claimed": int(row[2])}

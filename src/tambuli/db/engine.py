@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -17,6 +18,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from tambuli.db import sqlite_inline  # noqa: F401  (registers the sqlite+inline dialect)
 from tambuli.db.storage_health import StorageHealth, is_disk_full
 from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, WalCheckpoints
+from tambuli.metrics import DB_COMMIT_SECONDS
 
 # Wait this long for another process's SQLite write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -160,14 +162,17 @@ class Database:
             if self._write_lock is None:
                 async with self.engine.begin() as conn:
                     yield conn
+                    committing = time.perf_counter()  # the commit happens as the block ends
             else:
                 async with self._write_lock, self.engine.begin() as conn:
                     yield conn
+                    committing = time.perf_counter()
         except Exception as exc:
             translated = self.translate_storage_error(exc)
             if translated is exc:
                 raise
             raise translated from exc
+        DB_COMMIT_SECONDS.observe(time.perf_counter() - committing)
         self.storage.record_write()
 
     async def check_writable(self) -> None:

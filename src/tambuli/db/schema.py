@@ -75,6 +75,19 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
+operator_tokens = Table(
+    "operator_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # SHA-256 of the token, hex; the token itself is never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),
+    # What the operator said the token is for ("prometheus", "on-call laptop").
+    Column("note", String(200), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
 reservations = Table(
     "reservations",
     metadata,

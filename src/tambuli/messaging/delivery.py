@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from tambuli.messaging.models import DeliveryError, RetryPolicy, next_pacing_slo
 from tambuli.messaging.segments import segment_message
 from tambuli.messaging.throughput import ThroughputLimiter
 from tambuli.messaging.views import render_record
+from tambuli.metrics import HANDOFFS
 from tambuli.webhooks import service as webhooks
 
 log = logging.getLogger("tambuli.delivery")
@@ -312,3 +314,16 @@ class Dispatcher:
             await enqueue_message_pushes_within(
                 conn, now, [(mid, event) for mid, event in events if mid in mine]
             )
+        counted = Counter(
+            (channel_name or "none", answer.outcome.value)
+            for message, channel_name, answer, _ in answers
+            if message.id in mine
+        )
+        for (channel_name, outcome), n in counted.items():
+            HANDOFFS.labels(channel_name, outcome).inc(n)
+
+
+async def count_queued_messages(db: Database, now: datetime) -> dict[str, int]:
+    """Messages waiting for a hand-off, by state ("due", "later", "claimed")."""
+    async with db.read() as conn:
+        return await queue_store.count_queued_messages(conn, now)

@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows, execute_rows
-from tambuli.db.claims import DueRows, claim_due_rows
+from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
 from tambuli.db.direct import fetch_rows_in, in_list
 from tambuli.db.schema import messages
 from tambuli.messaging.models import MessageStatus
@@ -74,7 +74,12 @@ _APPLY_RECEIPT = (
         delivery_error=bindparam("b_error"),
         updated_at=bindparam("b_now"),
     )
-    .returning(messages.c.id, messages.c.operator_message_id, messages.c.client_push_url)
+    .returning(
+        messages.c.id,
+        messages.c.operator_message_id,
+        messages.c.client_push_url,
+        messages.c.handed_at,
+    )
 )
 
 
@@ -211,11 +216,11 @@ async def apply_receipts(
     receipt: str,
     delivery_error: str,
     now: datetime,
-) -> list[tuple[int, str, str]]:
+) -> list[tuple[int, str, str, datetime | None]]:
     """Record one kind of receipt on the messages it belongs to, once each.
 
-    Returns (row ID, operator message ID, push URL) of each message that changed; receipts for
-    unknown or already receipted messages change nothing.
+    Returns (row ID, operator message ID, push URL, hand-off time) of each message that
+    changed; receipts for unknown or already receipted messages change nothing.
     """
     if not operator_message_ids:
         return []
@@ -226,7 +231,7 @@ async def apply_receipts(
         operator_message_ids,
         {"b_channel": channel, "b_receipt": receipt, "b_error": delivery_error, "b_now": now},
     )
-    return [(int(r.id), r.operator_message_id, r.client_push_url) for r in rows]
+    return [(int(r.id), r.operator_message_id, r.client_push_url, r.handed_at) for r in rows]
 
 
 async def select_known_operator_ids(
@@ -268,3 +273,8 @@ async def fail_queued_messages_of_runs(
         .returning(messages.c.reservation_id)
     )
     return [int(r) for r in rows.scalars() if r is not None]
+
+
+async def count_queued_messages(conn: AsyncConnection, now: datetime) -> dict[str, int]:
+    """Outbound messages waiting for a hand-off, by state (see db/claims.py)."""
+    return await count_queued_rows(conn, _DUE_MESSAGES, now=now)

@@ -19,6 +19,7 @@ from tambuli.messaging import queue_store, store
 from tambuli.messaging.delivery import enqueue_message_pushes_within
 from tambuli.messaging.segments import segment_message
 from tambuli.messaging.views import UnhandledInbound, render_record
+from tambuli.metrics import RECEIPT_LATENCY, RECEIPTS
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks import service as webhooks
 
@@ -51,19 +52,26 @@ class MessageEvents:
             return set()
         now = self._clock.now()
         unmatched: set[str] = set()
+        # (channel, status, seconds from hand-off to receipt) of each receipt applied.
+        applied_receipts: list[tuple[str, str, float | None]] = []
         async with self._db.write() as conn:
             events: list[tuple[int, str]] = []
             for (channel, status, error), operator_ids in groups.items():
                 changed = await queue_store.apply_receipts(
                     conn, channel, operator_ids, status, error, now
                 )
-                events.extend((row_id, "receipt") for row_id, _, url in changed if url)
-                applied = {operator_id for _, operator_id, _ in changed}
+                events.extend((row_id, "receipt") for row_id, _, url, _ in changed if url)
+                applied = {operator_id for _, operator_id, _, _ in changed}
+                applied_receipts.extend(
+                    (channel, status, None if at is None else (now - at).total_seconds())
+                    for _, _, _, at in changed
+                )
                 rest = [i for i in operator_ids if i not in applied]
                 if rest:
                     known = await queue_store.select_known_operator_ids(conn, channel, rest)
                     unmatched.update(i for i in rest if i not in known)
             await enqueue_message_pushes_within(conn, now, events)
+        _count_receipts(applied_receipts)
         if unmatched:
             log.info("%d receipts match no recorded hand-off yet", len(unmatched))
         return unmatched
@@ -109,6 +117,16 @@ class MessageEvents:
                     payload["event"] = "inbound"
                     pushes.append((org_id, profile.inbound_url, "inbound", payload))
             await webhooks.enqueue_pushes_within(conn, self._clock.now(), pushes)
+
+
+def _count_receipts(applied: list[tuple[str, str, float | None]]) -> None:
+    counted: dict[tuple[str, str], int] = defaultdict(int)
+    for channel, status, latency in applied:
+        counted[(channel, status)] += 1
+        if latency is not None:
+            RECEIPT_LATENCY.labels(channel).observe(max(latency, 0.0))
+    for (channel, status), n in counted.items():
+        RECEIPTS.labels(channel, status).inc(n)
 
 
 async def take_unhandled_inbound_within(

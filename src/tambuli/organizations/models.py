@@ -50,6 +50,17 @@ class TokenInfo:
     revoked_at: datetime | None
 
 
+@dataclass(frozen=True)
+class OperatorTokenInfo:
+    """A stored operator token as `tambuli operator token list` shows it (never the token)."""
+
+    id: int
+    prefix: str
+    note: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 def generate_token() -> str:
     """A new random API token; never starting with "-", which command lines read as an option
     (`tambuli token revoke -abc…` would fail)."""

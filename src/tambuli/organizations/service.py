@@ -1,4 +1,5 @@
-"""Use cases for organizations, members and API tokens; each owns its transaction."""
+"""Use cases for organizations, members, API tokens and operator tokens; each owns its
+transaction."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from tambuli.errors import InvalidInput, NotFound, OrganizationNotFound, Unautho
 from tambuli.organizations import store
 from tambuli.organizations.models import (
     NewOrganization,
+    OperatorTokenInfo,
     Organization,
     Principal,
     TokenInfo,
@@ -142,3 +144,45 @@ async def authenticate(db: Database, token: str, org_id: int) -> Principal:
         if not await store.is_member(conn, found[0], org_id):
             raise Unauthorized()
     return Principal(user_id=found[0], org_id=org_id)
+
+
+MAX_NOTE_LENGTH = 200
+
+
+async def create_operator_token(db: Database, clock: Clock, note: str = "") -> str:
+    """A new operator token (status and metrics of the whole installation, no organization)."""
+    cleaned = note.strip()
+    if len(cleaned) > MAX_NOTE_LENGTH:
+        raise InvalidInput(f"The note is longer than {MAX_NOTE_LENGTH} characters")
+    token = generate_token()
+    async with db.write() as conn:
+        await store.insert_operator_token(
+            conn, hash_token(token), token_prefix(token), cleaned, clock.now()
+        )
+    return token
+
+
+async def list_operator_tokens(db: Database) -> list[OperatorTokenInfo]:
+    """Every operator token (prefixes only)."""
+    async with db.read() as conn:
+        return await store.select_operator_tokens(conn)
+
+
+async def revoke_operator_token(db: Database, clock: Clock, token_id: int) -> None:
+    """Revoke an operator token by the ID `tambuli operator token list` shows."""
+    async with db.write() as conn:
+        revoked = await store.revoke_operator_token_by_id(conn, token_id, clock.now())
+    if revoked == 0:
+        raise NotFound(f"No live operator token with ID {token_id}")
+
+
+async def authenticate_operator(db: Database, token: str) -> None:
+    """Return when the token is a live operator token; Unauthorized otherwise.
+
+    Organization tokens are not operator tokens: they name one organization, and what an
+    operator reads spans every organization.
+    """
+    async with db.read() as conn:
+        stored = await store.select_live_operator_token_hash(conn, hash_token(token))
+    if stored is None or not token_matches(token, stored):
+        raise Unauthorized()

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.schema import api_tokens, memberships, organizations, users
-from tambuli.organizations.models import Organization, TokenInfo
+from tambuli.db.schema import api_tokens, memberships, operator_tokens, organizations, users
+from tambuli.organizations.models import OperatorTokenInfo, Organization, TokenInfo
 
 
 async def insert_organization(conn: AsyncConnection, name: str, now: datetime) -> int:
@@ -151,6 +151,54 @@ async def revoke_token_by_id(conn: AsyncConnection, token_id: int, now: datetime
     result = await conn.execute(
         update(api_tokens)
         .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)
+
+
+async def insert_operator_token(
+    conn: AsyncConnection, token_hash: str, prefix: str, note: str, now: datetime
+) -> int:
+    """Store an operator token's hash and return the row's ID."""
+    result = await conn.execute(
+        insert(operator_tokens)
+        .values(token_hash=token_hash, prefix=prefix, note=note, created_at=now)
+        .returning(operator_tokens.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def select_live_operator_token_hash(conn: AsyncConnection, token_hash: str) -> str | None:
+    """The stored hash of an unrevoked operator token with this hash, or None."""
+    result = await conn.execute(
+        select(operator_tokens.c.token_hash).where(
+            operator_tokens.c.token_hash == token_hash, operator_tokens.c.revoked_at.is_(None)
+        )
+    )
+    value = result.scalar_one_or_none()
+    return None if value is None else str(value)
+
+
+async def select_operator_tokens(conn: AsyncConnection) -> list[OperatorTokenInfo]:
+    """Every operator token, oldest first."""
+    rows = await conn.execute(select(operator_tokens).order_by(operator_tokens.c.id))
+    return [
+        OperatorTokenInfo(
+            id=r.id,
+            prefix=r.prefix,
+            note=r.note,
+            created_at=r.created_at,
+            revoked_at=r.revoked_at,
+        )
+        for r in rows
+    ]
+
+
+async def revoke_operator_token_by_id(conn: AsyncConnection, token_id: int, now: datetime) -> int:
+    """Revoke the operator token with this row ID; returns how many were revoked (0 or 1)."""
+    result = await conn.execute(
+        update(operator_tokens)
+        .where(operator_tokens.c.id == token_id, operator_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     return int(result.rowcount)

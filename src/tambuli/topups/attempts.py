@@ -21,6 +21,7 @@ from tambuli.billing import batches as billing_batches
 from tambuli.billing import service as billing
 from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
 from tambuli.errors import InsufficientFunds, TambuliError
+from tambuli.metrics import TOPUPS
 from tambuli.topups import store
 from tambuli.topups.catalogue import Catalogue
 from tambuli.topups.models import (
@@ -69,7 +70,11 @@ async def _ask_provider(desk: TopupDesk, topup: StoredTopup, lookup: bool) -> Ai
         # The provider may still carry it out: only a lookup can tell.
         return AirtimeResult(AirtimeOutcome.PENDING, error="the provider did not answer in time")
     except Exception:  # a provider bug must not lose the top-up: look it up later
-        log.exception("top-up %s: the provider call failed", topup.row_id)
+        log.exception(
+            "top-up %s: the provider call failed",
+            topup.row_id,
+            extra={"org_id": topup.org_id, "topup_id": topup.row_id},
+        )
         return AirtimeResult(AirtimeOutcome.PENDING, error="the provider call failed")
 
 
@@ -286,6 +291,9 @@ async def record_outcomes(
         await billing_batches.settle_many_within(conn, desk.clock, outcomes.settles)
         await billing_batches.release_many_within(conn, desk.clock, outcomes.releases)
         await enqueue_result_pushes_within(conn, now, outcomes.finished)
+    for topup, result in answered:
+        if topup.row_id in outcomes.after:
+            TOPUPS.labels(result.outcome.value).inc()
     return outcomes.after
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from tambuli.channels.airtime import AirtimeProvider
@@ -183,3 +183,9 @@ def _new_row(
         "client_dedup": request.client_dedup,
         "results_url": request.results_url,
     }
+
+
+async def count_open_topups(db: Database, now: datetime) -> dict[str, int]:
+    """Top-ups waiting for an attempt or its outcome, by state ("due", "later", "claimed")."""
+    async with db.read() as conn:
+        return await store.count_open_topups(conn, now)

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows
-from tambuli.db.claims import DueRows, any_due_row, claim_due_rows
+from tambuli.db.claims import DueRows, any_due_row, claim_due_rows, count_queued_rows
 from tambuli.db.schema import contacts, topup_dedup, topups
 from tambuli.db.text_search import escape_like
 from tambuli.topups.models import StoredTopup, TopupStatus
@@ -307,3 +307,8 @@ async def select_topups_page(
         .limit(limit)
     )
     return [_to_topup(r) for r in rows]
+
+
+async def count_open_topups(conn: AsyncConnection, now: datetime) -> dict[str, int]:
+    """Top-ups waiting for an attempt or its outcome, by state (see db/claims.py)."""
+    return await count_queued_rows(conn, _DUE_TOPUPS, now=now)

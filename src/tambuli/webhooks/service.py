@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.metrics import WEBHOOK_PUSHES
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks import store
 from tambuli.webhooks.address_guard import (
@@ -167,7 +168,14 @@ async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery)
             )
             status = DeliveryStatus.PENDING if next_at is not None else DeliveryStatus.FAILED
         if error:
-            log.info("push %s to %s failed (attempt %s): %s", push.id, push.url, attempts, error)
+            log.info(
+                "push %s to %s failed (attempt %s): %s",
+                push.id,
+                push.url,
+                attempts,
+                error,
+                extra={"org_id": push.org_id, "push_id": push.id},
+            )
         results.append(
             {
                 "push_id": push.id,
@@ -181,6 +189,9 @@ async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery)
         )
     async with db.write() as conn:
         await store.record_push_results(conn, results)
+    for result in results:
+        outcome = "retry" if result["status"] == DeliveryStatus.PENDING.value else result["status"]
+        WEBHOOK_PUSHES.labels(outcome).inc()
     return len(pushes)
 
 
@@ -188,3 +199,9 @@ async def list_pushes(db: Database, org_id: int, limit: int = 50) -> list[dict[s
     """The organization's newest pushes with their status, for operators and tests."""
     async with db.read() as conn:
         return await store.select_pushes(conn, org_id, limit)
+
+
+async def count_push_backlog(db: Database, now: datetime) -> dict[str, int]:
+    """Pushes not yet delivered nor given up, by state ("due", "later", "claimed")."""
+    async with db.read() as conn:
+        return await store.count_pending_pushes(conn, now)

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.bulk import bind_rows
-from tambuli.db.claims import DueRows, claim_due_rows
+from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
 from tambuli.db.schema import webhook_deliveries
 from tambuli.webhooks.models import DeliveryStatus
 
@@ -108,3 +108,8 @@ async def select_pushes(conn: AsyncConnection, org_id: int, limit: int) -> list[
         .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def count_pending_pushes(conn: AsyncConnection, now: datetime) -> dict[str, int]:
+    """Pushes not yet delivered nor given up (the backlog), by state (see db/claims.py)."""
+    return await count_queued_rows(conn, _DUE_PUSHES, now=now)

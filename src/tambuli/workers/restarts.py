@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from tambuli.clock import Clock
 from tambuli.errors import TambuliError
+from tambuli.metrics import count_loop_restart
 
 log = logging.getLogger("tambuli.workers")
 # The pause before the first restart; it doubles with each failure in a row, up to the cap.
@@ -83,6 +84,7 @@ async def run_restarting(
         await wait_on_clock(clock, clock.now() + delay, stop)
         if not stop.is_set():
             health.restarts += 1
+            count_loop_restart(name)
 
 
 async def wait_on_clock(clock: Clock, until: datetime, stop: asyncio.Event) -> None:
