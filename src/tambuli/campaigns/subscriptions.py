@@ -310,8 +310,7 @@ async def _resolve_batch(
     newest: dict[str, Contact] = {}
     if reuse_newest:
         numbers = [s.phone.digits for s in subscribers if s.phone is not None]
-        await contacts.lock_phones_within(conn, org_id, numbers)
-        newest = await contacts.find_newest_contacts_with_phones_within(conn, org_id, numbers)
+        newest = await contacts.find_newest_contacts_to_reuse_within(conn, org_id, numbers)
     for index, subscriber in enumerate(subscribers):
         if subscriber.contact_id is not None:
             resolved[index] = existing[subscriber.contact_id]

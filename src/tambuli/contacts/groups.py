@@ -98,11 +98,14 @@ async def find_or_create_field_ids(
     spellings of its name. Concurrent callers for one name take turns, so it is created once.
     """
     wanted = {fold_name(name): name for name in names}
-    if not wanted:
-        return {}
-    await lock_keys(conn, KeyKind.CUSTOM_FIELD_NAME, org_id, wanted)
     found = await select_field_ids_by_names(conn, org_id, list(wanted))
-    for key, name in wanted.items():
+    missing = [key for key in wanted if key not in found]
+    if not missing:
+        return found
+    # Only a name about to be created waits its turn; a concurrent creator may have been first.
+    await lock_keys(conn, KeyKind.CUSTOM_FIELD_NAME, org_id, missing)
+    found.update(await select_field_ids_by_names(conn, org_id, missing))
+    for key in missing:
         if key not in found:
-            found[key] = await insert_custom_field(conn, org_id, name, now)
+            found[key] = await insert_custom_field(conn, org_id, wanted[key], now)
     return found

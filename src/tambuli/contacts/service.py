@@ -179,26 +179,33 @@ async def find_newest_contact_with_phone_within(
     return await store.select_newest_contact_with_phone(conn, org_id, digits)
 
 
-async def find_newest_contacts_with_phones_within(
+async def find_newest_contacts_to_reuse_within(
     conn: AsyncConnection, org_id: int, phones: list[str]
 ) -> dict[str, Contact]:
-    """For each number that has contacts, the newest one, inside the caller's transaction."""
-    return await store.select_newest_contacts_with_phones(conn, org_id, phones)
+    """For each number that has contacts, the newest one, inside the caller's transaction.
 
-
-async def lock_phones_within(conn: AsyncConnection, org_id: int, phones: list[str]) -> None:
-    """Before finding contacts by number to create the missing ones: wait for, and then hold
-    until the caller's transaction ends, every concurrent find-or-create of these numbers."""
-    await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, phones)
+    For find-or-create: each number without a contact stays locked until the transaction
+    ends, so that concurrent callers create its contact once (see db/key_locks.py).
+    """
+    found = await store.select_newest_contacts_with_phones(conn, org_id, phones)
+    missing = [p for p in dict.fromkeys(phones) if p not in found]
+    if missing:
+        await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, missing)
+        found.update(await store.select_newest_contacts_with_phones(conn, org_id, missing))
+    return found
 
 
 async def find_or_create_contact_with_phone_within(
     conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
 ) -> tuple[Contact, bool]:
     """The newest contact with this number, or one created from `given`; and whether it was
-    created. Concurrent callers for one number take turns, so it is created once."""
-    await lock_phones_within(conn, org_id, [phone.digits])
+    created. Concurrent callers for one new number take turns, so it is created once."""
     found = await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+    if found is None:
+        # Only a number about to get a contact waits its turn; a concurrent creator may have
+        # been first.
+        await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, [phone.digits])
+        found = await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
     if found is not None:
         return found, False
     return await _insert_contact(conn, clock, org_id, phone, given), True

@@ -1,16 +1,20 @@
 """Find-or-create, one transaction at a time per key.
 
 Under PostgreSQL's default isolation two transactions can both look a key up, both find
-nothing and both create it. Each find-or-create therefore takes the key's lock before it
-looks: a transaction-scoped advisory lock, held until its transaction ends, so the next one
-for the key waits and then finds what the first created. SQLite needs nothing: its writers
-already take turns (BEGIN IMMEDIATE, see engine.py).
+nothing and both create it. A find-or-create that finds nothing therefore takes the key's
+lock, looks again and only then creates: a transaction-scoped advisory lock, held until its
+transaction ends, so the next one for the key waits and then finds what the first created
+(each statement under READ COMMITTED sees what committed before it began). A key that is
+found at once needs no lock. SQLite needs nothing: its writers already take turns (BEGIN
+IMMEDIATE, see engine.py).
 
 Keys share a bounded number of locks per kind, so that a batch of thousands of keys takes at
 most that many of PostgreSQL's shared lock slots (about 64 per connection by default); two
 keys that share a lock only wait for each other's transaction. Each call takes its locks in
-ascending order, and callers lock kinds in the order of KeyKind, so two transactions never
-wait for each other in a circle.
+ascending order and callers lock kinds in the order of KeyKind, so transactions that call it
+once per kind never wait for each other in a circle. (A group commit's shared transaction may
+call it once per job; should two such orders ever cross, PostgreSQL's deadlock check fails one
+statement.)
 """
 
 from __future__ import annotations
@@ -48,8 +52,9 @@ def lock_slot(org_id: int, key: str) -> int:
 async def lock_keys(conn: AsyncConnection, kind: KeyKind, org_id: int, keys: Iterable[str]) -> None:
     """Hold the keys' locks until the caller's write transaction ends (no-op on SQLite).
 
-    Call it before looking the keys up; a concurrent transaction holding one of them is
-    waited for, and the lookup after it sees what that transaction committed.
+    Call it for the keys a lookup did not find, then look them up again before creating them:
+    a concurrent transaction holding one of them is waited for, and the second lookup sees
+    what that transaction committed.
     """
     if conn.dialect.name != "postgresql":
         return
