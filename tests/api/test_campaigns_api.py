@@ -244,6 +244,34 @@ async def test_concurrent_subscriptions_of_one_contact_start_one_run(capi: Campa
     }
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["subscribe", "legacy-newest"])
+async def test_concurrent_subscriptions_of_one_new_number_make_one_contact_and_one_run(
+    capi: CampaignApi, legacy: bool
+) -> None:
+    campaign_id = await capi.launched()
+    number = capi.number(2)
+
+    async def subscribe() -> httpx.Response:
+        if legacy:
+            body = {"fullPhoneNumber": number}
+            return await capi.legacy(campaign_id, body, "?try_using_existing=newest")
+        return await capi.subscribe(campaign_id, {"fullPhoneNumber": number})
+
+    answers = await asyncio.gather(*(subscribe() for _ in range(30)))
+
+    assert sorted(r.status_code for r in answers) == [201 if legacy else 200] + [400] * 29
+    assert {r.json()["errorCode"] for r in answers if r.status_code == 400} == {
+        "subscription.active"
+    }
+    found = (await capi.list_contacts({"phonenumber": number})).json()
+    assert found["total"] == 1, f"{found['total']} contacts with the number"
+    [ok] = [r.json() for r in answers if r.status_code < 300]
+    contact_id = ok["data"][0]["id"] if legacy else ok["contactId"]
+    assert found["contacts"][0]["id"] == contact_id
+    runs = await capi.call("GET", f"{capi.base}/campaigns/{campaign_id}/runs/", None)
+    assert [r["contactId"] for r in runs.json()["runs"]] == [contact_id]
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

@@ -5,6 +5,7 @@ These routes are not in the reference spec; their errors still have the spec's e
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -160,6 +161,14 @@ async def test_creating_a_field_whose_name_is_shared_returns_the_oldest(
     status, field = await post(api, "customfields", {"name": "SHADE"})
     assert status == 200
     assert (field["id"], field["name"]) == (oldest, "Shade")
+
+
+async def test_concurrent_creates_of_one_new_field_name_make_one_field(api: OrgApi) -> None:
+    spellings = ["District", "DISTRICT", "district"]
+    ids = await asyncio.gather(*(api.new_custom_field(spellings[i % 3]) for i in range(30)))
+    fields = await list_custom_fields(api)
+    assert len(fields) == 1, f"{len(fields)} fields"
+    assert set(ids) == {fields[0]["id"]}
 
 
 async def test_two_organizations_get_their_own_custom_fields(

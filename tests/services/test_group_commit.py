@@ -83,13 +83,14 @@ async def test_a_cancelled_caller_does_not_spoil_the_batch(
         async def insert(conn: object) -> Contact:
             await gate.wait()
             phone = phones.normalise_full_number(f"6391712{i:05d}")
-            return await contacts.create_contact_within(
+            contact, _ = await contacts.find_or_create_contact_with_phone_within(
                 conn,  # type: ignore[arg-type]
                 clock,
                 org,
                 phone,
                 ContactInput(),
             )
+            return contact
 
         return await commits.run(insert)
 

@@ -278,14 +278,11 @@ async def _resolve_contact(
             raise UnknownContact(f"No contact with ID {request.contact_id} in this organization")
     else:
         assert request.phone is not None
-        found = await contacts.find_newest_contact_with_phone_within(
-            conn, request.org_id, request.phone.digits
+        contact, created = await contacts.find_or_create_contact_with_phone_within(
+            conn, clock, request.org_id, request.phone, given or ContactInput()
         )
-        if found is None:
-            return await contacts.create_contact_within(
-                conn, clock, request.org_id, request.phone, given or ContactInput()
-            )
-        contact = found
+        if created:
+            return contact
     if given is None:
         return contact
     if given.groups is not None:
@@ -313,7 +310,7 @@ async def _resolve_batch(
     newest: dict[str, Contact] = {}
     if reuse_newest:
         numbers = [s.phone.digits for s in subscribers if s.phone is not None]
-        newest = await contacts.find_newest_contacts_with_phones_within(conn, org_id, numbers)
+        newest = await contacts.find_newest_contacts_to_reuse_within(conn, org_id, numbers)
     for index, subscriber in enumerate(subscribers):
         if subscriber.contact_id is not None:
             resolved[index] = existing[subscriber.contact_id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
@@ -9,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.models import CustomField, Group, fold_name
+from tambuli.db.key_locks import KeyKind, lock_keys
 from tambuli.db.schema import contact_group_members, contact_groups, custom_fields
 
 
@@ -85,3 +87,25 @@ async def select_field_ids_by_names(
         .group_by(custom_fields.c.name_key)
     )
     return {str(key): int(fid) for key, fid in rows}
+
+
+async def find_or_create_field_ids(
+    conn: AsyncConnection, org_id: int, names: Iterable[str], now: datetime
+) -> dict[str, int]:
+    """By folded name, the oldest custom field with that name; missing ones are created.
+
+    Names are compared without case; a field created here takes the last of the given
+    spellings of its name. Concurrent callers for one name take turns, so it is created once.
+    """
+    wanted = {fold_name(name): name for name in names}
+    found = await select_field_ids_by_names(conn, org_id, list(wanted))
+    missing = [key for key in wanted if key not in found]
+    if not missing:
+        return found
+    # Only a name about to be created waits its turn; a concurrent creator may have been first.
+    await lock_keys(conn, KeyKind.CUSTOM_FIELD_NAME, org_id, missing)
+    found.update(await select_field_ids_by_names(conn, org_id, missing))
+    for key in missing:
+        if key not in found:
+            found[key] = await insert_custom_field(conn, org_id, wanted[key], now)
+    return found

@@ -78,10 +78,7 @@ class _Targets:
         missing = {fold_name(n): n for n in names if fold_name(n) not in self.field_ids_by_name}
         if not missing:
             return
-        found = await group_store.select_field_ids_by_names(conn, org_id, list(missing))
-        for key, name in missing.items():
-            if key not in found:
-                found[key] = await group_store.insert_custom_field(conn, org_id, name, now)
+        found = await group_store.find_or_create_field_ids(conn, org_id, missing.values(), now)
         self.field_ids_by_name.update(found)
 
 

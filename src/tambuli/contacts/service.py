@@ -25,6 +25,7 @@ from tambuli.contacts.models import (
 )
 from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
+from tambuli.db.key_locks import KeyKind, lock_keys
 from tambuli.errors import (
     ContactNotFound,
     DuplicateGroupName,
@@ -55,13 +56,8 @@ async def _resolve_many_field_values(
             raise UnknownCustomField(
                 f"Unknown custom field ID {unknown[0]}", {"customFieldIds": unknown}
             )
-    names = {fold_name(n): n for given in inputs for n in given.custom_fields_by_name}
-    found: dict[str, int] = {}
-    if names:
-        found = await group_store.select_field_ids_by_names(conn, org_id, list(names))
-        for key, name in names.items():
-            if key not in found:
-                found[key] = await group_store.insert_custom_field(conn, org_id, name, now)
+    names = [name for given in inputs for name in given.custom_fields_by_name]
+    found = await group_store.find_or_create_field_ids(conn, org_id, names, now)
     resolved = []
     for given in inputs:
         values = dict(given.custom_fields)
@@ -141,13 +137,6 @@ async def _insert_contact(
     return _new_contact(contact_id, org_id, phone, given, values, now)
 
 
-async def create_contact_within(
-    conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
-) -> Contact:
-    """Create a contact inside the caller's transaction and return it."""
-    return await _insert_contact(conn, clock, org_id, phone, given)
-
-
 async def create_contact(
     db: Database,
     clock: Clock,
@@ -190,11 +179,36 @@ async def find_newest_contact_with_phone_within(
     return await store.select_newest_contact_with_phone(conn, org_id, digits)
 
 
-async def find_newest_contacts_with_phones_within(
+async def find_newest_contacts_to_reuse_within(
     conn: AsyncConnection, org_id: int, phones: list[str]
 ) -> dict[str, Contact]:
-    """For each number that has contacts, the newest one, inside the caller's transaction."""
-    return await store.select_newest_contacts_with_phones(conn, org_id, phones)
+    """For each number that has contacts, the newest one, inside the caller's transaction.
+
+    For find-or-create: each number without a contact stays locked until the transaction
+    ends, so that concurrent callers create its contact once (see db/key_locks.py).
+    """
+    found = await store.select_newest_contacts_with_phones(conn, org_id, phones)
+    missing = [p for p in dict.fromkeys(phones) if p not in found]
+    if missing:
+        await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, missing)
+        found.update(await store.select_newest_contacts_with_phones(conn, org_id, missing))
+    return found
+
+
+async def find_or_create_contact_with_phone_within(
+    conn: AsyncConnection, clock: Clock, org_id: int, phone: PhoneNumber, given: ContactInput
+) -> tuple[Contact, bool]:
+    """The newest contact with this number, or one created from `given`; and whether it was
+    created. Concurrent callers for one new number take turns, so it is created once."""
+    found = await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+    if found is None:
+        # Only a number about to get a contact waits its turn; a concurrent creator may have
+        # been first.
+        await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, [phone.digits])
+        found = await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+    if found is not None:
+        return found, False
+    return await _insert_contact(conn, clock, org_id, phone, given), True
 
 
 async def get_contact_within(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
@@ -370,13 +384,11 @@ async def create_custom_field(db: Database, clock: Clock, org_id: int, name: str
     cleaned = _check_definition_name(name, "custom field")
     now = clock.now()
     async with db.write() as conn:
-        existing = await group_store.select_field_ids_by_names(conn, org_id, [fold_name(cleaned)])
-        if existing:
-            fields = await group_store.select_custom_fields(conn, org_id)
-            field_id = next(iter(existing.values()))
-            return next(f for f in fields if f.id == field_id)
-        field_id = await group_store.insert_custom_field(conn, org_id, cleaned, now)
-    return CustomField(id=field_id, name=cleaned, created_at=now)
+        [field_id] = (
+            await group_store.find_or_create_field_ids(conn, org_id, [cleaned], now)
+        ).values()
+        fields = await group_store.select_custom_fields(conn, org_id)
+    return next(f for f in fields if f.id == field_id)
 
 
 async def list_custom_fields(db: Database, org_id: int) -> list[CustomField]:

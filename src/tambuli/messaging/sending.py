@@ -96,14 +96,10 @@ async def _resolve_contact(
             raise UnknownContact(f"No contact with ID {request.contact_id} in this organization")
         return contact
     assert request.phone is not None
-    found = await contacts.find_newest_contact_with_phone_within(
-        conn, request.org_id, request.phone.digits
-    )
-    if found is not None:
-        return found
-    return await contacts.create_contact_within(
+    contact, _ = await contacts.find_or_create_contact_with_phone_within(
         conn, clock, request.org_id, request.phone, ContactInput()
     )
+    return contact
 
 
 async def find_price_per_part(prices: PriceBook, digits: str, region: str) -> int:
