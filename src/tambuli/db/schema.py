@@ -293,7 +293,7 @@ senders = Table(
 unmatched_inbound = Table(
     "unmatched_inbound",
     metadata,
-    # An inbound SMS no organization could be told apart as its addressee: kept for the
+    # An inbound SMS whose organization is uncertain (docs/decisions.md): kept for the
     # operator (`tambuli inbound unmatched`), delivered to nobody.
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("channel", String(50), nullable=False),
