@@ -127,6 +127,13 @@ class MissingSender(InvalidInput):
     default_message = '"from" is required: this organization has no default sender ID'
 
 
+class SenderOwned(InvalidInput):
+    """The sender ID is registered to another organization."""
+
+    error_code = "sms.senderowned"
+    default_message = "This sender ID is registered to another organization"
+
+
 class NoPrice(InvalidInput):
     """The price list has no price for the destination."""
 

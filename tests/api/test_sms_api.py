@@ -10,6 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tambuli.clock import FakeClock
+from tambuli.db.engine import Database
+from tambuli.messaging.senders import register_sender
 from tambuli.organizations.models import NewOrganization
 from tests.api.conftest import OrgApi, auth_header, check_against_spec
 from tests.conftest import OrgFactory
@@ -181,6 +184,25 @@ async def test_bad_sends_are_refused_with_a_code_and_charge_nothing(
     response = await sms.send(body, route)
     assert response.status_code == 400, response.text
     assert response.json()["errorCode"] == code
+    assert (await sms.balance()).json()["balanceMicro"] == 1_000_000
+    assert (await sms.messages())["messages"] == []
+
+
+async def test_a_send_from_another_organizations_registered_sender_is_refused(
+    sms: SmsApi, make_org: OrgFactory, db: Database, clock: FakeClock
+) -> None:
+    owner = await make_org()
+    sender = f"Own{owner.org_id % 10**8}"
+    await register_sender(db, clock, owner.org_id, sender)
+    for route in ("phonenumber", "contact"):
+        body = {"fullPhoneNumber": sms.own_number, "message": "x", "from": sender.upper()}
+        response = await sms.send(body, route)
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "error": f"The sender ID {sender.upper()!r} is registered to another organization",
+            "errorCode": "sms.senderowned",
+            "context": {"field": "from"},
+        }
     assert (await sms.balance()).json()["balanceMicro"] == 1_000_000
     assert (await sms.messages())["messages"] == []
 

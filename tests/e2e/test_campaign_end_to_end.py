@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tambuli.campaigns.replies import find_runs_awaiting_reply_within
 from tambuli.channels.base import InboundSms
 from tambuli.channels.simulator import SIMULATOR_CHANNEL
 from tambuli.clock import SystemClock
@@ -132,7 +133,7 @@ def _deliver_inbound(database_url: str, handset: str, body: str, event_id: str) 
     async def deliver() -> None:
         db = Database(database_url)
         try:
-            await MessageEvents(db, SystemClock()).record_inbound(
+            await MessageEvents(db, SystemClock(), find_runs_awaiting_reply_within).record_inbound(
                 [
                     InboundSms(
                         channel=SIMULATOR_CHANNEL,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tambuli.billing import service as billing
+from tambuli.campaigns.replies import find_runs_awaiting_reply_within
 from tambuli.channels.base import ChannelEvents, ChannelHealth, HandOff, LinkState, OutboundSms
 from tambuli.channels.registry import Routed
 from tambuli.channels.simulator import SimulatorChannel
@@ -63,7 +64,7 @@ class SmsWorld:
             self.rules,
             random_unit=lambda: 0.5,
         )
-        self.events = MessageEvents(self.db, self.clock)
+        self.events = MessageEvents(self.db, self.clock, find_runs_awaiting_reply_within)
 
     async def new_org(self, balance_micro: int = 1_000_000) -> int:
         """An organization with money; returns its ID."""

@@ -17,6 +17,7 @@ import msgspec
 from litestar import MediaType, Request, Response, route
 
 from tambuli.api.runtime import runtime_of
+from tambuli.campaigns.replies import find_runs_awaiting_reply_within
 from tambuli.channels.base import InboundSms, Receipt
 from tambuli.channels.config import ChannelConfig, HttpChannelConfig
 from tambuli.channels.http_presets import (
@@ -74,7 +75,9 @@ async def receive_receipts(request: Request[Any, Any, Any], name: str) -> Respon
             raise InvalidInput(f"Unreadable delivery receipt: {exc}") from None
         if receipt is not None:
             receipts.append(receipt)
-    unmatched = await MessageEvents(runtime.db, runtime.clock).record_receipts(receipts)
+    unmatched = await MessageEvents(
+        runtime.db, runtime.clock, find_runs_awaiting_reply_within
+    ).record_receipts(receipts)
     if unmatched:
         # Answered 200 all the same: a gateway retries refused callbacks for hours, and a
         # receipt that overtook its hand-off (or names a later part) will not match later.
@@ -113,7 +116,9 @@ async def receive_inbound(request: Request[Any, Any, Any], name: str) -> Respons
         ready.extend(assembler.add_part(part, now))
     if not parts:
         ready.extend(assembler.take_overdue(now))
-    await MessageEvents(runtime.db, runtime.clock).record_inbound(ready)
+    await MessageEvents(runtime.db, runtime.clock, find_runs_awaiting_reply_within).record_inbound(
+        ready
+    )
     return _ok({"received": len(parts)})
 
 

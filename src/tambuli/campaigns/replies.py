@@ -8,6 +8,7 @@ never deadlock on PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +52,13 @@ async def handle_replies(outbox: Outbox, *, limit: int, skip_locked: bool) -> in
             await _handle_one(conn, outbox, profile, item, now)
         handled += 1
     return handled
+
+
+async def find_runs_awaiting_reply_within(
+    conn: AsyncConnection, run_ids: Sequence[int]
+) -> set[int]:
+    """Which of these runs wait for an answer: their conversations stay open (inbound.py)."""
+    return await store.select_runs_awaiting_reply(conn, run_ids)
 
 
 async def _handle_one(

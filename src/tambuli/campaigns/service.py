@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tambuli.campaigns import store
 from tambuli.campaigns.models import (
     Campaign,
@@ -16,6 +18,8 @@ from tambuli.campaigns.models import (
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignLocked, CampaignNotFound, InvalidField
+from tambuli.messaging import senders
+from tambuli.organizations import profile as profiles
 from tambuli.organizations import service as organizations
 
 # Changeable at any time; every other part of a definition only while it is a draft.
@@ -126,6 +130,8 @@ async def _move_campaign(
             raise CampaignLocked("A draft campaign was never launched, so it cannot stop")
         if campaign.state is not wanted:
             launching = wanted is CampaignState.LAUNCHED
+            if launching:
+                await _check_campaign_sender(conn, campaign)
             moment = "launched_at" if launching else "stopped_at"
             await store.update_campaign_row(
                 conn, campaign_id, {"state": wanted.value, moment: now, "updated_at": now}
@@ -137,3 +143,16 @@ async def _move_campaign(
         moved = await store.select_campaign(conn, org_id, campaign_id)
     assert moved is not None
     return moved
+
+
+async def _check_campaign_sender(conn: AsyncConnection, campaign: Campaign) -> None:
+    """SenderOwned when the campaign would send from another organization's sender ID.
+
+    Each step is checked again when it is queued (the sender or a registration may change).
+    """
+    sender = campaign.rules.sender
+    if not sender:
+        profile = await profiles.read_profile_within(conn, campaign.org_id)
+        sender = "" if profile is None else profile.default_sender_id
+    if sender:
+        await senders.check_sender_within(conn, campaign.org_id, sender)

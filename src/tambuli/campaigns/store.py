@@ -296,6 +296,20 @@ async def select_active_runs_of_phone(
     return [to_run(row) for row in rows]
 
 
+async def select_runs_awaiting_reply(conn: AsyncConnection, run_ids: Sequence[int]) -> set[int]:
+    """Which of these runs are active or paused and wait for the answer to a question."""
+    if not run_ids:
+        return set()
+    rows = await conn.execute(
+        select(campaign_runs.c.id).where(
+            campaign_runs.c.id.in_(sorted(set(run_ids))),
+            campaign_runs.c.status.in_(ACTIVE_STATUSES),
+            campaign_runs.c.awaiting_reply.is_(True),
+        )
+    )
+    return {int(run_id) for run_id in rows.scalars()}
+
+
 _DUE_RUNS = DueRows(
     campaign_runs,
     campaign_runs.c.next_fire_at,

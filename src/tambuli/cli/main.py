@@ -17,6 +17,7 @@ from tambuli.cli import campaigns as campaigns_cli
 from tambuli.cli import contacts as contacts_cli
 from tambuli.cli import messaging as messaging_cli
 from tambuli.cli import money, operators, orgs, transfer
+from tambuli.cli import senders as senders_cli
 from tambuli.cli import topups as topups_cli
 from tambuli.cli.context import (
     clock,
@@ -204,6 +205,8 @@ cli.add_command(messaging_cli.prices)
 cli.add_command(messaging_cli.simulator)
 cli.add_command(messaging_cli.channels)
 cli.add_command(messaging_cli.routes)
+cli.add_command(senders_cli.senders)
+cli.add_command(senders_cli.inbound)
 cli.add_command(topups_cli.topups)
 cli.add_command(operators.operator)
 

@@ -290,6 +290,37 @@ message_dedup = Table(
     Column("message_id", BigInteger, ForeignKey("messages.id"), nullable=False),
 )
 
+senders = Table(
+    "senders",
+    metadata,
+    # A sender ID (alphanumeric, short code or long number) the operator registered to one
+    # organization: only it may send from it, and every inbound SMS to it is its own.
+    # The key folds case and a leading "+" (messaging/senders.py), so "ACME" is "Acme".
+    Column("sender_key", String(20), primary_key=True),
+    Column("sender", String(20), nullable=False),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_senders_org_id", "org_id"),
+)
+
+unmatched_inbound = Table(
+    "unmatched_inbound",
+    metadata,
+    # An inbound SMS whose organization is uncertain (docs/decisions.md): kept for the
+    # operator (`tambuli inbound unmatched`), delivered to nobody.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel", String(50), nullable=False),
+    # Wider than a message's: what an operator sends here is kept as it came.
+    Column("sender", String(50), nullable=False),
+    Column("recipient", String(50), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("operator_message_id", String(100), nullable=True),
+    # The organizations with an open conversation (comma-separated IDs; "" for none).
+    Column("candidates", Text, nullable=False, server_default=""),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_unmatched_inbound_channel_operator_message_id", "channel", "operator_message_id"),
+)
+
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,

@@ -18,7 +18,7 @@ from tambuli.clock import Clock
 from tambuli.db.batch_intake import LINGER_SECONDS, BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
-from tambuli.messaging import store
+from tambuli.messaging import senders, store
 from tambuli.messaging.segments import SegmentedMessage
 from tambuli.messaging.views import StoredMessage
 from tambuli.records import frozen_record
@@ -100,6 +100,7 @@ async def write_drafts_within(
     """Write a batch inside one transaction; per draft, the stored message or why not."""
     outcomes: list[StoredMessage | TambuliError | None] = [None] * len(drafts)
     await _refuse_duplicates(conn, drafts, outcomes)
+    await _refuse_foreign_senders(conn, drafts, outcomes)
     reservations: dict[int, int | None] = {}
     by_org: dict[int, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
@@ -164,6 +165,22 @@ async def _refuse_duplicates(
             outcomes[index] = _SameBatchRepeat(first_use[key])
         else:
             first_use[key] = index
+
+
+async def _refuse_foreign_senders(
+    conn: AsyncConnection,
+    drafts: list[Draft],
+    outcomes: list[StoredMessage | TambuliError | None],
+) -> None:
+    """Refuse, before anything is reserved, drafts from another organization's sender ID."""
+    foreign = await senders.find_foreign_senders_within(
+        conn, {(d.message.org_id, d.message.sender) for d in drafts}
+    )
+    if not foreign:
+        return
+    for index, draft in enumerate(drafts):
+        if outcomes[index] is None and (draft.message.org_id, draft.message.sender) in foreign:
+            outcomes[index] = senders.sender_owned(draft.message.sender)
 
 
 async def _reserve_for_org(

@@ -116,6 +116,19 @@ def check_sender_id(sender: str) -> str:
     return cleaned
 
 
+def sender_key(sender: str) -> str:
+    """The one form every spelling of a sender ID shares: no spaces around, no "+", lower case.
+
+    Handsets and operators do not keep a sender ID's case or its "+", so "ACME" and "Acme", or
+    "+639170000000" and "639170000000", are one sender for ownership and for replies.
+    """
+    cleaned = sender.strip()
+    digits = cleaned.removeprefix("+")
+    if digits.isascii() and digits.isdigit():
+        return digits
+    return cleaned.lower()
+
+
 def next_pacing_slot(
     recent_handoffs: Sequence[datetime], now: datetime, limit: int, window: timedelta
 ) -> datetime | None:

@@ -6,22 +6,16 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms, Receipt, ReceiptStatus
 from tambuli.clock import Clock
-from tambuli.contacts import service as contacts
 from tambuli.db.engine import Database
-from tambuli.messaging import queue_store, store
+from tambuli.messaging import inbound, queue_store, store
 from tambuli.messaging.delivery import enqueue_message_pushes_within
-from tambuli.messaging.segments import segment_message
-from tambuli.messaging.views import UnhandledInbound, render_record
+from tambuli.messaging.views import UnhandledInbound
 from tambuli.metrics import RECEIPT_LATENCY, RECEIPTS
-from tambuli.organizations import profile as profiles
-from tambuli.webhooks import service as webhooks
 
 log = logging.getLogger("tambuli.receipts")
 
@@ -29,9 +23,12 @@ log = logging.getLogger("tambuli.receipts")
 class MessageEvents:
     """The ChannelEvents sink every channel reports to."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, runs_awaiting_reply: inbound.RunsAwaitingReply
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._runs_awaiting_reply = runs_awaiting_reply
 
     async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
         """Apply receipts to their messages (once each) and queue the pushes, in one commit.
@@ -77,46 +74,8 @@ class MessageEvents:
         return unmatched
 
     async def record_inbound(self, messages: Sequence[InboundSms]) -> None:
-        """Store inbound SMS under the organization whose conversation they answer."""
-        if not messages:
-            return
-        async with self._db.write() as conn:
-            pushes: list[tuple[int, str, str, dict[str, Any]]] = []
-            for sms in messages:
-                found = await store.select_org_of_conversation(conn, sms.sender, sms.recipient)
-                if found is None:
-                    log.warning(
-                        "inbound SMS from %s to %s matches no conversation; dropped",
-                        sms.sender,
-                        sms.recipient,
-                    )
-                    continue
-                org_id, _ = found
-                if sms.operator_event_id and await store.inbound_exists(
-                    conn, sms.channel, sms.operator_event_id
-                ):
-                    # Delivered to us twice (a replay after a crash): stored once.
-                    continue
-                contact = await contacts.find_newest_contact_with_phone_within(
-                    conn, org_id, sms.sender
-                )
-                segments = segment_message(sms.body)
-                row_id = await store.insert_inbound_message(
-                    conn,
-                    org_id,
-                    None if contact is None else contact.id,
-                    sms,
-                    segments.encoding.value,
-                    segments.part_count,
-                )
-                profile = await profiles.read_profile_within(conn, org_id)
-                if profile is not None and profile.inbound_url:
-                    stored = await store.select_message(conn, org_id, row_id)
-                    assert stored is not None
-                    payload: dict[str, Any] = msgspec.to_builtins(render_record(stored))
-                    payload["event"] = "inbound"
-                    pushes.append((org_id, profile.inbound_url, "inbound", payload))
-            await webhooks.enqueue_pushes_within(conn, self._clock.now(), pushes)
+        """Store inbound SMS under the organization they belong to, or keep them unmatched."""
+        await inbound.record_inbound(self._db, self._clock, messages, self._runs_awaiting_reply)
 
 
 def _count_receipts(applied: list[tuple[str, str, float | None]]) -> None:

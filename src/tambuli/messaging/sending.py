@@ -22,7 +22,7 @@ from tambuli.errors import (
     NoPrice,
     UnknownContact,
 )
-from tambuli.messaging import store
+from tambuli.messaging import senders, store
 from tambuli.messaging.intake import Draft, SmsIntake
 from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id
 from tambuli.messaging.personalisation import has_variables, render_for_contact
@@ -200,6 +200,7 @@ async def _enqueue_for_contact(
     price_micro = await find_price_per_part(outbox.prices, digits, contact.region)
     body = await _render(conn, request, contact)
     new, segments = _compose(request, profile, contact, body, digits, price_micro, clock.now())
+    await senders.check_sender_within(conn, request.org_id, new.sender)
     total = segments.part_count * price_micro
     reservation_id = None
     if total > 0:

@@ -367,27 +367,6 @@ async def inbound_exists(conn: AsyncConnection, channel: str, operator_event_id:
     return row is not None
 
 
-async def select_org_of_conversation(
-    conn: AsyncConnection, handset: str, sender_id: str
-) -> tuple[int, int | None] | None:
-    """The organization (and contact) that last sent from `sender_id` to `handset`."""
-    row = (
-        await conn.execute(
-            select(messages.c.org_id, messages.c.contact_id)
-            .where(
-                messages.c.recipient == handset,
-                messages.c.sender == sender_id,
-                messages.c.direction == Direction.EGRESS.value,
-            )
-            .order_by(messages.c.id.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    return int(row.org_id), None if row.contact_id is None else int(row.contact_id)
-
-
 _DUE_INBOUND = DueRows(
     messages,
     messages.c.next_attempt_at,

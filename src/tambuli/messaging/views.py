@@ -150,3 +150,26 @@ class UnhandledInbound:
     sender: str
     body: str
     received_at: datetime
+
+
+@dataclass(frozen=True)
+class RegisteredSender:
+    """A sender ID the operator registered to one organization."""
+
+    sender: str
+    org_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UnmatchedInbound:
+    """An inbound SMS kept for the operator: no single organization was its addressee."""
+
+    id: int
+    channel: str
+    sender: str
+    recipient: str
+    body: str
+    # The organizations that had an open conversation with the number (none, or several).
+    candidates: tuple[int, ...]
+    received_at: datetime

@@ -21,7 +21,7 @@ from datetime import timedelta
 import httpx
 
 from tambuli.campaigns.firing import fire_due_steps
-from tambuli.campaigns.replies import handle_replies
+from tambuli.campaigns.replies import find_runs_awaiting_reply_within, handle_replies
 from tambuli.channels.base import Channel, ChannelHealth
 from tambuli.channels.config import (
     ChannelConfig,
@@ -210,7 +210,7 @@ class Workers:
                 await asyncio.sleep(DISPATCH_GATHER_SECONDS)
             return claimed
 
-        events = MessageEvents(self.db, self.clock)
+        events = MessageEvents(self.db, self.clock, find_runs_awaiting_reply_within)
         outbox = open_outbox(self.db, self.clock)
         skip_locked = not self.db.is_sqlite
         lease = self.settings.claim_lease_seconds
