@@ -280,14 +280,27 @@ async def test_lists_filter_by_direction_failure_search_and_time(sms: SmsApi) ->
     assert (await sms.messages({"endDate": created}))["messages"] == []
 
 
+async def test_list_limits_and_sizes_out_of_range_are_clamped_into_range(sms: SmsApi) -> None:
+    for _ in range(2):
+        await sms.sent({"fullPhoneNumber": sms.own_number, "message": "clamp"})
+
+    async def ids(params: dict[str, Any]) -> list[str]:
+        return [m["id"] for m in (await sms.messages(params))["messages"]]
+
+    everything = await ids({})
+    assert len(everything) >= 2
+    assert await ids({"limit": 0}) == everything[:1]
+    assert await ids({"limit": 101}) == everything[:100]
+    assert await ids({"size": 0}) == everything[:1]
+    assert await ids({"size": 1001, "page": 0}) == everything[:1000]
+
+
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": 101},
-        {"limit": 0},
         {"limit": "x"},
-        {"size": 1001},
-        {"page": 0},
+        {"limit": "-1"},
+        {"size": "1.5"},
         {"dir": "up"},
         {"failed": "maybe"},
         {"startDate": "yesterday"},

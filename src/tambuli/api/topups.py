@@ -232,7 +232,7 @@ async def list_topups(
             principal.org_id,
             wanted,
             parse_list_int("page", page, 1),
-            parse_list_int("size", size, listing.MAX_PAGE_SIZE),
+            parse_list_int("size", size, listing.MAX_PAGE_SIZE, listing.MAX_PAGE_SIZE),
         )
         return TopupListBody(topups=[render_topup_record(t) for t in found], paged=True)
     result = await listing.list_topups_after(
@@ -240,7 +240,7 @@ async def list_topups(
         principal.org_id,
         wanted,
         after,
-        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT),
+        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT, listing.MAX_CURSOR_LIMIT),
     )
     return TopupListBody(
         topups=[render_topup_record(t) for t in result.topups],
