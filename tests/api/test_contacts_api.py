@@ -634,6 +634,21 @@ async def test_search_matches_the_digits_of_the_phone_number(api: OrgApi) -> Non
         assert [c["id"] for c in body["contacts"]] == [c["id"] for c in expected], term
 
 
+async def test_a_search_with_letters_matches_names_only_not_the_digits_of_numbers(
+    api: OrgApi,
+) -> None:
+    juan1 = await api.new_contact(firstName="Juan1", fullPhoneNumber=GLOBE_NUMBER)
+    juan21 = await api.new_contact(firstName="Juan21", fullPhoneNumber="639171111111")
+    for term, expected in (
+        ("Juan1", [juan1]),
+        ("juan2", [juan21]),
+        ("1111", [juan21]),
+        ("917 111", [juan21]),
+    ):
+        body = (await api.list_contacts({"search": term})).json()
+        assert [c["id"] for c in body["contacts"]] == [c["id"] for c in expected], term
+
+
 async def test_search_treats_like_wildcards_as_plain_text(api: OrgApi) -> None:
     await api.new_contact(firstName="Ana")
     assert (await api.list_contacts({"search": "%"})).json()["total"] == 0
