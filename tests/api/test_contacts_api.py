@@ -105,10 +105,30 @@ async def test_a_local_number_with_its_country_becomes_the_full_number(
 
 
 @pytest.mark.parametrize(
+    "extra",
+    [
+        {"phoneNumberCountry": "PH"},
+        {"phoneNumberCountry": "ph"},
+        {"phoneNumber": "", "phoneNumberCountry": ""},
+        {"phoneNumber": ""},
+    ],
+)
+async def test_a_full_number_with_an_agreeing_country_or_empty_placeholders_is_accepted(
+    api: OrgApi, extra: dict[str, str]
+) -> None:
+    response = await api.create_contact({"fullPhoneNumber": GLOBE_NUMBER, **extra})
+    assert response.status_code == 200, response.text
+    assert response.json()["fullPhoneNumber"] == GLOBE_NUMBER
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {"fullPhoneNumber": GLOBE_NUMBER, "phoneNumber": "09171234567", "phoneNumberCountry": "PH"},
-        {"fullPhoneNumber": GLOBE_NUMBER, "phoneNumberCountry": "PH"},
+        {"fullPhoneNumber": GLOBE_NUMBER, "phoneNumberCountry": "US"},
+        {"fullPhoneNumber": "", "phoneNumber": "", "phoneNumberCountry": ""},
+        {"fullPhoneNumber": ""},
+        {"phoneNumber": "", "phoneNumberCountry": "PH"},
         {},
         {"firstName": "Nobody"},
         {"phoneNumber": "09171234567"},
@@ -130,13 +150,11 @@ async def test_both_phone_number_forms_or_neither_are_refused(
         {"fullPhoneNumber": "123"},
         {"fullPhoneNumber": "+63917"},
         {"fullPhoneNumber": "not a number"},
-        {"fullPhoneNumber": ""},
         {"fullPhoneNumber": "6391712345678901234"},
         {"fullPhoneNumber": "631234567890"},
         {"phoneNumber": "12345", "phoneNumberCountry": "PH"},
         {"phoneNumber": "09171234567", "phoneNumberCountry": "XX"},
         {"phoneNumber": "09171234567", "phoneNumberCountry": "PHL"},
-        {"phoneNumber": "", "phoneNumberCountry": "PH"},
     ],
 )
 async def test_an_invalid_phone_number_is_refused(api: OrgApi, body: dict[str, Any]) -> None:

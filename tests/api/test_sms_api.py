@@ -133,9 +133,50 @@ async def test_the_contact_route_takes_each_recipient_form_and_org_id_as_a_strin
 
 
 @pytest.mark.parametrize(
+    "placeholders",
+    [
+        {"contactId": 0},
+        {"contactId": ""},
+        {"contactId": "0"},
+        {"contactId": None},
+        {"to": ""},
+        {"phoneNumber": "", "phoneNumberCountry": ""},
+        {"phoneNumberCountry": "PH"},
+    ],
+)
+@pytest.mark.parametrize("route", ["contact", "phonenumber"])
+async def test_empty_placeholders_next_to_a_number_count_as_absent(
+    sms: SmsApi, route: str, placeholders: dict[str, Any]
+) -> None:
+    if route == "phonenumber" and "contactId" in placeholders:
+        return  # contactId is a field of the contact route only
+    sent = await sms.sent(
+        {"fullPhoneNumber": "639171234567", "message": "x", **placeholders}, route
+    )
+    assert sent["to"] == "639171234567"
+
+
+async def test_a_contact_id_next_to_empty_number_placeholders_sends_to_the_contact(
+    sms: SmsApi,
+) -> None:
+    first = await sms.sent({"fullPhoneNumber": "639171234567", "message": "x"}, "contact")
+    again = await sms.sent(
+        {"contactId": first["contactId"], "to": "", "fullPhoneNumber": "", "message": "y"},
+        "contact",
+    )
+    assert (again["contactId"], again["to"]) == (first["contactId"], "639171234567")
+
+
+@pytest.mark.parametrize(
     ("route", "body", "code"),
     [
         ("contact", {"message": "x"}, "contact.phonenumberform"),
+        ("contact", {"message": "x", "contactId": 0, "to": ""}, "contact.phonenumberform"),
+        (
+            "phonenumber",
+            {"message": "x", "fullPhoneNumber": "639171234567", "phoneNumberCountry": "US"},
+            "contact.phonenumberform",
+        ),
         (
             "contact",
             {"message": "x", "contactId": 1, "fullPhoneNumber": "639171234567"},

@@ -105,6 +105,26 @@ async def test_an_operator_refusal_is_400_and_costs_nothing(rich_api: OrgApi) ->
 
 
 @pytest.mark.parametrize(
+    "placeholders",
+    [
+        {"contactId": 0},
+        {"contactId": ""},
+        {"phoneNumber": "", "phoneNumberCountry": ""},
+        {"phoneNumberCountry": "PH"},
+        {"desiredAmount": "null"},
+        {"desiredAmount": "undefined"},
+    ],
+)
+async def test_empty_placeholders_and_absent_amounts_are_ignored(
+    rich_api: OrgApi, placeholders: dict[str, Any]
+) -> None:
+    body = {"fullPhoneNumber": GLOBE, "maxAmount": 25, "test": True, **placeholders}
+    response = await _top_up(rich_api, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["amountSent"] == 25
+
+
+@pytest.mark.parametrize(
     ("body", "code"),
     [
         ({"maxAmount": 10}, "contact.phonenumberform"),

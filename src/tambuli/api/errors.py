@@ -11,8 +11,8 @@ from litestar.types import ExceptionHandlersMap
 
 from tambuli.errors import (
     BodyTooLarge,
-    EmptyBody,
     Conflict,
+    EmptyBody,
     InsufficientFunds,
     InvalidField,
     InvalidInput,
@@ -97,7 +97,8 @@ def _is_missing_body(exc: ValidationException) -> bool:
     if not isinstance(extra, list) or not extra or not isinstance(extra[0], dict):
         return False
     source = getattr(extra[0].get("source"), "value", extra[0].get("source"))
-    return bool(extra[0].get("key") == "data" and source == "body")
+    first = extra[0]
+    return first.get("key") == "data" and first.get("message") == "'data'" and source == "body"
 
 
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

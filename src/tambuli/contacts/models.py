@@ -141,6 +141,16 @@ def parse_id(value: int | str, field_name: str) -> int:
     return number
 
 
+def parse_optional_id(value: int | str | None, field_name: str) -> int | None:
+    """An ID a caller may leave out. Published clients send `0` or `""` for "none" (the spec's
+    own sample has `contactId: 0`), so those mean absent, as `null` does."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "0")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        return None
+    return parse_id(value, field_name)
+
+
 def parse_custom_field_values(values: dict[str, str]) -> dict[int, str]:
     """Custom field values keyed by ID from keys that are strings of integers."""
     if len(values) > MAX_CUSTOM_FIELDS_PER_REQUEST:
