@@ -35,6 +35,13 @@ class MalformedJson(InvalidInput):
     default_message = "The request body is not valid JSON"
 
 
+class EmptyBody(InvalidInput):
+    """A route that takes a JSON object got no body at all."""
+
+    error_code = "request.emptybody"
+    default_message = "The request body is empty: send a JSON object"
+
+
 class InvalidField(InvalidInput):
     """A field has the wrong type or value, or is not known."""
 

@@ -232,6 +232,27 @@ async def test_an_active_run_fails_and_allow_resubscribe_false_refuses_a_past_on
     assert resubscribed.json()["runId"] != first["runId"]
 
 
+@pytest.mark.parametrize("placeholders", [{"contactId": 0}, {"contactId": ""}, {"phoneNumber": ""}])
+async def test_subscribe_ignores_empty_placeholders_next_to_a_number(
+    capi: CampaignApi, placeholders: dict[str, Any]
+) -> None:
+    campaign_id = await capi.launched()
+    number = capi.number(7)
+    answer = await capi.subscribe(campaign_id, {"fullPhoneNumber": number, **placeholders})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["contactId"] > 0
+
+
+async def test_unsubscribing_a_contact_without_a_run_or_an_unknown_contact_answers_empty(
+    capi: CampaignApi,
+) -> None:
+    campaign_id = await capi.launched()
+    contact = (await capi.create_contact({"fullPhoneNumber": capi.number()})).json()
+    for contact_id in (contact["id"], str(contact["id"]), 999_999_999):
+        answer = await capi.unsubscribe(campaign_id, {"contactId": contact_id})
+        assert (answer.status_code, answer.json()) == (200, {}), contact_id
+
+
 async def test_concurrent_subscriptions_of_one_contact_start_one_run(capi: CampaignApi) -> None:
     campaign_id = await capi.launched()
     contact = await capi.new_contact(fullPhoneNumber=capi.number(1))

@@ -105,10 +105,30 @@ async def test_a_local_number_with_its_country_becomes_the_full_number(
 
 
 @pytest.mark.parametrize(
+    "extra",
+    [
+        {"phoneNumberCountry": "PH"},
+        {"phoneNumberCountry": "ph"},
+        {"phoneNumber": "", "phoneNumberCountry": ""},
+        {"phoneNumber": ""},
+    ],
+)
+async def test_a_full_number_with_an_agreeing_country_or_empty_placeholders_is_accepted(
+    api: OrgApi, extra: dict[str, str]
+) -> None:
+    response = await api.create_contact({"fullPhoneNumber": GLOBE_NUMBER, **extra})
+    assert response.status_code == 200, response.text
+    assert response.json()["fullPhoneNumber"] == GLOBE_NUMBER
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {"fullPhoneNumber": GLOBE_NUMBER, "phoneNumber": "09171234567", "phoneNumberCountry": "PH"},
-        {"fullPhoneNumber": GLOBE_NUMBER, "phoneNumberCountry": "PH"},
+        {"fullPhoneNumber": GLOBE_NUMBER, "phoneNumberCountry": "US"},
+        {"fullPhoneNumber": "", "phoneNumber": "", "phoneNumberCountry": ""},
+        {"fullPhoneNumber": ""},
+        {"phoneNumber": "", "phoneNumberCountry": "PH"},
         {},
         {"firstName": "Nobody"},
         {"phoneNumber": "09171234567"},
@@ -130,13 +150,11 @@ async def test_both_phone_number_forms_or_neither_are_refused(
         {"fullPhoneNumber": "123"},
         {"fullPhoneNumber": "+63917"},
         {"fullPhoneNumber": "not a number"},
-        {"fullPhoneNumber": ""},
         {"fullPhoneNumber": "6391712345678901234"},
         {"fullPhoneNumber": "631234567890"},
         {"phoneNumber": "12345", "phoneNumberCountry": "PH"},
         {"phoneNumber": "09171234567", "phoneNumberCountry": "XX"},
         {"phoneNumber": "09171234567", "phoneNumberCountry": "PHL"},
-        {"phoneNumber": "", "phoneNumberCountry": "PH"},
     ],
 )
 async def test_an_invalid_phone_number_is_refused(api: OrgApi, body: dict[str, Any]) -> None:
@@ -567,14 +585,24 @@ async def test_a_page_size_of_1000_is_allowed(api: OrgApi) -> None:
     assert response.status_code == 200
 
 
+async def test_a_page_or_size_out_of_range_is_clamped_into_range(api: OrgApi) -> None:
+    ids = [(await api.new_contact(firstName=f"Clamp{n}"))["id"] for n in range(3)]
+
+    async def listed(params: dict[str, Any]) -> list[int]:
+        response = await api.list_contacts({"search": "Clamp", **params})
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()["contacts"]]
+
+    assert await listed({"size": 0}) == ids[:1]
+    assert await listed({"size": -1}) == ids[:1]
+    assert await listed({"size": 1001}) == ids
+    assert await listed({"size": 2, "page": 0}) == ids[:2]
+    assert await listed({"size": 2, "page": -1}) == ids[:2]
+
+
 @pytest.mark.parametrize(
     "params",
     [
-        {"size": 0},
-        {"size": 1001},
-        {"size": -1},
-        {"page": 0},
-        {"page": -1},
         {"page": "first"},
         {"size": "ten"},
         {"page": 99999999999999999999},
@@ -619,6 +647,21 @@ async def test_search_matches_the_digits_of_the_phone_number(api: OrgApi) -> Non
         ("+63 918", [smart]),
         ("1234567", [globe, smart]),
         ("5555", []),
+    ):
+        body = (await api.list_contacts({"search": term})).json()
+        assert [c["id"] for c in body["contacts"]] == [c["id"] for c in expected], term
+
+
+async def test_a_search_with_letters_matches_names_only_not_the_digits_of_numbers(
+    api: OrgApi,
+) -> None:
+    juan1 = await api.new_contact(firstName="Juan1", fullPhoneNumber=GLOBE_NUMBER)
+    juan21 = await api.new_contact(firstName="Juan21", fullPhoneNumber="639171111111")
+    for term, expected in (
+        ("Juan1", [juan1]),
+        ("juan2", [juan21]),
+        ("1111", [juan21]),
+        ("917 111", [juan21]),
     ):
         body = (await api.list_contacts({"search": term})).json()
         assert [c["id"] for c in body["contacts"]] == [c["id"] for c in expected], term

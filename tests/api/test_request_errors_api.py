@@ -224,11 +224,17 @@ async def test_a_body_that_is_not_json_is_refused_as_malformed(api: OrgApi, cont
     assert await api.contact_count() == 1
 
 
-async def test_an_empty_body_is_refused(api: OrgApi) -> None:
-    response = await api.call(
-        "POST", f"{api.base}/contacts/", CONTACTS_PATH, content=b"", headers={}
-    )
+@pytest.mark.parametrize(
+    "path", ["/contacts/", "/topup/", "/v1/sms/phonenumber", "/v1/sms/contact", "/groups/"]
+)
+async def test_an_empty_body_is_refused_saying_that_it_is_empty(api: OrgApi, path: str) -> None:
+    url = path if path.startswith("/v1/") else f"{api.base}{path}"
+    response = await api.call("POST", url, None, content=b"", headers={})
     assert response.status_code == 400
+    assert response.json() == {
+        "error": "The request body is empty: send a JSON object",
+        "errorCode": "request.emptybody",
+    }
     assert await api.contact_count() == 0
 
 
@@ -258,7 +264,9 @@ async def test_an_empty_body_is_refused(api: OrgApi) -> None:
 async def test_wrong_types_in_a_create_body_are_refused(api: OrgApi, body: Any) -> None:
     response = await api.create_contact(body)
     assert response.status_code == 400, response.text
-    assert response.json()["errorCode"] == "request.invalidfield"
+    # A JSON null body reads as no body at all.
+    expected = "request.emptybody" if body is None else "request.invalidfield"
+    assert response.json()["errorCode"] == expected
     assert await api.contact_count() == 0
 
 

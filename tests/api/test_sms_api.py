@@ -136,9 +136,50 @@ async def test_the_contact_route_takes_each_recipient_form_and_org_id_as_a_strin
 
 
 @pytest.mark.parametrize(
+    "placeholders",
+    [
+        {"contactId": 0},
+        {"contactId": ""},
+        {"contactId": "0"},
+        {"contactId": None},
+        {"to": ""},
+        {"phoneNumber": "", "phoneNumberCountry": ""},
+        {"phoneNumberCountry": "PH"},
+    ],
+)
+@pytest.mark.parametrize("route", ["contact", "phonenumber"])
+async def test_empty_placeholders_next_to_a_number_count_as_absent(
+    sms: SmsApi, route: str, placeholders: dict[str, Any]
+) -> None:
+    if route == "phonenumber" and "contactId" in placeholders:
+        return  # contactId is a field of the contact route only
+    sent = await sms.sent(
+        {"fullPhoneNumber": "639171234567", "message": "x", **placeholders}, route
+    )
+    assert sent["to"] == "639171234567"
+
+
+async def test_a_contact_id_next_to_empty_number_placeholders_sends_to_the_contact(
+    sms: SmsApi,
+) -> None:
+    first = await sms.sent({"fullPhoneNumber": "639171234567", "message": "x"}, "contact")
+    again = await sms.sent(
+        {"contactId": first["contactId"], "to": "", "fullPhoneNumber": "", "message": "y"},
+        "contact",
+    )
+    assert (again["contactId"], again["to"]) == (first["contactId"], "639171234567")
+
+
+@pytest.mark.parametrize(
     ("route", "body", "code"),
     [
         ("contact", {"message": "x"}, "contact.phonenumberform"),
+        ("contact", {"message": "x", "contactId": 0, "to": ""}, "contact.phonenumberform"),
+        (
+            "phonenumber",
+            {"message": "x", "fullPhoneNumber": "639171234567", "phoneNumberCountry": "US"},
+            "contact.phonenumberform",
+        ),
         (
             "contact",
             {"message": "x", "contactId": 1, "fullPhoneNumber": "639171234567"},
@@ -302,14 +343,27 @@ async def test_lists_filter_by_direction_failure_search_and_time(sms: SmsApi) ->
     assert (await sms.messages({"endDate": created}))["messages"] == []
 
 
+async def test_list_limits_and_sizes_out_of_range_are_clamped_into_range(sms: SmsApi) -> None:
+    for _ in range(2):
+        await sms.sent({"fullPhoneNumber": sms.own_number, "message": "clamp"})
+
+    async def ids(params: dict[str, Any]) -> list[str]:
+        return [m["id"] for m in (await sms.messages(params))["messages"]]
+
+    everything = await ids({})
+    assert len(everything) >= 2
+    assert await ids({"limit": 0}) == everything[:1]
+    assert await ids({"limit": 101}) == everything[:100]
+    assert await ids({"size": 0}) == everything[:1]
+    assert await ids({"size": 1001, "page": 0}) == everything[:1000]
+
+
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": 101},
-        {"limit": 0},
         {"limit": "x"},
-        {"size": 1001},
-        {"page": 0},
+        {"limit": "-1"},
+        {"size": "1.5"},
         {"dir": "up"},
         {"failed": "maybe"},
         {"startDate": "yesterday"},

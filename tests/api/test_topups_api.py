@@ -105,6 +105,26 @@ async def test_an_operator_refusal_is_400_and_costs_nothing(rich_api: OrgApi) ->
 
 
 @pytest.mark.parametrize(
+    "placeholders",
+    [
+        {"contactId": 0},
+        {"contactId": ""},
+        {"phoneNumber": "", "phoneNumberCountry": ""},
+        {"phoneNumberCountry": "PH"},
+        {"desiredAmount": "null"},
+        {"desiredAmount": "undefined"},
+    ],
+)
+async def test_empty_placeholders_and_absent_amounts_are_ignored(
+    rich_api: OrgApi, placeholders: dict[str, Any]
+) -> None:
+    body = {"fullPhoneNumber": GLOBE, "maxAmount": 25, "test": True, **placeholders}
+    response = await _top_up(rich_api, body)
+    assert response.status_code == 200, response.text
+    assert response.json()["amountSent"] == 25
+
+
+@pytest.mark.parametrize(
     ("body", "code"),
     [
         ({"maxAmount": 10}, "contact.phonenumberform"),
@@ -210,17 +230,26 @@ async def test_lists_page_by_cursor_and_by_page_and_filter(rich_api: OrgApi) -> 
 @pytest.mark.parametrize(
     "params",
     [
-        {"limit": "0"},
         {"limit": "many"},
+        {"size": "-5"},
         {"failed": "maybe"},
         {"startDate": "yesterday"},
         {"after": "TOPUP20260101T000000-1-1"},
-        {"page": "0"},
     ],
 )
 async def test_bad_list_parameters_are_400(rich_api: OrgApi, params: dict[str, str]) -> None:
     response = await rich_api.call("GET", f"{rich_api.base}/topups/", TOPUPS_PATH, params=params)
     assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": "0"}, {"limit": "101"}, {"page": "0", "size": "1001"}]
+)
+async def test_list_limits_and_sizes_out_of_range_are_clamped(
+    rich_api: OrgApi, params: dict[str, str]
+) -> None:
+    response = await rich_api.call("GET", f"{rich_api.base}/topups/", TOPUPS_PATH, params=params)
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("topup_id", ["nope", "TOPUP20260101T000000-1-1", "1"])

@@ -66,8 +66,10 @@ def test_unknown_countries_are_refused(country: str) -> None:
     [
         (None, None, None),
         ("639171234567", "09171234567", "PH"),
-        ("639171234567", None, "PH"),
+        ("639171234567", None, "US"),
         (None, "09171234567", None),
+        ("", "", ""),
+        ("", "", "PH"),
     ],
 )
 def test_exactly_one_phone_number_form_is_required(
@@ -120,3 +122,15 @@ def test_common_international_numbers_take_the_plain_reading(text: str) -> None:
 @pytest.mark.parametrize("text", ["+630171234567", "+390612345678", "+63 917", "+0639171234567"])
 def test_numbers_with_prefixes_or_spaces_are_left_to_phonenumbers(text: str) -> None:
     assert _read_plain_international(text) is None
+
+
+@pytest.mark.parametrize("country", ["PH", "ph", " PH "])
+def test_a_country_that_agrees_with_a_full_number_is_accepted(country: str) -> None:
+    assert normalise_either("639171234567", None, country).digits == "639171234567"
+
+
+def test_a_country_that_disagrees_with_a_full_number_is_refused() -> None:
+    with pytest.raises(AmbiguousPhoneNumber):
+        normalise_either("639171234567", None, "US")
+    with pytest.raises(InvalidPhoneNumber):
+        normalise_either("639171234567", None, "ZZ")

@@ -10,6 +10,7 @@ from litestar.params import Parameter
 
 from tambuli.api.auth import authorize_org, parse_path_id
 from tambuli.api.campaigns import CAMPAIGN_PATH, campaign_id_of
+from tambuli.api.pagination import clamp_list_number
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns import reports
 from tambuli.campaigns.models import Campaign, RunStatus
@@ -125,11 +126,11 @@ def _run_id(text: str) -> int:
     return value
 
 
-def _check_paging(after: int, limit: int) -> None:
+def _check_paging(after: int, limit: int) -> int:
+    """The limit to use, clamped into 1..MAX_LIMIT; a cursor that is no run ID is refused."""
     if not 0 <= after <= MAX_DB_INT:
         raise InvalidField("after must be a run ID or 0", {"field": "after"})
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidField(f"limit must be from 1 to {MAX_LIMIT}", {"field": "limit"})
+    return clamp_list_number(limit, MAX_LIMIT)
 
 
 @get(RUNS_PATH, operation_id="listCampaignRuns", tags=["Campaigns"])
@@ -143,7 +144,7 @@ async def list_runs(
 ) -> RunListBody:
     """Runs of the campaign with their status and progress."""
     principal = await authorize_org(request, org_id)
-    _check_paging(after, limit)
+    limit = _check_paging(after, limit)
     campaign, runs = await reports.list_runs(
         runtime_of(request).db, principal.org_id, campaign_id_of(campaign_id), after, limit, status
     )
@@ -215,7 +216,7 @@ async def list_answers(
 ) -> AnswerListBody:
     """Every poll answer of the campaign."""
     principal = await authorize_org(request, org_id)
-    _check_paging(after, limit)
+    limit = _check_paging(after, limit)
     found = await reports.list_answers(
         runtime_of(request).db, principal.org_id, campaign_id_of(campaign_id), None, after, limit
     )

@@ -19,6 +19,7 @@ from tambuli.api.bodies import (
     read_contact_input,
     render_contact,
 )
+from tambuli.api.pagination import clamp_list_number
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns import reports
 from tambuli.campaigns import service as campaigns
@@ -107,7 +108,13 @@ async def list_contacts(
     if subscriptionstatus is not None and subscriptionfilter is not None:
         included, excluded = reports.filter_by_subscription(subscriptionstatus, subscriptionfilter)
         wanted = replace(wanted, ids_in=included, ids_not_in=excluded)
-    found = await contacts.list_contacts(runtime.db, principal.org_id, wanted, page, size)
+    found = await contacts.list_contacts(
+        runtime.db,
+        principal.org_id,
+        wanted,
+        clamp_list_number(page, None),
+        clamp_list_number(size, MAX_PAGE_SIZE),
+    )
     if whatsappready:
         # No contact has a WhatsApp Business user ID here, so none is "WhatsApp ready".
         found = ContactPage(total=0, org_total=found.org_total, contacts=[])

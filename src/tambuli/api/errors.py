@@ -12,6 +12,7 @@ from litestar.types import ExceptionHandlersMap
 from tambuli.errors import (
     BodyTooLarge,
     Conflict,
+    EmptyBody,
     InsufficientFunds,
     InvalidField,
     InvalidInput,
@@ -105,10 +106,23 @@ def _describe_validation(exc: ValidationException) -> tuple[str, dict[str, Any] 
     return str(exc.detail), None
 
 
+def _is_missing_body(exc: ValidationException) -> bool:
+    # Litestar names the body parameter `data` and reports an absent body as that parameter
+    # missing, which would read "'data' (body data)" to a caller who never named anything so.
+    extra = exc.extra
+    if not isinstance(extra, list) or not extra or not isinstance(extra[0], dict):
+        return False
+    source = getattr(extra[0].get("source"), "value", extra[0].get("source"))
+    first = extra[0]
+    return first.get("key") == "data" and first.get("message") == "'data'" and source == "body"
+
+
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Litestar's own errors (routing, parsing, body size) in the engageSPARK shape."""
     status = exc.status_code
     if isinstance(exc, ValidationException):
+        if _is_missing_body(exc):
+            return render_error(EmptyBody())
         message, context = _describe_validation(exc)
         if "malformed" in message.lower():
             return render_error(MalformedJson(f"The request body is not valid JSON: {message}"))

@@ -22,6 +22,7 @@ from tambuli.contacts import phones
 from tambuli.contacts.models import (
     Contact,
     parse_id,
+    parse_optional_id,
 )
 from tambuli.errors import (
     CampaignNotFound,
@@ -107,9 +108,10 @@ def _subscriber(entry: LegacyContact, index: int, org_id: int) -> NewSubscriber:
                 f"{where}.organizationId: the engagement belongs to organization {org_id}",
                 {"field": f"{where}.organizationId"},
             )
-    if entry.id is not None:
-        return NewSubscriber(contact_id=parse_id(entry.id, f"{where}.id"))
-    if entry.full_phone_number is None:
+    contact_id = parse_optional_id(entry.id, f"{where}.id")
+    if contact_id is not None:
+        return NewSubscriber(contact_id=contact_id)
+    if entry.full_phone_number is None or not entry.full_phone_number.strip():
         raise InvalidField(f'{where} needs "fullPhoneNumber" or "id"', {"field": where})
     fields = read_contact_input(entry)
     return NewSubscriber(phone=phones.normalise_full_number(entry.full_phone_number), fields=fields)

@@ -75,7 +75,7 @@ async def list_messages(
             principal.org_id,
             wanted,
             parse_list_int("page", page, 1),
-            parse_list_int("size", size, listing.MAX_PAGE_SIZE),
+            parse_list_int("size", size, listing.MAX_PAGE_SIZE, listing.MAX_PAGE_SIZE),
         )
         return MessageListBody(messages=[render_record(m) for m in found], paged=True)
     result = await listing.list_messages_after(
@@ -83,7 +83,7 @@ async def list_messages(
         principal.org_id,
         wanted,
         after,
-        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT),
+        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT, listing.MAX_CURSOR_LIMIT),
     )
     return MessageListBody(
         messages=[render_record(m) for m in result.messages],

@@ -23,13 +23,20 @@ def parse_list_time(name: str, text: str | None) -> datetime | None:
         raise InvalidField(f"{name} is outside the calendar", {"field": name}) from exc
 
 
-def parse_list_int(name: str, text: str | None, default: int) -> int:
-    """A limit/page/size query value; `default` when absent."""
+def parse_list_int(name: str, text: str | None, default: int, highest: int | None = None) -> int:
+    """A limit/page/size query value, clamped into 1..highest; `default` when absent."""
     if text is None or text.strip() == "":
         return default
     if not text.strip().isascii() or not text.strip().isdigit() or len(text.strip()) > 18:
         raise InvalidField(f"{name} must be a positive whole number", {"field": name})
-    return int(text.strip())
+    return clamp_list_number(int(text.strip()), highest)
+
+
+def clamp_list_number(value: int, highest: int | None) -> int:
+    """A page number, size or limit moved into 1..highest, as paging APIs usually do: asking for
+    more than a page may hold gets a full page, not an error (docs/decisions.md)."""
+    value = max(value, 1)
+    return value if highest is None else min(value, highest)
 
 
 _FAILED = {"true": True, "false": False, "all": None, "": None}

@@ -11,7 +11,7 @@ from tambuli.api.auth import authorize_token
 from tambuli.api.runtime import ApiRuntime, runtime_of
 from tambuli.clock import format_utc_timestamp
 from tambuli.contacts import phones
-from tambuli.contacts.models import PhoneNumber, parse_id
+from tambuli.contacts.models import PhoneNumber, parse_id, parse_optional_id
 from tambuli.errors import AmbiguousPhoneNumber, DuplicateMessage, Unauthorized
 from tambuli.messaging.segments import SegmentedMessage, segment_message
 from tambuli.messaging.sending import SendRequest, SentMessage, send_sms
@@ -79,16 +79,18 @@ def render_sent(message: StoredMessage, segments: SegmentedMessage | None = None
 def _phone(body: SendSmsFields, use_contacts: bool) -> PhoneNumber | None:
     # A contact keeps its number's carrier; a send to a number has no use for it.
     full = body.full_phone_number
-    if body.to is not None:
-        if full is not None and (
-            phones.normalise_full_number(full).digits
-            != phones.normalise_full_number(body.to).digits
+    if body.to is not None and body.to.strip():
+        if (
+            full is not None
+            and full.strip()
+            and (
+                phones.normalise_full_number(full).digits
+                != phones.normalise_full_number(body.to).digits
+            )
         ):
             raise AmbiguousPhoneNumber('"to" is the legacy name of "fullPhoneNumber": give one')
         full = body.to
-    if full is None and body.phone_number is None and body.phone_number_country is None:
-        return None
-    return phones.normalise_either(
+    return phones.normalise_optional(
         full, body.phone_number, body.phone_number_country, with_carrier=use_contacts
     )
 
@@ -111,7 +113,7 @@ async def accept_send(
     org_id = parse_id(body.org_id, "orgId")
     principal = await authorize_token(runtime, token, org_id)
     runtime.refuse_unless_delivering()
-    contact_id = None if contact_ref is None else parse_id(contact_ref, "contactId")
+    contact_id = parse_optional_id(contact_ref, "contactId")
     phone = _phone(body, use_contacts)
     if (phone is None) == (contact_id is None):
         raise AmbiguousPhoneNumber(

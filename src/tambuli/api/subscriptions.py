@@ -14,6 +14,7 @@ from tambuli.campaigns.subscriptions import SubscribeRequest, subscribe_contact,
 from tambuli.contacts import phones
 from tambuli.contacts.models import (
     parse_id,
+    parse_optional_id,
 )
 from tambuli.errors import AmbiguousPhoneNumber, UnknownCampaign
 
@@ -75,20 +76,14 @@ async def subscribe(
     principal = await authorize_org(request, org_id)
     runtime_of(request).refuse_unless_delivering()
     wanted_campaign = _campaign_id(campaign_id)
-    contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
-    has_number = any(
-        v is not None
-        for v in (data.full_phone_number, data.phone_number, data.phone_number_country)
+    contact_id = parse_optional_id(data.contact_id, "contactId")
+    phone = phones.normalise_optional(
+        data.full_phone_number, data.phone_number, data.phone_number_country
     )
-    if has_number == (contact_id is not None):
+    if (phone is None) == (contact_id is None):
         raise AmbiguousPhoneNumber(
             'Exactly one of "contactId", "fullPhoneNumber", or "phoneNumber" with'
             ' "phoneNumberCountry" must be set'
-        )
-    phone = None
-    if has_number:
-        phone = phones.normalise_either(
-            data.full_phone_number, data.phone_number, data.phone_number_country
         )
     allow = strict_bool("allowResubscribe", data.allow_resubscribe)
     runtime = runtime_of(request)

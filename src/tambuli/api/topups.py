@@ -19,7 +19,7 @@ from tambuli.api.pagination import (
 from tambuli.api.runtime import runtime_of
 from tambuli.billing.models import usd_number
 from tambuli.contacts import phones
-from tambuli.contacts.models import PhoneNumber, parse_id
+from tambuli.contacts.models import PhoneNumber, parse_id, parse_optional_id
 from tambuli.errors import (
     AmbiguousPhoneNumber,
     DuplicateTopup,
@@ -127,15 +127,19 @@ def _render_sent(topup: StoredTopup, queued: bool) -> TopupSentBody:
 
 
 def _phone(body: SendTopupBody) -> PhoneNumber | None:
-    if (
-        body.full_phone_number is None
-        and body.phone_number is None
-        and body.phone_number_country is None
-    ):
-        return None
-    return phones.normalise_either(
+    return phones.normalise_optional(
         body.full_phone_number, body.phone_number, body.phone_number_country
     )
+
+
+# What a published Node client sends for an amount its caller left out.
+_ABSENT_AMOUNTS = frozenset({"", "null", "undefined"})
+
+
+def _optional_amount(value: int | str | None) -> int | str | None:
+    if isinstance(value, str) and value.strip().lower() in _ABSENT_AMOUNTS:
+        return None
+    return value
 
 
 def _answer(answer: TopupAnswer) -> Response[Any]:
@@ -171,7 +175,7 @@ async def send_topup(
     """Send airtime: the largest amount on sale up to maxAmount (see desiredAmount)."""
     principal = await authorize_org(request, org_id)
     runtime_of(request).refuse_unless_delivering()
-    contact_id = None if data.contact_id is None else parse_id(data.contact_id, "contactId")
+    contact_id = parse_optional_id(data.contact_id, "contactId")
     phone = _phone(data)
     if (phone is None) == (contact_id is None):
         raise AmbiguousPhoneNumber(
@@ -184,7 +188,7 @@ async def send_topup(
         contact_id=contact_id,
         phone=phone,
         max_amount=data.max_amount,
-        desired_amount=data.desired_amount,
+        desired_amount=_optional_amount(data.desired_amount),
         client_ref=data.client_ref or "",
         client_dedup=data.client_dedup or "",
         test=bool(data.test),
@@ -233,7 +237,7 @@ async def list_topups(
             principal.org_id,
             wanted,
             parse_list_int("page", page, 1),
-            parse_list_int("size", size, listing.MAX_PAGE_SIZE),
+            parse_list_int("size", size, listing.MAX_PAGE_SIZE, listing.MAX_PAGE_SIZE),
         )
         return TopupListBody(topups=[render_topup_record(t) for t in found], paged=True)
     result = await listing.list_topups_after(
@@ -241,7 +245,7 @@ async def list_topups(
         principal.org_id,
         wanted,
         after,
-        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT),
+        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT, listing.MAX_CURSOR_LIMIT),
     )
     return TopupListBody(
         topups=[render_topup_record(t) for t in result.topups],

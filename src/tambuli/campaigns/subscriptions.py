@@ -145,13 +145,15 @@ async def subscribe_many(
 async def unsubscribe_contact(
     db: Database, clock: Clock, org_id: int, campaign_id: int, contact_id: int
 ) -> int | None:
-    """End the contact's active run as unsubscribed; its ID, or None when none was active."""
+    """End the contact's active run as unsubscribed; its ID, or None when none was active.
+
+    A contact that does not exist has no active run either: engageSPARK says it is fine to call
+    this when there is no subscription, so that is not an error (docs/decisions.md).
+    """
     async with db.write() as conn:
         campaign = await store.select_campaign(conn, org_id, campaign_id)
         if campaign is None:
             raise UnknownCampaign(f"No campaign with ID {campaign_id} in this organization")
-        if await contacts.get_contact_within(conn, org_id, contact_id) is None:
-            raise UnknownContact(f"No contact with ID {contact_id} in this organization")
         # Locked: the scheduler may be ending the same run (done, opted out) right now.
         runs = await store.select_runs_of_contacts(
             conn, org_id, campaign_id, [contact_id], for_update=True

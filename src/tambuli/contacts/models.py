@@ -10,6 +10,8 @@ from tambuli.records import frozen_record
 
 MAX_TEXT_LENGTH = 200
 MAX_FIELD_VALUE_LENGTH = 10_000
+# What a search term may hold, besides digits, and still be read as (part of) a phone number.
+_PHONE_PUNCTUATION = frozenset(" +-().")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_GROUPS_PER_REQUEST = 1000
@@ -139,6 +141,16 @@ def parse_id(value: int | str, field_name: str) -> int:
     return number
 
 
+def parse_optional_id(value: int | str | None, field_name: str) -> int | None:
+    """An ID a caller may leave out. Published clients send `0` or `""` for "none" (the spec's
+    own sample has `contactId: 0`), so those mean absent, as `null` does."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "0")):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        return None
+    return parse_id(value, field_name)
+
+
 def parse_custom_field_values(values: dict[str, str]) -> dict[int, str]:
     """Custom field values keyed by ID from keys that are strings of integers."""
     if len(values) > MAX_CUSTOM_FIELDS_PER_REQUEST:
@@ -164,6 +176,17 @@ def check_custom_field_names(values: dict[str, str]) -> dict[str, str]:
             check_text("customFieldsByName value", value, MAX_FIELD_VALUE_LENGTH) or ""
         )
     return checked
+
+
+def search_phone_digits(term: str) -> str | None:
+    """The digits a contact search matches against phone numbers, or None when the term does
+    not look like a phone number: "Juan1" searches names only, "+63 917-123" numbers too."""
+    digits = "".join(ch for ch in term if ch.isascii() and ch.isdigit())
+    if not digits or any(
+        not (ch.isascii() and ch.isdigit()) and ch not in _PHONE_PUNCTUATION for ch in term
+    ):
+        return None
+    return digits
 
 
 def fold_name(name: str) -> str:

@@ -106,17 +106,46 @@ def normalise_either(
 ) -> PhoneNumber:
     """Exactly one of a full number, or a local number with its country.
 
+    Empty strings count as absent (clients send `""` for fields they do not use). A country
+    next to a full number is accepted when the number is in that country's calling code, since
+    published clients send both; it is refused only when the two disagree.
     `with_carrier` as in normalise_full_number.
     """
-    has_full = full is not None
-    has_local = local is not None or country is not None
-    if has_full == has_local:
+    full, local, country = (_given(v) for v in (full, local, country))
+    if full is not None and local is None:
+        number = normalise_full_number(full, with_carrier=with_carrier)
+        if country is not None:
+            _check_country_agrees(number, country)
+        return number
+    if full is not None or (local is None and country is None):
         raise AmbiguousPhoneNumber()
-    if full is not None:
-        return normalise_full_number(full, with_carrier=with_carrier)
     if local is None or country is None:
         raise AmbiguousPhoneNumber('"phoneNumber" and "phoneNumberCountry" must be given together')
     return normalise_local_number(local, country, with_carrier=with_carrier)
+
+
+def normalise_optional(
+    full: str | None, local: str | None, country: str | None, *, with_carrier: bool = True
+) -> PhoneNumber | None:
+    """As normalise_either, or None when no number is given at all (all absent or empty)."""
+    if all(_given(v) is None for v in (full, local, country)):
+        return None
+    return normalise_either(full, local, country, with_carrier=with_carrier)
+
+
+def _given(value: str | None) -> str | None:
+    return None if value is None or not value.strip() else value
+
+
+def _check_country_agrees(number: PhoneNumber, country: str) -> None:
+    region = country.strip().upper()
+    calling_code = phonenumbers.country_code_for_region(region) if region.isascii() else 0
+    if calling_code == 0:
+        raise InvalidPhoneNumber(f"Unknown phoneNumberCountry {country!r}")
+    if not number.digits.startswith(str(calling_code)):
+        raise AmbiguousPhoneNumber(
+            f'"fullPhoneNumber" {number.digits} is not a number of "phoneNumberCountry" {country}'
+        )
 
 
 def _describe(number: phonenumbers.PhoneNumber, with_carrier: bool) -> PhoneNumber:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber
+from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber, search_phone_digits
 from tambuli.db.direct import fetch_one
 from tambuli.db.schema import (
     contact_field_values,
@@ -388,7 +388,7 @@ def _filter_clause(org_id: int, wanted: ContactFilter) -> ColumnElement[bool]:
             func.lower(contacts.c.last_name).like(pattern, escape="\\"),
             full_name.like(pattern, escape="\\"),
         ]
-        digits = "".join(ch for ch in wanted.search if ch.isdigit())
+        digits = search_phone_digits(wanted.search)
         if digits:
             options.append(contacts.c.phone.like(f"%{digits}%"))
         clauses.append(or_(*options))
