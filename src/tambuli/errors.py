@@ -326,6 +326,14 @@ class Overloaded(TambuliError):
     default_message = "Too many requests are waiting; retry in a second"
 
 
+# --- 503 ------------------------------------------------------------------------------------
+class ServerBusy(TambuliError):
+    """No database connection came free within the pool's wait; the client should retry."""
+
+    error_code = "server.busy"
+    default_message = "The server is busy; retry in a second"
+
+
 # --- 413 ------------------------------------------------------------------------------------
 class BodyTooLarge(TambuliError):
     """The request body is over the configured cap."""

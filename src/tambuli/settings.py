@@ -14,6 +14,12 @@ class Settings:
     """Every tunable of a Tambuli process; see docs/configuration.md."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL connections a process keeps open, and how many more it may open at a peak.
+    db_pool_size: int = 10
+    db_pool_overflow: int = 20
+    # A request that finds every connection in use waits this long for one, then is answered
+    # 503 server.busy.
+    db_pool_wait_seconds: float = 5.0
     # The TOML file of channels and routes (docs/routing.md); "" runs the simulator alone.
     channel_config_file: str = ""
     # Request bodies above this size are refused with 413 before they are parsed.
@@ -106,6 +112,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     source = os.environ if env is None else env
     return Settings(
         database_url=source.get("TAMBULI_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        db_pool_size=_read_int(source, "TAMBULI_DB_POOL_SIZE", Settings.db_pool_size),
+        db_pool_overflow=_read_int(source, "TAMBULI_DB_POOL_OVERFLOW", Settings.db_pool_overflow),
+        db_pool_wait_seconds=_read_float(
+            source, "TAMBULI_DB_POOL_WAIT_SECONDS", Settings.db_pool_wait_seconds
+        ),
         channel_config_file=(source.get("TAMBULI_CONFIG") or "").strip(),
         max_body_bytes=_read_int(source, "TAMBULI_MAX_BODY_BYTES", Settings.max_body_bytes),
         max_upload_bytes=_read_int(source, "TAMBULI_MAX_UPLOAD_BYTES", Settings.max_upload_bytes),

@@ -18,6 +18,7 @@ from tambuli.errors import (
     MalformedJson,
     NotFound,
     Overloaded,
+    ServerBusy,
     TambuliError,
     Unauthorized,
 )
@@ -32,9 +33,12 @@ STATUS_BY_ERROR: dict[type[TambuliError], int] = {
     Conflict: 409,
     BodyTooLarge: 413,
     Overloaded: 429,
+    ServerBusy: 503,
 }
-# Seconds a client is asked to wait after a 429.
+# Seconds a client is asked to wait after a 429 or a busy 503.
 RETRY_AFTER_SECONDS = 1
+# The errors whose answers carry Retry-After.
+RETRY_LATER = (Overloaded, ServerBusy)
 
 
 def status_for(error: TambuliError) -> int:
@@ -57,7 +61,7 @@ def render_error(error: TambuliError) -> Response[dict[str, Any]]:
         body["errorCode"] = error.error_code
         if error.context:
             body["context"] = error.context
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(error, RETRY_LATER) else None
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 

@@ -84,13 +84,24 @@ def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
     click.echo(f"    {base}/v1/sms/phonenumber")
 
 
+def _open_long_running_database(settings: Settings) -> Database:
+    """The database of `serve` and `worker`, with the pool the settings ask for."""
+    return Database(
+        settings.database_url,
+        checkpoint_in_background=True,
+        pool_size=settings.db_pool_size,
+        pool_overflow=settings.db_pool_overflow,
+        pool_wait_seconds=settings.db_pool_wait_seconds,
+    )
+
+
 async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -> None:
     # The web stack takes a second to import; other commands should not pay for it.
     from tambuli.api.app import build_app
     from tambuli.api.server import serve_http
     from tambuli.workers.runner import Workers
 
-    db = Database(settings.database_url, checkpoint_in_background=True)
+    db = _open_long_running_database(settings)
     stop = asyncio.Event()
     background: asyncio.Task[None] | None = None
     try:
@@ -145,7 +156,7 @@ def serve(host: str, port: int, no_workers: bool) -> None:
 async def _work(settings: Settings) -> None:
     from tambuli.workers.runner import Workers
 
-    db = Database(settings.database_url, checkpoint_in_background=True)
+    db = _open_long_running_database(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
