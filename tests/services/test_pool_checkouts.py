@@ -16,7 +16,11 @@ import pytest
 
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database, NestedCheckout
+from tambuli.db.group_commit import GroupCommit
 from tambuli.errors import ServerBusy
+from tambuli.messaging.pricing import PriceBook
+from tambuli.organizations import service as organizations
+from tambuli.organizations.profile import ProfileCache
 from tests.services.campaign_world import CampaignWorld
 
 FARMER = "639171234509"
@@ -81,6 +85,27 @@ async def test_a_task_started_while_holding_a_connection_is_refused_one_too(
     async with fresh_db.write():
         with pytest.raises(NestedCheckout):
             await asyncio.create_task(load())
+
+
+async def test_a_task_holding_a_connection_is_refused_waits_on_other_tasks_connections(
+    fresh_db: Database, clock: FakeClock
+) -> None:
+    # Cache loads and batch writers run on another task's connection; waiting for them while
+    # holding one starves the pool just the same. Refused even when the caches are fresh.
+    prices, profiles, commits = PriceBook(fresh_db), ProfileCache(fresh_db), GroupCommit(fresh_db)
+    org = (await organizations.create_organization(fresh_db, clock, "Held")).org_id
+    assert await prices.price_for("PH", FARMER) is not None
+    await profiles.get(org)
+    async with fresh_db.write() as conn:
+        with pytest.raises(NestedCheckout):
+            await prices.price_for("PH", FARMER)
+        with pytest.raises(NestedCheckout):
+            await profiles.get(org)
+        with pytest.raises(NestedCheckout):
+            await commits.run(lambda _: asyncio.sleep(0))
+        # On the transaction's own connection, they answer.
+        assert await prices.price_for_within(conn, "PH", FARMER) is not None
+        assert (await profiles.get_within(conn, org)).org_id == org
 
 
 async def test_tasks_each_holding_one_connection_run_side_by_side(fresh_db: Database) -> None:

@@ -45,11 +45,7 @@ def _hold(db: Database) -> Iterator[None]:
     # this way). Refusing every nested request, at any load, makes such a path fail in the
     # first test that reaches it instead of only under load; the check is one context
     # variable read per transaction.
-    if _HOLDING.get() is db:
-        raise NestedCheckout(
-            "this task already holds a database connection; do the work on that one, "
-            "or load what it needs before opening the transaction"
-        )
+    db.refuse_nested_wait()
     token = _HOLDING.set(db)
     try:
         yield
@@ -159,6 +155,18 @@ class Database:
                 partial(_prepare_sqlite_connection, checkpoints_elsewhere=path is not None),
             )
             event.listen(self.engine.sync_engine, "begin", _begin_sqlite_transaction)
+
+    def refuse_nested_wait(self) -> None:
+        """NestedCheckout if this task holds a connection of this Database.
+
+        Also for code that waits on another task's connection (a shared cache load, a batch
+        writer), which starves the pool the same way a second checkout does.
+        """
+        if _HOLDING.get() is self:
+            raise NestedCheckout(
+                "this task already holds a database connection; do the work on that one, "
+                "or load what it needs before opening the transaction"
+            )
 
     @property
     def is_sqlite(self) -> bool:

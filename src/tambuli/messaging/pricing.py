@@ -129,6 +129,9 @@ class PriceBook:
 
     async def price_for(self, country: str, number: str) -> int | None:
         """Micro-USD per part for a number in a country, or None when there is no price."""
+        # Refused even when fresh, so a caller inside a transaction fails at once, not only
+        # when the list happens to be stale.
+        self._db.refuse_nested_wait()
         if self._is_stale():
             await self._loads.load(None, self._reload)
         return find_price(self._prices, country, number)

@@ -165,6 +165,8 @@ class ProfileCache:
 
     async def get(self, org_id: int) -> OrgProfile:
         """The organization's profile; OrganizationNotFound when it does not exist."""
+        # Refused even when fresh, so a caller inside a transaction fails at once.
+        self._db.refuse_nested_wait()
         cached = self._fresh(org_id)
         if cached is not None:
             return cached
