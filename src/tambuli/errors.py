@@ -364,6 +364,13 @@ class ServiceUnavailable(TambuliError):
     default_message = "The server cannot take requests now"
 
 
+class ServerBusy(ServiceUnavailable):
+    """No database connection came free within the pool's wait; the client should retry."""
+
+    error_code = "server.busy"
+    default_message = "The server is busy; retry in a second"
+
+
 class NotReady(ServiceUnavailable):
     """This process's workers keep failing: a message or top-up accepted now would not go out."""
 

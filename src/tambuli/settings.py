@@ -43,6 +43,14 @@ class Settings:
     """Every tunable of a Tambuli process; see docs/configuration.md."""
 
     database_url: str = setting(DEFAULT_DATABASE_URL, "TAMBULI_DATABASE_URL")
+    # PostgreSQL connections a process keeps open, and how many more it may open at a peak.
+    db_pool_size: int = setting(10, "TAMBULI_DB_POOL_SIZE", at_least=1, at_most=1000)
+    db_pool_overflow: int = setting(20, "TAMBULI_DB_POOL_OVERFLOW", at_least=0, at_most=1000)
+    # A request that finds every connection in use waits this long for one, then is answered
+    # 503 server.busy.
+    db_pool_wait_seconds: float = setting(
+        5.0, "TAMBULI_DB_POOL_WAIT_SECONDS", above=0, at_most=60
+    )
     # The TOML file of channels and routes (docs/routing.md); "" runs the simulator alone.
     channel_config_file: str = setting("", "TAMBULI_CONFIG")
     # Request bodies above this size are refused with 413 before they are parsed.

@@ -42,6 +42,7 @@ async def authorize_org(request: Request[Any, Any, Any], org_text: str) -> Princ
 
 async def authorize_token(runtime: ApiRuntime, token: str, org_id: int) -> Principal:
     """The caller behind a token acting in org_id (cached for a few seconds)."""
+    runtime.db.refuse_nested_wait()
     key = (hash_token(token), org_id)
     cached = runtime.tokens.get(key)
     if cached is not None:

@@ -19,6 +19,7 @@ from tambuli.errors import (
     MalformedJson,
     NotFound,
     Overloaded,
+    ServerBusy,
     ServiceUnavailable,
     StorageLost,
     TambuliError,
@@ -37,7 +38,7 @@ STATUS_BY_ERROR: dict[type[TambuliError], int] = {
     Overloaded: 429,
     ServiceUnavailable: 503,
 }
-# Seconds a client is asked to wait after a 429.
+# Seconds a client is asked to wait after a 429 or a busy 503.
 RETRY_AFTER_SECONDS = 1
 # ... and after a 503 that passes by itself (a full disk, failing workers).
 RETRY_AFTER_UNAVAILABLE_SECONDS = 5
@@ -70,7 +71,7 @@ def describe_error(error: TambuliError) -> tuple[int, dict[str, Any], dict[str, 
         if error.context:
             body["context"] = error.context
     headers = {}
-    if status == 429:
+    if status == 429 or isinstance(error, ServerBusy):
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     elif status == 503 and not isinstance(error, StorageLost):
         # A lost database file needs the operator; the others pass by themselves.

@@ -48,7 +48,7 @@ async def handle_replies(outbox: Outbox, *, limit: int, skip_locked: bool) -> in
             if not taken:
                 return handled
             [item] = taken
-            profile = await outbox.profiles.get(item.org_id)
+            profile = await outbox.profiles.get_within(conn, item.org_id)
             await _handle_one(conn, outbox, profile, item, now)
         handled += 1
     return handled

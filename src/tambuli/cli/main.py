@@ -87,6 +87,17 @@ def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
     click.echo(f"    {base}/v1/sms/phonenumber")
 
 
+def _open_long_running_database(settings: Settings) -> Database:
+    """The database of `serve` and `worker`, with the pool the settings ask for."""
+    return Database(
+        settings.database_url,
+        checkpoint_in_background=True,
+        pool_size=settings.db_pool_size,
+        pool_overflow=settings.db_pool_overflow,
+        pool_wait_seconds=settings.db_pool_wait_seconds,
+    )
+
+
 async def _serve(
     settings: Settings,
     host: str,
@@ -99,7 +110,7 @@ async def _serve(
     from tambuli.api.server import serve_http
     from tambuli.workers.runner import Workers
 
-    db = Database(settings.database_url, checkpoint_in_background=True)
+    db = _open_long_running_database(settings)
     stop = asyncio.Event()
     background: asyncio.Task[None] | None = None
     try:
@@ -168,7 +179,7 @@ def serve(
 async def _work(settings: Settings, metrics_at: tuple[str, int | None]) -> None:
     from tambuli.workers.runner import Workers
 
-    db = Database(settings.database_url, checkpoint_in_background=True)
+    db = _open_long_running_database(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -67,6 +67,7 @@ class BatchIntake(ABC, Generic[D, R]):
 
     async def submit(self, draft: D) -> R:
         """Write one draft (with whatever else is waiting); what it became, or its error."""
+        self._db.refuse_nested_wait()
         if len(self._waiting) >= self._max_waiting:
             raise Overloaded()
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -18,12 +20,40 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from tambuli.db import sqlite_inline  # noqa: F401  (registers the sqlite+inline dialect)
 from tambuli.db.storage_health import StorageHealth, is_disk_full
 from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, WalCheckpoints
+from tambuli.errors import ServerBusy
 from tambuli.metrics import DB_COMMIT_SECONDS
 
 # Wait this long for another process's SQLite write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# PostgreSQL pool defaults (TAMBULI_DB_POOL_SIZE, _OVERFLOW, _WAIT_SECONDS).
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+POOL_WAIT_SECONDS = 5.0
 _READ_ONLY = "tambuli_read_only"
 _NO_TRANSACTION = "tambuli_no_transaction"
+
+# The Database whose connection the current task holds, if any (tasks it starts inherit it).
+_HOLDING: ContextVar[Database | None] = ContextVar("tambuli_db_holding", default=None)
+
+
+class NestedCheckout(RuntimeError):
+    """A task that holds a connection asked the same Database for a second one."""
+
+
+@contextmanager
+def _hold(db: Database) -> Iterator[None]:
+    # A task that holds a connection and waits for a second one waits on tasks that may do
+    # the same: once as many such tasks are in flight as the pool has connections, all of
+    # them wait until the pool's timeout (30 concurrent sends once starved a pool of 10 + 20
+    # this way). Refusing every nested request, at any load, makes such a path fail in the
+    # first test that reaches it instead of only under load; the check is one context
+    # variable read per transaction.
+    db.refuse_nested_wait()
+    token = _HOLDING.set(db)
+    try:
+        yield
+    finally:
+        _HOLDING.reset(token)
 
 
 def to_async_url(url: str) -> str:
@@ -97,14 +127,22 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, echo: bool = False, checkpoint_in_background: bool = False
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        checkpoint_in_background: bool = False,
+        pool_size: int = POOL_SIZE,
+        pool_overflow: int = POOL_OVERFLOW,
+        pool_wait_seconds: float = POOL_WAIT_SECONDS,
     ) -> None:
         self.url = url
         async_url = to_async_url(url)
         self.dialect = make_url(async_url).get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Past this wait for a free connection, a request is answered 503 (ServerBusy).
+        kwargs: dict[str, Any] = {"echo": echo, "pool_timeout": pool_wait_seconds}
         if self.dialect == "postgresql":
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=False)
+            kwargs.update(pool_size=pool_size, max_overflow=pool_overflow, pool_pre_ping=False)
         else:
             # Every request in flight holds a connection across its awaits; a connection opened
             # past the pool size is closed again after use, and opening one (with its PRAGMAs)
@@ -134,6 +172,18 @@ class Database:
             )
             event.listen(self.engine.sync_engine, "begin", _begin_sqlite_transaction)
 
+    def refuse_nested_wait(self) -> None:
+        """NestedCheckout if this task holds a connection of this Database.
+
+        Also for code that waits on another task's connection (a shared cache load, a batch
+        writer), which starves the pool the same way a second checkout does.
+        """
+        if _HOLDING.get() is self:
+            raise NestedCheckout(
+                "this task already holds a database connection; do the work on that one, "
+                "or load what it needs before opening the transaction"
+            )
+
     @property
     def is_sqlite(self) -> bool:
         """Whether this is SQLite (single writer, compare-and-set claims)."""
@@ -157,21 +207,22 @@ class Database:
         StorageLost at once when the database file was deleted or replaced.
         """
         self.storage.refuse_if_lost()
-        self.write_transactions += 1
-        try:
-            if self._write_lock is None:
-                async with self.engine.begin() as conn:
-                    yield conn
-                    committing = time.perf_counter()  # the commit happens as the block ends
-            else:
-                async with self._write_lock, self.engine.begin() as conn:
-                    yield conn
-                    committing = time.perf_counter()
-        except Exception as exc:
-            translated = self.translate_storage_error(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+        with _hold(self):
+            self.write_transactions += 1
+            try:
+                if self._write_lock is None:
+                    async with self._connection() as conn, conn.begin():
+                        yield conn
+                        committing = time.perf_counter()  # the commit happens as this ends
+                else:
+                    async with self._write_lock, self._connection() as conn, conn.begin():
+                        yield conn
+                        committing = time.perf_counter()
+            except Exception as exc:
+                translated = self.translate_storage_error(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
         DB_COMMIT_SECONDS.observe(time.perf_counter() - committing)
         self.storage.record_write()
 
@@ -183,10 +234,11 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """One read-only transaction with a consistent view."""
-        async with self.engine.connect() as raw:
-            conn = await raw.execution_options(**{_READ_ONLY: True})
-            async with conn.begin():
-                yield conn
+        with _hold(self):
+            async with self._connection() as raw:
+                conn = await raw.execution_options(**{_READ_ONLY: True})
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def read_single(self) -> AsyncIterator[AsyncConnection]:
@@ -195,12 +247,28 @@ class Database:
         A single statement sees a consistent snapshot by itself; skipping BEGIN and COMMIT
         saves two round trips on the hottest reads.
         """
-        if self.dialect == "sqlite":
-            yield await self._shared_sqlite_reader()
-            return
-        async with self.engine.connect() as raw:
-            conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+        # SQLite's shared reader is no pool checkout, but the same code runs on PostgreSQL.
+        with _hold(self):
+            if self.dialect == "sqlite":
+                yield await self._shared_sqlite_reader()
+                return
+            async with self._connection() as raw:
+                conn = await raw.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection from the pool, returned to it afterwards; ServerBusy if none comes."""
+        try:
+            conn = await self.engine.connect()
+        except sa_exc.TimeoutError as exc:
+            # Every connection stayed in use for the whole wait: tell the client to come back
+            # rather than keep it (and its socket) waiting.
+            raise ServerBusy() from exc
+        try:
             yield conn
+        finally:
+            await conn.close()
 
     async def _shared_sqlite_reader(self) -> AsyncConnection:
         # Checking a connection out of the pool cost more than the lookup itself (about 60 of

@@ -46,6 +46,7 @@ class GroupCommit:
         The job's own exception reaches only its caller (its savepoint is rolled back); a failed
         commit reaches every job of the batch.
         """
+        self._db.refuse_nested_wait()
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(job, answer))
         if self._drain is None or self._drain.done():

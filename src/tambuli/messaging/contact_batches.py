@@ -21,7 +21,7 @@ from tambuli.errors import TambuliError
 from tambuli.messaging import queue_store, store
 from tambuli.messaging.intake import Draft, write_drafts_within
 from tambuli.messaging.personalisation import has_variables, render_for_contact
-from tambuli.messaging.sending import Outbox, compose_message, find_price_per_part
+from tambuli.messaging.sending import Outbox, compose_message, require_price
 from tambuli.messaging.views import StoredMessage
 
 
@@ -68,8 +68,10 @@ async def _draft(
     field_names: dict[int, dict[int, str]],
 ) -> Draft:
     contact = item.contact
-    profile = await outbox.profiles.get(contact.org_id)
-    price_micro = await find_price_per_part(outbox.prices, contact.phone, contact.region)
+    # Read on the caller's connection when stale, never on a second one (db/engine.py).
+    profile = await outbox.profiles.get_within(conn, contact.org_id)
+    found_price = await outbox.prices.price_for_within(conn, contact.region, contact.phone)
+    price_micro = require_price(found_price, contact.phone, contact.region)
     body = item.text
     if has_variables(body):
         if contact.org_id not in field_names:

@@ -61,7 +61,12 @@ async def _read_overrides(conn: AsyncConnection) -> list[PriceEntry]:
 async def list_prices(db: Database) -> list[PriceEntry]:
     """The effective price list: operator entries and the shipped defaults they do not replace."""
     async with db.read() as conn:
-        overrides = await _read_overrides(conn)
+        return await list_prices_within(conn)
+
+
+async def list_prices_within(conn: AsyncConnection) -> list[PriceEntry]:
+    """The effective price list, read in the caller's transaction."""
+    overrides = await _read_overrides(conn)
     seen = {(e.country, e.prefix) for e in overrides}
     shipped = [
         PriceEntry(country, prefix, price, True, None)
@@ -105,7 +110,12 @@ async def remove_price(db: Database, country: str, prefix: str) -> None:
 
 
 class PriceBook:
-    """The effective prices of one process, re-read from the database every few seconds."""
+    """The effective prices of one process, re-read from the database every few seconds.
+
+    `price_for` reads on a connection of its own, so it is for callers outside a transaction;
+    inside one, `price_for_within` reads on the caller's connection. A caller that holds a
+    connection and waits for another can starve the pool (db/engine.py).
+    """
 
     def __init__(self, db: Database, cache_seconds: float = PRICE_CACHE_SECONDS) -> None:
         self._db = db
@@ -114,14 +124,31 @@ class PriceBook:
         self._loaded_at: float | None = None
         self._loads: SharedLoads[None, None] = SharedLoads()
 
+    def _is_stale(self) -> bool:
+        return self._loaded_at is None or time.monotonic() - self._loaded_at >= self._cache_seconds
+
     async def price_for(self, country: str, number: str) -> int | None:
         """Micro-USD per part for a number in a country, or None when there is no price."""
-        if self._loaded_at is None or time.monotonic() - self._loaded_at >= self._cache_seconds:
+        # Refused even when fresh, so a caller inside a transaction fails at once, not only
+        # when the list happens to be stale.
+        self._db.refuse_nested_wait()
+        if self._is_stale():
             await self._loads.load(None, self._reload)
+        return find_price(self._prices, country, number)
+
+    async def price_for_within(
+        self, conn: AsyncConnection, country: str, number: str
+    ) -> int | None:
+        """The same, reading a stale list on the caller's connection."""
+        if self._is_stale():
+            started = time.monotonic()
+            self._remember(await list_prices_within(conn), started)
         return find_price(self._prices, country, number)
 
     async def _reload(self) -> None:
         started = time.monotonic()
-        entries = await list_prices(self._db)
+        self._remember(await list_prices(self._db), started)
+
+    def _remember(self, entries: list[PriceEntry], started: float) -> None:
         self._prices = {(e.country, e.prefix): e.price_micro for e in entries}
         self._loaded_at = started

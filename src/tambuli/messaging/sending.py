@@ -102,8 +102,8 @@ async def _resolve_contact(
     return contact
 
 
-async def find_price_per_part(prices: PriceBook, digits: str, region: str) -> int:
-    price_micro = await prices.price_for(region, digits)
+def require_price(price_micro: int | None, digits: str, region: str) -> int:
+    """The price per part of a destination, or NoPrice when it has none."""
     if price_micro is None:
         raise NoPrice(
             f"There is no SMS price for +{digits} ({region or 'unknown country'})",
@@ -197,7 +197,10 @@ async def _enqueue_for_contact(
     contact = await _resolve_contact(conn, clock, request)
     assert contact is not None
     digits = contact.phone
-    price_micro = await find_price_per_part(outbox.prices, digits, contact.region)
+    # The price list is read on this transaction's connection when stale: asking the pool for
+    # a second connection here starved it under load.
+    found_price = await outbox.prices.price_for_within(conn, contact.region, digits)
+    price_micro = require_price(found_price, digits, contact.region)
     body = await _render(conn, request, contact)
     new, segments = _compose(request, profile, contact, body, digits, price_micro, clock.now())
     await senders.check_sender_within(conn, request.org_id, new.sender)
@@ -243,7 +246,8 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
     if not request.use_contacts:
         assert request.phone is not None
         digits = request.phone.digits
-        price_micro = await find_price_per_part(outbox.prices, digits, request.phone.region)
+        region = request.phone.region
+        price_micro = require_price(await outbox.prices.price_for(region, digits), digits, region)
         placeholder = clock.now()
         new, segments = _compose(
             request, profile, None, request.text, digits, price_micro, placeholder

@@ -146,6 +146,9 @@ class ProfileCache:
     """Profiles re-read from the database at most every few seconds, for the hot send path.
 
     A changed default sender ID or delivery window reaches every process within that time.
+    `get` reads on a connection of its own, so it is for callers outside a transaction; inside
+    one, `get_within` reads on the caller's connection (a caller that holds a connection and
+    waits for another can starve the pool: db/engine.py).
     """
 
     def __init__(self, db: Database, cache_seconds: float = 2.0) -> None:
@@ -154,17 +157,40 @@ class ProfileCache:
         self._entries: dict[int, tuple[float, OrgProfile]] = {}
         self._loads: SharedLoads[int, OrgProfile] = SharedLoads()
 
-    async def get(self, org_id: int) -> OrgProfile:
-        """The organization's profile; OrganizationNotFound when it does not exist."""
+    def _fresh(self, org_id: int) -> OrgProfile | None:
         entry = self._entries.get(org_id)
         if entry is not None and time.monotonic() - entry[0] < self._cache_seconds:
             return entry[1]
+        return None
+
+    async def get(self, org_id: int) -> OrgProfile:
+        """The organization's profile; OrganizationNotFound when it does not exist."""
+        # Refused even when fresh, so a caller inside a transaction fails at once.
+        self._db.refuse_nested_wait()
+        cached = self._fresh(org_id)
+        if cached is not None:
+            return cached
         return await self._loads.load(org_id, lambda: self._reload(org_id))
+
+    async def get_within(self, conn: AsyncConnection, org_id: int) -> OrgProfile:
+        """The same, reading a stale profile on the caller's connection."""
+        cached = self._fresh(org_id)
+        if cached is not None:
+            return cached
+        started = time.monotonic()
+        profile = await read_profile_within(conn, org_id)
+        if profile is None:
+            raise OrganizationNotFound(f"No organization with ID {org_id}")
+        self._remember(org_id, profile, started)
+        return profile
 
     async def _reload(self, org_id: int) -> OrgProfile:
         started = time.monotonic()
         profile = await get_profile(self._db, org_id)
+        self._remember(org_id, profile, started)
+        return profile
+
+    def _remember(self, org_id: int, profile: OrgProfile, started: float) -> None:
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[org_id] = (started, profile)
-        return profile
