@@ -70,7 +70,7 @@ def make_sms(
 @pytest.fixture
 def standin() -> Iterator[VonageStandin]:
     """A fresh Vonage stand-in whose slow numbers outlast the channel's timeout."""
-    with running_vonage_standin(slow_seconds=1.5) as running:
+    with running_vonage_standin() as running:
         yield running
 
 
@@ -81,13 +81,17 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def load_vonage_config(tmp_path: Path, url: str) -> HttpChannelConfig:
-    """A Vonage channel read from a config file through the preset's defaults."""
+def load_vonage_config(tmp_path: Path, url: str, timeout_seconds: float = 5) -> HttpChannelConfig:
+    """A Vonage channel read from a config file through the preset's defaults.
+
+    The timeout is long enough for any answer of a busy machine; only the stand-in's slow
+    numbers, which answer after the test, reach it.
+    """
     path = tmp_path / "channels.toml"
     path.write_text(
         "[[channels]]\n"
         'name = "vonage"\nkind = "http"\npreset = "vonage"\n'
-        f'url = "{url}"\nparts_per_second = 30\ntimeout_seconds = 0.5\n'
+        f'url = "{url}"\nparts_per_second = 30\ntimeout_seconds = {timeout_seconds}\n'
         'callback_token = "cb-token"\n'
         '[[routes]]\nname = "all"\nchannels = ["vonage"]\n'
     )
@@ -225,13 +229,25 @@ async def test_health_counts_parts_sent_refused_and_throttled(
 
 
 async def test_a_batch_keeps_at_most_sixteen_requests_in_flight(
-    vonage: HttpGatewayChannel, standin: VonageStandin
+    standin: VonageStandin, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    standin.delay_seconds = 0.2
-    answers = await vonage.submit([make_sms(n, f"6391712{n:05d}") for n in range(10, 50)])
+    # Held requests must not time out while the bound is checked.
+    config = load_vonage_config(tmp_path, standin.send_url, timeout_seconds=120)
+    vonage = HttpGatewayChannel(config, http, secret_fields=CREDENTIALS)
+    standin.answering.clear()
+    batch = asyncio.create_task(
+        vonage.submit([make_sms(n, f"6391712{n:05d}") for n in range(10, 50)])
+    )
+    assert await asyncio.to_thread(standin.wait_for_in_flight, 16, 60)
+    # No answer comes while the stand-in holds them, so a 17th request could only mean a broken
+    # bound. A slow machine can only hide a broken bound here, never fail a working one.
+    await asyncio.sleep(0.5)
+    assert (len(standin.requests), vonage.read_health().in_flight) == (16, 16)
+    standin.answering.set()
+    answers = await batch
     assert all(a.outcome == Outcome.ACCEPTED for a in answers)
     assert len(standin.sent) == 40
-    assert 8 < standin.most_in_flight <= 16
+    assert standin.most_in_flight == 16
 
 
 # --- Vonage answers and receipts, read without a network --------------------------------------
