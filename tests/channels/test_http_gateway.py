@@ -337,20 +337,30 @@ def generic_config(**changes: Any) -> HttpChannelConfig:
 class Recorder:
     """An in-process gateway: records requests, answers as told, counts requests in flight."""
 
-    def __init__(self, status: int = 200, body: bytes | None = None, delay: float = 0.0):
+    def __init__(self, status: int = 200, body: bytes | None = None):
         self.status = status
         self.body = json.dumps({"data": {"id": "gw-1"}}).encode() if body is None else body
-        self.delay = delay
         self.requests: list[httpx.Request] = []
         self.in_flight = 0
         self.most_in_flight = 0
+        # Cleared, answers wait until it is set again (to count the requests in flight).
+        self.answering = asyncio.Event()
+        self.answering.set()
+        self._arrivals = asyncio.Condition()
+
+    async def wait_for_in_flight(self, count: int) -> None:
+        """Return once `count` requests are in flight at once."""
+        async with self._arrivals:
+            await self._arrivals.wait_for(lambda: self.in_flight >= count)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        async with self._arrivals:
+            self.requests.append(request)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self._arrivals.notify_all()
         try:
-            await asyncio.sleep(self.delay)
+            await self.answering.wait()
         finally:
             self.in_flight -= 1
         return httpx.Response(self.status, content=self.body)
@@ -445,10 +455,18 @@ async def test_a_preset_answer_that_cannot_be_read_is_transient() -> None:
 
 
 async def test_the_concurrency_bound_is_a_parameter() -> None:
-    gateway = Recorder(delay=0.05)
+    gateway = Recorder()
+    gateway.answering.clear()
     async with gateway.client() as client:
         channel = HttpGatewayChannel(generic_config(), client, max_concurrent=3)
-        answers = await channel.submit([make_sms(n) for n in range(12)])
+        batch = asyncio.ensure_future(channel.submit([make_sms(n) for n in range(12)]))
+        await asyncio.wait_for(gateway.wait_for_in_flight(3), 60)
+        # Every answer is held: a fourth request could only come from a broken bound.
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert len(gateway.requests) == 3
+        gateway.answering.set()
+        answers = await batch
     assert len(answers) == 12 and gateway.most_in_flight == 3
 
 
