@@ -48,9 +48,7 @@ class Settings:
     db_pool_overflow: int = setting(20, "TAMBULI_DB_POOL_OVERFLOW", at_least=0, at_most=1000)
     # A request that finds every connection in use waits this long for one, then is answered
     # 503 server.busy.
-    db_pool_wait_seconds: float = setting(
-        5.0, "TAMBULI_DB_POOL_WAIT_SECONDS", above=0, at_most=60
-    )
+    db_pool_wait_seconds: float = setting(5.0, "TAMBULI_DB_POOL_WAIT_SECONDS", above=0, at_most=60)
     # The TOML file of channels and routes (docs/routing.md); "" runs the simulator alone.
     channel_config_file: str = setting("", "TAMBULI_CONFIG")
     # Request bodies above this size are refused with 413 before they are parsed.

@@ -40,6 +40,7 @@ from tests.support.server import free_port
 from tests.support.vonage_standin import (
     API_KEY,
     API_SECRET,
+    SLOW_ENDING,
     SentSms,
     VonageStandin,
     receipt_fields,
@@ -70,7 +71,7 @@ def make_sms(
 @pytest.fixture
 def standin() -> Iterator[VonageStandin]:
     """A fresh Vonage stand-in whose slow numbers outlast the channel's timeout."""
-    with running_vonage_standin(slow_seconds=1.5) as running:
+    with running_vonage_standin() as running:
         yield running
 
 
@@ -81,13 +82,17 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def load_vonage_config(tmp_path: Path, url: str) -> HttpChannelConfig:
-    """A Vonage channel read from a config file through the preset's defaults."""
+def load_vonage_config(tmp_path: Path, url: str, timeout_seconds: float = 10) -> HttpChannelConfig:
+    """A Vonage channel read from a config file through the preset's defaults.
+
+    The timeout is long enough for any answer of a busy machine; only the stand-in's slow
+    numbers, which answer after the test, reach it.
+    """
     path = tmp_path / "channels.toml"
     path.write_text(
         "[[channels]]\n"
         'name = "vonage"\nkind = "http"\npreset = "vonage"\n'
-        f'url = "{url}"\nparts_per_second = 30\ntimeout_seconds = 0.5\n'
+        f'url = "{url}"\nparts_per_second = 30\ntimeout_seconds = {timeout_seconds}\n'
         'callback_token = "cb-token"\n'
         '[[routes]]\nname = "all"\nchannels = ["vonage"]\n'
     )
@@ -157,10 +162,20 @@ async def test_a_unicode_message_is_sent_as_unicode(
     ],
 )
 async def test_each_refusal_maps_to_its_outcome_and_a_short_error(
-    vonage: HttpGatewayChannel, ending: str, outcome: Outcome, error: str
+    standin: VonageStandin,
+    http: httpx.AsyncClient,
+    tmp_path: Path,
+    ending: str,
+    outcome: Outcome,
+    error: str,
 ) -> None:
+    # The slow number is answered only after the test, so a short timeout always runs out; the
+    # others get a timeout no busy machine reaches.
+    timeout = 0.5 if ending == SLOW_ENDING else 10
+    config = load_vonage_config(tmp_path, standin.send_url, timeout_seconds=timeout)
+    vonage = HttpGatewayChannel(config, http, secret_fields=CREDENTIALS)
     [handoff] = await vonage.submit([make_sms(recipient="63917123" + ending)])
-    assert handoff.outcome == outcome
+    assert handoff.outcome == outcome, handoff.error
     assert handoff.error.startswith(error) and len(handoff.error) <= 200
     assert handoff.operator_message_id == ""
 
@@ -225,13 +240,25 @@ async def test_health_counts_parts_sent_refused_and_throttled(
 
 
 async def test_a_batch_keeps_at_most_sixteen_requests_in_flight(
-    vonage: HttpGatewayChannel, standin: VonageStandin
+    standin: VonageStandin, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    standin.delay_seconds = 0.2
-    answers = await vonage.submit([make_sms(n, f"6391712{n:05d}") for n in range(10, 50)])
+    # Held requests must not time out while the bound is checked.
+    config = load_vonage_config(tmp_path, standin.send_url, timeout_seconds=120)
+    vonage = HttpGatewayChannel(config, http, secret_fields=CREDENTIALS)
+    standin.answering.clear()
+    batch = asyncio.create_task(
+        vonage.submit([make_sms(n, f"6391712{n:05d}") for n in range(10, 50)])
+    )
+    assert await asyncio.to_thread(standin.wait_for_in_flight, 16, 60)
+    # No answer comes while the stand-in holds them, so a 17th request could only mean a broken
+    # bound. A slow machine can only hide a broken bound here, never fail a working one.
+    await asyncio.sleep(0.5)
+    assert (len(standin.requests), vonage.read_health().in_flight) == (16, 16)
+    standin.answering.set()
+    answers = await batch
     assert all(a.outcome == Outcome.ACCEPTED for a in answers)
     assert len(standin.sent) == 40
-    assert 8 < standin.most_in_flight <= 16
+    assert standin.most_in_flight == 16
 
 
 # --- Vonage answers and receipts, read without a network --------------------------------------
@@ -321,20 +348,30 @@ def generic_config(**changes: Any) -> HttpChannelConfig:
 class Recorder:
     """An in-process gateway: records requests, answers as told, counts requests in flight."""
 
-    def __init__(self, status: int = 200, body: bytes | None = None, delay: float = 0.0):
+    def __init__(self, status: int = 200, body: bytes | None = None):
         self.status = status
         self.body = json.dumps({"data": {"id": "gw-1"}}).encode() if body is None else body
-        self.delay = delay
         self.requests: list[httpx.Request] = []
         self.in_flight = 0
         self.most_in_flight = 0
+        # Cleared, answers wait until it is set again (to count the requests in flight).
+        self.answering = asyncio.Event()
+        self.answering.set()
+        self._arrivals = asyncio.Condition()
+
+    async def wait_for_in_flight(self, count: int) -> None:
+        """Return once `count` requests are in flight at once."""
+        async with self._arrivals:
+            await self._arrivals.wait_for(lambda: self.in_flight >= count)
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        async with self._arrivals:
+            self.requests.append(request)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self._arrivals.notify_all()
         try:
-            await asyncio.sleep(self.delay)
+            await self.answering.wait()
         finally:
             self.in_flight -= 1
         return httpx.Response(self.status, content=self.body)
@@ -429,10 +466,18 @@ async def test_a_preset_answer_that_cannot_be_read_is_transient() -> None:
 
 
 async def test_the_concurrency_bound_is_a_parameter() -> None:
-    gateway = Recorder(delay=0.05)
+    gateway = Recorder()
+    gateway.answering.clear()
     async with gateway.client() as client:
         channel = HttpGatewayChannel(generic_config(), client, max_concurrent=3)
-        answers = await channel.submit([make_sms(n) for n in range(12)])
+        batch = asyncio.ensure_future(channel.submit([make_sms(n) for n in range(12)]))
+        await asyncio.wait_for(gateway.wait_for_in_flight(3), 60)
+        # Every answer is held: a fourth request could only come from a broken bound.
+        for _ in range(100):
+            await asyncio.sleep(0)
+        assert len(gateway.requests) == 3
+        gateway.answering.set()
+        answers = await batch
     assert len(answers) == 12 and gateway.most_in_flight == 3
 
 

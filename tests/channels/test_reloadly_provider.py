@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 
 import httpx
@@ -77,6 +78,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client that ignores proxy settings: tests talk to 127.0.0.1 only."""
     async with httpx.AsyncClient(trust_env=False) as client:
         yield client
+
+
+async def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Poll until condition holds; the deadline only catches a hang."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 def make_provider(
@@ -305,8 +314,8 @@ async def test_a_server_error_is_transient_and_the_next_attempt_pays_once(
 async def test_a_slow_operator_detection_times_out_as_transient_before_anything_is_sent(
     standin: ReloadlyStandin, http: httpx.AsyncClient
 ) -> None:
-    standin.set_behaviour(NUMBER, NumberBehaviour(detect_delay=1.0))
-    result = await make_provider(standin, http, timeout=0.2).send_topup(make_order())
+    standin.set_behaviour(NUMBER, NumberBehaviour(hold_detection=True))
+    result = await make_provider(standin, http, timeout=2.0).send_topup(make_order())
     assert result.outcome == AirtimeOutcome.TRANSIENT
     assert "Timeout" in result.error
     assert standin.count_requests("POST", "/topups") == 0
@@ -315,9 +324,9 @@ async def test_a_slow_operator_detection_times_out_as_transient_before_anything_
 async def test_an_unanswered_top_up_is_looked_up_and_never_paid_twice(
     standin: ReloadlyStandin, http: httpx.AsyncClient
 ) -> None:
-    standin.set_behaviour(NUMBER, NumberBehaviour(topup_delay=1.0))
+    standin.set_behaviour(NUMBER, NumberBehaviour(hold_topup=True))
     order = make_order()
-    result = await make_provider(standin, http, timeout=0.3).send_topup(order)
+    result = await make_provider(standin, http, timeout=2.0).send_topup(order)
     assert result.outcome == AirtimeOutcome.SUCCEEDED
     assert standin.payments_to(NUMBER) == 1
 
@@ -325,11 +334,12 @@ async def test_an_unanswered_top_up_is_looked_up_and_never_paid_twice(
 async def test_an_unanswered_top_up_not_yet_recorded_is_pending_then_found(
     standin: ReloadlyStandin, http: httpx.AsyncClient
 ) -> None:
-    standin.set_behaviour(NUMBER, NumberBehaviour(topup_delay=0.6, record_late=True))
-    provider = make_provider(standin, http, timeout=0.2)
+    standin.set_behaviour(NUMBER, NumberBehaviour(hold_topup=True, record_late=True))
+    provider = make_provider(standin, http, timeout=2.0)
     order = make_order()
     assert (await provider.send_topup(order)).outcome == AirtimeOutcome.PENDING
-    await asyncio.sleep(0.8)
+    standin.released.set()  # the aggregator records the top-up only now
+    await wait_for(lambda: standin.payments_to(NUMBER) == 1)
     assert (await provider.find_topup(order.reference)).outcome == AirtimeOutcome.SUCCEEDED
     assert standin.payments_to(NUMBER) == 1
 

@@ -9,13 +9,27 @@ import subprocess
 from tests.support.server import tambuli_command
 
 
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TAMBULI_DATABASE_URL": database_url}
-    result = subprocess.run(
+    return subprocess.run(
         tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    result = _run(database_url, *args)
     assert result.returncode == 0, result.stderr
     return result
+
+
+def _refused(database_url: str, *args: str) -> str:
+    """The one-line error of a command that must fail cleanly."""
+    result = _run(database_url, *args)
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
 
 
 def test_migrate_then_manage_an_organization_from_the_command_line(
@@ -83,3 +97,27 @@ def test_operator_tokens_are_created_listed_and_revoked_from_the_command_line(
     )
     assert again.returncode == 1
     assert "No live operator token" in again.stderr
+
+
+def test_money_options_take_plain_decimals_only_and_a_refusal_changes_nothing(
+    fresh_database_url: str,
+) -> None:
+    url = fresh_database_url
+    _cli(url, "migrate")
+    org_id = str(json.loads(_cli(url, "org", "create", "--name", "Co-op").stdout)["orgId"])
+
+    for amount in ("1e3", "1_000", "+5", ".5", "Infinity"):
+        line = _refused(url, "balance", "credit", "--org", org_id, "--amount", amount)
+        assert line == f"Error: invalid --amount: {amount!r} is not an amount in USD"
+    assert "--amount" in _refused(url, "balance", "credit", "--org", org_id, "--amount", "0")
+    assert "--threshold" in _refused(
+        url, "balance", "auto-recharge", "--org", org_id, "--threshold", "1e1", "--amount", "5"
+    )
+    assert "--balance" in _refused(url, "org", "create", "--name", "Big", "--balance", "1e3")
+
+    shown = json.loads(_cli(url, "balance", "show", "--org", org_id, "--json").stdout)
+    assert (shown["balanceMicro"], shown["autoRecharge"]) == (0, False)
+    assert json.loads(_cli(url, "balance", "history", "--org", org_id, "--json").stdout) == []
+    assert "Big" not in _cli(url, "org", "list").stdout
+    credited = _cli(url, "balance", "credit", "--org", org_id, "--amount", "1000", "--json")
+    assert json.loads(credited.stdout)["balanceMicro"] == 1_000_000_000

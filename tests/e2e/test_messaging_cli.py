@@ -110,6 +110,14 @@ def test_bad_countries_prices_and_prefixes_are_refused_with_one_clean_line(
     )
     assert "6 digits" in _refused(url, "prices", "set", "--country", "PH", "--price", "0.0000001")
     assert "--price" in _refused(url, "prices", "set", "--country", "PH", "--price", "-1")
+    assert "--price" in _refused(url, "prices", "set", "--country", "PH", "--price", "2e-2")
+    assert "greater than zero" in _refused(url, "prices", "set", "--country", "PH", "--price", "0")
+    assert "greater than zero" in _refused(
+        url, "prices", "set", "--country", "PH", "--prefix", "63917", "--price", "0.000"
+    )
+    assert "'ZZ' is not a country code with phone numbers" in _refused(
+        url, "prices", "set", "--country", "ZZ", "--price", "0.01"
+    )
     assert "not a number prefix" in _refused(
         url, "prices", "set", "--country", "PH", "--prefix", "63-917", "--price", "0.01"
     )

@@ -34,7 +34,7 @@ def _cli(database_url: str, *args: str) -> Any:
     return json.loads(result.stdout) if result.stdout.strip().startswith("{") else result.stdout
 
 
-def _wait(client: httpx.Client, path: str, done: Any, timeout: float = 20.0) -> dict[str, Any]:
+def _wait(client: httpx.Client, path: str, done: Any, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         record: dict[str, Any] = client.get(path).json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -87,9 +88,9 @@ async def test_the_thread_checkpoints_until_disposed_and_nothing_is_lost(tmp_pat
     running.start()
     try:
         await _fill(db, 2000)
-        for _ in range(500):
-            if running.checkpoints_made >= 2:
-                break
+        deadline = time.monotonic() + 60
+        while running.checkpoints_made < 2:
+            assert time.monotonic() < deadline, "no checkpoints made"
             await asyncio.sleep(0.01)
         assert running.checkpoints_made >= 2
     finally:
@@ -109,9 +110,9 @@ async def test_a_failing_checkpoint_is_logged_and_tried_again(
     checkpoints = WalCheckpoints(str(tmp_path / "missing" / "tambuli.db"), interval_seconds=0.01)
     checkpoints.start()
     try:
-        for _ in range(500):
-            if len(caplog.records) >= 2:
-                break
+        deadline = time.monotonic() + 60
+        while len(caplog.records) < 2:
+            assert time.monotonic() < deadline, "no failed checkpoints logged"
             await asyncio.sleep(0.01)
     finally:
         checkpoints.stop()

@@ -24,12 +24,13 @@ from standardwebhooks.webhooks import Webhook
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.organizations import service as organizations
+from tambuli.settings import Settings
 from tambuli.webhooks import store
 from tambuli.webhooks.address_guard import Resolver, resolve_system
 from tambuli.webhooks.models import DeliveryStatus, PushRetryPolicy
 from tambuli.webhooks.service import (
-    CLAIM_LEASE,
     PushDelivery,
+    build_push_delivery,
     deliver_due_pushes,
     enqueue_pushes_within,
     list_pushes,
@@ -39,6 +40,7 @@ from tambuli.webhooks.service import (
 from tambuli.webhooks.signing import sign_webhook, verify_webhook
 
 POLICY = PushRetryPolicy()
+CLAIM_LEASE = Settings().claim_lease_seconds * timedelta(seconds=1)
 LOW, HIGH = 1 - POLICY.jitter, 1 + POLICY.jitter
 TICK = timedelta(milliseconds=1)
 
@@ -61,6 +63,9 @@ class Receiver:
     always: int = 200
     requests: list[ReceivedRequest] = field(default_factory=list)
     port: int = 0
+    # While set, answers wait until it is released; `arrived` tells that a request is waiting.
+    held: asyncio.Event | None = None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -80,6 +85,9 @@ class Receiver:
                 headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.requests.append(ReceivedRequest(method, path, headers, body))
+            self.arrived.set()
+            if self.held is not None:
+                await self.held.wait()
             status = self.statuses.pop(0) if self.statuses else self.always
             head = f"HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n"
             writer.write(head.encode("ascii") + b"\r\n")
@@ -412,6 +420,52 @@ async def test_a_push_with_a_malformed_url_fails_alone_and_the_rest_of_the_batch
 
     assert (await push_row(fresh_db, org, bad))["status"] == "failed"
     assert (await push_row(fresh_db, org, good))["status"] == "delivered"
+
+
+async def test_a_push_claim_is_leased_for_the_claim_lease_setting(
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+) -> None:
+    lease = timedelta(seconds=7)
+    delivery = build_push_delivery(
+        client, Settings(claim_lease_seconds=7, webhooks_allow_private=True)
+    )
+    org = await new_org(fresh_db, clock)
+    push_id = await queue(fresh_db, clock, org, receiver.url)
+    receiver.held = asyncio.Event()
+    claimed_at = clock.now()
+    # The first worker claims the push and hangs on the receiver's answer, as if it had died.
+    stuck = asyncio.create_task(deliver_due_pushes(fresh_db, clock, delivery))
+    await receiver.arrived.wait()
+    assert (await push_row(fresh_db, org, push_id))["lease_until"] == claimed_at + lease
+
+    clock.advance(lease - TICK)
+    assert await deliver_due_pushes(fresh_db, clock, delivery) == 0
+    clock.advance(TICK)
+    receiver.held.set()
+    assert await deliver_due_pushes(fresh_db, clock, delivery) == 1
+    assert len(receiver.requests) == 2
+    row = await push_row(fresh_db, org, push_id)
+    assert (row["status"], row["attempts"]) == ("delivered", 1)
+    # The first worker's late outcome no longer matches the lease, so it changes nothing.
+    assert await stuck == 1
+    assert (await push_row(fresh_db, org, push_id))["attempts"] == 1
+
+
+async def test_a_push_to_a_name_that_does_not_exist_fails_at_once_and_is_not_retried(
+    fresh_db: Database, clock: FakeClock, client: httpx.AsyncClient
+) -> None:
+    org = await new_org(fresh_db, clock)
+    push_id = await queue(fresh_db, clock, org, "http://hooks.invalid/hook")
+
+    # The system resolver: a .invalid name is answered on this machine (RFC 6761).
+    assert await deliver(fresh_db, clock, client, resolve=resolve_system) == 1
+
+    row = await push_row(fresh_db, org, push_id)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"].startswith("refused host: 'hooks.invalid' does not exist")
+    assert row["next_attempt_at"] is None
+    clock.advance(timedelta(hours=1))
+    assert await deliver(fresh_db, clock, client) == 0
 
 
 async def test_a_failed_name_lookup_is_retried_like_any_other_network_failure(

@@ -39,7 +39,7 @@ class PushReceiver:
             return [r for r in self.requests if path is None or r.path == path]
 
     def wait_for(
-        self, found: Callable[[list[Received]], bool], timeout: float = 20.0
+        self, found: Callable[[list[Received]], bool], timeout: float = 60.0
     ) -> list[Received]:
         """Wait until `found` holds for the requests received; fails after `timeout`."""
         deadline = time.monotonic() + timeout

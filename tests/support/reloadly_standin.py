@@ -57,11 +57,12 @@ class NumberBehaviour:
     server_errors: int = 0
     # Answer PROCESSING, then SUCCESSFUL once the status was asked this many times.
     pending_polls: int = 0
-    # Seconds before answering a top-up (the top-up is recorded first, unless record_late).
-    topup_delay: float = 0.0
+    # Answer a top-up only once `released` is set (recorded first, unless record_late: then it
+    # is recorded on release). A held answer always outlasts the client's timeout.
+    hold_topup: bool = False
     record_late: bool = False
-    # Seconds before answering an operator auto-detection.
-    detect_delay: float = 0.0
+    # Answer an operator auto-detection only once `released` is set.
+    hold_detection: bool = False
 
 
 @dataclass
@@ -83,6 +84,8 @@ class ReloadlyStandin:
     tokens: dict[str, float] = field(default_factory=dict)
     polls: dict[int, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set by the test (or when the stand-in stops): held answers go out.
+    released: threading.Event = field(default_factory=threading.Event)
 
     def add_operator(self, operator: StandinOperator, *numbers: str) -> None:
         """Sell airtime for an operator that serves these numbers."""
@@ -181,7 +184,8 @@ class ReloadlyStandin:
 
     def _detect_operator(self, phone: str, country: str, path: str) -> Reply:
         number = phone.lstrip("+")
-        time.sleep(self._behaviour(number).detect_delay)
+        if self._behaviour(number).hold_detection:
+            self.released.wait()
         with self.lock:
             operator = self.operators.get(self.numbers.get(number, -1))
         if operator is None or operator.country != country:
@@ -212,7 +216,8 @@ class ReloadlyStandin:
             transaction = None
             if not behaviour.record_late:
                 transaction = dict(self._record(body, number, operator, behaviour))
-        time.sleep(behaviour.topup_delay)
+        if behaviour.hold_topup:
+            self.released.wait()
         if transaction is None:
             with self.lock:
                 if self._find(str(body.get("customIdentifier") or "")):
@@ -378,4 +383,7 @@ def running_reloadly_standin(token_lifetime: int = 3600) -> Iterator[ReloadlySta
     with serving(
         _Handler, lambda url: ReloadlyStandin(url=url, token_lifetime=token_lifetime)
     ) as standin:
-        yield standin
+        try:
+            yield standin
+        finally:
+            standin.released.set()

@@ -81,7 +81,7 @@ def running_server(
             process.wait()
 
 
-def _wait_until_ready(server: RunningServer, timeout: float = 30.0) -> None:
+def _wait_until_ready(server: RunningServer, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

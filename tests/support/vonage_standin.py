@@ -9,7 +9,7 @@ What happens depends on the recipient's last four digits:
 | 0001    | status "1", throttled                                         |
 | 0002    | status "3", invalid `to` (an invalid number)                  |
 | 0003    | HTTP 500 with an HTML page                                    |
-| 0004    | answers after `slow_seconds` (longer than the client waits)    |
+| 0004    | answers only when the stand-in stops (after any client timeout) |
 | other   | status "0" for every part                                     |
 
 It records every request and every accepted message, and builds the receipts and inbound
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -69,15 +68,30 @@ class VonageStandin:
     url: str = ""
     api_key: str = API_KEY
     api_secret: str = API_SECRET
-    slow_seconds: float = 2.0
-    # Every send waits this long first (to observe how many requests are in flight).
-    delay_seconds: float = 0.0
     requests: list[StandinRequest] = field(default_factory=list)
     sent: list[SentSms] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
     next_id: int = 0x0C000000217B7F00
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # While cleared, every request waits before it is answered (to count requests in flight).
+    answering: threading.Event = field(default_factory=threading.Event)
+    # Set when the stand-in stops: the slow numbers' answers wait for it.
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.answering.set()
+        self._arrivals = threading.Condition(self.lock)
+
+    def wait_for_in_flight(self, count: int, timeout: float) -> bool:
+        """Block until `count` requests are in flight at once; False if that took too long."""
+        with self._arrivals:
+            return self._arrivals.wait_for(lambda: self.in_flight >= count, timeout)
+
+    def stop(self) -> None:
+        """Let every waiting request be answered, so the server can shut down."""
+        self.stopping.set()
+        self.answering.set()
 
     @property
     def send_url(self) -> str:
@@ -86,12 +100,13 @@ class VonageStandin:
 
     def answer(self, request: StandinRequest) -> tuple[int, str, bytes]:
         """Status, content type and body for one request."""
-        with self.lock:
+        with self._arrivals:
             self.requests.append(request)
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self._arrivals.notify_all()
         try:
-            time.sleep(self.delay_seconds)
+            self.answering.wait()
             return self._answer(request)
         finally:
             with self.lock:
@@ -117,7 +132,8 @@ class VonageStandin:
         if ending == SERVER_ERROR_ENDING:
             return 500, "text/html", b"<html><body>Internal Server Error</body></html>"
         if ending == SLOW_ENDING:
-            time.sleep(self.slow_seconds)
+            # Never within a client's timeout, however slow or fast this machine is.
+            self.stopping.wait()
         return _reply(self._accept(fields))
 
     def _accept(self, fields: Mapping[str, str]) -> dict[str, Any]:
@@ -263,9 +279,10 @@ class _Handler(StandinHandler):
 
 
 @contextmanager
-def running_vonage_standin(slow_seconds: float = 2.0) -> Iterator[VonageStandin]:
+def running_vonage_standin() -> Iterator[VonageStandin]:
     """Serve a fresh stand-in on a free 127.0.0.1 port for the duration of the block."""
-    with serving(
-        _Handler, lambda url: VonageStandin(url=url, slow_seconds=slow_seconds)
-    ) as standin:
-        yield standin
+    with serving(_Handler, lambda url: VonageStandin(url=url)) as standin:
+        try:
+            yield standin
+        finally:
+            standin.stop()

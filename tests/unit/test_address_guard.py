@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tambuli.webhooks.address_guard import (
     Resolver,
+    UnknownHost,
     UnresolvedHost,
     UnsafeAddress,
     check_webhook_url,
@@ -244,12 +245,31 @@ async def test_cloud_metadata_stays_refused_even_when_private_addresses_are_allo
 
 async def test_a_name_that_does_not_resolve_now_is_reported_for_a_later_retry() -> None:
     async def failing(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    with pytest.raises(UnresolvedHost, match=r"cannot resolve 'slow\.example\.com'"):
+        await resolve_webhook_destination(
+            "https://slow.example.com/", allow_private=False, resolve=failing
+        )
+
+
+async def test_a_name_that_does_not_exist_is_reported_as_unknown_for_good() -> None:
+    async def nxdomain(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    with pytest.raises(UnresolvedHost, match=r"cannot resolve 'gone\.example\.com'"):
+    with pytest.raises(UnknownHost, match=r"'gone\.example\.com' does not exist"):
         await resolve_webhook_destination(
-            "https://gone.example.com/", allow_private=False, resolve=failing
+            "https://gone.example.com/", allow_private=False, resolve=nxdomain
         )
+
+
+@pytest.mark.parametrize("host", ["hooks.invalid", "HOOKS.Invalid.", "invalid"])
+async def test_the_system_resolver_answers_an_invalid_name_itself(host: str) -> None:
+    # RFC 6761 reserves .invalid and lets resolver libraries answer it at once: the lookup never
+    # leaves the machine, whatever the configured DNS server would say.
+    with pytest.raises(socket.gaierror) as raised:
+        await resolve_system(host, 80)
+    assert raised.value.errno == socket.EAI_NONAME
 
 
 @pytest.mark.parametrize("allow_private", [False, True])

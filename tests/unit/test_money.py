@@ -12,7 +12,11 @@ from tambuli.billing.models import (
     parse_usd,
     usd_number,
 )
-from tambuli.errors import InvalidAmount
+from tambuli.errors import InvalidAmount, InvalidField
+from tambuli.topups.selection import parse_amount
+
+# Text an operator might type where an amount is expected; Decimal alone accepts most of it.
+NOT_PLAIN_DECIMALS = ["1e3", "1E3", "1_000", "+5", ".5", "5.", "0x10", "1,000", "١٠", "5 5", "-0"]
 
 
 @pytest.mark.parametrize(
@@ -45,3 +49,24 @@ def test_formatting_and_parsing_round_trip(micro: int) -> None:
 @given(st.integers(min_value=0, max_value=10**12))
 def test_the_json_number_has_the_same_six_decimals(micro: int) -> None:
     assert f"{usd_number(micro):.6f}" == format_usd(micro)
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN_DECIMALS)
+def test_usd_text_must_be_a_plain_decimal(text: str) -> None:
+    with pytest.raises(InvalidAmount, match="not an amount in USD"):
+        parse_usd(text)
+
+
+@pytest.mark.parametrize(
+    "text", [*NOT_PLAIN_DECIMALS, "10", "0.25", "3.141592", " 7 ", "0.0000001", "1e30", "NaN"]
+)
+def test_usd_text_is_read_exactly_as_the_api_reads_amounts(text: str) -> None:
+    try:
+        api: int | None = parse_amount("amount", text, 6)
+    except InvalidField:
+        api = None
+    try:
+        cli: int | None = parse_usd(text)
+    except InvalidAmount:
+        cli = None
+    assert cli == api

@@ -44,7 +44,7 @@ async def test_two_workers_with_their_own_binds_submit_each_message_once(
     try:
         for channel in channels:
             await channel.open()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while smsc.count_binds() < 2:
             assert time.monotonic() < deadline, "the SMSC did not see two binds"
             await asyncio.sleep(0.05)

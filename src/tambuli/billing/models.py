@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, Inexact, localcontext
 from enum import StrEnum
 
 from tambuli.errors import InvalidAmount
@@ -13,6 +14,12 @@ from tambuli.records import frozen_record
 MICRO_PER_USD = 1_000_000
 # Far above any real balance, far below int64: keeps sums safe on both databases.
 MAX_AMOUNT_MICRO = 10**15
+# Digits, optionally a dot and more digits: refuses signs, exponents, NaN, Infinity and the
+# underscores Decimal would otherwise accept.
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# Long enough for any legitimate amount; keeps Decimal from chewing on megabytes of digits.
+MAX_DECIMAL_TEXT = 32
+_MAX_SCALE_DIGITS = 6
 
 
 class EntryKind(StrEnum):
@@ -71,15 +78,31 @@ class Reservation:
     reference: str
 
 
+def scale_plain_decimal(text: str, digits: int) -> Decimal:
+    """Exactly text * 10**digits for a plain decimal such as "25", "0.50" or " 30 ".
+
+    Every amount typed by a caller, through the API or the command line, is read here.
+    ValueError when text is anything else (signs, exponents, NaN, underscores, too long).
+    """
+    stripped = text.strip()
+    if len(stripped) > MAX_DECIMAL_TEXT or not _PLAIN_DECIMAL.fullmatch(stripped):
+        raise ValueError(f"{text!r} is not a plain decimal")
+    if not 0 <= digits <= _MAX_SCALE_DIGITS:
+        raise ValueError(f"digits must be 0 to {_MAX_SCALE_DIGITS}, not {digits}")
+    # The length check bounds the digits, so this precision holds every value exactly; trapping
+    # Inexact turns any rounding that slipped through into an error rather than a wrong amount.
+    with localcontext() as context:
+        context.prec = 2 * MAX_DECIMAL_TEXT + _MAX_SCALE_DIGITS
+        context.traps[Inexact] = True
+        return Decimal(stripped).scaleb(digits)
+
+
 def parse_usd(text: str) -> int:
     """Micro-USD from a decimal USD string such as "10", "0.25" or "3.141592"."""
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation as exc:
+        micro = scale_plain_decimal(text, 6)
+    except ValueError as exc:
         raise InvalidAmount(f"{text!r} is not an amount in USD") from exc
-    if not value.is_finite():
-        raise InvalidAmount(f"{text!r} is not an amount in USD")
-    micro = value.scaleb(6)
     if micro != micro.to_integral_value():
         raise InvalidAmount("Amounts have at most 6 digits after the dot (micro-USD)")
     result = int(micro)

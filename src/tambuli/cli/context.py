@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from tambuli.billing.models import check_amount, parse_usd
 from tambuli.channels.config import ChannelConfig, load_channel_config
 from tambuli.channels.http_presets import PRESET_DEFAULTS
 from tambuli.clock import SystemClock
@@ -46,6 +47,16 @@ def read_channel_config(settings: Settings) -> ChannelConfig:
         )
     except InvalidChannelConfig as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def read_usd_option(value: str, option: str, *, allow_zero: bool = False) -> int:
+    """Micro-USD from a money option, read exactly as the API reads amounts (plain decimals)."""
+    try:
+        amount = parse_usd(value)
+        check_amount(amount, allow_zero=allow_zero)
+    except TambuliError as exc:
+        raise click.ClickException(f"invalid {option}: {exc.message}") from exc
+    return amount
 
 
 def run_with_database(action: Callable[[Database], Awaitable[T]]) -> T:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tambuli.billing.models import format_usd, parse_usd
+from tambuli.billing.models import format_usd
 from tambuli.channels.config import ChannelSpec, HttpChannelConfig, SmppChannelConfig
 from tambuli.channels.simulator import Submission
 from tambuli.cli.context import (
@@ -17,24 +17,17 @@ from tambuli.cli.context import (
     print_table,
     read_channel_config,
     read_settings,
+    read_usd_option,
     run_with_database,
 )
 from tambuli.clock import format_utc_timestamp
 from tambuli.db.engine import Database
-from tambuli.errors import TambuliError
 from tambuli.messaging.channel_status import ReportedHealth, read_channel_health
 from tambuli.messaging.pricing import PriceEntry, list_prices, remove_price, set_price
 from tambuli.messaging.simulator_journal import read_simulator_inbox
 from tambuli.settings import Settings
 
 WHOLE_COUNTRY = "(all)"
-
-
-def _usd(value: str) -> int:
-    try:
-        return parse_usd(value)
-    except TambuliError as exc:
-        raise click.ClickException(f"invalid --price: {exc.message}") from exc
 
 
 def _price_json(entry: PriceEntry) -> dict[str, object]:
@@ -88,7 +81,7 @@ def prices_list(as_json: bool) -> None:
 @json_option
 def prices_set(country: str, prefix: str, price_usd: str, as_json: bool) -> None:
     """Set the price per part for a country, or for numbers starting with a prefix."""
-    price_micro = _usd(price_usd)
+    price_micro = read_usd_option(price_usd, "--price")
 
     async def action(db: Database) -> PriceEntry:
         return await set_price(db, clock, country, prefix, price_micro)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import click
 
 from tambuli.billing import service as billing
-from tambuli.billing.models import Balance, format_usd, parse_usd
-from tambuli.cli.context import clock, json_option, print_json, print_table, run_with_database
+from tambuli.billing.models import Balance, format_usd
+from tambuli.cli.context import (
+    clock,
+    json_option,
+    print_json,
+    print_table,
+    read_usd_option,
+    run_with_database,
+)
 from tambuli.db.engine import Database
-from tambuli.errors import TambuliError
-
-
-def _usd(value: str) -> int:
-    try:
-        return parse_usd(value)
-    except TambuliError as exc:
-        raise click.BadParameter(exc.message) from exc
 
 
 def _balance_json(org_id: int, found: Balance) -> dict[str, object]:
@@ -67,9 +66,7 @@ def balance_show(org_id: int, as_json: bool) -> None:
 @json_option
 def balance_credit(org_id: int, amount_usd: str, reason: str, as_json: bool) -> None:
     """Add money to an organization's balance."""
-    amount = _usd(amount_usd)
-    if amount == 0:
-        raise click.BadParameter("the amount must be greater than zero", param_hint="--amount")
+    amount = read_usd_option(amount_usd, "--amount")
 
     async def action(db: Database) -> int:
         return await billing.credit_balance(db, clock, org_id, amount, reason, "cli")
@@ -95,12 +92,18 @@ def balance_auto_recharge(
     if not off and (threshold_usd is None or amount_usd is None):
         raise click.UsageError("give --threshold and --amount, or --off")
 
+    threshold = (
+        None
+        if threshold_usd is None
+        else read_usd_option(threshold_usd, "--threshold", allow_zero=True)
+    )
+    amount = None if amount_usd is None else read_usd_option(amount_usd, "--amount")
+
     async def action(db: Database) -> None:
-        if off:
+        if threshold is None or amount is None:
             await billing.turn_off_auto_recharge(db, org_id)
         else:
-            assert threshold_usd is not None and amount_usd is not None
-            await billing.set_auto_recharge(db, org_id, _usd(threshold_usd), _usd(amount_usd))
+            await billing.set_auto_recharge(db, org_id, threshold, amount)
 
     run_with_database(action)
     click.echo("auto-recharge " + ("off" if off else "on"), err=True)

@@ -7,13 +7,13 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import click
 
 from tambuli.billing import service as billing
-from tambuli.billing.models import parse_usd
 from tambuli.campaigns.opt_outs import DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS
 from tambuli.cli.context import (
     clock,
     json_option,
     print_json,
     print_table,
+    read_usd_option,
     run_with_database,
 )
 from tambuli.db.engine import Database
@@ -23,14 +23,6 @@ from tambuli.organizations import profile as profiles
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import NewOrganization
 from tambuli.webhooks.address_guard import check_webhook_url
-
-
-def _usd(value: str) -> int:
-    try:
-        return parse_usd(value)
-    except TambuliError as exc:
-        raise click.BadParameter(exc.message) from exc
-
 
 MAX_KEYWORDS = 50
 MAX_KEYWORD_LENGTH = 50
@@ -46,7 +38,7 @@ def org() -> None:
 @click.option("--balance", "balance_usd", default="0", help="Starting balance in USD.")
 def org_create(name: str, balance_usd: str) -> None:
     """Create an organization with an owner and a token; prints {"orgId", "token"}."""
-    amount = _usd(balance_usd)
+    amount = read_usd_option(balance_usd, "--balance", allow_zero=True)
 
     async def action(db: Database) -> NewOrganization:
         created = await organizations.create_organization(db, clock, name)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+import phonenumbers
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,6 +48,9 @@ def _check_key(country: str, prefix: str) -> tuple[str, str]:
     code = country.strip().upper()
     if len(code) != 2 or not code.isascii() or not code.isalpha():
         raise InvalidInput(f"{country!r} is not a two-letter country code")
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        # No number ever resolves to an unknown country, so its price would never apply.
+        raise InvalidInput(f"{country!r} is not a country code with phone numbers")
     digits = prefix.strip().lstrip("+")
     if digits and (not digits.isascii() or not digits.isdigit() or len(digits) > 15):
         raise InvalidInput(f"{prefix!r} is not a number prefix (digits with the country code)")
@@ -81,7 +85,8 @@ async def set_price(
 ) -> PriceEntry:
     """Set the price per part for a country (and optional prefix)."""
     code, digits = _check_key(country, prefix)
-    check_amount(price_micro, allow_zero=True)
+    # A free message would be sent to anyone without touching the balance: refuse zero.
+    check_amount(price_micro)
     now = clock.now()
     async with db.write() as conn:
         result = await conn.execute(

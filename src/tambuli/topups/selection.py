@@ -7,22 +7,16 @@ exactly with Decimal; no float ever touches an amount.
 from __future__ import annotations
 
 import heapq
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal, Inexact, localcontext
 
+from tambuli.billing.models import scale_plain_decimal
 from tambuli.errors import InvalidField
 
 # Far above any real top-up (the largest are around a million IDR or VND), low enough that
 # a typo or an attack is refused before it reaches a provider.
 _MAX_WHOLE_UNITS = 1_000_000_000
-# Digits, optionally a dot and more digits: refuses signs, exponents, NaN, Infinity and the
-# underscores Decimal would otherwise accept.
-_AMOUNT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-# Long enough for any legitimate amount; keeps Decimal from chewing on megabytes of digits.
-_MAX_TEXT_LENGTH = 32
 _MAX_MINOR_DIGITS = 6
 
 
@@ -163,17 +157,12 @@ def parse_amount(field: str, raw: object, minor_digits: int) -> int:
         )
     if isinstance(raw, int):
         return _check_amount_bounds(field, raw * 10**minor_digits, minor_digits)
-    text = raw.strip()
-    if len(text) > _MAX_TEXT_LENGTH or not _AMOUNT_TEXT.fullmatch(text):
+    try:
+        scaled = scale_plain_decimal(raw, minor_digits)
+    except ValueError:
         raise InvalidField(
             f'"{field}" must be a decimal amount such as "25" or "25.50"', {"field": field}
-        )
-    # The length check bounds the digits, so this precision can hold every value exactly; trapping
-    # Inexact turns any rounding that slipped through into an error rather than a wrong amount.
-    with localcontext() as context:
-        context.prec = 2 * _MAX_TEXT_LENGTH + _MAX_MINOR_DIGITS
-        context.traps[Inexact] = True
-        scaled = Decimal(text).scaleb(minor_digits)
+        ) from None
     if scaled != scaled.to_integral_value():
         places = f"at most {minor_digits} digits after the dot" if minor_digits else "no decimals"
         raise InvalidField(f'"{field}" must have {places}', {"field": field})

@@ -50,10 +50,19 @@ _REFUSED_NETWORKS = tuple(
 _GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# getaddrinfo's answers for "no such name" and "the name has no address"; EAI_NODATA is not
+# defined everywhere.
+_NO_SUCH_NAME = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
 
 
 class UnresolvedHost(Exception):
     """The host name could not be resolved now; a later attempt may succeed."""
+
+
+class UnknownHost(Exception):
+    """The DNS says the host name does not exist; asking again will not change that soon."""
 
 
 class UnsafeAddress(Exception):
@@ -189,6 +198,10 @@ def is_public_address(address: str) -> bool:
 
 async def resolve_system(host: str, port: int) -> list[str]:
     """The addresses the operating system resolves host to, in its order, without repeats."""
+    if host.rstrip(".").lower().rsplit(".", 1)[-1] == "invalid":
+        # RFC 6761 reserves .invalid and lets resolver libraries say "no such name" at once,
+        # so such a lookup never leaves the machine.
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (.invalid)")
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -199,8 +212,8 @@ async def resolve_webhook_destination(
 ) -> list[str]:
     """The checked addresses to connect to for url.
 
-    UnsafeAddress when any address is refused, UnresolvedHost when the name does not resolve
-    now, ValueError when the URL is malformed.
+    UnsafeAddress when any address is refused, UnknownHost when the name does not exist,
+    UnresolvedHost when the name cannot be resolved now, ValueError when the URL is malformed.
     """
     host, port = _split_destination(url)
     literal = _parse_address(host)
@@ -212,8 +225,14 @@ async def resolve_webhook_destination(
             answers = await resolve(host, port)
         except UnicodeError as error:
             raise UnsafeAddress(f"cannot resolve {host!r}: {error}") from None
+        except socket.gaierror as error:
+            if error.errno in _NO_SUCH_NAME:
+                # The DNS answered that the name does not exist (NXDOMAIN): a mistyped URL,
+                # not an outage, so retrying for a day would only delay the failure.
+                raise UnknownHost(f"{host!r} does not exist: {error}") from None
+            # Timeouts and unreachable resolvers pass; the caller retries the push later.
+            raise UnresolvedHost(f"cannot resolve {host!r}: {error}") from None
         except OSError as error:
-            # DNS outages pass; the caller retries rather than giving up on the push.
             raise UnresolvedHost(f"cannot resolve {host!r}: {error}") from None
         if not answers:
             raise UnresolvedHost(f"{host!r} resolves to no addresses")

@@ -22,9 +22,11 @@ from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.metrics import WEBHOOK_PUSHES
 from tambuli.organizations import profile as profiles
+from tambuli.settings import Settings
 from tambuli.webhooks import store
 from tambuli.webhooks.address_guard import (
     Resolver,
+    UnknownHost,
     UnresolvedHost,
     UnsafeAddress,
     resolve_system,
@@ -35,8 +37,6 @@ from tambuli.webhooks.signing import generate_webhook_secret, sign_webhook
 
 log = logging.getLogger("tambuli.webhooks")
 PUSH_TIMEOUT_SECONDS = 10.0
-# A claimed push that is not recorded by then (its worker died) is tried again.
-CLAIM_LEASE = timedelta(seconds=60)
 MAX_ERROR_TEXT = 500
 
 
@@ -101,6 +101,17 @@ class PushDelivery:
     batch_size: int = 50
     # Seconds a receiver has to answer.
     timeout: float = PUSH_TIMEOUT_SECONDS
+    # A claimed push that is not recorded by then (its worker died) is tried again.
+    lease: timedelta = timedelta(seconds=60)
+
+
+def build_push_delivery(client: httpx.AsyncClient, settings: Settings) -> PushDelivery:
+    """How this process delivers pushes, from its settings."""
+    return PushDelivery(
+        client,
+        allow_private=settings.webhooks_allow_private,
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+    )
 
 
 async def _attempt(
@@ -115,6 +126,8 @@ async def _attempt(
         return f"refused URL: {exc}", True
     except UnsafeAddress as exc:
         return f"refused address: {exc}", True
+    except UnknownHost as exc:
+        return f"refused host: {exc}", True
     except UnresolvedHost as exc:
         return str(exc), False
     url = httpx.URL(push.url)
@@ -141,7 +154,7 @@ async def _attempt(
 async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery) -> int:
     """Deliver one batch of due pushes; returns how many were attempted."""
     now = clock.now()
-    lease_until = now + CLAIM_LEASE
+    lease_until = now + delivery.lease
     async with db.write() as conn:
         pushes = await store.claim_due_pushes(
             conn, now, lease_until, delivery.batch_size, skip_locked=not db.is_sqlite

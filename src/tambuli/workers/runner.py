@@ -46,7 +46,7 @@ from tambuli.messaging.simulator_journal import DatabaseJournal
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.topups.providers import open_topup_desk
-from tambuli.webhooks.service import PushDelivery, deliver_due_pushes
+from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
 from tambuli.workers.restarts import LoopHealth, run_restarting
 
 log = logging.getLogger("tambuli.workers")
@@ -241,7 +241,7 @@ class Workers:
                 await asyncio.sleep(TOPUP_GATHER_SECONDS)
             return sent
 
-        pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
+        pushes = build_push_delivery(client, self.settings)
         loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
             *((f"dispatch {i + 1}", dispatch, self._wake) for i in range(DISPATCH_LOOPS)),
             *(
