@@ -33,8 +33,12 @@ class Settings:
     dispatch_batch_size: int = 500
     # How many due campaign runs (steps, poll timeouts) a worker fires per commit.
     campaign_batch_size: int = 500
-    # How often an idle worker looks for due rows (it is woken at once by sends in-process).
+    # How often an idle worker looks for due rows when nothing can tell it of new work: a
+    # `tambuli worker` on SQLite, or on PostgreSQL while its LISTEN connection is down.
     worker_poll_seconds: float = 0.2
+    # How often an idle worker looks when it is told of new work (the API in the same process
+    # on SQLite, LISTEN/NOTIFY on PostgreSQL): only rows due later (retries, delays) wait.
+    worker_idle_poll_seconds: float = 5.0
     # At most this many SMS per recipient number reach a channel in any rolling minute.
     recipient_per_minute: int = 5
     # Seconds between a hand-off to the simulator and its receipt.
@@ -132,6 +136,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         worker_poll_seconds=_read_float(
             source, "TAMBULI_WORKER_POLL_SECONDS", Settings.worker_poll_seconds
+        ),
+        worker_idle_poll_seconds=_read_float(
+            source, "TAMBULI_WORKER_IDLE_POLL_SECONDS", Settings.worker_idle_poll_seconds
         ),
         recipient_per_minute=_read_int(
             source, "TAMBULI_RECIPIENT_PER_MINUTE", Settings.recipient_per_minute

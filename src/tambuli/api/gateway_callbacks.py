@@ -75,6 +75,8 @@ async def receive_receipts(request: Request[Any, Any, Any], name: str) -> Respon
         if receipt is not None:
             receipts.append(receipt)
     unmatched = await MessageEvents(runtime.db, runtime.clock).record_receipts(receipts)
+    if receipts:
+        runtime.wake_events()
     if unmatched:
         # Answered 200 all the same: a gateway retries refused callbacks for hours, and a
         # receipt that overtook its hand-off (or names a later part) will not match later.
@@ -114,6 +116,8 @@ async def receive_inbound(request: Request[Any, Any, Any], name: str) -> Respons
     if not parts:
         ready.extend(assembler.take_overdue(now))
     await MessageEvents(runtime.db, runtime.clock).record_inbound(ready)
+    if ready:
+        runtime.wake_events()
     return _ok({"received": len(parts)})
 
 

@@ -16,6 +16,7 @@ given, so a restart loses none of it, and the journal is the inbox operators can
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -131,6 +132,8 @@ class SimulatorChannel:
         self._events_per_poll = events_per_poll
         self._parts_sent = 0
         self._parts_refused = 0
+        # Set when receipts fall due, so the events loop need not poll the journal for them.
+        self.events_waiting = asyncio.Event()
 
     async def open(self) -> None:
         """Nothing to connect to."""
@@ -187,12 +190,23 @@ class SimulatorChannel:
                 )
             )
         await self._journal.record_submissions(submissions)
+        if any(s.receipt for s in submissions):
+            self._wake_events_after(self._receipt_delay)
         for sms, answer in zip(messages, answers, strict=True):
             if answer.outcome == Outcome.ACCEPTED:
                 self._parts_sent += len(sms.parts)
             else:
                 self._parts_refused += len(sms.parts)
         return answers
+
+    def _wake_events_after(self, delay: timedelta) -> None:
+        # Real time, also under a fake clock: an early wake-up only makes the loop look once
+        # more, and the poll interval still catches what a wake-up missed.
+        seconds = max(0.0, delay.total_seconds())
+        if seconds == 0:
+            self.events_waiting.set()
+        else:
+            asyncio.get_running_loop().call_later(seconds, self.events_waiting.set)
 
     def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
         """Nothing held: its receipts come from the journal, which the record does not hold back."""
@@ -240,5 +254,7 @@ class SimulatorChannel:
             and now - e.submission.submitted_at < RECEIPT_PATIENCE
         ]
         await self._journal.postpone_events(waiting, now + RECEIPT_RETRY)
+        if waiting:
+            self._wake_events_after(RECEIPT_RETRY)
         await self._journal.mark_events_sent([e.id for e in due if e.id not in set(waiting)])
         return len(due)

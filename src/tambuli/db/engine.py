@@ -106,8 +106,10 @@ class Database:
         self.write_transactions = 0
         self._reader: AsyncConnection | None = None
         self.checkpoints: WalCheckpoints | None = None
+        # The file of a file-backed SQLite database (None for PostgreSQL or in memory).
+        self.sqlite_path = _sqlite_file(url) if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
-            path = _sqlite_file(url) if checkpoint_in_background else None
+            path = self.sqlite_path if checkpoint_in_background else None
             if path is not None:
                 self.checkpoints = WalCheckpoints(path)
                 self.checkpoints.start()

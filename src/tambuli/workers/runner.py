@@ -5,6 +5,13 @@ Each loop claims due rows, acts and records the outcome, then looks again at onc
 is work, or waits for a wake-up or its poll interval when there is none. Stopping lets the step
 in progress finish, so nothing claimed is left half-recorded by a clean shutdown (and a killed
 process's claims simply expire).
+
+Wake-ups come from the API in the same process, from the other loops (a receipt queues a
+push), and from other processes (db/work_notices.py): LISTEN/NOTIFY on PostgreSQL, a cheap
+look at SQLite's commit counter every poll interval. A process that hears of new work this way
+looks by itself only as a safety net, at the idle interval (rows due later: retries, delays);
+one that cannot (an in-memory database, or while the listening connection is down) looks at
+the short poll interval.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import httpx
 
@@ -34,6 +42,7 @@ from tambuli.channels.simulator import SimulatorChannel
 from tambuli.channels.smpp import SmppChannel
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits
 from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
 from tambuli.messaging.models import RetryPolicy
@@ -121,6 +130,10 @@ class Workers:
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_campaigns: asyncio.Event = field(default_factory=asyncio.Event)
     _wake_topups: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake_pushes: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake_replies: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whether other processes' work wakes the loops (LISTEN in place, SQLite commits watched).
+    _told_of_work: bool = False
 
     def __post_init__(self) -> None:
         if self.channel_config is None:
@@ -142,6 +155,57 @@ class Workers:
         """Look for due top-ups now (an async request was just queued)."""
         self._wake_topups.set()
 
+    def wake_events(self) -> None:
+        """Look for due pushes and replies now (receipts, inbound SMS or results were recorded)."""
+        self._wake_pushes.set()
+        self._wake_replies.set()
+
+    def wake_all(self) -> None:
+        """Look everywhere now (work may have been committed while nobody could say so)."""
+        for wake in (self._wake, self._wake_campaigns, self._wake_topups):
+            wake.set()
+        self.wake_events()
+
+    def read_poll_seconds(self) -> float:
+        """How long an idle loop waits for a wake-up before it looks again by itself."""
+        if self._told_of_work:
+            return self.settings.worker_idle_poll_seconds
+        return self.settings.worker_poll_seconds
+
+    def hear_notice(self, payload: str) -> None:
+        """Wake the loops a NOTIFY from another process names."""
+        wakes: dict[str, Callable[[], None]] = {
+            WorkKind.DELIVERY: self.wake_delivery,
+            WorkKind.CAMPAIGNS: self.wake_campaigns,
+            WorkKind.TOPUPS: self.wake_topups,
+            WorkKind.EVENTS: self.wake_events,
+        }
+        # A payload this version does not know (a newer process's) wakes every loop.
+        wakes.get(payload, self.wake_all)()
+
+    def _set_listening(self, listening: bool) -> None:
+        if listening and not self._told_of_work:
+            # Work committed while the LISTEN was not in place was announced to nobody.
+            self.wake_all()
+        self._told_of_work = listening
+
+    async def _hear_of_work(self, stop: asyncio.Event) -> None:
+        """Wake the loops when other processes queue work, until `stop` is set."""
+        if not self.db.is_sqlite:
+            await listen_for_work(
+                self.settings.database_url, stop, self.hear_notice, self._set_listening
+            )
+            return
+        if self.db.sqlite_path is None:
+            return  # in memory: no other process can write to it
+        self._told_of_work = True
+        try:
+            await watch_sqlite_commits(
+                self.db.sqlite_path, stop, self.wake_all, self.settings.worker_poll_seconds
+            )
+        finally:
+            self._told_of_work = False
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run every loop until `stop` is set."""
         async with httpx.AsyncClient(follow_redirects=False) as client:
@@ -154,7 +218,7 @@ class Workers:
             for channel in self.channels:
                 await channel.open()
             try:
-                await self._run_loops(stop, client)
+                await asyncio.gather(self._run_loops(stop, client), self._hear_of_work(stop))
             finally:
                 for channel in self.channels:
                     await channel.close()
@@ -210,16 +274,29 @@ class Workers:
             return sent
 
         pushes = PushDelivery(client, allow_private=self.settings.webhooks_allow_private)
+        # Hand-offs, receipts and top-up results queue pushes, inbound SMS queues replies.
+        wake_pushes = partial(_waking, wakes=(self._wake_pushes,))
         loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
-            *((f"dispatch {i + 1}", dispatch, self._wake) for i in range(DISPATCH_LOOPS)),
             *(
-                (f"{c.name} events", _poller(c, events), getattr(c, "events_waiting", None))
+                (f"dispatch {i + 1}", wake_pushes(dispatch), self._wake)
+                for i in range(DISPATCH_LOOPS)
+            ),
+            *(
+                (
+                    f"{c.name} events",
+                    _waking(_poller(c, events), wakes=(self._wake_pushes, self._wake_replies)),
+                    getattr(c, "events_waiting", None),
+                )
                 for c in self.channels
             ),
-            ("webhooks", lambda: deliver_due_pushes(self.db, self.clock, pushes), None),
+            (
+                "webhooks",
+                lambda: deliver_due_pushes(self.db, self.clock, pushes),
+                self._wake_pushes,
+            ),
             ("campaign steps", fire_steps, self._wake_campaigns),
-            ("campaign replies", answer_replies, None),
-            ("top-ups", send_topups, self._wake_topups),
+            ("campaign replies", answer_replies, self._wake_replies),
+            ("top-ups", wake_pushes(send_topups), self._wake_topups),
         ]
         await asyncio.gather(
             self._report_health(stop),
@@ -259,9 +336,24 @@ class Workers:
             if done:
                 await asyncio.sleep(0)
                 continue
-            await _wait_any(stop, wake, self.settings.worker_poll_seconds)
+            await _wait_any(stop, wake, self.read_poll_seconds())
             if wake is not None:
                 wake.clear()
+
+
+def _waking(
+    step: Callable[[], Awaitable[int]], wakes: Sequence[asyncio.Event]
+) -> Callable[[], Awaitable[int]]:
+    """The step, setting `wakes` whenever it did some work (which queued work for others)."""
+
+    async def step_and_wake() -> int:
+        done = await step()
+        if done:
+            for wake in wakes:
+                wake.set()
+        return done
+
+    return step_and_wake
 
 
 def _poller(channel: Channel, events: MessageEvents) -> Callable[[], Awaitable[int]]:
