@@ -1,8 +1,9 @@
 """CPU use of idle Tambuli processes: what a deployment pays while no traffic comes.
 
-Starts, side by side, a `tambuli serve` on a fresh SQLite file and, on a scratch PostgreSQL
-database it creates and drops again, a `tambuli serve` (with its workers), a
-`tambuli serve --no-workers` and a `tambuli worker`. Once every process is up and has settled,
+Starts, side by side, a `tambuli serve` on a fresh SQLite file, a `tambuli serve --no-workers`
+and a `tambuli worker` on another one and, on a scratch PostgreSQL database it creates and
+drops again, a `tambuli serve` (with its workers), a `tambuli serve --no-workers` and a
+`tambuli worker`. Once every process is up and has settled,
 it reads each process's CPU time (user + system, every thread, from /proc/PID/stat) and its
 context switches (every thread's, from /proc/PID/task/*/status: how often its threads woke)
 at the start and the end of the window, sends nothing, and reports the share of one core each
@@ -148,6 +149,13 @@ def run_benchmark(args: argparse.Namespace) -> list[IdleResult]:
         sqlite_env = {**os.environ, "TAMBULI_DATABASE_URL": f"sqlite:///{sqlite_dir / 'idle.db'}"}
         server = stack.enter_context(run_server(sqlite_dir, sqlite_env))
         started["sqlite serve"] = ("sqlite", "serve", server.process.pid)
+        split_dir = root / "sqlite-split"
+        split_dir.mkdir()
+        split_env = {**os.environ, "TAMBULI_DATABASE_URL": f"sqlite:///{split_dir / 'idle.db'}"}
+        server = stack.enter_context(run_server(split_dir, split_env, "--no-workers"))
+        started["sqlite serve --no-workers"] = ("sqlite", "serve --no-workers", server.process.pid)
+        worker = stack.enter_context(run_worker(split_dir, split_env))
+        started["sqlite worker"] = ("sqlite", "worker", worker.pid)
         if args.scratch is not None:
             url = stack.enter_context(scratch_database(args.scratch))
             pg_env = {**os.environ, "TAMBULI_DATABASE_URL": url}
