@@ -168,3 +168,33 @@ async def test_on_sqlite_a_send_in_another_process_wakes_a_worker_that_polls_hou
         stop.set()
         await running
         await worker_db.dispose()
+
+
+async def test_a_worker_that_polls_hourly_records_a_receipt_as_soon_as_it_is_due(
+    fresh_db: Database,
+) -> None:
+    clock = FakeClock()
+    api = SmsWorld(fresh_db, clock)
+    org = await api.new_org(balance_micro=10_000_000)
+    settings = Settings(
+        database_url=fresh_db.url,
+        worker_poll_seconds=AN_HOUR,
+        worker_idle_poll_seconds=AN_HOUR,
+        simulator_receipt_delay=0,
+    )
+    workers = Workers(fresh_db, clock, settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(workers.run(stop))
+    try:
+        sent = await api.send(org, "639171250009")
+        workers.wake_delivery()
+        # The fake clock stands still: a receipt offered before its hand-off was recorded
+        # would be put off to a moment that never comes.
+        deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
+        while (await api.message(sent)).receipt != "confirmed":
+            assert not running.done()
+            assert asyncio.get_running_loop().time() < deadline, "no receipt was recorded"
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await running

@@ -190,8 +190,6 @@ class SimulatorChannel:
                 )
             )
         await self._journal.record_submissions(submissions)
-        if any(s.receipt for s in submissions):
-            self._wake_events_after(self._receipt_delay)
         for sms, answer in zip(messages, answers, strict=True):
             if answer.outcome == Outcome.ACCEPTED:
                 self._parts_sent += len(sms.parts)
@@ -209,7 +207,13 @@ class SimulatorChannel:
             asyncio.get_running_loop().call_later(seconds, self.events_waiting.set)
 
     def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        """Nothing held: its receipts come from the journal, which the record does not hold back."""
+        """Wake the events loop when the receipts of these hand-offs fall due.
+
+        Not at submit: a receipt offered before its hand-off is recorded matches nothing and
+        waits RECEIPT_RETRY.
+        """
+        if any(h.outcome == Outcome.ACCEPTED for h in handoffs):
+            self._wake_events_after(self._receipt_delay)
 
     async def poll_events(self, events: ChannelEvents) -> int:
         """Send the receipts and replies that are due."""
