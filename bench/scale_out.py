@@ -3,12 +3,17 @@
 For each worker count, on a scratch PostgreSQL database it creates and drops again (the
 simulator with receipts due at once, default settings otherwise):
 
+0. wake-up: one SMS every quarter second, 40 times, to idle workers; how long from the
+   message's creation by the API process to its hand-off by a worker (the workers learn of
+   it by NOTIFY; their own poll comes every 5 s);
 1. accept: wrk posts SMS (POST /v1/sms/phonenumber, each to a number of its own) at
    `--connections` for `--accept-seconds`, while the workers deliver them; then the queue is
    left to drain (at most `--drain-limit` seconds);
 2. sustained: an open-loop client offers `--rate` SMS/s for `--duration` (request i is due at
    start + i/rate whether or not earlier answers came back); ten seconds later the database
-   says how many were accepted, handed off and confirmed, and how fast.
+   says how many were accepted, how many were handed off and confirmed within `--duration` of
+   the first hand-off and of the first message (per second), and the end-to-end rate: receipts
+   over the time from the first message made to the last receipt recorded.
 
     .venv/bin/python -m bench.scale_out [--workers 1,2] [--rate 1000] [--duration 30]
         [--accept-seconds 15] [--connections 64]
@@ -38,12 +43,14 @@ import asyncpg
 
 from bench.api_load import (
     BenchError,
+    Organization,
     create_organization,
     describe_machine,
     find_server_errors,
     format_machine,
     is_cancellation,
     read_process_cpu_seconds,
+    request_json,
     run_server,
     run_wrk,
     summarise_server_errors,
@@ -57,6 +64,8 @@ SERVER_ENV = {"TAMBULI_SIMULATOR_RECEIPT_DELAY": "0"}
 # After the offered window, how long hand-offs and receipts may still come in.
 DRAIN_S = 10.0
 WRK_THREADS = 2
+PROBE_SENDS = 40
+PROBE_PAUSE_S = 0.25
 
 
 @dataclass
@@ -64,6 +73,8 @@ class ScaleResult:
     """What one worker count achieved."""
 
     workers: int
+    wake_p50_ms: float
+    wake_max_ms: float
     accept_req_per_s: float
     accept_p50_ms: float
     accept_p99_ms: float
@@ -76,6 +87,8 @@ class ScaleResult:
     accepted: int
     handed_off_per_s: float
     delivered_per_s: float
+    # Receipts over the time from the first message made to the last receipt recorded.
+    end_to_end_per_s: float
     on_time_fraction: float
     receipt_p50_ms: float
     receipt_p99_ms: float
@@ -151,8 +164,10 @@ async def read_outcomes(url: str, after_id: int, window_s: float) -> dict[str, A
     finally:
         await conn.close()
     if not rows:
-        return {"on_time": 0.0, "delivered": 0.0, "handed": 0.0, "latencies": []}
+        return {"on_time": 0.0, "delivered": 0.0, "handed": 0.0, "overall": 0.0, "latencies": []}
     first = min(r["created_at"] for r in rows)
+    confirmed_at = [r["updated_at"] for r in rows if r["receipt"] == "confirmed"]
+    span = (max(confirmed_at) - first).total_seconds() if confirmed_at else 0.0
     latencies: list[float] = []
     on_time = in_window = 0
     for row in rows:
@@ -166,6 +181,7 @@ async def read_outcomes(url: str, after_id: int, window_s: float) -> dict[str, A
         "on_time": on_time / len(rows),
         "delivered": in_window / window_s,
         "handed": (handed_in_window or 0) / window_s,
+        "overall": len(confirmed_at) / span if span > 0 else 0.0,
         "latencies": latencies,
     }
 
@@ -175,6 +191,47 @@ def _percentile(values: list[float], fraction: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def read_handoff_delays(url: str, after_id: int) -> list[float]:
+    """Seconds from each message's creation to its first hand-off, for messages after `after_id`."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM min(s.submitted_at) - m.created_at) AS delay"
+            " FROM messages m JOIN simulator_messages s ON s.message_id = m.id"
+            " WHERE m.id > $1 GROUP BY m.id",
+            after_id,
+        )
+    finally:
+        await conn.close()
+    return [float(r["delay"]) for r in rows]
+
+
+def probe_wake_latency(port: int, org: Organization, url: str) -> list[float]:
+    """Send one SMS at a time to idle workers; each one's creation-to-hand-off delay."""
+    after_id = asyncio.run(read_last_message_id(url))
+    for i in range(PROBE_SENDS):
+        status, body = request_json(
+            port,
+            "POST",
+            "/v1/sms/phonenumber",
+            org.token,
+            {
+                "orgId": org.org_id,
+                "from": "Tambuli",
+                "fullPhoneNumber": f"6391980{i:03d}9",
+                "message": f"Wake-up probe {i}",
+            },
+        )
+        if status != 200:
+            raise BenchError(f"the probe send was refused: {status} {body}")
+        time.sleep(PROBE_PAUSE_S)
+    time.sleep(1.0)
+    delays = asyncio.run(read_handoff_delays(url, after_id))
+    if len(delays) < PROBE_SENDS:
+        raise BenchError(f"only {len(delays)} of {PROBE_SENDS} probe messages were handed off")
+    return delays
 
 
 def wait_for_drain(url: str, limit_s: float) -> float | None:
@@ -198,7 +255,9 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
             worker_dir = work_dir / f"worker-{i + 1}"
             worker_dir.mkdir()
             workers.append(stack.enter_context(run_worker(worker_dir, env)))
-        print(f"{count} worker(s): accept at c{args.connections} …", flush=True)
+        print(f"{count} worker(s): wake-up probe …", flush=True)
+        delays = probe_wake_latency(server.port, org, url)
+        print(f"  accept at c{args.connections} …", flush=True)
         raw = run_wrk(
             "sms.lua",
             args.connections,
@@ -217,12 +276,14 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
         after_id = asyncio.run(read_last_message_id(url))
         print(f"  sustained: offering {args.rate:g} SMS/s for {args.duration:g} s …", flush=True)
         cpu_before = [read_process_cpu_seconds(p.pid) for p in (server.process, *workers)]
+        started = time.monotonic()
         sent, ok, non_2xx, errors, _latencies = asyncio.run(
             offer_load(
                 server.port, org.org_id, org.token, args.rate, args.duration, args.connections
             )
         )
         time.sleep(DRAIN_S)
+        wall = time.monotonic() - started
         cpu = [
             read_process_cpu_seconds(p.pid) - before
             for p, before in zip((server.process, *workers), cpu_before, strict=True)
@@ -230,9 +291,10 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
         outcome = asyncio.run(read_outcomes(url, after_id, args.duration))
         log = server.read_log()
     duration_s = raw["duration_us"] / 1e6
-    wall = args.duration + DRAIN_S
     result = ScaleResult(
         workers=count,
+        wake_p50_ms=round(_percentile(delays, 0.5) * 1000, 1),
+        wake_max_ms=round(max(delays) * 1000, 1),
         accept_req_per_s=round(raw["requests"] / duration_s, 1),
         accept_p50_ms=round(raw["latency_us"]["p50"] / 1000, 2),
         accept_p99_ms=round(raw["latency_us"]["p99"] / 1000, 2),
@@ -245,6 +307,7 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
         accepted=ok,
         handed_off_per_s=round(outcome["handed"], 1),
         delivered_per_s=round(outcome["delivered"], 1),
+        end_to_end_per_s=round(outcome["overall"], 1),
         on_time_fraction=round(outcome["on_time"], 4),
         receipt_p50_ms=round(_percentile(outcome["latencies"], 0.5) * 1000, 1),
         receipt_p99_ms=round(_percentile(outcome["latencies"], 0.99) * 1000, 1),
@@ -259,18 +322,20 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
 def format_table(results: Sequence[ScaleResult]) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| workers | accept c64 req/s | accept p50/p99 ms | non-2xx | queue drained after "
-        "| offered SMS/s | accepted | handed off/s | confirmed/s | on time (≤ 1 s) "
+        "| workers | wake-up p50/max ms | accept c64 req/s | accept p50/p99 ms | non-2xx "
+        "| queue drained after "
+        "| offered SMS/s | accepted | handed off/s | confirmed/s | end to end/s | on time (≤ 1 s) "
         "| receipt p50/p99 ms | CPU % API / workers |",
-        "|---:|---:|---|---:|---|---:|---|---:|---:|---:|---|---|",
+        "|---:|---|---:|---|---:|---|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         drain = "not within the limit" if r.accept_drain_s is None else f"{r.accept_drain_s:g} s"
         lines.append(
-            f"| {r.workers} | {r.accept_req_per_s:,.0f} | {r.accept_p50_ms:g} / "
+            f"| {r.workers} | {r.wake_p50_ms:g} / {r.wake_max_ms:g} "
+            f"| {r.accept_req_per_s:,.0f} | {r.accept_p50_ms:g} / "
             f"{r.accept_p99_ms:g} | {r.accept_non_2xx + r.accept_errors} | {drain} "
             f"| {r.offered_per_s:,.0f} | {r.accepted:,} of {r.sent:,} | {r.handed_off_per_s:,.0f} "
-            f"| {r.delivered_per_s:,.0f} | {r.on_time_fraction:.1%} "
+            f"| {r.delivered_per_s:,.0f} | {r.end_to_end_per_s:,.0f} | {r.on_time_fraction:.1%} "
             f"| {r.receipt_p50_ms:g} / {r.receipt_p99_ms:g} "
             f"| {r.api_cpu_percent:g} / {' + '.join(f'{c:g}' for c in r.workers_cpu_percent)} |"
         )

@@ -26,7 +26,7 @@ log = logging.getLogger("tambuli.db.work_notices")
 CHANNEL = "tambuli_work"
 # At most one NOTIFY per this many seconds from one process: under load every request queues
 # work, and one notice per moment wakes the workers as well as one per request would.
-ANNOUNCE_GAP_SECONDS = 0.002
+ANNOUNCE_GAP_SECONDS = 0.01
 # After a failed connection, wait this long before trying again, doubling up to the cap.
 RECONNECT_FIRST_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 10.0
