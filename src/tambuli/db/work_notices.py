@@ -17,6 +17,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from enum import StrEnum
+from urllib.parse import quote
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -171,6 +172,8 @@ async def _hold_connection(
         finally:
             for waiter in waiters:
                 waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
         if not stop.is_set() and not lost.is_set():
             await conn.fetchval("SELECT 1", timeout=CHECK_TIMEOUT_SECONDS)
 
@@ -185,14 +188,21 @@ async def watch_sqlite_commits(
     microseconds, no disk access, no lock waited for. It sees every other connection's
     commits, this process's own included (they use other connections).
     """
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # mode=rw: a file that is gone must not be made again, empty, by this connection.
+    conn = sqlite3.connect(
+        f"file:{quote(path)}?mode=rw", uri=True, isolation_level=None, check_same_thread=False
+    )
     try:
         last: int | None = None
+        failing = False
         while not stop.is_set():
             try:
                 version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-            except sqlite3.Error:  # the next look may succeed; polling covers the gap
-                log.exception("could not read the data version of %s", path)
+                failing = False
+            except sqlite3.Error as exc:  # the next look may succeed; polling covers the gap
+                if not failing:
+                    log.warning("could not read the data version of %s: %s", path, exc)
+                failing = True
                 version = None
             if version is not None and last is not None and version != last:
                 on_commit()
