@@ -220,7 +220,7 @@ def probe_wake_latency(port: int, org: Organization, url: str) -> list[float]:
             {
                 "orgId": org.org_id,
                 "from": "Tambuli",
-                "fullPhoneNumber": f"6391798{i:03d}9",
+                "fullPhoneNumber": f"63917980{i:03d}9",
                 "message": f"Wake-up probe {i}",
             },
         )
