@@ -3,9 +3,9 @@
 For each worker count, on a scratch PostgreSQL database it creates and drops again (the
 simulator with receipts due at once, default settings otherwise):
 
-0. wake-up: one SMS every quarter second, 40 times, to idle workers; how long from the
-   message's creation by the API process to its hand-off by a worker (the workers learn of
-   it by NOTIFY; their own poll comes every 5 s);
+0. wake-up: one SMS every quarter second, 40 times, to idle workers; how long from the API
+   process's `200` to the message's hand-off by a worker (the workers learn of it by NOTIFY;
+   their own poll comes every 5 s). With `--probe-only`, only this phase runs;
 1. accept: wrk posts SMS (POST /v1/sms/phonenumber, each to a number of its own) at
    `--connections` for `--accept-seconds`, while the workers deliver them; then the queue is
    left to drain (at most `--drain-limit` seconds);
@@ -35,7 +35,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class ScaleResult:
 
     workers: int
     wake_p50_ms: float
+    wake_p90_ms: float
     wake_max_ms: float
     accept_req_per_s: float
     accept_p50_ms: float
@@ -106,6 +107,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain-limit", type=float, default=120.0, help="seconds, at most")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--probe-only", action="store_true", help="only the wake-up probe")
     parser.add_argument("--json-out", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
@@ -193,24 +195,23 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def read_handoff_delays(url: str, after_id: int) -> list[float]:
-    """Seconds from each message's creation to its first hand-off, for messages after `after_id`."""
+async def read_first_handoffs(url: str, ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these messages was first handed to the simulator."""
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
-            "SELECT extract(epoch FROM min(s.submitted_at) - m.created_at) AS delay"
-            " FROM messages m JOIN simulator_messages s ON s.message_id = m.id"
-            " WHERE m.id > $1 GROUP BY m.id",
-            after_id,
+            "SELECT message_id, min(submitted_at) AS at FROM simulator_messages"
+            " WHERE message_id = ANY($1::bigint[]) GROUP BY message_id",
+            list(ids),
         )
     finally:
         await conn.close()
-    return [float(r["delay"]) for r in rows]
+    return {int(r["message_id"]): r["at"] for r in rows}
 
 
 def probe_wake_latency(port: int, org: Organization, url: str) -> list[float]:
-    """Send one SMS at a time to idle workers; each one's creation-to-hand-off delay."""
-    after_id = asyncio.run(read_last_message_id(url))
+    """Send one SMS at a time to idle workers; seconds from each `200` to its hand-off."""
+    answered: dict[int, datetime] = {}
     for i in range(PROBE_SENDS):
         status, body = request_json(
             port,
@@ -224,14 +225,17 @@ def probe_wake_latency(port: int, org: Organization, url: str) -> list[float]:
                 "message": f"Wake-up probe {i}",
             },
         )
+        # The hand-off may come before the answer is read here: those delays are negative.
+        answered_at = datetime.now(UTC)
         if status != 200:
             raise BenchError(f"the probe send was refused: {status} {body}")
+        answered[int(body["messageId"])] = answered_at
         time.sleep(PROBE_PAUSE_S)
     time.sleep(1.0)
-    delays = asyncio.run(read_handoff_delays(url, after_id))
-    if len(delays) < PROBE_SENDS:
-        raise BenchError(f"only {len(delays)} of {PROBE_SENDS} probe messages were handed off")
-    return delays
+    handed = asyncio.run(read_first_handoffs(url, list(answered)))
+    if len(handed) < PROBE_SENDS:
+        raise BenchError(f"only {len(handed)} of {PROBE_SENDS} probe messages were handed off")
+    return [(handed[i] - answered[i]).total_seconds() for i in answered]
 
 
 def wait_for_drain(url: str, limit_s: float) -> float | None:
@@ -244,7 +248,9 @@ def wait_for_drain(url: str, limit_s: float) -> float | None:
     return None
 
 
-def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[ScaleResult, str]:
+def run_workers(
+    args: argparse.Namespace, count: int, work_dir: Path
+) -> tuple[ScaleResult | None, str]:
     """One scratch database, the API process and `count` workers; both phases."""
     with scratch_database(args.scratch) as url, ExitStack() as stack:
         env = {**os.environ, **SERVER_ENV, "TAMBULI_DATABASE_URL": url}
@@ -257,6 +263,13 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
             workers.append(stack.enter_context(run_worker(worker_dir, env)))
         print(f"{count} worker(s): wake-up probe …", flush=True)
         delays = probe_wake_latency(server.port, org, url)
+        if args.probe_only:
+            print(
+                f"  hand-off after the answer: p50 {_percentile(delays, 0.5) * 1000:.1f} ms, "
+                f"p90 {_percentile(delays, 0.9) * 1000:.1f} ms, max {max(delays) * 1000:.1f} ms",
+                flush=True,
+            )
+            return None, server.read_log()
         print(f"  accept at c{args.connections} …", flush=True)
         raw = run_wrk(
             "sms.lua",
@@ -294,6 +307,7 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
     result = ScaleResult(
         workers=count,
         wake_p50_ms=round(_percentile(delays, 0.5) * 1000, 1),
+        wake_p90_ms=round(_percentile(delays, 0.9) * 1000, 1),
         wake_max_ms=round(max(delays) * 1000, 1),
         accept_req_per_s=round(raw["requests"] / duration_s, 1),
         accept_p50_ms=round(raw["latency_us"]["p50"] / 1000, 2),
@@ -322,7 +336,7 @@ def run_workers(args: argparse.Namespace, count: int, work_dir: Path) -> tuple[S
 def format_table(results: Sequence[ScaleResult]) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| workers | wake-up p50/max ms | accept c64 req/s | accept p50/p99 ms | non-2xx "
+        "| workers | wake-up p50/p90/max ms | accept c64 req/s | accept p50/p99 ms | non-2xx "
         "| queue drained after "
         "| offered SMS/s | accepted | handed off/s | confirmed/s | end to end/s | on time (≤ 1 s) "
         "| receipt p50/p99 ms | CPU % API / workers |",
@@ -331,7 +345,7 @@ def format_table(results: Sequence[ScaleResult]) -> str:
     for r in results:
         drain = "not within the limit" if r.accept_drain_s is None else f"{r.accept_drain_s:g} s"
         lines.append(
-            f"| {r.workers} | {r.wake_p50_ms:g} / {r.wake_max_ms:g} "
+            f"| {r.workers} | {r.wake_p50_ms:g} / {r.wake_p90_ms:g} / {r.wake_max_ms:g} "
             f"| {r.accept_req_per_s:,.0f} | {r.accept_p50_ms:g} / "
             f"{r.accept_p99_ms:g} | {r.accept_non_2xx + r.accept_errors} | {drain} "
             f"| {r.offered_per_s:,.0f} | {r.accepted:,} of {r.sent:,} | {r.handed_off_per_s:,.0f} "
@@ -354,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for count in args.workers:
             with tempfile.TemporaryDirectory(prefix="tambuli-scale-") as tmp:
                 result, log = run_workers(args, count, Path(tmp))
-            results.append(result)
+            if result is not None:
+                results.append(result)
             crashes = [e for e in find_server_errors(log) if not is_cancellation(e)]
             if crashes:
                 problems.append(f"{count} worker(s): {summarise_server_errors(crashes)}")
