@@ -229,7 +229,8 @@ def probe_wake_latency(port: int, org: Organization, url: str) -> list[float]:
         answered_at = datetime.now(UTC)
         if status != 200:
             raise BenchError(f"the probe send was refused: {status} {body}")
-        answered[int(body["messageId"])] = answered_at
+        # The public ID ends with the row ID: SMS<stamp>-<org>-<row>.
+        answered[int(str(body["messageId"]).rsplit("-", 1)[1])] = answered_at
         time.sleep(PROBE_PAUSE_S)
     time.sleep(1.0)
     handed = asyncio.run(read_first_handoffs(url, list(answered)))
