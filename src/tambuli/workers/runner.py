@@ -60,6 +60,9 @@ TOPUP_GATHER_SECONDS = 0.05
 # steady flow it would otherwise claim a handful at a time, each claim and record paying fixed
 # costs that starve the API and receipts of the same process; an idle queue is woken at once.
 DISPATCH_GATHER_SECONDS = 0.02
+# Work that may have queued pushes or replies wakes their loops this much later, so a busy
+# dispatcher or receipts loop wakes them a few times a second rather than at every batch.
+FOLLOW_UP_GATHER_SECONDS = 0.05
 # Batches dispatched at once: while one awaits its channel's answers (a bind's window lets
 # only so many parts be in flight), the next is claimed, paced and queued behind it, so the
 # channel never waits for a claim or a record. Measured on one SMPP bind with a window of 10:
@@ -344,13 +347,24 @@ class Workers:
 def _waking(
     step: Callable[[], Awaitable[int]], wakes: Sequence[asyncio.Event]
 ) -> Callable[[], Awaitable[int]]:
-    """The step, setting `wakes` whenever it did some work (which queued work for others)."""
+    """The step, setting `wakes` shortly after it did some work (which may have queued work
+    for the loops they wake)."""
+    pending = False
+
+    def wake_now() -> None:
+        nonlocal pending
+        pending = False
+        for wake in wakes:
+            wake.set()
 
     async def step_and_wake() -> int:
+        nonlocal pending
         done = await step()
-        if done:
-            for wake in wakes:
-                wake.set()
+        if done and not pending:
+            # Under load every batch would wake the push and reply loops for a query that
+            # mostly finds nothing; one wake-up per moment serves them as well.
+            pending = True
+            asyncio.get_running_loop().call_later(FOLLOW_UP_GATHER_SECONDS, wake_now)
         return done
 
     return step_and_wake
