@@ -17,6 +17,7 @@ given, so a restart loses none of it, and the journal is the inbox operators can
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,8 @@ SIMULATOR_CHANNEL = "simulator"
 # and the message was handed off again under another operator ID).
 RECEIPT_RETRY = timedelta(seconds=2)
 RECEIPT_PATIENCE = timedelta(hours=1)
+# Receipts falling due within one slot of this many seconds wake the events loop once.
+RECEIPT_WAKE_SLOT = 0.1
 REPLY_TEXT = "YES"
 TRANSIENT_ERROR = "temporary failure (simulated)"
 NO_ROUTE_ERROR = "no route"
@@ -134,6 +137,7 @@ class SimulatorChannel:
         self._parts_refused = 0
         # Set when receipts fall due, so the events loop need not poll the journal for them.
         self.events_waiting = asyncio.Event()
+        self._wake_slots: set[int] = set()
 
     async def open(self) -> None:
         """Nothing to connect to."""
@@ -199,12 +203,19 @@ class SimulatorChannel:
 
     def _wake_events_after(self, delay: timedelta) -> None:
         # Real time, also under a fake clock: an early wake-up only makes the loop look once
-        # more, and the poll interval still catches what a wake-up missed.
-        seconds = max(0.0, delay.total_seconds())
-        if seconds == 0:
+        # more, and the poll interval still catches what a wake-up missed. Wake-ups are rounded
+        # up to slots, so that under load the receipts of many hand-offs are recorded together.
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + max(0.0, delay.total_seconds())) / RECEIPT_WAKE_SLOT)
+        if slot in self._wake_slots:
+            return
+        self._wake_slots.add(slot)
+
+        def wake() -> None:
+            self._wake_slots.discard(slot)
             self.events_waiting.set()
-        else:
-            asyncio.get_running_loop().call_later(seconds, self.events_waiting.set)
+
+        loop.call_at(slot * RECEIPT_WAKE_SLOT, wake)
 
     def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
         """Wake the events loop when the receipts of these hand-offs fall due.
