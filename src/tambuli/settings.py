@@ -86,9 +86,15 @@ class Settings:
     campaign_batch_size: int = setting(
         500, "TAMBULI_CAMPAIGN_BATCH_SIZE", at_least=1, at_most=10_000
     )
-    # How often an idle worker looks for due rows (it is woken at once by sends in-process).
+    # How often an idle worker looks for due rows when nothing can tell it of new work: a
+    # `tambuli worker` on SQLite, or on PostgreSQL while its LISTEN connection is down.
     worker_poll_seconds: float = setting(
         0.2, "TAMBULI_WORKER_POLL_SECONDS", at_least=0.01, at_most=60
+    )
+    # How often an idle worker looks when it is told of new work (the API in the same process
+    # on SQLite, LISTEN/NOTIFY on PostgreSQL): only rows due later (retries, delays) wait.
+    worker_idle_poll_seconds: float = setting(
+        5.0, "TAMBULI_WORKER_IDLE_POLL_SECONDS", at_least=0.01, at_most=600
     )
     # At most this many SMS per recipient number reach a channel in any rolling minute (0: any).
     recipient_per_minute: int = setting(

@@ -30,6 +30,7 @@ from tests.support.server import RunningServer, running_server, tambuli_command
 FAST = {
     "TAMBULI_SIMULATOR_RECEIPT_DELAY": "0.2",
     "TAMBULI_WORKER_POLL_SECONDS": "0.05",
+    "TAMBULI_WORKER_IDLE_POLL_SECONDS": "0.05",
 }
 SENDER_ID = "COOP"
 DEADLINE_SECONDS = 30.0

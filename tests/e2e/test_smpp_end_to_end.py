@@ -15,7 +15,11 @@ import httpx
 from tests.support.server import running_server, tambuli_command
 from tests.support.smsc import TestSmsc
 
-FAST = {"TAMBULI_WORKER_POLL_SECONDS": "0.05", "TAMBULI_RETRY_BASE_SECONDS": "0.3"}
+FAST = {
+    "TAMBULI_WORKER_POLL_SECONDS": "0.05",
+    "TAMBULI_WORKER_IDLE_POLL_SECONDS": "0.05",
+    "TAMBULI_RETRY_BASE_SECONDS": "0.3",
+}
 
 
 def write_config(path: Path, smsc: TestSmsc) -> None:

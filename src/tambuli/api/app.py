@@ -99,6 +99,7 @@ def build_app(
     wake_delivery: Callable[[], None] | None = None,
     wake_campaigns: Callable[[], None] | None = None,
     wake_topups: Callable[[], None] | None = None,
+    wake_events: Callable[[], None] | None = None,
     topups: TopupDesk | None = None,
     channel_config: ChannelConfig | None = None,
     read_channel_health: Callable[[], list[ChannelHealth]] | None = None,
@@ -120,6 +121,8 @@ def build_app(
         runtime.wake_campaigns = wake_campaigns
     if wake_topups is not None:
         runtime.wake_topups = wake_topups
+    if wake_events is not None:
+        runtime.wake_events = wake_events
     runtime.read_channel_health = read_channel_health
     runtime.read_worker_problems = read_worker_problems
     openapi = OpenAPIConfig(

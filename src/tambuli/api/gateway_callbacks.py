@@ -78,6 +78,8 @@ async def receive_receipts(request: Request[Any, Any, Any], name: str) -> Respon
     unmatched = await MessageEvents(
         runtime.db, runtime.clock, find_runs_awaiting_reply_within
     ).record_receipts(receipts)
+    if receipts:
+        runtime.wake_events()
     if unmatched:
         # Answered 200 all the same: a gateway retries refused callbacks for hours, and a
         # receipt that overtook its hand-off (or names a later part) will not match later.
@@ -119,6 +121,8 @@ async def receive_inbound(request: Request[Any, Any, Any], name: str) -> Respons
     await MessageEvents(runtime.db, runtime.clock, find_runs_awaiting_reply_within).record_inbound(
         ready
     )
+    if ready:
+        runtime.wake_events()
     return _ok({"received": len(parts)})
 
 

@@ -32,12 +32,16 @@ class ApiRuntime:
     # Top-ups: catalogue, provider, and the synchronous attempts still running.
     topups: TopupDesk
     tokens: TokenCache = field(default_factory=TokenCache)
-    # Called after a message is queued, so an in-process worker starts on it at once.
+    # The wake-ups reach this process's workers and, on PostgreSQL, other processes' (NOTIFY).
+    # Called after a message is queued, so a worker starts on it at once.
     wake_delivery: Callable[[], None] = lambda: None
     # Called after a subscription or launch, so an in-process worker fires due steps at once.
     wake_campaigns: Callable[[], None] = lambda: None
     # Called after a top-up is queued, so an in-process worker sends it at once.
     wake_topups: Callable[[], None] = lambda: None
+    # Called after receipts, inbound SMS or top-up results are recorded, so workers deliver
+    # the pushes (and campaign replies) they queued at once.
+    wake_events: Callable[[], None] = lambda: None
     # The health of this process's channels; None when it runs no workers.
     read_channel_health: Callable[[], list[ChannelHealth]] | None = None
     # Why this process's worker loops cannot deliver now (empty when they can); None when it

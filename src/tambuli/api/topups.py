@@ -200,6 +200,8 @@ async def send_topup(
         return _duplicate(exc)
     if answer.topup is not None and not answer.finished:
         runtime.wake_topups()
+    elif answer.topup is not None:
+        runtime.wake_events()
     return _answer(answer)
 
 
@@ -304,4 +306,6 @@ async def send_legacy_topup(
     assert answer.topup is not None
     if not answer.finished:
         runtime.wake_topups()
+    else:
+        runtime.wake_events()
     return _json(render_legacy_result(answer.topup), 200)

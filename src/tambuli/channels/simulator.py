@@ -16,6 +16,8 @@ given, so a restart loses none of it, and the journal is the inbox operators can
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +43,8 @@ SIMULATOR_CHANNEL = "simulator"
 # and the message was handed off again under another operator ID).
 RECEIPT_RETRY = timedelta(seconds=2)
 RECEIPT_PATIENCE = timedelta(hours=1)
+# Receipts falling due within one slot of this many seconds wake the events loop once.
+RECEIPT_WAKE_SLOT = 0.1
 REPLY_TEXT = "YES"
 TRANSIENT_ERROR = "temporary failure (simulated)"
 NO_ROUTE_ERROR = "no route"
@@ -131,6 +135,9 @@ class SimulatorChannel:
         self._events_per_poll = events_per_poll
         self._parts_sent = 0
         self._parts_refused = 0
+        # Set when receipts fall due, so the events loop need not poll the journal for them.
+        self.events_waiting = asyncio.Event()
+        self._wake_slots: set[int] = set()
 
     async def open(self) -> None:
         """Nothing to connect to."""
@@ -194,8 +201,30 @@ class SimulatorChannel:
                 self._parts_refused += len(sms.parts)
         return answers
 
+    def _wake_events_after(self, delay: timedelta) -> None:
+        # Real time, also under a fake clock: an early wake-up only makes the loop look once
+        # more, and the poll interval still catches what a wake-up missed. Wake-ups are rounded
+        # up to slots, so that under load the receipts of many hand-offs are recorded together.
+        loop = asyncio.get_running_loop()
+        slot = math.ceil((loop.time() + max(0.0, delay.total_seconds())) / RECEIPT_WAKE_SLOT)
+        if slot in self._wake_slots:
+            return
+        self._wake_slots.add(slot)
+
+        def wake() -> None:
+            self._wake_slots.discard(slot)
+            self.events_waiting.set()
+
+        loop.call_at(slot * RECEIPT_WAKE_SLOT, wake)
+
     def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        """Nothing held: its receipts come from the journal, which the record does not hold back."""
+        """Wake the events loop when the receipts of these hand-offs fall due.
+
+        Not at submit: a receipt offered before its hand-off is recorded matches nothing and
+        waits RECEIPT_RETRY.
+        """
+        if any(h.outcome == Outcome.ACCEPTED for h in handoffs):
+            self._wake_events_after(self._receipt_delay)
 
     async def poll_events(self, events: ChannelEvents) -> int:
         """Send the receipts and replies that are due."""
@@ -240,5 +269,7 @@ class SimulatorChannel:
             and now - e.submission.submitted_at < RECEIPT_PATIENCE
         ]
         await self._journal.postpone_events(waiting, now + RECEIPT_RETRY)
+        if waiting:
+            self._wake_events_after(RECEIPT_RETRY)
         await self._journal.mark_events_sent([e.id for e in due if e.id not in set(waiting)])
         return len(due)

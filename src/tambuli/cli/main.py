@@ -8,6 +8,7 @@ import logging
 import shlex
 import signal
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -29,6 +30,7 @@ from tambuli.cli.context import (
 from tambuli.cli.monitoring import metrics_host_option, metrics_port_option, start_metrics
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations, read_schema_revision
+from tambuli.db.work_notices import WorkAnnouncer, WorkKind
 from tambuli.log_format import configure_logging
 from tambuli.organizations import service as organizations
 from tambuli.settings import Settings
@@ -113,6 +115,8 @@ async def _serve(
     db = _open_long_running_database(settings)
     stop = asyncio.Event()
     background: asyncio.Task[None] | None = None
+    # On PostgreSQL, workers in other processes hear of new work through NOTIFY.
+    announcer = None if db.is_sqlite else WorkAnnouncer(settings.database_url)
     try:
         await apply_migrations(db)
         start_metrics(db, clock, *metrics_at)
@@ -123,9 +127,12 @@ async def _serve(
             db,
             clock,
             settings,
-            workers.wake_delivery if workers else None,
-            workers.wake_campaigns if workers else None,
-            workers.wake_topups if workers else None,
+            _compose_wake(WorkKind.DELIVERY, workers.wake_delivery if workers else None, announcer),
+            _compose_wake(
+                WorkKind.CAMPAIGNS, workers.wake_campaigns if workers else None, announcer
+            ),
+            _compose_wake(WorkKind.TOPUPS, workers.wake_topups if workers else None, announcer),
+            _compose_wake(WorkKind.EVENTS, workers.wake_events if workers else None, announcer),
             channel_config=channel_config,
             read_channel_health=workers.read_channel_health if workers else None,
             read_worker_problems=workers.read_loop_problems if workers else None,
@@ -146,7 +153,24 @@ async def _serve(
         if background is not None:
             await background
         logging.getLogger("tambuli").info("database write transactions: %d", db.write_transactions)
+        if announcer is not None:
+            await announcer.close()
         await db.dispose()
+
+
+def _compose_wake(
+    kind: WorkKind, local: Callable[[], None] | None, announcer: WorkAnnouncer | None
+) -> Callable[[], None] | None:
+    """Wake this process's workers at once and announce the work to other processes."""
+    if announcer is None:
+        return local
+
+    def wake() -> None:
+        if local is not None:
+            local()
+        announcer.announce(kind)
+
+    return wake
 
 
 @cli.command()

@@ -156,12 +156,14 @@ class Database:
         self.write_transactions = 0
         self._reader: AsyncConnection | None = None
         self.checkpoints: WalCheckpoints | None = None
+        # The file of a file-backed SQLite database (None for PostgreSQL or in memory).
+        self.sqlite_path = _sqlite_file(url) if self.dialect == "sqlite" else None
         self.storage = StorageHealth(_describe_database(url))
         # Every statement and commit that fails for want of space becomes StorageFull here,
         # wherever it runs (a savepoint of a group commit included).
         event.listen(self.engine.sync_engine, "handle_error", self._translate_disk_full)
         if self.dialect == "sqlite":
-            path = _sqlite_file(url) if checkpoint_in_background else None
+            path = self.sqlite_path if checkpoint_in_background else None
             if path is not None:
                 self.checkpoints = WalCheckpoints(path, on_lost=self.storage.mark_lost)
                 self.checkpoints.start()

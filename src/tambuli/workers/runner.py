@@ -7,6 +7,13 @@ in progress finish, so nothing claimed is left half-recorded by a clean shutdown
 process's claims simply expire). A loop that raises, and the start-up that builds and opens the
 channels, are restarted after a pause (restarts.py); their health tells the API whether this
 process can deliver.
+
+Wake-ups come from the API in the same process, from the other loops (a receipt queues a
+push), and from other processes (db/work_notices.py): LISTEN/NOTIFY on PostgreSQL, a cheap
+look at SQLite's commit counter every poll interval. A process that hears of new work this way
+looks by itself only as a safety net, at the idle interval (rows due later: retries, delays);
+one that cannot (an in-memory database, or while the listening connection is down) looks at
+the short poll interval.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import httpx
 
@@ -36,6 +44,7 @@ from tambuli.channels.simulator import SimulatorChannel
 from tambuli.channels.smpp import SmppChannel
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits
 from tambuli.errors import ServiceUnavailable
 from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
@@ -55,6 +64,9 @@ TOPUP_GATHER_SECONDS = 0.05
 # steady flow it would otherwise claim a handful at a time, each claim and record paying fixed
 # costs that starve the API and receipts of the same process; an idle queue is woken at once.
 DISPATCH_GATHER_SECONDS = 0.02
+# Work that may have queued pushes or replies wakes their loops this much later, so a busy
+# dispatcher or receipts loop wakes them a few times a second rather than at every batch.
+FOLLOW_UP_GATHER_SECONDS = 0.05
 # Batches dispatched at once: while one awaits its channel's answers (a bind's window lets
 # only so many parts be in flight), the next is claimed, paced and queued behind it, so the
 # channel never waits for a claim or a record. Measured on one SMPP bind with a window of 10:
@@ -131,6 +143,10 @@ class Workers:
     loops: dict[str, LoopHealth] = field(default_factory=dict, init=False)
     # Whether the channels were built here (and so are built anew after a failed start-up).
     _built_channels: bool = field(default=False, init=False)
+    _wake_pushes: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake_replies: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whether other processes' work wakes the loops (LISTEN in place, SQLite commits watched).
+    _told_of_work: bool = False
 
     def __post_init__(self) -> None:
         if self.channel_config is None:
@@ -165,6 +181,57 @@ class Workers:
         """Look for due top-ups now (an async request was just queued)."""
         self._wake_topups.set()
 
+    def wake_events(self) -> None:
+        """Look for due pushes and replies now (receipts, inbound SMS or results were recorded)."""
+        self._wake_pushes.set()
+        self._wake_replies.set()
+
+    def wake_all(self) -> None:
+        """Look everywhere now (work may have been committed while nobody could say so)."""
+        for wake in (self._wake, self._wake_campaigns, self._wake_topups):
+            wake.set()
+        self.wake_events()
+
+    def read_poll_seconds(self) -> float:
+        """How long an idle loop waits for a wake-up before it looks again by itself."""
+        if self._told_of_work:
+            return self.settings.worker_idle_poll_seconds
+        return self.settings.worker_poll_seconds
+
+    def hear_notice(self, payload: str) -> None:
+        """Wake the loops a NOTIFY from another process names."""
+        wakes: dict[str, Callable[[], None]] = {
+            WorkKind.DELIVERY: self.wake_delivery,
+            WorkKind.CAMPAIGNS: self.wake_campaigns,
+            WorkKind.TOPUPS: self.wake_topups,
+            WorkKind.EVENTS: self.wake_events,
+        }
+        # A payload this version does not know (a newer process's) wakes every loop.
+        wakes.get(payload, self.wake_all)()
+
+    def _set_listening(self, listening: bool) -> None:
+        if listening and not self._told_of_work:
+            # Work committed while the LISTEN was not in place was announced to nobody.
+            self.wake_all()
+        self._told_of_work = listening
+
+    async def _hear_of_work(self, stop: asyncio.Event) -> None:
+        """Wake the loops when other processes queue work, until `stop` is set."""
+        if not self.db.is_sqlite:
+            await listen_for_work(
+                self.settings.database_url, stop, self.hear_notice, self._set_listening
+            )
+            return
+        if self.db.sqlite_path is None:
+            return  # in memory: no other process can write to it
+        self._told_of_work = True
+        try:
+            await watch_sqlite_commits(
+                self.db.sqlite_path, stop, self.wake_all, self.settings.worker_poll_seconds
+            )
+        finally:
+            self._told_of_work = False
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run every loop until `stop` is set; a failed start-up is tried again."""
         health = self.loops.setdefault(START_UP, LoopHealth())
@@ -179,11 +246,16 @@ class Workers:
                 )
                 self._built_channels = True
             self.registry = ChannelRegistry(self.channels, RouteTable(self.channel_config.routes))
+            # Stopped with this start-up, so a restarted one never leaves a listener behind.
+            hearing = asyncio.create_task(self._hear_of_work(stop))
             try:
                 for channel in self.channels:
                     await channel.open()
                 await self._run_loops(stop, client, health)
             finally:
+                hearing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await hearing
                 for channel in self.channels:
                     await channel.close()
                 try:
@@ -242,16 +314,29 @@ class Workers:
             return sent
 
         pushes = build_push_delivery(client, self.settings)
+        # Hand-offs, receipts and top-up results queue pushes, inbound SMS queues replies.
+        wake_pushes = partial(_waking, wakes=(self._wake_pushes,))
         loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
-            *((f"dispatch {i + 1}", dispatch, self._wake) for i in range(DISPATCH_LOOPS)),
             *(
-                (f"{c.name} events", _poller(c, events), getattr(c, "events_waiting", None))
+                (f"dispatch {i + 1}", wake_pushes(dispatch), self._wake)
+                for i in range(DISPATCH_LOOPS)
+            ),
+            *(
+                (
+                    f"{c.name} events",
+                    _waking(_poller(c, events), wakes=(self._wake_pushes, self._wake_replies)),
+                    getattr(c, "events_waiting", None),
+                )
                 for c in self.channels
             ),
-            ("webhooks", lambda: deliver_due_pushes(self.db, self.clock, pushes), None),
+            (
+                "webhooks",
+                lambda: deliver_due_pushes(self.db, self.clock, pushes),
+                self._wake_pushes,
+            ),
             ("campaign steps", fire_steps, self._wake_campaigns),
-            ("campaign replies", answer_replies, None),
-            ("top-ups", send_topups, self._wake_topups),
+            ("campaign replies", answer_replies, self._wake_replies),
+            ("top-ups", wake_pushes(send_topups), self._wake_topups),
         ]
         start_up.record_success()
         await asyncio.gather(
@@ -305,9 +390,35 @@ class Workers:
             if done:
                 await asyncio.sleep(0)
                 continue
-            await _wait_any(stop, wake, self.settings.worker_poll_seconds)
+            await _wait_any(stop, wake, self.read_poll_seconds())
             if wake is not None:
                 wake.clear()
+
+
+def _waking(
+    step: Callable[[], Awaitable[int]], wakes: Sequence[asyncio.Event]
+) -> Callable[[], Awaitable[int]]:
+    """The step, setting `wakes` shortly after it did some work (which may have queued work
+    for the loops they wake)."""
+    pending = False
+
+    def wake_now() -> None:
+        nonlocal pending
+        pending = False
+        for wake in wakes:
+            wake.set()
+
+    async def step_and_wake() -> int:
+        nonlocal pending
+        done = await step()
+        if done and not pending:
+            # Under load every batch would wake the push and reply loops for a query that
+            # mostly finds nothing; one wake-up per moment serves them as well.
+            pending = True
+            asyncio.get_running_loop().call_later(FOLLOW_UP_GATHER_SECONDS, wake_now)
+        return done
+
+    return step_and_wake
 
 
 def _poller(channel: Channel, events: MessageEvents) -> Callable[[], Awaitable[int]]:
