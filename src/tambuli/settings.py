@@ -89,12 +89,12 @@ class Settings:
     # How often an idle worker looks for due rows when nothing can tell it of new work: a
     # `tambuli worker` on SQLite, or on PostgreSQL while its LISTEN connection is down.
     worker_poll_seconds: float = setting(
-        0.2, "TAMBULI_WORKER_POLL_SECONDS", at_least=0.01, at_most=60
+        0.2, "TAMBULI_WORKER_POLL_SECONDS", at_least=0.01, at_most=_SECONDS_IN_A_DAY
     )
     # How often an idle worker looks when it is told of new work (the API in the same process
     # on SQLite, LISTEN/NOTIFY on PostgreSQL): only rows due later (retries, delays) wait.
     worker_idle_poll_seconds: float = setting(
-        5.0, "TAMBULI_WORKER_IDLE_POLL_SECONDS", at_least=0.01, at_most=600
+        5.0, "TAMBULI_WORKER_IDLE_POLL_SECONDS", at_least=0.01, at_most=_SECONDS_IN_A_DAY
     )
     # At most this many SMS per recipient number reach a channel in any rolling minute (0: any).
     recipient_per_minute: int = setting(
