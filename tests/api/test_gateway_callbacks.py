@@ -7,6 +7,7 @@ through the API app with GATEWAY_CALLBACK_ROUTES registered on it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +190,7 @@ async def test_a_failed_receipt_by_get_with_a_bearer_token_names_the_spec_error(
 async def test_a_long_message_is_settled_by_its_first_part_and_later_parts_are_logged(
     world: GatewayWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="tambuli.api")
     _, sent = await world.send_and_hand_off("x" * 300)
     sms = world.standin.find_sent(str(sent.message.id))
     assert len(sms.message_ids) == 2

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from tambuli.db.engine import Database
-from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, WalCheckpoints
+from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, Checkpoint, WalCheckpoints
 
 # Rows of about 1 KiB; SQLite's own threshold is 1,000 pages of 4 KiB.
 ROW = "x" * 1000
@@ -107,7 +107,9 @@ async def test_a_failing_checkpoint_is_logged_and_tried_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="tambuli.db.wal_checkpoints")
-    checkpoints = WalCheckpoints(str(tmp_path / "missing" / "tambuli.db"), interval_seconds=0.01)
+    not_a_database = tmp_path / "tambuli.db"
+    not_a_database.write_bytes(b"this is not an SQLite database file" * 200)
+    checkpoints = WalCheckpoints(str(not_a_database), interval_seconds=0.01)
     checkpoints.start()
     try:
         deadline = time.monotonic() + 60
@@ -118,6 +120,24 @@ async def test_a_failing_checkpoint_is_logged_and_tried_again(
         checkpoints.stop()
     assert len(caplog.records) >= 2
     assert all("checkpointing" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_file_deleted_before_the_first_checkpoint_is_noticed_and_not_made_anew(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tambuli.db"
+    lost: list[str] = []
+    db = Database(f"sqlite:///{path}")
+    async with db.write() as conn:
+        await conn.exec_driver_sql("CREATE TABLE filler (n INTEGER)")
+    checkpoints = WalCheckpoints(str(path), on_lost=lost.append)
+    # What the engine does as each of its connections opens the file (engine.py).
+    checkpoints.note_file_opened()
+    await db.dispose()
+    path.unlink()
+    assert checkpoints.checkpoint_once() == Checkpoint(log_pages=0, copied_pages=0)
+    assert lost == [f"the database file {path} was deleted"]
+    assert not path.exists()
 
 
 def test_in_memory_databases_have_no_checkpoint_thread() -> None:

@@ -68,7 +68,10 @@ def to_async_url(url: str) -> str:
 
 
 def _prepare_sqlite_connection(
-    dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry, *, checkpoints_elsewhere: bool
+    dbapi_connection: DBAPIConnection,
+    _: ConnectionPoolEntry,
+    *,
+    checkpoints: WalCheckpoints | None,
 ) -> None:
     # Let SQLAlchemy's begin event issue BEGIN itself, so writers can take the lock up front.
     dbapi_connection.isolation_level = None
@@ -77,8 +80,9 @@ def _prepare_sqlite_connection(
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    if checkpoints_elsewhere:
+    if checkpoints is not None:
         cursor.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+        checkpoints.note_file_opened()
     cursor.close()
     # SQLite's own lower() folds ASCII only; searches must ignore case in every script, as
     # PostgreSQL's lower() does.
@@ -170,7 +174,7 @@ class Database:
             event.listen(
                 self.engine.sync_engine,
                 "connect",
-                partial(_prepare_sqlite_connection, checkpoints_elsewhere=path is not None),
+                partial(_prepare_sqlite_connection, checkpoints=self.checkpoints),
             )
             event.listen(self.engine.sync_engine, "begin", _begin_sqlite_transaction)
 

@@ -25,6 +25,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from urllib.parse import quote
 
 from tambuli.records import frozen_record
 
@@ -63,6 +64,8 @@ class WalCheckpoints:
         self._on_lost = on_lost
         # (device, inode) of the file first opened.
         self._identity: tuple[int, int] | None = None
+        # Set once that file is gone from the path (deleted or replaced); for good.
+        self._lost = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -87,28 +90,55 @@ class WalCheckpoints:
             self._conn.close()
             self._conn = None
 
+    def note_file_opened(self) -> None:
+        """Remember the file the process's connections opened (called as each one opens).
+
+        The first connection of the process decides: a file deleted a moment after the
+        server started, before any checkpoint ran, is noticed all the same.
+        """
+        if self._identity is None:
+            self._identity = _identify(self._path)
+
     def checkpoint_once(self) -> Checkpoint:
         """Copy what the log holds into the database file, without waiting for anyone."""
+        if self._identity is None:
+            # A file already at the path is the one the process opens (this thread never
+            # creates one, so it cannot be a file of its own making).
+            self.note_file_opened()
+        self._check_file()
+        if self._identity is None or self._lost:
+            # No connection has opened the file yet, or it is gone: nothing to copy, and
+            # connecting would create an empty file at the path.
+            return Checkpoint(log_pages=0, copied_pages=0)
         if self._conn is None:
             # No transaction is ever open on it: PRAGMA wal_checkpoint refuses to run in one.
-            self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            # Read-write, never create: a file deleted meanwhile must stay missing.
+            self._conn = sqlite3.connect(
+                f"file:{quote(self._path)}?mode=rw",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             # As the other connections (engine.py): the checkpoint syncs the file; the log's
             # commits were already made durable by the connections that wrote them.
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._identity = _identify(self._path)
-        self._check_file()
         # The first column tells whether a blocking checkpoint mode was blocked: never here.
         _, log_pages, copied_pages = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints_made += 1
         return Checkpoint(log_pages=log_pages, copied_pages=copied_pages)
 
     def _check_file(self) -> None:
-        if self._on_lost is None or self._identity is None:
+        if self._identity is None:
             return
         now = _identify(self._path)
+        if now == self._identity:
+            return
+        self._lost = True
+        if self._on_lost is None:
+            return
         if now is None:
             self._on_lost(f"the database file {self._path} was deleted")
-        elif now != self._identity:
+        else:
             self._on_lost(f"the database file {self._path} was replaced by another file")
 
     def _run(self) -> None:
