@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
-from tests.support.server import tambuli_command
-
-
-def _run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TAMBULI_DATABASE_URL": database_url}
-    return subprocess.run(
-        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.support.cli import run_cli
 
 
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    result = _run(database_url, *args)
+    result = run_cli(database_url, *args)
     assert result.returncode == 0, result.stderr
     return result
 
 
 def _refused(database_url: str, *args: str) -> str:
     """The one-line error of a command that must fail cleanly."""
-    result = _run(database_url, *args)
+    result = run_cli(database_url, *args)
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -86,15 +78,7 @@ def test_operator_tokens_are_created_listed_and_revoked_from_the_command_line(
     _cli(url, "operator", "token", "revoke", "--id", str(listed[0]["id"]))
     [revoked] = json.loads(_cli(url, "operator", "token", "list", "--json").stdout)
     assert revoked["revokedAt"]
-    env = {**os.environ, "TAMBULI_DATABASE_URL": url}
-    again = subprocess.run(
-        tambuli_command("operator", "token", "revoke", "--id", str(listed[0]["id"])),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = run_cli(url, "operator", "token", "revoke", "--id", str(listed[0]["id"]))
     assert again.returncode == 1
     assert "No live operator token" in again.stderr
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from tests.support.server import RunningServer, free_port, running_server, tambuli_command
+from tests.support.cli import run_cli, run_cli_json
+from tests.support.server import RunningServer, free_port, running_server
 
 FAST = {
     "TAMBULI_LOG_FORMAT": "json",
@@ -19,15 +17,6 @@ FAST = {
     "TAMBULI_RETRY_BASE_SECONDS": "0.3",
     "TAMBULI_WORKER_POLL_SECONDS": "0.05",
 }
-
-
-def _cli(database_url: str, *args: str) -> Any:
-    env = {**os.environ, "TAMBULI_DATABASE_URL": database_url}
-    result = subprocess.run(
-        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def _log_lines(server: RunningServer) -> list[str]:
@@ -38,7 +27,7 @@ def _log_lines(server: RunningServer) -> list[str]:
 def test_json_log_lines_name_the_organization_of_a_failed_push(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    org = _cli(fresh_database_url, "org", "create", "--name", "Co-op", "--balance", "5")
+    org = run_cli_json(fresh_database_url, "org", "create", "--name", "Co-op", "--balance", "5")
     # Nobody listens there: the push of the message's events fails, and says so in the log.
     push_url = f"http://127.0.0.1:{free_port()}/sms"
     with running_server(fresh_database_url, tmp_path, FAST, separate_stderr=True) as server:
@@ -83,14 +72,12 @@ def test_the_text_format_stays_the_default(fresh_database_url: str, tmp_path: Pa
 
 
 def test_an_unknown_log_format_is_refused_at_start(fresh_database_url: str) -> None:
-    env = {**os.environ, "TAMBULI_DATABASE_URL": fresh_database_url, "TAMBULI_LOG_FORMAT": "xml"}
-    result = subprocess.run(
-        tambuli_command("serve", "--port", str(free_port())),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_cli(
+        fresh_database_url,
+        "serve",
+        "--port",
+        str(free_port()),
+        extra_env={"TAMBULI_LOG_FORMAT": "xml"},
     )
     assert result.returncode == 1
     assert "TAMBULI_LOG_FORMAT" in result.stderr

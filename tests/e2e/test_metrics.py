@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.cli import run_cli_json
 from tests.support.server import free_port, running_server, tambuli_command
 
 FAST = {
@@ -21,15 +21,6 @@ FAST = {
     "TAMBULI_WORKER_POLL_SECONDS": "0.05",
 }
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _cli(database_url: str, *args: str) -> Any:
-    env = {**os.environ, "TAMBULI_DATABASE_URL": database_url}
-    result = subprocess.run(
-        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def _parse(text: str) -> Samples:
@@ -58,9 +49,9 @@ def test_metrics_count_sends_hand_offs_and_receipts_for_the_operator_only(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
     url = fresh_database_url
-    rich = _cli(url, "org", "create", "--name", "Co-op", "--balance", "5")
-    poor = _cli(url, "org", "create", "--name", "Broke")
-    operator = _cli(url, "operator", "token", "create", "--note", "prometheus")["token"]
+    rich = run_cli_json(url, "org", "create", "--name", "Co-op", "--balance", "5")
+    poor = run_cli_json(url, "org", "create", "--name", "Broke")
+    operator = run_cli_json(url, "operator", "token", "create", "--note", "prometheus")["token"]
     with (
         running_server(url, tmp_path, FAST) as server,
         httpx.Client(base_url=server.base_url, timeout=10) as client,

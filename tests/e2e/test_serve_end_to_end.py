@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.server import running_server, tambuli_command
-
-
-def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TAMBULI_DATABASE_URL": database_url}
-    return subprocess.run(
-        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.support.cli import run_cli
+from tests.support.server import running_server
 
 
 def test_first_start_prints_a_demo_token_and_a_working_balance_curl(
@@ -42,7 +34,7 @@ def test_first_start_prints_a_demo_token_and_a_working_balance_curl(
 def test_an_organization_made_with_the_cli_uses_the_api(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    created = _cli(fresh_database_url, "org", "create", "--name", "Clinic", "--balance", "2.5")
+    created = run_cli(fresh_database_url, "org", "create", "--name", "Clinic", "--balance", "2.5")
     assert created.returncode == 0, created.stderr
     lines = created.stdout.splitlines()
     assert len(lines) == 1
@@ -64,7 +56,7 @@ def test_an_organization_made_with_the_cli_uses_the_api(
             listed = client.get(f"{base}/contacts/", params={"search": "ana"}).json()
             assert [c["id"] for c in listed["contacts"]] == [contact_id]
         # Tokens revoked with the CLI stop working once the server's short cache expires.
-        revoked = _cli(fresh_database_url, "token", "revoke", org["token"])
+        revoked = run_cli(fresh_database_url, "token", "revoke", org["token"])
         assert revoked.returncode == 0, revoked.stderr
 
 
@@ -81,7 +73,7 @@ def test_an_organization_made_with_the_cli_uses_the_api(
 def test_bad_cli_input_fails_with_a_message_and_no_traceback(
     fresh_database_url: str, args: tuple[str, ...]
 ) -> None:
-    result = _cli(fresh_database_url, *args)
+    result = run_cli(fresh_database_url, *args)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert result.stderr.strip()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +20,9 @@ from tambuli.db.schema import simulator_topups, topups
 from tambuli.organizations import service as organizations
 from tambuli.topups.models import TopupStatus
 from tambuli.webhooks.signing import verify_webhook
+from tests.support.cli import run_cli_json
 from tests.support.receiver import running_receiver
-from tests.support.server import running_server, tambuli_command
+from tests.support.server import running_server
 
 GLOBE = "639171230000"
 ENV = {
@@ -36,15 +34,6 @@ ENV = {
 }
 
 
-def _cli(database_url: str, *args: str) -> Any:
-    env = {**os.environ, "TAMBULI_DATABASE_URL": database_url}
-    result = subprocess.run(
-        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def _number(ending: str) -> str:
     return GLOBE[:-4] + ending
 
@@ -53,10 +42,10 @@ def test_the_sync_bound_answers_202_and_every_final_result_is_pushed_signed(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
     url = fresh_database_url
-    org = _cli(url, "org", "create", "--name", "Clinic", "--balance", "20")
+    org = run_cli_json(url, "org", "create", "--name", "Clinic", "--balance", "20")
     org_id = org["orgId"]
     with running_receiver() as receiver:
-        _cli(
+        run_cli_json(
             url,
             "org",
             "set",
@@ -66,7 +55,7 @@ def test_the_sync_bound_answers_202_and_every_final_result_is_pushed_signed(
             f"{receiver.url}/topups",
             "--json",
         )
-        secret = _cli(url, "org", "webhook-secret", "--org", str(org_id))["webhookSecret"]
+        secret = run_cli_json(url, "org", "webhook-secret", "--org", str(org_id))["webhookSecret"]
         with (
             running_server(url, tmp_path, ENV) as server,
             httpx.Client(
