@@ -14,13 +14,6 @@ from tests.support.server import RunningServer, running_server
 NOTICE_TIMEOUT_SECONDS = 60.0
 
 
-def _demo_token(server: RunningServer) -> tuple[int, str]:
-    lines = server.log().splitlines()
-    org_id = next(int(line.split()[-1]) for line in lines if "orgId:" in line)
-    token = next(line.split()[-1] for line in lines if "token:" in line)
-    return org_id, token
-
-
 def _wait_for_not_ready(server: RunningServer) -> dict[str, object]:
     deadline = time.monotonic() + NOTICE_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -35,7 +28,7 @@ def test_a_deleted_database_file_stops_writes_with_503_and_one_log_line(tmp_path
     database = tmp_path / "tambuli.db"
     url = f"sqlite:///{database}"
     with running_server(url, tmp_path) as server:
-        org_id, token = _demo_token(server)
+        org_id, token = server.read_demo_organization()
         headers = {"Authorization": f"Token {token}"}
         body = {
             "orgId": org_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import httpx
@@ -18,8 +17,7 @@ def test_first_start_prints_a_demo_token_and_a_working_balance_curl(
 ) -> None:
     with running_server(fresh_database_url, tmp_path) as server:
         log = server.log()
-        org_id = int(re.search(r"orgId: (\d+)", log).group(1))  # type: ignore[union-attr]
-        token = re.search(r"token: (\S+)", log).group(1)  # type: ignore[union-attr]
+        org_id, token = server.read_demo_organization()
         assert f"/v1/organizations/{org_id}/balance.json" in log
         assert "curl -H" in log
         answer = httpx.get(

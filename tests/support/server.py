@@ -37,6 +37,13 @@ class RunningServer:
         """Everything the server printed so far."""
         return self.log_path.read_text(errors="replace")
 
+    def read_demo_organization(self) -> tuple[int, str]:
+        """The orgId and token of the demo organization a first start prints."""
+        lines = [line.strip() for line in self.log().splitlines()]
+        org_id = next(int(line.split()[-1]) for line in lines if line.startswith("orgId:"))
+        token = next(line.split()[-1] for line in lines if line.startswith("token:"))
+        return org_id, token
+
 
 def tambuli_command(*args: str) -> list[str]:
     """The command line that runs the `tambuli` CLI of this checkout."""
