@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.cli import run_cli_json
+from tests.support.polling import wait_for
 from tests.support.server import free_port, running_server, tambuli_command
 
 FAST = {
@@ -33,16 +31,6 @@ def _parse(text: str) -> Samples:
 
 def _value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def _wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_metrics_count_sends_hand_offs_and_receipts_for_the_operator_only(
@@ -105,7 +93,7 @@ def test_metrics_count_sends_hand_offs_and_receipts_for_the_operator_only(
         )
         assert with_slash.status_code == 402, with_slash.text
         message_path = f"/v1/organizations/{rich['orgId']}/messages/{accepted.json()['messageId']}/"
-        _wait_for(
+        wait_for(
             lambda: (
                 client.get(
                     message_path, headers={"Authorization": f"Token {rich['token']}"}
@@ -172,7 +160,7 @@ def test_a_worker_serves_its_metrics_on_the_metrics_port(
                 return None
             return answer.text if answer.status_code == 200 else None
 
-        samples = _parse(_wait_for(scrape))
+        samples = _parse(wait_for(scrape))
     finally:
         worker.terminate()
         worker.wait(timeout=10)

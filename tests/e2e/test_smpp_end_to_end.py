@@ -6,12 +6,12 @@ import asyncio
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.support.polling import wait_for
 from tests.support.server import running_server, tambuli_command
 from tests.support.smsc import TestSmsc
 
@@ -63,16 +63,6 @@ def cli(env: dict[str, str], *args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def wait_for(check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
@@ -105,7 +95,7 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
                 timeout=10,
             ) as client,
         ):
-            wait_for(lambda: smsc.count_binds() == 1)
+            wait_for(lambda: smsc.count_binds() == 1, timeout=20)
             sent = {}
             for number, sender in (("639171234567", "COOP"), ("639181234567", "COOP")):
                 answer = client.post(
@@ -125,7 +115,9 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
                 record: dict[str, Any] = client.get(f"{base}/{sent[number]}/").json()
                 return record
 
-            globe = wait_for(lambda: (r := read("639171234567"))["deliveredToTelco"] and r)
+            globe = wait_for(
+                lambda: (r := read("639171234567"))["deliveredToTelco"] and r, timeout=20
+            )
             [pdu] = smsc.submits
             assert pdu.params["destination_addr"] == b"639171234567"
             # The route takes numeric senders only: its short code replaces "COOP".
@@ -133,7 +125,9 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
             assert str(pdu.params["source_addr_ton"]) == "AddrTon.NETWORK_SPECIFIC"
             assert pdu.params["short_message"] == b"Meeting at 9 \x1b(bring ID\x1b)"
             # The Smart number took the default route to the simulator.
-            smart = wait_for(lambda: (r := read("639181234567"))["deliveredToTelco"] and r)
+            smart = wait_for(
+                lambda: (r := read("639181234567"))["deliveredToTelco"] and r, timeout=20
+            )
             assert smart["deliveredToPhone"] in ("unknown", "confirmed")
             assert len(smsc.submits) == 1
 
@@ -149,7 +143,8 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
             )
             assert str(answer.status) == "CommandStatus.ESME_ROK"
             confirmed = wait_for(
-                lambda: (r := read("639171234567"))["deliveredToPhone"] == "confirmed" and r
+                lambda: (r := read("639171234567"))["deliveredToPhone"] == "confirmed" and r,
+                timeout=20,
             )
             assert confirmed["done"] and globe["successPartCount"] == 1
 
