@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -58,39 +59,25 @@ def test_metrics_count_sends_hand_offs_and_receipts_for_the_operator_only(
         assert client.get("/metrics").status_code == 401
 
         before = scrape()
-        accepted = client.post(
-            "/v1/sms/phonenumber",
-            headers={"Authorization": f"Token {rich['token']}"},
-            json={
-                "orgId": rich["orgId"],
-                "from": "COOP",
-                "message": "Meeting at 9",
-                "fullPhoneNumber": "639171234567",
-            },
-        )
+
+        def send(org: dict[str, Any], path: str = "/v1/sms/phonenumber") -> httpx.Response:
+            return client.post(
+                path,
+                headers={"Authorization": f"Token {org['token']}"},
+                json={
+                    "orgId": org["orgId"],
+                    "from": "COOP",
+                    "message": "Meeting at 9",
+                    "fullPhoneNumber": "639171234567",
+                },
+            )
+
+        accepted = send(rich)
         assert accepted.status_code == 200, accepted.text
-        too_poor = client.post(
-            "/v1/sms/phonenumber",
-            headers={"Authorization": f"Token {poor['token']}"},
-            json={
-                "orgId": poor["orgId"],
-                "from": "COOP",
-                "message": "Meeting at 9",
-                "fullPhoneNumber": "639171234567",
-            },
-        )
+        too_poor = send(poor)
         assert too_poor.status_code == 402, too_poor.text
         # The route answers with a trailing slash too, and such a send counts the same.
-        with_slash = client.post(
-            "/v1/sms/phonenumber/",
-            headers={"Authorization": f"Token {poor['token']}"},
-            json={
-                "orgId": poor["orgId"],
-                "from": "COOP",
-                "message": "Meeting at 9",
-                "fullPhoneNumber": "639171234567",
-            },
-        )
+        with_slash = send(poor, "/v1/sms/phonenumber/")
         assert with_slash.status_code == 402, with_slash.text
         message_path = f"/v1/organizations/{rich['orgId']}/messages/{accepted.json()['messageId']}/"
         wait_for(
