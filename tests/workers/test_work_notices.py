@@ -109,12 +109,7 @@ async def test_a_send_in_one_process_wakes_the_worker_of_another(pg_db: Database
     async def send_and_announce(number: str) -> None:
         sent = await api.send(org, number)
         announcer.announce(WorkKind.DELIVERY)
-        deadline = asyncio.get_running_loop().time() + PATIENCE_SECONDS
-        while (await api.message(sent)).status == MessageStatus.QUEUED:
-            assert not running.done()
-            assert asyncio.get_running_loop().time() < deadline, "the worker never took it"
-            await asyncio.sleep(0.01)
-        assert (await api.message(sent)).status == MessageStatus.ACCEPTED
+        await wait_for_hand_off(api, sent, running)
 
     try:
         # Once its LISTEN is in place the worker is told of new work and polls least often.
