@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import api_tokens, memberships, operator_tokens, organizations, users
@@ -136,24 +136,24 @@ async def select_tokens_of_org(conn: AsyncConnection, org_id: int) -> list[Token
     ]
 
 
-async def revoke_tokens_where_hash(conn: AsyncConnection, token_hash: str, now: datetime) -> int:
-    """Revoke the token with this hash; returns how many were revoked (0 or 1)."""
+async def _revoke_live_tokens(
+    conn: AsyncConnection, table: Table, match: ColumnElement[bool], now: datetime
+) -> int:
+    """Revoke the unrevoked rows of a token table that `match`; returns how many."""
     result = await conn.execute(
-        update(api_tokens)
-        .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(table).where(match, table.c.revoked_at.is_(None)).values(revoked_at=now)
     )
     return int(result.rowcount)
+
+
+async def revoke_tokens_where_hash(conn: AsyncConnection, token_hash: str, now: datetime) -> int:
+    """Revoke the token with this hash; returns how many were revoked (0 or 1)."""
+    return await _revoke_live_tokens(conn, api_tokens, api_tokens.c.token_hash == token_hash, now)
 
 
 async def revoke_token_by_id(conn: AsyncConnection, token_id: int, now: datetime) -> int:
     """Revoke the token with this row ID; returns how many were revoked (0 or 1)."""
-    result = await conn.execute(
-        update(api_tokens)
-        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(result.rowcount)
+    return await _revoke_live_tokens(conn, api_tokens, api_tokens.c.id == token_id, now)
 
 
 async def insert_operator_token(
@@ -196,9 +196,4 @@ async def select_operator_tokens(conn: AsyncConnection) -> list[OperatorTokenInf
 
 async def revoke_operator_token_by_id(conn: AsyncConnection, token_id: int, now: datetime) -> int:
     """Revoke the operator token with this row ID; returns how many were revoked (0 or 1)."""
-    result = await conn.execute(
-        update(operator_tokens)
-        .where(operator_tokens.c.id == token_id, operator_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(result.rowcount)
+    return await _revoke_live_tokens(conn, operator_tokens, operator_tokens.c.id == token_id, now)
