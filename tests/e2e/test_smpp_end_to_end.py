@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.support.cli import run_cli_json
 from tests.support.polling import wait_for
-from tests.support.server import running_server, tambuli_command
+from tests.support.server import running_server
 from tests.support.smsc import TestSmsc
 
 FAST = {
@@ -55,14 +53,6 @@ channels = ["simulator"]
     )
 
 
-def cli(env: dict[str, str], *args: str) -> Any:
-    result = subprocess.run(
-        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
@@ -70,23 +60,22 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
     smsc.start()
     config = tmp_path / "tambuli.toml"
     write_config(config, smsc)
-    env = {
-        **os.environ,
-        "TAMBULI_DATABASE_URL": fresh_database_url,
-        "TAMBULI_CONFIG": str(config),
-        "GLOBE_SMPP_PASSWORD": "secret",
-    }
+    configured = {"TAMBULI_CONFIG": str(config), "GLOBE_SMPP_PASSWORD": "secret"}
+
+    def cli(*args: str) -> Any:
+        return run_cli_json(fresh_database_url, *args, extra_env=configured)
+
     try:
-        channels = cli(env, "channels", "list", "--json")
+        channels = cli("channels", "list", "--json")
         assert [(c["name"], c["kind"], c["partsPerSecond"]) for c in channels] == [
             ("globe-smpp", "smpp", 50),
             ("simulator", "simulator", 100),
         ]
-        routes = cli(env, "routes", "list", "--json")
+        routes = cli("routes", "list", "--json")
         assert [r["channels"] for r in routes] == [["globe-smpp", "simulator"], ["simulator"]]
-        org = cli(env, "org", "create", "--name", "Co-op", "--balance", "5")
-        operator = cli(env, "operator", "token", "create", "--note", "monitoring")
-        extra = {**FAST, "TAMBULI_CONFIG": str(config), "GLOBE_SMPP_PASSWORD": "secret"}
+        org = cli("org", "create", "--name", "Co-op", "--balance", "5")
+        operator = cli("operator", "token", "create", "--note", "monitoring")
+        extra = {**FAST, **configured}
         with (
             running_server(fresh_database_url, tmp_path, extra) as server,
             httpx.Client(
@@ -165,14 +154,14 @@ def test_messages_go_through_the_smsc_by_route_and_receipts_come_back(
 
             # Another process (the CLI) sees the worker's channels through channel_status.
             def reported_up() -> list[dict[str, Any]]:
-                listed = {c["name"]: c for c in cli(env, "channels", "list", "--json")}
+                listed = {c["name"]: c for c in cli("channels", "list", "--json")}
                 workers: list[dict[str, Any]] = listed["globe-smpp"]["workers"]
                 return [w for w in workers if w["state"] == "up" and not w["stale"]]
 
             [worker] = wait_for(reported_up, timeout=15)
             assert worker["process"] == status.json()["process"]
         # A worker that stops cleanly takes its rows with it.
-        listed = {c["name"]: c for c in cli(env, "channels", "list", "--json")}
+        listed = {c["name"]: c for c in cli("channels", "list", "--json")}
         assert listed["globe-smpp"]["workers"] == []
     finally:
         smsc.stop()
