@@ -146,10 +146,11 @@ async def test_campaign_steps_and_replies_with_stale_caches_need_one_connection(
     ]
 
 
-@pytest.mark.postgres
+# The pool's size is a PostgreSQL setting (SQLite's pool is fixed; engine.py says why).
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_a_pool_that_stays_empty_answers_server_busy(fresh_db: Database) -> None:
-    if fresh_db.is_sqlite:
-        pytest.skip("the pool's size and wait are PostgreSQL settings")
     db = Database(fresh_db.url, pool_size=1, pool_overflow=0, pool_wait_seconds=0.05)
     holding = asyncio.Event()
     done = asyncio.Event()

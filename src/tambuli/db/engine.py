@@ -22,13 +22,14 @@ from tambuli.db.storage_health import StorageHealth, is_disk_full
 from tambuli.db.wal_checkpoints import AUTOCHECKPOINT_PAGES, WalCheckpoints
 from tambuli.errors import ServerBusy
 from tambuli.metrics import DB_COMMIT_SECONDS
+from tambuli.settings import Settings
 
 # Wait this long for another process's SQLite write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-# PostgreSQL pool defaults (TAMBULI_DB_POOL_SIZE, _OVERFLOW, _WAIT_SECONDS).
-POOL_SIZE = 10
-POOL_OVERFLOW = 20
-POOL_WAIT_SECONDS = 5.0
+# PostgreSQL pool defaults: the settings' own (TAMBULI_DB_POOL_SIZE, _OVERFLOW, _WAIT_SECONDS).
+POOL_SIZE: int = Settings.db_pool_size
+POOL_OVERFLOW: int = Settings.db_pool_overflow
+POOL_WAIT_SECONDS: float = Settings.db_pool_wait_seconds
 _READ_ONLY = "tambuli_read_only"
 _NO_TRANSACTION = "tambuli_no_transaction"
 
