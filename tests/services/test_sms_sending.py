@@ -135,6 +135,26 @@ async def test_without_enough_balance_nothing_is_queued(world: SmsWorld) -> None
     assert await world.balance(org) == PRICE - 1
 
 
+async def test_a_refused_send_to_a_new_number_creates_no_contact(world: SmsWorld) -> None:
+    org = await world.new_org(balance_micro=PRICE - 1)
+    with pytest.raises(InsufficientFunds):
+        await world.send(org, "639171234567", use_contacts=True)
+    assert await _count(world.db, contacts_table) == 0
+    assert await _count(world.db, messages) == 0
+
+
+async def test_concurrent_sends_to_one_new_number_share_the_contact_they_create(
+    world: SmsWorld,
+) -> None:
+    org = await world.new_org()
+    sent = await asyncio.gather(
+        *(world.send(org, "639171234567", f"Hi {n}", use_contacts=True) for n in range(20))
+    )
+    assert len({s.message.contact_id for s in sent}) == 1
+    assert await _count(world.db, contacts_table) == 1
+    assert await world.balance(org) == 1_000_000 - 20 * PRICE
+
+
 async def test_a_destination_without_a_price_is_refused(world: SmsWorld) -> None:
     org = await world.new_org()
     with pytest.raises(NoPrice):

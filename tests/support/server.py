@@ -88,7 +88,9 @@ def running_server(
             process.wait()
 
 
-def _wait_until_ready(server: RunningServer, timeout: float = 60.0) -> None:
+def _wait_until_ready(server: RunningServer, timeout: float = 300.0) -> None:
+    # Only a bound against a hung start: on a loaded machine, migrating a fresh PostgreSQL
+    # database alone has taken more than a minute. A server that exits fails at once.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

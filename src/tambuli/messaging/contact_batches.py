@@ -55,8 +55,6 @@ async def enqueue_contact_messages_within(
     written = await write_drafts_within(conn, outbox.clock, drafts)
     for index, outcome in zip(placed, written, strict=True):
         outcomes[index] = outcome
-    used = [items[i].contact.id for i in placed if isinstance(outcomes[i], StoredMessage)]
-    await contacts.mark_contacts_used_within(conn, outbox.clock, used)
     return [o for o in outcomes if o is not None]
 
 

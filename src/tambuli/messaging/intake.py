@@ -9,12 +9,15 @@ sends keeps intake from crowding out delivery.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import batches
 from tambuli.clock import Clock
+from tambuli.contacts import service as contacts
+from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
 from tambuli.db.batch_intake import LINGER_SECONDS, BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
@@ -33,6 +36,9 @@ class Draft:
     message: store.NewMessage
     delivery_window: timedelta
     segments: SegmentedMessage
+    # A send to a number that had no contact when the draft was made: the batch gives it the
+    # newest contact with the number by then, or creates one, once the message is paid for.
+    new_contact: PhoneNumber | None = None
 
 
 class SmsIntake(BatchIntake[Draft, StoredMessage]):
@@ -91,7 +97,7 @@ def set_draft_times(draft: Draft, now: datetime) -> Draft:
         created_at=now,
         campaign_run_id=m.campaign_run_id,
     )
-    return Draft(message, draft.delivery_window, draft.segments)
+    return Draft(message, draft.delivery_window, draft.segments, draft.new_contact)
 
 
 async def write_drafts_within(
@@ -101,6 +107,10 @@ async def write_drafts_within(
     outcomes: list[StoredMessage | TambuliError | None] = [None] * len(drafts)
     await _refuse_duplicates(conn, drafts, outcomes)
     await _refuse_foreign_senders(conn, drafts, outcomes)
+    # Numbers without a contact are looked up (and locked when still missing) before any
+    # balance row is locked: find-or-create elsewhere takes a number's lock first, then the
+    # balance, and this keeps the same order.
+    reusable = await _find_contacts_to_reuse(conn, drafts, outcomes)
     reservations: dict[int, int | None] = {}
     by_org: dict[int, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
@@ -114,12 +124,13 @@ async def write_drafts_within(
         indexes = by_org[org_id]
         await _reserve_for_org(conn, clock, org_id, drafts, indexes, reservations, outcomes)
     written = sorted(reservations)
-    row_ids = await store.insert_queued_messages(
-        conn, [drafts[i].message for i in written], [reservations[i] for i in written]
+    messages = await _attach_contacts(conn, clock, drafts, written, reusable)
+    row_ids = await store.insert_queued_messages(conn, messages, [reservations[i] for i in written])
+    await contacts.mark_contacts_used_within(
+        conn, clock, [m.contact_id for m in messages if m.contact_id is not None]
     )
     keys = []
-    for index, row_id in zip(written, row_ids, strict=True):
-        message = drafts[index].message
+    for index, message, row_id in zip(written, messages, row_ids, strict=True):
         outcomes[index] = store.queued_message(row_id, message)
         if message.client_dedup:
             keys.append((message.org_id, message.client_dedup, row_id))
@@ -139,6 +150,56 @@ class _SameBatchRepeat(TambuliError):
     def __init__(self, first: int) -> None:
         super().__init__()
         self.first = first
+
+
+async def _find_contacts_to_reuse(
+    conn: AsyncConnection,
+    drafts: list[Draft],
+    outcomes: list[StoredMessage | TambuliError | None],
+) -> dict[tuple[int, str], Contact]:
+    """The newest contact of each number that drafts want a contact for, by (org, digits)."""
+    wanted: dict[int, list[str]] = defaultdict(list)
+    for index, draft in enumerate(drafts):
+        if outcomes[index] is None and draft.new_contact is not None:
+            wanted[draft.message.org_id].append(draft.new_contact.digits)
+    found: dict[tuple[int, str], Contact] = {}
+    # Organizations in ID order, each one's locks in ascending order (db/key_locks.py).
+    for org_id in sorted(wanted):
+        reused = await contacts.find_newest_contacts_to_reuse_within(conn, org_id, wanted[org_id])
+        found.update({(org_id, digits): contact for digits, contact in reused.items()})
+    return found
+
+
+async def _attach_contacts(
+    conn: AsyncConnection,
+    clock: Clock,
+    drafts: list[Draft],
+    written: list[int],
+    reusable: dict[tuple[int, str], Contact],
+) -> list[store.NewMessage]:
+    """The messages to write, each draft that wants a contact given one (created if need be)."""
+    missing: dict[int, dict[str, PhoneNumber]] = defaultdict(dict)
+    for index in written:
+        draft = drafts[index]
+        phone = draft.new_contact
+        if phone is not None and (draft.message.org_id, phone.digits) not in reusable:
+            missing[draft.message.org_id][phone.digits] = phone
+    contact_ids = {key: contact.id for key, contact in reusable.items()}
+    for org_id in sorted(missing):
+        phones = list(missing[org_id].values())
+        created = await contacts.create_contacts_within(
+            conn, clock, org_id, [(phone, ContactInput()) for phone in phones]
+        )
+        contact_ids.update({(org_id, c.phone): c.id for c in created})
+    messages = []
+    for index in written:
+        draft = drafts[index]
+        message = draft.message
+        if draft.new_contact is not None:
+            contact_id = contact_ids[(message.org_id, draft.new_contact.digits)]
+            message = replace(message, contact_id=contact_id)
+        messages.append(message)
+    return messages
 
 
 def _total(draft: Draft) -> int:

@@ -37,4 +37,15 @@ def render_for_contact(text: str, contact: Contact, field_names: Mapping[int, st
             "language": contact.language,
         }
     )
+    return _fill(text, values)
+
+
+def render_for_new_contact(text: str, digits: str) -> str:
+    """Fill contact variables as for a contact about to be created: it has only its number."""
+    if not has_variables(text):
+        return text
+    return _fill(text, {"fullphonenumber": digits})
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
     return _VARIABLE.sub(lambda match: values.get(fold_name(match.group(1)), ""), text)

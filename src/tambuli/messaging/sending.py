@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.billing import service as billing
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
-from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
+from tambuli.contacts.models import Contact, PhoneNumber
 from tambuli.db.engine import Database
 from tambuli.errors import (
     DuplicateMessage,
@@ -22,10 +20,14 @@ from tambuli.errors import (
     NoPrice,
     UnknownContact,
 )
-from tambuli.messaging import senders, store
+from tambuli.messaging import store
 from tambuli.messaging.intake import Draft, SmsIntake
 from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id
-from tambuli.messaging.personalisation import has_variables, render_for_contact
+from tambuli.messaging.personalisation import (
+    has_variables,
+    render_for_contact,
+    render_for_new_contact,
+)
 from tambuli.messaging.pricing import PriceBook
 from tambuli.messaging.segments import MAX_PARTS, SegmentedMessage, segment_message
 from tambuli.messaging.views import StoredMessage
@@ -85,21 +87,17 @@ async def _find_duplicate(db: Database, request: SendRequest) -> StoredMessage |
         return await store.select_message_by_dedup(conn, request.org_id, request.client_dedup)
 
 
-async def _resolve_contact(
-    conn: AsyncConnection, clock: Clock, request: SendRequest
-) -> Contact | None:
-    if not request.use_contacts:
-        return None
+async def _find_contact(conn: AsyncConnection, request: SendRequest) -> Contact | None:
+    """The contact a send to a contact goes to; None for a number that has none yet."""
     if request.contact_id is not None:
         contact = await contacts.get_contact_within(conn, request.org_id, request.contact_id)
         if contact is None:
             raise UnknownContact(f"No contact with ID {request.contact_id} in this organization")
         return contact
     assert request.phone is not None
-    contact, _ = await contacts.find_or_create_contact_with_phone_within(
-        conn, clock, request.org_id, request.phone, ContactInput()
+    return await contacts.find_newest_contact_with_phone_within(
+        conn, request.org_id, request.phone.digits
     )
-    return contact
 
 
 def require_price(price_micro: int | None, digits: str, region: str) -> int:
@@ -110,13 +108,6 @@ def require_price(price_micro: int | None, digits: str, region: str) -> int:
             {"country": region},
         )
     return price_micro
-
-
-async def _render(conn: AsyncConnection, request: SendRequest, contact: Contact | None) -> str:
-    if contact is None or not has_variables(request.text):
-        return request.text
-    names = await contacts.read_custom_field_names_within(conn, request.org_id)
-    return render_for_contact(request.text, contact, names)
 
 
 def _compose(
@@ -190,32 +181,29 @@ def compose_message(
     return new, segments
 
 
-async def _enqueue_for_contact(
-    conn: AsyncConnection, outbox: Outbox, request: SendRequest, profile: OrgProfile
-) -> SentMessage:
-    clock = outbox.clock
-    contact = await _resolve_contact(conn, clock, request)
-    assert contact is not None
-    digits = contact.phone
-    # The price list is read on this transaction's connection when stale: asking the pool for
-    # a second connection here starved it under load.
-    found_price = await outbox.prices.price_for_within(conn, contact.region, digits)
-    price_micro = require_price(found_price, digits, contact.region)
-    body = await _render(conn, request, contact)
-    new, segments = _compose(request, profile, contact, body, digits, price_micro, clock.now())
-    await senders.check_sender_within(conn, request.org_id, new.sender)
-    total = segments.part_count * price_micro
-    reservation_id = None
-    if total > 0:
-        reservation_id = await billing.reserve_funds_within(
-            conn, clock, request.org_id, total, RESERVATION_REASON, f"sms to +{digits}"
-        )
-    row_id = await store.insert_queued_message(conn, new, reservation_id)
-    if request.client_dedup:
-        await store.insert_dedup_key(conn, request.org_id, request.client_dedup, row_id)
-    if contact is not None:
-        await contacts.mark_contact_used_within(conn, clock, request.org_id, contact.id)
-    return SentMessage(store.queued_message(row_id, new), segments)
+async def _draft_to_contact(outbox: Outbox, request: SendRequest, profile: OrgProfile) -> Draft:
+    """The message to a contact, personalised for it; a number without a contact gets one when
+    the message is written (see intake.py), so a refused send creates no contact."""
+    async with outbox.db.read() as conn:
+        contact = await _find_contact(conn, request)
+        names: dict[int, str] = {}
+        if contact is not None and has_variables(request.text):
+            names = await contacts.read_custom_field_names_within(conn, request.org_id)
+    new_contact = None
+    if contact is None:
+        assert request.phone is not None
+        new_contact = request.phone
+        digits, region = new_contact.digits, new_contact.region
+        body = render_for_new_contact(request.text, digits)
+    else:
+        digits, region = contact.phone, contact.region
+        body = render_for_contact(request.text, contact, names)
+    price_micro = require_price(await outbox.prices.price_for(region, digits), digits, region)
+    new, segments = _compose(
+        request, profile, contact, body, digits, price_micro, outbox.clock.now()
+    )
+    window = timedelta(seconds=profile.delivery_window_seconds)
+    return Draft(new, window, segments, new_contact)
 
 
 @dataclass
@@ -233,9 +221,8 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
     """Accept one SMS for delivery: priced, paid for (reserved) and queued in one commit.
 
     DuplicateMessage when the clientDedup was used before, InsufficientFunds when the balance
-    does not cover it; in either case nothing is queued. Sends to a number are written in
-    batches with concurrent ones (see intake.py); sends to contacts one by one, since finding
-    or creating the contact belongs in the same transaction.
+    does not cover it; in either case nothing is queued. Every send is written in a batch with
+    concurrent ones (see intake.py), which also creates a missing contact.
     """
     db, clock = outbox.db, outbox.clock
     _check_request(request)
@@ -243,28 +230,20 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
     if duplicate is not None:
         raise DuplicateMessage(duplicate)
     profile = await outbox.profiles.get(request.org_id)
-    if not request.use_contacts:
+    if request.use_contacts:
+        draft = await _draft_to_contact(outbox, request, profile)
+    else:
         assert request.phone is not None
         digits = request.phone.digits
         region = request.phone.region
         price_micro = require_price(await outbox.prices.price_for(region, digits), digits, region)
-        placeholder = clock.now()
         new, segments = _compose(
-            request, profile, None, request.text, digits, price_micro, placeholder
+            request, profile, None, request.text, digits, price_micro, clock.now()
         )
         window = timedelta(seconds=profile.delivery_window_seconds)
-        stored = await outbox.intake.submit(Draft(new, window, segments))
-        return SentMessage(stored, segments)
-    try:
-        async with db.write() as conn:
-            return await _enqueue_for_contact(conn, outbox, request, profile)
-    except IntegrityError:
-        # Another request with the same clientDedup committed first (the primary key of
-        # message_dedup refused ours, and our transaction rolled back whole).
-        duplicate = await _find_duplicate(db, request)
-        if duplicate is None:
-            raise
-        raise DuplicateMessage(duplicate) from None
+        draft = Draft(new, window, segments)
+    stored = await outbox.intake.submit(draft)
+    return SentMessage(stored, draft.segments)
 
 
 def open_outbox(db: Database, clock: Clock) -> Outbox:
