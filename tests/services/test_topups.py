@@ -318,6 +318,21 @@ async def test_twenty_identical_requests_with_one_client_dedup_pay_once(
     assert len(found) == 1
 
 
+async def test_concurrent_synchronous_topups_each_record_their_own_outcome(
+    world: TopupWorld,
+) -> None:
+    org = await world.new_org()
+    refused = number_ending(SMART, "0001")
+    numbers = [number_ending(SMART, f"{n:04d}") for n in range(10, 30)] + [refused]
+    answers = await asyncio.gather(*(world.top_up(org, number, 25) for number in numbers))
+    by_number = {a.recipient: a.topup for a in answers if a.topup is not None}
+    assert by_number.pop(refused).status is TopupStatus.FAILED
+    assert [t.status for t in by_number.values()] == [TopupStatus.SUCCEEDED] * 20
+    spent = sum(t.charged_micro for t in by_number.values())
+    assert spent == sum(t.price_micro for t in by_number.values())
+    assert await world.balance(org) == 10_000_000 - spent
+
+
 async def test_a_topup_to_a_contact_shows_its_names_and_is_found_by_search(
     world: TopupWorld,
 ) -> None:

@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.billing import batches as billing_batches
 from tambuli.billing import service as billing
 from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
+from tambuli.db.batch_intake import BatchIntake
 from tambuli.errors import InsufficientFunds, TambuliError
 from tambuli.metrics import TOPUPS
+from tambuli.records import frozen_record
 from tambuli.topups import store
 from tambuli.topups.catalogue import Catalogue
 from tambuli.topups.models import (
@@ -78,14 +80,54 @@ async def _ask_provider(desk: TopupDesk, topup: StoredTopup, lookup: bool) -> Ai
         return AirtimeResult(AirtimeOutcome.PENDING, error="the provider call failed")
 
 
+@frozen_record
+class _Answer:
+    """What the provider said about one claimed top-up."""
+
+    topup: StoredTopup
+    result: AirtimeResult
+    # The end of the claim's lease: the claim is still ours only while the row has it.
+    lease_until: datetime
+
+
+class SyncOutcomes(BatchIntake[_Answer, StoredTopup]):
+    """Records the answers to synchronous requests' attempts in shared transactions.
+
+    Many requests waiting on a provider at once each used to record their answer in a commit
+    of their own; here they share one, as their top-ups were accepted (intake.py).
+    """
+
+    def __init__(self, desk: TopupDesk) -> None:
+        super().__init__(desk.db)
+        self._desk = desk
+
+    async def write_batch(
+        self, conn: AsyncConnection, drafts: list[_Answer]
+    ) -> list[StoredTopup | TambuliError]:
+        """Record the answers; each top-up as it is now (unchanged if no longer ours)."""
+        catalogue = await self._desk.catalogue.get_within(conn)
+        after = await _record_within(conn, self._desk, catalogue, drafts)
+        return [after.get(a.topup.row_id, a.topup) for a in drafts]
+
+    async def find_duplicate(self, draft: _Answer) -> TambuliError:
+        """Never asked: recording an answer takes no unique key."""
+        raise RuntimeError("recording a top-up's answer took a unique key")
+
+
+def _sync_outcomes(desk: TopupDesk) -> SyncOutcomes:
+    if desk.sync_outcomes is None:
+        desk.sync_outcomes = SyncOutcomes(desk)
+    assert isinstance(desk.sync_outcomes, SyncOutcomes)
+    return desk.sync_outcomes
+
+
 async def carry_out_sync_attempt(
     desk: TopupDesk, topup: StoredTopup, lease_until: datetime
 ) -> StoredTopup:
     """The first attempt of a synchronous request (and one more after a ported-number reroute)."""
     while True:
         result = await _ask_provider(desk, topup, lookup=False)
-        recorded = await record_outcomes(desk, [(topup, result)], lease_until)
-        current = recorded.get(topup.row_id, topup)
+        current = await _sync_outcomes(desk).submit(_Answer(topup, result, lease_until))
         if not (current.rerouted and current.status is TopupStatus.QUEUED) or topup.rerouted:
             return current
         # Rerouted to the operator the provider named: due at once, so this request carries on.
@@ -277,23 +319,33 @@ async def record_outcomes(
     """
     if not answered:
         return {}
-    catalogue = await desk.catalogue.get()
+    async with desk.db.write() as conn:
+        catalogue = await desk.catalogue.get_within(conn)
+        return await _record_within(
+            conn, desk, catalogue, [_Answer(t, r, lease_until) for t, r in answered]
+        )
+
+
+async def _record_within(
+    conn: AsyncConnection, desk: TopupDesk, catalogue: Catalogue, answered: Sequence[_Answer]
+) -> dict[int, StoredTopup]:
     provider = desk.provider.name
     now = desk.clock.now()
-    async with desk.db.write() as conn:
-        live = await store.select_still_claimed(conn, [t.row_id for t, _ in answered], lease_until)
-        outcomes = _Outcomes(now)
-        # A top-up still under this claim is as the claim left it: nobody else wrote to it.
-        for topup, result in answered:
-            if topup.row_id in live:
-                await _decide(conn, desk, catalogue, outcomes, topup, result, provider)
-        await store.update_topups(conn, outcomes.changes)
-        await billing_batches.settle_many_within(conn, desk.clock, outcomes.settles)
-        await billing_batches.release_many_within(conn, desk.clock, outcomes.releases)
-        await enqueue_result_pushes_within(conn, now, outcomes.finished)
-    for topup, result in answered:
-        if topup.row_id in outcomes.after:
-            TOPUPS.labels(result.outcome.value).inc()
+    live = await store.select_still_claimed(
+        conn, [(a.topup.row_id, a.lease_until) for a in answered]
+    )
+    outcomes = _Outcomes(now)
+    # A top-up still under its claim is as the claim left it: nobody else wrote to it.
+    for answer in answered:
+        if answer.topup.row_id in live:
+            await _decide(conn, desk, catalogue, outcomes, answer.topup, answer.result, provider)
+    await store.update_topups(conn, outcomes.changes)
+    await billing_batches.settle_many_within(conn, desk.clock, outcomes.settles)
+    await billing_batches.release_many_within(conn, desk.clock, outcomes.releases)
+    await enqueue_result_pushes_within(conn, now, outcomes.finished)
+    for answer in answered:
+        if answer.topup.row_id in outcomes.after:
+            TOPUPS.labels(answer.result.outcome.value).inc()
     return outcomes.after
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tambuli.db.engine import Database
 from tambuli.topups.builtin_catalogue import BUILTIN_CATALOGUE
 from tambuli.topups.catalogue import Catalogue, check_catalogue
@@ -16,7 +18,12 @@ CATALOGUE_CACHE_SECONDS = 5.0
 async def load_catalogue(db: Database) -> Catalogue:
     """The imported catalogue, or the built-in one while none is imported."""
     async with db.read() as conn:
-        stored = await select_catalogue(conn)
+        return await load_catalogue_within(conn)
+
+
+async def load_catalogue_within(conn: AsyncConnection) -> Catalogue:
+    """load_catalogue inside the caller's transaction."""
+    stored = await select_catalogue(conn)
     return stored if stored.operators else BUILTIN_CATALOGUE
 
 
@@ -60,6 +67,15 @@ class CatalogueCache:
                 self._catalogue = await load_catalogue(self._db)
                 self._loaded_at = time.monotonic()
             return self._catalogue
+
+    async def get_within(self, conn: AsyncConnection) -> Catalogue:
+        """get() inside the caller's transaction: a stale catalogue is read on its connection
+        (asking the pool for a second one while holding the first starves it under load)."""
+        if self._catalogue is not None and (not self._is_stale() or self._reload.locked()):
+            return self._catalogue
+        self._catalogue = await load_catalogue_within(conn)
+        self._loaded_at = time.monotonic()
+        return self._catalogue
 
     @property
     def latest(self) -> Catalogue | None:

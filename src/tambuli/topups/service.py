@@ -12,6 +12,7 @@ from tambuli.clock import Clock
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import PhoneNumber
+from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateTopup, InvalidPushUrl, UnknownContact
 from tambuli.texts import check_client_text
@@ -74,6 +75,9 @@ class TopupDesk:
     attempt_seconds: float = 60.0
     # Attempts that outlived their request's wait; kept so they are not garbage-collected.
     running: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Where synchronous requests record their providers' answers together (attempts.py
+    # builds it on first use: it needs the rules that live there).
+    sync_outcomes: BatchIntake[Any, StoredTopup] | None = None
 
     def __post_init__(self) -> None:
         # Accepted top-ups are written in shared transactions (see intake.py).

@@ -188,24 +188,22 @@ async def begin_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
 
 
 async def select_still_claimed(
-    conn: AsyncConnection, ids: Sequence[int], lease_until: datetime
+    conn: AsyncConnection, claims: Sequence[tuple[int, datetime]]
 ) -> set[int]:
-    """Which of these top-ups are still open under this very claim, locked until commit.
+    """Which of these top-ups (ID, claim's lease end) are still open under that very claim,
+    locked until commit.
 
     A worker that outlived its claim finds the top-up taken over and must record nothing.
     """
-    if not ids:
+    if not claims:
         return set()
+    leases = dict(claims)
     rows = await conn.execute(
-        select(topups.c.id)
-        .where(
-            topups.c.id.in_(list(ids)),
-            topups.c.status.in_(_OPEN),
-            topups.c.lease_until == lease_until,
-        )
+        select(topups.c.id, topups.c.lease_until)
+        .where(topups.c.id.in_(list(leases)), topups.c.status.in_(_OPEN))
         .with_for_update()
     )
-    return {int(r.id) for r in rows}
+    return {int(r.id) for r in rows if r.lease_until == leases[int(r.id)]}
 
 
 async def select_contact_names(
