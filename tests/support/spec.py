@@ -1,15 +1,16 @@
-"""The engageSPARK reference spec, and checking response bodies against it.
+"""The engageSPARK API contract, and checking response bodies against it.
 
-The spec lives next to the checkout, in `../shared/reference/engagespark-openapi.yml`; set
-TAMBULI_REFERENCE_SPEC to use another copy. OpenAPI 3.1 schemas are JSON Schema 2020-12, so
-bodies are validated with jsonschema over a registry holding the whole document, which resolves
-`#/components/...` references.
+The contract is contract/engagespark-openapi.json in the repository: the engageSPARK reference
+OpenAPI document without its prose and examples, written by ./scripts/update-contract
+(tests/unit/test_contract_tool.py checks it still matches the reference wherever that is at
+hand). OpenAPI 3.1 schemas are JSON Schema 2020-12, so bodies are validated with jsonschema over
+a registry holding the whole document, which resolves `#/components/...` references.
 """
 
 from __future__ import annotations
 
 import copy
-import os
+import json
 import re
 from datetime import datetime
 from functools import cache
@@ -18,12 +19,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_ENV = "TAMBULI_REFERENCE_SPEC"
+CONTRACT_PATH = Path(__file__).resolve().parents[2] / "contract" / "engagespark-openapi.json"
 SPEC_URI = "urn:engagespark:openapi"
 
 BALANCE_PATH = "/v1/organizations/{orgId}/balance.json"
@@ -129,21 +129,15 @@ FORMATS.checks("date-time", raises=ValueError)(_is_rfc3339_date_time)
 
 
 def reference_spec_path() -> Path:
-    """Where the reference spec is: TAMBULI_REFERENCE_SPEC, or ../shared/reference/."""
-    override = os.environ.get(SPEC_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3] / "shared" / "reference" / "engagespark-openapi.yml"
+    """Where the contract is: contract/engagespark-openapi.json in the repository."""
+    return CONTRACT_PATH
 
 
 @cache
 def reference_spec() -> dict[str, Any]:
-    """The parsed reference spec (do not modify it; copy first)."""
-    path = reference_spec_path()
-    if not path.is_file():
-        pytest.fail(f"reference spec not found at {path}; set {SPEC_ENV}")
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert isinstance(loaded, dict), f"{path} is not an OpenAPI document"
+    """The contract as a parsed OpenAPI document (do not modify it; copy first)."""
+    loaded = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), f"{CONTRACT_PATH} is not an OpenAPI document"
     return loaded
 
 
