@@ -305,3 +305,83 @@ async def test_the_oldest_custom_field_of_a_name_is_the_one_filtered(
     assert ana.custom_fields[world.age] == "34"
     # "age" in another case names the same (oldest) field.
     assert await _names(db, world, _one("AGE", "eq", "34")) == ["ana"]
+
+
+ODD_VALUES = [
+    "0",
+    "+.5",
+    "5.",
+    ".",
+    "+",
+    "-",
+    "-0",
+    "1.2.3",
+    "1-2",
+    "--1",
+    "+-1",
+    "1e3",
+    "0x10",
+    " 7",
+    "7 ",
+    "١٢",
+    "NaN",
+    "inf",
+    "9" * 400,
+    "0." + "1" * 300,
+    "2026-02-30",
+    "2026-00-10",
+    "2026-12-31T23:59:59",
+    "2026-12-31 x",
+    "2026-12-31x",
+    "20260101",
+    "2026-1-1",
+    "-2026-01-01",
+]
+
+
+def _reference_number(text: str) -> float | None:
+    """What the language counts as a number: an optional sign, digits, at most one point."""
+    import re
+
+    if not re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)", text):
+        return None
+    return float(text)
+
+
+def _reference_day(text: str) -> str | None:
+    """What the language counts as a date: a YYYY-MM-DD shape, alone or before T or a space."""
+    import re
+
+    found = re.match(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]|$)", text)
+    return text[:10] if found else None
+
+
+async def test_no_custom_field_text_makes_a_comparison_fail_and_only_numbers_and_dates_match(
+    db: Database, clock: FakeClock, make_org: OrgFactory
+) -> None:
+    org = await make_org()
+    field = (await contacts.create_custom_field(db, clock, org.org_id, "Odd")).id
+    phone = normalise_full_number("639171234567")
+    ids = {}
+    for value in ODD_VALUES:
+        contact = await contacts.create_contact(
+            db, clock, org.org_id, phone, ContactInput(custom_fields={field: value})
+        )
+        ids[contact.id] = value
+
+    async def matching(op: str, value: Any) -> set[str]:
+        parsed = parse_conditions(json.dumps(_one("Odd", op, value)))
+        found = await selection.find_contact_ids_matching(db, org.org_id, parsed, limit=100)
+        return {ids[i] for i in found}
+
+    # Surrounding spaces are ignored.
+    numbers = {v: _reference_number(v.strip(" ")) for v in ids.values()}
+    assert await matching("gt", 0) == {v for v, n in numbers.items() if n is not None and n > 0}
+    assert await matching("lte", "0") == {v for v, n in numbers.items() if n is not None and n <= 0}
+    days = {v: _reference_day(v.strip(" ")) for v in ids.values()}
+    assert await matching("gte", "2026-02-01") == {
+        v for v, d in days.items() if d is not None and d >= "2026-02-01"
+    }
+    assert await matching("lt", "2026-12-31") == {
+        v for v, d in days.items() if d is not None and d < "2026-12-31"
+    }

@@ -140,7 +140,9 @@ def parse_conditions(text: str | None) -> ConditionGroup | None:
         raise _refuse("", f"longer than {MAX_CONDITIONS_LENGTH} characters")
     try:
         raw = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise _refuse("", f"groups nest at most {MAX_DEPTH} deep") from None
+    except ValueError as exc:
         raise _refuse("", f"not valid JSON ({exc})") from None
     group = read_conditions(raw)
     return group if group.items else None

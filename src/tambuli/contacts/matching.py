@@ -98,10 +98,13 @@ def _text_clause(
     if op is Op.NOT_EMPTY:
         return text != ""
     if isinstance(value, Decimal):
-        return _compare(_number_of(text, dialect), op, _number_param(value, dialect))
+        # Surrounding spaces are not part of a number or a date.
+        number = _number_of(func.trim(text), dialect)
+        return _compare(number, op, _number_param(value, dialect))
     if isinstance(value, date):
-        day = func.substr(text, 1, 10)
-        return and_(_is_day(text, dialect), _compare(day, op, value.isoformat()))
+        trimmed = func.trim(text)
+        day = func.substr(trimmed, 1, 10)
+        return and_(_is_day(trimmed, dialect), _compare(day, op, value.isoformat()))
     assert isinstance(value, str)
     # Lower-cased on both sides by the same database, so text always equals itself.
     folded = func.lower(text)
