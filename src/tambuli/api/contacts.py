@@ -54,11 +54,12 @@ def _subscription_campaign_id(text: str | None) -> int | None:
     if text is None or not text.strip():
         return None
     clean = text.strip()
-    if not clean.lstrip("-").isascii() or not clean.lstrip("-").isdigit():
+    digits = clean.removeprefix("-")
+    if not digits.isascii() or not digits.isdigit():
         raise InvalidField(
             f"subscriptionstatus: {text!r} is not a campaign ID", {"field": "subscriptionstatus"}
         )
-    if len(clean.lstrip("-")) > 19 or not 0 < int(clean) <= MAX_DB_INT:
+    if len(digits) > 19 or not 0 < int(clean) <= MAX_DB_INT:
         raise UnknownCampaign(f"subscriptionstatus: {clean} is not a campaign ID")
     return int(clean)
 
