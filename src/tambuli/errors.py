@@ -78,6 +78,13 @@ class UnknownCustomField(InvalidInput):
     default_message = "Unknown custom field"
 
 
+class InvalidConditions(InvalidInput):
+    """A contact `conditions` filter that is not valid JSON or not valid in the language."""
+
+    error_code = "contact.conditions"
+    default_message = "Invalid conditions"
+
+
 class DuplicateGroupName(InvalidInput):
     """A group with that name already exists in the organization."""
 

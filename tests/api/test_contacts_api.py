@@ -755,12 +755,18 @@ async def test_the_list_shows_only_the_organizations_own_contacts(
 @pytest.mark.parametrize(
     ("params", "code"),
     [
-        ({"conditions": "[]"}, "request.invalid"),
         ({"subscriptionstatus": 999999999}, "campaign.notfound"),
+        ({"subscriptionstatus": 0}, "campaign.notfound"),
+        ({"subscriptionstatus": "x"}, "request.invalidfield"),
+        ({"subscriptionstatus": "--5"}, "request.invalidfield"),
+        ({"subscriptionstatus": "-5"}, "campaign.notfound"),
         ({"subscriptionfilter": "is"}, "request.invalidfield"),
+        ({"subscriptionfilter": "is", "subscriptionstatus": ""}, "request.invalidfield"),
+        ({"subscriptionfilter": "maybe"}, "request.invalidfield"),
+        ({"conditions": "{"}, "contact.conditions"),
     ],
 )
-async def test_unsupported_conditions_and_unknown_campaigns_are_400(
+async def test_unknown_campaigns_lone_subscription_filters_and_bad_conditions_are_400(
     api: OrgApi, params: dict[str, Any], code: str
 ) -> None:
     response = await api.list_contacts(params)

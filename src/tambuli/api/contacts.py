@@ -19,12 +19,13 @@ from tambuli.api.bodies import (
     read_contact_input,
     render_contact,
 )
-from tambuli.api.pagination import clamp_list_number
+from tambuli.api.pagination import clamp_list_number, parse_query_flag, parse_query_id
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns import reports
 from tambuli.campaigns import service as campaigns
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
+from tambuli.contacts.conditions import parse_conditions
 from tambuli.contacts.models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -36,7 +37,6 @@ from tambuli.errors import (
     CampaignNotFound,
     ContactNotFound,
     InvalidField,
-    InvalidInput,
     UnknownCampaign,
 )
 
@@ -47,6 +47,21 @@ CONTACT_PATH = "/v1/organizations/{org_id:str}/contacts/{contact_id:str}"
 # would overflow in the database driver (a 500) instead of being refused.
 MAX_DB_INT = 2**63 - 1
 MAX_PAGE = MAX_DB_INT // MAX_PAGE_SIZE
+
+
+def _subscription_campaign_id(text: str | None) -> int | None:
+    """The subscriptionstatus campaign ID; a number that can name no campaign is unknown."""
+    if text is None or not text.strip():
+        return None
+    clean = text.strip()
+    digits = clean.removeprefix("-")
+    if not digits.isascii() or not digits.isdigit():
+        raise InvalidField(
+            f"subscriptionstatus: {text!r} is not a campaign ID", {"field": "subscriptionstatus"}
+        )
+    if len(digits) > 19 or not 0 < int(clean) <= MAX_DB_INT:
+        raise UnknownCampaign(f"subscriptionstatus: {clean} is not a campaign ID")
+    return int(clean)
 
 
 def _contact_id(text: str) -> int:
@@ -65,34 +80,39 @@ async def list_contacts(
     search: str | None = None,
     phonenumber: str | None = None,
     region: str | None = None,
-    groupid: int | None = None,
-    noautodelete: bool | None = None,
-    whatsappready: bool | None = None,
-    conditions: str | None = None,
-    subscriptionstatus: int | None = None,
-    subscriptionfilter: Annotated[str | None, Parameter(pattern="^(is|isnot|was)$")] = None,
+    groupid: Annotated[str | None, Parameter(description="Group ID")] = None,
+    noautodelete: Annotated[str | None, Parameter(description="true or false")] = None,
+    whatsappready: Annotated[str | None, Parameter(description="true or false")] = None,
+    conditions: Annotated[
+        str | None, Parameter(description="JSON conditions filter (docs/contacts.md)")
+    ] = None,
+    subscriptionstatus: Annotated[str | None, Parameter(description="Campaign ID")] = None,
+    subscriptionfilter: Annotated[str | None, Parameter(pattern="^(is|isnot|was)?$")] = None,
 ) -> ContactListBody:
-    """One page of the organization's contacts, oldest first, with filters."""
+    """One page of the organization's contacts, oldest first, with filters; an empty filter
+    parameter is no filter."""
     principal = await authorize_org(request, org_id)
-    if conditions is not None:
-        raise InvalidInput("Filtering by conditions is not supported yet")
-    if subscriptionfilter is not None and subscriptionstatus is None:
+    wanted_conditions = parse_conditions(conditions)
+    campaign_id = _subscription_campaign_id(subscriptionstatus)
+    wanted_subscriptions = subscriptionfilter or None
+    if wanted_subscriptions is not None and campaign_id is None:
         raise InvalidField(
             "subscriptionfilter needs subscriptionstatus (a campaign ID)",
             {"field": "subscriptionfilter"},
         )
+    group_id = parse_query_id("groupid", groupid, MAX_DB_INT)
+    no_autodelete = parse_query_flag("noautodelete", noautodelete)
+    whatsapp_ready = parse_query_flag("whatsappready", whatsappready)
     runtime = runtime_of(request)
-    if subscriptionstatus is not None:
-        await _check_campaign(runtime.db, principal.org_id, subscriptionstatus)
+    if campaign_id is not None:
+        await _check_campaign(runtime.db, principal.org_id, campaign_id)
     if page > MAX_PAGE:
         raise InvalidField(f"page must be at most {MAX_PAGE}", {"field": "page"})
-    if groupid is not None and not 0 < groupid <= MAX_DB_INT:
-        raise InvalidField(f"groupid: {groupid} is not an ID", {"field": "groupid"})
     if search is not None and "\x00" in search:
         # PostgreSQL text cannot hold NUL, so the query itself would fail.
         raise InvalidField("search must not contain NUL characters", {"field": "search"})
     phone: str | None = None
-    if phonenumber is not None:
+    if phonenumber is not None and phonenumber.strip():
         number = (
             phones.normalise_local_number(phonenumber, region)
             if region
@@ -102,11 +122,12 @@ async def list_contacts(
     wanted = ContactFilter(
         search=search.strip() or None if search else None,
         phone=phone,
-        group_id=groupid,
-        no_autodelete=noautodelete,
+        group_id=group_id,
+        no_autodelete=no_autodelete,
+        conditions=wanted_conditions,
     )
-    if subscriptionstatus is not None and subscriptionfilter is not None:
-        included, excluded = reports.filter_by_subscription(subscriptionstatus, subscriptionfilter)
+    if campaign_id is not None and wanted_subscriptions is not None:
+        included, excluded = reports.filter_by_subscription(campaign_id, wanted_subscriptions)
         wanted = replace(wanted, ids_in=included, ids_not_in=excluded)
     found = await contacts.list_contacts(
         runtime.db,
@@ -115,12 +136,12 @@ async def list_contacts(
         clamp_list_number(page, None),
         clamp_list_number(size, MAX_PAGE_SIZE),
     )
-    if whatsappready:
+    if whatsapp_ready:
         # No contact has a WhatsApp Business user ID here, so none is "WhatsApp ready".
         found = ContactPage(total=0, org_total=found.org_total, contacts=[])
     rendered = [render_contact(c) for c in found.contacts]
-    if subscriptionstatus is not None:
-        await _add_subscriptions(runtime.db, principal.org_id, subscriptionstatus, rendered)
+    if campaign_id is not None:
+        await _add_subscriptions(runtime.db, principal.org_id, campaign_id, rendered)
     return ContactListBody(total=found.total, org_total=found.org_total, contacts=rendered)
 
 

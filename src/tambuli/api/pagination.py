@@ -55,3 +55,27 @@ def parse_search(text: str | None) -> str | None:
     if text is not None and "\x00" in text:
         raise InvalidField("search must not contain NUL characters", {"field": "search"})
     return (text or "").strip() or None
+
+
+# Published clients send every filter of a form, the unused ones empty; empty means no filter.
+_FLAGS = {"true": True, "1": True, "false": False, "0": False, "": None}
+
+
+def parse_query_id(name: str, text: str | None, highest: int) -> int | None:
+    """An ID query value (1..highest); None when absent or empty."""
+    if text is None or not text.strip():
+        return None
+    clean = text.strip()
+    if not clean.isascii() or not clean.isdigit() or len(clean) > 19:
+        raise InvalidField(f"{name}: {text!r} is not an ID", {"field": name})
+    if not 0 < int(clean) <= highest:
+        raise InvalidField(f"{name}: {text!r} is not an ID", {"field": name})
+    return int(clean)
+
+
+def parse_query_flag(name: str, text: str | None) -> bool | None:
+    """A true/false query value; None when absent or empty."""
+    key = (text or "").strip().lower()
+    if key not in _FLAGS:
+        raise InvalidField(f"{name} must be true or false", {"field": name})
+    return _FLAGS[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tambuli.contacts.conditions import ConditionGroup
 from tambuli.errors import InvalidField, InvalidInput
 from tambuli.records import frozen_record
 
@@ -92,6 +93,8 @@ class ContactFilter:
     # subscription filter: only contacts in the first, none in the second.
     ids_in: object | None = None
     ids_not_in: object | None = None
+    # A conditions filter (docs/contacts.md) whose custom fields are named by ID.
+    conditions: ConditionGroup | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.clock import Clock
-from tambuli.contacts import batch_store, store
+from tambuli.contacts import batch_store, selection, store
 from tambuli.contacts import groups as group_store
 from tambuli.contacts.models import (
     Contact,
@@ -332,9 +332,13 @@ async def delete_contact(db: Database, org_id: int, contact_id: int) -> None:
 async def list_contacts(
     db: Database, org_id: int, wanted: ContactFilter, page: int, size: int
 ) -> ContactPage:
-    """One page of the organization's contacts matching the filter, oldest first."""
+    """One page of the organization's contacts matching the filter, oldest first; custom fields
+    in its conditions may be named by name (InvalidConditions when the organization has none)."""
     check_page(page, size)
     async with db.read() as conn:
+        if wanted.conditions is not None:
+            conditions = await selection.resolve_conditions_within(conn, org_id, wanted.conditions)
+            wanted = replace(wanted, conditions=conditions)
         total, org_total, found = await store.select_contact_page(
             conn, org_id, wanted, (page - 1) * size, size
         )

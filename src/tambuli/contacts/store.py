@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.contacts.matching import conditions_clause
 from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber, search_phone_digits
 from tambuli.db.direct import fetch_one
 from tambuli.db.schema import (
@@ -366,8 +367,10 @@ async def select_newest_contact_with_phone(
     return (await _hydrate(conn, rows))[0] if rows else None
 
 
-def _filter_clause(org_id: int, wanted: ContactFilter) -> ColumnElement[bool]:
+def _filter_clause(org_id: int, wanted: ContactFilter, dialect: str) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = [contacts.c.org_id == org_id]
+    if wanted.conditions is not None:
+        clauses.append(conditions_clause(wanted.conditions, dialect))
     if wanted.phone is not None:
         clauses.append(contacts.c.phone == wanted.phone)
     if wanted.no_autodelete is not None:
@@ -403,7 +406,7 @@ async def select_contact_page(
     conn: AsyncConnection, org_id: int, wanted: ContactFilter, offset: int, limit: int
 ) -> tuple[int, int, list[Contact]]:
     """(matching count, organization count, one page of matching contacts oldest first)."""
-    clause = _filter_clause(org_id, wanted)
+    clause = _filter_clause(org_id, wanted, conn.dialect.name)
     total = int(
         (await conn.execute(select(func.count()).select_from(contacts).where(clause))).scalar_one()
     )
@@ -424,6 +427,20 @@ async def select_contact_page(
         )
     ).all()
     return total, org_total, await _hydrate(conn, rows)
+
+
+async def select_matching_contact_ids(
+    conn: AsyncConnection, org_id: int, wanted: ContactFilter, after_id: int, limit: int
+) -> list[int]:
+    """IDs above after_id of the contacts matching the filter, in ID order."""
+    clause = _filter_clause(org_id, wanted, conn.dialect.name)
+    rows = await conn.execute(
+        select(contacts.c.id)
+        .where(clause, contacts.c.id > after_id)
+        .order_by(contacts.c.id)
+        .limit(limit)
+    )
+    return [int(i) for i in rows.scalars()]
 
 
 async def select_contact_id_batch(
