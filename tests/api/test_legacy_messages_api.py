@@ -118,8 +118,16 @@ async def test_numbers_as_integers_or_inside_a_string_are_read_as_published_clie
             "message": "Hello",
         }
     )
+    as_commas = await legacy.bulk(
+        {
+            "recipient_type": "mobile_number",
+            "mobile_numbers": f"{legacy.number(11)}, {legacy.number(12)}",
+            "message": "Hello",
+        }
+    )
     assert [e["status"] for e in as_string.json()] == ["Success", "Success"]
     assert [e["mobile_number"] for e in as_integers.json()] == [legacy.number(5)]
+    assert [e["mobile_number"] for e in as_commas.json()] == [legacy.number(11), legacy.number(12)]
 
 
 async def test_a_form_body_labelled_json_is_read_like_the_json_body(legacy: LegacyApi) -> None:
