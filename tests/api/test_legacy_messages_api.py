@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -235,6 +236,29 @@ async def test_a_request_the_balance_does_not_cover_is_refused_whole_and_queues_
     assert await poor.balance_micro() == PRICE
     listed = await poor.call("GET", f"{poor.base}/messages/", None)
     assert listed.json()["messages"] == []
+
+
+async def test_concurrent_bulk_sends_never_overdraw_nor_half_send(
+    make_org: OrgFactory, server: RunningServer, http: httpx.AsyncClient
+) -> None:
+    # Money for 6 requests of 5 messages; 10 arrive at once.
+    api = LegacyApi(server, await make_org(balance_micro=30 * PRICE), http)
+    bodies = [
+        {
+            "recipient_type": "mobile_number",
+            "mobile_numbers": [api.number(10 * request + n) for n in range(5)],
+            "message": "Hello",
+        }
+        for request in range(10)
+    ]
+    answers = await asyncio.gather(*(api.bulk(body) for body in bodies))
+    assert sorted(a.status_code for a in answers) == [200] * 6 + [402] * 4
+    for answer in answers:
+        if answer.status_code == 200:
+            assert [e["status"] for e in answer.json()] == ["Success"] * 5
+    assert await api.balance_micro() == 0
+    listed = await api.call("GET", f"{api.base}/messages/", None, params={"size": 100})
+    assert len(listed.json()["messages"]) == 30
 
 
 async def test_tokens_organizations_and_bodies_are_checked_before_anything_is_sent(
