@@ -283,6 +283,7 @@ async def test_tokens_organizations_and_bodies_are_checked_before_anything_is_se
         ({"recipient_type": "contact_id", "message": "x"}, {}, 400, "request.invalidfield"),
         ({**good, "message": "   "}, {}, 400, "sms.emptymessage"),
         ({**good, "message": "x", "sender_id": "Far too long a name"}, {}, 400, None),
+        ({**good, "message": "x" * 1200}, {}, 400, "sms.toolong"),
     ]
     for body, options, status, code in cases:
         response = await legacy.bulk(body, **options)

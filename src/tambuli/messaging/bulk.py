@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import PhoneNumber
@@ -115,12 +113,13 @@ async def _send_to_numbers(
             phone = phones_by_digits[outcome.recipient]
             try:
                 price = require_price(prices[phone.digits], phone.digits, phone.region)
-                new, segments = compose_message(
-                    request.org_id, sender, profile, None, request.text, phone.digits, price, now
-                )
             except TambuliError as exc:
                 outcomes[index] = BulkOutcome(outcome.recipient, 0, error=exc)
                 continue
+            # The same text for everyone: a text that cannot be sent refuses the whole request.
+            new, segments = compose_message(
+                request.org_id, sender, profile, None, request.text, phone.digits, price, now
+            )
             drafts.append(Draft(new, _window(profile), segments))
             placed.append(index)
         written = await write_drafts_within(conn, outbox.clock, drafts)
@@ -150,20 +149,13 @@ async def _send_to_contacts(
             placed.append(len(outcomes))
             outcomes.append(BulkOutcome(contact.phone, contact_id))
             items.append(ContactSms(contact=contact, text=request.text, sender=sender))
-        written = await _enqueue_within(conn, outbox, items)
+        written = await enqueue_contact_messages_within(conn, outbox, items)
+        _refuse_unless_paid(written)
         for index, result in zip(placed, written, strict=True):
             outcomes[index] = _outcome(
                 outcomes[index].recipient, outcomes[index].contact_id, result
             )
     return outcomes
-
-
-async def _enqueue_within(
-    conn: AsyncConnection, outbox: Outbox, items: list[ContactSms]
-) -> list[StoredMessage | TambuliError]:
-    written = await enqueue_contact_messages_within(conn, outbox, items)
-    _refuse_unless_paid(written)
-    return written
 
 
 def _window(profile: OrgProfile) -> timedelta:
