@@ -136,6 +136,7 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "deliveryWindowSeconds": 24 * 3600,
         "inboundUrl": "",
         "topupUrl": "",
+        "clientPushEvents": "receipts",
         "hasWebhookSecret": False,
         "optOutKeywords": list(DEFAULT_OPT_OUT_KEYWORDS),
         "optInKeywords": ["START", "UNSTOP", "SUBSCRIBE"],
@@ -157,6 +158,8 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "1.5",
         "--opt-out-keywords",
         " STOP, Hinto ,,",
+        "--client-push-events",
+        "all",
     )
     expected = {
         "orgId": int(org_id),
@@ -164,6 +167,7 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
         "deliveryWindowSeconds": 5400,
         "inboundUrl": "https://example.com/inbound",
         "topupUrl": "https://example.com/topups",
+        "clientPushEvents": "all",
         "hasWebhookSecret": False,
         "optOutKeywords": ["STOP", "Hinto"],
         "optInKeywords": ["START", "UNSTOP", "SUBSCRIBE"],
@@ -200,6 +204,9 @@ def test_org_settings_round_trip_and_a_bad_value_changes_nothing(
     )
     assert "--opt-out-keywords" in _refused(
         url, "org", "set", "--org", org_id, "--opt-out-keywords", "x" * 51
+    )
+    assert "--client-push-events" in _refused(
+        url, "org", "set", "--org", org_id, "--client-push-events", "accepted"
     )
     assert _json(url, "org", "show", "--org", org_id) == expected
     assert "No organization" in _refused(url, "org", "show", "--org", "999999")

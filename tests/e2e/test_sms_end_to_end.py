@@ -56,7 +56,20 @@ def test_every_simulator_behaviour_end_to_end_with_signed_pushes_and_a_reply(
     org = _cli(url, "org", "create", "--name", "Co-op", "--balance", "5")
     org_id = org["orgId"]
     with running_receiver() as receiver:
-        _cli(url, "org", "set", "--org", str(org_id), "--inbound-url", f"{receiver.url}/inbound")
+        # Every event, so the pushes show each step (the default pushes receipts only).
+        settings = _cli(
+            url,
+            "org",
+            "set",
+            "--org",
+            str(org_id),
+            "--inbound-url",
+            f"{receiver.url}/inbound",
+            "--client-push-events",
+            "all",
+            "--json",
+        )
+        assert settings["clientPushEvents"] == "all"
         secret = _cli(url, "org", "webhook-secret", "--org", str(org_id))["webhookSecret"]
         with (
             running_server(url, tmp_path, FAST) as server,

@@ -211,7 +211,7 @@ async def test_a_dead_workers_claim_expires_and_another_worker_delivers_the_mess
     assert await count_handoffs_by_message(world.db) == {sent.message.id: 1}
 
 
-async def test_pushes_are_queued_for_hand_off_and_receipt_when_a_push_url_is_given(
+async def test_a_receipt_push_is_queued_when_a_push_url_is_given(
     world: SmsWorld,
 ) -> None:
     org = await world.new_org()
@@ -223,11 +223,11 @@ async def test_pushes_are_queued_for_hand_off_and_receipt_when_a_push_url_is_giv
     world.clock.advance(RECEIPT_DELAY)
     await world.receipts()
     pushes = sorted(await list_pushes(world.db, org), key=lambda p: p["id"])
-    assert [p["event"] for p in pushes] == ["accepted", "receipt"]
+    assert [p["event"] for p in pushes] == ["receipt"]
     assert {p["url"] for p in pushes} == {"http://127.0.0.1:9/hook"}
     last = json.loads(pushes[-1]["payload"])
     assert last["id"] == sent.message.message_id
-    assert last["event"] == "receipt"
+    assert "event" not in last
     assert last["deliveredToPhone"] == "confirmed"
     assert last["client_ref"] == "ref-7"
 

@@ -177,3 +177,10 @@ async def send_to_number(
 ) -> Response[SentSmsBody]:
     """Send an SMS to a number without creating or using a contact; the text is sent as given."""
     return await _send(request, data, None, use_contacts=False)
+
+
+async def send_to_number_from(
+    request: Request[Any, Any, Any], data: SendToNumberBody
+) -> Response[Any]:
+    """The /v1/sms/phonenumber answer to a body another route read (the legacy bulk URL)."""
+    return await _send(request, data, None, use_contacts=False)

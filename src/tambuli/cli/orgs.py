@@ -21,7 +21,7 @@ from tambuli.errors import TambuliError
 from tambuli.messaging.models import check_sender_id
 from tambuli.organizations import profile as profiles
 from tambuli.organizations import service as organizations
-from tambuli.organizations.models import NewOrganization
+from tambuli.organizations.models import ClientPushEvents, NewOrganization
 from tambuli.webhooks.address_guard import check_webhook_url
 
 MAX_KEYWORDS = 50
@@ -111,6 +111,16 @@ def _window_seconds(hours: str) -> int:
     return int((value * 3600).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def _push_events(value: str) -> ClientPushEvents:
+    try:
+        return ClientPushEvents(value.strip().lower())
+    except ValueError:
+        choices = " or ".join(choice.value for choice in ClientPushEvents)
+        raise click.ClickException(
+            f"invalid --client-push-events: {value!r}; give {choices}"
+        ) from None
+
+
 def _profile_json(profile: profiles.OrgProfile) -> dict[str, object]:
     # The webhook secret stays out: `org webhook-secret` shows it on purpose only.
     return {
@@ -119,6 +129,7 @@ def _profile_json(profile: profiles.OrgProfile) -> dict[str, object]:
         "deliveryWindowSeconds": profile.delivery_window_seconds,
         "inboundUrl": profile.inbound_url,
         "topupUrl": profile.topup_url,
+        "clientPushEvents": profile.client_push_events.value,
         "hasWebhookSecret": bool(profile.webhook_secret),
         "optOutKeywords": _effective_keywords(profile.opt_out_keywords, DEFAULT_OPT_OUT_KEYWORDS),
         "optInKeywords": _effective_keywords(profile.opt_in_keywords, DEFAULT_OPT_IN_KEYWORDS),
@@ -159,6 +170,7 @@ def _print_profile(profile: profiles.OrgProfile, as_json: bool) -> None:
             ("delivery window", window),
             ("inbound URL", profile.inbound_url or "(none)"),
             ("top-up results URL", profile.topup_url or "(none)"),
+            ("clientPushURL events", profile.client_push_events.value),
             ("webhook secret", "set" if profile.webhook_secret else "not created yet"),
             ("opt-out keywords", ", ".join(stop_words)),
             ("opt-in keywords", ", ".join(start_words)),
@@ -185,6 +197,11 @@ def org_show(org_id: int, as_json: bool) -> None:
 @click.option("--topup-url", help='URL final top-up results are pushed to ("" clears it).')
 @click.option("--delivery-window-hours", "window_hours", help="How long delivery is retried.")
 @click.option(
+    "--client-push-events",
+    "push_events",
+    help="What is pushed to a message's clientPushURL: receipts (as engageSPARK) or all.",
+)
+@click.option(
     "--opt-out-keywords",
     help='Comma-separated words that opt a number out of campaigns ("" restores the defaults).',
 )
@@ -201,14 +218,23 @@ def org_set(
     window_hours: str | None,
     opt_out_keywords: str | None,
     opt_in_keywords: str | None,
+    push_events: str | None,
     as_json: bool,
 ) -> None:
     """Change an organization's messaging settings; prints the new settings."""
-    given = (sender_id, inbound_url, topup_url, window_hours, opt_out_keywords, opt_in_keywords)
+    given = (
+        sender_id,
+        inbound_url,
+        topup_url,
+        window_hours,
+        opt_out_keywords,
+        opt_in_keywords,
+        push_events,
+    )
     if all(value is None for value in given):
         raise click.UsageError(
             "give --sender-id, --inbound-url, --topup-url, --delivery-window-hours, "
-            "--opt-out-keywords or --opt-in-keywords"
+            "--opt-out-keywords, --opt-in-keywords or --client-push-events"
         )
     stop_words = None
     if opt_out_keywords is not None:
@@ -221,6 +247,7 @@ def org_set(
     url = None if inbound_url is None else _webhook_url("--inbound-url", inbound_url)
     results_url = None if topup_url is None else _webhook_url("--topup-url", topup_url)
     window = None if window_hours is None else _window_seconds(window_hours)
+    events = None if push_events is None else _push_events(push_events)
 
     async def action(db: Database) -> profiles.OrgProfile:
         return await profiles.update_profile(
@@ -232,6 +259,7 @@ def org_set(
             topup_url=results_url,
             opt_out_keywords=stop_words,
             opt_in_keywords=start_words,
+            client_push_events=events,
         )
 
     _print_profile(run_with_database(action), as_json)

@@ -217,6 +217,8 @@ organization_settings = Table(
     Column("opt_in_keywords", Text, nullable=False, server_default=""),
     # Where the final result of every top-up is pushed; empty means nowhere.
     Column("topup_url", Text, nullable=False, server_default=""),
+    # Which events go to a message's clientPushURL; see organizations.models.ClientPushEvents.
+    Column("client_push_events", String(20), nullable=False, server_default="receipts"),
 )
 
 prices = Table(

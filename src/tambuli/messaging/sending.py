@@ -65,12 +65,17 @@ class SentMessage:
     segments: SegmentedMessage
 
 
-def _check_request(request: SendRequest) -> None:
-    if not request.text.strip():
+def check_message_text(text: str) -> None:
+    """Refuse a message text that is empty, too long or not storable."""
+    if not text.strip():
         raise EmptyMessage()
-    if len(request.text) > MAX_MESSAGE_LENGTH:
+    if len(text) > MAX_MESSAGE_LENGTH:
         raise MessageTooLong(f"The message is longer than {MAX_MESSAGE_LENGTH} characters")
-    check_storable_text("message", request.text)
+    check_storable_text("message", text)
+
+
+def _check_request(request: SendRequest) -> None:
+    check_message_text(request.text)
     check_client_text("clientDedup", request.client_dedup)
     check_client_text("clientRef", request.client_ref, limit=1000)
     if request.client_push_url:

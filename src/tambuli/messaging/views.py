@@ -1,7 +1,7 @@
 """The shapes clients see of a message: the send answer and the stored record.
 
 Both the API and the webhook pushes render from here, so a push body is exactly what
-`GET …/messages/{id}/` returns (plus `event`).
+`GET …/messages/{id}/` returns (plus `event` for organizations that chose every event).
 """
 
 from __future__ import annotations

@@ -7,10 +7,21 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 # 32 random bytes: 256 bits of entropy, URL-safe base64 (43 characters).
 TOKEN_BYTES = 32
 TOKEN_PREFIX_LENGTH = 8
+
+
+class ClientPushEvents(StrEnum):
+    """Which message events an organization has pushed to a message's clientPushURL."""
+
+    # What engageSPARK does: each delivery receipt, and a final failure no receipt will follow;
+    # the body is the stored message record alone.
+    RECEIPTS = "receipts"
+    # Also `accepted` when an operator takes the message, and an `event` field in every body.
+    ALL = "all"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Per-organization messaging settings: default sender ID, delivery window, webhook secret and URL.
+"""Per-organization messaging settings: default sender ID, delivery window, webhooks.
 
 An organization without a row has the defaults; a row is written the first time one changes.
 """
@@ -6,6 +6,7 @@ An organization without a row has the defaults; a row is written the first time 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from sqlalchemy import insert, select, update
@@ -15,6 +16,7 @@ from tambuli.coalescing import SharedLoads
 from tambuli.db.engine import Database
 from tambuli.db.schema import organization_settings, organizations
 from tambuli.errors import InvalidInput, OrganizationNotFound
+from tambuli.organizations.models import ClientPushEvents
 
 DEFAULT_DELIVERY_WINDOW_SECONDS = 24 * 3600
 # A year: retrying longer than that helps nobody and keeps timestamps far from overflow.
@@ -35,6 +37,7 @@ class OrgProfile:
     opt_in_keywords: str = ""
     # Where the final result of every top-up is pushed; "" means nowhere.
     topup_url: str = ""
+    client_push_events: ClientPushEvents = ClientPushEvents.RECEIPTS
 
 
 async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile | None:
@@ -50,6 +53,7 @@ async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile 
                 organization_settings.c.opt_out_keywords,
                 organization_settings.c.opt_in_keywords,
                 organization_settings.c.topup_url,
+                organization_settings.c.client_push_events,
             )
             .select_from(organizations)
             .outerjoin(organization_settings, organization_settings.c.org_id == organizations.c.id)
@@ -69,7 +73,31 @@ async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile 
         opt_out_keywords=row.opt_out_keywords,
         opt_in_keywords=row.opt_in_keywords,
         topup_url=row.topup_url,
+        client_push_events=_read_push_events(row.client_push_events),
     )
+
+
+def _read_push_events(stored: str) -> ClientPushEvents:
+    # A value this version does not know falls back to what the spec describes.
+    try:
+        return ClientPushEvents(stored)
+    except ValueError:
+        return ClientPushEvents.RECEIPTS
+
+
+async def read_client_push_events_within(
+    conn: AsyncConnection, org_ids: Collection[int]
+) -> dict[int, ClientPushEvents]:
+    """Each organization's choice of clientPushURL events (the default when never set)."""
+    if not org_ids:
+        return {}
+    rows = await conn.execute(
+        select(organization_settings.c.org_id, organization_settings.c.client_push_events).where(
+            organization_settings.c.org_id.in_(sorted(org_ids))
+        )
+    )
+    chosen = {int(r.org_id): _read_push_events(r.client_push_events) for r in rows}
+    return {org_id: chosen.get(org_id, ClientPushEvents.RECEIPTS) for org_id in org_ids}
 
 
 async def get_profile(db: Database, org_id: int) -> OrgProfile:
@@ -93,6 +121,7 @@ async def write_profile_within(conn: AsyncConnection, profile: OrgProfile) -> No
         "opt_out_keywords": profile.opt_out_keywords,
         "opt_in_keywords": profile.opt_in_keywords,
         "topup_url": profile.topup_url,
+        "client_push_events": profile.client_push_events.value,
     }
     result = await conn.execute(
         update(organization_settings)
@@ -114,6 +143,7 @@ async def update_profile(
     opt_out_keywords: str | None = None,
     opt_in_keywords: str | None = None,
     topup_url: str | None = None,
+    client_push_events: ClientPushEvents | None = None,
 ) -> OrgProfile:
     """Change some settings of an organization; returns the new profile."""
     async with db.write() as conn:
@@ -137,6 +167,9 @@ async def update_profile(
             ),
             opt_in_keywords=current.opt_in_keywords if opt_in_keywords is None else opt_in_keywords,
             topup_url=current.topup_url if topup_url is None else topup_url,
+            client_push_events=(
+                current.client_push_events if client_push_events is None else client_push_events
+            ),
         )
         await write_profile_within(conn, changed)
     return changed
