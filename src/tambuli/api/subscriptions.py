@@ -21,7 +21,7 @@ from tambuli.errors import AmbiguousPhoneNumber, UnknownCampaign
 ENGAGEMENT_PATH = "/v1/organizations/{org_id:str}/engagements/{campaign_id:str}"
 
 
-class SubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class SubscribeBody(msgspec.Struct, rename="camel", kw_only=True):
     """subscribeContact: exactly one of contactId, fullPhoneNumber, or phoneNumber with
     phoneNumberCountry."""
 
@@ -44,7 +44,7 @@ class SubscribedBody(msgspec.Struct, rename="camel"):
     contact_id: int
 
 
-class UnsubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+class UnsubscribeBody(msgspec.Struct, rename="camel"):
     """unsubscribeContact."""
 
     contact_id: int | str
