@@ -20,6 +20,7 @@ from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.delays import resolve_zone
 from tambuli.campaigns.subscriptions import NewSubscriber, find_campaign_org, subscribe_many
 from tambuli.contacts import phones
+from tambuli.contacts.carriers import find_carrier_id
 from tambuli.contacts.models import (
     Contact,
     parse_id,
@@ -55,7 +56,8 @@ class LegacyContactBody(msgspec.Struct, rename="camel"):
     full_phone_number: str
     phone_number: str
     dialing_code: str
-    carrier_id: int | None
+    # 0 when the number's operator is not known (docs/decisions.md lists the IDs).
+    carrier_id: int
     carrier: str
     contact_type: str
     first_name: str
@@ -128,7 +130,7 @@ def render_legacy_contact(contact: Contact) -> LegacyContactBody:
         full_phone_number=contact.phone,
         phone_number=str(number.national_number),
         dialing_code=str(number.country_code),
-        carrier_id=None,
+        carrier_id=find_carrier_id(contact.region, contact.carrier),
         carrier=contact.carrier,
         contact_type="NORMAL",
         first_name=contact.first_name,
