@@ -137,11 +137,12 @@ async def test_a_subscription_with_unknown_fields_here_and_in_its_contact_is_mad
     body = {
         "fullPhoneNumber": NUMBER,
         "contact": {"firstName": "Ana", "contactType": "NORMAL"},
+        "delay": {"unit": "day", "value": 1, "time": "09:00", "note": "after the visit"},
         **EXTRA,
     }
     response = await dapi.call("POST", path, SUBSCRIBE_PATH, json=body)
     assert response.status_code == 200, response.text
-    assert _logged(dapi, path, f"contact.contactType, {EXTRA_NAMES}")
+    assert _logged(dapi, path, f"contact.contactType, delay.note, {EXTRA_NAMES}")
     contact = await dapi.get_contact(response.json()["contactId"])
     assert contact.json()["firstName"] == "Ana"
 

@@ -18,6 +18,7 @@ from tambuli.api.subscriptions import SubscribeBody
         (SubscribeBody, {"contact": {"firstName": "A", "email": "e"}}, ["contact.email"]),
         # Free-form objects have no unknown names.
         (SubscribeBody, {"args": {"anything": 1}, "delay": {"unit": "day"}}, []),
+        (SubscribeBody, {"delay": {"unit": "day", "untis": "x"}}, ["delay.untis"]),
         (
             CampaignInput,
             {"name": "n", "steps": [{"message": "a"}, {"message": "b", "colour": "red"}]},
