@@ -15,6 +15,7 @@ _EXTRA_KEYS = {
     "message_id": "messageId",
     "topup_id": "topupId",
     "push_id": "pushId",
+    "ignored_fields": "ignoredFields",
 }
 # Attributes every LogRecord has; anything else came from `extra=`.
 _RECORD_ATTRIBUTES = frozenset(
@@ -48,11 +49,14 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    """Send the process's log to stderr in the given format ("text" or "json")."""
+def configure_logging(log_format: str, tambuli_level: str = "info") -> None:
+    """Send the process's log to stderr in the given format ("text" or "json"); Tambuli's own
+    records from `tambuli_level` up, everyone else's from info up."""
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonLineFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # Only Tambuli's loggers: at debug, the database drivers would log every statement.
+    logging.getLogger("tambuli").setLevel(tambuli_level.upper())

@@ -134,6 +134,10 @@ class Settings:
     reloadly_api_url: str = setting("https://topups.reloadly.com", "TAMBULI_RELOADLY_API_URL")
     # How log lines look: "text", or "json" (one JSON object per line).
     log_format: str = setting("text", "TAMBULI_LOG_FORMAT", choices=("text", "json"))
+    # The least severe of Tambuli's own log records that are written; libraries stay at info.
+    log_level: str = setting(
+        "info", "TAMBULI_LOG_LEVEL", choices=("debug", "info", "warning", "error")
+    )
 
     def __post_init__(self) -> None:
         for spec in fields(self):

@@ -104,7 +104,6 @@ async def test_two_organizations_may_have_groups_with_the_same_name(
         ({"name": "a\x00b"}, "request.invalidfield"),
         ({}, "request.invalidfield"),
         ({"name": 5}, "request.invalidfield"),
-        ({"name": "Clinic", "color": "red"}, "request.invalidfield"),
         ([], "request.invalidfield"),
     ],
 )
@@ -182,7 +181,7 @@ async def test_two_organizations_get_their_own_custom_fields(
 
 
 @pytest.mark.parametrize(
-    "body", [{"name": ""}, {"name": "x" * 201}, {}, {"name": None}, {"name": "a", "b": 1}]
+    "body", [{"name": ""}, {"name": "x" * 201}, {}, {"name": None}, {"name": 5, "b": 1}]
 )
 async def test_a_bad_custom_field_body_is_refused(api: OrgApi, body: Any) -> None:
     status, _ = await post(api, "customfields", body)

@@ -10,6 +10,7 @@ server shows, bodies in many chunks and bodies over the size limit.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -131,6 +132,8 @@ def _assert_same_answer(direct: httpx.Response, lane: httpx.Response) -> None:
         ("/v1/sms/phonenumber", {"phoneNumber": "09171234567", "phoneNumberCountry": "PH"}),
         ("/v1/sms/phonenumber", {"to": "+" + NUMBER, "clientRef": "r-1", "message": "Kumusta 👋"}),
         ("/v1/sms/contact", {"fullPhoneNumber": NUMBER, "message": "Hi {firstName}"}),
+        ("/v1/sms/phonenumber", {"fullPhoneNumber": NUMBER, "type": "sms", "currency": "USD"}),
+        ("/v1/sms/contact", {"fullPhoneNumber": NUMBER, "contactType": "NORMAL", "x": {"y": 1}}),
     ],
 )
 async def test_a_successful_send_is_answered_by_the_lane_as_litestar_answers_it(
@@ -145,10 +148,21 @@ async def test_a_successful_send_is_answered_by_the_lane_as_litestar_answers_it(
     assert await world.message_count(world.funded.org_id) == 2
 
 
+@pytest.mark.parametrize("path", ["/v1/sms/phonenumber", "/v1/sms/contact"])
+async def test_the_lane_and_litestar_both_log_the_fields_they_ignore_at_debug_level(
+    world: LaneWorld, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tambuli.api")
+    body = _body(world.funded, fullPhoneNumber=NUMBER, type="sms", email="ana@example.org")
+    direct, lane, handed_over = await world.both(path, body, _json_headers(world.funded.token))
+    assert (direct.status_code, lane.status_code, handed_over) == (200, 200, 0)
+    ignored = [r.getMessage() for r in caplog.records if "ignored unknown" in r.getMessage()]
+    assert ignored == [f"{path} ignored unknown request fields: type, email"] * 2
+
+
 @pytest.mark.parametrize(
     ("name", "content", "status"),
     [
-        ("unknown field", b'{"orgId": %d, "message": "Hi", "fullPhoneNumber": "%s", "x": 1}', 400),
         ("malformed JSON", b'{"orgId": %d, "message": "Hi", "fullPhoneNumber": "%s"', 400),
         ("not UTF-8", b'{"orgId": %d, "message": "\xff\xfe", "fullPhoneNumber": "%s"}', 400),
         ("wrong type", b'{"orgId": %d, "message": 7, "fullPhoneNumber": "%s"}', 400),

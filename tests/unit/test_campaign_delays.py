@@ -420,6 +420,11 @@ def test_a_philippine_number_is_manila() -> None:
     assert resolve_zone(None, None, "+639171234567") == MANILA
 
 
+@pytest.mark.parametrize("number", ["631234567890", "63123456789"])
+def test_a_philippine_number_in_no_known_range_is_manila_too(number: str) -> None:
+    assert resolve_zone(None, None, number) == MANILA
+
+
 def test_country_us_is_some_american_zone() -> None:
     assert resolve_zone(None, "US", None).key.startswith("America/")
 

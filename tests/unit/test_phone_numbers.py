@@ -39,7 +39,7 @@ def test_a_number_without_its_carrier_is_the_same_number_with_an_empty_carrier(
 
 def test_a_number_without_its_carrier_is_checked_all_the_same() -> None:
     with pytest.raises(InvalidPhoneNumber):
-        normalise_full_number("631234567890", with_carrier=False)
+        normalise_full_number("6391712345678901", with_carrier=False)
 
 
 def test_local_numbers_are_read_in_their_country() -> None:
@@ -48,11 +48,41 @@ def test_local_numbers_are_read_in_their_country() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "abc", "63917", "631234567890", "+6391712345678", "1" * 60, "63917\x00234567"]
+    "text",
+    [
+        "",
+        "abc",
+        "63917",  # too short
+        "6391712345678901",  # too long
+        "+12345678",  # a local number without its area code
+        "+999123456",  # no such country code
+        "1" * 60,
+        "63917\x00234567",
+    ],
 )
-def test_impossible_or_unused_numbers_are_refused(text: str) -> None:
+def test_impossible_numbers_are_refused(text: str) -> None:
     with pytest.raises(InvalidPhoneNumber):
         normalise_full_number(text)
+
+
+@pytest.mark.parametrize(
+    ("full", "local", "country", "digits"),
+    [
+        ("631234567890", None, None, "631234567890"),  # the spec's example
+        (None, "1234567890", "PH", "631234567890"),  # the reference page's example
+        ("63123456789", None, None, "63123456789"),  # the legacy page's curl example
+        ("6312345678", None, None, "6312345678"),  # the legacy page's format example
+    ],
+)
+def test_possible_numbers_in_no_known_range_are_accepted_without_a_carrier(
+    full: str | None, local: str | None, country: str | None, digits: str
+) -> None:
+    number = normalise_either(full, local, country)
+    assert (number.digits, number.region, number.carrier) == (digits, "PH", "")
+
+
+def test_a_possible_number_of_a_shared_calling_code_is_placed_in_its_main_country() -> None:
+    assert normalise_full_number("+12345678901").region == "US"
 
 
 @pytest.mark.parametrize("country", ["", "P", "PHL", "ZZ", "1A"])

@@ -118,6 +118,17 @@ def test_a_number_phonenumbers_cannot_place_matches_only_routes_without_country_
     assert names_of(table, "0", "", "63917") == ["rest", "rest", "ph"]
 
 
+def test_a_number_in_no_known_range_matches_its_calling_codes_country_but_no_operator() -> None:
+    table = RouteTable(
+        [
+            route("globe", operators=("Globe",)),
+            route("ph", countries=("PH",)),
+            route("us", countries=("US",)),
+        ]
+    )
+    assert names_of(table, "631234567890", "12345678901") == ["ph", "us"]
+
+
 def test_a_recipient_no_route_matches_has_no_route_and_no_channel() -> None:
     table = RouteTable([route("ph", countries=("PH",))])
     assert table.find_route(US) is None

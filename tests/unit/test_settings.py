@@ -78,3 +78,10 @@ def test_a_retry_cap_below_the_first_retry_is_refused() -> None:
 def test_settings_built_in_code_are_checked_too() -> None:
     with pytest.raises(ValueError, match="TAMBULI_DISPATCH_BATCH_SIZE"):
         Settings(dispatch_batch_size=0)
+
+
+def test_the_log_level_is_one_of_four_words_in_any_case() -> None:
+    assert Settings().log_level == "info"
+    assert load_settings({"TAMBULI_LOG_LEVEL": "DEBUG"}).log_level == "debug"
+    with pytest.raises(ValueError, match="TAMBULI_LOG_LEVEL"):
+        load_settings({"TAMBULI_LOG_LEVEL": "verbose"})

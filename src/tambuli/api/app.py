@@ -28,6 +28,7 @@ from tambuli.api import (
     topups,
     transfer,
 )
+from tambuli.api.body_fields import LenientRequest
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.gateway_callbacks import CHANNEL_CONFIG_STATE, GATEWAY_CALLBACK_ROUTES
 from tambuli.api.runtime import ApiRuntime
@@ -148,6 +149,7 @@ def build_app(
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         request_max_body_size=settings.max_body_bytes,
+        request_class=LenientRequest,
         state=_state(runtime, channel_config),
         # The process configures logging once (cli/main.py: text or JSON); Litestar's own
         # configuration would replace it with its format when the app starts.

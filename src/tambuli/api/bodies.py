@@ -17,7 +17,7 @@ from tambuli.contacts.models import (
 from tambuli.errors import InvalidField
 
 
-class ContactDetails(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class ContactDetails(msgspec.Struct, rename="camel", kw_only=True):
     """The spec's properties_contact: what a caller may set on a contact anywhere (create,
     update, the `contact` of a subscription, a legacy subscriber)."""
 
@@ -29,7 +29,7 @@ class ContactDetails(msgspec.Struct, rename="camel", forbid_unknown_fields=True,
     custom_fields_by_name: dict[str, str] | None = None
 
 
-class ContactFields(ContactDetails, forbid_unknown_fields=True, kw_only=True):
+class ContactFields(ContactDetails, kw_only=True):
     """Fields a caller may set on a contact (create and update)."""
 
     # Declared wide on purpose: the framework converts leniently ("false" and 1 would become
@@ -37,7 +37,7 @@ class ContactFields(ContactDetails, forbid_unknown_fields=True, kw_only=True):
     no_autodelete: bool | int | str | None = None
 
 
-class CreateContactBody(ContactFields, forbid_unknown_fields=True, kw_only=True):
+class CreateContactBody(ContactFields, kw_only=True):
     """POST …/contacts/: exactly one of fullPhoneNumber, or phoneNumber + phoneNumberCountry."""
 
     full_phone_number: str | None = None
@@ -45,7 +45,7 @@ class CreateContactBody(ContactFields, forbid_unknown_fields=True, kw_only=True)
     phone_number_country: str | None = None
 
 
-class UpdateContactBody(ContactFields, forbid_unknown_fields=True, kw_only=True):
+class UpdateContactBody(ContactFields, kw_only=True):
     """PUT …/contacts/{id}/: only the fields given change."""
 
     full_phone_number: str | None = None
@@ -122,7 +122,7 @@ class CustomFieldListBody(msgspec.Struct, rename="camel"):
     custom_fields: list[CustomFieldBody]
 
 
-class NameBody(msgspec.Struct, forbid_unknown_fields=True):
+class NameBody(msgspec.Struct):
     """POST body that names a new group or custom field."""
 
     name: str

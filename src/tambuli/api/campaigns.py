@@ -18,9 +18,7 @@ CAMPAIGNS_PATH = "/v1/organizations/{org_id:str}/campaigns"
 CAMPAIGN_PATH = "/v1/organizations/{org_id:str}/campaigns/{campaign_id:str}"
 
 
-class StepInput(
-    msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True, omit_defaults=True
-):
+class StepInput(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """One step: its delay (engageSPARK's delay object) and its text, by language."""
 
     message: str | dict[str, str]
@@ -35,25 +33,21 @@ class StepInput(
     on_timeout: str | None = None
 
 
-class SendingWindowInput(msgspec.Struct, forbid_unknown_fields=True):
+class SendingWindowInput(msgspec.Struct):
     """Local hours (HH:MM) in which a campaign may send: from (inclusive) until (exclusive)."""
 
     from_: str = msgspec.field(name="from")
     until: str
 
 
-class ReminderDateInput(
-    msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True, omit_defaults=True
-):
+class ReminderDateInput(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """Where a reminder finds its date: a subscription `args` key, or a contact custom field."""
 
     arg: str | None = None
     custom_field: str | None = None
 
 
-class CampaignInput(
-    msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True, omit_defaults=True
-):
+class CampaignInput(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """A campaign definition (also the format of `tambuli campaign create --file`)."""
 
     name: str
@@ -65,7 +59,7 @@ class CampaignInput(
     reminder_date: ReminderDateInput | None = None
 
 
-class CampaignChanges(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class CampaignChanges(msgspec.Struct, rename="camel", kw_only=True):
     """PATCH: only the given fields change (null clears sendingWindow, sender, reminderDate);
     kind and steps only while a draft."""
 

@@ -15,10 +15,12 @@ from litestar import MediaType, Request, Response, post
 
 from tambuli.api.auth import authorize_token, parse_path_id
 from tambuli.api.bodies import ContactDetails, read_contact_input
+from tambuli.api.body_fields import log_unknown_fields
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.delays import resolve_zone
 from tambuli.campaigns.subscriptions import NewSubscriber, find_campaign_org, subscribe_many
 from tambuli.contacts import phones
+from tambuli.contacts.carriers import find_carrier_id
 from tambuli.contacts.models import (
     Contact,
     parse_id,
@@ -37,7 +39,7 @@ MAX_CONTACTS_PER_REQUEST = 5000
 REUSE_NEWEST = "newest"
 
 
-class LegacyContact(ContactDetails, forbid_unknown_fields=True, kw_only=True):
+class LegacyContact(ContactDetails, kw_only=True):
     """One contact of a legacy subscription request."""
 
     id: int | str | None = None
@@ -54,7 +56,8 @@ class LegacyContactBody(msgspec.Struct, rename="camel"):
     full_phone_number: str
     phone_number: str
     dialing_code: str
-    carrier_id: int | None
+    # 0 when the number's operator is not known (docs/decisions.md lists the IDs).
+    carrier_id: int
     carrier: str
     contact_type: str
     first_name: str
@@ -74,7 +77,7 @@ class LegacyResultBody(msgspec.Struct):
     data: list[LegacyContactBody]
 
 
-def _read_entries(raw: bytes) -> list[LegacyContact]:
+def _read_entries(raw: bytes, route: str) -> list[LegacyContact]:
     try:
         decoded = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
@@ -90,6 +93,7 @@ def _read_entries(raw: bytes) -> list[LegacyContact]:
         )
     entries = []
     for index, item in enumerate(items):
+        log_unknown_fields(item, LegacyContact, route, f"contacts[{index}]")
         try:
             entries.append(msgspec.convert(item, LegacyContact))
         except msgspec.ValidationError as exc:
@@ -126,7 +130,7 @@ def render_legacy_contact(contact: Contact) -> LegacyContactBody:
         full_phone_number=contact.phone,
         phone_number=str(number.national_number),
         dialing_code=str(number.country_code),
-        carrier_id=None,
+        carrier_id=find_carrier_id(contact.region, contact.carrier),
         carrier=contact.carrier,
         contact_type="NORMAL",
         first_name=contact.first_name,
@@ -173,7 +177,7 @@ async def subscribe_contacts(
     runtime.refuse_unless_delivering()
     if try_using_existing not in (None, "", REUSE_NEWEST):
         raise InvalidField('try_using_existing must be "newest"', {"field": "try_using_existing"})
-    entries = _read_entries(await request.body())
+    entries = _read_entries(await request.body(), request.url.path)
     subscribers = [_subscriber(e, i, principal.org_id) for i, e in enumerate(entries)]
     subscribed = await subscribe_many(
         runtime.db,

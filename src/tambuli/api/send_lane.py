@@ -34,6 +34,7 @@ from litestar.types import (
     Send,
 )
 
+from tambuli.api.body_fields import log_unknown_fields
 from tambuli.api.errors import INTERNAL_ERROR_BODY, STATUS_BY_ERROR, describe_error
 from tambuli.api.runtime import ApiRuntime
 from tambuli.api.sms import (
@@ -54,21 +55,23 @@ class _Route:
     """How one send route reads its body, and its counter of successes (bound once)."""
 
     path: str
-    decoder: msgspec.json.Decoder[SendSmsFields]
+    body_type: type[SendSmsFields]
     use_contacts: bool
+    decoder: msgspec.json.Decoder[SendSmsFields] = field(init=False)
     answered: CounterChild = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "answered", HTTP_REQUESTS.labels("POST", self.path, "200"))
+        object.__setattr__(self, "decoder", msgspec.json.Decoder(self.body_type, strict=True))
 
 
 # Strict decoding accepts a subset of what Litestar's lax conversion accepts, with the same
-# result; anything else is Litestar's to accept or refuse.
+# result (unknown fields ignored by both); anything else is Litestar's to accept or refuse.
 _ROUTES = {
     route.path: route
     for route in (
-        _Route("/v1/sms/phonenumber", msgspec.json.Decoder(SendToNumberBody, strict=True), False),
-        _Route("/v1/sms/contact", msgspec.json.Decoder(SendToContactBody, strict=True), True),
+        _Route("/v1/sms/phonenumber", SendToNumberBody, False),
+        _Route("/v1/sms/contact", SendToContactBody, True),
     )
 }
 _ENCODER = msgspec.json.Encoder()
@@ -158,6 +161,9 @@ class SendLane:
             # Refused, or our bug: either way nothing was queued, and Litestar's route meets
             # the same request again and answers (or logs) it in the usual shape.
             return None
+        # Logged once the message is queued: a refusal hands the body to Litestar, which logs.
+        if log.isEnabledFor(logging.DEBUG):
+            log_unknown_fields(msgspec.json.decode(body), route.body_type, route.path)
         try:
             return 200, _ENCODER.encode(answer_sent(self._runtime, sent)), []
         except Exception:

@@ -24,7 +24,7 @@ from tambuli.messaging.views import (
 from tambuli.organizations.models import parse_authorization_header
 
 
-class SendSmsFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class SendSmsFields(msgspec.Struct, rename="camel", kw_only=True):
     """The fields both send routes share."""
 
     org_id: int | str
@@ -40,14 +40,14 @@ class SendSmsFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, 
     to: str | None = None
 
 
-class SendToContactBody(SendSmsFields, forbid_unknown_fields=True, kw_only=True):
+class SendToContactBody(SendSmsFields, kw_only=True):
     """POST /v1/sms/contact: exactly one of contactId, fullPhoneNumber (or to), or
     phoneNumber + phoneNumberCountry."""
 
     contact_id: int | str | None = None
 
 
-class SendToNumberBody(SendSmsFields, forbid_unknown_fields=True, kw_only=True):
+class SendToNumberBody(SendSmsFields, kw_only=True):
     """POST /v1/sms/phonenumber: exactly one of fullPhoneNumber (or to), or
     phoneNumber + phoneNumberCountry."""
 

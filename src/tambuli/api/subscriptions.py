@@ -21,7 +21,23 @@ from tambuli.errors import AmbiguousPhoneNumber, UnknownCampaign
 ENGAGEMENT_PATH = "/v1/organizations/{org_id:str}/engagements/{campaign_id:str}"
 
 
-class SubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class SubscriptionDelay(msgspec.Struct, rename="camel", kw_only=True):
+    """The spec's schema_sub_delay. Only its names are read here, so that unknown ones are
+    ignored as everywhere; the values are the delay parser's to check (campaigns/delays.py)."""
+
+    unit: Any = msgspec.UNSET
+    value: Any = msgspec.UNSET
+    day_of_week: Any = msgspec.UNSET
+    days_of_week: Any = msgspec.UNSET
+    time: Any = msgspec.UNSET
+    timezone: Any = msgspec.UNSET
+    country: Any = msgspec.UNSET
+    # Tambuli's extensions (docs/campaigns.md): a fixed moment, and what the delay counts from.
+    at: Any = msgspec.UNSET
+    relative: Any = msgspec.UNSET
+
+
+class SubscribeBody(msgspec.Struct, rename="camel", kw_only=True):
     """subscribeContact: exactly one of contactId, fullPhoneNumber, or phoneNumber with
     phoneNumberCountry."""
 
@@ -32,7 +48,7 @@ class SubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, 
     # Wide on purpose, so that only a real JSON boolean passes (see strict_bool).
     allow_resubscribe: bool | int | str | None = None
     time_zone: str | None = None
-    delay: dict[str, Any] | None = None
+    delay: SubscriptionDelay | None = None
     args: dict[str, Any] | None = None
     contact: ContactDetails | None = None
 
@@ -44,7 +60,7 @@ class SubscribedBody(msgspec.Struct, rename="camel"):
     contact_id: int
 
 
-class UnsubscribeBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+class UnsubscribeBody(msgspec.Struct, rename="camel"):
     """unsubscribeContact."""
 
     contact_id: int | str
@@ -54,6 +70,13 @@ class UnsubscribedBody(msgspec.Struct, rename="camel", omit_defaults=True):
     """The run that was ended, if the contact had an active one."""
 
     run_id: int | None = None
+
+
+def _given_delay(delay: SubscriptionDelay) -> dict[str, Any]:
+    """The delay's fields as given (absent ones left out, as the parser expects)."""
+    given = msgspec.to_builtins(delay)
+    assert isinstance(given, dict)
+    return given
 
 
 def _campaign_id(text: str) -> int:
@@ -97,7 +120,7 @@ async def subscribe(
             phone=phone,
             allow_resubscribe=True if allow is None else allow,
             time_zone=(data.time_zone or "").strip(),
-            delay=data.delay,
+            delay=None if data.delay is None else _given_delay(data.delay),
             args=data.args or {},
             contact=None if data.contact is None else read_contact_input(data.contact),
         ),

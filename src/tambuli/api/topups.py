@@ -45,7 +45,7 @@ TOPUPS_PATH = "/v1/organizations/{org_id:str}/topups"
 ONE_TOPUP_PATH = "/v1/organizations/{org_id:str}/topups/{topup_id:str}"
 
 
-class SendTopupBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class SendTopupBody(msgspec.Struct, rename="camel", kw_only=True):
     """sendOrgTopup: exactly one of contactId, fullPhoneNumber, or phoneNumber + country."""
 
     max_amount: int | str
@@ -87,7 +87,7 @@ class TopupListBody(msgspec.Struct, rename="camel"):
     next_page: str | msgspec.UnsetType = msgspec.UNSET
 
 
-class LegacyTopupBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+class LegacyTopupBody(msgspec.Struct, rename="camel", kw_only=True):
     """The legacy POST /v1/airtime-topup: the organization and a full number in the body."""
 
     organization_id: int | str

@@ -132,9 +132,14 @@ def resolve_zone(timezone: str | None, country: str | None, phone_digits: str | 
         try:
             number = phonenumbers.parse("+" + phone_digits.lstrip("+"), None)
         except phonenumbers.NumberParseException:
-            # A stored contact number is already valid; a bad one only loses its zone hint.
+            # A stored contact number always parses; a bad one only loses its zone hint.
             number = None
         zone = _find_number_zone(number)
+        if zone is None and number is not None and number.country_code is not None:
+            # A number in no range phonenumbers knows (accepted for its possible length) is
+            # placed in its calling code's country.
+            region = phonenumbers.region_code_for_country_code(number.country_code)
+            zone = _find_number_zone(phonenumbers.example_number(region))
         if zone is not None:
             return zone
     return ZoneInfo("UTC")

@@ -121,7 +121,13 @@ def _describe_number(number: str) -> _NumberFacts:
         parsed = phonenumbers.parse("+" + number)
     except phonenumbers.NumberParseException:
         return _NumberFacts("", "")
-    region = phonenumbers.region_code_for_number(parsed) or ""
+    region = phonenumbers.region_code_for_number(parsed)
+    if region is None and parsed.country_code is not None:
+        # A number in no range phonenumbers knows is in its calling code's (main) country,
+        # as contacts and prices place it.
+        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+    if region is None or region == phonenumbers.UNKNOWN_REGION:
+        region = ""
     return _NumberFacts(region, carrier.name_for_number(parsed, "en").lower())
 
 

@@ -188,7 +188,7 @@ def serve(
 ) -> None:
     """Run the HTTP API (and, unless --no-workers, the background workers)."""
     settings = read_settings()
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     run(
         _serve(
             settings,
@@ -224,7 +224,7 @@ async def _work(settings: Settings, metrics_at: tuple[str, int | None]) -> None:
 def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run the background workers only (delivery, receipts, webhooks), without the API."""
     settings = read_settings()
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     run(_work(settings, (metrics_host, metrics_port)))
 
 

@@ -67,9 +67,26 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber:
         number = plain if plain is not None else phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(f"Invalid phone number {text!r}: {exc._msg}") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneNumber(f"Invalid phone number {text!r}: not a number in use there")
+    # Possible, not valid: the reference's own examples (631234567890) are in no range
+    # phonenumbers knows, and ranges open faster than its data follows. An operator that
+    # refuses such a number fails the message permanently, and it is refunded.
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise InvalidPhoneNumber(
+            f"Invalid phone number {text!r}: {_IMPOSSIBLE_REASONS.get(possible, 'impossible')}"
+        )
     return number
+
+
+# Why a number of a known country code cannot be one; IS_POSSIBLE_LOCAL_ONLY is refused as
+# well: such a number is dialled without its area code, so it cannot be reached from abroad.
+_IMPOSSIBLE_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "too short for its country",
+    phonenumbers.ValidationResult.TOO_LONG: "too long for its country",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "not a possible length for its country",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number without its area code",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+}
 
 
 def normalise_full_number(text: str, *, with_carrier: bool = True) -> PhoneNumber:
@@ -148,10 +165,21 @@ def _check_country_agrees(number: PhoneNumber, country: str) -> None:
         )
 
 
+def region_of(number: phonenumbers.PhoneNumber) -> str:
+    """The number's country (ISO code); for a number in no known range of a calling code that
+    several countries share (+1, +7), the code's main country; "" when there is none."""
+    region = phonenumbers.region_code_for_number(number)
+    if region is None and number.country_code is not None:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+    if region is None:
+        return ""
+    return "" if region == phonenumbers.UNKNOWN_REGION else str(region)
+
+
 def _describe(number: phonenumbers.PhoneNumber, with_carrier: bool) -> PhoneNumber:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return PhoneNumber(
         digits=e164.lstrip("+"),
-        region=phonenumbers.region_code_for_number(number) or "",
+        region=region_of(number),
         carrier=(carrier_names.name_for_number(number, "en") or "") if with_carrier else "",
     )
