@@ -217,11 +217,18 @@ def redoc_directory() -> Path:
     return Path(str(metadata.distribution(REDOC_DISTRIBUTION).locate_file(REDOC_BUNDLE)))
 
 
+# Nothing but this server: Redoc's footer would fetch its logo from a CDN, which an offline
+# install cannot reach and a self-hosted one should not tell about its readers.
+_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline';"
+    " worker-src 'self' blob:; font-src 'self' data:"
+)
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{policy}">
 <title>Tambuli API</title>
 <style>body {{ margin: 0; padding: 0; }}</style>
 </head>
@@ -241,7 +248,7 @@ class RedocPage(OpenAPIRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         """The HTML page; Redoc fetches /openapi.json itself."""
-        return _PAGE.format(spec_url=OPENAPI_PATH, docs=DOCS_PATH).encode()
+        return _PAGE.format(spec_url=OPENAPI_PATH, docs=DOCS_PATH, policy=_PAGE_POLICY).encode()
 
     def receive_router(self, router: Router) -> None:
         """Serve the Redoc bundle under /docs/static/."""
