@@ -152,10 +152,12 @@ def _correct_operation(operation: dict[str, Any], has_org: bool) -> None:
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "path":
             parameter["name"] = camel_case(parameter["name"])
-        elif parameter.get("in") == "query" and parameter["name"] in QUERY_SCHEMAS:
-            parameter["schema"] = dict(QUERY_SCHEMAS[parameter["name"]])
         elif parameter.get("in") == "query":
-            parameter["schema"] = _without_null(parameter.get("schema", {}))
+            schema = _without_null(parameter.get("schema", {}))
+            if schema.get("type") == "string" and parameter["name"] in QUERY_SCHEMAS:
+                # Read as text by the route, which parses it itself.
+                schema = dict(QUERY_SCHEMAS[parameter["name"]])
+            parameter["schema"] = schema
     operation_id = str(operation.get("operationId", ""))
     responses: dict[str, Any] = operation["responses"]
     success = next((responses[code] for code in ("200", "201") if code in responses), None)
@@ -171,12 +173,13 @@ def _correct_operation(operation: dict[str, Any], has_org: bool) -> None:
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
-    # An optional query value is absent or a value, never JSON null: `oneOf [T, null]` is T.
+    # An optional text query value is absent or text: `oneOf [string, null]` is string. Other
+    # optional values keep their null: the server reads `?groupid=null` as no groupid.
     choices = schema.get("oneOf")
     if not isinstance(choices, list):
         return schema
     kept = [choice for choice in choices if choice != {"type": "null"}]
-    if len(kept) != 1:
+    if len(kept) != 1 or kept[0].get("type") != "string":
         return schema
     rest = {key: value for key, value in schema.items() if key != "oneOf"}
     return {**kept[0], **rest}
