@@ -186,3 +186,10 @@ def test_the_docs_page_is_served_with_its_own_redoc(server: RunningServer) -> No
     assert bundle.status_code == 200
     assert "javascript" in bundle.headers["content-type"]
     assert httpx.get(f"{server.base_url}/docs/openapi.json").json() == published_document()
+
+
+def test_bodies_that_refuse_unknown_fields_are_documented_as_closed() -> None:
+    schemas = published_document()["components"]["schemas"]
+    for name in ("SendToNumberBody", "CreateContactBody", "SendTopupBody", "StepInput"):
+        assert schemas[name]["additionalProperties"] is False, name
+    assert "additionalProperties" not in schemas["ContactBody"]

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import OpenAPIRenderPlugin
@@ -130,8 +131,13 @@ def error_statuses(operation_id: str, has_org: bool, has_body: bool) -> list[int
     return sorted({status_for_class(cls) for cls in classes})
 
 
-def served_document(generated: dict[str, Any]) -> dict[str, Any]:
-    """The document Litestar generated, corrected to describe the API as it is called."""
+def served_document(
+    generated: dict[str, Any], closed_structs: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The document Litestar generated, corrected to describe the API as it is called.
+
+    `closed_structs` names the request bodies that refuse fields they do not know.
+    """
     document = copy.deepcopy(generated)
     paths: dict[str, Any] = {}
     for path, item in document.get("paths", {}).items():
@@ -144,8 +150,39 @@ def served_document(generated: dict[str, Any]) -> dict[str, Any]:
         paths[public_path] = item
     document["paths"] = paths
     components = document.setdefault("components", {})
-    components.setdefault("schemas", {})[ERROR_SCHEMA] = _error_schema()
+    schemas = components.setdefault("schemas", {})
+    for name in closed_structs & set(schemas):
+        schemas[name]["additionalProperties"] = False
+    schemas[ERROR_SCHEMA] = _error_schema()
     return document
+
+
+def closed_structs_of(app: Litestar) -> frozenset[str]:
+    """The names of the request body structs (nested ones too) that forbid unknown fields."""
+    found: set[str] = set()
+    seen: set[int] = set()
+    pending: list[Any] = []
+    for methods in app.route_handler_method_map.values():
+        for handler in methods.values():
+            signature = getattr(handler, "parsed_fn_signature", None)
+            data = signature.parameters.get("data") if signature is not None else None
+            if data is not None:
+                pending.append(msgspec.inspect.type_info(data.annotation))
+    while pending:
+        info = pending.pop()
+        if id(info) in seen:
+            continue
+        seen.add(id(info))
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.forbid_unknown_fields:
+                found.add(info.cls.__name__)
+            pending.extend(field.type for field in info.fields)
+        for name in ("item_type", "key_type", "value_type"):
+            if hasattr(info, name):
+                pending.append(getattr(info, name))
+        for name in ("item_types", "types"):
+            pending.extend(getattr(info, name, ()))
+    return frozenset(found)
 
 
 def _correct_operation(operation: dict[str, Any], has_org: bool) -> None:
@@ -296,7 +333,7 @@ def document_of(app: Litestar) -> dict[str, Any]:
     """The document an application serves at /openapi.json (computed once per application)."""
     cached = app.state.get(_DOCUMENT_STATE)
     if cached is None:
-        cached = served_document(app.openapi_schema.to_schema())
+        cached = served_document(app.openapi_schema.to_schema(), closed_structs_of(app))
         app.state[_DOCUMENT_STATE] = cached
     return dict(cached)
 
