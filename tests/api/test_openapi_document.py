@@ -193,3 +193,9 @@ def test_bodies_that_refuse_unknown_fields_are_documented_as_closed() -> None:
     for name in ("SendToNumberBody", "CreateContactBody", "SendTopupBody", "StepInput"):
         assert schemas[name]["additionalProperties"] is False, name
     assert "additionalProperties" not in schemas["ContactBody"]
+
+
+def test_the_contact_import_documents_the_file_it_reads() -> None:
+    operation = published_document()["paths"]["/v1/organizations/{orgId}/contacts/import"]["post"]
+    assert set(operation["requestBody"]["content"]) == {"multipart/form-data", "text/csv"}
+    assert "413" in operation["responses"]

@@ -66,6 +66,26 @@ ROUTE_ERRORS: dict[str, tuple[type[TambuliError], ...]] = {
     "sendOrgTopup": (InsufficientFunds, Conflict),
     "legacyAirtimeTopup": (InsufficientFunds, NotFound, Conflict),
     "legacySubscribeContacts": (NotFound,),
+    # The import reads its upload itself, up to Settings.max_upload_bytes.
+    "importContacts": (BodyTooLarge,),
+}
+
+# Bodies a route reads itself rather than through a struct, so Litestar cannot see them.
+REQUEST_BODIES: dict[str, dict[str, Any]] = {
+    "importContacts": {
+        "required": True,
+        "description": "A CSV file whose header line names the columns",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    },
 }
 
 # Operations whose 409 repeats the first request's answer (a reused clientDedup): the body is
@@ -196,6 +216,8 @@ def _correct_operation(operation: dict[str, Any], has_org: bool) -> None:
                 schema = dict(QUERY_SCHEMAS[parameter["name"]])
             parameter["schema"] = schema
     operation_id = str(operation.get("operationId", ""))
+    if operation_id in REQUEST_BODIES:
+        operation["requestBody"] = copy.deepcopy(REQUEST_BODIES[operation_id])
     responses: dict[str, Any] = operation["responses"]
     success = next((responses[code] for code in ("200", "201") if code in responses), None)
     for code in [code for code in responses if code.startswith(("4", "5"))]:
