@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, get
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar import Litestar
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import Message, Scope
 
-from tambuli import __version__
 from tambuli.api import (
     balance,
     campaign_runs,
@@ -21,6 +19,7 @@ from tambuli.api import (
     legacy_subscriptions,
     messages,
     metrics,
+    openapi,
     readiness,
     sms,
     status,
@@ -42,15 +41,8 @@ from tambuli.settings import Settings
 from tambuli.topups.providers import open_topup_desk
 from tambuli.topups.service import TopupDesk
 
-
-@get("/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
-async def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """Tambuli's own OpenAPI document, generated from the request and response structs."""
-    return request.app.openapi_schema.to_schema()
-
-
 ROUTES: list[Any] = [
-    openapi_document,
+    openapi.openapi_document,
     readiness.health,
     readiness.readiness,
     balance.get_org_balance,
@@ -96,6 +88,27 @@ ROUTES: list[Any] = [
 ]
 
 
+async def list_every_allowed_method(message: Message, scope: Scope) -> None:
+    """Answer OPTIONS with every method of the path.
+
+    Litestar's automatic OPTIONS answer lists only the methods of the handlers registered on
+    the path before it was made (GET of a path whose POST comes later), so clients and API
+    checkers were told a documented method does not exist.
+    """
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    handler = scope.get("route_handler")
+    if handler is None or message["status"] != 204:
+        return
+    method_map = scope["litestar_app"].route_handler_method_map
+    methods = sorted(
+        {m for path in handler.paths for m in method_map.get(path, {})} - {"asgi", "websocket"}
+    )
+    if not methods:
+        return
+    MutableScopeHeaders.from_message(message)["allow"] = ", ".join(methods)
+
+
 def build_app(
     db: Database,
     clock: Clock,
@@ -129,27 +142,13 @@ def build_app(
         runtime.wake_events = wake_events
     runtime.read_channel_health = read_channel_health
     runtime.read_worker_problems = read_worker_problems
-    openapi = OpenAPIConfig(
-        title="Tambuli",
-        version=__version__,
-        description="engageSPARK-compatible messaging API. Send `Authorization: Token <token>`.",
-        path="/docs",
-        render_plugins=[RedocRenderPlugin(path="/")],
-        security=[{"apiToken": []}],
-        components=Components(
-            security_schemes={
-                "apiToken": SecurityScheme(
-                    type="http", scheme="token", description="Authorization: Token <token>"
-                )
-            }
-        ),
-    )
     return Litestar(
         route_handlers=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=openapi,
+        openapi_config=openapi.openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         request_class=LenientRequest,
+        before_send=[list_every_allowed_method],
         state=_state(runtime, channel_config),
         # The process configures logging once (cli/main.py: text or JSON); Litestar's own
         # configuration would replace it with its format when the app starts.

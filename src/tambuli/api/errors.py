@@ -46,7 +46,12 @@ RETRY_AFTER_UNAVAILABLE_SECONDS = 5
 
 def status_for(error: TambuliError) -> int:
     """The HTTP status of an error: its nearest class in STATUS_BY_ERROR, else 500."""
-    for cls in type(error).__mro__:
+    return status_for_class(type(error))
+
+
+def status_for_class(error_class: type[TambuliError]) -> int:
+    """The HTTP status of an error class: its nearest base in STATUS_BY_ERROR, else 500."""
+    for cls in error_class.__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
     return 500
