@@ -188,11 +188,10 @@ def test_the_docs_page_is_served_with_its_own_redoc(server: RunningServer) -> No
     assert httpx.get(f"{server.base_url}/docs/openapi.json").json() == published_document()
 
 
-def test_bodies_that_refuse_unknown_fields_are_documented_as_closed() -> None:
+def test_request_bodies_are_documented_as_open_since_unknown_fields_are_ignored() -> None:
     schemas = published_document()["components"]["schemas"]
     for name in ("SendToNumberBody", "CreateContactBody", "SendTopupBody", "StepInput"):
-        assert schemas[name]["additionalProperties"] is False, name
-    assert "additionalProperties" not in schemas["ContactBody"]
+        assert schemas[name].get("additionalProperties", True) is not False, name
 
 
 def test_the_contact_import_documents_the_file_it_reads() -> None:

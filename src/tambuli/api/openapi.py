@@ -15,7 +15,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from litestar import Litestar, Request, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import OpenAPIRenderPlugin
@@ -116,10 +115,19 @@ TRAILING_SLASH_OPERATIONS = frozenset(
 # Query values the routes read as text and parse themselves (to answer engageSPARK's error
 # body): what they accept. Counts are digits only, at most 18 of them; 0 means 1.
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999}
+# Filters of the contacts list: an empty value is no filter (docs/contacts.md).
+_EMPTY = {"type": "string", "maxLength": 0}
+_ID_OR_EMPTY = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, _EMPTY]}
+_FLAG_OR_EMPTY = {"oneOf": [{"type": "boolean"}, _EMPTY]}
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "limit": _COUNT,
     "page": _COUNT,
     "size": _COUNT,
+    "groupid": _ID_OR_EMPTY,
+    "subscriptionstatus": _ID_OR_EMPTY,
+    "noautodelete": _FLAG_OR_EMPTY,
+    "whatsappready": _FLAG_OR_EMPTY,
+    "subscriptionfilter": {"type": "string", "enum": ["is", "isnot", "was", ""]},
 }
 
 _STATUS_TEXT = {
@@ -151,12 +159,11 @@ def error_statuses(operation_id: str, has_org: bool, has_body: bool) -> list[int
     return sorted({status_for_class(cls) for cls in classes})
 
 
-def served_document(
-    generated: dict[str, Any], closed_structs: frozenset[str] = frozenset()
-) -> dict[str, Any]:
+def served_document(generated: dict[str, Any]) -> dict[str, Any]:
     """The document Litestar generated, corrected to describe the API as it is called.
 
-    `closed_structs` names the request bodies that refuse fields they do not know.
+    Request bodies stay open (no `additionalProperties: false`): every route ignores fields it
+    does not know, as the reference's schemas allow (docs/decisions.md).
     """
     document = copy.deepcopy(generated)
     paths: dict[str, Any] = {}
@@ -171,38 +178,8 @@ def served_document(
     document["paths"] = paths
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for name in closed_structs & set(schemas):
-        schemas[name]["additionalProperties"] = False
     schemas[ERROR_SCHEMA] = _error_schema()
     return document
-
-
-def closed_structs_of(app: Litestar) -> frozenset[str]:
-    """The names of the request body structs (nested ones too) that forbid unknown fields."""
-    found: set[str] = set()
-    seen: set[int] = set()
-    pending: list[Any] = []
-    for methods in app.route_handler_method_map.values():
-        for handler in methods.values():
-            signature = getattr(handler, "parsed_fn_signature", None)
-            data = signature.parameters.get("data") if signature is not None else None
-            if data is not None:
-                pending.append(msgspec.inspect.type_info(data.annotation))
-    while pending:
-        info = pending.pop()
-        if id(info) in seen:
-            continue
-        seen.add(id(info))
-        if isinstance(info, msgspec.inspect.StructType):
-            if info.forbid_unknown_fields:
-                found.add(info.cls.__name__)
-            pending.extend(field.type for field in info.fields)
-        for name in ("item_type", "key_type", "value_type"):
-            if hasattr(info, name):
-                pending.append(getattr(info, name))
-        for name in ("item_types", "types"):
-            pending.extend(getattr(info, name, ()))
-    return frozenset(found)
 
 
 def _correct_operation(operation: dict[str, Any], has_org: bool) -> None:
@@ -355,7 +332,7 @@ def document_of(app: Litestar) -> dict[str, Any]:
     """The document an application serves at /openapi.json (computed once per application)."""
     cached = app.state.get(_DOCUMENT_STATE)
     if cached is None:
-        cached = served_document(app.openapi_schema.to_schema(), closed_structs_of(app))
+        cached = served_document(app.openapi_schema.to_schema())
         app.state[_DOCUMENT_STATE] = cached
     return dict(cached)
 
