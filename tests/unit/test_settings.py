@@ -78,3 +78,9 @@ def test_a_retry_cap_below_the_first_retry_is_refused() -> None:
 def test_settings_built_in_code_are_checked_too() -> None:
     with pytest.raises(ValueError, match="TAMBULI_DISPATCH_BATCH_SIZE"):
         Settings(dispatch_batch_size=0)
+
+
+def test_the_server_default_sender_is_tambuli_and_none_turns_it_off() -> None:
+    assert load_settings({}).server_sender_id == "Tambuli"
+    assert load_settings({"TAMBULI_DEFAULT_SENDER_ID": " Clinic "}).server_sender_id == "Clinic"
+    assert load_settings({"TAMBULI_DEFAULT_SENDER_ID": "NONE"}).server_sender_id == ""

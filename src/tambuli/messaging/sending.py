@@ -18,13 +18,12 @@ from tambuli.errors import (
     EmptyMessage,
     InvalidPushUrl,
     MessageTooLong,
-    MissingSender,
     NoPrice,
     UnknownContact,
 )
 from tambuli.messaging import senders, store
 from tambuli.messaging.intake import Draft, SmsIntake
-from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id
+from tambuli.messaging.models import MAX_MESSAGE_LENGTH, choose_sender
 from tambuli.messaging.personalisation import has_variables, render_for_contact
 from tambuli.messaging.pricing import PriceBook
 from tambuli.messaging.segments import MAX_PARTS, SegmentedMessage, segment_message
@@ -127,6 +126,7 @@ def _compose(
     digits: str,
     price_micro: int,
     now: datetime,
+    server_sender: str,
 ) -> tuple[store.NewMessage, SegmentedMessage]:
     return compose_message(
         request.org_id,
@@ -137,6 +137,7 @@ def _compose(
         digits,
         price_micro,
         now,
+        server_sender=server_sender,
         client_ref=request.client_ref,
         client_dedup=request.client_dedup,
         client_push_url=request.client_push_url,
@@ -153,16 +154,14 @@ def compose_message(
     price_micro: int,
     now: datetime,
     *,
+    server_sender: str,
     client_ref: str = "",
     client_dedup: str = "",
     client_push_url: str = "",
     campaign_run_id: int | None = None,
 ) -> tuple[store.NewMessage, SegmentedMessage]:
     """The message to store: sender chosen, text segmented and checked."""
-    sender_text = sender if sender else profile.default_sender_id
-    if not sender_text:
-        raise MissingSender()
-    checked_sender = check_sender_id(sender_text)
+    checked_sender = choose_sender(sender, profile.default_sender_id, server_sender)
     if not body.strip():
         raise EmptyMessage("The message is empty once personalised")
     segments = segment_message(body)
@@ -202,7 +201,9 @@ async def _enqueue_for_contact(
     found_price = await outbox.prices.price_for_within(conn, contact.region, digits)
     price_micro = require_price(found_price, digits, contact.region)
     body = await _render(conn, request, contact)
-    new, segments = _compose(request, profile, contact, body, digits, price_micro, clock.now())
+    new, segments = _compose(
+        request, profile, contact, body, digits, price_micro, clock.now(), outbox.default_sender_id
+    )
     await senders.check_sender_within(conn, request.org_id, new.sender)
     total = segments.part_count * price_micro
     reservation_id = None
@@ -227,6 +228,8 @@ class Outbox:
     prices: PriceBook
     profiles: ProfileCache
     intake: SmsIntake
+    # The server-wide sender ID of messages whose request and organization name none ("": none).
+    default_sender_id: str = ""
 
 
 async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
@@ -250,7 +253,14 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
         price_micro = require_price(await outbox.prices.price_for(region, digits), digits, region)
         placeholder = clock.now()
         new, segments = _compose(
-            request, profile, None, request.text, digits, price_micro, placeholder
+            request,
+            profile,
+            None,
+            request.text,
+            digits,
+            price_micro,
+            placeholder,
+            outbox.default_sender_id,
         )
         window = timedelta(seconds=profile.delivery_window_seconds)
         stored = await outbox.intake.submit(Draft(new, window, segments))
@@ -267,6 +277,8 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
         raise DuplicateMessage(duplicate) from None
 
 
-def open_outbox(db: Database, clock: Clock) -> Outbox:
-    """The Outbox of one process, with its caches and its intake."""
-    return Outbox(db, clock, PriceBook(db), ProfileCache(db), SmsIntake(db, clock))
+def open_outbox(db: Database, clock: Clock, default_sender_id: str) -> Outbox:
+    """The Outbox of one process, with its caches, its intake and the server's default sender."""
+    return Outbox(
+        db, clock, PriceBook(db), ProfileCache(db), SmsIntake(db, clock), default_sender_id
+    )
