@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tambuli.clock import FakeClock
+from tambuli.db.engine import Database
+from tambuli.messaging.senders import register_sender
 from tambuli.organizations.models import NewOrganization
 from tests.api.conftest import OrgApi, auth_header
 from tests.conftest import OrgFactory
@@ -392,6 +395,25 @@ async def test_only_launched_open_campaigns_accept_subscriptions(capi: CampaignA
     )
     assert_error(await capi.subscribe(999999999, {"contactId": 1}), 400, "campaign.notfound")
     assert_error(await capi.subscribe("x1", {"contactId": 1}), 400, "campaign.notfound")
+    assert await capi.contact_count() == 0
+
+
+async def test_a_campaign_that_cannot_send_is_refused_at_launch_and_subscribe_naming_why(
+    capi: CampaignApi, db: Database, clock: FakeClock, make_org: OrgFactory
+) -> None:
+    too_long = {"name": "News", "kind": "blast", "steps": [{"message": "Market day. " * 200}]}
+    draft = await capi.create(too_long)
+    refused = await capi.call("POST", f"{capi.base}/campaigns/{draft}/launch", None)
+    assert_error(refused, 400, "sms.toolong")
+    assert f"Campaign {draft} cannot send" in refused.json()["error"]
+    got = await capi.call("GET", f"{capi.base}/campaigns/{draft}/", None)
+    assert got.json()["state"] == "draft"
+    sender = f"Own{capi.org_id % 10**8}"
+    campaign_id = await capi.launched({**DRIP, "sender": sender})
+    other = await make_org()
+    await register_sender(db, clock, other.org_id, sender)
+    answer = await capi.subscribe(campaign_id, {"fullPhoneNumber": capi.number()})
+    assert_error(answer, 400, "sms.senderowned")
     assert await capi.contact_count() == 0
 
 

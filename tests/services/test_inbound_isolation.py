@@ -251,12 +251,15 @@ async def test_a_campaign_cannot_launch_or_send_from_another_organizations_sende
     with pytest.raises(SenderOwned):
         await campaigns.launch_campaign(world.db, world.clock, other, draft.id)
     assert (await campaigns.get_campaign(world.db, other, draft.id)).state.value == "draft"
-    # Launched from its own sender, then switched to the owned one: the step is refused.
+    # Launched from its own sender, then switched to the owned one: new subscriptions are
+    # refused and the step of a run already there is refused for good, ending the run.
     campaign_id = await world.launched(other, DRIP)
-    await campaigns.update_campaign(world.db, world.clock, other, campaign_id, {"sender": "Acme"})
     run = await world.subscribe(other, campaign_id, NUMBER)
+    await campaigns.update_campaign(world.db, world.clock, other, campaign_id, {"sender": "Acme"})
+    with pytest.raises(SenderOwned):
+        await world.subscribe(other, campaign_id, "639171239999")
     await world.fire()
     row = await world.run_row(run.run_id)
-    assert row.with_failures and row.last_error.startswith("sms.senderowned")
+    assert row.status == "error" and row.last_error.startswith("sms.senderowned")
     assert await _outbound_count(world, other) == 0
     assert await world.balance(other) == 10_000_000

@@ -168,7 +168,7 @@ def summarise_runs(runs: Sequence[store.Run], failed: set[int]) -> SubscriptionS
     A run has failures when a step was refused or one of its messages failed (`failed`)."""
     ordered = sorted(runs, key=lambda r: r.id)
     active = [r for r in ordered if r.is_active]
-    errors = (RunStatus.UNSUBSCRIBED, RunStatus.OPTED_OUT, RunStatus.FAILED)
+    errors = (RunStatus.UNSUBSCRIBED, RunStatus.OPTED_OUT, RunStatus.ERROR)
     return SubscriptionStatus(
         total=len(ordered),
         in_progress=len(active),

@@ -6,8 +6,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tambuli.campaigns import store
 from tambuli.campaigns.models import (
     Campaign,
@@ -15,11 +13,10 @@ from tambuli.campaigns.models import (
     RunStatus,
     parse_campaign,
 )
+from tambuli.campaigns.readiness import check_campaign_sendable_within
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignLocked, CampaignNotFound, InvalidField
-from tambuli.messaging import senders
-from tambuli.organizations import profile as profiles
 from tambuli.organizations import service as organizations
 
 # Changeable at any time; every other part of a definition only while it is a draft.
@@ -103,22 +100,32 @@ async def update_campaign(
     return changed
 
 
-async def launch_campaign(db: Database, clock: Clock, org_id: int, campaign_id: int) -> Campaign:
+async def launch_campaign(
+    db: Database, clock: Clock, org_id: int, campaign_id: int, *, server_sender: str = ""
+) -> Campaign:
     """Start (or resume) a campaign: its steps fire and it accepts subscriptions if open.
 
     Runs paused by a stop continue where they were; a step that came due meanwhile fires
-    once, at the relaunch.
+    once, at the relaunch. A campaign that cannot send (readiness.py) is refused, naming why;
+    `server_sender` is the server's default sender ID ("" for none).
     """
-    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.LAUNCHED)
+    return await _move_campaign(
+        db, clock, org_id, campaign_id, CampaignState.LAUNCHED, server_sender
+    )
 
 
 async def stop_campaign(db: Database, clock: Clock, org_id: int, campaign_id: int) -> Campaign:
     """Halt a campaign: no step fires and no subscription is accepted until a relaunch."""
-    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.STOPPED)
+    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.STOPPED, "")
 
 
 async def _move_campaign(
-    db: Database, clock: Clock, org_id: int, campaign_id: int, wanted: CampaignState
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    campaign_id: int,
+    wanted: CampaignState,
+    server_sender: str,
 ) -> Campaign:
     """Launch or stop, pausing or resuming the runs in the same transaction; a repeat is a no-op."""
     now = clock.now()
@@ -131,7 +138,7 @@ async def _move_campaign(
         if campaign.state is not wanted:
             launching = wanted is CampaignState.LAUNCHED
             if launching:
-                await _check_campaign_sender(conn, campaign)
+                await check_campaign_sendable_within(conn, campaign, server_sender)
             moment = "launched_at" if launching else "stopped_at"
             await store.update_campaign_row(
                 conn, campaign_id, {"state": wanted.value, moment: now, "updated_at": now}
@@ -143,16 +150,3 @@ async def _move_campaign(
         moved = await store.select_campaign(conn, org_id, campaign_id)
     assert moved is not None
     return moved
-
-
-async def _check_campaign_sender(conn: AsyncConnection, campaign: Campaign) -> None:
-    """SenderOwned when the campaign would send from another organization's sender ID.
-
-    Each step is checked again when it is queued (the sender or a registration may change).
-    """
-    sender = campaign.rules.sender
-    if not sender:
-        profile = await profiles.read_profile_within(conn, campaign.org_id)
-        sender = "" if profile is None else profile.default_sender_id
-    if sender:
-        await senders.check_sender_within(conn, campaign.org_id, sender)

@@ -22,6 +22,7 @@ from tambuli.campaigns.delays import (
     resolve_zone,
 )
 from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus, check_storable_json
+from tambuli.campaigns.readiness import check_campaign_sendable_within
 from tambuli.campaigns.reminders import parse_reminder_date
 from tambuli.campaigns.schedule import plan_first_step, plan_remaining_steps
 from tambuli.clock import Clock
@@ -74,8 +75,14 @@ class NewSubscriber:
     fields: ContactInput = field(default_factory=ContactInput)
 
 
-async def subscribe_contact(db: Database, clock: Clock, request: SubscribeRequest) -> Subscribed:
-    """Start a run of the campaign for one contact (found, created or updated first)."""
+async def subscribe_contact(
+    db: Database, clock: Clock, request: SubscribeRequest, *, server_sender: str = ""
+) -> Subscribed:
+    """Start a run of the campaign for one contact (found, created or updated first).
+
+    A campaign that cannot send is refused (readiness.py); `server_sender` is the server's
+    default sender ID ("" for none).
+    """
     delay = parse_delay(request.delay)
     _check_args(request.args)
     if request.time_zone:
@@ -86,6 +93,7 @@ async def subscribe_contact(db: Database, clock: Clock, request: SubscribeReques
     try:
         async with db.write() as conn:
             campaign = await _open_campaign(conn, request.org_id, request.campaign_id)
+            await check_campaign_sendable_within(conn, campaign, server_sender)
             contact = await _resolve_contact(conn, clock, request)
             await _refuse_opted_out(conn, campaign.org_id, [contact])
             earlier = await store.select_runs_of_contacts(
@@ -114,8 +122,11 @@ async def subscribe_many(
     subscribers: Sequence[NewSubscriber],
     *,
     reuse_newest: bool,
+    server_sender: str = "",
 ) -> list[Contact]:
     """Subscribe a batch in one transaction (all or none); the contacts in order.
+
+    A campaign that cannot send is refused, as by subscribe_contact.
 
     New contacts are created unless `reuse_newest` finds a contact with the number (whose
     other given fields are then ignored, as engageSPARK's legacy API documents).
@@ -123,6 +134,7 @@ async def subscribe_many(
     try:
         async with db.write() as conn:
             campaign = await _open_campaign(conn, org_id, campaign_id)
+            await check_campaign_sendable_within(conn, campaign, server_sender)
             resolved = await _resolve_batch(conn, clock, org_id, subscribers, reuse_newest)
             ids = [c.id for c in resolved]
             repeated = sorted(c for c, n in Counter(ids).items() if n > 1)
