@@ -421,20 +421,26 @@ async def test_a_delayed_subscription_shows_its_schedule_in_utc_and_local_time(
     capi: CampaignApi,
 ) -> None:
     campaign_id = await capi.launched()
-    answer = (
-        await capi.subscribe(
-            campaign_id,
-            {
-                "fullPhoneNumber": capi.number(),
-                "delay": {"unit": "at", "value": 0, "at": "2030-03-01T01:00:00Z"},
-            },
+    start = {"unit": "at", "value": 0, "at": "2030-03-01T01:00:00Z"}
+
+    async def schedule_of(body: dict[str, Any]) -> dict[str, Any]:
+        answer = (await capi.subscribe(campaign_id, {**body, "delay": start})).json()
+        schedule = await capi.call(
+            "GET", f"{capi.base}/campaigns/{campaign_id}/runs/{answer['runId']}/schedule", None
         )
-    ).json()
-    schedule = await capi.call(
-        "GET", f"{capi.base}/campaigns/{campaign_id}/runs/{answer['runId']}/schedule", None
-    )
-    assert schedule.status_code == 200, schedule.text
-    body = schedule.json()
+        assert schedule.status_code == 200, schedule.text
+        found: dict[str, Any] = schedule.json()
+        return found
+
+    # The steps' "09:00" has no zone, so it is UTC (the spec), shown in the number's zone too.
+    body = await schedule_of({"fullPhoneNumber": capi.number()})
+    assert body["timeZone"] == "Asia/Manila"
+    assert body["steps"] == [
+        {"step": 1, "fireAt": "2030-03-02T09:00:00Z", "fireAtLocal": "2030-03-02T17:00:00+08:00"},
+        {"step": 2, "fireAt": "2030-03-09T09:00:00Z", "fireAtLocal": "2030-03-09T17:00:00+08:00"},
+    ]
+    # The request's timeZone overrides the time zone of a drip's message times.
+    body = await schedule_of({"fullPhoneNumber": capi.number(1), "timeZone": "Asia/Manila"})
     assert body["timeZone"] == "Asia/Manila"
     assert body["steps"] == [
         {"step": 1, "fireAt": "2030-03-02T01:00:00Z", "fireAtLocal": "2030-03-02T09:00:00+08:00"},

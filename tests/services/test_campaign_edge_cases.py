@@ -112,7 +112,9 @@ async def test_reminder_steps_missed_while_stopped_are_skipped_not_burst(
     ]
     definition = {"name": "Clinic", "kind": "reminder", "steps": steps}
     campaign_id = await world.launched(org, definition)
-    await world.subscribe(org, campaign_id, ONE, args={"date": "2026-01-20"})
+    await world.subscribe(
+        org, campaign_id, ONE, args={"date": "2026-01-20"}, time_zone="Asia/Manila"
+    )
     await campaigns.stop_campaign(world.db, world.clock, org, campaign_id)
     world.clock.set(manila(2026, 1, 20, 11, 0))
     await campaigns.launch_campaign(world.db, world.clock, org, campaign_id)

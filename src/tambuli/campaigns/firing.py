@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.campaigns import reply_store, store
-from tambuli.campaigns.delays import compute_fire_time
+from tambuli.campaigns.delays import choose_delay_zone, compute_fire_time
 from tambuli.campaigns.models import (
     Campaign,
     CampaignKind,
@@ -132,8 +132,8 @@ def advance_after_send(
     step = campaign.rules.steps[run.step_index]
     if step.question is not None:
         # The question's timeout counts from when it was actually sent.
-        zone = ZoneInfo(run.time_zone)
-        timeout_at = compute_fire_time(step.question.timeout, now, zone)
+        timeout = step.question.timeout
+        timeout_at = compute_fire_time(timeout, now, choose_delay_zone(timeout))
         return {
             **sent,
             "awaiting_reply": True,
@@ -155,7 +155,8 @@ def plan_after_step(
         fired_at=fired_at,
         started_at=run.started_at,
         anchor_at=run.anchor_at,
-        zone=ZoneInfo(run.time_zone),
+        zone=run.zone,
+        override=run.override,
     )
     if nxt is None:
         return {**store.ending(RunStatus.DONE, now), "step_index": len(campaign.rules.steps)}

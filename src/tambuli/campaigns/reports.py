@@ -97,6 +97,7 @@ async def read_schedule(db: Database, org_id: int, campaign_id: int, run_id: int
         started_at=run.started_at,
         anchor_at=run.anchor_at,
         zone=zone,
+        override=run.override,
     )
     paused = run.status is RunStatus.PAUSED or campaign.state is not CampaignState.LAUNCHED
     return RunSchedule(run, zone, steps, paused=paused)

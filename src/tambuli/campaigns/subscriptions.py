@@ -17,6 +17,7 @@ from tambuli.campaigns import reply_store, store
 from tambuli.campaigns.delays import (
     EARLIEST_AT,
     LATEST_AT,
+    choose_delay_zone,
     compute_fire_time,
     parse_delay,
     resolve_zone,
@@ -101,8 +102,7 @@ async def subscribe_contact(
             )
             _refuse_resubscribe(earlier, request.allow_resubscribe, contact.id)
             now = clock.now()
-            start_zone = resolve_zone(delay.timezone, delay.country, contact.phone)
-            started_at = compute_fire_time(delay, now, start_zone)
+            started_at = compute_fire_time(delay, now, choose_delay_zone(delay))
             names = await _read_field_names(conn, campaign)
             new = plan_run(
                 campaign, contact, now, started_at, request.time_zone, request.args, names
@@ -195,13 +195,23 @@ def plan_run(
     args: dict[str, Any],
     field_names: Mapping[int, str],
 ) -> store.NewRun:
-    """A new run: its zone, its reminder date and its first step."""
+    """A new run: its zone, its reminder date and its first step.
+
+    The run's zone is `time_zone` (the subscription's timeZone), else the contact's number's;
+    a given timeZone also sets the time of day of drip and reminder steps (schedule.py).
+    """
     zone = resolve_zone(time_zone or None, None, contact.phone)
+    override = zone if time_zone else None
     anchor_at = None
     if campaign.kind is CampaignKind.REMINDER:
         anchor_at = _find_reminder_date(campaign, contact, args, zone, field_names)
     first = plan_first_step(
-        campaign.kind, campaign.rules, started_at=started_at, anchor_at=anchor_at, zone=zone
+        campaign.kind,
+        campaign.rules,
+        started_at=started_at,
+        anchor_at=anchor_at,
+        zone=zone,
+        override=override,
     )
     if first is not None:
         # Every later step must have a moment too: a run that cannot be planned to its end is
@@ -214,12 +224,14 @@ def plan_run(
             started_at=started_at,
             anchor_at=anchor_at,
             zone=zone,
+            override=override,
         )
     return store.NewRun(
         org_id=campaign.org_id,
         campaign_id=campaign.id,
         contact_id=contact.id,
         time_zone=zone.key,
+        time_zone_given=override is not None,
         args=args,
         started_at=started_at,
         anchor_at=anchor_at,
