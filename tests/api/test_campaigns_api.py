@@ -415,6 +415,16 @@ async def test_a_campaign_that_cannot_send_is_refused_at_launch_and_subscribe_na
     answer = await capi.subscribe(campaign_id, {"fullPhoneNumber": capi.number()})
     assert_error(answer, 400, "sms.senderowned")
     assert await capi.contact_count() == 0
+    # Nor may a live campaign switch to a sender it cannot use; renaming it is still fine.
+    live = await capi.launched()
+    path = f"{capi.base}/campaigns/{live}/"
+    assert_error(
+        await capi.call("PATCH", path, None, json={"sender": sender}), 400, "sms.senderowned"
+    )
+    renamed = await capi.call(
+        "PATCH", f"{capi.base}/campaigns/{campaign_id}/", None, json={"name": "N"}
+    )
+    assert renamed.status_code == 200, renamed.text
 
 
 async def test_a_delayed_subscription_shows_its_schedule_in_utc_and_local_time(

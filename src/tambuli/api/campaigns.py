@@ -195,6 +195,7 @@ async def update_campaign(
         principal.org_id,
         campaign_id_of(campaign_id),
         _given(data, keep_nulls=True),
+        server_sender=runtime.settings.server_sender_id,
     )
     return render_campaign(campaign)
 

@@ -57,9 +57,19 @@ async def count_runs(db: Database, campaign_id: int) -> dict[str, int]:
 
 
 async def update_campaign(
-    db: Database, clock: Clock, org_id: int, campaign_id: int, raw: object
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    campaign_id: int,
+    raw: object,
+    *,
+    server_sender: str = "",
 ) -> Campaign:
-    """Change the given fields; kind and steps only while the campaign is a draft."""
+    """Change the given fields; kind and steps only while the campaign is a draft.
+
+    A launched campaign's sender may not change to one it cannot send from (readiness.py),
+    as it could not have been launched so; `server_sender` is the server's default sender ID.
+    """
     if not isinstance(raw, Mapping):
         raise InvalidField("The body must be an object", {"field": "body"})
     async with db.write() as conn:
@@ -96,7 +106,9 @@ async def update_campaign(
             },
         )
         changed = await store.select_campaign(conn, org_id, campaign_id)
-    assert changed is not None
+        assert changed is not None
+        if changed.state is CampaignState.LAUNCHED and "sender" in raw:
+            await check_campaign_sendable_within(conn, changed, server_sender)
     return changed
 
 
