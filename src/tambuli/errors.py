@@ -135,10 +135,13 @@ class MessageTooLong(InvalidInput):
 
 
 class MissingSender(InvalidInput):
-    """No "from" and no default sender ID for the organization."""
+    """No "from", no default sender ID for the organization and none for the server."""
 
     error_code = "sms.nosender"
-    default_message = '"from" is required: this organization has no default sender ID'
+    default_message = (
+        '"from" is required: this organization has no default sender ID and the server\'s '
+        "is turned off"
+    )
 
 
 class SenderOwned(InvalidInput):

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 DEFAULT_DATABASE_URL = "sqlite:///./tambuli.db"
+DEFAULT_SENDER_ID = "Tambuli"
+SENDER_OFF = "none"
 T = TypeVar("T")
 _ENV = "env"
 _LOW = "low"
@@ -138,6 +140,9 @@ class Settings:
     log_level: str = setting(
         "info", "TAMBULI_LOG_LEVEL", choices=("debug", "info", "warning", "error")
     )
+    # The sender ID of a message whose request and organization name none (engageSPARK's
+    # clients send "from": null); `none` turns it off, and such messages are refused.
+    default_sender_id: str = setting(DEFAULT_SENDER_ID, "TAMBULI_DEFAULT_SENDER_ID")
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -147,6 +152,12 @@ class Settings:
                 "TAMBULI_RETRY_MAX_SECONDS must be at least TAMBULI_RETRY_BASE_SECONDS"
                 f" ({self.retry_base_seconds:g}), got {self.retry_max_seconds:g}"
             )
+
+    @property
+    def server_sender_id(self) -> str:
+        """The server-wide default sender ID; "" when TAMBULI_DEFAULT_SENDER_ID is `none`."""
+        given = self.default_sender_id.strip()
+        return "" if given.lower() == SENDER_OFF else given
 
 
 def describe_range(metadata: Mapping[str, Any]) -> str:

@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tambuli.clock import FakeClock
+from tambuli.db.engine import Database
+from tambuli.messaging.senders import register_sender
 from tambuli.organizations.models import NewOrganization
 from tests.api.conftest import OrgApi, auth_header
 from tests.conftest import OrgFactory
@@ -394,24 +397,59 @@ async def test_only_launched_open_campaigns_accept_subscriptions(capi: CampaignA
     assert await capi.contact_count() == 0
 
 
+async def test_a_campaign_that_cannot_send_is_refused_at_launch_and_subscribe_naming_why(
+    capi: CampaignApi, db: Database, clock: FakeClock, make_org: OrgFactory
+) -> None:
+    too_long = {"name": "News", "kind": "blast", "steps": [{"message": "Market day. " * 200}]}
+    draft = await capi.create(too_long)
+    refused = await capi.call("POST", f"{capi.base}/campaigns/{draft}/launch", None)
+    assert_error(refused, 400, "sms.toolong")
+    assert f"Campaign {draft} cannot send" in refused.json()["error"]
+    got = await capi.call("GET", f"{capi.base}/campaigns/{draft}/", None)
+    assert got.json()["state"] == "draft"
+    sender = f"Own{capi.org_id % 10**8}"
+    campaign_id = await capi.launched({**DRIP, "sender": sender})
+    other = await make_org()
+    await register_sender(db, clock, other.org_id, sender)
+    answer = await capi.subscribe(campaign_id, {"fullPhoneNumber": capi.number()})
+    assert_error(answer, 400, "sms.senderowned")
+    assert await capi.contact_count() == 0
+    # Nor may a live campaign switch to a sender it cannot use; renaming it is still fine.
+    live = await capi.launched()
+    path = f"{capi.base}/campaigns/{live}/"
+    assert_error(
+        await capi.call("PATCH", path, None, json={"sender": sender}), 400, "sms.senderowned"
+    )
+    renamed = await capi.call(
+        "PATCH", f"{capi.base}/campaigns/{campaign_id}/", None, json={"name": "N"}
+    )
+    assert renamed.status_code == 200, renamed.text
+
+
 async def test_a_delayed_subscription_shows_its_schedule_in_utc_and_local_time(
     capi: CampaignApi,
 ) -> None:
     campaign_id = await capi.launched()
-    answer = (
-        await capi.subscribe(
-            campaign_id,
-            {
-                "fullPhoneNumber": capi.number(),
-                "delay": {"unit": "at", "value": 0, "at": "2030-03-01T01:00:00Z"},
-            },
+    start = {"unit": "at", "value": 0, "at": "2030-03-01T01:00:00Z"}
+
+    async def schedule_of(body: dict[str, Any]) -> dict[str, Any]:
+        answer = (await capi.subscribe(campaign_id, {**body, "delay": start})).json()
+        schedule = await capi.call(
+            "GET", f"{capi.base}/campaigns/{campaign_id}/runs/{answer['runId']}/schedule", None
         )
-    ).json()
-    schedule = await capi.call(
-        "GET", f"{capi.base}/campaigns/{campaign_id}/runs/{answer['runId']}/schedule", None
-    )
-    assert schedule.status_code == 200, schedule.text
-    body = schedule.json()
+        assert schedule.status_code == 200, schedule.text
+        found: dict[str, Any] = schedule.json()
+        return found
+
+    # The steps' "09:00" has no zone, so it is UTC (the spec), shown in the number's zone too.
+    body = await schedule_of({"fullPhoneNumber": capi.number()})
+    assert body["timeZone"] == "Asia/Manila"
+    assert body["steps"] == [
+        {"step": 1, "fireAt": "2030-03-02T09:00:00Z", "fireAtLocal": "2030-03-02T17:00:00+08:00"},
+        {"step": 2, "fireAt": "2030-03-09T09:00:00Z", "fireAtLocal": "2030-03-09T17:00:00+08:00"},
+    ]
+    # The request's timeZone overrides the time zone of a drip's message times.
+    body = await schedule_of({"fullPhoneNumber": capi.number(1), "timeZone": "Asia/Manila"})
     assert body["timeZone"] == "Asia/Manila"
     assert body["steps"] == [
         {"step": 1, "fireAt": "2030-03-02T01:00:00Z", "fireAtLocal": "2030-03-02T09:00:00+08:00"},

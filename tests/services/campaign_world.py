@@ -41,7 +41,9 @@ class CampaignWorld(SmsWorld):
     async def launched(self, org_id: int, definition: dict[str, Any]) -> int:
         """Create and launch a campaign; its ID."""
         campaign = await campaigns.create_campaign(self.db, self.clock, org_id, definition)
-        await campaigns.launch_campaign(self.db, self.clock, org_id, campaign.id)
+        await campaigns.launch_campaign(
+            self.db, self.clock, org_id, campaign.id, server_sender=self.outbox.default_sender_id
+        )
         return campaign.id
 
     async def subscribe(
@@ -58,6 +60,7 @@ class CampaignWorld(SmsWorld):
                 phone=phones.normalise_full_number(number),
                 **extra,
             ),
+            server_sender=self.outbox.default_sender_id,
         )
 
     async def fire(self) -> int:

@@ -20,6 +20,8 @@ MANILA = ZoneInfo("Asia/Manila")
 NEW_YORK = ZoneInfo("America/New_York")
 FARMER = "639171230042"
 FARMER_NY = "12125550142"
+OTHER, THIRD = "639171230142", "639171230242"
+BLAST = {"message": "Market day"}
 
 
 @pytest.fixture
@@ -56,7 +58,8 @@ async def test_a_thirty_day_drip_fires_every_step_at_its_local_time(world: Campa
     org = await world.new_campaign_org()
     campaign_id = await world.launched(org, DRIP)
     start = world.clock.now()  # 2026-01-01 08:00 UTC, 16:00 in Manila
-    subscribed = await world.subscribe(org, campaign_id, FARMER)
+    # The subscription's timeZone sets the time of day of drip steps (the spec).
+    subscribed = await world.subscribe(org, campaign_id, FARMER, time_zone="Asia/Manila")
     await world.advance_to(start + timedelta(days=31))
     sent = await world.sent(FARMER)
     assert [s.body for s in sent] == [
@@ -82,6 +85,23 @@ async def test_a_thirty_day_drip_fires_every_step_at_its_local_time(world: Campa
     assert (row.status, row.steps_sent, row.active_contact_id) == ("done", 6, None)
 
 
+async def test_a_subscription_delays_time_is_utc_unless_its_zone_or_country_says(
+    world: CampaignWorld,
+) -> None:
+    org = await world.new_campaign_org()
+    campaign_id = await world.launched(org, {"name": "One", "kind": "blast", "steps": [BLAST]})
+    world.clock.set(datetime(2026, 1, 30, 12, 0, tzinfo=UTC))  # 20:00 in Manila
+    nine = {"unit": "day", "value": 1, "time": "09:00"}
+    # A Philippine contact: the spec reads "09:00" in UTC, not in the number's zone.
+    plain = await world.subscribe(org, campaign_id, FARMER, delay=nine)
+    in_ph = await world.subscribe(org, campaign_id, OTHER, delay={**nine, "country": "PH"})
+    # The subscription's timeZone is for drip and reminder step times, not the start.
+    zoned = await world.subscribe(org, campaign_id, THIRD, delay=nine, time_zone="America/New_York")
+    assert (await world.run_row(plain.run_id)).started_at == datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+    assert (await world.run_row(in_ph.run_id)).started_at == local(MANILA, 2026, 1, 31, 9, 0)
+    assert (await world.run_row(zoned.run_id)).started_at == datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+
+
 async def test_the_contacts_language_chooses_the_text(world: CampaignWorld) -> None:
     org = await world.new_campaign_org()
     campaign_id = await world.launched(org, {**DRIP, "steps": DRIP["steps"][:1]})
@@ -96,8 +116,14 @@ async def test_the_contacts_language_chooses_the_text(world: CampaignWorld) -> N
 async def test_drip_steps_keep_their_wall_time_across_a_dst_change(world: CampaignWorld) -> None:
     org = await world.new_campaign_org()
     steps = [
-        {"delay": {"unit": "day", "value": 0, "time": "09:00"}, "message": "one"},
-        {"delay": {"unit": "week", "value": 1, "time": "09:00"}, "message": "two"},
+        {
+            "delay": {"unit": "day", "value": 0, "time": "09:00", "timezone": "America/New_York"},
+            "message": "one",
+        },
+        {
+            "delay": {"unit": "week", "value": 1, "time": "09:00", "timezone": "America/New_York"},
+            "message": "two",
+        },
     ]
     campaign_id = await world.launched(org, {"name": "NY", "kind": "drip", "steps": steps})
     world.clock.set(local(NEW_YORK, 2026, 3, 2, 12, 0))
@@ -117,7 +143,9 @@ async def test_a_reminder_counts_before_and_after_the_date_in_args(world: Campai
         {"delay": {"unit": "day", "value": 1, "time": "10:00"}, "message": "after"},
     ]
     campaign_id = await world.launched(org, {"name": "Clinic", "kind": "reminder", "steps": steps})
-    await world.subscribe(org, campaign_id, FARMER, args={"date": "2026-01-20"})
+    await world.subscribe(
+        org, campaign_id, FARMER, args={"date": "2026-01-20"}, time_zone="Asia/Manila"
+    )
     await world.advance_to(local(MANILA, 2026, 2, 1, 0, 0))
     sent = await world.sent(FARMER)
     assert [(s.body, s.created_at) for s in sent] == [
@@ -300,7 +328,7 @@ async def test_a_reminder_can_take_its_date_from_a_contact_custom_field(
     }
     campaign_id = await world.launched(org, definition)
     contact = ContactInput(custom_fields_by_name={"Appointment": "2026-02-02T10:30"})
-    await world.subscribe(org, campaign_id, FARMER, contact=contact)
+    await world.subscribe(org, campaign_id, FARMER, contact=contact, time_zone="Asia/Manila")
     await world.advance_to(local(MANILA, 2026, 2, 3, 0, 0))
     assert [(s.body, s.created_at) for s in await world.sent(FARMER)] == [
         ("eve", local(MANILA, 2026, 2, 1, 17, 0))

@@ -251,12 +251,22 @@ async def test_a_campaign_cannot_launch_or_send_from_another_organizations_sende
     with pytest.raises(SenderOwned):
         await campaigns.launch_campaign(world.db, world.clock, other, draft.id)
     assert (await campaigns.get_campaign(world.db, other, draft.id)).state.value == "draft"
-    # Launched from its own sender, then switched to the owned one: the step is refused.
+    # A live campaign cannot be switched to the owned sender either.
     campaign_id = await world.launched(other, DRIP)
-    await campaigns.update_campaign(world.db, world.clock, other, campaign_id, {"sender": "Acme"})
+    with pytest.raises(SenderOwned):
+        await campaigns.update_campaign(
+            world.db, world.clock, other, campaign_id, {"sender": "Acme"}
+        )
+    assert (await campaigns.get_campaign(world.db, other, campaign_id)).rules.sender == ""
+    # Launched from a sender that someone registers afterwards: new subscriptions are refused
+    # and the step of a run already there is refused for good, ending the run.
+    campaign_id = await world.launched(other, {**DRIP, "sender": "Late"})
     run = await world.subscribe(other, campaign_id, NUMBER)
+    await register_sender(world.db, world.clock, owner, "Late")
+    with pytest.raises(SenderOwned):
+        await world.subscribe(other, campaign_id, "639171239999")
     await world.fire()
     row = await world.run_row(run.run_id)
-    assert row.with_failures and row.last_error.startswith("sms.senderowned")
+    assert row.status == "error" and row.last_error.startswith("sms.senderowned")
     assert await _outbound_count(world, other) == 0
     assert await world.balance(other) == 10_000_000

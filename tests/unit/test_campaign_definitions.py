@@ -106,7 +106,10 @@ def test_drip_steps_count_from_the_previous_step_or_the_start() -> None:
         }
     )
     start = datetime(2026, 1, 30, 12, 0, tzinfo=UTC)
-    first = plan_first_step(spec.kind, spec.rules, started_at=start, anchor_at=None, zone=MANILA)
+    # A subscription with timeZone Asia/Manila: it sets the time of day of drip steps.
+    first = plan_first_step(
+        spec.kind, spec.rules, started_at=start, anchor_at=None, zone=MANILA, override=MANILA
+    )
     assert first is not None and first.index == 0
     assert first.due_at == datetime(2026, 1, 31, 9, 0, tzinfo=MANILA)
     remaining = plan_remaining_steps(
@@ -117,6 +120,7 @@ def test_drip_steps_count_from_the_previous_step_or_the_start() -> None:
         started_at=start,
         anchor_at=None,
         zone=MANILA,
+        override=MANILA,
     )
     assert [p.due_at for p in remaining] == [
         datetime(2026, 1, 31, 9, 0, tzinfo=MANILA),
@@ -125,7 +129,14 @@ def test_drip_steps_count_from_the_previous_step_or_the_start() -> None:
     ]
     assert (
         plan_next_step(
-            spec.kind, spec.rules, 2, fired_at=start, started_at=start, anchor_at=None, zone=MANILA
+            spec.kind,
+            spec.rules,
+            2,
+            fired_at=start,
+            started_at=start,
+            anchor_at=None,
+            zone=MANILA,
+            override=MANILA,
         )
         is None
     )
@@ -141,7 +152,9 @@ def test_a_window_moves_planned_steps_to_its_opening_in_local_time() -> None:
     )
     # 2026-03-28 23:30 UTC + 1 h = 00:30 on the night London springs forward.
     start = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
-    first = plan_first_step(spec.kind, spec.rules, started_at=start, anchor_at=None, zone=LONDON)
+    first = plan_first_step(
+        spec.kind, spec.rules, started_at=start, anchor_at=None, zone=LONDON, override=None
+    )
     assert first is not None
     assert first.due_at == datetime(2026, 3, 29, 9, 0, tzinfo=LONDON)
     assert first.due_at.astimezone(UTC).hour == 8
@@ -153,6 +166,72 @@ def test_a_polls_later_questions_have_no_moment_until_answered() -> None:
     )
     start = datetime(2026, 1, 1, tzinfo=UTC)
     remaining = plan_remaining_steps(
-        spec.kind, spec.rules, 0, next_due_at=start, started_at=start, anchor_at=None, zone=MANILA
+        spec.kind,
+        spec.rules,
+        0,
+        next_due_at=start,
+        started_at=start,
+        anchor_at=None,
+        zone=MANILA,
+        override=None,
     )
     assert [(p.index, p.due_at) for p in remaining] == [(0, start), (1, None)]
+
+
+def test_a_step_time_is_in_its_delays_zone_else_its_countrys_else_utc_not_the_contacts() -> None:
+    steps = [
+        {"message": "a", "delay": {"unit": "day", "value": 1, "time": "09:00"}},
+        {"message": "b", "delay": {"unit": "day", "value": 1, "time": "09:00", "country": "PH"}},
+        {
+            "message": "c",
+            "delay": {"unit": "day", "value": 1, "time": "09:00", "timezone": "Europe/London"},
+        },
+    ]
+    spec = parse_campaign({**MINIMAL, "steps": steps})
+    start = datetime(2026, 1, 30, 12, 0, tzinfo=UTC)
+    # A Philippine contact without a subscription timeZone: the run's zone is Manila, but only
+    # the sending window and the schedule's local times use it.
+    planned = plan_remaining_steps(
+        spec.kind,
+        spec.rules,
+        0,
+        next_due_at=datetime(2026, 1, 31, 9, 0, tzinfo=UTC),
+        started_at=start,
+        anchor_at=None,
+        zone=MANILA,
+        override=None,
+    )
+    assert [p.due_at for p in planned] == [
+        datetime(2026, 1, 31, 9, 0, tzinfo=UTC),
+        datetime(2026, 2, 1, 9, 0, tzinfo=MANILA),
+        datetime(2026, 2, 2, 9, 0, tzinfo=LONDON),
+    ]
+    # The subscription's timeZone overrides every drip step's zone, its own included.
+    overridden = plan_remaining_steps(
+        spec.kind,
+        spec.rules,
+        0,
+        next_due_at=datetime(2026, 1, 31, 9, 0, tzinfo=MANILA),
+        started_at=start,
+        anchor_at=None,
+        zone=MANILA,
+        override=MANILA,
+    )
+    assert [p.due_at for p in overridden][1:] == [
+        datetime(2026, 2, 1, 9, 0, tzinfo=MANILA),
+        datetime(2026, 2, 2, 9, 0, tzinfo=MANILA),
+    ]
+
+
+def test_a_subscription_time_zone_does_not_override_blast_or_poll_step_times() -> None:
+    for kind, steps in (
+        ("blast", [{"message": "a", "delay": {"unit": "day", "value": 1, "time": "09:00"}}]),
+        ("poll", [{"message": "a?", "delay": {"unit": "day", "value": 1, "time": "09:00"}}]),
+    ):
+        spec = parse_campaign({**MINIMAL, "kind": kind, "steps": steps})
+        start = datetime(2026, 1, 30, 12, 0, tzinfo=UTC)
+        first = plan_first_step(
+            spec.kind, spec.rules, started_at=start, anchor_at=None, zone=MANILA, override=MANILA
+        )
+        assert first is not None
+        assert first.due_at == datetime(2026, 1, 31, 9, 0, tzinfo=UTC), kind

@@ -13,6 +13,7 @@ from tambuli.campaigns.delays import (
     Delay,
     DelayUnit,
     Relative,
+    choose_delay_zone,
     compute_fire_time,
     describe_fire_time,
     parse_delay,
@@ -620,3 +621,26 @@ def test_day_and_week_delays_with_a_time_fire_after_the_base_at_that_time_and_in
     if unit is DelayUnit.DAY:
         elapsed_days = (local.date() - base.astimezone(zone).date()).days
         assert elapsed_days == value or (value == 0 and elapsed_days == 1)
+
+
+def test_a_delay_time_is_in_its_timezone_else_its_countrys_else_utc() -> None:
+    plain = parse_delay({"unit": "day", "value": 1, "time": "09:00"})
+    assert choose_delay_zone(plain) == ZoneInfo("UTC")
+    by_country = parse_delay({"unit": "day", "value": 1, "time": "09:00", "country": "PH"})
+    assert choose_delay_zone(by_country) == MANILA
+    both = {"unit": "day", "value": 1, "time": "09:00", "timezone": "Europe/London"}
+    assert choose_delay_zone(parse_delay({**both, "country": "PH"})) == LONDON
+    assert choose_delay_zone(parse_delay(both), MANILA) == MANILA
+
+
+def test_one_day_at_nine_without_a_zone_is_nine_utc_for_any_contact() -> None:
+    # The spec: "Optional timezone for the specified 'time', defaults to UTC if not provided".
+    delay = parse_delay({"unit": "day", "value": 1, "time": "09:00"})
+    now = datetime(2026, 1, 30, 12, 0, tzinfo=UTC)
+    assert compute_fire_time(delay, now, choose_delay_zone(delay)) == datetime(
+        2026, 1, 31, 9, 0, tzinfo=UTC
+    )
+    in_manila = parse_delay({"unit": "day", "value": 1, "time": "09:00", "country": "PH"})
+    assert compute_fire_time(in_manila, now, choose_delay_zone(in_manila)) == datetime(
+        2026, 1, 31, 9, 0, tzinfo=MANILA
+    )

@@ -368,3 +368,23 @@ def test_days_and_weeks_before_land_that_many_days_back_at_the_time(
     if local.time() != wall:
         # Only a wall time that does not exist that day may move, and only to the gap's end.
         assert (result - timedelta(seconds=1)).astimezone(zone).utcoffset() != local.utcoffset()
+
+
+def test_a_reminder_counts_days_on_the_dates_calendar_and_reads_the_time_in_the_steps_zone() -> (
+    None
+):
+    # "2030-03-10" for a Philippine contact is midnight in Manila (16:00 UTC the day before);
+    # a step's 08:00 without a zone is 08:00 UTC, on the day before / after the 10th.
+    date_anchor = anchor("2030-03-10", MANILA)
+    day_before = parse_delay({"unit": "day", "value": 1, "time": "08:00"})
+    assert compute_reminder_time(day_before, True, date_anchor, ZONE_UTC, MANILA) == datetime(
+        2030, 3, 9, 8, 0, tzinfo=UTC
+    )
+    assert compute_reminder_time(day_before, False, date_anchor, ZONE_UTC, MANILA) == datetime(
+        2030, 3, 11, 8, 0, tzinfo=UTC
+    )
+    # Without a time the step keeps the date's own wall clock, in the date's zone.
+    three_days = parse_delay({"unit": "day", "value": 3})
+    assert compute_reminder_time(three_days, True, date_anchor, ZONE_UTC, MANILA) == datetime(
+        2030, 3, 7, 0, 0, tzinfo=MANILA
+    )

@@ -85,3 +85,9 @@ def test_the_log_level_is_one_of_four_words_in_any_case() -> None:
     assert load_settings({"TAMBULI_LOG_LEVEL": "DEBUG"}).log_level == "debug"
     with pytest.raises(ValueError, match="TAMBULI_LOG_LEVEL"):
         load_settings({"TAMBULI_LOG_LEVEL": "verbose"})
+
+
+def test_the_server_default_sender_is_tambuli_and_none_turns_it_off() -> None:
+    assert load_settings({}).server_sender_id == "Tambuli"
+    assert load_settings({"TAMBULI_DEFAULT_SENDER_ID": " Clinic "}).server_sender_id == "Clinic"
+    assert load_settings({"TAMBULI_DEFAULT_SENDER_ID": "NONE"}).server_sender_id == ""

@@ -9,10 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tambuli.contacts.models import Contact
-from tambuli.errors import InvalidField
+from tambuli.errors import InvalidField, MissingSender
 from tambuli.messaging.models import (
     RetryPolicy,
     check_sender_id,
+    choose_sender,
     find_price,
     format_message_id,
     next_pacing_slot,
@@ -154,3 +155,14 @@ def test_contact_variables_are_filled_case_insensitively_and_unknown_ones_render
 def test_text_without_variables_is_left_alone() -> None:
     assert not has_variables("Hello {{ world }} and {contact.firstName}")
     assert render_for_contact("Hello {{x}}", _contact(), {}) == "Hello {{x}}"
+
+
+def test_the_sender_is_the_requests_else_the_organizations_else_the_servers() -> None:
+    assert choose_sender(" COOP ", "Clinic", "Tambuli") == "COOP"
+    assert choose_sender(None, "Clinic", "Tambuli") == "Clinic"
+    assert choose_sender("", "", "Tambuli") == "Tambuli"
+    assert choose_sender("  ", " ", "+639170000001") == "639170000001"
+    with pytest.raises(MissingSender):
+        choose_sender(None, "", "")
+    with pytest.raises(InvalidField):
+        choose_sender(None, "", "Far too long a name")

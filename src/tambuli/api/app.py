@@ -128,7 +128,7 @@ def build_app(
         db=db,
         clock=clock,
         settings=settings,
-        outbox=open_outbox(db, clock),
+        outbox=open_outbox(db, clock, settings.server_sender_id),
         commits=commits,
         topups=topups or open_topup_desk(db, clock, settings),
     )

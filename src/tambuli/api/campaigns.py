@@ -189,6 +189,7 @@ async def update_campaign(
         principal.org_id,
         campaign_id_of(campaign_id),
         _given(data, keep_nulls=True),
+        server_sender=runtime.settings.server_sender_id,
     )
     return render_campaign(campaign)
 
@@ -201,7 +202,11 @@ async def launch_campaign(
     principal = await authorize_org(request, org_id)
     runtime = runtime_of(request)
     campaign = await campaigns.launch_campaign(
-        runtime.db, runtime.clock, principal.org_id, campaign_id_of(campaign_id)
+        runtime.db,
+        runtime.clock,
+        principal.org_id,
+        campaign_id_of(campaign_id),
+        server_sender=runtime.settings.server_sender_id,
     )
     runtime.wake_campaigns()
     return render_campaign(campaign)

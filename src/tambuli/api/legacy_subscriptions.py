@@ -186,6 +186,7 @@ async def subscribe_contacts(
         wanted,
         subscribers,
         reuse_newest=try_using_existing == REUSE_NEWEST,
+        server_sender=runtime.settings.server_sender_id,
     )
     runtime.wake_campaigns()
     body = LegacyResultBody(data=[render_legacy_contact(c) for c in subscribed])

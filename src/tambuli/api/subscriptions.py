@@ -124,6 +124,7 @@ async def subscribe(
             args=data.args or {},
             contact=None if data.contact is None else read_contact_input(data.contact),
         ),
+        server_sender=runtime.settings.server_sender_id,
     )
     runtime.wake_campaigns()
     return SubscribedBody(run_id=done.run_id, contact_id=done.contact_id)

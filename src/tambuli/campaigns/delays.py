@@ -118,6 +118,14 @@ def parse_delay(raw: Mapping[str, object] | None) -> Delay:
     )
 
 
+def choose_delay_zone(delay: Delay, override: ZoneInfo | None = None) -> ZoneInfo:
+    """The zone of a delay's `time`: `override` if given, else the delay's `timezone`, else
+    its `country`'s, else UTC, as the spec's schema_sub_delay says (never the contact's)."""
+    if override is not None:
+        return override
+    return resolve_zone(delay.timezone, delay.country, None)
+
+
 def resolve_zone(timezone: str | None, country: str | None, phone_digits: str | None) -> ZoneInfo:
     """Pick the zone: explicit name, else the country's, else the phone number's, else UTC."""
     if timezone:
@@ -145,12 +153,18 @@ def resolve_zone(timezone: str | None, country: str | None, phone_digits: str | 
     return ZoneInfo("UTC")
 
 
-def compute_fire_time(delay: Delay, base: datetime, zone: ZoneInfo) -> datetime:
-    """Return the aware UTC moment a delay counted from `base` fires."""
+def compute_fire_time(
+    delay: Delay, base: datetime, zone: ZoneInfo, day_zone: ZoneInfo | None = None
+) -> datetime:
+    """Return the aware UTC moment a delay counted from `base` fires.
+
+    The delay's `time` is read in `zone`; its days are counted on `base`'s calendar in
+    `day_zone` (default `zone`), so a reminder date keeps the day it was given in.
+    """
     if base.tzinfo is None or base.utcoffset() is None:
         raise ValueError("base must be an aware datetime")
     try:
-        return _compute_fire_time(delay, base.astimezone(UTC), zone)
+        return _compute_fire_time(delay, base.astimezone(UTC), zone, day_zone or zone)
     except (OverflowError, ValueError) as exc:
         # date() says ValueError and date arithmetic says OverflowError past year 9999.
         raise _invalid("value", "The delay ends beyond the supported calendar") from exc
@@ -165,7 +179,9 @@ def describe_fire_time(moment: datetime, zone: ZoneInfo) -> tuple[str, str]:
     return in_utc, moment.astimezone(zone).isoformat(timespec=spec)
 
 
-def _compute_fire_time(delay: Delay, base: datetime, zone: ZoneInfo) -> datetime:
+def _compute_fire_time(
+    delay: Delay, base: datetime, zone: ZoneInfo, day_zone: ZoneInfo
+) -> datetime:
     # `base` is in UTC here: aware arithmetic within one zone would add wall-clock time, and
     # == across zones is always False for a base in a DST fold (PEP 495).
     if delay.unit is DelayUnit.NONE:
@@ -176,8 +192,8 @@ def _compute_fire_time(delay: Delay, base: datetime, zone: ZoneInfo) -> datetime
         return delay.at.astimezone(UTC)
     if delay.unit in ELAPSED_UNITS:
         return base + delay.value * ELAPSED_UNITS[delay.unit]
-    local = base.astimezone(zone)
-    wall = local.time().replace(fold=0) if delay.time_of_day is None else delay.time_of_day
+    local = base.astimezone(day_zone)
+    wall, wall_zone = read_wall_time(delay, local, zone)
     # "0 days" without a time is the base itself: re-reading its wall clock could land on
     # the other side of a DST change (a fall-back base in the second occurrence).
     if delay.value == 0 and delay.time_of_day is None and not _needs_weekday_move(delay, local):
@@ -188,14 +204,23 @@ def _compute_fire_time(delay: Delay, base: datetime, zone: ZoneInfo) -> datetime
         day = _move_to_allowed_day(local.date() + timedelta(weeks=delay.value), delay)
     else:
         day = local.date() + timedelta(days=delay.value)
-    fire = _localize(datetime.combine(day, wall), zone)
+    fire = _localize(datetime.combine(day, wall), wall_zone)
     # Only value 0 can land on or before the base: "the upcoming HH:MM" then means a later day.
     while fire <= base:
         day = day + timedelta(days=1)
         if delay.unit is DelayUnit.WEEK:
             day = _move_to_allowed_day(day, delay)
-        fire = _localize(datetime.combine(day, wall), zone)
+        fire = _localize(datetime.combine(day, wall), wall_zone)
     return fire
+
+
+def read_wall_time(delay: Delay, local_base: datetime, zone: ZoneInfo) -> tuple[time, ZoneInfo]:
+    """The wall time a day-counted delay fires at, and its zone: the delay's `time` in `zone`,
+    else the base's own time of day in the base's zone."""
+    if delay.time_of_day is None:
+        assert isinstance(local_base.tzinfo, ZoneInfo), "a base is read in a named zone"
+        return local_base.time().replace(fold=0), local_base.tzinfo
+    return delay.time_of_day, zone
 
 
 def _needs_weekday_move(delay: Delay, local: datetime) -> bool:

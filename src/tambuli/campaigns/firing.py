@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.campaigns import reply_store, store
-from tambuli.campaigns.delays import compute_fire_time
+from tambuli.campaigns.delays import choose_delay_zone, compute_fire_time
 from tambuli.campaigns.models import (
     Campaign,
     CampaignKind,
@@ -116,7 +116,7 @@ async def send_run_messages(
 def _unplannable(error: Exception, now: datetime) -> dict[str, Any]:
     """End a run whose next moment cannot be computed, so it never blocks the others."""
     reason = error.message if isinstance(error, TambuliError) else str(error)
-    return store.ending(RunStatus.FAILED, now, f"the next step cannot be planned: {reason}")
+    return store.ending(RunStatus.ERROR, now, f"the next step cannot be planned: {reason}")
 
 
 def advance_after_send(
@@ -132,8 +132,8 @@ def advance_after_send(
     step = campaign.rules.steps[run.step_index]
     if step.question is not None:
         # The question's timeout counts from when it was actually sent.
-        zone = ZoneInfo(run.time_zone)
-        timeout_at = compute_fire_time(step.question.timeout, now, zone)
+        timeout = step.question.timeout
+        timeout_at = compute_fire_time(timeout, now, choose_delay_zone(timeout))
         return {
             **sent,
             "awaiting_reply": True,
@@ -155,7 +155,8 @@ def plan_after_step(
         fired_at=fired_at,
         started_at=run.started_at,
         anchor_at=run.anchor_at,
-        zone=ZoneInfo(run.time_zone),
+        zone=run.zone,
+        override=run.override,
     )
     if nxt is None:
         return {**store.ending(RunStatus.DONE, now), "step_index": len(campaign.rules.steps)}
@@ -188,7 +189,7 @@ def _decide(
         # Stopped between the claim and now: wait for the relaunch.
         return {"status": RunStatus.PAUSED.value}
     if contact is None:
-        return store.ending(RunStatus.FAILED, now, "the contact was deleted")
+        return store.ending(RunStatus.ERROR, now, "the contact was deleted")
     if (contact.org_id, contact.phone) in refused:
         return store.ending(RunStatus.OPTED_OUT, now, "the contact's number opted out")
     if run.step_index >= len(campaign.rules.steps):
@@ -259,9 +260,13 @@ def _after_refusal(
             "last_error": reason,
             "next_fire_at": fit_into_window(retry_at, campaign.rules.sending_window, zone),
         }
-    # Refused for good (or too often): the step is skipped and the run carries on.
-    skipped = {"with_failures": True, "last_error": reason, "attempts": 0}
-    return {**skipped, **plan_after_step(run, campaign, now, now)}
+    if isinstance(error, TRANSIENT):
+        # Refused too often for a passing reason: the step is skipped and the run carries on.
+        skipped = {"with_failures": True, "last_error": reason, "attempts": 0}
+        return {**skipped, **plan_after_step(run, campaign, now, now)}
+    # Refused for good (no sender, no price, too long once personalised): the later steps
+    # would fail alike, so the run ends in error rather than reading as done.
+    return {"with_failures": True, "attempts": 0, **store.ending(RunStatus.ERROR, now, reason)}
 
 
 async def _find_opted_out(

@@ -57,7 +57,7 @@ class RunStatus(StrEnum):
     DONE = "done"  # every step fired (or the poll ended)
     UNSUBSCRIBED = "unsubscribed"  # ended by an unsubscribe request (reported as an error)
     OPTED_OUT = "opted_out"  # ended because the contact's number opted out
-    FAILED = "failed"  # ended because a step could not be sent (contact deleted, ...)
+    ERROR = "error"  # ended because a step could not be sent for good (refused, contact deleted)
 
 
 ACTIVE_STATUSES = (RunStatus.ACTIVE.value, RunStatus.PAUSED.value)

@@ -15,6 +15,7 @@ from tambuli.campaigns.delays import (
     _localize,
     _needs_weekday_move,
     compute_fire_time,
+    read_wall_time,
 )
 from tambuli.errors import InvalidField
 
@@ -49,21 +50,27 @@ def parse_reminder_date(text: object, zone: ZoneInfo, field: str) -> datetime:
     raise InvalidField(f"{field} must be {DATE_FORMS}, not {given[:64]!r}", {"field": field})
 
 
-def compute_reminder_time(delay: Delay, before: bool, anchor: datetime, zone: ZoneInfo) -> datetime:
-    """Return the aware UTC moment a reminder step fires: `delay` before or after `anchor`."""
+def compute_reminder_time(
+    delay: Delay, before: bool, anchor: datetime, zone: ZoneInfo, day_zone: ZoneInfo | None = None
+) -> datetime:
+    """Return the aware UTC moment a reminder step fires: `delay` before or after `anchor`.
+
+    The delay's `time` is read in `zone`, its days counted on the date's calendar in
+    `day_zone` (the zone the date was read in; default `zone`).
+    """
     if anchor.tzinfo is None or anchor.utcoffset() is None:
         raise ValueError("anchor must be an aware datetime")
     if not before:
-        return compute_fire_time(delay, anchor, zone)
+        return compute_fire_time(delay, anchor, zone, day_zone)
     try:
-        return _count_back(delay, anchor.astimezone(UTC), zone)
+        return _count_back(delay, anchor.astimezone(UTC), zone, day_zone or zone)
     except (OverflowError, ValueError) as exc:
         raise InvalidField(
             "The reminder falls before the supported calendar", {"field": "delay"}
         ) from exc
 
 
-def _count_back(delay: Delay, anchor: datetime, zone: ZoneInfo) -> datetime:
+def _count_back(delay: Delay, anchor: datetime, zone: ZoneInfo, day_zone: ZoneInfo) -> datetime:
     # `anchor` is in UTC here, for the same reasons as in delays._compute_fire_time.
     if delay.unit is DelayUnit.NONE:
         return anchor
@@ -72,7 +79,7 @@ def _count_back(delay: Delay, anchor: datetime, zone: ZoneInfo) -> datetime:
         return delay.at.astimezone(UTC)
     if delay.unit in ELAPSED_UNITS:
         return anchor - delay.value * ELAPSED_UNITS[delay.unit]
-    local = anchor.astimezone(zone)
+    local = anchor.astimezone(day_zone)
     if delay.value == 0 and delay.time_of_day is None and not _needs_weekday_move(delay, local):
         # Re-reading the wall clock could land on the other side of a fall-back fold.
         return anchor
@@ -84,8 +91,8 @@ def _count_back(delay: Delay, anchor: datetime, zone: ZoneInfo) -> datetime:
         day = _move_back_to_allowed_day(local.date() - timedelta(weeks=delay.value), delay)
     else:
         day = local.date() - timedelta(days=delay.value)
-    wall = local.time().replace(fold=0) if delay.time_of_day is None else delay.time_of_day
-    return _localize(datetime.combine(day, wall), zone)
+    wall, wall_zone = read_wall_time(delay, local, zone)
+    return _localize(datetime.combine(day, wall), wall_zone)
 
 
 def _move_back_to_allowed_day(day: date, delay: Delay) -> date:

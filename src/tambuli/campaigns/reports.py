@@ -97,6 +97,7 @@ async def read_schedule(db: Database, org_id: int, campaign_id: int, run_id: int
         started_at=run.started_at,
         anchor_at=run.anchor_at,
         zone=zone,
+        override=run.override,
     )
     paused = run.status is RunStatus.PAUSED or campaign.state is not CampaignState.LAUNCHED
     return RunSchedule(run, zone, steps, paused=paused)
@@ -168,7 +169,7 @@ def summarise_runs(runs: Sequence[store.Run], failed: set[int]) -> SubscriptionS
     A run has failures when a step was refused or one of its messages failed (`failed`)."""
     ordered = sorted(runs, key=lambda r: r.id)
     active = [r for r in ordered if r.is_active]
-    errors = (RunStatus.UNSUBSCRIBED, RunStatus.OPTED_OUT, RunStatus.FAILED)
+    errors = (RunStatus.UNSUBSCRIBED, RunStatus.OPTED_OUT, RunStatus.ERROR)
     return SubscriptionStatus(
         total=len(ordered),
         in_progress=len(active),

@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tambuli.campaigns.delays import Relative, compute_fire_time
+from tambuli.campaigns.delays import Relative, choose_delay_zone, compute_fire_time
 from tambuli.campaigns.models import CampaignKind, CampaignRules
 from tambuli.campaigns.quiet_hours import fit_into_window
 from tambuli.campaigns.reminders import compute_reminder_time
 from tambuli.errors import InvalidField
+
+# The subscription's `timeZone` "overrides the timezones used to calculate message times in
+# Drip and Reminder campaigns" (the spec's subscribeContact).
+OVERRIDDEN_KINDS = frozenset({CampaignKind.DRIP, CampaignKind.REMINDER})
 
 
 @dataclass(frozen=True)
@@ -30,19 +34,25 @@ def plan_step(
     started_at: datetime,
     anchor_at: datetime | None,
     zone: ZoneInfo,
+    override: ZoneInfo | None,
 ) -> datetime:
     """When step `index` fires, inside the sending window.
 
     `previous_at` is when the previous step fired (the subscription start for the first
-    step, the answer's arrival for a poll question that follows an answered one).
+    step, the answer's arrival for a poll question that follows an answered one). A step's
+    `time` is in its delay's zone (choose_delay_zone), or in `override` (the subscription's
+    `timeZone`) on drip and reminder steps; `zone` is the run's, for the sending window and
+    the reminder date's calendar.
     """
     step = rules.steps[index]
+    step_zone = choose_delay_zone(step.delay, override if kind in OVERRIDDEN_KINDS else None)
     if kind is CampaignKind.REMINDER:
         assert anchor_at is not None, "a reminder run always has its date"
-        planned = compute_reminder_time(step.delay, step.before, anchor_at, zone)
+        # The date's days are those of the zone it was read in; its `time` is the step's.
+        planned = compute_reminder_time(step.delay, step.before, anchor_at, step_zone, zone)
     else:
         base = started_at if step.delay.relative is Relative.INITIAL else previous_at
-        planned = compute_fire_time(step.delay, base, zone)
+        planned = compute_fire_time(step.delay, base, step_zone)
     try:
         return fit_into_window(planned, rules.sending_window, zone)
     except (OverflowError, ValueError) as exc:
@@ -58,6 +68,7 @@ def plan_first_step(
     started_at: datetime,
     anchor_at: datetime | None,
     zone: ZoneInfo,
+    override: ZoneInfo | None,
 ) -> PlannedStep | None:
     """The first step a new run fires, or None when there is none left to fire.
 
@@ -73,6 +84,7 @@ def plan_first_step(
             started_at=started_at,
             anchor_at=anchor_at,
             zone=zone,
+            override=override,
         )
         if kind is not CampaignKind.REMINDER or due >= started_at:
             return PlannedStep(index, due)
@@ -88,6 +100,7 @@ def plan_next_step(
     started_at: datetime,
     anchor_at: datetime | None,
     zone: ZoneInfo,
+    override: ZoneInfo | None,
 ) -> PlannedStep | None:
     """The step after `fired_index` and when it fires; None when the run is complete."""
     index = fired_index + 1
@@ -101,6 +114,7 @@ def plan_next_step(
         started_at=started_at,
         anchor_at=anchor_at,
         zone=zone,
+        override=override,
     )
     return PlannedStep(index, due)
 
@@ -114,6 +128,7 @@ def plan_remaining_steps(
     started_at: datetime,
     anchor_at: datetime | None,
     zone: ZoneInfo,
+    override: ZoneInfo | None,
 ) -> list[PlannedStep]:
     """Every step still to fire from `next_index`, each counted from the one before it.
 
@@ -134,6 +149,7 @@ def plan_remaining_steps(
                     started_at=started_at,
                     anchor_at=anchor_at,
                     zone=zone,
+                    override=override,
                 )
         planned.append(PlannedStep(index, due))
     return planned

@@ -6,8 +6,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tambuli.campaigns import store
 from tambuli.campaigns.models import (
     Campaign,
@@ -15,11 +13,10 @@ from tambuli.campaigns.models import (
     RunStatus,
     parse_campaign,
 )
+from tambuli.campaigns.readiness import check_campaign_sendable_within
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignLocked, CampaignNotFound, InvalidField
-from tambuli.messaging import senders
-from tambuli.organizations import profile as profiles
 from tambuli.organizations import service as organizations
 
 # Changeable at any time; every other part of a definition only while it is a draft.
@@ -60,9 +57,19 @@ async def count_runs(db: Database, campaign_id: int) -> dict[str, int]:
 
 
 async def update_campaign(
-    db: Database, clock: Clock, org_id: int, campaign_id: int, raw: object
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    campaign_id: int,
+    raw: object,
+    *,
+    server_sender: str = "",
 ) -> Campaign:
-    """Change the given fields; kind and steps only while the campaign is a draft."""
+    """Change the given fields; kind and steps only while the campaign is a draft.
+
+    A launched campaign's sender may not change to one it cannot send from (readiness.py),
+    as it could not have been launched so; `server_sender` is the server's default sender ID.
+    """
     if not isinstance(raw, Mapping):
         raise InvalidField("The body must be an object", {"field": "body"})
     async with db.write() as conn:
@@ -99,26 +106,38 @@ async def update_campaign(
             },
         )
         changed = await store.select_campaign(conn, org_id, campaign_id)
-    assert changed is not None
+        assert changed is not None
+        if changed.state is CampaignState.LAUNCHED and "sender" in raw:
+            await check_campaign_sendable_within(conn, changed, server_sender)
     return changed
 
 
-async def launch_campaign(db: Database, clock: Clock, org_id: int, campaign_id: int) -> Campaign:
+async def launch_campaign(
+    db: Database, clock: Clock, org_id: int, campaign_id: int, *, server_sender: str = ""
+) -> Campaign:
     """Start (or resume) a campaign: its steps fire and it accepts subscriptions if open.
 
     Runs paused by a stop continue where they were; a step that came due meanwhile fires
-    once, at the relaunch.
+    once, at the relaunch. A campaign that cannot send (readiness.py) is refused, naming why;
+    `server_sender` is the server's default sender ID ("" for none).
     """
-    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.LAUNCHED)
+    return await _move_campaign(
+        db, clock, org_id, campaign_id, CampaignState.LAUNCHED, server_sender
+    )
 
 
 async def stop_campaign(db: Database, clock: Clock, org_id: int, campaign_id: int) -> Campaign:
     """Halt a campaign: no step fires and no subscription is accepted until a relaunch."""
-    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.STOPPED)
+    return await _move_campaign(db, clock, org_id, campaign_id, CampaignState.STOPPED, "")
 
 
 async def _move_campaign(
-    db: Database, clock: Clock, org_id: int, campaign_id: int, wanted: CampaignState
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    campaign_id: int,
+    wanted: CampaignState,
+    server_sender: str,
 ) -> Campaign:
     """Launch or stop, pausing or resuming the runs in the same transaction; a repeat is a no-op."""
     now = clock.now()
@@ -131,7 +150,7 @@ async def _move_campaign(
         if campaign.state is not wanted:
             launching = wanted is CampaignState.LAUNCHED
             if launching:
-                await _check_campaign_sender(conn, campaign)
+                await check_campaign_sendable_within(conn, campaign, server_sender)
             moment = "launched_at" if launching else "stopped_at"
             await store.update_campaign_row(
                 conn, campaign_id, {"state": wanted.value, moment: now, "updated_at": now}
@@ -143,16 +162,3 @@ async def _move_campaign(
         moved = await store.select_campaign(conn, org_id, campaign_id)
     assert moved is not None
     return moved
-
-
-async def _check_campaign_sender(conn: AsyncConnection, campaign: Campaign) -> None:
-    """SenderOwned when the campaign would send from another organization's sender ID.
-
-    Each step is checked again when it is queued (the sender or a registration may change).
-    """
-    sender = campaign.rules.sender
-    if not sender:
-        profile = await profiles.read_profile_within(conn, campaign.org_id)
-        sender = "" if profile is None else profile.default_sender_id
-    if sender:
-        await senders.check_sender_within(conn, campaign.org_id, sender)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +35,7 @@ class Run:
     contact_id: int
     status: RunStatus
     time_zone: str
+    time_zone_given: bool
     args: dict[str, Any]
     started_at: datetime
     anchor_at: datetime | None
@@ -55,6 +57,16 @@ class Run:
         """Still has steps to come (possibly paused with its campaign)."""
         return self.status.value in ACTIVE_STATUSES
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The run's zone: the subscription's timeZone, else the contact's number's."""
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def override(self) -> ZoneInfo | None:
+        """The subscription's timeZone, which sets drip and reminder step times; else None."""
+        return ZoneInfo(self.time_zone) if self.time_zone_given else None
+
 
 @dataclass(frozen=True)
 class NewRun:
@@ -64,6 +76,7 @@ class NewRun:
     campaign_id: int
     contact_id: int
     time_zone: str
+    time_zone_given: bool
     args: dict[str, Any]
     started_at: datetime
     anchor_at: datetime | None
@@ -102,6 +115,7 @@ def to_run(row: Any) -> Run:
         contact_id=int(row.contact_id),
         status=RunStatus(row.status),
         time_zone=row.time_zone,
+        time_zone_given=bool(row.time_zone_given),
         args=json.loads(row.args),
         started_at=row.started_at,
         anchor_at=row.anchor_at,
@@ -198,6 +212,7 @@ def _run_row(new: NewRun) -> dict[str, Any]:
         "active_contact_id": None if done else new.contact_id,
         "status": (RunStatus.DONE if done else RunStatus.ACTIVE).value,
         "time_zone": new.time_zone,
+        "time_zone_given": new.time_zone_given,
         "args": json.dumps(new.args, ensure_ascii=False),
         "started_at": new.started_at,
         "anchor_at": new.anchor_at,

@@ -17,11 +17,13 @@ from tambuli.campaigns import reply_store, store
 from tambuli.campaigns.delays import (
     EARLIEST_AT,
     LATEST_AT,
+    choose_delay_zone,
     compute_fire_time,
     parse_delay,
     resolve_zone,
 )
 from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus, check_storable_json
+from tambuli.campaigns.readiness import check_campaign_sendable_within
 from tambuli.campaigns.reminders import parse_reminder_date
 from tambuli.campaigns.schedule import plan_first_step, plan_remaining_steps
 from tambuli.clock import Clock
@@ -74,8 +76,14 @@ class NewSubscriber:
     fields: ContactInput = field(default_factory=ContactInput)
 
 
-async def subscribe_contact(db: Database, clock: Clock, request: SubscribeRequest) -> Subscribed:
-    """Start a run of the campaign for one contact (found, created or updated first)."""
+async def subscribe_contact(
+    db: Database, clock: Clock, request: SubscribeRequest, *, server_sender: str = ""
+) -> Subscribed:
+    """Start a run of the campaign for one contact (found, created or updated first).
+
+    A campaign that cannot send is refused (readiness.py); `server_sender` is the server's
+    default sender ID ("" for none).
+    """
     delay = parse_delay(request.delay)
     _check_args(request.args)
     if request.time_zone:
@@ -86,6 +94,7 @@ async def subscribe_contact(db: Database, clock: Clock, request: SubscribeReques
     try:
         async with db.write() as conn:
             campaign = await _open_campaign(conn, request.org_id, request.campaign_id)
+            await check_campaign_sendable_within(conn, campaign, server_sender)
             contact = await _resolve_contact(conn, clock, request)
             await _refuse_opted_out(conn, campaign.org_id, [contact])
             earlier = await store.select_runs_of_contacts(
@@ -93,8 +102,7 @@ async def subscribe_contact(db: Database, clock: Clock, request: SubscribeReques
             )
             _refuse_resubscribe(earlier, request.allow_resubscribe, contact.id)
             now = clock.now()
-            start_zone = resolve_zone(delay.timezone, delay.country, contact.phone)
-            started_at = compute_fire_time(delay, now, start_zone)
+            started_at = compute_fire_time(delay, now, choose_delay_zone(delay))
             names = await _read_field_names(conn, campaign)
             new = plan_run(
                 campaign, contact, now, started_at, request.time_zone, request.args, names
@@ -114,8 +122,11 @@ async def subscribe_many(
     subscribers: Sequence[NewSubscriber],
     *,
     reuse_newest: bool,
+    server_sender: str = "",
 ) -> list[Contact]:
     """Subscribe a batch in one transaction (all or none); the contacts in order.
+
+    A campaign that cannot send is refused, as by subscribe_contact.
 
     New contacts are created unless `reuse_newest` finds a contact with the number (whose
     other given fields are then ignored, as engageSPARK's legacy API documents).
@@ -123,6 +134,7 @@ async def subscribe_many(
     try:
         async with db.write() as conn:
             campaign = await _open_campaign(conn, org_id, campaign_id)
+            await check_campaign_sendable_within(conn, campaign, server_sender)
             resolved = await _resolve_batch(conn, clock, org_id, subscribers, reuse_newest)
             ids = [c.id for c in resolved]
             repeated = sorted(c for c, n in Counter(ids).items() if n > 1)
@@ -183,13 +195,23 @@ def plan_run(
     args: dict[str, Any],
     field_names: Mapping[int, str],
 ) -> store.NewRun:
-    """A new run: its zone, its reminder date and its first step."""
+    """A new run: its zone, its reminder date and its first step.
+
+    The run's zone is `time_zone` (the subscription's timeZone), else the contact's number's;
+    a given timeZone also sets the time of day of drip and reminder steps (schedule.py).
+    """
     zone = resolve_zone(time_zone or None, None, contact.phone)
+    override = zone if time_zone else None
     anchor_at = None
     if campaign.kind is CampaignKind.REMINDER:
         anchor_at = _find_reminder_date(campaign, contact, args, zone, field_names)
     first = plan_first_step(
-        campaign.kind, campaign.rules, started_at=started_at, anchor_at=anchor_at, zone=zone
+        campaign.kind,
+        campaign.rules,
+        started_at=started_at,
+        anchor_at=anchor_at,
+        zone=zone,
+        override=override,
     )
     if first is not None:
         # Every later step must have a moment too: a run that cannot be planned to its end is
@@ -202,12 +224,14 @@ def plan_run(
             started_at=started_at,
             anchor_at=anchor_at,
             zone=zone,
+            override=override,
         )
     return store.NewRun(
         org_id=campaign.org_id,
         campaign_id=campaign.id,
         contact_id=contact.id,
         time_zone=zone.key,
+        time_zone_given=override is not None,
         args=args,
         started_at=started_at,
         anchor_at=anchor_at,

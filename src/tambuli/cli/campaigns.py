@@ -13,7 +13,14 @@ import yaml
 from tambuli.campaigns import reports
 from tambuli.campaigns import service as campaigns
 from tambuli.campaigns.models import Campaign, RunStatus
-from tambuli.cli.context import clock, json_option, print_json, print_table, run_with_database
+from tambuli.cli.context import (
+    clock,
+    json_option,
+    print_json,
+    print_table,
+    read_settings,
+    run_with_database,
+)
 from tambuli.clock import format_utc_timestamp
 from tambuli.db.engine import Database
 
@@ -107,9 +114,12 @@ def campaign_create(org_id: int, path: Path) -> None:
 @click.option("--campaign", "campaign_id", required=True, type=int)
 def campaign_launch(org_id: int, campaign_id: int) -> None:
     """Launch (or relaunch) a campaign; paused runs resume."""
+    server_sender = read_settings().server_sender_id
 
     async def action(db: Database) -> Campaign:
-        return await campaigns.launch_campaign(db, clock, org_id, campaign_id)
+        return await campaigns.launch_campaign(
+            db, clock, org_id, campaign_id, server_sender=server_sender
+        )
 
     print_json(_summary(run_with_database(action)))
 

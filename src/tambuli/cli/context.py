@@ -20,7 +20,8 @@ from tambuli.channels.http_presets import PRESET_DEFAULTS
 from tambuli.clock import SystemClock
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations
-from tambuli.errors import InvalidChannelConfig, TambuliError
+from tambuli.errors import InvalidChannelConfig, InvalidField, TambuliError
+from tambuli.messaging.models import check_sender_id
 from tambuli.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -30,9 +31,15 @@ clock = SystemClock()
 def read_settings() -> Settings:
     """Settings from the environment, with a clean message when they are wrong."""
     try:
-        return load_settings()
+        settings = load_settings()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    if settings.server_sender_id:
+        try:
+            check_sender_id(settings.server_sender_id)
+        except InvalidField as exc:
+            raise click.ClickException(f"TAMBULI_DEFAULT_SENDER_ID: {exc.message}") from exc
+    return settings
 
 
 def read_channel_config(settings: Settings) -> ChannelConfig:

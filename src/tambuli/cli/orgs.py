@@ -36,12 +36,18 @@ def org() -> None:
 @org.command("create")
 @click.option("--name", required=True, help="Organization name.")
 @click.option("--balance", "balance_usd", default="0", help="Starting balance in USD.")
-def org_create(name: str, balance_usd: str) -> None:
+@click.option(
+    "--sender-id",
+    default="",
+    help="Default sender ID of the organization (else the server's TAMBULI_DEFAULT_SENDER_ID).",
+)
+def org_create(name: str, balance_usd: str, sender_id: str) -> None:
     """Create an organization with an owner and a token; prints {"orgId", "token"}."""
     amount = read_usd_option(balance_usd, "--balance", allow_zero=True)
+    sender = _sender_id(sender_id)
 
     async def action(db: Database) -> NewOrganization:
-        created = await organizations.create_organization(db, clock, name)
+        created = await organizations.create_organization(db, clock, name, default_sender_id=sender)
         if amount > 0:
             await billing.credit_balance(
                 db, clock, created.org_id, amount, "initial balance", "org create"
@@ -166,7 +172,10 @@ def _print_profile(profile: profiles.OrgProfile, as_json: bool) -> None:
         f"Organization {profile.org_id}",
         ["setting", "value"],
         [
-            ("default sender ID", profile.default_sender_id or "(none)"),
+            (
+                "default sender ID",
+                profile.default_sender_id or "(none: the server's default applies)",
+            ),
             ("delivery window", window),
             ("inbound URL", profile.inbound_url or "(none)"),
             ("top-up results URL", profile.topup_url or "(none)"),

@@ -401,6 +401,9 @@ campaign_runs = Table(
     Column("active_contact_id", BigInteger, nullable=True),
     Column("status", String(16), nullable=False),
     Column("time_zone", String(64), nullable=False),
+    # The time zone came from the subscription's timeZone: it then sets the time of day of
+    # drip and reminder steps; otherwise each step's delay says (its timezone, country, UTC).
+    Column("time_zone_given", Boolean, nullable=False, server_default="0"),
     Column("args", Text, nullable=False, server_default="{}"),
     # When the subscription started (after its delay) and, for reminders, the date counted from.
     Column("started_at", UTCDateTime, nullable=False),

@@ -86,6 +86,7 @@ async def _draft(
         contact.phone,
         price_micro,
         now,
+        server_sender=outbox.default_sender_id,
         campaign_run_id=item.campaign_run_id,
     )
     window = timedelta(seconds=profile.delivery_window_seconds)

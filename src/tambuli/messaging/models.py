@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
-from tambuli.errors import InvalidField
+from tambuli.errors import InvalidField, MissingSender
 
 MESSAGE_ID_PATTERN = re.compile(r"^SMS(\d{8}T\d{6})-(\d{1,18})-(\d{1,18})$")
 MAX_MESSAGE_LENGTH = 10_000
@@ -92,6 +92,17 @@ def parse_message_id(text: str) -> MessageKey | None:
     if match is None:
         return None
     return MessageKey(match.group(1), int(match.group(2)), int(match.group(3)))
+
+
+def choose_sender(requested: str | None, org_default: str, server_default: str) -> str:
+    """The sender ID of a message: the request's, else the organization's, else the server's.
+
+    MissingSender when all three are empty; the chosen one is checked (check_sender_id).
+    """
+    for candidate in (requested, org_default, server_default):
+        if candidate and candidate.strip():
+            return check_sender_id(candidate)
+    raise MissingSender()
 
 
 def check_sender_id(sender: str) -> str:

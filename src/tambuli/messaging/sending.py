@@ -16,13 +16,12 @@ from tambuli.errors import (
     EmptyMessage,
     InvalidPushUrl,
     MessageTooLong,
-    MissingSender,
     NoPrice,
     UnknownContact,
 )
 from tambuli.messaging import store
 from tambuli.messaging.intake import Draft, SmsIntake
-from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id
+from tambuli.messaging.models import MAX_MESSAGE_LENGTH, choose_sender
 from tambuli.messaging.personalisation import (
     has_variables,
     render_for_contact,
@@ -123,6 +122,7 @@ def _compose(
     digits: str,
     price_micro: int,
     now: datetime,
+    server_sender: str,
 ) -> tuple[store.NewMessage, SegmentedMessage]:
     return compose_message(
         request.org_id,
@@ -133,6 +133,7 @@ def _compose(
         digits,
         price_micro,
         now,
+        server_sender=server_sender,
         client_ref=request.client_ref,
         client_dedup=request.client_dedup,
         client_push_url=request.client_push_url,
@@ -149,16 +150,14 @@ def compose_message(
     price_micro: int,
     now: datetime,
     *,
+    server_sender: str,
     client_ref: str = "",
     client_dedup: str = "",
     client_push_url: str = "",
     campaign_run_id: int | None = None,
 ) -> tuple[store.NewMessage, SegmentedMessage]:
     """The message to store: sender chosen, text segmented and checked."""
-    sender_text = sender if sender else profile.default_sender_id
-    if not sender_text:
-        raise MissingSender()
-    checked_sender = check_sender_id(sender_text)
+    checked_sender = choose_sender(sender, profile.default_sender_id, server_sender)
     if not body.strip():
         raise EmptyMessage("The message is empty once personalised")
     segments = segment_message(body)
@@ -205,7 +204,14 @@ async def _draft_to_contact(outbox: Outbox, request: SendRequest, profile: OrgPr
         body = render_for_contact(request.text, contact, names)
     price_micro = require_price(await outbox.prices.price_for(region, digits), digits, region)
     new, segments = _compose(
-        request, profile, contact, body, digits, price_micro, outbox.clock.now()
+        request,
+        profile,
+        contact,
+        body,
+        digits,
+        price_micro,
+        outbox.clock.now(),
+        outbox.default_sender_id,
     )
     window = timedelta(seconds=profile.delivery_window_seconds)
     return Draft(new, window, segments, new_contact)
@@ -220,6 +226,8 @@ class Outbox:
     prices: PriceBook
     profiles: ProfileCache
     intake: SmsIntake
+    # The server-wide sender ID of messages whose request and organization name none ("": none).
+    default_sender_id: str = ""
 
 
 async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
@@ -243,7 +251,14 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
         region = request.phone.region
         price_micro = require_price(await outbox.prices.price_for(region, digits), digits, region)
         new, segments = _compose(
-            request, profile, None, request.text, digits, price_micro, clock.now()
+            request,
+            profile,
+            None,
+            request.text,
+            digits,
+            price_micro,
+            clock.now(),
+            outbox.default_sender_id,
         )
         window = timedelta(seconds=profile.delivery_window_seconds)
         draft = Draft(new, window, segments)
@@ -251,6 +266,8 @@ async def send_sms(outbox: Outbox, request: SendRequest) -> SentMessage:
     return SentMessage(stored, draft.segments)
 
 
-def open_outbox(db: Database, clock: Clock) -> Outbox:
-    """The Outbox of one process, with its caches and its intake."""
-    return Outbox(db, clock, PriceBook(db), ProfileCache(db), SmsIntake(db, clock))
+def open_outbox(db: Database, clock: Clock, default_sender_id: str) -> Outbox:
+    """The Outbox of one process, with its caches, its intake and the server's default sender."""
+    return Outbox(
+        db, clock, PriceBook(db), ProfileCache(db), SmsIntake(db, clock), default_sender_id
+    )

@@ -18,6 +18,7 @@ from tambuli.organizations.models import (
     token_matches,
     token_prefix,
 )
+from tambuli.organizations.profile import OrgProfile, write_profile_within
 
 MAX_NAME_LENGTH = 200
 
@@ -31,8 +32,13 @@ def _check_name(name: str) -> str:
     return cleaned
 
 
-async def create_organization(db: Database, clock: Clock, name: str) -> NewOrganization:
-    """Create an organization, its owner user and the owner's first API token."""
+async def create_organization(
+    db: Database, clock: Clock, name: str, *, default_sender_id: str = ""
+) -> NewOrganization:
+    """Create an organization, its owner user and the owner's first API token.
+
+    `default_sender_id` (already checked by the caller) is stored in the same commit.
+    """
     cleaned = _check_name(name)
     token = generate_token()
     now = clock.now()
@@ -41,6 +47,9 @@ async def create_organization(db: Database, clock: Clock, name: str) -> NewOrgan
         user_id = await store.insert_user(conn, f"Owner of {cleaned}", now)
         await store.insert_membership(conn, user_id, org_id, now)
         await store.insert_token(conn, user_id, hash_token(token), token_prefix(token), now)
+        if default_sender_id:
+            profile = OrgProfile(org_id=org_id, default_sender_id=default_sender_id)
+            await write_profile_within(conn, profile)
     return NewOrganization(org_id=org_id, user_id=user_id, token=token)
 
 

@@ -283,7 +283,7 @@ class Workers:
             return claimed
 
         events = MessageEvents(self.db, self.clock, find_runs_awaiting_reply_within)
-        outbox = open_outbox(self.db, self.clock)
+        outbox = open_outbox(self.db, self.clock, self.settings.server_sender_id)
         skip_locked = not self.db.is_sqlite
         lease = self.settings.claim_lease_seconds
         limit = self.settings.campaign_batch_size
