@@ -138,6 +138,7 @@ async def _serve(
     # The web stack takes a second to import; other commands should not pay for it.
     from tambuli.api.app import build_app
     from tambuli.api.server import serve_http
+    from tambuli.web.routes import build_console
     from tambuli.workers.runner import Workers
 
     db = _open_long_running_database(settings)
@@ -151,6 +152,9 @@ async def _serve(
         demo = await _create_demo_organization(db, settings)
         channel_config = read_channel_config(settings)
         workers = Workers(db, clock, settings, channel_config) if with_workers else None
+        console, console_state = build_console(
+            db, clock, settings, workers.read_channel_health if workers else None
+        )
         app = build_app(
             db,
             clock,
@@ -164,6 +168,8 @@ async def _serve(
             channel_config=channel_config,
             read_channel_health=workers.read_channel_health if workers else None,
             read_worker_problems=workers.read_loop_problems if workers else None,
+            beside=console,
+            beside_state=console_state,
         )
         if workers is not None:
             background = asyncio.create_task(workers.run(stop))

@@ -50,6 +50,31 @@ async def create_console_user(
 ) -> int:
     """Give the person with this email `role` in the organization, creating their account if
     it is new (with the password, when one is given); returns the user's ID."""
+    user_id, _ = await _grant_role(db, clock, org_id, email, role, password, name)
+    return user_id
+
+
+async def invite_person(
+    db: Database, clock: Clock, org_id: int, email: str, role: Role
+) -> str | None:
+    """What an organization's owner does to add a person: give the role, and for a new
+    account return a one-time sign-in link token. An existing account gets no link: it may
+    belong to other organizations, whose data this owner must not reach."""
+    user_id, is_new = await _grant_role(db, clock, org_id, email, role, None, "")
+    if not is_new:
+        return None
+    return await create_sign_in_link_token(db, clock, user_id)
+
+
+async def _grant_role(
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    email: str,
+    role: Role,
+    password: str | None,
+    name: str,
+) -> tuple[int, bool]:
     address = normalise_email(email)
     password_hash = (
         None if password is None else await hash_password_soon(check_new_password(password))
@@ -69,7 +94,7 @@ async def create_console_user(
                 await user_store.update_password_hash(conn, user_id, password_hash)
                 await user_store.delete_sessions_of_user(conn, user_id, now)
         await user_store.upsert_role(conn, user_id, org_id, role, now)
-    return user_id
+    return user_id, found is None
 
 
 async def set_operator(db: Database, user_id: int, is_operator: bool) -> None:
