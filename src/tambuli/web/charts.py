@@ -36,25 +36,28 @@ def _nice_ceiling(value: int) -> int:
         scale *= 10
 
 
-def render_bar_chart(title: str, labels: Sequence[str], series: Sequence[Series]) -> str:
-    """An SVG of grouped bars: one group per label, one bar per series."""
+def render_bar_chart(
+    title: str, labels: Sequence[str], series: Sequence[Series], width: int = WIDTH
+) -> str:
+    """An SVG of grouped bars, `width` units wide: one group per label, one bar per series."""
     top = _nice_ceiling(max((max(s.values, default=0) for s in series), default=0))
-    plot_w, plot_h = WIDTH - _LEFT - 8, HEIGHT - _BOTTOM - _TOP
+    plot_w, plot_h = width - _LEFT - 8, HEIGHT - _BOTTOM - _TOP
     group_w = plot_w / max(1, len(labels))
     bar_w = max(1.0, group_w * 0.8 / max(1, len(series)))
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {HEIGHT}" '
         f'role="img" aria-label="{escape(title)}" class="chart">',
         f"<title>{escape(title)}</title>",
     ]
     for fraction in (0, 0.5, 1):
         y = _TOP + plot_h * (1 - fraction)
         parts.append(
-            f'<line x1="{_LEFT}" x2="{WIDTH - 8}" y1="{y:.1f}" y2="{y:.1f}" class="gridline"/>'
+            f'<line x1="{_LEFT}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" class="gridline"/>'
             f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" class="axis" text-anchor="end">'
             f"{int(top * fraction):,}</text>"
         )
-    step = max(1, len(labels) // 10)
+    # At most about eight labels under the axis, so that they never run into each other.
+    step = max(1, (len(labels) + 7) // 8)
     for i, label in enumerate(labels):
         x0 = _LEFT + i * group_w + group_w * 0.1
         for j, one in enumerate(series):
@@ -65,7 +68,7 @@ def render_bar_chart(title: str, labels: Sequence[str], series: Sequence[Series]
                 f'width="{bar_w:.1f}" height="{h:.1f}" class="{one.css_class}">'
                 f"<title>{escape(label)}: {value:,} {escape(one.name)}</title></rect>"
             )
-        if i % step == 0 or i == len(labels) - 1:
+        if i % step == 0:
             parts.append(
                 f'<text x="{x0 + group_w * 0.4:.1f}" y="{HEIGHT - 8}" class="axis" '
                 f'text-anchor="middle">{escape(label)}</text>'

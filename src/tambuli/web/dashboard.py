@@ -105,6 +105,7 @@ def _totals_chart(periods: list[tuple[str, DayTraffic]]) -> str:
             Series("failed", "bar-failed", [t.failed for _, t in periods]),
             Series("inbound", "bar-inbound", [t.inbound for _, t in periods]),
         ],
+        width=320,
     )
 
 
