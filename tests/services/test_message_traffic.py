@@ -52,3 +52,24 @@ async def test_a_quiet_organization_gets_thirty_days_of_zeros(
     days = await read_daily_traffic(db, org.org_id, NOW, 30)
     assert [d.sent + d.inbound + d.spent_micro for d in days] == [0] * 30
     assert days[0].day == NOW.date() - timedelta(days=29)
+
+
+async def test_days_over_for_more_than_a_day_are_counted_once_and_kept(
+    db: Database, clock: FakeClock, make_org: OrgFactory
+) -> None:
+    org = await make_org()
+    five_days_ago, yesterday = NOW - timedelta(days=5), NOW - timedelta(days=1)
+    await insert_past_messages(
+        db, org.org_id, [PastMessage(five_days_ago), PastMessage(yesterday), PastMessage(NOW)]
+    )
+    first = await read_daily_traffic(db, org.org_id, NOW, 30)
+    assert [d.sent for d in first[-6:]] == [1, 0, 0, 0, 1, 1]
+    # A late change to a settled day is not counted again; yesterday and today are live.
+    await insert_past_messages(
+        db, org.org_id, [PastMessage(five_days_ago), PastMessage(yesterday), PastMessage(NOW)]
+    )
+    again = await read_daily_traffic(db, org.org_id, NOW, 30)
+    assert [d.sent for d in again[-6:]] == [1, 0, 0, 0, 2, 2]
+    # The next day, yesterday has settled with what it had by then.
+    later = await read_daily_traffic(db, org.org_id, NOW + timedelta(days=1), 30)
+    assert [d.sent for d in later[-7:]] == [1, 0, 0, 0, 2, 2, 0]

@@ -231,3 +231,15 @@ def test_the_api_and_its_docs_are_unaffected_by_the_console(server: RunningServe
     assert api.status_code == 401 and api.json() == {"error": "Invalid Token"}
     paths = httpx.get(f"{server.base_url}/openapi.json").json()["paths"]
     assert not any(p.startswith(("/orgs", "/sign-in", "/account")) for p in paths)
+
+
+async def test_the_dashboard_warns_when_the_balance_is_low(
+    db: Database, clock: FakeClock, make_org: OrgFactory, open_console: Opener
+) -> None:
+    poor, rich = await make_org(balance_micro=250_000), await make_org(balance_micro=5_000_000)
+    for org, warned in ((poor, True), (rich, False)):
+        person = await make_person(db, clock, org.org_id, Role.VIEWER)
+        browser = open_console()
+        browser.sign_in(person)
+        page = browser.page(f"/orgs/{org.org_id}/").text
+        assert ("Low balance" in page) is warned

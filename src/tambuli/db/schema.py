@@ -334,6 +334,23 @@ messages = Table(
     Index("ix_messages_channel_operator_message_id", "channel", "operator_message_id"),
 )
 
+message_day_totals = Table(
+    "message_day_totals",
+    metadata,
+    # One organization's SMS of one UTC day, counted once the day is over by more than a day
+    # (messaging/traffic.py): the console's dashboard reads these instead of the messages.
+    Column(
+        "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("day", String(10), primary_key=True),
+    Column("sent", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("inbound", BigInteger, nullable=False),
+    Column("spent_micro", BigInteger, nullable=False),
+    Column("counted_at", UTCDateTime, nullable=False),
+)
+
 message_dedup = Table(
     "message_dedup",
     metadata,

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, func, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.schema import messages
+from tambuli.db.schema import message_day_totals, messages
 
 
 def _utc_day(conn: AsyncConnection) -> ColumnElement[Any]:
@@ -55,3 +56,29 @@ async def select_daily_counts(
         .group_by(day)
     )
     return list(rows)
+
+
+async def select_day_totals(conn: AsyncConnection, org_id: int, first: str, last: str) -> list[Any]:
+    """Stored totals of the organization's days from `first` to `last` (YYYY-MM-DD)."""
+    rows = await conn.execute(
+        select(message_day_totals).where(
+            message_day_totals.c.org_id == org_id,
+            message_day_totals.c.day >= first,
+            message_day_totals.c.day <= last,
+        )
+    )
+    return list(rows)
+
+
+async def insert_day_totals(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Store day totals; a day another process stored first is left as it is."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    await conn.execute(
+        dialect.insert(message_day_totals)
+        .values(rows)
+        .on_conflict_do_nothing(
+            index_elements=[message_day_totals.c.org_id, message_day_totals.c.day]
+        )
+    )

@@ -1,8 +1,8 @@
-"""console users sessions sign-in links login failures
+"""console users, sessions, sign-in links, login failures, message day totals
 
-Revision ID: 4ef92f80ca5c
+Revision ID: b2a5069533b6
 Revises: 0352a33794d9
-Create Date: 2026-12-07 12:35:16.184990
+Create Date: 2026-12-07 13:15:10.115467
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import tambuli.db.types
 
-revision: str = "4ef92f80ca5c"
+revision: str = "b2a5069533b6"
 down_revision: str | None = "0352a33794d9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -72,6 +72,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_console_sessions_user_id", ["user_id"], unique=False)
 
     op.create_table(
+        "message_day_totals",
+        sa.Column("org_id", sa.BigInteger(), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("sent", sa.BigInteger(), nullable=False),
+        sa.Column("delivered", sa.BigInteger(), nullable=False),
+        sa.Column("failed", sa.BigInteger(), nullable=False),
+        sa.Column("inbound", sa.BigInteger(), nullable=False),
+        sa.Column("spent_micro", sa.BigInteger(), nullable=False),
+        sa.Column("counted_at", tambuli.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_message_day_totals_org_id_organizations"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("org_id", "day", name=op.f("pk_message_day_totals")),
+    )
+    op.create_table(
         "sign_in_links",
         sa.Column(
             "id",
@@ -129,6 +147,7 @@ def downgrade() -> None:
         batch_op.drop_column("role")
 
     op.drop_table("sign_in_links")
+    op.drop_table("message_day_totals")
     with op.batch_alter_table("console_sessions", schema=None) as batch_op:
         batch_op.drop_index("ix_console_sessions_user_id")
 
