@@ -45,3 +45,31 @@ def _secure_cookie(response: httpx.Response, name: str) -> str:
     header = next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}="))
     assert "Secure" in header and "HttpOnly" in header and "SameSite=lax" in header
     return header.split(";")[0].split("=", 1)[1]
+
+
+def test_a_session_started_on_one_process_works_on_another_of_the_same_database(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        running_server(fresh_database_url, tmp_path / "a") as first,
+        running_server(fresh_database_url, tmp_path / "b", extra_args=["--no-workers"]) as second,
+    ):
+        lines = [line.strip() for line in first.log().splitlines()]
+        email = next(line.split()[-1] for line in lines if line.startswith("email:"))
+        password = next(line.split()[-1] for line in lines if line.startswith("password:"))
+        org_id, _ = first.read_demo_organization()
+        one, other = ConsoleBrowser(first.base_url), ConsoleBrowser(second.base_url)
+        try:
+            form = one.page("/sign-in")
+            answer = one.http.post(
+                "/sign-in",
+                data={"csrf_token": csrf_token_of(form.text), "email": email, "password": password},
+            )
+            assert answer.status_code == 303
+            other.http.cookies.update(dict(one.http.cookies))
+            assert other.page(f"/orgs/{org_id}/").status_code == 200
+        finally:
+            one.close()
+            other.close()

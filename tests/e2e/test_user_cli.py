@@ -76,3 +76,15 @@ def test_a_user_without_an_email_still_gets_an_api_token(fresh_database_url: str
     org_id = str(run_cli_json(url, "org", "create", "--name", "Co-op")["orgId"])
     created = run_cli_json(url, "user", "create", "--org", org_id, "--name", "Importer")
     assert created["userId"] > 0 and created["token"]
+
+
+def test_an_operator_user_is_flagged_in_the_listing(fresh_database_url: str) -> None:
+    url = fresh_database_url
+    org_id = str(run_cli_json(url, "org", "create", "--name", "Co-op")["orgId"])
+    created = run_cli_json(
+        url, "user", "create", "--org", org_id, "--email", "ops@example.org", "--operator"
+    )
+    listed = run_cli_json(url, "user", "list", "--json")
+    ops = next(u for u in listed if u["userId"] == created["userId"])
+    assert ops["operator"] is True
+    assert ops["roles"] == [{"orgId": int(org_id), "role": "editor"}]
