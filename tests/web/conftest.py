@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -50,6 +51,21 @@ def find_chromium() -> str:
     return chosen
 
 
+def chromium_arguments() -> list[str]:
+    """Chromium's sandbox needs user namespaces that root in a container lacks."""
+    return ["--no-sandbox"] if os.geteuid() == 0 else []
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright's own fixtures (`page`, `browser`) launch the system Chromium too."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": find_chromium(),
+        "args": chromium_arguments(),
+    }
+
+
 @pytest.fixture
 def browser_page() -> Iterator[Page]:
     """A fresh headless Chromium page (its own cookies), closed after the test.
@@ -58,9 +74,10 @@ def browser_page() -> Iterator[Page]:
     alive while the asyncio loop of the async fixtures runs.
     """
     executable = find_chromium()
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=args)
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=chromium_arguments()
+        )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
             context.set_default_timeout(30_000)
