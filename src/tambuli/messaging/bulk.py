@@ -17,14 +17,13 @@ from tambuli.contacts.models import PhoneNumber
 from tambuli.errors import (
     InsufficientFunds,
     InvalidField,
-    MissingSender,
     TambuliError,
     UnknownContact,
 )
 from tambuli.messaging import senders
 from tambuli.messaging.contact_batches import ContactSms, enqueue_contact_messages_within
 from tambuli.messaging.intake import Draft, write_drafts_within
-from tambuli.messaging.models import check_sender_id
+from tambuli.messaging.models import choose_sender
 from tambuli.messaging.sending import Outbox, check_message_text, compose_message, require_price
 from tambuli.messaging.views import StoredMessage
 from tambuli.organizations.profile import OrgProfile
@@ -69,17 +68,10 @@ async def send_bulk_sms(outbox: Outbox, request: BulkSend) -> list[BulkOutcome]:
             f"At most {MAX_RECIPIENTS} recipients per request", {"field": "recipients"}
         )
     profile = await outbox.profiles.get(request.org_id)
-    sender = _choose_sender(request.sender, profile)
+    sender = choose_sender(request.sender, profile.default_sender_id, outbox.default_sender_id)
     if request.contact_ids:
         return await _send_to_contacts(outbox, request.org_id, sender, request)
     return await _send_to_numbers(outbox, profile, sender, request)
-
-
-def _choose_sender(given: str | None, profile: OrgProfile) -> str:
-    sender = given if given and given.strip() else profile.default_sender_id
-    if not sender:
-        raise MissingSender()
-    return check_sender_id(sender)
 
 
 async def _send_to_numbers(
@@ -118,7 +110,15 @@ async def _send_to_numbers(
                 continue
             # The same text for everyone: a text that cannot be sent refuses the whole request.
             new, segments = compose_message(
-                request.org_id, sender, profile, None, request.text, phone.digits, price, now
+                request.org_id,
+                sender,
+                profile,
+                None,
+                request.text,
+                phone.digits,
+                price,
+                now,
+                server_sender=outbox.default_sender_id,
             )
             drafts.append(Draft(new, _window(profile), segments))
             placed.append(index)

@@ -1,7 +1,7 @@
 """campaign runs ended by a failure read as error
 
 Revision ID: 3cd446268cda
-Revises: 0352a33794d9
+Revises: 772b39782cd6
 Create Date: 2026-12-07 12:42:50.789045
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "3cd446268cda"
-down_revision: str | None = "0352a33794d9"
+down_revision: str | None = "772b39782cd6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
