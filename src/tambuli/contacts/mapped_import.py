@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 from tambuli.clock import Clock
 from tambuli.contacts import importing, transfer
 from tambuli.contacts.importing import ImportReport
+from tambuli.contacts.models import check_text
 from tambuli.db.engine import Database
 from tambuli.errors import InvalidImportFile
 
@@ -177,28 +178,35 @@ class MappedFile:
     records_by_line: dict[int, tuple[int, list[str]]]
 
 
-def write_mapped_csv(table: UploadedTable, mapping: Sequence[Mapping]) -> MappedFile:
-    """The table as an import CSV with the chosen columns; InvalidImportFile for a mapping with
+def check_mapping(header: Sequence[str], mapping: Sequence[Mapping]) -> list[tuple[int, str]]:
+    """(column index, import header) of each mapped column; InvalidImportFile for a mapping with
     no phone column, a target chosen twice or a custom field without a name."""
-    if len(mapping) != len(table.header):
+    if len(mapping) != len(header):
         raise InvalidImportFile("Choose what every column of the file holds")
     chosen: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for index, (one, name) in enumerate(zip(mapping, table.header, strict=True)):
+    for index, (one, name) in enumerate(zip(mapping, header, strict=True)):
         if one.target is Target.IGNORE:
             continue
         if one.target is Target.FIELD:
             if not one.field_name.strip():
                 raise InvalidImportFile(f'Column "{name}": name the custom field it fills')
-            header = transfer.CUSTOM_FIELD_PREFIX + one.field_name.strip()
+            check_text("Custom field name", one.field_name)
+            imported = transfer.CUSTOM_FIELD_PREFIX + one.field_name.strip()
         else:
-            header = _HEADERS[one.target]
-        if header.casefold() in seen:
-            raise InvalidImportFile(f'Two columns are both mapped to "{header}"')
-        seen.add(header.casefold())
-        chosen.append((index, header))
+            imported = _HEADERS[one.target]
+        if imported.casefold() in seen:
+            raise InvalidImportFile(f'Two columns are both mapped to "{imported}"')
+        seen.add(imported.casefold())
+        chosen.append((index, imported))
     if _HEADERS[Target.PHONE].casefold() not in seen:
         raise InvalidImportFile("Choose the column that holds the phone number")
+    return chosen
+
+
+def write_mapped_csv(table: UploadedTable, mapping: Sequence[Mapping]) -> MappedFile:
+    """The table as an import CSV with the chosen columns (check_mapping's refusals apply)."""
+    chosen = check_mapping(table.header, mapping)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([h for _, h in chosen])

@@ -14,8 +14,9 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from tambuli.errors import Forbidden, NotFound
+from tambuli.errors import BodyTooLarge, Forbidden, NotFound
 from tambuli.organizations.models import ConsoleUser, Membership, Role, role_allows
+from tambuli.web.context import console_of
 from tambuli.web.sessions import CSRF_FIELD, csrf_matches, read_signed_in_user
 
 
@@ -63,11 +64,23 @@ async def require_member(request: Request[Any, Any, Any], org_id: int, needed: R
     return Member(user=user, membership=membership)
 
 
-async def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+# A route with this opt reads files: its body may reach Settings.max_upload_bytes.
+UPLOAD_OPT = "console_upload"
+
+
+async def check_csrf(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """Guard of every console route: a POST must carry the session's CSRF token."""
     if connection.scope.get("method") != "POST":
         return
     request: Request[Any, Any, Any] = connection  # type: ignore[assignment]
+    if handler.opt.get(UPLOAD_OPT):
+        # Such a route lifts the body cap, so the form is read only when announced small.
+        limit = console_of(request).settings.max_upload_bytes
+        announced = request.content_length
+        if announced is None or announced > limit:
+            raise BodyTooLarge(f"The file is larger than the {limit}-byte upload limit")
     form = await request.form()
     presented = form.get(CSRF_FIELD)
     if not isinstance(presented, str) or not await csrf_matches(request, presented):
