@@ -299,3 +299,16 @@ async def test_an_upload_that_is_not_a_contacts_file_is_refused_on_the_form(
     refused = _upload(browser, org.org_id, b"\x00\x01binary", "x.csv")
     assert refused.status_code == 400
     assert "binary data" in refused.text
+
+
+async def test_an_upload_over_the_size_cap_is_refused_before_it_is_read(
+    db: Database, clock: FakeClock, make_org: OrgFactory, open_console: Opener
+) -> None:
+    org = await make_org()
+    browser = _signed_in(open_console, await make_person(db, clock, org.org_id, Role.EDITOR))
+    # The server runs with the default cap of 20 MiB.
+    line = b"639171234567,Someone with a long name to fill the file quickly\n"
+    data = b"phone,firstName\n" + line * (21 * 1_048_576 // len(line))
+    refused = _upload(browser, org.org_id, data, "big.csv")
+    assert refused.status_code == 400
+    assert "upload limit" in refused.text

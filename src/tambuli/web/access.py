@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 
 from tambuli.errors import BodyTooLarge, Forbidden, NotFound
@@ -64,6 +65,19 @@ async def require_member(request: Request[Any, Any, Any], org_id: int, needed: R
     return Member(user=user, membership=membership)
 
 
+async def _discard_body(request: Request[Any, Any, Any], limit: int) -> None:
+    """Read and drop a refused body (up to limit): answering while the browser still sends
+    makes the server reset the connection, and the browser then shows no answer at all."""
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                return
+    except HTTPException:
+        return
+
+
 # A route with this opt reads files: its body may reach Settings.max_upload_bytes.
 UPLOAD_OPT = "console_upload"
 
@@ -80,6 +94,7 @@ async def check_csrf(
         limit = console_of(request).settings.max_upload_bytes
         announced = request.content_length
         if announced is None or announced > limit:
+            await _discard_body(request, 2 * limit)
             raise BodyTooLarge(f"The file is larger than the {limit}-byte upload limit")
     form = await request.form()
     presented = form.get(CSRF_FIELD)
