@@ -97,6 +97,9 @@ async def test_the_list_pages_through_contacts_and_filters_by_search_group_and_c
         params={"use": "advanced", "conditions": conditions, "page": "2"},
     )
     assert "16 contacts of 120" in advanced.text and "Page 1" not in advanced.text
+    # The builder shows the typed JSON's conditions as its rows.
+    assert '<option value="lastName" selected>' in advanced.text
+    assert 'id="value-2" name="value" value="N1"' in advanced.text
 
 
 async def test_invalid_conditions_show_the_services_error_and_keep_the_text(
@@ -115,6 +118,13 @@ async def test_invalid_conditions_show_the_services_error_and_keep_the_text(
         params={"field": "customFields.Village", "op": "eq", "value": "x", "use": "builder"},
     )
     assert unknown.status_code == 400 and "Village" in unknown.text
+    deeper = browser.http.get(
+        f"/orgs/{org_id}/contacts",
+        params={"use": "advanced", "conditions": '{"any": [{"field": "nope"}]}'},
+    )
+    assert deeper.status_code == 400 and "conditions /any/0" in deeper.text
+    # A filter the rows cannot show stays in the JSON text only.
+    assert "Field 2" not in deeper.text and "nope" in deeper.text
 
 
 async def test_an_editor_creates_edits_and_deletes_a_contact_and_sees_the_services_refusal(

@@ -87,8 +87,9 @@ def _builder_json(match: str, rows: list[BuilderRow]) -> str:
     return json.dumps({match: items}, ensure_ascii=False) if items else ""
 
 
-def _rows_of(text: str) -> tuple[str, list[BuilderRow]]:
-    """The builder rows of a JSON filter that is one flat group; none for anything deeper."""
+def _rows_of(text: str, known: set[str] | None) -> tuple[str, list[BuilderRow]]:
+    """The builder rows of a JSON filter that is one flat group of conditions on `known`
+    fields; none for anything else (the JSON text then stands alone)."""
     try:
         raw = json.loads(text)
     except ValueError:
@@ -104,12 +105,14 @@ def _rows_of(text: str) -> tuple[str, list[BuilderRow]]:
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("field"), str):
             return "all", []
+        if known is not None and item["field"] not in known:
+            return "all", []
         value = item.get("value", "")
         rows.append(BuilderRow(item["field"], str(item.get("op", "eq")), str(value)))
     return match, rows
 
 
-def read_filter(params: Any) -> tuple[FilterForm, ContactFilter]:
+def read_filter(params: Any, known: set[str] | None = None) -> tuple[FilterForm, ContactFilter]:
     """The filter form and the service's filter of a query string; FilterRefused with the
     service's message when the service refuses the filter."""
     form = FilterForm(
@@ -119,7 +122,7 @@ def read_filter(params: Any) -> tuple[FilterForm, ContactFilter]:
     )
     if params.get("use") == "advanced":
         form.conditions = (params.get("conditions") or "").strip()
-        form.match, form.rows = _rows_of(form.conditions)
+        form.match, form.rows = _rows_of(form.conditions, known)
     else:
         fields, ops, values = (params.getall(k, []) for k in ("field", "op", "value"))
         form.rows = [

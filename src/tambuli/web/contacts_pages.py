@@ -47,14 +47,16 @@ async def contacts_page(request: Request[Any, Any, Any], org_id: int) -> Respons
     groups = await contacts.list_groups(console.db, org_id)
     fields = await contacts.list_custom_fields(console.db, org_id)
     page = _page_number(request.query_params.get("page"))
+    choices = field_choices([f.name for f in fields])
+    known = {value for value, _ in choices}
     status = 200
     try:
-        form, wanted = read_filter(request.query_params)
+        form, wanted = read_filter(request.query_params, known)
         found = await contacts.list_contacts(console.db, org_id, wanted, page, PAGE_SIZE)
     except FilterRefused as refused:
         form, found, status = refused.form, ContactPage(0, 0, []), 400
     except TambuliError as refused:
-        form, found, status = read_filter_form(request), ContactPage(0, 0, []), 400
+        form, found, status = read_filter_form(request, known), ContactPage(0, 0, []), 400
         form.error = refused.message
     pages = max(1, (found.total + PAGE_SIZE - 1) // PAGE_SIZE)
     return await render_page(
@@ -69,17 +71,17 @@ async def contacts_page(request: Request[Any, Any, Any], org_id: int) -> Respons
         first_shown=(page - 1) * PAGE_SIZE + 1,
         groups=groups,
         group_names={g.id: g.name for g in groups},
-        fields=field_choices([f.name for f in fields]),
+        fields=choices,
         operators=[(op.value, label) for op, label in OPERATOR_LABELS.items()],
         can_edit=member.may(Role.EDITOR),
         deleted=request.query_params.get("deleted") == "1",
     )
 
 
-def read_filter_form(request: Request[Any, Any, Any]) -> FilterForm:
+def read_filter_form(request: Request[Any, Any, Any], known: set[str]) -> FilterForm:
     """The filter form of the query string, for a page whose filter the service refused."""
     try:
-        return read_filter(request.query_params)[0]
+        return read_filter(request.query_params, known)[0]
     except FilterRefused as refused:
         return refused.form
 
