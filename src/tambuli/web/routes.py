@@ -16,7 +16,7 @@ from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import Forbidden, NotFound, TambuliError
 from tambuli.settings import Settings
-from tambuli.web import dashboard, members, pages
+from tambuli.web import dashboard, members, message_pages, pages, send_pages, topup_pages
 from tambuli.web.access import CsrfRefused, SignInNeeded, check_csrf
 from tambuli.web.context import CONSOLE_STATE, ConsoleContext
 from tambuli.web.rendering import STATIC, render_page_now
@@ -71,6 +71,9 @@ CONSOLE_ROUTES: list[Any] = [
     dashboard.dashboard,
     members.members_page,
     members.add_member,
+    *send_pages.ROUTES,
+    *message_pages.ROUTES,
+    *topup_pages.ROUTES,
 ]
 
 
