@@ -60,8 +60,7 @@ def _events(
         TimelineEvent(
             message.created_at,
             "Queued",
-            f"{message.parts} part(s), {message.encoding.upper()}, "
-            f"reserved for {message.parts} × {message.price_per_part_micro} micro-USD",
+            f"{message.parts} part(s), {'UCS-2' if message.encoding == 'ucs2' else 'GSM-7'}",
         )
     ]
     if message.handed_at is not None:
