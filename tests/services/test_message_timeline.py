@@ -4,11 +4,12 @@ it, and nothing of another organization's."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from tambuli.channels.base import InboundSms
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.errors import MessageNotFound
@@ -65,3 +66,21 @@ async def test_another_organizations_message_has_no_timeline(world: SmsWorld) ->
     sent = await world.send(org, "639171234000")
     with pytest.raises(MessageNotFound):
         await read_message_timeline(world.db, other, sent.message.message_id)
+
+
+async def test_the_recipients_replies_in_the_week_after_are_listed_with_the_message(
+    world: SmsWorld,
+) -> None:
+    org = await world.new_org()
+    sent = await world.send(org, "639171234000", "Coming tomorrow?", sender="Clinic")
+    await world.deliver()
+    world.clock.advance(timedelta(minutes=5))
+    reply = InboundSms("simulator", "639171234000", "Clinic", "Yes, at nine", world.clock.now())
+    await world.events.record_inbound([reply])
+
+    found = await read_message_timeline(world.db, org, sent.message.message_id)
+
+    assert [r.body for r in found.replies] == ["Yes, at nine"]
+    [received] = found.replies
+    own = await read_message_timeline(world.db, org, received.message_id)
+    assert [e.what for e in own.events] == ["Received"] and own.replies == []
