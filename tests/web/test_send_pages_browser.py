@@ -132,3 +132,16 @@ def test_a_top_up_shows_operator_and_amount_then_is_sent(desk: Desk, browser_pag
     expect(page.locator("[data-test=status]")).to_have_text("succeeded", timeout=DELIVERY_WAIT_MS)
     assert_accessible(page)
     save_screenshot(page, "topup")
+
+
+def test_send_and_the_message_log_fit_a_phone_screen(desk: Desk, browser_page: Page) -> None:
+    page = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, desk.base_url, desk.editor)
+    for path, heading in (("send", "Send an SMS"), ("messages", "Messages"), ("topups", "Top-ups")):
+        page.goto(f"{desk.base_url}/orgs/{desk.org_id}/{path}")
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
+    assert_accessible(page)
+    save_screenshot(page, "topups-phone")
