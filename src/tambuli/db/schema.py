@@ -413,7 +413,11 @@ webhook_deliveries = Table(
     Column("last_error", Text, nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime, nullable=True),
+    # The ID of what the push reports (the payload's "id": a message or a top-up), so the
+    # console shows a message's pushes on its page.
+    Column("subject_id", String(100), nullable=True),
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_org_id_subject_id", "org_id", "subject_id"),
 )
 
 simulator_messages = Table(

@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 from litestar import MediaType, Request, Response
 
-from tambuli.billing.models import format_usd_cents_down
+from tambuli.billing.models import format_usd_cents_down, format_usd_exact_or_cents
 from tambuli.web.context import console_of
 from tambuli.web.sessions import (
     CSRF_FIELD,
@@ -30,6 +30,7 @@ _ENVIRONMENT = jinja2.Environment(
     lstrip_blocks=True,
 )
 _ENVIRONMENT.filters["usd"] = lambda micro: format_usd_cents_down(int(micro))
+_ENVIRONMENT.filters["usd_exact"] = lambda micro: format_usd_exact_or_cents(int(micro))
 _ENVIRONMENT.filters["thousands"] = lambda n: f"{int(n):,}"
 _ENVIRONMENT.filters["utc"] = lambda moment: (
     moment.strftime("%Y-%m-%d %H:%M UTC") if isinstance(moment, datetime) else ""

@@ -16,7 +16,17 @@ from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import Forbidden, NotFound, TambuliError
 from tambuli.settings import Settings
-from tambuli.web import contact_form, contacts_import, contacts_pages, dashboard, members, pages
+from tambuli.web import (
+    contact_form,
+    contacts_import,
+    contacts_pages,
+    dashboard,
+    members,
+    message_pages,
+    pages,
+    send_pages,
+    topup_pages,
+)
 from tambuli.web.access import CsrfRefused, SignInNeeded, check_csrf
 from tambuli.web.context import CONSOLE_STATE, ConsoleContext
 from tambuli.web.rendering import STATIC, render_page_now
@@ -74,6 +84,9 @@ CONSOLE_ROUTES: list[Any] = [
     *contacts_pages.ROUTES,
     *contact_form.ROUTES,
     *contacts_import.ROUTES,
+    *send_pages.ROUTES,
+    *message_pages.ROUTES,
+    *topup_pages.ROUTES,
 ]
 
 
