@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tambuli.campaigns import reply_store, store
+from tambuli.campaigns import reply_store, report_store, store
 from tambuli.campaigns.delays import describe_fire_time
 from tambuli.campaigns.models import Campaign, CampaignState, RunStatus
 from tambuli.campaigns.schedule import PlannedStep, plan_remaining_steps
@@ -19,6 +19,8 @@ from tambuli.errors import CampaignNotFound, RunNotFound
 from tambuli.messaging.contact_batches import find_runs_with_failed_messages
 
 MAX_ANSWERS_PER_READ = 1000
+# A report shows this many answers of a question (the most given); the rest count as "other".
+MAX_ANSWERS_SHOWN = 12
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,52 @@ class SubscriptionStatus:
     with_failures: int
     active_id: int | None
     last_id: int | None
+
+
+@dataclass(frozen=True)
+class QuestionAnswers:
+    """How a poll question was answered: (answer, runs) with the most given first."""
+
+    step_index: int
+    answers: list[tuple[str, int]]
+    # Runs whose answer is not among `answers` (open questions with many different replies).
+    other: int
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    """Runs by status, how many runs sent each step, and the poll's answers by question."""
+
+    campaign: Campaign
+    runs_by_status: dict[str, int]
+    # Per step (by index): runs that sent at least that step.
+    steps_sent: list[int]
+    questions: list[QuestionAnswers]
+
+
+async def read_campaign_report(db: Database, org_id: int, campaign_id: int) -> CampaignReport:
+    """The campaign's report, counted in the database (never by loading its runs)."""
+    campaign = await _campaign(db, org_id, campaign_id)
+    async with db.read() as conn:
+        by_status = await store.count_campaign_runs(conn, campaign_id)
+        by_sent = await report_store.count_runs_by_steps_sent(conn, campaign_id)
+        answered = await report_store.count_poll_answers(conn, campaign_id)
+    steps = len(campaign.rules.steps)
+    reached = [sum(n for sent, n in by_sent.items() if sent > index) for index in range(steps)]
+    questions = []
+    for index, step in enumerate(campaign.rules.steps):
+        if step.question is None:
+            continue
+        given = {answer: n for (at, answer), n in answered.items() if at == index}
+        order = [c.value for c in step.question.choices]
+        ranked = sorted(given.items(), key=lambda item: (-item[1], item[0]))
+        if order:
+            ranked = [(value, given.get(value, 0)) for value in order]
+            ranked += [(a, n) for a, n in given.items() if a not in order]
+        shown = ranked[:MAX_ANSWERS_SHOWN]
+        other = sum(n for _, n in ranked[MAX_ANSWERS_SHOWN:])
+        questions.append(QuestionAnswers(index, shown, other))
+    return CampaignReport(campaign, by_status, reached, questions)
 
 
 async def _campaign(db: Database, org_id: int, campaign_id: int) -> Campaign:
