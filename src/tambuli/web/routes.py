@@ -16,7 +16,7 @@ from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import Forbidden, NotFound, TambuliError
 from tambuli.settings import Settings
-from tambuli.web import dashboard, members, pages
+from tambuli.web import campaign_report_pages, campaigns_pages, dashboard, members, pages
 from tambuli.web.access import CsrfRefused, SignInNeeded, check_csrf
 from tambuli.web.context import CONSOLE_STATE, ConsoleContext
 from tambuli.web.rendering import STATIC, render_page_now
@@ -71,6 +71,16 @@ CONSOLE_ROUTES: list[Any] = [
     dashboard.dashboard,
     members.members_page,
     members.add_member,
+    campaigns_pages.campaigns_page,
+    campaigns_pages.new_campaign_page,
+    campaigns_pages.create_campaign,
+    campaigns_pages.edit_campaign_page,
+    campaigns_pages.update_campaign,
+    campaigns_pages.launch_campaign,
+    campaigns_pages.stop_campaign,
+    campaign_report_pages.campaign_page,
+    campaign_report_pages.subscribe,
+    campaign_report_pages.export_answers,
 ]
 
 
