@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from tambuli.campaigns import reply_store
 from tambuli.campaigns import service as campaigns
 from tambuli.clock import FakeClock
 from tambuli.contacts import phones
@@ -203,17 +204,19 @@ async def test_a_group_and_a_contact_are_subscribed_and_the_report_and_schedule_
 ) -> None:
     org, browser = await _editor_of(db, clock, make_org, open_console)
     group = await contacts.create_group(db, clock, org.org_id, "Farmers")
-    numbers = ["639171239101", "639171239102", "639171239103"]
+    numbers = ["639171239101", "639171239102", "639171239103", "639171239104"]
     made = [
         await contacts.create_contact(
             db,
             clock,
             org.org_id,
             phones.normalise_full_number(n),
-            ContactInput(first_name="Ana", groups=[group.id] if i < 2 else []),
+            ContactInput(first_name="Ana", groups=[group.id] if i != 2 else []),
         )
         for i, n in enumerate(numbers)
     ]
+    async with db.write() as conn:
+        await reply_store.record_opt_out(conn, org.org_id, numbers[3], "STOP", clock.now())
     steps = [
         {
             "delay": {"unit": "day", "value": 7, "time": "09:00", "country": "PH"},
@@ -228,7 +231,8 @@ async def test_a_group_and_a_contact_are_subscribed_and_the_report_and_schedule_
     url = f"/orgs/{org.org_id}/campaigns/{campaign.id}"
     grouped = browser.submit(url, f"{url}/subscribe", {"mode": "group", "group": str(group.id)})
     assert grouped.status_code == 303
-    assert "2 contacts subscribed." in browser.page(grouped.headers["location"]).text
+    said = browser.page(grouped.headers["location"]).text
+    assert "2 contacts subscribed. 1 left out: their numbers opted out" in said
     again = browser.submit(url, f"{url}/subscribe", {"mode": "group", "group": str(group.id)})
     said = browser.page(again.headers["location"]).text
     assert "every match is subscribed already" in said

@@ -23,7 +23,7 @@ from tambuli.contacts import service as contacts
 from tambuli.contacts.conditions import parse_conditions
 from tambuli.contacts.models import Contact, ContactFilter
 from tambuli.contacts.selection import find_contact_ids_matching
-from tambuli.errors import InvalidField, TambuliError
+from tambuli.errors import ContactOptedOut, InvalidField, TambuliError
 from tambuli.organizations.models import Role
 from tambuli.web.access import Member, require_member
 from tambuli.web.charts import Series, render_bar_chart
@@ -191,9 +191,12 @@ def _notice_of(query: Any) -> str:
     if not count.isdigit():
         return ""
     n = int(count)
-    if n == 0:
-        return "No contact to subscribe: none matches, or every match is subscribed already."
     said = f"{n:,} contact{'s' if n != 1 else ''} subscribed."
+    if n == 0:
+        said = "No contact subscribed: none matches, or every match is subscribed already."
+    skipped = query.get("opted_out") or ""
+    if skipped.isdigit() and int(skipped) > 0:
+        said += f" {int(skipped):,} left out: their numbers opted out of campaign messages."
     if n >= MAX_SUBSCRIBED_AT_ONCE:
         said += (
             f" One form subscribes at most {MAX_SUBSCRIBED_AT_ONCE:,}: send it again for "
@@ -253,16 +256,27 @@ async def _subscribe_matching(
     chosen = chosen[:MAX_SUBSCRIBED_AT_ONCE]
     if not chosen:
         return "?subscribed=0"
-    await subscribe_many(
-        console.db,
-        console.clock,
-        org_id,
-        campaign_id,
-        [NewSubscriber(contact_id=c) for c in chosen],
-        reuse_newest=False,
-        server_sender=console.settings.server_sender_id,
-    )
-    return f"?subscribed={len(chosen)}"
+    opted_out = 0
+    while chosen:
+        try:
+            await subscribe_many(
+                console.db,
+                console.clock,
+                org_id,
+                campaign_id,
+                [NewSubscriber(contact_id=c) for c in chosen],
+                reuse_newest=False,
+                server_sender=console.settings.server_sender_id,
+            )
+            break
+        except ContactOptedOut as refused:
+            # The batch is all or none: leave the opted-out numbers out and try again.
+            named = set((refused.context or {}).get("contactIds") or [])
+            if not named & set(chosen):
+                raise
+            opted_out += len(named & set(chosen))
+            chosen = [c for c in chosen if c not in named]
+    return f"?subscribed={len(chosen)}&opted_out={opted_out}"
 
 
 @post(
