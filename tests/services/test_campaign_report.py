@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tambuli.campaigns import reports
+from tambuli.campaigns import service as campaigns
 from tambuli.clock import FakeClock
+from tambuli.contacts import phones
+from tambuli.contacts import service as contacts
+from tambuli.contacts.models import ContactInput
 from tambuli.db.engine import Database
 from tests.services.campaign_world import CampaignWorld
 
@@ -69,3 +73,25 @@ async def test_an_open_question_shows_its_most_given_answers_and_counts_the_rest
     assert question.answers[0] == ("good", 3)
     assert len(question.answers) == reports.MAX_ANSWERS_SHOWN
     assert question.other == 1  # 13 different answers, the last one as "other"
+
+
+async def test_a_schedule_preview_plans_a_subscription_starting_now_without_making_it(
+    world: CampaignWorld,
+) -> None:
+    org = await world.new_campaign_org()
+    steps = [
+        {"message": "Welcome"},
+        {"delay": {"unit": "day", "value": 1, "time": "09:00", "country": "PH"}, "message": "Tip"},
+    ]
+    campaign_id = await world.launched(org, {"name": "Tips", "kind": "drip", "steps": steps})
+    contact = await contacts.create_contact(
+        world.db, world.clock, org, phones.normalise_full_number(FARMERS[0]), ContactInput()
+    )
+    world.clock.set(datetime(2026, 3, 2, 4, 0, tzinfo=UTC))
+    preview = await reports.preview_schedule(world.db, world.clock, org, campaign_id, contact.id)
+    assert preview.zone.key == "Asia/Manila"
+    assert [(p.index, p.due_at) for p in preview.steps] == [
+        (0, datetime(2026, 3, 2, 4, 0, tzinfo=UTC)),
+        (1, datetime(2026, 3, 3, 1, 0, tzinfo=UTC)),
+    ]
+    assert await campaigns.count_runs(world.db, campaign_id) == {}

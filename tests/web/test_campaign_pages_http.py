@@ -249,8 +249,12 @@ async def test_a_group_and_a_contact_are_subscribed_and_the_report_and_schedule_
     schedule = browser.page(f"{url}?contact={made[0].id}")
     assert re.search(r"Run \d+ of contact \d+ is active", schedule.text)
     assert "+08:00" in schedule.text
-    missing = browser.page(f"{url}?contact=999999999")
-    assert "is not subscribed to this campaign" in missing.text
+    preview = browser.page(f"{url}?contact={made[3].id}")
+    assert "is not subscribed to this campaign. Subscribed now (time zone Asia/Manila)" in (
+        preview.text
+    )
+    assert "T09:00:00+08:00" in preview.text
+    assert browser.page(f"{url}?contact=999999999").status_code == 404
     csv = browser.page(f"{url}/answers.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.startswith("runId,contactId,question")

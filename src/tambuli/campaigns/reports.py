@@ -13,7 +13,9 @@ from tambuli.campaigns import reply_store, report_store, store
 from tambuli.campaigns.delays import describe_fire_time
 from tambuli.campaigns.models import Campaign, CampaignState, RunStatus
 from tambuli.campaigns.schedule import PlannedStep, plan_remaining_steps
-from tambuli.clock import format_utc_timestamp
+from tambuli.campaigns.subscriptions import plan_run
+from tambuli.clock import Clock, format_utc_timestamp
+from tambuli.contacts import service as contacts
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignNotFound, RunNotFound
 from tambuli.messaging.contact_batches import find_runs_with_failed_messages
@@ -149,6 +151,41 @@ async def read_schedule(db: Database, org_id: int, campaign_id: int, run_id: int
     )
     paused = run.status is RunStatus.PAUSED or campaign.state is not CampaignState.LAUNCHED
     return RunSchedule(run, zone, steps, paused=paused)
+
+
+@dataclass(frozen=True)
+class SchedulePreview:
+    """When each step would fire for a contact subscribed now (None: waits on replies)."""
+
+    zone: ZoneInfo
+    steps: list[PlannedStep]
+
+
+async def preview_schedule(
+    db: Database, clock: Clock, org_id: int, campaign_id: int, contact_id: int
+) -> SchedulePreview:
+    """The schedule a subscription of the contact would have if it started now (nothing is
+    written); the same refusals as subscribing, e.g. a reminder without its date."""
+    campaign = await _campaign(db, org_id, campaign_id)
+    contact = await contacts.get_contact(db, org_id, contact_id)
+    async with db.read() as conn:
+        names = await contacts.read_custom_field_names_within(conn, org_id)
+    now = clock.now()
+    new = plan_run(campaign, contact, now, now, "", {}, names)
+    zone = ZoneInfo(new.time_zone)
+    if new.step_due_at is None:
+        return SchedulePreview(zone, [])
+    steps = plan_remaining_steps(
+        campaign.kind,
+        campaign.rules,
+        new.step_index,
+        next_due_at=new.step_due_at,
+        started_at=now,
+        anchor_at=new.anchor_at,
+        zone=zone,
+        override=None,
+    )
+    return SchedulePreview(zone, steps)
 
 
 async def list_answers(

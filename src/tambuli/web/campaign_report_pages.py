@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
@@ -12,6 +13,7 @@ from litestar.response import Redirect
 from tambuli.campaigns import reports
 from tambuli.campaigns.delay_words import describe_delay
 from tambuli.campaigns.models import ACTIVE_STATUSES, Campaign, CampaignKind
+from tambuli.campaigns.schedule import PlannedStep
 from tambuli.campaigns.subscriptions import (
     NewSubscriber,
     SubscribeRequest,
@@ -107,6 +109,16 @@ def _charts(report: reports.CampaignReport) -> dict[str, Any]:
     }
 
 
+def _planned(steps: list[PlannedStep], zone: ZoneInfo) -> list[PlannedView]:
+    shown = []
+    for step in steps:
+        in_utc, local = reports.describe_moment(step.due_at, zone)
+        shown.append(
+            PlannedView(step.index + 1, in_utc or "after the previous answer", local or "")
+        )
+    return shown
+
+
 async def _schedule_of(
     request: Request[Any, Any, Any], org_id: int, campaign: Campaign, contact_id: int
 ) -> tuple[str, list[PlannedView]]:
@@ -117,14 +129,15 @@ async def _schedule_of(
     ]
     run_id = status.active_id or status.last_id
     if run_id is None:
-        return f"Contact {contact_id} is not subscribed to this campaign.", []
-    found = await reports.read_schedule(db, org_id, campaign.id, run_id)
-    planned = []
-    for step in found.steps:
-        in_utc, local = reports.describe_moment(step.due_at, found.zone)
-        planned.append(
-            PlannedView(step.index + 1, in_utc or "after the previous answer", local or "")
+        console = console_of(request)
+        preview = await reports.preview_schedule(db, console.clock, org_id, campaign.id, contact_id)
+        return (
+            f"Contact {contact_id} is not subscribed to this campaign. Subscribed now "
+            f"(time zone {preview.zone.key}), its steps would fire:",
+            _planned(preview.steps, preview.zone),
         )
+    found = await reports.read_schedule(db, org_id, campaign.id, run_id)
+    planned = _planned(found.steps, found.zone)
     said = f"Run {found.run.id} of contact {contact_id} is {found.run.status.value}"
     said += f" (time zone {found.run.time_zone})"
     if found.paused:
