@@ -258,3 +258,26 @@ async def test_a_group_and_a_contact_are_subscribed_and_the_report_and_schedule_
     csv = browser.page(f"{url}/answers.csv")
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.startswith("runId,contactId,question")
+
+
+async def test_the_list_shows_25_campaigns_a_page_newest_first(
+    db: Database, clock: FakeClock, make_org: OrgFactory, open_console: Opener
+) -> None:
+    org = await make_org()
+    for n in range(26):
+        await campaigns.create_campaign(
+            db,
+            clock,
+            org.org_id,
+            {"name": f"C{n:02d}", "kind": "blast", "steps": [{"message": "x"}]},
+        )
+    viewer = await make_person(db, clock, org.org_id, Role.VIEWER)
+    browser = open_console()
+    browser.sign_in(viewer)
+    base = f"/orgs/{org.org_id}/campaigns"
+    first = browser.page(base).text
+    assert "26 campaigns, newest first" in first and "C25" in first and "C01" in first
+    assert "C00" not in first and 'href="?page=2"' in first
+    second = browser.page(f"{base}?page=2").text
+    assert "C00" in second and "C01" not in second and 'href="?page=1"' in second
+    assert "C00" not in browser.page(f"{base}?page=99999999999999999999").text

@@ -1,11 +1,33 @@
-"""SQL for a campaign's report: how far its runs got and how its poll was answered."""
+"""SQL for the console's reads: a page of campaigns, how far a campaign's runs got and how
+its poll was answered."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.schema import campaign_runs, poll_answers
+from tambuli.campaigns.models import Campaign
+from tambuli.campaigns.store import to_campaign
+from tambuli.db.schema import campaign_runs, campaigns, poll_answers
+
+
+async def select_campaign_page(
+    conn: AsyncConnection, org_id: int, offset: int, limit: int
+) -> tuple[int, list[Campaign]]:
+    """(how many campaigns the organization has, `limit` of them from `offset`, newest first)."""
+    total = (
+        await conn.execute(
+            select(func.count()).select_from(campaigns).where(campaigns.c.org_id == org_id)
+        )
+    ).scalar_one()
+    rows = await conn.execute(
+        select(campaigns)
+        .where(campaigns.c.org_id == org_id)
+        .order_by(campaigns.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return int(total), [to_campaign(row) for row in rows]
 
 
 async def count_runs_by_steps_sent(conn: AsyncConnection, campaign_id: int) -> dict[int, int]:

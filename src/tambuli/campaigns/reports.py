@@ -71,6 +71,22 @@ class CampaignReport:
     questions: list[QuestionAnswers]
 
 
+@dataclass(frozen=True)
+class CampaignPage:
+    """One page of an organization's campaigns, newest first, with their run counts."""
+
+    total: int
+    campaigns: list[tuple[Campaign, dict[str, int]]]
+
+
+async def list_campaign_page(db: Database, org_id: int, offset: int, limit: int) -> CampaignPage:
+    """`limit` campaigns from `offset`, newest first, each with its runs by status."""
+    async with db.read() as conn:
+        total, found = await report_store.select_campaign_page(conn, org_id, offset, limit)
+        counted = [(c, await store.count_campaign_runs(conn, c.id)) for c in found]
+    return CampaignPage(total, counted)
+
+
 async def read_campaign_report(db: Database, org_id: int, campaign_id: int) -> CampaignReport:
     """The campaign's report, counted in the database (never by loading its runs)."""
     campaign = await _campaign(db, org_id, campaign_id)

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
 
+from tambuli.campaigns import reports
 from tambuli.campaigns import service as campaigns
 from tambuli.campaigns.models import Campaign, CampaignKind, CampaignState
 from tambuli.errors import InvalidField, TambuliError
@@ -25,6 +26,8 @@ from tambuli.web.rendering import render_page
 
 # The list shows this many campaigns a page, newest first, each with its run counts.
 CAMPAIGNS_PER_PAGE = 25
+# Page numbers beyond this are read as this (an offset the databases can take).
+MAX_PAGE = 1_000_000
 UNITS = ["", "second", "minute", "hour", "day", "week", "month", "at"]
 LIVE_KEYS = ("name", "openForSubscriptions", "sendingWindow", "sender")
 
@@ -40,19 +43,18 @@ async def campaigns_page(request: Request[Any, Any, Any], org_id: int) -> Respon
     member = await require_member(request, org_id, Role.VIEWER)
     db = console_of(request).db
     raw_page = request.query_params.get("page", "1")
-    page = max(1, int(raw_page)) if raw_page.isdigit() else 1
-    every = await campaigns.list_campaigns(db, org_id)
-    newest = list(reversed(every))
-    shown = newest[(page - 1) * CAMPAIGNS_PER_PAGE : page * CAMPAIGNS_PER_PAGE]
-    rows = [(c, await campaigns.count_runs(db, c.id)) for c in shown]
+    page = max(1, min(int(raw_page), MAX_PAGE)) if raw_page[:9].isdigit() else 1
+    found = await reports.list_campaign_page(
+        db, org_id, (page - 1) * CAMPAIGNS_PER_PAGE, CAMPAIGNS_PER_PAGE
+    )
     return await render_page(
         request,
         "campaigns.html",
         member=member,
-        rows=rows,
+        rows=found.campaigns,
         page=page,
-        more=len(newest) > page * CAMPAIGNS_PER_PAGE,
-        total=len(newest),
+        more=found.total > page * CAMPAIGNS_PER_PAGE,
+        total=found.total,
         can_edit=member.may(Role.EDITOR),
     )
 
