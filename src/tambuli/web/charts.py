@@ -49,7 +49,8 @@ def render_bar_chart(
         f'role="img" aria-label="{escape(title)}" class="chart">',
         f"<title>{escape(title)}</title>",
     ]
-    for fraction in (0, 0.5, 1):
+    # The middle line is left out when it is no whole number (a top of 1).
+    for fraction in (0, 0.5, 1) if top > 1 else (0, 1):
         y = _TOP + plot_h * (1 - fraction)
         parts.append(
             f'<line x1="{_LEFT}" x2="{width - 8}" y1="{y:.1f}" y2="{y:.1f}" class="gridline"/>'

@@ -17,6 +17,8 @@ from tambuli.db.engine import Database
 from tambuli.errors import Forbidden, NotFound, TambuliError
 from tambuli.settings import Settings
 from tambuli.web import (
+    campaign_report_pages,
+    campaigns_pages,
     contact_form,
     contacts_import,
     contacts_pages,
@@ -87,6 +89,16 @@ CONSOLE_ROUTES: list[Any] = [
     *send_pages.ROUTES,
     *message_pages.ROUTES,
     *topup_pages.ROUTES,
+    campaigns_pages.campaigns_page,
+    campaigns_pages.new_campaign_page,
+    campaigns_pages.create_campaign,
+    campaigns_pages.edit_campaign_page,
+    campaigns_pages.update_campaign,
+    campaigns_pages.launch_campaign,
+    campaigns_pages.stop_campaign,
+    campaign_report_pages.campaign_page,
+    campaign_report_pages.subscribe,
+    campaign_report_pages.export_answers,
 ]
 
 
