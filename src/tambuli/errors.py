@@ -242,6 +242,20 @@ class Unauthorized(TambuliError):
     default_message = "Invalid Token"
 
 
+class SignInRefused(Unauthorized):
+    """A console sign-in with an unknown email, a wrong password or a used or expired link."""
+
+    error_code = "auth.signinrefused"
+    default_message = "The email or password is not right"
+
+
+class Forbidden(TambuliError):
+    """A signed-in user whose role in the organization does not allow the action."""
+
+    error_code = "auth.forbidden"
+    default_message = "Your role in this organization does not allow this"
+
+
 # --- 402 ------------------------------------------------------------------------------------
 class InsufficientFunds(TambuliError):
     """The organization's balance does not cover the cost."""
@@ -348,6 +362,18 @@ class Overloaded(TambuliError):
 
     error_code = "request.overloaded"
     default_message = "Too many requests are waiting; retry in a second"
+
+
+class TooManySignInAttempts(TambuliError):
+    """Too many failed sign-ins for one email from one address; `retry_after_seconds` says
+    when the next try is taken."""
+
+    error_code = "auth.throttled"
+    default_message = "Too many failed sign-ins; wait before trying again"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__()
+        self.retry_after_seconds = retry_after_seconds
 
 
 # --- 413 ------------------------------------------------------------------------------------

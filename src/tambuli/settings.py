@@ -121,6 +121,16 @@ class Settings:
     )
     # How many due top-ups a worker claims per commit, and how many calls it has in flight.
     topup_batch_size: int = setting(200, "TAMBULI_TOPUP_BATCH_SIZE", at_least=1, at_most=10_000)
+    # The web console: the key that signs its session cookies ("" makes one on first start
+    # and keeps it in the database), the address people reach it at (sign-in links start
+    # with it), whether its cookies are sent over HTTPS only, and the balance under which the
+    # dashboard warns that money is running low.
+    secret_key: str = setting("", "TAMBULI_SECRET_KEY")
+    public_url: str = setting("", "TAMBULI_PUBLIC_URL")
+    secure_cookies: bool = setting(False, "TAMBULI_SECURE_COOKIES")
+    low_balance_micro: int = setting(
+        1_000_000, "TAMBULI_LOW_BALANCE_MICRO", at_least=0, at_most=1_000_000_000_000
+    )
     # Which provider sends airtime.
     topup_provider: str = setting(
         "simulator", "TAMBULI_TOPUP_PROVIDER", choices=("simulator", "reloadly")

@@ -28,6 +28,7 @@ from tambuli.topups.attempts import _begin_attempts_within, _order
 from tambuli.topups.models import TopupStatus
 from tambuli.topups.service import TopupRequest, request_topup
 from tambuli.topups.store import TopupFilter
+from tambuli.webhooks import service as webhooks
 from tests.services.topup_world import GLOBE, SMART, ScriptedProvider, TopupWorld, number_ending
 
 
@@ -367,9 +368,12 @@ async def test_final_results_are_pushed_to_the_organizations_url_and_the_results
 ) -> None:
     org = await world.new_org()
     await update_profile(world.db, org, topup_url="https://example.org/topups")
-    await world.top_up(org, GLOBE, 25, results_url="https://example.org/legacy")
+    sent = await world.top_up(org, GLOBE, 25, results_url="https://example.org/legacy")
     await world.top_up(org, number_ending(GLOBE, "0001"), 25)
     pushed = await world.pushes(org)
+    assert sent.topup is not None
+    about = await webhooks.list_pushes_about(world.db, org, sent.topup.topup_id)
+    assert [p.url for p in about] == ["https://example.org/topups", "https://example.org/legacy"]
     assert [(url, event) for url, event, _ in pushed] == [
         ("https://example.org/topups", "topup.succeeded"),
         ("https://example.org/legacy", "topup.succeeded"),

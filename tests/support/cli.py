@@ -11,12 +11,22 @@ from tests.support.server import tambuli_command
 
 
 def run_cli(
-    database_url: str, *args: str, extra_env: dict[str, str] | None = None
+    database_url: str,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    stdin_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one command; its exit code and output are the caller's to judge."""
+    """Run one command (with stdin_text on its standard input); its exit code and output are
+    the caller's to judge."""
     env = {**os.environ, "TAMBULI_DATABASE_URL": database_url, **(extra_env or {})}
     return subprocess.run(
-        tambuli_command(*args), env=env, capture_output=True, text=True, timeout=60, check=False
+        tambuli_command(*args),
+        env=env,
+        input=stdin_text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

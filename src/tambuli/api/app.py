@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from litestar import Litestar
@@ -121,8 +121,11 @@ def build_app(
     channel_config: ChannelConfig | None = None,
     read_channel_health: Callable[[], list[ChannelHealth]] | None = None,
     read_worker_problems: Callable[[], list[str]] | None = None,
+    beside: Sequence[Any] = (),
+    beside_state: Mapping[str, Any] | None = None,
 ) -> Litestar:
-    """The HTTP application serving the engageSPARK-compatible API."""
+    """The HTTP application serving the engageSPARK-compatible API, plus the route handlers
+    `beside` it (the web console, with what it keeps in the app's state) on the same app."""
     commits = GroupCommit(db)
     runtime = ApiRuntime(
         db=db,
@@ -143,13 +146,13 @@ def build_app(
     runtime.read_channel_health = read_channel_health
     runtime.read_worker_problems = read_worker_problems
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *beside],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi.openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         request_class=LenientRequest,
         before_send=[list_every_allowed_method],
-        state=_state(runtime, channel_config),
+        state=_state(runtime, channel_config, beside_state or {}),
         # The process configures logging once (cli/main.py: text or JSON); Litestar's own
         # configuration would replace it with its format when the app starts.
         logging_config=None,
@@ -157,8 +160,10 @@ def build_app(
     )
 
 
-def _state(runtime: ApiRuntime, channel_config: ChannelConfig | None) -> Any:
+def _state(
+    runtime: ApiRuntime, channel_config: ChannelConfig | None, beside: Mapping[str, Any]
+) -> Any:
     from litestar.datastructures import State
 
     # The gateway callbacks find their channel's token here (None: no gateway channels).
-    return State({"runtime": runtime, CHANNEL_CONFIG_STATE: channel_config})
+    return State({**beside, "runtime": runtime, CHANNEL_CONFIG_STATE: channel_config})

@@ -13,6 +13,7 @@ from tambuli.errors import (
     BodyTooLarge,
     Conflict,
     EmptyBody,
+    Forbidden,
     InsufficientFunds,
     InvalidField,
     InvalidInput,
@@ -23,6 +24,7 @@ from tambuli.errors import (
     ServiceUnavailable,
     StorageLost,
     TambuliError,
+    TooManySignInAttempts,
     Unauthorized,
 )
 
@@ -31,11 +33,13 @@ log = logging.getLogger("tambuli.api")
 STATUS_BY_ERROR: dict[type[TambuliError], int] = {
     InvalidInput: 400,
     Unauthorized: 401,
+    Forbidden: 403,
     InsufficientFunds: 402,
     NotFound: 404,
     Conflict: 409,
     BodyTooLarge: 413,
     Overloaded: 429,
+    TooManySignInAttempts: 429,
     ServiceUnavailable: 503,
 }
 # Seconds a client is asked to wait after a 429 or a busy 503.

@@ -9,16 +9,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from tambuli.campaigns import reply_store, store
+from tambuli.campaigns import reply_store, report_store, store
 from tambuli.campaigns.delays import describe_fire_time
 from tambuli.campaigns.models import Campaign, CampaignState, RunStatus
 from tambuli.campaigns.schedule import PlannedStep, plan_remaining_steps
-from tambuli.clock import format_utc_timestamp
+from tambuli.campaigns.subscriptions import plan_run
+from tambuli.clock import Clock, format_utc_timestamp
+from tambuli.contacts import service as contacts
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignNotFound, RunNotFound
 from tambuli.messaging.contact_batches import find_runs_with_failed_messages
 
 MAX_ANSWERS_PER_READ = 1000
+# A report shows this many answers of a question (the most given); the rest count as "other".
+MAX_ANSWERS_SHOWN = 12
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,68 @@ class SubscriptionStatus:
     with_failures: int
     active_id: int | None
     last_id: int | None
+
+
+@dataclass(frozen=True)
+class QuestionAnswers:
+    """How a poll question was answered: (answer, runs) with the most given first."""
+
+    step_index: int
+    answers: list[tuple[str, int]]
+    # Runs whose answer is not among `answers` (open questions with many different replies).
+    other: int
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    """Runs by status, how many runs sent each step, and the poll's answers by question."""
+
+    campaign: Campaign
+    runs_by_status: dict[str, int]
+    # Per step (by index): runs that sent at least that step.
+    steps_sent: list[int]
+    questions: list[QuestionAnswers]
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    """One page of an organization's campaigns, newest first, with their run counts."""
+
+    total: int
+    campaigns: list[tuple[Campaign, dict[str, int]]]
+
+
+async def list_campaign_page(db: Database, org_id: int, offset: int, limit: int) -> CampaignPage:
+    """`limit` campaigns from `offset`, newest first, each with its runs by status."""
+    async with db.read() as conn:
+        total, found = await report_store.select_campaign_page(conn, org_id, offset, limit)
+        counted = [(c, await store.count_campaign_runs(conn, c.id)) for c in found]
+    return CampaignPage(total, counted)
+
+
+async def read_campaign_report(db: Database, org_id: int, campaign_id: int) -> CampaignReport:
+    """The campaign's report, counted in the database (never by loading its runs)."""
+    campaign = await _campaign(db, org_id, campaign_id)
+    async with db.read() as conn:
+        by_status = await store.count_campaign_runs(conn, campaign_id)
+        by_sent = await report_store.count_runs_by_steps_sent(conn, campaign_id)
+        answered = await report_store.count_poll_answers(conn, campaign_id)
+    steps = len(campaign.rules.steps)
+    reached = [sum(n for sent, n in by_sent.items() if sent > index) for index in range(steps)]
+    questions = []
+    for index, step in enumerate(campaign.rules.steps):
+        if step.question is None:
+            continue
+        given = {answer: n for (at, answer), n in answered.items() if at == index}
+        order = [c.value for c in step.question.choices]
+        ranked = sorted(given.items(), key=lambda item: (-item[1], item[0]))
+        if order:
+            ranked = [(value, given.get(value, 0)) for value in order]
+            ranked += [(a, n) for a, n in given.items() if a not in order]
+        shown = ranked[:MAX_ANSWERS_SHOWN]
+        other = sum(n for _, n in ranked[MAX_ANSWERS_SHOWN:])
+        questions.append(QuestionAnswers(index, shown, other))
+    return CampaignReport(campaign, by_status, reached, questions)
 
 
 async def _campaign(db: Database, org_id: int, campaign_id: int) -> Campaign:
@@ -101,6 +167,41 @@ async def read_schedule(db: Database, org_id: int, campaign_id: int, run_id: int
     )
     paused = run.status is RunStatus.PAUSED or campaign.state is not CampaignState.LAUNCHED
     return RunSchedule(run, zone, steps, paused=paused)
+
+
+@dataclass(frozen=True)
+class SchedulePreview:
+    """When each step would fire for a contact subscribed now (None: waits on replies)."""
+
+    zone: ZoneInfo
+    steps: list[PlannedStep]
+
+
+async def preview_schedule(
+    db: Database, clock: Clock, org_id: int, campaign_id: int, contact_id: int
+) -> SchedulePreview:
+    """The schedule a subscription of the contact would have if it started now (nothing is
+    written); the same refusals as subscribing, e.g. a reminder without its date."""
+    campaign = await _campaign(db, org_id, campaign_id)
+    contact = await contacts.get_contact(db, org_id, contact_id)
+    async with db.read() as conn:
+        names = await contacts.read_custom_field_names_within(conn, org_id)
+    now = clock.now()
+    new = plan_run(campaign, contact, now, now, "", {}, names)
+    zone = ZoneInfo(new.time_zone)
+    if new.step_due_at is None:
+        return SchedulePreview(zone, [])
+    steps = plan_remaining_steps(
+        campaign.kind,
+        campaign.rules,
+        new.step_index,
+        next_due_at=new.step_due_at,
+        started_at=now,
+        anchor_at=new.anchor_at,
+        zone=zone,
+        override=None,
+    )
+    return SchedulePreview(zone, steps)
 
 
 async def list_answers(

@@ -26,6 +26,9 @@ from tambuli.settings import Settings, load_settings
 
 T = TypeVar("T")
 clock = SystemClock()
+# Where `tambuli serve` listens by default: the start of sign-in links without
+# TAMBULI_PUBLIC_URL.
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8000"
 
 
 def read_settings() -> Settings:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
 import shlex
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import click
 
@@ -20,6 +22,7 @@ from tambuli.cli import messaging as messaging_cli
 from tambuli.cli import money, operators, orgs, transfer
 from tambuli.cli import senders as senders_cli
 from tambuli.cli import topups as topups_cli
+from tambuli.cli import users as users_cli
 from tambuli.cli.context import (
     clock,
     read_channel_config,
@@ -33,9 +36,13 @@ from tambuli.db.migrate import apply_migrations, read_schema_revision
 from tambuli.db.work_notices import WorkAnnouncer, WorkKind
 from tambuli.log_format import configure_logging
 from tambuli.organizations import service as organizations
+from tambuli.organizations import users
+from tambuli.organizations.models import Role
 from tambuli.settings import Settings
 
 DEMO_ORG_NAME = "Demo organization"
+# The demo owner's sign-in email (example.org is reserved for examples: it reaches nobody).
+DEMO_EMAIL = "demo@example.org"
 
 
 @click.group()
@@ -55,7 +62,17 @@ def migrate() -> None:
     click.echo(f"database is at revision {current}", err=True)
 
 
-async def _create_demo_organization(db: Database, settings: Settings) -> tuple[int, str] | None:
+@dataclass(frozen=True)
+class Demo:
+    """What a first start made: the demo organization, its API token and its console owner."""
+
+    org_id: int
+    token: str
+    email: str
+    password: str
+
+
+async def _create_demo_organization(db: Database, settings: Settings) -> Demo | None:
     if await organizations.has_any_organization(db):
         return None
     created = await organizations.create_organization(db, clock, DEMO_ORG_NAME)
@@ -63,21 +80,32 @@ async def _create_demo_organization(db: Database, settings: Settings) -> tuple[i
         await billing.credit_balance(
             db, clock, created.org_id, settings.demo_balance_micro, "demo funds", "first start"
         )
-    return created.org_id, created.token
+    password = secrets.token_urlsafe(12)
+    await users.create_console_user(
+        db, clock, created.org_id, DEMO_EMAIL, Role.OWNER, password, "Demo owner"
+    )
+    return Demo(created.org_id, created.token, DEMO_EMAIL, password)
 
 
-def _print_welcome(host: str, port: int, demo: tuple[int, str] | None) -> None:
+def _print_welcome(host: str, port: int, demo: Demo | None) -> None:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     base = f"http://{shown_host}:{port}"
-    click.echo(f"Tambuli {__version__} listening on {base} (API docs: {base}/docs)")
+    click.echo(
+        f"Tambuli {__version__} listening on {base} (console: {base}/, API docs: {base}/docs)"
+    )
     if demo is None:
         click.echo("Create an organization with: tambuli org create --name NAME --balance 10")
         return
-    org_id, token = demo
+    org_id, token = demo.org_id, demo.token
     header = shlex.quote(f"Authorization: Token {token}")
-    click.echo("Created a demo organization with 10.00 USD (the token is shown only once):")
+    click.echo(
+        "Created a demo organization with 10.00 USD (the token and password are shown only once):"
+    )
     click.echo(f"  orgId: {org_id}")
     click.echo(f"  token: {token}")
+    click.echo(f"Sign in to the console at {base}/ as its owner:")
+    click.echo(f"  email: {demo.email}")
+    click.echo(f"  password: {demo.password}")
     click.echo("Try it:")
     click.echo(f"  curl -H {header} {base}/v1/organizations/{org_id}/balance.json")
     body = shlex.quote(
@@ -110,6 +138,7 @@ async def _serve(
     # The web stack takes a second to import; other commands should not pay for it.
     from tambuli.api.app import build_app
     from tambuli.api.server import serve_http
+    from tambuli.web.routes import build_console
     from tambuli.workers.runner import Workers
 
     db = _open_long_running_database(settings)
@@ -123,6 +152,9 @@ async def _serve(
         demo = await _create_demo_organization(db, settings)
         channel_config = read_channel_config(settings)
         workers = Workers(db, clock, settings, channel_config) if with_workers else None
+        console, console_state = build_console(
+            db, clock, settings, workers.read_channel_health if workers else None
+        )
         app = build_app(
             db,
             clock,
@@ -136,6 +168,8 @@ async def _serve(
             channel_config=channel_config,
             read_channel_health=workers.read_channel_health if workers else None,
             read_worker_problems=workers.read_loop_problems if workers else None,
+            beside=console,
+            beside_state=console_state,
         )
         if workers is not None:
             background = asyncio.create_task(workers.run(stop))
@@ -230,7 +264,7 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
 
 cli.add_command(orgs.org)
 cli.add_command(orgs.token)
-cli.add_command(orgs.user)
+cli.add_command(users_cli.user)
 cli.add_command(money.balance)
 cli.add_command(contacts_cli.groups)
 cli.add_command(contacts_cli.fields)

@@ -1,4 +1,4 @@
-"""`tambuli org`, `tambuli user` and `tambuli token` commands."""
+"""`tambuli org` and `tambuli token` commands."""
 
 from __future__ import annotations
 
@@ -288,25 +288,6 @@ def org_webhook_secret(org_id: int, rotate: bool) -> None:
         return await read_webhook_secret(db, org_id)
 
     print_json({"webhookSecret": run_with_database(action)})
-
-
-@click.group()
-def user() -> None:
-    """Users (people or systems holding API tokens)."""
-
-
-@user.command("create")
-@click.option("--org", "org_id", required=True, type=int, help="First organization.")
-@click.option("--name", required=True)
-def user_create(org_id: int, name: str) -> None:
-    """Create a user in an organization and a token for it; prints {"userId", "token"}."""
-
-    async def action(db: Database) -> tuple[int, str]:
-        user_id = await organizations.create_user_in_organization(db, clock, org_id, name)
-        return user_id, await organizations.create_token(db, clock, org_id, user_id)
-
-    user_id, new_token = run_with_database(action)
-    print_json({"userId": user_id, "token": new_token})
 
 
 @click.group()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -83,9 +84,15 @@ class _Targets:
 
 
 async def import_contacts(
-    db: Database, clock: Clock, org_id: int, data: bytes, group_id: int | None = None
+    db: Database,
+    clock: Clock,
+    org_id: int,
+    data: bytes,
+    group_id: int | None = None,
+    on_progress: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Create a contact per good record of a CSV file, also in group_id if given.
+    """Create a contact per good record of a CSV file, also in group_id if given; on_progress
+    sees the report after each batch.
 
     A file that cannot be read raises InvalidImportFile before anything is created.
     """
@@ -112,6 +119,8 @@ async def import_contacts(
         if rows:
             async with db.write() as conn:
                 await _create_rows(conn, clock, org_id, rows, targets, group_id, report)
+        if on_progress is not None:
+            on_progress(report)
 
 
 async def _create_rows(

@@ -346,11 +346,15 @@ async def list_contacts(
 
 
 async def list_contacts_after(
-    db: Database, org_id: int, after_id: int, limit: int
+    db: Database, org_id: int, after_id: int, limit: int, wanted: ContactFilter | None = None
 ) -> list[Contact]:
-    """Contacts with IDs above after_id, in ID order; for walking all contacts in batches."""
+    """Contacts with IDs above after_id (matching `wanted` if given), in ID order; for walking
+    all contacts in batches."""
     async with db.read() as conn:
-        return await store.select_contact_id_batch(conn, org_id, after_id, limit)
+        if wanted is not None and wanted.conditions is not None:
+            conditions = await selection.resolve_conditions_within(conn, org_id, wanted.conditions)
+            wanted = replace(wanted, conditions=conditions)
+        return await store.select_contact_id_batch(conn, org_id, after_id, limit, wanted)
 
 
 async def mark_contact_used(db: Database, clock: Clock, org_id: int, contact_id: int) -> None:

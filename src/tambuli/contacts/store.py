@@ -444,13 +444,19 @@ async def select_matching_contact_ids(
 
 
 async def select_contact_id_batch(
-    conn: AsyncConnection, org_id: int, after_id: int, limit: int
+    conn: AsyncConnection,
+    org_id: int,
+    after_id: int,
+    limit: int,
+    wanted: ContactFilter | None = None,
 ) -> list[Contact]:
-    """Contacts of the organization with IDs above after_id, in ID order (for exports)."""
+    """Contacts of the organization (matching `wanted` if given) with IDs above after_id, in
+    ID order (for exports)."""
+    clause = _filter_clause(org_id, wanted or ContactFilter(), conn.dialect.name)
     rows = (
         await conn.execute(
             select(*_CONTACT_COLUMNS)
-            .where(contacts.c.org_id == org_id, contacts.c.id > after_id)
+            .where(clause, contacts.c.id > after_id)
             .order_by(contacts.c.id)
             .limit(limit)
         )

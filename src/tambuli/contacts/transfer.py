@@ -220,6 +220,11 @@ def _is_custom_prefixed(name: str) -> bool:
     return name.casefold().startswith(CUSTOM_FIELD_PREFIX)
 
 
+def read_column_name(name: str) -> Column | None:
+    """The built-in column a header names; None for a custom field's header."""
+    return None if _is_custom_prefixed(name) else _ALIASES.get(column_key(name))
+
+
 def is_reserved_header(name: str) -> bool:
     """Whether an import would not read a header of this text as a custom field's name."""
     return column_key(name) in _ALIASES or _is_custom_prefixed(name)

@@ -50,6 +50,12 @@ users = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Console sign-in: lower-cased email (None for users that only hold API tokens) and its
+    # Argon2id password hash (None until a password is set, e.g. through a sign-in link).
+    Column("email", String(320), nullable=True, unique=True),
+    Column("password_hash", String(200), nullable=True),
+    # Operators of the installation (the operator pages of the console), beside any membership.
+    Column("is_operator", Boolean, nullable=False, server_default="0"),
 )
 
 memberships = Table(
@@ -59,6 +65,53 @@ memberships = Table(
     Column(
         "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
     ),
+    Column("created_at", UTCDateTime, nullable=False),
+    # owner, editor or viewer (organizations.models.Role); API token holders made before roles
+    # existed were the organizations' owners.
+    Column("role", String(16), nullable=False, server_default="owner"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # SHA-256 of the session token the signed cookie carries; the token itself is never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_console_sessions_user_id", "user_id"),
+)
+
+sign_in_links = Table(
+    "sign_in_links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # SHA-256 of the one-time token in the link.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Lower-cased email as typed (it may name no user) and the client address.
+    Column("email", String(320), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_email_address_failed_at", "email", "address", "failed_at"),
+)
+
+installation_secrets = Table(
+    "installation_secrets",
+    metadata,
+    # Secrets of the whole installation made on first use (the console's cookie-signing key).
+    Column("name", String(64), primary_key=True),
+    Column("value", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -276,9 +329,28 @@ messages = Table(
     # The campaign run whose step sent this message, if any.
     Column("campaign_run_id", BigInteger, nullable=True),
     Index("ix_messages_org_id_id", "org_id", "id"),
+    # The console's daily counts read one organization's messages by creation time.
+    Index("ix_messages_org_id_created_at", "org_id", "created_at"),
     Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_messages_recipient_handed_at", "recipient", "handed_at"),
     Index("ix_messages_channel_operator_message_id", "channel", "operator_message_id"),
+)
+
+message_day_totals = Table(
+    "message_day_totals",
+    metadata,
+    # One organization's SMS of one UTC day, counted once the day is over by more than a day
+    # (messaging/traffic.py): the console's dashboard reads these instead of the messages.
+    Column(
+        "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("day", String(10), primary_key=True),
+    Column("sent", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("inbound", BigInteger, nullable=False),
+    Column("spent_micro", BigInteger, nullable=False),
+    Column("counted_at", UTCDateTime, nullable=False),
 )
 
 message_dedup = Table(
@@ -341,7 +413,11 @@ webhook_deliveries = Table(
     Column("last_error", Text, nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime, nullable=True),
+    # The ID of what the push reports (the payload's "id": a message or a top-up), so the
+    # console shows a message's pushes on its page.
+    Column("subject_id", String(100), nullable=True),
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_org_id_subject_id", "org_id", "subject_id"),
 )
 
 simulator_messages = Table(

@@ -8,7 +8,7 @@ from tambuli.db.engine import Database
 from tambuli.errors import InvalidField, MessageNotFound
 from tambuli.messaging import store
 from tambuli.messaging.models import parse_message_id
-from tambuli.messaging.store import MessageFilter
+from tambuli.messaging.store import MessageFilter as MessageFilter
 from tambuli.messaging.views import StoredMessage
 
 MAX_CURSOR_LIMIT = 100

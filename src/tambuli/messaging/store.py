@@ -45,6 +45,8 @@ _COLUMNS = (
     messages.c.success_at,
     messages.c.created_at,
 )
+# The columns to_stored_message reads, for other stores of the messages table.
+MESSAGE_COLUMNS = _COLUMNS
 
 
 def to_stored_message(row: Any) -> StoredMessage:

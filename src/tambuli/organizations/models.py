@@ -6,12 +6,118 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+from tambuli.errors import InvalidInput
 
 # 32 random bytes: 256 bits of entropy, URL-safe base64 (43 characters).
 TOKEN_BYTES = 32
 TOKEN_PREFIX_LENGTH = 8
+MAX_EMAIL_LENGTH = 320
+# Long enough that guessing is hopeless even when throttling is got round; bounded so that
+# hashing a pasted novel cannot tie up a core.
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 200
+# A one-time sign-in link works this long after it is made.
+SIGN_IN_LINK_LIFETIME = timedelta(hours=24)
+# A console session ends this long after sign-in, used or not.
+SESSION_LIFETIME = timedelta(days=14)
+# More failed sign-ins than this for one email from one address within the window are refused.
+SIGN_IN_FAILURES_ALLOWED = 5
+SIGN_IN_FAILURE_WINDOW = timedelta(minutes=15)
+
+
+class Role(StrEnum):
+    """What a member may do in an organization (each role includes the ones below it)."""
+
+    OWNER = "owner"  # members, tokens and billing settings, besides everything an editor does
+    EDITOR = "editor"  # contacts, campaigns and sends
+    VIEWER = "viewer"  # reads only
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
+
+
+def role_allows(role: Role, needed: Role) -> bool:
+    """Whether a member with `role` may do what needs `needed`."""
+    return ROLE_RANK[role] >= ROLE_RANK[needed]
+
+
+def parse_role(text: str) -> Role:
+    """A role from its name; InvalidInput names the choices otherwise."""
+    try:
+        return Role(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"The role must be one of {choices}") from None
+
+
+def normalise_email(text: str) -> str:
+    """An email address as stored and compared: trimmed and lower-cased; InvalidInput when it
+    cannot be an address."""
+    email = text.strip().lower()
+    local, at, domain = email.partition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or "@" in domain
+        or len(email) > MAX_EMAIL_LENGTH
+        or any(c.isspace() for c in email)
+        or not email.isprintable()
+    ):
+        raise InvalidInput("That is not an email address")
+    return email
+
+
+def check_new_password(password: str) -> str:
+    """A password a user may choose; InvalidInput says why not."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"The password must have at most {MAX_PASSWORD_LENGTH} characters")
+    return password
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One organization a user belongs to, and the user's role there."""
+
+    org_id: int
+    org_name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    """A person who signs in to the console, with every organization they belong to."""
+
+    id: int
+    name: str
+    email: str
+    is_operator: bool
+    has_password: bool
+    memberships: tuple[Membership, ...]
+
+    def membership_in(self, org_id: int) -> Membership | None:
+        """The user's membership of org_id, or None when they are not a member."""
+        for membership in self.memberships:
+            if membership.org_id == org_id:
+                return membership
+        return None
+
+
+@dataclass(frozen=True)
+class UserListing:
+    """A user as `tambuli user list` shows it."""
+
+    id: int
+    name: str
+    email: str | None
+    is_operator: bool
+    has_password: bool
+    roles: tuple[tuple[int, Role], ...]
 
 
 class ClientPushEvents(StrEnum):

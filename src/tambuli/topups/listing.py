@@ -8,7 +8,7 @@ from tambuli.db.engine import Database
 from tambuli.errors import InvalidField, TopupNotFound
 from tambuli.topups import store
 from tambuli.topups.models import StoredTopup, parse_topup_id
-from tambuli.topups.store import TopupFilter
+from tambuli.topups.store import TopupFilter as TopupFilter
 
 MAX_CURSOR_LIMIT = 100
 MAX_PAGE_SIZE = 1000

@@ -33,3 +33,16 @@ class PushRetryPolicy:
         factor = 1 - self.jitter + 2 * self.jitter * random_unit
         moment = now + delay * factor
         return None if moment >= give_up_at else moment
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """A push as a page shows it."""
+
+    event: str
+    url: str
+    status: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+    delivered_at: datetime | None

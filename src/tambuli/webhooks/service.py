@@ -32,7 +32,7 @@ from tambuli.webhooks.address_guard import (
     resolve_system,
     resolve_webhook_destination,
 )
-from tambuli.webhooks.models import DeliveryStatus, PushRetryPolicy
+from tambuli.webhooks.models import DeliveryStatus, PushRecord, PushRetryPolicy
 from tambuli.webhooks.signing import generate_webhook_secret, sign_webhook
 
 log = logging.getLogger("tambuli.webhooks")
@@ -61,10 +61,24 @@ async def enqueue_pushes_within(
                 "give_up_at": now + policy.give_up_after,
                 "last_error": "",
                 "created_at": now,
+                "subject_id": _subject_of(payload),
             }
             for org_id, url, event, payload in pushes
         ],
     )
+
+
+def _subject_of(payload: dict[str, Any]) -> str | None:
+    subject = payload.get("id")
+    return subject if isinstance(subject, str) and len(subject) <= 100 else None
+
+
+async def list_pushes_about(
+    db: Database, org_id: int, subject_id: str, limit: int = 20
+) -> list[PushRecord]:
+    """The pushes reporting one message or top-up of the organization, oldest first."""
+    async with db.read() as conn:
+        return await store.select_pushes_about(conn, org_id, subject_id, limit)
 
 
 async def read_webhook_secret(db: Database, org_id: int) -> str:

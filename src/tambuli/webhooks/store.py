@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.db.bulk import bind_rows
 from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
 from tambuli.db.schema import webhook_deliveries
-from tambuli.webhooks.models import DeliveryStatus
+from tambuli.webhooks.models import DeliveryStatus, PushRecord
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,20 @@ async def select_pushes(conn: AsyncConnection, org_id: int, limit: int) -> list[
         .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
+
+
+async def select_pushes_about(
+    conn: AsyncConnection, org_id: int, subject_id: str, limit: int
+) -> list[PushRecord]:
+    """The organization's pushes about one subject, oldest first."""
+    t = webhook_deliveries.c
+    rows = await conn.execute(
+        select(t.event, t.url, t.status, t.attempts, t.last_error, t.created_at, t.delivered_at)
+        .where(t.org_id == org_id, t.subject_id == subject_id)
+        .order_by(t.id)
+        .limit(limit)
+    )
+    return [PushRecord(**dict(r._mapping)) for r in rows]
 
 
 async def count_pending_pushes(conn: AsyncConnection, now: datetime) -> dict[str, int]:

@@ -1,0 +1,34 @@
+"""The sending objects of the API's runtime, shared with the console: one outbox (prices,
+profiles, the batching intake), one top-up desk and the workers' wake-ups per process.
+
+The console may not import the API, so it reads the runtime the app keeps in its state
+through the few attributes it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, cast
+
+from litestar import Request
+
+from tambuli.messaging.sending import Outbox
+from tambuli.topups.service import TopupDesk
+
+
+class SendingRuntime(Protocol):
+    """What the console's send and top-up pages use of the API's runtime."""
+
+    outbox: Outbox
+    topups: TopupDesk
+    wake_delivery: Callable[[], None]
+    wake_topups: Callable[[], None]
+    wake_events: Callable[[], None]
+
+    def refuse_unless_delivering(self) -> None:
+        """NotReady when this process's workers cannot deliver now."""
+
+
+def sending_runtime_of(request: Request[Any, Any, Any]) -> SendingRuntime:
+    """The runtime of the app serving the request (the API builds it with the app)."""
+    return cast(SendingRuntime, request.app.state["runtime"])
