@@ -63,6 +63,15 @@ async def require_member(request: Request[Any, Any, Any], org_id: int, needed: R
     return Member(user=user, membership=membership)
 
 
+async def require_operator(request: Request[Any, Any, Any]) -> ConsoleUser:
+    """The signed-in user if they operate the installation; for anyone else the operator
+    pages do not exist (404)."""
+    user = await require_user(request)
+    if not user.is_operator:
+        raise NotFound("No such page")
+    return user
+
+
 async def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of every console route: a POST must carry the session's CSRF token."""
     if connection.scope.get("method") != "POST":

@@ -16,7 +16,16 @@ from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import Forbidden, NotFound, TambuliError
 from tambuli.settings import Settings
-from tambuli.web import dashboard, members, pages
+from tambuli.web import (
+    dashboard,
+    ledger_pages,
+    members,
+    operator_channels,
+    operator_pages,
+    org_pages,
+    pages,
+    token_pages,
+)
 from tambuli.web.access import CsrfRefused, SignInNeeded, check_csrf
 from tambuli.web.context import CONSOLE_STATE, ConsoleContext
 from tambuli.web.rendering import STATIC, render_page_now
@@ -71,6 +80,23 @@ CONSOLE_ROUTES: list[Any] = [
     dashboard.dashboard,
     members.members_page,
     members.add_member,
+    members.change_member_role,
+    members.remove_member,
+    org_pages.organization_page,
+    org_pages.change_organization,
+    org_pages.rotate_webhook_secret,
+    token_pages.tokens_page,
+    token_pages.create_token,
+    token_pages.revoke_token,
+    ledger_pages.ledger_page,
+    ledger_pages.ledger_csv,
+    operator_pages.operator_orgs_page,
+    operator_pages.credit_organization,
+    operator_pages.create_organization,
+    operator_pages.prices_page,
+    operator_pages.set_price,
+    operator_pages.unmatched_inbound_page,
+    operator_channels.channels_page,
 ]
 
 

@@ -1,0 +1,106 @@
+"""Balance history: the organization's ledger a page at a time, and all of it as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.response import Stream
+
+from tambuli.billing import service as billing
+from tambuli.billing.models import format_usd
+from tambuli.clock import format_utc_timestamp
+from tambuli.organizations.models import Role
+from tambuli.web.access import require_member
+from tambuli.web.context import ConsoleContext, console_of
+from tambuli.web.rendering import render_page
+
+# Entries on one page, and read per query while writing the CSV.
+PAGE_SIZE = 50
+CSV_BATCH = 1000
+CSV_COLUMNS = [
+    "id",
+    "createdAt",
+    "kind",
+    "amountMicro",
+    "amount",
+    "balanceAfterMicro",
+    "reason",
+    "reference",
+]
+
+
+@get("/orgs/{org_id:int}/balance-history", include_in_schema=False)
+async def ledger_page(
+    request: Request[Any, Any, Any], org_id: int, before: int | None = None
+) -> Response[Any]:
+    """The newest ledger entries (or those before entry `before`), newest first."""
+    member = await require_member(request, org_id, Role.VIEWER)
+    console = console_of(request)
+    balance = await billing.get_balance(console.db, org_id)
+    # One more than shown tells whether an older page exists without counting rows.
+    entries = await billing.list_ledger_entries(console.db, org_id, PAGE_SIZE + 1, before)
+    older = entries[PAGE_SIZE - 1].id if len(entries) > PAGE_SIZE else None
+    return await render_page(
+        request,
+        "ledger.html",
+        member=member,
+        balance=balance,
+        entries=entries[:PAGE_SIZE],
+        older=older,
+        paged=before is not None,
+        exact=format_usd,
+    )
+
+
+def _csv_line(values: list[object]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(values)
+    return out.getvalue().encode("utf-8")
+
+
+def _as_text(value: str) -> str:
+    # A cell starting like a formula would run as one in a spreadsheet.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+async def _ledger_csv(console: ConsoleContext, org_id: int) -> AsyncIterator[bytes]:
+    yield _csv_line(list(CSV_COLUMNS))
+    before: int | None = None
+    while True:
+        batch = await billing.list_ledger_entries(console.db, org_id, CSV_BATCH, before)
+        for e in batch:
+            yield _csv_line(
+                [
+                    e.id,
+                    format_utc_timestamp(e.created_at),
+                    e.kind.value,
+                    e.amount_micro,
+                    format_usd(e.amount_micro),
+                    e.balance_after_micro,
+                    _as_text(e.reason),
+                    _as_text(e.reference),
+                ]
+            )
+        if len(batch) < CSV_BATCH:
+            return
+        before = batch[-1].id
+
+
+@get("/orgs/{org_id:int}/balance-history.csv", include_in_schema=False)
+async def ledger_csv(request: Request[Any, Any, Any], org_id: int) -> Stream:
+    """Every ledger entry as CSV, newest first, read in batches so any length streams."""
+    await require_member(request, org_id, Role.VIEWER)
+    console = console_of(request)
+    await billing.get_balance(console.db, org_id)
+    return Stream(
+        _ledger_csv(console, org_id),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="tambuli-ledger-{org_id}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
