@@ -101,6 +101,10 @@ def test_an_owner_changes_settings_rotates_the_secret_and_manages_tokens(
     page.get_by_role("link", name="Balance history").click()
     expect(page.get_by_text("grant top-up")).to_be_visible()
     expect(page.get_by_text("262.500000 USD")).to_be_visible()
+    page.get_by_label("When the balance falls below (USD)").fill("50")
+    page.get_by_label("Add (USD)").fill("100")
+    page.get_by_role("button", name="Turn on or change").click()
+    expect(page.get_by_text("On: below 50.000000 USD, 100.000000 USD is added.")).to_be_visible()
     assert_accessible(page)
     save_screenshot(page, "balance-history")
 

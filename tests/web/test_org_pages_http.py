@@ -185,6 +185,7 @@ async def test_editors_and_viewers_are_refused_the_owners_pages_and_actions(
             (f"{base}/tokens", {}),
             (f"{base}/organization", _settings()),
             (f"{base}/organization/webhook-secret", {}),
+            (f"{base}/balance-history/auto-recharge", {"threshold": "1", "amount": "5"}),
             (f"{base}/members/{owner.user_id}/role", {"role": "viewer"}),
             (f"{base}/members/{owner.user_id}/remove", {}),
             (f"{base}/members", {"email": "new@example.org", "role": "owner"}),
@@ -213,6 +214,7 @@ async def test_a_viewer_cannot_change_anything_on_these_pages(
         (f"{base}/organization/webhook-secret", {}),
         (f"{base}/tokens", {}),
         (f"{base}/tokens/{token.id}/revoke", {}),
+        (f"{base}/balance-history/auto-recharge", {"threshold": "1", "amount": "5"}),
         (f"{base}/members/{owner.user_id}/role", {"role": "viewer"}),
         (f"{base}/members/{owner.user_id}/remove", {}),
         (f"{base}/members/{viewer_person.user_id}/role", {"role": "owner"}),
@@ -289,3 +291,27 @@ async def test_an_owner_changes_roles_and_removes_members_but_never_the_last_own
     assert unknown.status_code == 404
     # The organization's API user holds its tokens; it is not a person to manage here.
     assert owner.submit(base, f"{base}/{org.user_id}/remove", {}).status_code == 404
+
+
+async def test_an_owner_sets_auto_recharge_exactly_and_turns_it_off(
+    db: Database, clock: FakeClock, make_org: OrgFactory, open_console: Opener
+) -> None:
+    org = await make_org()
+    owner = _signed_in(open_console, await make_person(db, clock, org.org_id, Role.OWNER))
+    page = f"/orgs/{org.org_id}/balance-history"
+    action = f"{page}/auto-recharge"
+    on = owner.submit(page, action, {"threshold": "2.5", "amount": "20.000001"})
+    assert on.status_code == 200 and "below 2.500000 USD, 20.000001 USD is added" in on.text
+    balance = await billing.get_balance(db, org.org_id)
+    assert balance.auto_recharge
+    assert (balance.auto_recharge_threshold_micro, balance.auto_recharge_amount_micro) == (
+        2_500_000,
+        20_000_001,
+    )
+    refused = owner.submit(page, action, {"threshold": "1", "amount": "1e2"})
+    assert refused.status_code == 400 and 'role="alert"' in refused.text
+    assert 'value="1e2"' in refused.text
+    assert await billing.get_balance(db, org.org_id) == balance
+    off = owner.submit(page, action, {"threshold": "", "amount": "", "off": "1"})
+    assert off.status_code == 200 and "Off." in off.text
+    assert not (await billing.get_balance(db, org.org_id)).auto_recharge

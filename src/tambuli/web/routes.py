@@ -90,6 +90,7 @@ CONSOLE_ROUTES: list[Any] = [
     token_pages.revoke_token,
     ledger_pages.ledger_page,
     ledger_pages.ledger_csv,
+    ledger_pages.change_auto_recharge,
     operator_pages.operator_orgs_page,
     operator_pages.credit_organization,
     operator_pages.create_organization,
