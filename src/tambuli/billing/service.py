@@ -268,9 +268,12 @@ async def turn_off_auto_recharge(db: Database, org_id: int) -> None:
             raise OrganizationNotFound(f"No organization with ID {org_id}")
 
 
-async def list_ledger_entries(db: Database, org_id: int, limit: int = 50) -> list[LedgerEntry]:
-    """The organization's newest ledger entries, newest first."""
+async def list_ledger_entries(
+    db: Database, org_id: int, limit: int = 50, before_id: int | None = None
+) -> list[LedgerEntry]:
+    """The organization's newest ledger entries (older than entry before_id, when given),
+    newest first."""
     async with db.read() as conn:
         if await store.select_balance(conn, org_id) is None:
             raise OrganizationNotFound(f"No organization with ID {org_id}")
-        return await store.select_entries(conn, org_id, limit)
+        return await store.select_entries(conn, org_id, limit, before_id)

@@ -285,14 +285,15 @@ async def update_auto_recharge(
     return int(result.rowcount) == 1
 
 
-async def select_entries(conn: AsyncConnection, org_id: int, limit: int) -> list[LedgerEntry]:
-    """The organization's newest ledger entries, newest first."""
-    rows = await conn.execute(
-        select(ledger_entries)
-        .where(ledger_entries.c.org_id == org_id)
-        .order_by(ledger_entries.c.id.desc())
-        .limit(limit)
-    )
+async def select_entries(
+    conn: AsyncConnection, org_id: int, limit: int, before_id: int | None = None
+) -> list[LedgerEntry]:
+    """The organization's newest ledger entries (with IDs below before_id, when given),
+    newest first."""
+    query = select(ledger_entries).where(ledger_entries.c.org_id == org_id)
+    if before_id is not None:
+        query = query.where(ledger_entries.c.id < before_id)
+    rows = await conn.execute(query.order_by(ledger_entries.c.id.desc()).limit(limit))
     return [
         LedgerEntry(
             id=int(r.id),

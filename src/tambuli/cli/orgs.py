@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-
 import click
 
 from tambuli.billing import service as billing
@@ -21,11 +19,13 @@ from tambuli.errors import TambuliError
 from tambuli.messaging.models import check_sender_id
 from tambuli.organizations import profile as profiles
 from tambuli.organizations import service as organizations
-from tambuli.organizations.models import ClientPushEvents, NewOrganization
+from tambuli.organizations.models import (
+    ClientPushEvents,
+    NewOrganization,
+    check_keyword_list,
+    parse_window_hours,
+)
 from tambuli.webhooks.address_guard import check_webhook_url
-
-MAX_KEYWORDS = 50
-MAX_KEYWORD_LENGTH = 50
 
 
 @click.group()
@@ -107,14 +107,9 @@ def _webhook_url(option: str, value: str) -> str:
 
 def _window_seconds(hours: str) -> int:
     try:
-        value = Decimal(hours.strip())
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value <= 0:
-        raise click.ClickException(
-            f"invalid --delivery-window-hours: {hours!r} is not a number of hours"
-        )
-    return int((value * 3600).to_integral_value(rounding=ROUND_HALF_UP))
+        return parse_window_hours(hours)
+    except TambuliError as exc:
+        raise click.ClickException(f"invalid --delivery-window-hours: {exc.message}") from exc
 
 
 def _push_events(value: str) -> ClientPushEvents:
@@ -149,15 +144,10 @@ def _effective_keywords(setting: str, defaults: tuple[str, ...]) -> list[str]:
 
 def _keywords(option: str, text: str) -> str:
     """A comma-separated keyword list as stored; "" restores the defaults."""
-    words = [w.strip() for w in text.split(",") if w.strip()]
-    if len(words) > MAX_KEYWORDS or any(len(w) > MAX_KEYWORD_LENGTH for w in words):
-        raise click.ClickException(
-            f"invalid {option}: at most {MAX_KEYWORDS} words of up to "
-            f"{MAX_KEYWORD_LENGTH} characters"
-        )
-    if any("\x00" in w for w in words):
-        raise click.ClickException(f"invalid {option}: NUL characters are not allowed")
-    return ",".join(words)
+    try:
+        return check_keyword_list(text)
+    except TambuliError as exc:
+        raise click.ClickException(f"invalid {option}: {exc.message}") from exc
 
 
 def _print_profile(profile: profiles.OrgProfile, as_json: bool) -> None:

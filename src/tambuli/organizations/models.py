@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
 from tambuli.errors import InvalidInput
@@ -118,6 +119,34 @@ class UserListing:
     is_operator: bool
     has_password: bool
     roles: tuple[tuple[int, Role], ...]
+
+
+# Opt-out and opt-in keyword lists are bounded: each word is compared with every inbound SMS.
+MAX_KEYWORDS = 50
+MAX_KEYWORD_LENGTH = 50
+
+
+def check_keyword_list(text: str) -> str:
+    """A comma-separated keyword list as stored ("" restores the defaults); InvalidInput when
+    it is too long or holds NUL characters."""
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    if len(words) > MAX_KEYWORDS or any(len(w) > MAX_KEYWORD_LENGTH for w in words):
+        raise InvalidInput(f"at most {MAX_KEYWORDS} words of up to {MAX_KEYWORD_LENGTH} characters")
+    if any("\x00" in w for w in words):
+        raise InvalidInput("NUL characters are not allowed")
+    return ",".join(words)
+
+
+def parse_window_hours(hours: str) -> int:
+    """A delivery window given in hours (decimals allowed) as whole seconds; InvalidInput
+    when it is not a positive number."""
+    try:
+        value = Decimal(hours.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value <= 0:
+        raise InvalidInput(f"{hours!r} is not a number of hours")
+    return int((value * 3600).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 class ClientPushEvents(StrEnum):

@@ -62,10 +62,12 @@ async def get_organization(db: Database, org_id: int) -> Organization:
     return org
 
 
-async def list_organizations(db: Database) -> list[Organization]:
-    """Every organization, oldest first."""
+async def list_organizations(
+    db: Database, limit: int | None = None, after_id: int = 0
+) -> list[Organization]:
+    """Organizations oldest first: all of them, or a page of `limit` after after_id."""
     async with db.read() as conn:
-        return await store.select_organizations(conn)
+        return await store.select_organizations(conn, limit, after_id)
 
 
 async def has_any_organization(db: Database) -> bool:
@@ -128,6 +130,16 @@ async def revoke_token(db: Database, clock: Clock, token: str) -> None:
 async def revoke_token_id(db: Database, clock: Clock, token_id: int) -> None:
     """Revoke a token by the ID `tambuli token list` shows."""
     async with db.write() as conn:
+        revoked = await store.revoke_token_by_id(conn, token_id, clock.now())
+    if revoked == 0:
+        raise NotFound(f"No live token with ID {token_id}")
+
+
+async def revoke_org_token(db: Database, clock: Clock, org_id: int, token_id: int) -> None:
+    """Revoke a token of one of the organization's members; NotFound for any other token."""
+    async with db.write() as conn:
+        if not await store.token_is_of_org(conn, token_id, org_id):
+            raise NotFound(f"No live token with ID {token_id}")
         revoked = await store.revoke_token_by_id(conn, token_id, clock.now())
     if revoked == 0:
         raise NotFound(f"No live token with ID {token_id}")

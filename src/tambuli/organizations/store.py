@@ -60,13 +60,16 @@ async def select_organization(conn: AsyncConnection, org_id: int) -> Organizatio
     )
 
 
-async def select_organizations(conn: AsyncConnection) -> list[Organization]:
-    """Every organization, oldest first."""
-    rows = await conn.execute(
-        select(organizations.c.id, organizations.c.name, organizations.c.created_at).order_by(
-            organizations.c.id
-        )
+async def select_organizations(
+    conn: AsyncConnection, limit: int | None = None, after_id: int = 0
+) -> list[Organization]:
+    """Organizations with IDs above after_id (at most limit of them), oldest first."""
+    query = (
+        select(organizations.c.id, organizations.c.name, organizations.c.created_at)
+        .where(organizations.c.id > after_id)
+        .order_by(organizations.c.id)
     )
+    rows = await conn.execute(query if limit is None else query.limit(limit))
     return [Organization(id=r.id, name=r.name, created_at=r.created_at) for r in rows]
 
 
@@ -134,6 +137,16 @@ async def select_tokens_of_org(conn: AsyncConnection, org_id: int) -> list[Token
         )
         for r in rows
     ]
+
+
+async def token_is_of_org(conn: AsyncConnection, token_id: int, org_id: int) -> bool:
+    """Whether the token belongs to a member of the organization."""
+    found = await conn.execute(
+        select(api_tokens.c.id)
+        .join(memberships, memberships.c.user_id == api_tokens.c.user_id)
+        .where(api_tokens.c.id == token_id, memberships.c.org_id == org_id)
+    )
+    return found.first() is not None
 
 
 async def _revoke_live_tokens(

@@ -265,3 +265,48 @@ async def insert_secret_unless_present(
         .values(name=name, value=value, created_at=now)
         .on_conflict_do_nothing(index_elements=[installation_secrets.c.name])
     )
+
+
+async def lock_organization_row(conn: AsyncConnection, org_id: int) -> bool:
+    """Lock the organization's row until the transaction ends (PostgreSQL; SQLite has one
+    writer anyway), so two owners leaving at once cannot leave none; False if it is gone."""
+    found = await conn.execute(
+        select(organizations.c.id).where(organizations.c.id == org_id).with_for_update()
+    )
+    return found.first() is not None
+
+
+async def select_person_role(conn: AsyncConnection, user_id: int, org_id: int) -> Role | None:
+    """The role in the organization of a user who signs in with an email; None when they
+    are not a member or are an API-only user."""
+    found = await conn.scalar(
+        select(memberships.c.role)
+        .join(users, users.c.id == memberships.c.user_id)
+        .where(
+            memberships.c.user_id == user_id,
+            memberships.c.org_id == org_id,
+            users.c.email.is_not(None),
+        )
+    )
+    return None if found is None else Role(found)
+
+
+async def count_person_owners(conn: AsyncConnection, org_id: int) -> int:
+    """How many owners of the organization sign in with an email (API-only users aside)."""
+    found = await conn.scalar(
+        select(func.count())
+        .select_from(memberships.join(users, users.c.id == memberships.c.user_id))
+        .where(
+            memberships.c.org_id == org_id,
+            memberships.c.role == Role.OWNER.value,
+            users.c.email.is_not(None),
+        )
+    )
+    return int(found or 0)
+
+
+async def delete_membership(conn: AsyncConnection, user_id: int, org_id: int) -> None:
+    """Take the user out of the organization."""
+    await conn.execute(
+        delete(memberships).where(memberships.c.user_id == user_id, memberships.c.org_id == org_id)
+    )

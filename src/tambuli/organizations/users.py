@@ -97,6 +97,42 @@ async def _grant_role(
     return user_id, found is None
 
 
+async def change_role(db: Database, clock: Clock, org_id: int, user_id: int, role: Role) -> None:
+    """Give a person in the organization another role; it always keeps at least one owner
+    who signs in. API-only users (the organization's token holder) are not changed here."""
+    async with db.write() as conn:
+        current = await _locked_role(conn, org_id, user_id)
+        if current is Role.OWNER and role is not Role.OWNER:
+            await _keep_an_owner(conn, org_id)
+        await user_store.upsert_role(conn, user_id, org_id, role, clock.now())
+
+
+async def remove_member(db: Database, org_id: int, user_id: int) -> None:
+    """Take a person out of the organization (never its last owner); their API tokens stop
+    working here, as every token is checked against membership."""
+    async with db.write() as conn:
+        current = await _locked_role(conn, org_id, user_id)
+        if current is Role.OWNER:
+            await _keep_an_owner(conn, org_id)
+        await user_store.delete_membership(conn, user_id, org_id)
+
+
+async def _locked_role(conn: AsyncConnection, org_id: int, user_id: int) -> Role:
+    if not await user_store.lock_organization_row(conn, org_id):
+        raise OrganizationNotFound(f"No organization with ID {org_id}")
+    role = await user_store.select_person_role(conn, user_id, org_id)
+    if role is None:
+        raise NotFound(f"User {user_id} is not a member of organization {org_id}")
+    return role
+
+
+async def _keep_an_owner(conn: AsyncConnection, org_id: int) -> None:
+    if await user_store.count_person_owners(conn, org_id) <= 1:
+        raise InvalidInput(
+            "An organization keeps at least one owner: make someone else an owner first"
+        )
+
+
 async def set_operator(db: Database, user_id: int, is_operator: bool) -> None:
     """Make a user an operator of the installation (the console's operator pages), or not."""
     async with db.write() as conn:

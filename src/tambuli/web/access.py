@@ -78,6 +78,15 @@ async def _discard_body(request: Request[Any, Any, Any], limit: int) -> None:
         return
 
 
+async def require_operator(request: Request[Any, Any, Any]) -> ConsoleUser:
+    """The signed-in user if they operate the installation; for anyone else the operator
+    pages do not exist (404)."""
+    user = await require_user(request)
+    if not user.is_operator:
+        raise NotFound("No such page")
+    return user
+
+
 # A route with this opt reads files: its body may reach Settings.max_upload_bytes.
 UPLOAD_OPT = "console_upload"
 

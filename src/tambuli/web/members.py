@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.response import Redirect
 
 from tambuli.errors import InvalidInput
 from tambuli.organizations import users
@@ -21,6 +22,7 @@ async def _members_page(
     error: str = "",
     link: str = "",
     email: str = "",
+    people_error: str = "",
 ) -> Response[Any]:
     console = console_of(request)
     listed = await users.list_users(console.db, member.org_id)
@@ -34,6 +36,7 @@ async def _members_page(
         token_users=sum(1 for u in listed if not u.email),
         roles=[r.value for r in Role],
         error=error,
+        people_error=people_error,
         link=link,
         email=email,
         can_add=member.may(Role.OWNER),
@@ -65,3 +68,39 @@ async def add_member(request: Request[Any, Any, Any], org_id: int) -> Response[A
         return await _members_page(request, member)
     base = (console.settings.public_url or str(request.base_url)).rstrip("/")
     return await _members_page(request, member, link=f"{base}/sign-in/link/{token}")
+
+
+@post("/orgs/{org_id:int}/members/{user_id:int}/role", include_in_schema=False, status_code=200)
+async def change_member_role(
+    request: Request[Any, Any, Any], org_id: int, user_id: int
+) -> Response[Any]:
+    """Owners only: give a member another role (the last owner stays an owner)."""
+    member = await require_member(request, org_id, Role.OWNER)
+    console = console_of(request)
+    form = await request.form()
+    try:
+        role = parse_role(str(form.get("role") or ""))
+        await users.change_role(console.db, console.clock, org_id, user_id, role)
+    except InvalidInput as refused:
+        return await _members_page(request, member, status_code=400, people_error=refused.message)
+    return _after_change(org_id, user_id, member)
+
+
+@post("/orgs/{org_id:int}/members/{user_id:int}/remove", include_in_schema=False, status_code=200)
+async def remove_member(
+    request: Request[Any, Any, Any], org_id: int, user_id: int
+) -> Response[Any]:
+    """Owners only: take a person out of the organization (never its last owner)."""
+    member = await require_member(request, org_id, Role.OWNER)
+    console = console_of(request)
+    try:
+        await users.remove_member(console.db, org_id, user_id)
+    except InvalidInput as refused:
+        return await _members_page(request, member, status_code=400, people_error=refused.message)
+    return _after_change(org_id, user_id, member)
+
+
+def _after_change(org_id: int, user_id: int, member: Member) -> Response[Any]:
+    # Someone who changed their own role or left sees the pages their new role allows.
+    mine = user_id == member.user.id
+    return Redirect("/" if mine else f"/orgs/{org_id}/members", status_code=303)
