@@ -1,33 +1,31 @@
 """The /docs page renders every operation in a browser that can reach nothing but the server.
 
-Debian's Chromium (`apt-get install chromium`; .ci/run installs it) is driven by Playwright.
+Debian's Chromium (`apt-get install chromium`; scripts/bootstrap --dev installs it) is driven by
+Playwright; without it the test fails, as every browser test does (tests/support/browser.py).
 Every request to anywhere but the test server is aborted and recorded: the page must render
 without them, and must not even ask for them.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Route, sync_playwright
 
+from tests.support.browser import chromium_arguments, find_chromium
 from tests.support.published import published_document
 from tests.support.server import RunningServer
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
     """A headless system Chromium (per test: sync Playwright's loop, left running, would stop
     the async database fixtures of the next test)."""
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    executable = find_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+            executable_path=executable, headless=True, args=chromium_arguments()
         )
         try:
             yield launched

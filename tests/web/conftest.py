@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, sync_playwright
 
+from tests.support.browser import chromium_arguments, find_chromium
 from tests.support.server import RunningServer
 from tests.web.console_client import ConsoleBrowser
 
@@ -35,25 +34,6 @@ def open_console(server: RunningServer) -> Iterator[Callable[[], ConsoleBrowser]
 
 # Screenshots of every page the browser tests visit, kept as the run's artifacts.
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
-
-
-def find_chromium() -> str:
-    """The system Chromium: TAMBULI_CHROMIUM, else `chromium` on PATH. A missing browser fails
-    the test with what to do (never a skip: CI must not pass without its browser tests)."""
-    chosen = os.environ.get("TAMBULI_CHROMIUM") or shutil.which("chromium")
-    if not chosen or not Path(chosen).exists():
-        pytest.fail(
-            "Chromium is missing: the browser tests drive the system Chromium. Install it with "
-            "`apt-get install -y chromium` (scripts/bootstrap --dev does this when run as root) "
-            "or point TAMBULI_CHROMIUM at a Chromium binary.",
-            pytrace=False,
-        )
-    return chosen
-
-
-def chromium_arguments() -> list[str]:
-    """Chromium's sandbox needs user namespaces that root in a container lacks."""
-    return ["--no-sandbox"] if os.geteuid() == 0 else []
 
 
 @pytest.fixture(scope="session")
