@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from tambuli.campaigns import service as campaigns
 from tambuli.campaigns.firing import fire_due_steps
 from tambuli.campaigns.replies import handle_replies
-from tambuli.campaigns.subscriptions import Subscribed, SubscribeRequest, subscribe_contact
+from tambuli.campaigns.subscription_intake import SubscriptionIntake, subscribe_contact
+from tambuli.campaigns.subscriptions import Subscribed, SubscribeRequest
 from tambuli.channels.base import InboundSms
 from tambuli.contacts import phones
 from tambuli.db.schema import campaign_runs, messages
@@ -32,6 +33,10 @@ class SentText:
 class CampaignWorld(SmsWorld):
     """SmsWorld with helpers to create campaigns, subscribe and run the scheduler."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.subscriptions = SubscriptionIntake(self.db, self.clock, self.outbox.default_sender_id)
+
     async def new_campaign_org(self, balance_micro: int = 10_000_000) -> int:
         """An organization with money and a default sender ID."""
         org = await self.new_org(balance_micro)
@@ -51,8 +56,7 @@ class CampaignWorld(SmsWorld):
     ) -> Subscribed:
         """Subscribe a number (creating its contact) to a campaign."""
         return await subscribe_contact(
-            self.db,
-            self.clock,
+            self.subscriptions,
             SubscribeRequest(
                 org_id=org_id,
                 campaign_id=campaign_id,
@@ -60,7 +64,6 @@ class CampaignWorld(SmsWorld):
                 phone=phones.normalise_full_number(number),
                 **extra,
             ),
-            server_sender=self.outbox.default_sender_id,
         )
 
     async def fire(self) -> int:

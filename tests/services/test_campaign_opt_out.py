@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 
 from tambuli.campaigns import reply_store
-from tambuli.campaigns.subscriptions import SubscribeRequest, subscribe_contact
+from tambuli.campaigns.subscription_intake import subscribe_contact
+from tambuli.campaigns.subscriptions import SubscribeRequest
 from tambuli.clock import FakeClock
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
@@ -44,8 +45,7 @@ async def test_an_opt_out_keyword_ends_every_active_run_of_the_number(
         world.db, world.clock, org, phones.normalise_full_number(NUMBER), ContactInput()
     )
     two = await subscribe_contact(
-        world.db,
-        world.clock,
+        world.subscriptions,
         SubscribeRequest(org_id=org, campaign_id=second, contact_id=twin.id, phone=None),
     )
     await world.fire()

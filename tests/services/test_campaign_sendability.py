@@ -8,6 +8,7 @@ import pytest
 from tambuli.campaigns import reports
 from tambuli.campaigns import service as campaigns
 from tambuli.campaigns.models import CampaignState, RunStatus
+from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.errors import MessageTooLong, MissingSender
@@ -78,6 +79,7 @@ async def test_subscribing_to_a_campaign_that_can_no_longer_send_is_refused(
         await world.subscribe(org, campaign_id, ONE)
     assert await world.sent() == []
     world.outbox.default_sender_id = "Tambuli"
+    world.subscriptions = SubscriptionIntake(world.db, world.clock, "Tambuli")
     await world.subscribe(org, campaign_id, ONE)  # the server's default would send it
     await world.fire()
     assert [s.body for s in await world.sent(ONE)] == ["Market day is Friday"]

@@ -12,7 +12,8 @@ from playwright.sync_api import Page, expect
 
 from tambuli.billing import service as billing
 from tambuli.campaigns import service as campaigns
-from tambuli.campaigns.subscriptions import SubscribeRequest, subscribe_contact
+from tambuli.campaigns.subscription_intake import SubscriptionIntake, subscribe_contact
+from tambuli.campaigns.subscriptions import SubscribeRequest
 from tambuli.clock import FakeClock, SystemClock
 from tambuli.contacts import phones
 from tambuli.db.engine import Database
@@ -81,6 +82,7 @@ async def launch_reminders(db: Database, clock: FakeClock, org_id: int) -> None:
         db, clock, org_id, {"name": "Prenatal check-up reminders", "kind": "drip", "steps": steps}
     )
     await campaigns.launch_campaign(db, clock, org_id, campaign.id)
+    intake = SubscriptionIntake(db, clock, "")
     for number in ("639171230001", "639171230002", "639171230003"):
         request = SubscribeRequest(
             org_id=org_id,
@@ -88,7 +90,7 @@ async def launch_reminders(db: Database, clock: FakeClock, org_id: int) -> None:
             contact_id=None,
             phone=phones.normalise_full_number(number),
         )
-        await subscribe_contact(db, clock, request)
+        await subscribe_contact(intake, request)
 
 
 def sign_in(page: Page, base_url: str, person: Person, password: str | None = None) -> None:

@@ -31,6 +31,7 @@ from tambuli.api.body_fields import LenientRequest
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.gateway_callbacks import CHANNEL_CONFIG_STATE, GATEWAY_CALLBACK_ROUTES
 from tambuli.api.runtime import ApiRuntime
+from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.channels.base import ChannelHealth
 from tambuli.channels.config import ChannelConfig
 from tambuli.clock import Clock
@@ -134,6 +135,7 @@ def build_app(
         outbox=open_outbox(db, clock, settings.server_sender_id),
         commits=commits,
         topups=topups or open_topup_desk(db, clock, settings),
+        subscriptions=SubscriptionIntake(db, clock, settings.server_sender_id),
     )
     if wake_delivery is not None:
         runtime.wake_delivery = wake_delivery

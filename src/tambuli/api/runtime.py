@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar, Request
 
 from tambuli.api.token_cache import TokenCache
+from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.channels.base import ChannelHealth
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
@@ -31,6 +32,8 @@ class ApiRuntime:
     commits: GroupCommit
     # Top-ups: catalogue, provider, and the synchronous attempts still running.
     topups: TopupDesk
+    # Shares commits between concurrent single subscriptions.
+    subscriptions: SubscriptionIntake
     tokens: TokenCache = field(default_factory=TokenCache)
     # The wake-ups reach this process's workers and, on PostgreSQL, other processes' (NOTIFY).
     # Called after a message is queued, so a worker starts on it at once.

@@ -10,7 +10,8 @@ from litestar import Request, post
 from tambuli.api.auth import authorize_org, parse_path_id
 from tambuli.api.bodies import ContactDetails, read_contact_input, strict_bool
 from tambuli.api.runtime import runtime_of
-from tambuli.campaigns.subscriptions import SubscribeRequest, subscribe_contact, unsubscribe_contact
+from tambuli.campaigns.subscription_intake import subscribe_contact
+from tambuli.campaigns.subscriptions import SubscribeRequest, unsubscribe_contact
 from tambuli.contacts import phones
 from tambuli.contacts.models import (
     parse_id,
@@ -111,8 +112,7 @@ async def subscribe(
     allow = strict_bool("allowResubscribe", data.allow_resubscribe)
     runtime = runtime_of(request)
     done = await subscribe_contact(
-        runtime.db,
-        runtime.clock,
+        runtime.subscriptions,
         SubscribeRequest(
             org_id=principal.org_id,
             campaign_id=wanted_campaign,
@@ -124,7 +124,6 @@ async def subscribe(
             args=data.args or {},
             contact=None if data.contact is None else read_contact_input(data.contact),
         ),
-        server_sender=runtime.settings.server_sender_id,
     )
     runtime.wake_campaigns()
     return SubscribedBody(run_id=done.run_id, contact_id=done.contact_id)

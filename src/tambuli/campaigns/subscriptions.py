@@ -1,11 +1,13 @@
-"""Subscribing contacts to campaigns (one by one or in batches) and unsubscribing them."""
+"""Subscribing contacts to campaigns and unsubscribing them: the rules every subscription
+follows (the campaign open, the run planned), and all-or-none batches for the legacy API and
+the console. Single subscriptions share transactions through subscription_intake.py."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,9 +19,6 @@ from tambuli.campaigns import reply_store, store
 from tambuli.campaigns.delays import (
     EARLIEST_AT,
     LATEST_AT,
-    choose_delay_zone,
-    compute_fire_time,
-    parse_delay,
     resolve_zone,
 )
 from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus, check_storable_json
@@ -76,44 +75,6 @@ class NewSubscriber:
     fields: ContactInput = field(default_factory=ContactInput)
 
 
-async def subscribe_contact(
-    db: Database, clock: Clock, request: SubscribeRequest, *, server_sender: str = ""
-) -> Subscribed:
-    """Start a run of the campaign for one contact (found, created or updated first).
-
-    A campaign that cannot send is refused (readiness.py); `server_sender` is the server's
-    default sender ID ("" for none).
-    """
-    delay = parse_delay(request.delay)
-    _check_args(request.args)
-    if request.time_zone:
-        try:
-            resolve_zone(request.time_zone, None, None)
-        except InvalidField as exc:
-            raise InvalidField(exc.message, {"field": "timeZone"}) from None
-    try:
-        async with db.write() as conn:
-            campaign = await _open_campaign(conn, request.org_id, request.campaign_id)
-            await check_campaign_sendable_within(conn, campaign, server_sender)
-            contact = await _resolve_contact(conn, clock, request)
-            await _refuse_opted_out(conn, campaign.org_id, [contact])
-            earlier = await store.select_runs_of_contacts(
-                conn, campaign.org_id, campaign.id, [contact.id]
-            )
-            _refuse_resubscribe(earlier, request.allow_resubscribe, contact.id)
-            now = clock.now()
-            started_at = compute_fire_time(delay, now, choose_delay_zone(delay))
-            names = await _read_field_names(conn, campaign)
-            new = plan_run(
-                campaign, contact, now, started_at, request.time_zone, request.args, names
-            )
-            [run_id] = await store.insert_runs(conn, [new])
-    except IntegrityError:
-        # A concurrent request started a run for the same contact first.
-        raise ActiveSubscription() from None
-    return Subscribed(run_id, contact.id)
-
-
 async def subscribe_many(
     db: Database,
     clock: Clock,
@@ -126,14 +87,14 @@ async def subscribe_many(
 ) -> list[Contact]:
     """Subscribe a batch in one transaction (all or none); the contacts in order.
 
-    A campaign that cannot send is refused, as by subscribe_contact.
+    A campaign that cannot send is refused (readiness.py).
 
     New contacts are created unless `reuse_newest` finds a contact with the number (whose
     other given fields are then ignored, as engageSPARK's legacy API documents).
     """
     try:
         async with db.write() as conn:
-            campaign = await _open_campaign(conn, org_id, campaign_id)
+            campaign = await open_campaign_within(conn, org_id, campaign_id)
             await check_campaign_sendable_within(conn, campaign, server_sender)
             resolved = await _resolve_batch(conn, clock, org_id, subscribers, reuse_newest)
             ids = [c.id for c in resolved]
@@ -146,7 +107,7 @@ async def subscribe_many(
             earlier = await store.select_runs_of_contacts(conn, org_id, campaign_id, ids)
             _refuse_resubscribe(earlier, True, None)
             now = clock.now()
-            names = await _read_field_names(conn, campaign)
+            names = await read_field_names_within(conn, campaign)
             news = [plan_run(campaign, c, now, now, "", {}, names) for c in resolved]
             await store.insert_runs(conn, news)
     except IntegrityError:
@@ -273,7 +234,8 @@ def _check_year(moment: datetime, where: str) -> datetime:
     return moment
 
 
-async def _open_campaign(conn: AsyncConnection, org_id: int, campaign_id: int) -> Campaign:
+async def open_campaign_within(conn: AsyncConnection, org_id: int, campaign_id: int) -> Campaign:
+    """The campaign, if it takes subscriptions now; UnknownCampaign or CampaignClosed if not."""
     campaign = await store.select_campaign(conn, org_id, campaign_id)
     if campaign is None:
         raise UnknownCampaign(f"No campaign with ID {campaign_id} in this organization")
@@ -287,34 +249,11 @@ async def _open_campaign(conn: AsyncConnection, org_id: int, campaign_id: int) -
     return campaign
 
 
-async def _read_field_names(conn: AsyncConnection, campaign: Campaign) -> dict[int, str]:
+async def read_field_names_within(conn: AsyncConnection, campaign: Campaign) -> dict[int, str]:
     """The custom field names a reminder needs to find its date on contacts."""
     if campaign.kind is CampaignKind.REMINDER and campaign.rules.reminder_field:
         return await contacts.read_custom_field_names_within(conn, campaign.org_id)
     return {}
-
-
-async def _resolve_contact(
-    conn: AsyncConnection, clock: Clock, request: SubscribeRequest
-) -> Contact:
-    given = request.contact
-    if request.contact_id is not None:
-        contact = await contacts.get_contact_within(conn, request.org_id, request.contact_id)
-        if contact is None:
-            raise UnknownContact(f"No contact with ID {request.contact_id} in this organization")
-    else:
-        assert request.phone is not None
-        contact, created = await contacts.find_or_create_contact_with_phone_within(
-            conn, clock, request.org_id, request.phone, given or ContactInput()
-        )
-        if created:
-            return contact
-    if given is None:
-        return contact
-    if given.groups is not None:
-        # The subscribe API adds groups; it never takes the contact out of one.
-        given = replace(given, groups=sorted(set(contact.groups) | set(given.groups)))
-    return await contacts.update_contact_within(conn, clock, request.org_id, contact.id, given)
 
 
 async def _resolve_batch(
@@ -397,7 +336,8 @@ def _refuse_resubscribe(
         )
 
 
-def _check_args(args: object) -> None:
+def check_args(args: object) -> None:
+    """InvalidField unless a subscription's args are a storable JSON object of bounded size."""
     if not isinstance(args, dict):
         raise InvalidField("args must be an object", {"field": "args"})
     check_storable_json("args", args)

@@ -7,7 +7,9 @@ batch of one at once, so batching adds no delay; under load, a batch is written 
 with the load. When more drafts wait than a batch loop can take, new ones are refused with
 Overloaded (429) instead of queueing without bound. A unique key taken meanwhile by another process
 (IntegrityError) makes the batch be written again one draft at a time, so only the duplicate
-fails, with what `find_duplicate` answers.
+fails, with what `find_duplicate` answers. So does a TambuliError that `write_batch` raises
+instead of returning it for one draft (a refusal it found only after writing that draft's rows):
+rolled back, the batch is written again draft by draft and only that draft is refused.
 """
 
 from __future__ import annotations
@@ -100,12 +102,18 @@ class BatchIntake(ABC, Generic[D, R]):
         try:
             async with self._db.write() as conn:
                 outcomes = await self.write_batch(conn, drafts)
-        except IntegrityError:
+        except (IntegrityError, TambuliError) as exc:
+            # The server's own state fails every draft alike; writing them one by one would
+            # only multiply the work.
+            if isinstance(exc, ServiceUnavailable | Overloaded):
+                raise
             if len(batch) > 1:
                 for waiting in batch:
                     await self._write([waiting])
                 return
-            outcomes = [await self.find_duplicate(drafts[0])]
+            outcomes = [
+                await self.find_duplicate(drafts[0]) if isinstance(exc, IntegrityError) else exc
+            ]
         for waiting, outcome in zip(batch, outcomes, strict=True):
             # A request cancelled meanwhile (client gone) must not spoil its batch-mates' answers.
             if waiting.answer.done():

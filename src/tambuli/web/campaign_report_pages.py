@@ -14,12 +14,8 @@ from tambuli.campaigns import reports
 from tambuli.campaigns.delay_words import describe_delay
 from tambuli.campaigns.models import ACTIVE_STATUSES, Campaign, CampaignKind
 from tambuli.campaigns.schedule import PlannedStep
-from tambuli.campaigns.subscriptions import (
-    NewSubscriber,
-    SubscribeRequest,
-    subscribe_contact,
-    subscribe_many,
-)
+from tambuli.campaigns.subscription_intake import subscribe_contact
+from tambuli.campaigns.subscriptions import NewSubscriber, SubscribeRequest, subscribe_many
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.conditions import parse_conditions
@@ -30,6 +26,7 @@ from tambuli.organizations.models import Role
 from tambuli.web.access import Member, require_member
 from tambuli.web.charts import Series, render_bar_chart
 from tambuli.web.context import console_of
+from tambuli.web.outbound import sending_runtime_of
 from tambuli.web.rendering import render_page
 
 # One form subscribes at most this many contacts of a group or filter (the oldest not yet in
@@ -231,17 +228,14 @@ async def _subscribe_one(
     request: Request[Any, Any, Any], org_id: int, campaign_id: int, given: str
 ) -> str:
     """Subscribe a contact named by ID or full phone number; the query that says so."""
-    console = console_of(request)
     given = given.strip()
     contact_id = int(given) if given.isdigit() and len(given) < 10 else None
     phone = None if contact_id is not None else phones.normalise_full_number(given)
     done = await subscribe_contact(
-        console.db,
-        console.clock,
+        sending_runtime_of(request).subscriptions,
         SubscribeRequest(
             org_id=org_id, campaign_id=campaign_id, contact_id=contact_id, phone=phone
         ),
-        server_sender=console.settings.server_sender_id,
     )
     return f"?subscribed_contact={done.contact_id}"
 

@@ -1,5 +1,6 @@
 """The sending objects of the API's runtime, shared with the console: one outbox (prices,
-profiles, the batching intake), one top-up desk and the workers' wake-ups per process.
+profiles, the batching intake), one top-up desk, one subscription intake and the workers'
+wake-ups per process.
 
 The console may not import the API, so it reads the runtime the app keeps in its state
 through the few attributes it needs.
@@ -12,15 +13,17 @@ from typing import Any, Protocol, cast
 
 from litestar import Request
 
+from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.messaging.sending import Outbox
 from tambuli.topups.service import TopupDesk
 
 
 class SendingRuntime(Protocol):
-    """What the console's send and top-up pages use of the API's runtime."""
+    """What the console's send, top-up and subscribe pages use of the API's runtime."""
 
     outbox: Outbox
     topups: TopupDesk
+    subscriptions: SubscriptionIntake
     wake_delivery: Callable[[], None]
     wake_topups: Callable[[], None]
     wake_events: Callable[[], None]
