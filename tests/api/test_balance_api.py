@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from tambuli.billing import reservations as funds
 from tambuli.billing import service as billing
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
@@ -58,7 +59,8 @@ async def test_the_balance_follows_credits_and_reservations(
     api: OrgApi, db: Database, clock: FakeClock
 ) -> None:
     await billing.credit_balance(db, clock, api.org_id, 5_000_000, "test funds")
-    await billing.reserve_funds(db, clock, api.org_id, 1_234_567, "an SMS")
+    async with db.write() as conn:
+        await funds.reserve_many_within(conn, clock, api.org_id, [1_234_567], "an SMS", [""])
     body = (await api.balance()).json()
     assert body["balanceMicro"] == 3_765_433
     assert body["balanceHuman"] == "3.76"

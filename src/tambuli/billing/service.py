@@ -1,4 +1,4 @@
-"""Use cases on the balance: credit, reserve, settle, release, refund, auto-recharge.
+"""Use cases on the balance: credit, auto-recharge, the ledger (reservations: reservations.py).
 
 The `*_within` functions run inside a caller's transaction, so a feature can reserve money and
 enqueue its work in one commit; the others own their transaction.
@@ -14,16 +14,13 @@ from tambuli.billing.models import (
     EntryKind,
     LedgerEntry,
     Reservation,
-    ReservationStatus,
     check_amount,
 )
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import (
     InsufficientFunds,
-    InvalidAmount,
     OrganizationNotFound,
-    ReservationClosed,
     ReservationNotFound,
 )
 
@@ -108,136 +105,6 @@ async def recharge_if_low_within(
             balance.auto_recharge_amount_micro,
             AUTO_RECHARGE_REASON,
             f"threshold {balance.auto_recharge_threshold_micro}",
-        )
-
-
-async def reserve_funds_within(
-    conn: AsyncConnection, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str
-) -> int:
-    """Set money aside inside the caller's transaction; InsufficientFunds if it is not there.
-
-    Returns the reservation ID. The balance never goes below zero, whatever runs concurrently.
-    """
-    check_amount(amount_micro)
-    now = clock.now()
-    balance = await store.debit_balance(conn, org_id, amount_micro)
-    if balance is None:
-        if await store.select_balance(conn, org_id) is None:
-            raise OrganizationNotFound(f"No organization with ID {org_id}")
-        raise InsufficientFunds()
-    reservation_id = await store.insert_reservation(
-        conn, org_id, amount_micro, reason, reference, now
-    )
-    await store.insert_entry(
-        conn,
-        org_id=org_id,
-        kind=EntryKind.RESERVE,
-        amount_micro=-amount_micro,
-        balance_after_micro=balance.balance_micro,
-        reason=reason,
-        reference=reference,
-        reservation_id=reservation_id,
-        now=now,
-    )
-    await recharge_if_low_within(conn, clock, org_id, balance)
-    return reservation_id
-
-
-async def reserve_funds(
-    db: Database, clock: Clock, org_id: int, amount_micro: int, reason: str, reference: str = ""
-) -> int:
-    """Set money aside for a piece of work; returns the reservation ID."""
-    async with db.write() as conn:
-        return await reserve_funds_within(conn, clock, org_id, amount_micro, reason, reference)
-
-
-async def _held_reservation(conn: AsyncConnection, reservation_id: int) -> Reservation:
-    reservation = await store.select_reservation(conn, reservation_id)
-    if reservation is None:
-        raise ReservationNotFound(f"No reservation with ID {reservation_id}")
-    if reservation.status != ReservationStatus.HELD:
-        raise ReservationClosed()
-    return reservation
-
-
-async def settle_reservation_within(
-    conn: AsyncConnection, clock: Clock, reservation_id: int, charged_micro: int
-) -> None:
-    """End a reservation with a charge of at most its amount; the rest comes back."""
-    reservation = await _held_reservation(conn, reservation_id)
-    if charged_micro < 0 or charged_micro > reservation.amount_micro:
-        raise InvalidAmount("The charge must be between zero and the reserved amount")
-    if not await store.close_reservation(
-        conn, reservation_id, ReservationStatus.SETTLED, charged_micro, clock.now()
-    ):
-        raise ReservationClosed()
-    await move_balance_within(
-        conn,
-        clock,
-        reservation.org_id,
-        EntryKind.SETTLE,
-        reservation.amount_micro - charged_micro,
-        reservation.reason,
-        reservation.reference,
-        reservation_id,
-    )
-
-
-async def settle_reservation(
-    db: Database, clock: Clock, reservation_id: int, charged_micro: int
-) -> None:
-    """End a reservation with a charge; the part not charged returns to the balance."""
-    async with db.write() as conn:
-        await settle_reservation_within(conn, clock, reservation_id, charged_micro)
-
-
-async def release_reservation_within(
-    conn: AsyncConnection, clock: Clock, reservation_id: int
-) -> None:
-    """End a reservation without any charge, inside the caller's transaction."""
-    reservation = await _held_reservation(conn, reservation_id)
-    if not await store.close_reservation(
-        conn, reservation_id, ReservationStatus.RELEASED, 0, clock.now()
-    ):
-        raise ReservationClosed()
-    await move_balance_within(
-        conn,
-        clock,
-        reservation.org_id,
-        EntryKind.RELEASE,
-        reservation.amount_micro,
-        reservation.reason,
-        reservation.reference,
-        reservation_id,
-    )
-
-
-async def release_reservation(db: Database, clock: Clock, reservation_id: int) -> None:
-    """End a reservation without any charge: all of it returns to the balance."""
-    async with db.write() as conn:
-        await release_reservation_within(conn, clock, reservation_id)
-
-
-async def refund_charge(
-    db: Database, clock: Clock, reservation_id: int, amount_micro: int, reason: str
-) -> int:
-    """Give back part or all of what a settled reservation charged; returns the new balance."""
-    check_amount(amount_micro)
-    async with db.write() as conn:
-        reservation = await store.select_reservation(conn, reservation_id)
-        if reservation is None:
-            raise ReservationNotFound(f"No reservation with ID {reservation_id}")
-        if not await store.add_refund(conn, reservation_id, amount_micro):
-            raise InvalidAmount("A refund cannot exceed what the reservation charged")
-        return await move_balance_within(
-            conn,
-            clock,
-            reservation.org_id,
-            EntryKind.REFUND,
-            amount_micro,
-            reason,
-            reservation.reference,
-            reservation_id,
         )
 
 

@@ -117,30 +117,6 @@ async def insert_entry(
     )
 
 
-async def insert_reservation(
-    conn: AsyncConnection,
-    org_id: int,
-    amount_micro: int,
-    reason: str,
-    reference: str,
-    now: datetime,
-) -> int:
-    """Record a held reservation and return its ID."""
-    result = await conn.execute(
-        insert(reservations)
-        .values(
-            org_id=org_id,
-            amount_micro=amount_micro,
-            status=ReservationStatus.HELD.value,
-            reason=reason,
-            reference=reference,
-            created_at=now,
-        )
-        .returning(reservations.c.id)
-    )
-    return int(result.scalar_one())
-
-
 async def insert_reservations(
     conn: AsyncConnection,
     org_id: int,
@@ -183,25 +159,6 @@ async def select_reservation(conn: AsyncConnection, reservation_id: int) -> Rese
         await conn.execute(select(*_RESERVATION_COLUMNS).where(reservations.c.id == reservation_id))
     ).one_or_none()
     return None if row is None else _to_reservation(row)
-
-
-async def close_reservation(
-    conn: AsyncConnection,
-    reservation_id: int,
-    status: ReservationStatus,
-    charged_micro: int,
-    now: datetime,
-) -> bool:
-    """Mark a held reservation settled or released; False if it was no longer held."""
-    result = await conn.execute(
-        update(reservations)
-        .where(
-            reservations.c.id == reservation_id,
-            reservations.c.status == ReservationStatus.HELD.value,
-        )
-        .values(status=status.value, charged_micro=charged_micro, closed_at=now)
-    )
-    return int(result.rowcount) == 1
 
 
 _SELECT_RESERVATIONS = (
@@ -253,20 +210,6 @@ async def close_reservations(
         for reservation_id, charged in charges
     ]
     await execute_rows(conn, _CLOSE_RESERVATION, rows)
-
-
-async def add_refund(conn: AsyncConnection, reservation_id: int, amount_micro: int) -> bool:
-    """Count a refund against a settled reservation; False if it would exceed the charge."""
-    result = await conn.execute(
-        update(reservations)
-        .where(
-            reservations.c.id == reservation_id,
-            reservations.c.status == ReservationStatus.SETTLED.value,
-            reservations.c.refunded_micro + amount_micro <= reservations.c.charged_micro,
-        )
-        .values(refunded_micro=reservations.c.refunded_micro + amount_micro)
-    )
-    return int(result.rowcount) == 1
 
 
 async def update_auto_recharge(

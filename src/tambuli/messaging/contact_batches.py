@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.billing import batches
+from tambuli.billing import reservations as funds
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
@@ -103,7 +103,7 @@ async def cancel_run_messages_within(
     reservations = await queue_store.fail_queued_messages_of_runs(
         conn, run_ids, clock.now(), reason
     )
-    await batches.release_many_within(conn, clock, reservations)
+    await funds.release_many_within(conn, clock, reservations)
 
 
 async def find_runs_with_failed_messages(db: Database, run_ids: Sequence[int]) -> set[int]:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.billing import batches
+from tambuli.billing import reservations as funds
 from tambuli.channels.base import Channel, HandOff, OutboundSms, Outcome
 from tambuli.channels.registry import Routed, Router
 from tambuli.clock import Clock
@@ -320,10 +320,10 @@ class Dispatcher:
             await queue_store.mark_retry(conn, [r for r in retry if r["mid"] in mine])
             await queue_store.mark_failed(conn, [r for r in failed if r["mid"] in mine])
             await queue_store.mark_deferred(conn, [r for r in paced if r["mid"] in mine])
-            await batches.settle_many_within(
+            await funds.settle_many_within(
                 conn, self.clock, [(r, charged) for mid, r, charged in settle if mid in mine]
             )
-            await batches.release_many_within(
+            await funds.release_many_within(
                 conn, self.clock, [r for mid, r in release if mid in mine]
             )
             await enqueue_message_pushes_within(

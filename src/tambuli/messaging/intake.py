@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.billing import batches
+from tambuli.billing import reservations as funds
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
@@ -256,7 +256,7 @@ async def _reserve_for_org(
     """Reserve the org's drafts together; if the sum does not fit, one by one in order."""
     amounts = [_total(drafts[i]) for i in indexes]
     references = [f"sms to +{drafts[i].message.recipient}" for i in indexes]
-    answers = await batches.reserve_each_within(
+    answers = await funds.reserve_each_within(
         conn, clock, org_id, amounts, RESERVATION_REASON, references
     )
     for index, answer in zip(indexes, answers, strict=True):

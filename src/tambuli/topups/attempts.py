@@ -17,8 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.billing import batches as billing_batches
-from tambuli.billing import service as billing
+from tambuli.billing import reservations as funds
 from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
 from tambuli.db.batch_intake import BatchIntake
 from tambuli.errors import InsufficientFunds, TambuliError
@@ -340,8 +339,8 @@ async def _record_within(
         if answer.topup.row_id in live:
             await _decide(conn, desk, catalogue, outcomes, answer.topup, answer.result, provider)
     await store.update_topups(conn, outcomes.changes)
-    await billing_batches.settle_many_within(conn, desk.clock, outcomes.settles)
-    await billing_batches.release_many_within(conn, desk.clock, outcomes.releases)
+    await funds.settle_many_within(conn, desk.clock, outcomes.settles)
+    await funds.release_many_within(conn, desk.clock, outcomes.releases)
     await enqueue_result_pushes_within(conn, now, outcomes.finished)
     for answer in answered:
         if answer.topup.row_id in outcomes.after:
@@ -399,15 +398,15 @@ async def _reroute(
         # The new operator's price replaces the old one: hand the old reservation back and
         # set the new price aside, in this same commit.
         if reservation_id is not None:
-            await billing.release_reservation_within(conn, desk.clock, reservation_id)
+            await funds.release_many_within(conn, desk.clock, [reservation_id])
         try:
-            reservation_id = await billing.reserve_funds_within(
+            [reservation_id] = await funds.reserve_many_within(
                 conn,
                 desk.clock,
                 topup.org_id,
-                plan.price_micro,
+                [plan.price_micro],
                 RESERVATION_REASON,
-                f"top-up to +{topup.recipient}",
+                [f"top-up to +{topup.recipient}"],
             )
         except InsufficientFunds:
             outcomes.fail(

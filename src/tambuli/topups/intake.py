@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.billing import batches
+from tambuli.billing import reservations as funds
 from tambuli.clock import Clock
 from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
@@ -92,7 +92,7 @@ async def _write_drafts_within(
     # Organizations in ID order: the same global lock order as every other batch.
     for org_id in sorted(by_org):
         indexes = by_org[org_id]
-        answers = await batches.reserve_each_within(
+        answers = await funds.reserve_each_within(
             conn,
             clock,
             org_id,

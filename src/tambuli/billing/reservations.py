@@ -1,8 +1,8 @@
-"""Many reservations at once: the delivery and intake paths open and close them in batches.
+"""Reservations: money set aside for work, then settled (charged) or released.
 
-Each function does per batch what its one-reservation counterpart in service.py does per
-reservation: one balance update per organization and one statement per table, so a batch of a
-hundred messages costs a handful of statements instead of hundreds.
+The only way money is reserved and given back. Every function takes a batch (a single
+reservation is a batch of one): one balance update per organization and one statement per table,
+so a batch of a hundred messages costs a handful of statements instead of hundreds.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import store
 from tambuli.billing.models import EntryKind, ReservationStatus, check_amount
-from tambuli.billing.service import recharge_if_low_within, reserve_funds_within
+from tambuli.billing.service import recharge_if_low_within
 from tambuli.clock import Clock
 from tambuli.errors import (
     InsufficientFunds,
@@ -103,9 +103,10 @@ async def reserve_each_within(
     answers: list[int | InsufficientFunds] = []
     for amount, reference in zip(amounts_micro, references, strict=True):
         try:
-            answers.append(
-                await reserve_funds_within(conn, clock, org_id, amount, reason, reference)
+            [reservation_id] = await reserve_many_within(
+                conn, clock, org_id, [amount], reason, [reference]
             )
+            answers.append(reservation_id)
         except InsufficientFunds as exc:
             answers.append(exc)
     return answers
