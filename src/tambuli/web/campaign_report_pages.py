@@ -30,6 +30,7 @@ from tambuli.organizations.models import Role
 from tambuli.web.access import Member, require_member
 from tambuli.web.charts import Series, render_bar_chart
 from tambuli.web.context import console_of
+from tambuli.web.outbound import sending_runtime_of
 from tambuli.web.rendering import render_page
 
 # One form subscribes at most this many contacts of a group or filter (the oldest not yet in
@@ -329,6 +330,8 @@ async def subscribe(
         return await _campaign_page(
             request, member, campaign_id, status_code=400, error=refused.message
         )
+    # The first steps fire now rather than at the workers' next poll.
+    sending_runtime_of(request).wake_campaigns()
     # Redirected, so that reloading the page cannot subscribe anyone twice.
     return Redirect(f"/orgs/{org_id}/campaigns/{campaign_id}{said}", status_code=303)
 
