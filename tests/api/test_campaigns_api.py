@@ -140,7 +140,7 @@ async def test_only_a_draft_may_change_its_steps(capi: CampaignApi) -> None:
         ({**DRIP, "kind": "blast"}, "steps"),
         ({**DRIP, "steps": [{"message": {"Tagalog": "x"}}]}, "steps[0].message"),
         ({**DRIP, "steps": [{"message": "x", "delay": {"unit": "fortnight"}}]}, "unit"),
-        ({**DRIP, "steps": [{"message": "x", "choices": ["a"]}]}, "steps[0].choices"),
+        ({**DRIP, "kind": "blast", "steps": [{"message": "x", "choices": ["a"]}]}, "choices"),
         ({**DRIP, "steps": [{"message": "x", "before": True}]}, "steps[0].before"),
         ({**DRIP, "sendingWindow": {"from": "25:00", "until": "20:00"}}, "sendingWindow.from"),
         ({**DRIP, "sender": "way too long sender"}, None),
@@ -454,6 +454,37 @@ async def test_a_delayed_subscription_shows_its_schedule_in_utc_and_local_time(
     assert body["steps"] == [
         {"step": 1, "fireAt": "2030-03-02T01:00:00Z", "fireAtLocal": "2030-03-02T09:00:00+08:00"},
         {"step": 2, "fireAt": "2030-03-09T01:00:00Z", "fireAtLocal": "2030-03-09T09:00:00+08:00"},
+    ]
+
+
+async def test_a_drip_may_ask_a_question_and_plans_the_steps_after_it_once_answered(
+    capi: CampaignApi,
+) -> None:
+    question = {
+        "delay": {"unit": "day", "value": 1, "time": "09:00"},
+        "message": "Did you plant? YES or NO",
+        "choices": ["YES", "NO"],
+        "timeout": {"unit": "hour", "value": 6},
+        "onTimeout": "end",
+    }
+    steps = [DRIP["steps"][0], question, DRIP["steps"][1]]
+    campaign_id = await capi.launched({**DRIP, "steps": steps})
+    got = (await capi.call("GET", f"{capi.base}/campaigns/{campaign_id}/", None)).json()
+    assert (got["kind"], got["steps"]) == ("drip", steps)
+
+    start = {"unit": "at", "value": 0, "at": "2030-03-01T01:00:00Z"}
+    answer = (
+        await capi.subscribe(campaign_id, {"fullPhoneNumber": capi.number(), "delay": start})
+    ).json()
+    schedule = await capi.call(
+        "GET", f"{capi.base}/campaigns/{campaign_id}/runs/{answer['runId']}/schedule", None
+    )
+    assert schedule.status_code == 200, schedule.text
+    # The step after the question counts from its answer, so it has no moment yet.
+    assert [(s["step"], s["fireAt"]) for s in schedule.json()["steps"]] == [
+        (1, "2030-03-02T09:00:00Z"),
+        (2, "2030-03-03T09:00:00Z"),
+        (3, None),
     ]
 
 

@@ -438,8 +438,8 @@ def test_bad_campaign_files_fail_with_a_clear_error_and_create_nothing(
         ),
         "choices.yaml": (
             # YAML 1.1 would read Yes/No as booleans; the file format keeps them as text.
-            "name: Q\nkind: drip\nsteps: [{message: Hi, choices: [Yes, No]}]\n",
-            "steps[0].choices is only for poll campaigns",
+            "name: Q\nkind: blast\nsteps: [{message: Hi, choices: [Yes, No]}]\n",
+            "steps[0].choices is only for poll and drip campaigns",
         ),
         "kind.json": (
             json.dumps({"name": "Tips", "kind": "newsletter", "steps": [{"message": "Hi"}]}),

@@ -84,8 +84,12 @@ async def test_a_mapped_import_creates_contacts_and_reports_refused_rows_with_th
         Mapping(Target.FIELD, "Village"),
     ]
     seen: list[int] = []
+
+    async def hear_progress(done: int) -> None:
+        seen.append(done)
+
     report = await mapped_import.import_mapped_contacts(
-        db, clock, org.org_id, table, mapping, seen.append
+        db, clock, org.org_id, table, mapping, hear_progress
     )
     assert (report.created, report.failed) == (2, 2)
     assert [(r.row, r.cells[0], r.error_code) for r in report.refused] == [

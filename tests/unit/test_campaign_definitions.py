@@ -47,6 +47,34 @@ def test_a_poll_step_gets_defaults_for_retries_and_timeout() -> None:
     assert question.timeout.value == 24 and question.retry == {}
 
 
+def test_a_drip_step_with_poll_fields_is_a_question_and_the_others_are_messages() -> None:
+    spec = parse_campaign(
+        {
+            **MINIMAL,
+            "steps": [
+                {"message": "Hi"},
+                {"message": "Coming? YES or NO", "choices": ["YES", "NO"]},
+                {"message": "Any comment?", "timeout": {"unit": "day", "value": 2}},
+            ],
+        }
+    )
+    first, yes_no, open_question = spec.rules.steps
+    assert first.question is None
+    assert yes_no.question is not None and [c.value for c in yes_no.question.choices] == [
+        "YES",
+        "NO",
+    ]
+    assert open_question.question is not None and open_question.question.choices == ()
+    assert open_question.question.timeout.value == 2
+
+
+@pytest.mark.parametrize("kind", ["blast", "reminder"])
+def test_poll_fields_are_refused_outside_poll_and_drip_campaigns(kind: str) -> None:
+    with pytest.raises(InvalidField) as refused:
+        parse_campaign({**MINIMAL, "kind": kind, "steps": [{"message": "Q?", "choices": ["A"]}]})
+    assert refused.value.message == "steps[0].choices is only for poll and drip campaigns"
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

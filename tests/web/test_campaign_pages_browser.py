@@ -1,6 +1,7 @@
-"""The campaign pages in a real browser against a real server with its workers: a poll is
-written in the editor, launched, a group subscribed, the simulated handset answers and the
-answer shows in the report's chart; an accessibility check and a screenshot of each page."""
+"""The campaign pages in a real browser against a real server with its workers: a drip with a
+poll question is written in the editor, launched, a group subscribed, the simulated handset
+answers and the answer shows in the report's chart; an accessibility check and a screenshot of
+each page."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _answers_shown(page: Page) -> bool:
     return table.count() > 0 and "YES 1" in " ".join(table.inner_text().split())
 
 
-def test_a_poll_is_written_launched_sent_to_a_group_and_its_answer_charted(
+def test_a_drip_with_a_question_is_written_launched_sent_to_a_group_and_its_answer_charted(
     world: World, browser_page: Page
 ) -> None:
     page = browser_page
@@ -81,20 +82,26 @@ def test_a_poll_is_written_launched_sent_to_a_group_and_its_answer_charted(
 
     page.get_by_role("link", name="New campaign").click()
     page.get_by_label("Name").fill("Vaccination drive")
-    page.get_by_label("Kind").select_option("poll")
-    # Rows are added and removed by the server; a changed kind shows its fields after one.
+    expect(page.get_by_label("Kind")).to_have_value("drip")
+    page.get_by_label("Message (default language)").fill("Welcome to the vaccination drive!")
+    # Rows are added and removed by the server.
     page.get_by_role("button", name="Add a step").click()
-    expect(page.get_by_role("group", name="Step 2")).to_be_visible()
-    page.get_by_role("button", name="Remove step 2").click()
-    expect(page.get_by_role("group", name="Step 2")).to_have_count(0)
-    page.get_by_label("Question (default language)").fill(
+    question = page.get_by_role("group", name="Step 2")
+    expect(question).to_be_visible()
+    expect(question.get_by_label("Answers, one a line")).to_be_hidden()
+    question.get_by_label("This step asks a question").check()
+    expect(question.get_by_label("Answers, one a line")).to_be_visible()
+    # The drip's delay schedules the question: two seconds after the welcome.
+    question.get_by_label("Delay unit").select_option("second")
+    question.get_by_label("Delay value").fill("2")
+    question.get_by_label("Message (default language)").fill(
         "Will you join Saturday's vaccination drive? Reply YES or NO"
     )
-    page.get_by_label("Other language 1").fill("Tagalog")
-    page.get_by_label("Text in language 1").fill("Sasali ka ba sa Sabado? Sagot OO o HINDI")
-    page.get_by_label("Answers, one a line").fill("YES: Y, OO\nNO: N, HINDI")
-    page.get_by_label("Timeout", exact=True).fill("2")
-    page.get_by_label("Timeout unit").select_option("day")
+    question.get_by_label("Other language 1").fill("Tagalog")
+    question.get_by_label("Text in language 1").fill("Sasali ka ba sa Sabado? Sagot OO o HINDI")
+    question.get_by_label("Answers, one a line").fill("YES: Y, OO\nNO: N, HINDI")
+    question.get_by_label("Timeout", exact=True).fill("2")
+    question.get_by_label("Timeout unit").select_option("day")
     page.get_by_label("Quiet hours: send from").fill("00:00")
     page.get_by_label("Quiet hours: send until").fill("23:59")
     assert_accessible(page)
@@ -104,6 +111,7 @@ def test_a_poll_is_written_launched_sent_to_a_group_and_its_answer_charted(
     expect(page.get_by_role("heading", level=1)).to_have_text("Vaccination drive")
     expect(page.get_by_role("status")).to_have_text("Saved.")
     expect(page.get_by_text("waits for an answer until: 2 days later")).to_be_visible()
+    expect(page.locator(".facts")).to_contain_text("drip")
     page.get_by_role("button", name="Launch").click()
     expect(page.locator(".facts .state")).to_have_text("launched")
 
@@ -111,9 +119,10 @@ def test_a_poll_is_written_launched_sent_to_a_group_and_its_answer_charted(
     page.get_by_role("button", name="Subscribe the group").click()
     expect(page.get_by_role("status")).to_have_text("1 contact subscribed.")
 
-    # The server's workers send the question; the simulated handset answers YES.
+    # The server's workers send the welcome, then the question; the simulated handset answers
+    # YES to each (the answer to the welcome arrives while no question waits for it).
     wait_for(lambda: _answers_shown(page), timeout=90)
-    chart = page.get_by_role("img", name="Answers to question 1")
+    chart = page.get_by_role("img", name="Answers to question 2")
     expect(chart).to_be_visible()
     assert "YES: 1 answers" in chart.inner_html()
     expect(page.locator("table.answers")).to_contain_text(re.compile(r"NO\s*0"))

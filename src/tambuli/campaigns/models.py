@@ -36,9 +36,15 @@ class CampaignKind(StrEnum):
     """What a campaign does with its steps."""
 
     BLAST = "blast"  # one message per subscriber, at subscription (or its delay)
-    DRIP = "drip"  # ordered steps, each counted from the previous one or from the start
+    # Ordered steps, each counted from the previous one or from the start; a step with poll
+    # fields is a question, and the step after it counts from its answer (or timeout).
+    DRIP = "drip"
     REMINDER = "reminder"  # steps counted from a date given per subscription, before or after
     POLL = "poll"  # questions; each waits for a valid reply (or a timeout) before the next
+
+
+# Kinds whose steps may be questions: every poll step is one, a drip step when it has poll fields.
+QUESTION_KINDS = frozenset({CampaignKind.POLL, CampaignKind.DRIP})
 
 
 class CampaignState(StrEnum):
@@ -207,12 +213,12 @@ def _parse_step(kind: CampaignKind, raw: object, index: int) -> Step:
     where = f"steps[{index}]"
     given = _require_object(raw, where)
     _refuse_unknown(given, STEP_KEYS, where + ".")
-    if kind is not CampaignKind.POLL:
-        extra = sorted(POLL_KEYS & given.keys())
-        if extra:
-            raise InvalidField(
-                f"{where}.{extra[0]} is only for poll campaigns", {"field": f"{where}.{extra[0]}"}
-            )
+    poll_fields = sorted(POLL_KEYS & given.keys())
+    if poll_fields and kind not in QUESTION_KINDS:
+        raise InvalidField(
+            f"{where}.{poll_fields[0]} is only for poll and drip campaigns",
+            {"field": f"{where}.{poll_fields[0]}"},
+        )
     delay_raw = given.get("delay")
     if delay_raw is not None and not isinstance(delay_raw, Mapping):
         raise InvalidField(f"{where}.delay must be an object", {"field": f"{where}.delay"})
@@ -223,7 +229,8 @@ def _parse_step(kind: CampaignKind, raw: object, index: int) -> Step:
             f"{where}.before is only for reminder campaigns", {"field": f"{where}.before"}
         )
     message = _parse_texts(given.get("message"), f"{where}.message", required=True)
-    question = _parse_question(given, where) if kind is CampaignKind.POLL else None
+    asks = kind is CampaignKind.POLL or bool(poll_fields)
+    question = _parse_question(given, where) if asks else None
     return Step(delay=delay, before=before, message=message, question=question)
 
 

@@ -132,13 +132,14 @@ def plan_remaining_steps(
 ) -> list[PlannedStep]:
     """Every step still to fire from `next_index`, each counted from the one before it.
 
-    A poll's later questions wait for replies, so only its current question has a moment.
+    A step after a question waits for its answer, so it (and every step after it) has no moment
+    yet: all of a poll's later questions, a drip's steps after its first question.
     """
     planned: list[PlannedStep] = []
     due = next_due_at
     for index in range(next_index, len(rules.steps)):
         if index > next_index:
-            if kind is CampaignKind.POLL or due is None:
+            if rules.steps[index - 1].question is not None or due is None:
                 due = None
             else:
                 due = plan_step(

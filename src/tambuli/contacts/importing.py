@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -89,7 +89,7 @@ async def import_contacts(
     org_id: int,
     data: bytes,
     group_id: int | None = None,
-    on_progress: Callable[[ImportReport], None] | None = None,
+    on_progress: Callable[[ImportReport], Awaitable[None]] | None = None,
 ) -> ImportReport:
     """Create a contact per good record of a CSV file, also in group_id if given; on_progress
     sees the report after each batch.
@@ -120,7 +120,7 @@ async def import_contacts(
             async with db.write() as conn:
                 await _create_rows(conn, clock, org_id, rows, targets, group_id, report)
         if on_progress is not None:
-            on_progress(report)
+            await on_progress(report)
 
 
 async def _create_rows(

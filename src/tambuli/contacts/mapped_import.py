@@ -12,7 +12,7 @@ import asyncio
 import csv
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -242,15 +242,15 @@ async def import_mapped_contacts(
     org_id: int,
     table: UploadedTable,
     mapping: Sequence[Mapping],
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> MappedImportReport:
     """Import the table's records with the mapping; on_progress hears how many records are
     done after each batch."""
     mapped = await asyncio.to_thread(write_mapped_csv, table, mapping)
 
-    def report_progress(report: ImportReport) -> None:
+    async def report_progress(report: ImportReport) -> None:
         if on_progress is not None:
-            on_progress(report.created + report.failed)
+            await on_progress(report.created + report.failed)
 
     report = await importing.import_contacts(
         db, clock, org_id, mapped.data, on_progress=report_progress

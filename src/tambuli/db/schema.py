@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -236,6 +237,38 @@ contact_group_members = Table(
     ),
     Column("group_id", BigInteger, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_contact_group_members_group_id", "group_id", "contact_id"),
+)
+
+# A file uploaded in the console's contact import, from its mapping to its report: kept here,
+# not in a process's memory, so any API process behind a load balancer serves its pages.
+contact_imports = Table(
+    "contact_imports",
+    metadata,
+    # The unguessable token in the import's URLs.
+    Column("id", String(32), primary_key=True),
+    Column(
+        "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("filename", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    # JSON: the header, the first records, the chosen mapping.
+    Column("header", Text, nullable=False),
+    Column("preview", Text, nullable=False),
+    Column("mapping", Text, nullable=False),
+    # mapping, running, done or failed.
+    Column("state", String(16), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("done", Integer, nullable=False, server_default="0"),
+    Column("created", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    # JSON: the refused records with their reasons, once done.
+    Column("refused", Text, nullable=False, server_default="[]"),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_contact_imports_org_id", "org_id"),
+    Index("ix_contact_imports_expires_at", "expires_at"),
 )
 
 contact_field_values = Table(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tambuli.campaigns.delays import WEEKDAYS
+from tambuli.campaigns.models import POLL_KEYS
 
 DEFAULT_LANGUAGE = "default"
 # Poll defaults shown in a new question's fields (the definition's own defaults).
@@ -36,6 +37,8 @@ class StepForm:
     before: bool = False
     # (language, text); the first is the default text.
     texts: list[tuple[str, str]] = field(default_factory=lambda: [(DEFAULT_LANGUAGE, "")])
+    # A drip step asks a question when ticked; every poll step does.
+    question: bool = False
     choices: str = ""
     retry: str = ""
     timeout_value: str = DEFAULT_TIMEOUT_VALUE
@@ -82,6 +85,7 @@ def _step_form(raw: Mapping[str, Any]) -> StepForm:
         relative=_text(delay.get("relative")),
         before=raw.get("before") is True,
         texts=ordered,
+        question=bool(POLL_KEYS & raw.keys()),
         choices="\n".join(_choice_line(c) for c in raw.get("choices") or []),
         retry=_text(retry.get(DEFAULT_LANGUAGE) if isinstance(retry, Mapping) else retry),
         timeout_value=_text(timeout.get("value", DEFAULT_TIMEOUT_VALUE)),
@@ -147,6 +151,7 @@ def form_from_post(form: Mapping[str, Any]) -> CampaignForm:
                 relative=got("relative"),
                 before=got("before") == "on",
                 texts=texts,
+                question=got("question") == "on",
                 choices=got("choices"),
                 retry=got("retry"),
                 # A step that just became a poll question shows the definition's defaults.
@@ -201,6 +206,11 @@ def _choice(line: str) -> str | dict[str, Any]:
     return {"value": value.strip(), "words": [w.strip() for w in words.split(",") if w.strip()]}
 
 
+def asks_question(kind: str, step: StepForm) -> bool:
+    """Whether the step is a poll question: every poll step, a drip step when ticked."""
+    return kind == "poll" or (kind == "drip" and step.question)
+
+
 def _step(kind: str, step: StepForm) -> dict[str, Any]:
     texts = dict(step.texts)
     message: str | dict[str, str] = texts if len(texts) > 1 else texts[DEFAULT_LANGUAGE]
@@ -210,7 +220,7 @@ def _step(kind: str, step: StepForm) -> dict[str, Any]:
         raw["delay"] = delay
     if kind == "reminder" and step.before:
         raw["before"] = True
-    if kind == "poll":
+    if asks_question(kind, step):
         lines = [line for line in step.choices.splitlines() if line.strip()]
         if lines:
             raw["choices"] = [_choice(line) for line in lines]

@@ -323,6 +323,8 @@ async def subscribe(
         return await _campaign_page(
             request, member, campaign_id, status_code=400, error=refused.message
         )
+    # The first steps fire now rather than at the workers' next poll.
+    sending_runtime_of(request).wake_campaigns()
     # Redirected, so that reloading the page cannot subscribe anyone twice.
     return Redirect(f"/orgs/{org_id}/campaigns/{campaign_id}{said}", status_code=303)
 

@@ -22,6 +22,7 @@ from tambuli.web.campaign_forms import (
     form_from_post,
 )
 from tambuli.web.context import console_of
+from tambuli.web.outbound import sending_runtime_of
 from tambuli.web.rendering import render_page
 
 # The list shows this many campaigns a page, newest first, each with its run counts.
@@ -226,6 +227,8 @@ async def _move(
             campaign_id,
             server_sender=console.settings.server_sender_id,
         )
+        # Runs paused by a stop, or due while it lasted, fire now rather than at the next poll.
+        sending_runtime_of(request).wake_campaigns()
     else:
         await campaigns.stop_campaign(console.db, console.clock, org_id, campaign_id)
     where = campaigns_path(org_id) if back == "list" else f"{campaigns_path(org_id)}/{campaign_id}"

@@ -3,7 +3,9 @@ profiles, the batching intake), one top-up desk, one subscription intake and the
 wake-ups per process.
 
 The console may not import the API, so it reads the runtime the app keeps in its state
-through the few attributes it needs.
+through the few attributes it needs. Its wake-ups are the API's own (this process's workers
+and, on PostgreSQL, a NOTIFY to the others'), so work queued from a page starts at once, as
+work queued through the API does.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from tambuli.topups.service import TopupDesk
 
 
 class SendingRuntime(Protocol):
-    """What the console's send, top-up and subscribe pages use of the API's runtime."""
+    """What the console's send, top-up and campaign pages use of the API's runtime."""
 
     outbox: Outbox
     topups: TopupDesk
     subscriptions: SubscriptionIntake
     wake_delivery: Callable[[], None]
+    wake_campaigns: Callable[[], None]
     wake_topups: Callable[[], None]
     wake_events: Callable[[], None]
 

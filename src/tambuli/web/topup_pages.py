@@ -165,8 +165,12 @@ async def send_topup(request: Request[Any, Any, Any], org_id: int) -> Response[A
         return await _topups_page(
             request, member, form=form, error=refused.message, status_code=400
         )
-    runtime.wake_topups()
     assert answer.topup is not None
+    # As the API: a queued top-up wakes the top-up workers, a finished one the result pushes.
+    if not answer.finished:
+        runtime.wake_topups()
+    else:
+        runtime.wake_events()
     return Redirect(f"/orgs/{org_id}/topups/{answer.topup.topup_id}", status_code=303)
 
 

@@ -1,4 +1,5 @@
-// Campaign pages: "Copy ID" buttons put a campaign's ID on the clipboard.
+// Campaign pages: "Copy ID" buttons put a campaign's ID on the clipboard, and a drip step's
+// "asks a question" box shows or hides its poll answers.
 document.addEventListener("click", function (event) {
   var button = event.target.closest("[data-copy]");
   if (!button || !navigator.clipboard) { return; }
@@ -7,4 +8,11 @@ document.addEventListener("click", function (event) {
     button.textContent = "Copied";
     setTimeout(function () { button.textContent = label; }, 1500);
   });
+});
+
+document.addEventListener("change", function (event) {
+  var box = event.target.closest("[data-question-toggle]");
+  if (!box) { return; }
+  var fields = document.getElementById(box.getAttribute("data-question-toggle"));
+  if (fields) { fields.hidden = !box.checked; }
 });
