@@ -413,17 +413,6 @@ async def select_contact_page(
             )
         ).scalar_one()
     )
-    # Without a filter the matches are the organization's contacts: one count, not two.
-    unfiltered = all(getattr(wanted, f.name) is None for f in fields(wanted))
-    total = (
-        org_total
-        if unfiltered
-        else int(
-            (
-                await conn.execute(select(func.count()).select_from(contacts).where(clause))
-            ).scalar_one()
-        )
-    )
     rows = (
         await conn.execute(
             select(*_CONTACT_COLUMNS)
@@ -433,6 +422,19 @@ async def select_contact_page(
             .limit(limit)
         )
     ).all()
+    # Counting the matches scans them all, as a rare match's page does already: skip it when
+    # the page itself tells the count (a short last page), or when there is no filter.
+    unfiltered = all(getattr(wanted, f.name) is None for f in fields(wanted))
+    if unfiltered:
+        total = org_total
+    elif len(rows) < limit and (rows or offset == 0):
+        total = offset + len(rows)
+    else:
+        total = int(
+            (
+                await conn.execute(select(func.count()).select_from(contacts).where(clause))
+            ).scalar_one()
+        )
     return total, org_total, await _hydrate(conn, rows)
 
 
