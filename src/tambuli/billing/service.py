@@ -36,6 +36,12 @@ async def get_balance(db: Database, org_id: int) -> Balance:
     return balance
 
 
+async def list_balances(db: Database, org_ids: list[int]) -> dict[int, Balance]:
+    """The balances of several organizations at once (an unknown ID is left out)."""
+    async with db.read() as conn:
+        return await store.select_balances(conn, org_ids)
+
+
 async def move_balance_within(
     conn: AsyncConnection,
     clock: Clock,

@@ -70,6 +70,16 @@ async def select_balance(conn: AsyncConnection, org_id: int) -> Balance | None:
     return None if row is None else _to_balance(row)
 
 
+async def select_balances(conn: AsyncConnection, org_ids: Sequence[int]) -> dict[int, Balance]:
+    """The balance rows of these organizations (missing ones left out), in one query."""
+    if not org_ids:
+        return {}
+    rows = await conn.execute(
+        select(organizations.c.id, *_BALANCE_COLUMNS).where(organizations.c.id.in_(org_ids))
+    )
+    return {int(row[0]): _to_balance(row[1:]) for row in rows}
+
+
 async def add_to_balance(conn: AsyncConnection, org_id: int, delta_micro: int) -> int | None:
     """Add delta (may be negative) unless the balance would go below zero.
 

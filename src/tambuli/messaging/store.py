@@ -272,12 +272,9 @@ def _filter_clause(org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
         # (a read-only subquery on contacts, so a page stays one query however many match).
         named_contacts = select(contacts.c.id).where(
             contacts.c.org_id == org_id,
-            or_(
-                func.lower(contacts.c.first_name).like(pattern, escape="\\"),
-                func.lower(contacts.c.last_name).like(pattern, escape="\\"),
-                func.lower(contacts.c.first_name + " " + contacts.c.last_name).like(
-                    pattern, escape="\\"
-                ),
+            # Text inside either name is inside "first last": one lower() a contact.
+            func.lower(contacts.c.first_name + " " + contacts.c.last_name).like(
+                pattern, escape="\\"
             ),
         )
         clauses.append(
