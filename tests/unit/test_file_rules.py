@@ -27,6 +27,8 @@ URL_SAFE = set("abcdefghijklmnopqrstuvwxyz0123456789-.")
         ("C:\\Users\\ana\\Desktop\\Welcome.wav", "Welcome.wav"),
         ("/tmp/prompts/intro.ogg", "intro.ogg"),
         ("  spaced.wav  ", "spaced.wav"),
+        ("bad\x00name\r\n.wav", "badname.wav"),
+        ("caf\udce9.wav", "caf?.wav"),
     ],
 )
 def test_the_title_is_the_uploaded_name_without_its_path(name: str, title: str) -> None:

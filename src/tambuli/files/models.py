@@ -100,9 +100,13 @@ class UploadReport:
 
 
 def title_of(name: str) -> str:
-    """The title of an uploaded file: its name without any path (either kind of slash)."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return base[:MAX_TITLE_CHARS]
+    """The title of an uploaded file: its name without any path (either kind of slash), without
+    control characters, and valid UTF-8 (a file system's undecodable bytes become "?")."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    readable = base.encode("utf-8", "replace").decode("utf-8")
+    # PostgreSQL text cannot hold NUL, and no title needs a control character.
+    printable = "".join(ch for ch in readable if ch.isprintable() or ch == " ")
+    return printable.strip()[:MAX_TITLE_CHARS]
 
 
 def split_extension(title: str) -> tuple[str, str]:
