@@ -313,6 +313,22 @@ async def test_a_download_carries_the_type_length_and_etag(files: FilesApi) -> N
     assert again.status_code == 304
 
 
+async def test_a_large_file_is_streamed_whole_in_parts(files: FilesApi) -> None:
+    large = b"%PDF-1.4\n" + bytes(range(256)) * 12_000
+    assert len(large) > 2 * 1_048_576
+    await files.stored("Big report.pdf", large)
+    response = await files.download("big-report.pdf")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-length"] == str(len(large))
+    assert response.content == large
+    etag = response.headers["etag"]
+    assert etag == f'"{hashlib.sha1(large, usedforsecurity=False).hexdigest()}"'
+    assert (
+        await files.download("big-report.pdf", headers={"If-None-Match": etag})
+    ).status_code == 304
+
+
 async def test_only_the_transcript_can_be_changed(files: FilesApi) -> None:
     await files.stored("tone.wav", tone_wav())
     changed = await files.update("tone.wav", {"transcript": "Hello there"})

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
+from litestar.response import Stream
+from litestar.response.base import ASGIResponse
 from python_multipart import FormParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import Field, File
@@ -75,6 +77,39 @@ class UpdatedFileBody(msgspec.Struct):
     """The file that was updated."""
 
     filename: str
+
+
+class FileStream(Stream):
+    """A streamed file whose own type is its Content-Type (Litestar's Stream would take the
+    route's declared type instead)."""
+
+    def to_asgi_response(
+        self,
+        app: Any,
+        request: Request[Any, Any, Any],
+        *,
+        background: Any = None,
+        cookies: Any = None,
+        encoded_headers: Any = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: Any = None,
+        status_code: int | None = None,
+        type_encoders: Any = None,
+    ) -> ASGIResponse:
+        """The ASGI response, typed as the file."""
+        return super().to_asgi_response(
+            app,
+            request,
+            background=background,
+            cookies=cookies,
+            encoded_headers=encoded_headers,
+            headers=headers,
+            is_head_response=is_head_response,
+            media_type=self.media_type,
+            status_code=status_code,
+            type_encoders=type_encoders,
+        )
 
 
 def render_file(record: StoredFile) -> FileBody:
@@ -216,11 +251,21 @@ async def upload_files(
 @get(FILE_PATH, operation_id="downloadFile", tags=["Files"], media_type="application/octet-stream")
 async def download_file(
     request: Request[Any, Any, Any], org_id: str, filename: str
-) -> Response[bytes]:
-    """The file's raw bytes with its detected type and its SHA-1 as the ETag."""
+) -> Response[Any]:
+    """The file's raw bytes with its detected type and its SHA-1 as the ETag; a large file is
+    streamed in parts."""
     principal = await authorize_org(request, org_id)
-    found = await files.read_file(runtime_of(request).db, principal.org_id, _filename(filename))
-    return _content_response(request, found, found.filename)
+    db = runtime_of(request).db
+    record = await files.get_file(db, principal.org_id, _filename(filename))
+    if record.size <= files.DOWNLOAD_PART_BYTES:
+        found = await files.read_file(db, principal.org_id, record.filename)
+        return _content_response(request, found, found.filename)
+    headers = _content_headers(record.sha1, record.filename)
+    if headers["ETag"] in request.headers.get("if-none-match", ""):
+        return Response(b"", status_code=304, headers=headers)
+    headers["Content-Length"] = str(record.size)
+    pieces = files.stream_file(db, principal.org_id, record.filename, record.size)
+    return FileStream(pieces, media_type=record.content_type, headers=headers)
 
 
 @get(
@@ -244,15 +289,21 @@ async def download_thumbnail(
     return _content_response(request, found, f"{found.filename.partition('.')[0]}-thumb.jpg")
 
 
+def _content_headers(sha1: str, shown_name: str) -> dict[str, str]:
+    return {
+        "ETag": f'"{sha1}"',
+        "Cache-Control": "private, no-cache",
+        # Filenames are URL-safe, so they need no quoting inside the header.
+        "Content-Disposition": f'inline; filename="{shown_name}"',
+    }
+
+
 def _content_response(
     request: Request[Any, Any, Any], found: FileContent, shown_name: str
 ) -> Response[bytes]:
-    etag = f'"{found.sha1}"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if etag in request.headers.get("if-none-match", ""):
+    headers = _content_headers(found.sha1, shown_name)
+    if headers["ETag"] in request.headers.get("if-none-match", ""):
         return Response(b"", status_code=304, headers=headers)
-    # Filenames are URL-safe, so they need no quoting inside the header.
-    headers["Content-Disposition"] = f'inline; filename="{shown_name}"'
     return Response(found.content, media_type=found.content_type, headers=headers)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
@@ -28,6 +28,8 @@ from tambuli.files.models import (
 )
 from tambuli.files.sniffing import detect_kind
 
+# A download reads this much of a file per query, so a large file never sits whole in memory.
+DOWNLOAD_PART_BYTES = 1_048_576
 # Two uploads racing for the same name both see it free; the loser tries the next one.
 _NAME_ATTEMPTS = 20
 
@@ -153,6 +155,21 @@ async def read_file(
     if found is None:
         raise FileNotFound()
     return found
+
+
+async def stream_file(db: Database, org_id: int, filename: str, size: int) -> AsyncIterator[bytes]:
+    """A file's bytes in parts of DOWNLOAD_PART_BYTES, each read on its own; the stream ends
+    early if the file is deleted meanwhile."""
+    offset = 0
+    while offset < size:
+        async with db.read() as conn:
+            part = await store.select_content_part(
+                conn, org_id, filename, offset, DOWNLOAD_PART_BYTES
+            )
+        if not part:
+            return
+        yield part
+        offset += len(part)
 
 
 async def set_transcript(db: Database, org_id: int, filename: str, transcript: str) -> None:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import LargeBinary, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -116,6 +116,18 @@ async def select_content(
         # The thumbnail's own tag: the file's hash alone would match the video's.
         return FileContent(filename, "image/jpeg", f"{row[1]}-thumb", bytes(row[2]))
     return FileContent(filename, row[0], row[1], bytes(row[2]))
+
+
+async def select_content_part(
+    conn: AsyncConnection, org_id: int, filename: str, offset: int, length: int
+) -> bytes | None:
+    """`length` bytes of a file from `offset` (fewer at its end); None when it is gone."""
+    part = func.substr(stored_files.c.content, offset + 1, length, type_=LargeBinary)
+    rows = await conn.execute(
+        select(part).where(stored_files.c.org_id == org_id, stored_files.c.filename == filename)
+    )
+    row = rows.first()
+    return None if row is None or row[0] is None else bytes(row[0])
 
 
 async def update_transcript(
