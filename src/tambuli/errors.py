@@ -234,6 +234,20 @@ class MissingReminderDate(InvalidInput):
     default_message = "A reminder campaign needs the date to remind of"
 
 
+class InvalidFile(InvalidInput):
+    """An uploaded file cannot be stored as asked (too large, wrong kind, unreadable)."""
+
+    error_code = "file.invalid"
+    default_message = "The file cannot be stored"
+
+
+class FileInUse(InvalidInput):
+    """A file is still named by something that will use it, so it cannot be deleted."""
+
+    error_code = "file.inuse"
+    default_message = "The file is in use"
+
+
 # --- 401: who is asking is not known or not allowed -----------------------------------------
 class Unauthorized(TambuliError):
     """Missing, malformed or unknown token, or an organization the user is not a member of."""
@@ -294,6 +308,13 @@ class MessageNotFound(NotFound):
     """No such message in the organization."""
 
     error_code = "sms.notfound"
+
+
+class FileNotFound(NotFound):
+    """No file of that name in the organization."""
+
+    error_code = "file.notfound"
+    default_message = "No such file"
 
 
 class TopupNotFound(NotFound):

@@ -61,6 +61,10 @@ class Settings:
     max_upload_bytes: int = setting(
         20 * 1_048_576, "TAMBULI_MAX_UPLOAD_BYTES", at_least=1, at_most=4_294_967_296
     )
+    # Each file of a Files upload (the whole request is capped by max_upload_bytes).
+    max_file_bytes: int = setting(
+        16 * 1_048_576, "TAMBULI_MAX_FILE_BYTES", at_least=1, at_most=1_073_741_824
+    )
     # How long a verified API token is trusted without asking the database again (0: never).
     token_cache_seconds: float = setting(
         2.0, "TAMBULI_TOKEN_CACHE_SECONDS", at_least=0, at_most=3600

@@ -38,6 +38,8 @@ UNSUBSCRIBE_PATH = "/v1/organizations/{orgId}/engagements/{campaignId}/unsubscri
 TOPUP_PATH = "/v1/organizations/{orgId}/topup/"
 TOPUPS_PATH = "/v1/organizations/{orgId}/topups/"
 ONE_TOPUP_PATH = "/v1/organizations/{orgId}/topups/{topupId}/"
+FILES_PATH = "/v1/organizations/{orgId}/files/"
+FILE_PATH = "/v1/organizations/{orgId}/files/{filename}"
 
 # The operations Tambuli implements today, by the spec's operationId.
 IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
@@ -56,6 +58,11 @@ IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
     "sendOrgTopup": ("POST", TOPUP_PATH),
     "getOrgTopupsList": ("GET", TOPUPS_PATH),
     "getOrgTopups": ("GET", ONE_TOPUP_PATH),
+    "getFileList": ("GET", FILES_PATH),
+    "uploadFile": ("POST", FILES_PATH),
+    "downloadFile": ("GET", FILE_PATH),
+    "updateFile": ("POST", FILE_PATH),
+    "deleteFile": ("DELETE", FILE_PATH),
 }
 
 # Responses the spec describes in words only ("all the response fields are the same as the
@@ -108,6 +115,23 @@ KNOWN_SPEC_GAPS: dict[tuple[str, str, int], tuple[str, str]] = {
         "a wrongly typed query parameter (limit, failed, dates, a foreign cursor) is 400",
     ),
     ("GET", TOPUPS_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("GET", FILES_PATH, 400): (
+        "error_400",
+        "a wrongly typed query parameter is 400 on every route; getFileList documents no 400",
+    ),
+    ("GET", FILES_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("POST", FILES_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("POST", FILES_PATH, 413): ("error_400", _TOO_LARGE),
+    ("GET", FILE_PATH, 400): (
+        "error_400",
+        "a wrongly typed query parameter is 400 on every route; downloadFile documents no 400",
+    ),
+    ("POST", FILE_PATH, 413): ("error_400", _TOO_LARGE),
+    ("DELETE", FILE_PATH, 400): (
+        "error_400",
+        "a file a campaign step still names cannot be deleted (file.inuse); deleteFile"
+        " documents no 400",
+    ),
 }
 
 

@@ -67,6 +67,10 @@ ROUTE_ERRORS: dict[str, tuple[type[TambuliError], ...]] = {
     "legacySubscribeContacts": (NotFound,),
     # The import reads its upload itself, up to Settings.max_upload_bytes.
     "importContacts": (BodyTooLarge,),
+    "uploadFile": (BodyTooLarge,),
+    "downloadFile": (NotFound,),
+    "updateFile": (NotFound,),
+    "deleteFile": (NotFound,),
 }
 
 # Bodies a route reads itself rather than through a struct, so Litestar cannot see them.
@@ -85,7 +89,29 @@ REQUEST_BODIES: dict[str, dict[str, Any]] = {
             "text/csv": {"schema": {"type": "string"}},
         },
     },
+    "uploadFile": {
+        "required": True,
+        "description": "The files, each in a field named upload",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["upload"],
+                    "properties": {
+                        "upload": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        }
+                    },
+                }
+            }
+        },
+    },
 }
+
+# Operations whose 200 is raw bytes of whichever type the stored file is (the reference says
+# application/octet-stream; the answer names the detected type, docs/files.md).
+ANY_TYPE_ANSWERS = frozenset({"downloadFile"})
 
 # Operations whose 409 repeats the first request's answer (a reused clientDedup): the body is
 # the 200 body plus error fields, not an error body.
@@ -109,6 +135,8 @@ TRAILING_SLASH_OPERATIONS = frozenset(
         "sendOrgTopup",
         "getOrgTopupsList",
         "getOrgTopups",
+        "getFileList",
+        "uploadFile",
     }
 )
 
@@ -128,7 +156,14 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "noautodelete": _FLAG_OR_EMPTY,
     "whatsappready": _FLAG_OR_EMPTY,
     "subscriptionfilter": {"type": "string", "enum": ["is", "isnot", "was", ""]},
+    # The Files upload's audio conversion and video check.
+    "filter": {"type": "string", "enum": ["ogg", "mp3", "mono", "norm", ""]},
+    "video": _FLAG_OR_EMPTY,
 }
+
+# Query values a route requires but reads as optional, so that a caller without a token is
+# told 401 before being told the value is missing: (operationId, name).
+REQUIRED_QUERY = frozenset({("uploadFile", "category")})
 
 _STATUS_TEXT = {
     400: "The request is invalid",
@@ -183,6 +218,7 @@ def served_document(generated: dict[str, Any]) -> dict[str, Any]:
 
 
 def _correct_operation(operation: dict[str, Any], has_org: bool) -> None:
+    operation_id = str(operation.get("operationId", ""))
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "path":
             parameter["name"] = camel_case(parameter["name"])
@@ -192,11 +228,14 @@ def _correct_operation(operation: dict[str, Any], has_org: bool) -> None:
                 # Read as text by the route, which parses it itself.
                 schema = dict(QUERY_SCHEMAS[parameter["name"]])
             parameter["schema"] = schema
-    operation_id = str(operation.get("operationId", ""))
+            if (operation_id, parameter["name"]) in REQUIRED_QUERY:
+                parameter["required"] = True
     if operation_id in REQUEST_BODIES:
         operation["requestBody"] = copy.deepcopy(REQUEST_BODIES[operation_id])
     responses: dict[str, Any] = operation["responses"]
     success = next((responses[code] for code in ("200", "201") if code in responses), None)
+    if operation_id in ANY_TYPE_ANSWERS and success is not None:
+        success["content"] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
     for code in [code for code in responses if code.startswith(("4", "5"))]:
         del responses[code]
     if operation_id in ACCEPTED_ANSWERS and success is not None:

@@ -60,7 +60,8 @@ class ImportResultBody(msgspec.Struct, rename="camel"):
     errors: list[ImportRowErrorBody]
 
 
-async def _limited_stream(request: Request[Any, Any, Any], limit: int) -> AsyncIterator[bytes]:
+async def limited_stream(request: Request[Any, Any, Any], limit: int) -> AsyncIterator[bytes]:
+    """The request body in chunks; BodyTooLarge once it passes `limit` bytes."""
     announced = request.content_length
     if announced is not None and announced > limit:
         raise BodyTooLarge(f"The file is larger than the {limit}-byte upload limit")
@@ -93,7 +94,7 @@ async def _read_form_file(request: Request[Any, Any, Any], boundary: str, limit:
         config={"MAX_MEMORY_FILE_SIZE": limit + 1},
     )
     try:
-        async for chunk in _limited_stream(request, limit):
+        async for chunk in limited_stream(request, limit):
             parser.write(chunk)
         parser.finalize()
     except FormParserError as exc:
@@ -103,7 +104,8 @@ async def _read_form_file(request: Request[Any, Any, Any], boundary: str, limit:
     return found[0]
 
 
-async def _discard_body(request: Request[Any, Any, Any], limit: int) -> None:
+async def discard_body(request: Request[Any, Any, Any], limit: int) -> None:
+    """Read and drop what the client still sends (up to `limit`) before an error answer."""
     # Answering while the client still sends makes the server reset the connection, and
     # the reset can destroy the answer before the client reads it.
     if not request.is_connected:
@@ -126,7 +128,7 @@ async def _read_upload(request: Request[Any, Any, Any], limit: int) -> bytes:
             raise InvalidImportFile("The multipart/form-data Content-Type has no boundary")
         return await _read_form_file(request, boundary, limit)
     if media_type in CSV_MEDIA_TYPES:
-        return b"".join([chunk async for chunk in _limited_stream(request, limit)])
+        return b"".join([chunk async for chunk in limited_stream(request, limit)])
     raise InvalidImportFile(
         'Send the file as multipart/form-data in a field named "file", '
         "or as the request body with Content-Type: text/csv",
@@ -158,11 +160,11 @@ async def import_contacts(
         data = await _read_upload(request, limit)
     except (Unauthorized, NotFound):
         # Unknown callers get no more reading than every other route gives them.
-        await _discard_body(request, runtime.settings.max_body_bytes)
+        await discard_body(request, runtime.settings.max_body_bytes)
         raise
     except (InvalidInput, BodyTooLarge):
         # A file somewhat over the limit is read to the end so its sender sees the 413.
-        await _discard_body(request, 2 * limit)
+        await discard_body(request, 2 * limit)
         raise
     report = await importing.import_contacts(
         runtime.db, runtime.clock, principal.org_id, data, group_id

@@ -18,6 +18,7 @@ from tambuli import __version__
 from tambuli.billing import service as billing
 from tambuli.cli import campaigns as campaigns_cli
 from tambuli.cli import contacts as contacts_cli
+from tambuli.cli import files as files_cli
 from tambuli.cli import messaging as messaging_cli
 from tambuli.cli import money, operators, orgs, transfer
 from tambuli.cli import senders as senders_cli
@@ -270,6 +271,7 @@ cli.add_command(contacts_cli.groups)
 cli.add_command(contacts_cli.fields)
 cli.add_command(transfer.contacts)
 cli.add_command(campaigns_cli.campaign)
+cli.add_command(files_cli.files)
 cli.add_command(messaging_cli.prices)
 cli.add_command(messaging_cli.simulator)
 cli.add_command(messaging_cli.channels)

@@ -717,3 +717,28 @@ channel_status = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+stored_files = Table(
+    "stored_files",
+    metadata,
+    # Media of the Files API. The bytes live in the row, so every API and worker process of an
+    # installation sees them on SQLite and PostgreSQL alike (docs/decisions.md).
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    # Unique within the organization, URL-safe, derived from the title.
+    Column("filename", String(200), nullable=False),
+    # The uploaded file's name without its path.
+    Column("title", String(255), nullable=False),
+    Column("category", String(100), nullable=False),
+    Column("transcript", Text, nullable=False, server_default=""),
+    # Detected from the bytes, never taken from the client.
+    Column("content_type", String(100), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha1", String(40), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    # JPEG of an early frame of a checked video; None for every other file.
+    Column("thumbnail", LargeBinary, nullable=True),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("org_id", "filename", name="uq_stored_files_org_id_filename"),
+    Index("ix_stored_files_org_id_title", "org_id", "title"),
+)

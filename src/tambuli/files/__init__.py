@@ -1,0 +1,1 @@
+"""Files: the media of WhatsApp messages and voice prompts, stored per organization."""
