@@ -1,7 +1,7 @@
 """files of organizations
 
 Revision ID: f6bc680a8798
-Revises: b2ef2e10e9b2
+Revises: 25eeb9c871e8
 Create Date: 2026-12-07 15:39:20.519955
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import tambuli.db.types
 
 revision: str = "f6bc680a8798"
-down_revision: str | None = "b2ef2e10e9b2"
+down_revision: str | None = "25eeb9c871e8"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
