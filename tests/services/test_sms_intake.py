@@ -168,31 +168,35 @@ async def test_a_request_cancelled_while_waiting_leaves_its_batch_mates_their_an
     assert await _message_count(world.db) == 3
 
 
-async def test_drafts_trickling_in_soon_after_a_write_wait_and_share_the_next_one(
+async def test_drafts_arriving_while_a_batch_is_written_share_the_next_one(
     world: SmsWorld,
 ) -> None:
     org = await world.new_org()
-    intake = SmsIntake(world.db, world.clock, linger_seconds=1.0)
-    await intake.submit(_draft(org, "639171200001", world.clock))
+    intake = GatedIntake(world.db, world.clock)
+    first = asyncio.ensure_future(intake.submit(_draft(org, "639171200001", world.clock)))
+    await asyncio.sleep(0)  # the first batch (of one) is being written, held at the gate
     before = world.db.write_transactions
-    trickle = []
-    for i in range(8):
-        trickle.append(
-            asyncio.ensure_future(intake.submit(_draft(org, f"6391713{i:05d}", world.clock)))
-        )
-        await asyncio.sleep(0.005)
-    assert all(isinstance(r, StoredMessage) for r in await asyncio.gather(*trickle))
-    # Without the linger each would have found the writer idle and committed on its own.
-    assert world.db.write_transactions - before == 1
+    later = [
+        asyncio.ensure_future(intake.submit(_draft(org, f"6391713{i:05d}", world.clock)))
+        for i in range(8)
+    ]
+    await asyncio.sleep(0)
+    intake.gate.set()
+    assert isinstance(await first, StoredMessage)
+    assert all(isinstance(r, StoredMessage) for r in await asyncio.gather(*later))
+    # Nothing waited for company: the first draft was written alone, the eight together.
+    assert world.db.write_transactions - before == 2
 
 
-async def test_a_full_batch_is_written_without_waiting_out_the_linger(world: SmsWorld) -> None:
+async def test_an_idle_intake_writes_a_lone_draft_at_once(world: SmsWorld) -> None:
     org = await world.new_org()
-    intake = SmsIntake(world.db, world.clock, max_batch=5, linger_seconds=3600)
-    await intake.submit(_draft(org, "639171200001", world.clock))
-    full = [intake.submit(_draft(org, f"6391714{i:05d}", world.clock)) for i in range(5)]
-    written = await asyncio.wait_for(asyncio.gather(*full), timeout=10)
-    assert len(written) == 5
+    intake = SmsIntake(world.db, world.clock)
+    before = world.db.write_transactions
+    for i in range(3):
+        assert isinstance(
+            await intake.submit(_draft(org, f"6391714{i:05d}", world.clock)), StoredMessage
+        )
+    assert world.db.write_transactions - before == 3
 
 
 def test_timing_a_draft_keeps_every_other_field() -> None:

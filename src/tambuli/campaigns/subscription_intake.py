@@ -37,7 +37,7 @@ from tambuli.campaigns.subscriptions import (
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
-from tambuli.db.batch_intake import LINGER_SECONDS, BatchIntake
+from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import (
     ActiveSubscription,
@@ -67,9 +67,8 @@ class SubscriptionIntake(BatchIntake[SubscribeDraft, Subscribed]):
         server_sender: str,
         max_batch: int = 200,
         max_waiting: int = 5000,
-        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
-        super().__init__(db, max_batch, max_waiting, linger_seconds)
+        super().__init__(db, max_batch, max_waiting)
         self._clock = clock
         self._server_sender = server_sender
 

@@ -1,15 +1,17 @@
 """Batched intake: concurrent requests that each store one new row share one transaction.
 
 Each request prepares its draft on its own, then waits here. One drain task writes whatever has
-gathered in a single transaction through the subclass's `write_batch`. An idle server writes a
-batch of one at once, so batching adds no delay; under load, a batch is written no sooner than
-`linger_seconds` after the previous one began (unless it is full), so the commits per row fall
-with the load. When more drafts wait than a batch loop can take, new ones are refused with
-Overloaded (429) instead of queueing without bound. A unique key taken meanwhile by another process
-(IntegrityError) makes the batch be written again one draft at a time, so only the duplicate
-fails, with what `find_duplicate` answers. So does a TambuliError that `write_batch` raises
-instead of returning it for one draft (a refusal it found only after writing that draft's rows):
-rolled back, the batch is written again draft by draft and only that draft is refused.
+gathered in a single transaction through the subclass's `write_batch`, and starts the next batch
+as soon as the previous one is committed. An idle server writes a batch of one at once; under
+load, a batch is whatever arrived while the previous one was being written, so batches grow with
+the load and nothing waits for company that is not coming. When more drafts wait than a batch
+loop can take, new ones are refused with Overloaded (429) instead of queueing without bound.
+
+A unique key taken meanwhile by another process (IntegrityError) makes the batch be written
+again one draft at a time, so only the duplicate fails, with what `find_duplicate` answers. So
+does a TambuliError that `write_batch` raises instead of returning it for one draft (a refusal
+it found only after writing that draft's rows): rolled back, the batch is written again draft
+by draft and only that draft is refused.
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ from tambuli.errors import Overloaded, ServiceUnavailable, TambuliError
 log = logging.getLogger("tambuli.db")
 D = TypeVar("D")
 R = TypeVar("R")
-# Under load, the least time between the starts of two batch writes. Without it a busy process
-# wrote batches of a few rows, each paying a transaction's fixed cost, and that cost crowded
-# out delivery; 10 ms adds at most that much to a request's wait.
-LINGER_SECONDS = 0.01
 
 
 @dataclass
@@ -44,16 +42,8 @@ class _Waiting(Generic[D, R]):
 class BatchIntake(ABC, Generic[D, R]):
     """Writes drafts in batches; one per process and kind, shared by every request."""
 
-    def __init__(
-        self,
-        db: Database,
-        max_batch: int = 200,
-        max_waiting: int = 5000,
-        linger_seconds: float = LINGER_SECONDS,
-    ) -> None:
+    def __init__(self, db: Database, max_batch: int = 200, max_waiting: int = 5000) -> None:
         self._db = db
-        self._linger = linger_seconds
-        self._last_write_at = float("-inf")
         self._max_batch = max_batch
         self._max_waiting = max_waiting
         self._waiting: list[_Waiting[D, R]] = []
@@ -79,12 +69,7 @@ class BatchIntake(ABC, Generic[D, R]):
         return await answer
 
     async def _drain_waiting(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._waiting:
-            wait = self._last_write_at + self._linger - loop.time()
-            if wait > 0 and len(self._waiting) < self._max_batch:
-                await asyncio.sleep(wait)
-            self._last_write_at = loop.time()
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             try:

@@ -18,7 +18,7 @@ from tambuli.billing import reservations as funds
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
-from tambuli.db.batch_intake import LINGER_SECONDS, BatchIntake
+from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
 from tambuli.messaging import senders, store
@@ -50,9 +50,8 @@ class SmsIntake(BatchIntake[Draft, StoredMessage]):
         clock: Clock,
         max_batch: int = 200,
         max_waiting: int = 5000,
-        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
-        super().__init__(db, max_batch, max_waiting, linger_seconds)
+        super().__init__(db, max_batch, max_waiting)
         self._clock = clock
 
     async def write_batch(
