@@ -132,9 +132,6 @@ class WrappedSimulator:
     async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
         return await self.world.channel.submit(batch)
 
-    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        self.world.channel.mark_recorded(handoffs)
-
     async def poll_events(self, events: ChannelEvents) -> int:
         return await self.world.channel.poll_events(events)
 
