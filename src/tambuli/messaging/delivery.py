@@ -16,12 +16,13 @@ from tambuli.channels.registry import Routed, Router
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.messaging import queue_store
-from tambuli.messaging.models import DeliveryError, RetryPolicy, next_pacing_slot
+from tambuli.messaging.models import DeliveryError, next_pacing_slot
 from tambuli.messaging.pushes import enqueue_message_pushes_within
 from tambuli.messaging.receipts import apply_early_receipts_within, count_recorded_receipts
 from tambuli.messaging.segments import segment_message
 from tambuli.messaging.throughput import ThroughputLimiter
 from tambuli.metrics import HANDOFFS
+from tambuli.retries import RetryPolicy
 
 log = logging.getLogger("tambuli.delivery")
 EXPIRED_ERROR = "delivery deadline passed"
@@ -235,9 +236,9 @@ class Dispatcher:
                     events.append((message.id, "accepted"))
                 continue
             next_at = self.rules.retry.next_attempt(
-                message.attempts + 1, now, message.deadline_at, self.random_unit()
+                message.attempts + 1, now, self.random_unit(), give_up_at=message.deadline_at
             )
-            if answer.outcome == Outcome.TRANSIENT and next_at < message.deadline_at:
+            if answer.outcome == Outcome.TRANSIENT and next_at is not None:
                 retry.append(
                     {
                         "mid": message.id,

@@ -48,10 +48,10 @@ from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_comm
 from tambuli.errors import ServiceUnavailable
 from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
-from tambuli.messaging.models import RetryPolicy
 from tambuli.messaging.receipts import MessageEvents, sweep_early_receipts
 from tambuli.messaging.sending import open_outbox
 from tambuli.messaging.simulator_journal import DatabaseJournal
+from tambuli.retries import RetryPolicy
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.topups.providers import open_topup_desk
