@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,6 +24,8 @@ from tambuli.channels.smpp_fields import Concatenation
 from tambuli.clock import SystemClock
 from tambuli.messaging.segments import count_parts, segment_message
 from tests.support.smsc import TestSmsc
+
+T = TypeVar("T")
 
 
 class RecordedEvents:
@@ -104,6 +106,34 @@ async def wait_until(condition: Any, seconds: float = 30.0) -> None:
 async def wait_until_taken(channel: SmppChannel, pending: asyncio.Future[Any]) -> None:
     """Wait until the channel has taken a deliver_sm: answered at once, or waiting to be polled."""
     await wait_until(lambda: pending.done() or channel.events_waiting.is_set())
+
+
+class FakeMonotonic:
+    """The channel's monotonic time (pacing, throttling pauses), moved only by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def drive(
+    channel: SmppChannel, time: FakeMonotonic, work: Awaitable[T], step: float = 0.01
+) -> T:
+    """Await `work`, moving the channel's time on by `step` whenever nothing is in flight.
+
+    Time stands still while a part travels, so what the SMSC notes at arrival is the time the
+    part was written at, however slow the machine.
+    """
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await wait_until(lambda: task.done() or channel.read_health().in_flight == 0)
+        time.now += step
+        # What the pump's timer does when the time it waits for has come, at once.
+        channel._pump()
+        await asyncio.sleep(0)  # let the answers and the pump's follow-ups run
+    return await task
 
 
 def sms(
@@ -318,21 +348,24 @@ async def test_refusals_map_to_permanent_and_transient_outcomes(
 
 async def test_throttling_slows_the_bind_and_resends_in_order(smsc: TestSmsc) -> None:
     # With one PDU in flight the order the SMSC accepts is exactly the order queued.
-    channel = SmppChannel(make_config(smsc, window=1), SystemClock())
+    clock = FakeMonotonic()
+    arrivals: list[float] = []
+    smsc.on_submit = lambda pdu: arrivals.append(clock.now)
+    channel = SmppChannel(make_config(smsc, window=1), SystemClock(), clock)
     await channel.open()
     smsc.statuses.extend([0x58, 0x14])  # throttled, then message queue full
     try:
         await wait_until(lambda: channel.is_bound)
-        started = time.monotonic()
-        answers = await channel.submit([sms(10 + i, f"message {i}") for i in range(3)])
-        elapsed = time.monotonic() - started
+        batch = [sms(10 + i, f"message {i}") for i in range(3)]
+        answers = await drive(channel, clock, channel.submit(batch))
     finally:
         await channel.close()
 
     assert [a.outcome for a in answers] == [Outcome.ACCEPTED] * 3
     assert channel.read_health().throttled == 2
     # Two pauses of the whole bind: 0.5 s, then 1 s.
-    assert elapsed >= 1.4
+    assert arrivals[1] - arrivals[0] >= 0.5
+    assert arrivals[2] - arrivals[1] >= 1.0
     sent = [short_message(p) for p in smsc.submits]
     assert sent == [b"message 0", b"message 0", b"message 0", b"message 1", b"message 2"]
 
@@ -392,9 +425,8 @@ async def test_no_more_than_the_window_is_in_flight(smsc: TestSmsc) -> None:
         await wait_until(lambda: channel.is_bound)
         batch = asyncio.ensure_future(channel.submit([sms(20 + i, f"m{i}") for i in range(12)]))
         await wait_until(lambda: len(held) == 3)
-        # Nothing is answered, so a fourth part could only come from a broken window. A slow
-        # machine can only hide a broken window here, never fail a working one.
-        await asyncio.sleep(0.5)
+        # At 1,000 parts/s the pacing lets a pump write every queued part in one go (it may
+        # catch up on 50 ms), so the pump that wrote these three stopped at the window alone.
         assert (len(smsc.submits), channel.read_health().in_flight) == (3, 3)
         reactor.callFromThread(answer_held_submits)  # type: ignore[attr-defined]
         answers = await batch
@@ -406,31 +438,35 @@ async def test_no_more_than_the_window_is_in_flight(smsc: TestSmsc) -> None:
 
 
 async def test_parts_are_never_sent_ahead_of_the_pacing_limit(smsc: TestSmsc) -> None:
+    clock = FakeMonotonic()
     arrivals: list[float] = []
-
-    def note_arrival(pdu: Any) -> None:
-        arrivals.append(time.monotonic())
-
-    smsc.on_submit = note_arrival
-    channel = SmppChannel(make_config(smsc, parts_per_second=20), SystemClock())
+    smsc.on_submit = lambda pdu: arrivals.append(clock.now)
+    channel = SmppChannel(make_config(smsc, parts_per_second=20, window=100), SystemClock(), clock)
     await channel.open()
     try:
         await wait_until(lambda: channel.is_bound)
-        started = time.monotonic()
+        started = clock.now
         # Two batches, as the Dispatcher hands them over, with a gap between them.
-        first = await channel.submit([sms(40 + i, f"m{i}") for i in range(25)])
-        await asyncio.sleep(0.3)
-        second = await channel.submit([sms(70 + i, f"n{i}") for i in range(25)])
+        first = await drive(
+            channel, clock, channel.submit([sms(40 + i, f"m{i}") for i in range(25)])
+        )
+        clock.now += 0.3
+        second = await drive(
+            channel, clock, channel.submit([sms(70 + i, f"n{i}") for i in range(25)])
+        )
     finally:
         await channel.close()
 
     assert all(a.outcome == Outcome.ACCEPTED for a in [*first, *second])
     assert len(arrivals) == 50
     # At 20 parts a second the k-th part is written no sooner than (k - 1) / 20 s after the
-    # start (one part may catch up on a late pump). A busy machine only delays parts, so this
-    # holds however slow it is, and fails for any pacing faster than the limit.
+    # start (one part may catch up on a late pump). Each arrival carries the channel's time
+    # when it was written, so this neither depends on the machine's speed nor hides a part
+    # sent early.
     early = [k for k, at in enumerate(arrivals) if at - started < (k - 1) / 20 - 0.001]
     assert early == []
+    # Nor did the gap let the second batch burst: never more than 20 parts within 1.01 s.
+    assert all(arrivals[k + 20] - arrivals[k] >= 1.01 - 1e-6 for k in range(len(arrivals) - 20))
 
 
 async def test_receipts_are_answered_once_recorded_and_ids_match(
