@@ -252,6 +252,20 @@ async def test_a_receipt_callback_that_overtakes_its_hand_off_is_applied_with_th
     assert await kept_early(world) == []
 
 
+async def test_a_receipt_whose_id_no_message_could_carry_is_answered_and_not_kept(
+    world: GatewayWorld,
+) -> None:
+    response = await call_back(
+        world.client,
+        "/v1/channels/generic/receipts",
+        {"message_id": "x" * 150, "status": "failed", "error": "blocked"},
+        token=GENERIC_TOKEN,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "unmatched": 1}
+    assert await kept_early(world) == []
+
+
 async def test_a_status_that_is_not_final_changes_nothing(world: GatewayWorld) -> None:
     _, sent = await world.send_and_hand_off()
     sms = world.standin.find_sent(str(sent.message.id))

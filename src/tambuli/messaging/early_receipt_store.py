@@ -57,6 +57,12 @@ async def select_early_receipts(
     return [_to_receipt(row) for row in rows]
 
 
+async def any_early_receipts(conn: AsyncConnection) -> bool:
+    """Whether any receipt is kept at all."""
+    found = await conn.execute(select(early_receipts.c.channel).limit(1))
+    return found.first() is not None
+
+
 async def select_matching_early_receipts(conn: AsyncConnection, limit: int) -> list[Receipt]:
     """Kept receipts whose hand-off is recorded by now, oldest first."""
     matched = select(messages.c.id).where(

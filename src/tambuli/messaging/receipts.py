@@ -23,6 +23,9 @@ log = logging.getLogger("tambuli.receipts")
 # moments of the operator's answer; one still unrecorded after a day was lost with its
 # worker and handed off again under another operator ID, so its receipt will never match.
 EARLY_RECEIPT_KEEP = timedelta(hours=24)
+# The widths of messages.channel and messages.operator_message_id.
+MAX_CHANNEL_NAME = 50
+MAX_OPERATOR_MESSAGE_ID = 100
 # Kept receipts applied per pass of the sweep that catches the ones a hand-off's record missed.
 EARLY_RECEIPT_SWEEP_BATCH = 500
 
@@ -33,7 +36,8 @@ class RecordedReceipts:
 
     # (channel, status, seconds from hand-off to receipt) of each receipt applied.
     applied: list[tuple[str, str, float | None]] = field(default_factory=list)
-    # (channel, operator message ID) of receipts kept early: they match no message yet.
+    # (channel, operator message ID) of receipts that match no message yet: kept as early
+    # receipts (unless their IDs could fit no message).
     early: set[tuple[str, str]] = field(default_factory=set)
     # (channel, operator message ID) of receipts whose message is known (applied now or before).
     matched: set[tuple[str, str]] = field(default_factory=set)
@@ -100,12 +104,24 @@ async def record_receipts_within(
         )
         rest = [i for i in operator_ids if i not in applied]
         known = await queue_store.select_known_operator_ids(conn, channel, rest) if rest else set()
-        recorded.matched.update((channel, i) for i in [*applied, *known])
-        early.extend(r for r in group if r.operator_message_id not in applied | known)
-    await early_receipt_store.insert_early_receipts(conn, early)
+        matched = applied | known
+        recorded.matched.update((channel, i) for i in matched)
+        early.extend(r for r in group if r.operator_message_id not in matched)
+    await early_receipt_store.insert_early_receipts(conn, [r for r in early if could_match(r)])
     recorded.early.update((r.channel, r.operator_message_id) for r in early)
     await enqueue_message_pushes_within(conn, now, events)
     return recorded
+
+
+def could_match(receipt: Receipt) -> bool:
+    """Whether a message could ever carry this receipt's IDs (they fit its columns).
+
+    One that cannot is not kept: a gateway may send any text, and it must not fail the record.
+    """
+    return (
+        len(receipt.channel) <= MAX_CHANNEL_NAME
+        and 0 < len(receipt.operator_message_id) <= MAX_OPERATOR_MESSAGE_ID
+    )
 
 
 async def apply_early_receipts_within(
@@ -130,6 +146,10 @@ async def sweep_early_receipts(db: Database, clock: Clock) -> int:
     kept while that record was being committed (on PostgreSQL neither sees the other's rows).
     """
     now = clock.now()
+    async with db.read_single() as conn:
+        # Nearly always none: an idle worker then takes no write lock for the sweep.
+        if not await early_receipt_store.any_early_receipts(conn):
+            return 0
     async with db.write() as conn:
         due = await early_receipt_store.select_matching_early_receipts(
             conn, EARLY_RECEIPT_SWEEP_BATCH
