@@ -56,6 +56,12 @@ RECEIPTS = Counter(
     "Delivery receipts recorded on a message, by channel and status (confirmed, failed).",
     ["channel", "status"],
 )
+EARLY_RECEIPTS = Counter(
+    "tambuli_sms_early_receipts",
+    "Delivery receipts that came before their hand-off was recorded, by what became of them "
+    "(stored; applied once the hand-off was recorded; pruned: never matched).",
+    ["outcome"],
+)
 RECEIPT_LATENCY = Histogram(
     "tambuli_sms_receipt_latency_seconds",
     "Time from a message's hand-off to its delivery receipt, by channel.",

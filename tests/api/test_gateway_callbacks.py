@@ -7,16 +7,17 @@ through the API app with GATEWAY_CALLBACK_ROUTES registered on it.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tambuli.api.app import build_app
+from tambuli.channels.base import HandOff, OutboundSms
 from tambuli.channels.config import (
     BodyFormat,
     ChannelConfig,
@@ -31,6 +32,7 @@ from tambuli.channels.http_presets import PRESET_DEFAULTS
 from tambuli.channels.registry import route_all_to
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
+from tambuli.db.schema import early_receipts
 from tambuli.messaging import listing
 from tambuli.messaging.delivery import Dispatcher
 from tambuli.messaging.models import Direction, MessageStatus
@@ -57,6 +59,18 @@ RECEIPTS = "/v1/channels/vonage/receipts"
 INBOUND = "/v1/channels/vonage/inbound"
 
 
+class CallingBackEarly(HttpGatewayChannel):
+    """The gateway channel; a test may have the gateway call back before the record lands."""
+
+    before_record: Callable[[list[HandOff]], Awaitable[None]] | None = None
+
+    async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
+        answers = await super().submit(messages)
+        if self.before_record is not None:
+            await self.before_record(answers)
+        return answers
+
+
 @dataclass
 class GatewayWorld:
     """The SMS world delivering through the Vonage stand-in, and the callback app's client."""
@@ -65,6 +79,7 @@ class GatewayWorld:
     standin: VonageStandin
     dispatcher: Dispatcher
     client: httpx.AsyncClient
+    channel: CallingBackEarly
 
     async def send_and_hand_off(self, text: str = "Hello") -> tuple[int, SentMessage]:
         """A message sent by a new organization and accepted by the stand-in."""
@@ -149,14 +164,14 @@ async def world(
     sms = SmsWorld(fresh_db, clock)
     secrets = {"api_key": Secret(API_KEY), "api_secret": Secret(API_SECRET)}
     async with httpx.AsyncClient(trust_env=False) as gateway_http:
-        channel = HttpGatewayChannel(vonage, gateway_http, secret_fields=secrets)
+        channel = CallingBackEarly(vonage, gateway_http, secret_fields=secrets)
         dispatcher = Dispatcher(
             fresh_db, clock, route_all_to(channel), sms.rules, random_unit=lambda: 0.5
         )
         # The app runs on the test's own event loop: database connections belong to one loop.
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # httpx's narrower ASGI type
         async with httpx.AsyncClient(transport=transport, base_url="http://tambuli.test") as client:
-            yield GatewayWorld(sms, standin, dispatcher, client)
+            yield GatewayWorld(sms, standin, dispatcher, client, channel)
 
 
 async def test_a_form_receipt_confirms_the_message_it_names(world: GatewayWorld) -> None:
@@ -187,10 +202,9 @@ async def test_a_failed_receipt_by_get_with_a_bearer_token_names_the_spec_error(
     )
 
 
-async def test_a_long_message_is_settled_by_its_first_part_and_later_parts_are_logged(
-    world: GatewayWorld, caplog: pytest.LogCaptureFixture
+async def test_a_long_message_is_settled_by_its_first_part_and_later_parts_are_kept_apart(
+    world: GatewayWorld,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tambuli.api")
     _, sent = await world.send_and_hand_off("x" * 300)
     sms = world.standin.find_sent(str(sent.message.id))
     assert len(sms.message_ids) == 2
@@ -198,12 +212,58 @@ async def test_a_long_message_is_settled_by_its_first_part_and_later_parts_are_l
         world.client, RECEIPTS, receipt_fields(sms, 1), as_json=True, token=TOKEN
     )
     assert second.status_code == 200 and second.json() == {"received": 1, "unmatched": 1}
-    assert sms.message_ids[1] in caplog.text
+    assert await kept_early(world) == [sms.message_ids[1]]
     first = await call_back(
         world.client, RECEIPTS, receipt_fields(sms, 0), as_json=True, token=TOKEN
     )
     assert first.json() == {"received": 1, "unmatched": 0}
     assert render_record(await world.message(sent)).delivered_to_phone == "confirmed"
+
+
+async def kept_early(world: GatewayWorld) -> list[str]:
+    """The operator message IDs of the receipts kept until their hand-off is recorded."""
+    async with world.sms.db.read() as conn:
+        rows = await conn.execute(select(early_receipts.c.operator_message_id))
+        return sorted(r.operator_message_id for r in rows)
+
+
+async def test_a_receipt_callback_that_overtakes_its_hand_off_is_applied_with_the_record(
+    world: GatewayWorld,
+) -> None:
+    answered: list[httpx.Response] = []
+
+    async def call_back_at_once(answers: list[HandOff]) -> None:
+        for answer in answers:
+            sms = world.standin.find_sent(str(answer.message_id))
+            fields = receipt_fields(sms, status="failed", err_code="3")
+            answered.append(await call_back(world.client, RECEIPTS, fields, token=TOKEN))
+
+    world.channel.before_record = call_back_at_once
+    _, sent = await world.send_and_hand_off()
+
+    [response] = answered
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "unmatched": 1}
+    record = render_record(await world.message(sent))
+    assert (record.delivered_to_phone, record.delivery_error) == (
+        "failed",
+        "contact absent - permanent",
+    )
+    assert await kept_early(world) == []
+
+
+async def test_a_receipt_whose_id_no_message_could_carry_is_answered_and_not_kept(
+    world: GatewayWorld,
+) -> None:
+    response = await call_back(
+        world.client,
+        "/v1/channels/generic/receipts",
+        {"message_id": "x" * 150, "status": "failed", "error": "blocked"},
+        token=GENERIC_TOKEN,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "unmatched": 1}
+    assert await kept_early(world) == []
 
 
 async def test_a_status_that_is_not_final_changes_nothing(world: GatewayWorld) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,29 +19,28 @@ from tambuli.channels.base import (
     ReceiptStatus,
 )
 from tambuli.channels.config import BindMode, Secret, SmppChannelConfig
-from tambuli.channels.smpp import RECEIPT_HOLD_SECONDS, RECEIPT_RETRY_SECONDS, SmppChannel
+from tambuli.channels.smpp import SmppChannel
 from tambuli.channels.smpp_fields import Concatenation
 from tambuli.clock import SystemClock
 from tambuli.messaging.segments import count_parts, segment_message
 from tests.support.smsc import TestSmsc
 
+T = TypeVar("T")
+
 
 class RecordedEvents:
-    """A ChannelEvents sink that keeps what it is given; unknown IDs are reported unmatched."""
+    """A ChannelEvents sink that keeps what it is given; IDs not in `known_ids` are reported
+    unmatched (kept early, as the database sink keeps them)."""
 
     def __init__(self) -> None:
         self.receipts: list[Receipt] = []
         self.inbound: list[InboundSms] = []
         self.known_ids: set[str] | None = None
-        self.offered = 0
 
     async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
-        self.offered += len(receipts)
+        self.receipts.extend(receipts)
         if self.known_ids is None:
-            self.receipts.extend(receipts)
             return set()
-        matched = [r for r in receipts if r.operator_message_id in self.known_ids]
-        self.receipts.extend(matched)
         return {r.operator_message_id for r in receipts} - self.known_ids
 
     async def record_inbound(self, messages: Sequence[InboundSms]) -> None:
@@ -75,8 +74,8 @@ def make_config(smsc: TestSmsc, **changes: Any) -> SmppChannelConfig:
 
 
 @pytest.fixture
-async def channel(smsc: TestSmsc) -> AsyncIterator[ObservedChannel]:
-    opened = ObservedChannel(make_config(smsc), SystemClock())
+async def channel(smsc: TestSmsc) -> AsyncIterator[SmppChannel]:
+    opened = SmppChannel(make_config(smsc), SystemClock())
     await opened.open()
     await wait_until(lambda: opened.is_bound)
     try:
@@ -109,14 +108,32 @@ async def wait_until_taken(channel: SmppChannel, pending: asyncio.Future[Any]) -
     await wait_until(lambda: pending.done() or channel.events_waiting.is_set())
 
 
-class ObservedChannel(SmppChannel):
-    """An SmppChannel that counts the deliver_sm it took, for tests of what it holds back."""
+class FakeMonotonic:
+    """The channel's monotonic time (pacing, throttling pauses), moved only by the test."""
 
-    deliveries_taken = 0
+    def __init__(self) -> None:
+        self.now = 1000.0
 
-    def _take_delivery(self, session: Any, delivery: Any) -> None:
-        super()._take_delivery(session, delivery)
-        self.deliveries_taken += 1
+    def __call__(self) -> float:
+        return self.now
+
+
+async def drive(
+    channel: SmppChannel, time: FakeMonotonic, work: Awaitable[T], step: float = 0.01
+) -> T:
+    """Await `work`, moving the channel's time on by `step` whenever nothing is in flight.
+
+    Time stands still while a part travels, so what the SMSC notes at arrival is the time the
+    part was written at, however slow the machine.
+    """
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await wait_until(lambda: task.done() or channel.read_health().in_flight == 0)
+        time.now += step
+        # What the pump's timer does when the time it waits for has come, at once.
+        channel._pump()
+        await asyncio.sleep(0)  # let the answers and the pump's follow-ups run
+    return await task
 
 
 def sms(
@@ -302,7 +319,6 @@ async def test_receipts_of_udh16_parts_fold_into_one_even_beyond_the_billed_coun
     message = sms(9, body, header_octets=udh16_channel.part_header_octets)
     assert (count_parts(body), len(message.parts)) == (2, 3)
     [answer] = await udh16_channel.submit([message])
-    udh16_channel.mark_recorded([answer])  # as the Dispatcher does once it has recorded them
     part_ids = [f"MID{n}" for n in range(1, 4)]
     assert answer.operator_message_id == part_ids[0]
     assert answer.accepted_parts == 3
@@ -332,21 +348,24 @@ async def test_refusals_map_to_permanent_and_transient_outcomes(
 
 async def test_throttling_slows_the_bind_and_resends_in_order(smsc: TestSmsc) -> None:
     # With one PDU in flight the order the SMSC accepts is exactly the order queued.
-    channel = SmppChannel(make_config(smsc, window=1), SystemClock())
+    clock = FakeMonotonic()
+    arrivals: list[float] = []
+    smsc.on_submit = lambda pdu: arrivals.append(clock.now)
+    channel = SmppChannel(make_config(smsc, window=1), SystemClock(), clock)
     await channel.open()
     smsc.statuses.extend([0x58, 0x14])  # throttled, then message queue full
     try:
         await wait_until(lambda: channel.is_bound)
-        started = time.monotonic()
-        answers = await channel.submit([sms(10 + i, f"message {i}") for i in range(3)])
-        elapsed = time.monotonic() - started
+        batch = [sms(10 + i, f"message {i}") for i in range(3)]
+        answers = await drive(channel, clock, channel.submit(batch))
     finally:
         await channel.close()
 
     assert [a.outcome for a in answers] == [Outcome.ACCEPTED] * 3
     assert channel.read_health().throttled == 2
     # Two pauses of the whole bind: 0.5 s, then 1 s.
-    assert elapsed >= 1.4
+    assert arrivals[1] - arrivals[0] >= 0.5
+    assert arrivals[2] - arrivals[1] >= 1.0
     sent = [short_message(p) for p in smsc.submits]
     assert sent == [b"message 0", b"message 0", b"message 0", b"message 1", b"message 2"]
 
@@ -406,9 +425,8 @@ async def test_no_more_than_the_window_is_in_flight(smsc: TestSmsc) -> None:
         await wait_until(lambda: channel.is_bound)
         batch = asyncio.ensure_future(channel.submit([sms(20 + i, f"m{i}") for i in range(12)]))
         await wait_until(lambda: len(held) == 3)
-        # Nothing is answered, so a fourth part could only come from a broken window. A slow
-        # machine can only hide a broken window here, never fail a working one.
-        await asyncio.sleep(0.5)
+        # At 1,000 parts/s the pacing lets a pump write every queued part in one go (it may
+        # catch up on 50 ms), so the pump that wrote these three stopped at the window alone.
         assert (len(smsc.submits), channel.read_health().in_flight) == (3, 3)
         reactor.callFromThread(answer_held_submits)  # type: ignore[attr-defined]
         answers = await batch
@@ -420,38 +438,41 @@ async def test_no_more_than_the_window_is_in_flight(smsc: TestSmsc) -> None:
 
 
 async def test_parts_are_never_sent_ahead_of_the_pacing_limit(smsc: TestSmsc) -> None:
+    clock = FakeMonotonic()
     arrivals: list[float] = []
-
-    def note_arrival(pdu: Any) -> None:
-        arrivals.append(time.monotonic())
-
-    smsc.on_submit = note_arrival
-    channel = SmppChannel(make_config(smsc, parts_per_second=20), SystemClock())
+    smsc.on_submit = lambda pdu: arrivals.append(clock.now)
+    channel = SmppChannel(make_config(smsc, parts_per_second=20, window=100), SystemClock(), clock)
     await channel.open()
     try:
         await wait_until(lambda: channel.is_bound)
-        started = time.monotonic()
+        started = clock.now
         # Two batches, as the Dispatcher hands them over, with a gap between them.
-        first = await channel.submit([sms(40 + i, f"m{i}") for i in range(25)])
-        await asyncio.sleep(0.3)
-        second = await channel.submit([sms(70 + i, f"n{i}") for i in range(25)])
+        first = await drive(
+            channel, clock, channel.submit([sms(40 + i, f"m{i}") for i in range(25)])
+        )
+        clock.now += 0.3
+        second = await drive(
+            channel, clock, channel.submit([sms(70 + i, f"n{i}") for i in range(25)])
+        )
     finally:
         await channel.close()
 
     assert all(a.outcome == Outcome.ACCEPTED for a in [*first, *second])
     assert len(arrivals) == 50
     # At 20 parts a second the k-th part is written no sooner than (k - 1) / 20 s after the
-    # start (one part may catch up on a late pump). A busy machine only delays parts, so this
-    # holds however slow it is, and fails for any pacing faster than the limit.
+    # start (one part may catch up on a late pump). Each arrival carries the channel's time
+    # when it was written, so this neither depends on the machine's speed nor hides a part
+    # sent early.
     early = [k for k, at in enumerate(arrivals) if at - started < (k - 1) / 20 - 0.001]
     assert early == []
+    # Nor did the gap let the second batch burst: never more than 20 parts within 1.01 s.
+    assert all(arrivals[k + 20] - arrivals[k] >= 1.01 - 1e-6 for k in range(len(arrivals) - 20))
 
 
 async def test_receipts_are_answered_once_recorded_and_ids_match(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:
     [answer] = await channel.submit([sms(30, "receipt please")])
-    channel.mark_recorded([answer])  # as the Dispatcher does once it has recorded them
     events = RecordedEvents()
     text = (
         f"id:{answer.operator_message_id} sub:001 dlvrd:001 submit date:2611221200 "
@@ -474,7 +495,6 @@ async def test_a_failed_receipt_by_tlv_carries_the_spec_word(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:
     [answer] = await channel.submit([sms(31, "will fail")])
-    channel.mark_recorded([answer])
     events = RecordedEvents()
     expired = 3  # message_state EXPIRED
     delivered = send_receipt(
@@ -489,31 +509,20 @@ async def test_a_failed_receipt_by_tlv_carries_the_spec_word(
     assert receipt.delivery_error == "expired"
 
 
-async def test_a_receipt_that_overtakes_its_hand_off_is_offered_again(smsc: TestSmsc) -> None:
-    skew = [0.0]
-    channel = SmppChannel(make_config(smsc), SystemClock(), lambda: time.monotonic() + skew[0])
-    await channel.open()
-    try:
-        await wait_until(lambda: channel.is_bound)
-        events = RecordedEvents()
-        events.known_ids = set()
-        delivered = send_receipt(
-            smsc,
-            b"id:LATE1 sub:001 dlvrd:001 submit date:2611221200 "
-            b"done date:2611221201 stat:DELIVRD err:000 text:",
-        )
-        await wait_until(lambda: channel.events_waiting.is_set())
-        assert await channel.poll_events(events) == 0
-        assert not delivered.done()
-        events.known_ids.add("LATE1")  # the hand-off is recorded now
-        assert await channel.poll_events(events) == 0  # not offered again before its time
-        skew[0] = RECEIPT_RETRY_SECONDS
-        assert await channel.poll_events(events) == 1
-        await asyncio.wait_for(delivered, 10)
-    finally:
-        await channel.close()
+async def test_a_receipt_that_matches_no_recorded_hand_off_is_recorded_and_answered_at_once(
+    smsc: TestSmsc, channel: SmppChannel
+) -> None:
+    events = RecordedEvents()
+    events.known_ids = set()  # the hand-off is not in the database yet
+    delivered = send_receipt(smsc, receipt_text("LATE1"))
+    await wait_until(lambda: channel.events_waiting.is_set())
 
+    assert await channel.poll_events(events) == 1
+    response = await asyncio.wait_for(delivered, 10)
+
+    assert str(response.status) == "CommandStatus.ESME_ROK"
     assert [r.operator_message_id for r in events.receipts] == ["LATE1"]
+    assert await channel.poll_events(events) == 0  # never offered again
 
 
 class GatedEvents(RecordedEvents):
@@ -536,7 +545,6 @@ async def test_a_receipt_that_arrives_while_others_are_recorded_is_kept(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:
     first, second = await channel.submit([sms(35, "first"), sms(36, "second")])
-    channel.mark_recorded([first, second])
     events = GatedEvents()
     first_delivered = send_receipt(smsc, receipt_text(first.operator_message_id))
     await wait_until(lambda: channel.events_waiting.is_set())
@@ -560,57 +568,11 @@ def receipt_text(operator_id: str) -> bytes:
     return f"id:{operator_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:".encode()
 
 
-async def test_a_receipt_that_comes_before_its_hand_off_is_recorded_waits_for_the_record(
-    smsc: TestSmsc, channel: ObservedChannel
-) -> None:
-    [answer] = await channel.submit([sms(33, "quick receipt")])
-    events = RecordedEvents()
-    events.known_ids = set()  # the hand-off is not in the database yet
-    delivered = send_receipt(smsc, receipt_text(answer.operator_message_id))
-    await wait_until(lambda: channel.deliveries_taken == 1)
-    # Parked, not offered: offering it now would match nothing and cost a second write.
-    assert not channel.events_waiting.is_set()
-    assert await channel.poll_events(events) == 0
-    assert events.offered == 0 and not delivered.done()
-
-    events.known_ids.add(answer.operator_message_id)
-    channel.mark_recorded([answer])
-    assert channel.events_waiting.is_set()
-    assert await channel.poll_events(events) == 1
-    await asyncio.wait_for(delivered, 10)
-
-    assert [r.operator_message_id for r in events.receipts] == [answer.operator_message_id]
-    assert events.offered == 1
-
-
-async def test_a_parked_receipt_whose_hand_off_is_never_recorded_is_offered_after_a_while(
-    smsc: TestSmsc,
-) -> None:
-    skew = [0.0]
-    channel = ObservedChannel(make_config(smsc), SystemClock(), lambda: time.monotonic() + skew[0])
-    await channel.open()
-    try:
-        await wait_until(lambda: channel.is_bound)
-        [answer] = await channel.submit([sms(34, "abandoned batch")])
-        events = RecordedEvents()
-        delivered = send_receipt(smsc, receipt_text(answer.operator_message_id))
-        await wait_until(lambda: channel.deliveries_taken == 1)
-        assert await channel.poll_events(events) == 0
-        skew[0] = RECEIPT_HOLD_SECONDS  # the Dispatcher never said it recorded the batch
-        assert await channel.poll_events(events) == 1
-        await asyncio.wait_for(delivered, 10)
-    finally:
-        await channel.close()
-
-    assert [r.operator_message_id for r in events.receipts] == [answer.operator_message_id]
-
-
 async def test_multipart_receipts_fold_into_one_when_every_part_is_delivered(
     smsc: TestSmsc, channel: SmppChannel
 ) -> None:
     message = sms(32, "y" * 200)
     [answer] = await channel.submit([message])
-    channel.mark_recorded([answer])
     part_ids = [f"MID{n}" for n in range(1, 3)]
     assert answer.operator_message_id == part_ids[0]
     events = RecordedEvents()
@@ -713,7 +675,6 @@ async def test_transmitter_and_receiver_binds_split_the_work(smsc: TestSmsc) -> 
     try:
         await wait_until(lambda: channel.is_bound and smsc.count_binds() == 2)
         [answer] = await channel.submit([sms(50, "tx")])
-        channel.mark_recorded([answer])
         pending = send_receipt(smsc, f"id:{answer.operator_message_id} stat:DELIVRD err:0".encode())
         await wait_until(lambda: channel.events_waiting.is_set())
         await channel.poll_events(events)

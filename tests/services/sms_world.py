@@ -21,7 +21,6 @@ from tambuli.db.engine import Database
 from tambuli.messaging import listing
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
 from tambuli.messaging.intake import SmsIntake
-from tambuli.messaging.models import RetryPolicy
 from tambuli.messaging.pricing import PriceBook
 from tambuli.messaging.receipts import MessageEvents
 from tambuli.messaging.sending import Outbox, SendRequest, SentMessage, send_sms
@@ -29,6 +28,7 @@ from tambuli.messaging.simulator_journal import DatabaseJournal
 from tambuli.messaging.views import StoredMessage
 from tambuli.organizations import service as organizations
 from tambuli.organizations.profile import ProfileCache
+from tambuli.retries import RetryPolicy
 
 PRICE = 20_000
 RECEIPT_DELAY = timedelta(seconds=1)
@@ -131,9 +131,6 @@ class WrappedSimulator:
 
     async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
         return await self.world.channel.submit(batch)
-
-    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        self.world.channel.mark_recorded(handoffs)
 
     async def poll_events(self, events: ChannelEvents) -> int:
         return await self.world.channel.poll_events(events)

@@ -247,34 +247,6 @@ async def test_every_message_row_ends_with_a_settled_or_released_reservation(
     assert await world.balance(org) == 1_000_000 - 2 * PRICE
 
 
-class PollingBeforeRecord(WrappedSimulator):
-    """A channel that lets the receipt poller run between hand-off and its record."""
-
-    async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
-        answers = await self.world.channel.submit(batch)
-        await self.world.receipts()
-        return answers
-
-
-async def test_a_receipt_that_overtakes_the_record_of_its_hand_off_is_applied_later(
-    fresh_db: Database, clock: FakeClock
-) -> None:
-    world = SmsWorld(fresh_db, clock)
-    world.channel = SimulatorChannel(
-        DatabaseJournal(fresh_db), clock, timedelta(0), parts_per_second=0
-    )
-    early = PollingBeforeRecord(world)
-    world.dispatcher = Dispatcher(fresh_db, clock, route_all_to(early), world.rules)
-    org = await world.new_org()
-    sent = await world.send(org, "639171234009")
-    await world.deliver()
-    stored = await world.message(sent)
-    assert stored.status == MessageStatus.ACCEPTED and stored.receipt == "unknown"
-    world.clock.advance(timedelta(seconds=2))
-    assert await world.receipts() == 1
-    assert (await world.message(sent)).receipt == "confirmed"
-
-
 class SixteenBitReferences(WrappedSimulator):
     """The simulator behind a 7-octet concatenation header (as SMPP with udh16 has).
 

@@ -27,7 +27,7 @@ from tambuli.organizations import service as organizations
 from tambuli.settings import Settings
 from tambuli.webhooks import store
 from tambuli.webhooks.address_guard import Resolver, resolve_system
-from tambuli.webhooks.models import DeliveryStatus, PushRetryPolicy
+from tambuli.webhooks.models import PUSH_GIVE_UP_AFTER, PUSH_RETRIES, DeliveryStatus
 from tambuli.webhooks.service import (
     PushDelivery,
     build_push_delivery,
@@ -39,7 +39,7 @@ from tambuli.webhooks.service import (
 )
 from tambuli.webhooks.signing import sign_webhook, verify_webhook
 
-POLICY = PushRetryPolicy()
+POLICY = PUSH_RETRIES
 CLAIM_LEASE = Settings().claim_lease_seconds * timedelta(seconds=1)
 LOW, HIGH = 1 - POLICY.jitter, 1 + POLICY.jitter
 TICK = timedelta(milliseconds=1)
@@ -300,7 +300,7 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_after_24_hours(
     assert row["last_error"] == "HTTP 500"
     assert row["next_attempt_at"] is None
     assert row["attempts"] == len(attempted_at) == len(receiver.requests)
-    assert attempted_at[-1] < start + POLICY.give_up_after
+    assert attempted_at[-1] < start + PUSH_GIVE_UP_AFTER
     # Without jitter the schedule would give 32 attempts; jitter moves that a little.
     assert 25 <= len(attempted_at) <= 42
     gaps = [later - earlier for earlier, later in itertools.pairwise(attempted_at)]
@@ -309,7 +309,7 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_after_24_hours(
         assert nominal * LOW <= gap <= nominal * HIGH
     assert max(gaps) <= POLICY.maximum * HIGH
 
-    clock.set(start + POLICY.give_up_after + timedelta(days=1))
+    clock.set(start + PUSH_GIVE_UP_AFTER + timedelta(days=1))
     assert await deliver(fresh_db, clock, client) == 0
     assert len(receiver.requests) == len(attempted_at)
 

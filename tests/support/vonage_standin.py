@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +78,9 @@ class VonageStandin:
     answering: threading.Event = field(default_factory=threading.Event)
     # Set when the stand-in stops: the slow numbers' answers wait for it.
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Called with each accepted message before the answer goes back (in the stand-in's thread),
+    # as a gateway whose delivery report overtakes its own answer.
+    on_accept: Callable[[SentSms], None] | None = None
 
     def __post_init__(self) -> None:
         self.answering.set()
@@ -142,16 +145,17 @@ class VonageStandin:
         with self.lock:
             ids = tuple(f"{self.next_id + n:016X}" for n in range(parts))
             self.next_id += parts
-            self.sent.append(
-                SentSms(
-                    ids,
-                    fields["from"],
-                    fields["to"],
-                    fields["text"],
-                    kind,
-                    fields.get("client-ref", ""),
-                )
+            sms = SentSms(
+                ids,
+                fields["from"],
+                fields["to"],
+                fields["text"],
+                kind,
+                fields.get("client-ref", ""),
             )
+            self.sent.append(sms)
+        if self.on_accept is not None:
+            self.on_accept(sms)
         entries = []
         for message_id in ids:
             entry = {

@@ -1,17 +1,14 @@
-"""Pure SMS rules: message IDs, sender IDs, retries, pacing, prices and personalisation."""
+"""Pure SMS rules: message IDs, sender IDs, pacing, prices and personalisation."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from tambuli.contacts.models import Contact
 from tambuli.errors import InvalidField, MissingSender
 from tambuli.messaging.models import (
-    RetryPolicy,
     check_sender_id,
     choose_sender,
     find_price,
@@ -69,32 +66,6 @@ def test_sender_ids_are_alphanumeric_up_to_11_or_numeric_up_to_15(
 def test_other_sender_ids_are_refused(sender: str) -> None:
     with pytest.raises(InvalidField):
         check_sender_id(sender)
-
-
-def test_retries_back_off_exponentially_up_to_the_maximum() -> None:
-    policy = RetryPolicy(base=timedelta(seconds=10), maximum=timedelta(minutes=15), jitter=0)
-    far = NOW + timedelta(days=1)
-    delays = [policy.next_attempt(n, NOW, far, 0.5) - NOW for n in range(1, 10)]
-    assert delays[:4] == [timedelta(seconds=s) for s in (10, 20, 40, 80)]
-    assert delays[-1] == timedelta(minutes=15)
-
-
-@given(
-    attempts=st.integers(min_value=1, max_value=1000),
-    unit=st.floats(min_value=0, max_value=1, exclude_max=True),
-    deadline_s=st.integers(min_value=0, max_value=100_000),
-)
-def test_a_retry_is_never_after_the_deadline_and_jitter_stays_in_bounds(
-    attempts: int, unit: float, deadline_s: int
-) -> None:
-    policy = RetryPolicy()
-    deadline = NOW + timedelta(seconds=deadline_s)
-    moment = policy.next_attempt(attempts, NOW, deadline, unit)
-    assert NOW <= moment <= deadline
-    if moment < deadline:
-        exponent = min(attempts - 1, 30)
-        nominal = min(policy.base * 2**exponent, policy.maximum)
-        assert nominal * 0.8 <= moment - NOW <= nominal * 1.2
 
 
 def test_pacing_lets_five_through_a_rolling_minute_and_names_when_the_sixth_may_go() -> None:

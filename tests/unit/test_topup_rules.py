@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tambuli.topups.models import (
+    TOPUP_RETRIES,
     find_lookup_at,
-    find_retry_at,
     format_topup_id,
     make_attempt_reference,
     parse_topup_id,
@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
 
 def test_retries_follow_the_published_schedule_then_stop() -> None:
-    delays = [find_retry_at(n, NOW) for n in range(1, 8)]
+    delays = [TOPUP_RETRIES.next_attempt(n, NOW) for n in range(1, 8)]
     assert delays == [
         NOW + timedelta(minutes=1),
         NOW + timedelta(minutes=2),
@@ -30,11 +30,6 @@ def test_retries_follow_the_published_schedule_then_stop() -> None:
         NOW + timedelta(minutes=120),
         None,
     ]
-
-
-def test_the_schedule_counts_attempts_from_one() -> None:
-    with pytest.raises(ValueError):
-        find_retry_at(0, NOW)
 
 
 def test_pending_topups_are_looked_up_sooner_at_first_and_at_most_every_five_minutes() -> None:

@@ -9,7 +9,6 @@ from the ChannelConfig the app holds as `app.state.channel_config`.
 from __future__ import annotations
 
 import hmac
-import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,8 +28,6 @@ from tambuli.channels.http_presets import (
 )
 from tambuli.errors import InvalidInput, NotFound
 from tambuli.messaging.receipts import MessageEvents
-
-log = logging.getLogger("tambuli.api.gateway_callbacks")
 
 CHANNEL_CONFIG_STATE = "channel_config"
 ASSEMBLER_STATE = "inbound_assembler"
@@ -75,20 +72,12 @@ async def receive_receipts(request: Request[Any, Any, Any], name: str) -> Respon
             raise InvalidInput(f"Unreadable delivery receipt: {exc}") from None
         if receipt is not None:
             receipts.append(receipt)
+    # One that overtook the record of its hand-off is kept and applied when that record lands.
     unmatched = await MessageEvents(
         runtime.db, runtime.clock, find_runs_awaiting_reply_within
     ).record_receipts(receipts)
     if receipts:
         runtime.wake_events()
-    if unmatched:
-        # Answered 200 all the same: a gateway retries refused callbacks for hours, and a
-        # receipt that overtook its hand-off (or names a later part) will not match later.
-        log.info(
-            "channel %s: %d receipts match no message: %s",
-            channel.name,
-            len(unmatched),
-            ", ".join(sorted(unmatched)[:10]),
-        )
     return _ok({"received": len(receipts), "unmatched": len(unmatched)})
 
 

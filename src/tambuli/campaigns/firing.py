@@ -31,10 +31,11 @@ from tambuli.errors import InsufficientFunds, Overloaded, TambuliError
 from tambuli.messaging.contact_batches import ContactSms, enqueue_contact_messages_within
 from tambuli.messaging.sending import Outbox
 from tambuli.messaging.views import StoredMessage
+from tambuli.retries import RetryPolicy, schedule_of_minutes
 
 # A step refused for a passing reason (the balance ran out) is tried again after these many
 # minutes, inside the sending window; after the last one it is skipped and counted a failure.
-RETRY_MINUTES = (1, 5, 15, 60, 180, 360)
+STEP_RETRIES = RetryPolicy(jitter=0, schedule=schedule_of_minutes(1, 5, 15, 60, 180, 360))
 # A step that fires later than this counts its successor from when it actually fired (after
 # a stop and relaunch, say); a punctual one counts from its planned moment, so no drift.
 LATE_GRACE = timedelta(seconds=60)
@@ -252,8 +253,8 @@ def _after_refusal(
     run: store.Run, campaign: Campaign, error: TambuliError, now: datetime
 ) -> dict[str, Any]:
     reason = f"{error.error_code}: {error.message}"
-    if isinstance(error, TRANSIENT) and run.attempts < len(RETRY_MINUTES):
-        retry_at = now + timedelta(minutes=RETRY_MINUTES[run.attempts])
+    retry_at = STEP_RETRIES.next_attempt(run.attempts + 1, now)
+    if isinstance(error, TRANSIENT) and retry_at is not None:
         zone = ZoneInfo(run.time_zone)
         return {
             "attempts": run.attempts + 1,

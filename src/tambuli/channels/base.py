@@ -122,9 +122,10 @@ class ChannelEvents(Protocol):
     """Where a channel reports what operators send back; recording must be idempotent."""
 
     async def record_receipts(self, receipts: Sequence[Receipt]) -> set[str]:
-        """Store delivery receipts; the operator message IDs that match no message (yet).
+        """Store delivery receipts; the operator message IDs that match no message yet.
 
-        A receipt can overtake the record of its hand-off; the channel offers those again.
+        A receipt can overtake the record of its hand-off: it is stored all the same and
+        applied when that record lands, so the channel acknowledges every receipt at once.
         """
         ...
 
@@ -149,13 +150,6 @@ class Channel(Protocol):
 
     async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
         """Hand messages to the operator; one HandOff per message, in the same order."""
-        ...
-
-    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        """The Dispatcher has recorded these hand-offs of `submit` (or given up recording them).
-
-        A channel whose receipts can overtake that record holds them until then.
-        """
         ...
 
     async def poll_events(self, events: ChannelEvents) -> int:

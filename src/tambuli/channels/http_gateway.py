@@ -141,9 +141,6 @@ class HttpGatewayChannel:
         if handoff.error.startswith(_UNREACHABLE_ERRORS):
             self._down_until = self._clock.now() + DOWN_SECONDS
 
-    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        """Nothing held: receipts come to the API, which answers unmatched ones to be sent again."""
-
     async def poll_events(self, events: ChannelEvents) -> int:
         """Nothing to poll: the gateway calls back with receipts and inbound SMS."""
         return 0

@@ -38,11 +38,6 @@ from tambuli.channels.base import (
 from tambuli.clock import Clock
 
 SIMULATOR_CHANNEL = "simulator"
-# A receipt whose hand-off is not recorded yet is offered again this much later, for at most
-# RECEIPT_PATIENCE after the hand-off (a hand-off that is never recorded was lost in a crash,
-# and the message was handed off again under another operator ID).
-RECEIPT_RETRY = timedelta(seconds=2)
-RECEIPT_PATIENCE = timedelta(hours=1)
 # Receipts falling due within one slot of this many seconds wake the events loop once.
 RECEIPT_WAKE_SLOT = 0.1
 REPLY_TEXT = "YES"
@@ -89,10 +84,6 @@ class SimulatorJournal(Protocol):
 
     async def mark_events_sent(self, ids: Sequence[int]) -> None:
         """Forget the receipts of these entries: they were delivered."""
-        ...
-
-    async def postpone_events(self, ids: Sequence[int], until: datetime) -> None:
-        """Offer the receipts of these entries again at `until`."""
         ...
 
 
@@ -194,6 +185,8 @@ class SimulatorChannel:
                 )
             )
         await self._journal.record_submissions(submissions)
+        if any(a.outcome == Outcome.ACCEPTED for a in answers):
+            self._wake_events_after(self._receipt_delay)
         for sms, answer in zip(messages, answers, strict=True):
             if answer.outcome == Outcome.ACCEPTED:
                 self._parts_sent += len(sms.parts)
@@ -216,15 +209,6 @@ class SimulatorChannel:
             self.events_waiting.set()
 
         loop.call_at(slot * RECEIPT_WAKE_SLOT, wake)
-
-    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        """Wake the events loop when the receipts of these hand-offs fall due.
-
-        Not at submit: a receipt offered before its hand-off is recorded matches nothing and
-        waits RECEIPT_RETRY.
-        """
-        if any(h.outcome == Outcome.ACCEPTED for h in handoffs):
-            self._wake_events_after(self._receipt_delay)
 
     async def poll_events(self, events: ChannelEvents) -> int:
         """Send the receipts and replies that are due."""
@@ -259,17 +243,10 @@ class SimulatorChannel:
                         operator_event_id=f"{sub.operator_message_id}-reply",
                     )
                 )
-        unmatched = await events.record_receipts(receipts)
+        # A receipt that overtakes its hand-off's record is kept by record_receipts and
+        # applied with that record: every one is sent once.
+        await events.record_receipts(receipts)
         if replies:
             await events.record_inbound(replies)
-        waiting = [
-            e.id
-            for e in due
-            if e.submission.operator_message_id in unmatched
-            and now - e.submission.submitted_at < RECEIPT_PATIENCE
-        ]
-        await self._journal.postpone_events(waiting, now + RECEIPT_RETRY)
-        if waiting:
-            self._wake_events_after(RECEIPT_RETRY)
-        await self._journal.mark_events_sent([e.id for e in due if e.id not in set(waiting)])
+        await self._journal.mark_events_sent([e.id for e in due])
         return len(due)

@@ -14,8 +14,8 @@
   at its place in the order, ahead of every later part.
 - **What comes back**: deliver_sm receipts and inbound messages are answered only after
   poll_events has recorded them, so a crash before that makes the SMSC deliver them again.
-  A receipt whose hand-off is not recorded yet is offered again for RECEIPT_HOLD; after that
-  it is acknowledged and dropped (the hand-off was lost in a crash and the message sent again).
+  A receipt whose hand-off is not recorded yet is recorded all the same (kept as an early
+  receipt, applied when the hand-off's record lands) and acknowledged at once.
 """
 
 from __future__ import annotations
@@ -82,10 +82,6 @@ from tambuli.channels.smpp_session import (
 from tambuli.clock import Clock
 
 log = logging.getLogger("tambuli.channels.smpp")
-RECEIPT_RETRY_SECONDS = 0.5
-RECEIPT_HOLD_SECONDS = 60.0
-# How often receipts parked for a hand-off that is never recorded are looked for.
-PARKED_SWEEP_SECONDS = 1.0
 # The first pause after a throttling answer; it doubles while the SMSC keeps throttling.
 THROTTLE_PAUSE_SECONDS = 0.5
 THROTTLE_PAUSE_MAX_SECONDS = 8.0
@@ -124,8 +120,6 @@ class _Held:
     session: SmppSession | None
     command: int
     sequence: int
-    first_seen: float
-    offered_at: float = 0.0
 
 
 @dataclass
@@ -186,12 +180,6 @@ class SmppChannel:
         self._inbound: list[tuple[InboundSms, _Held]] = []
         self._assembler = InboundAssembler()
         self._parts: OrderedDict[str, _PartTally] = OrderedDict()
-        # Part IDs the SMSC gave (and when) whose hand-off the Dispatcher has not recorded yet,
-        # each message's part IDs until then, and the receipts that came for them meanwhile.
-        self._unrecorded: dict[str, float] = {}
-        self._sent_parts: dict[int, list[str]] = {}
-        self._parked: dict[str, list[tuple[Receipt, _Held]]] = {}
-        self._swept_at = 0.0
         self._in_flight = 0
         self._parts_sent = 0
         self._parts_refused = 0
@@ -225,9 +213,7 @@ class SmppChannel:
                 await task
         self._tasks.clear()
         self._fail_queued(NOT_BOUND_ERROR)
-        parked = [h for waiting in self._parked.values() for _, h in waiting]
-        self._parked.clear()
-        for held in [h for _, h in self._receipts] + [h for _, h in self._inbound] + parked:
+        for held in [h for _, h in self._receipts] + [h for _, h in self._inbound]:
             # Not recorded: the SMSC must deliver them again after we reconnect.
             answer_held(held, ESME_RX_T_APPN)
         self._receipts.clear()
@@ -339,9 +325,6 @@ class SmppChannel:
         """The HandOff of a message whose parts have all been answered."""
         results = [answer.result() for answer in answers]
         ids = [text for outcome, text in results if outcome == Outcome.ACCEPTED]
-        if ids:
-            # Their receipts wait until the Dispatcher has recorded this hand-off.
-            self._sent_parts[sms.message_id] = ids
         first_outcome, first_text = results[0]
         if first_outcome != Outcome.ACCEPTED:
             # Nothing reached the handset if the first part did not; later parts alone are noise.
@@ -351,17 +334,6 @@ class SmppChannel:
         return HandOff(
             sms.message_id, Outcome.ACCEPTED, operator_message_id=ids[0], accepted_parts=len(ids)
         )
-
-    def mark_recorded(self, handoffs: Sequence[HandOff]) -> None:
-        """The Dispatcher has recorded these hand-offs (or given up): match their receipts now."""
-        released = False
-        for handoff in handoffs:
-            for part_id in self._sent_parts.pop(handoff.message_id, ()):
-                self._unrecorded.pop(part_id, None)
-                for receipt, held in self._parked.pop(part_id, ()):
-                    released = self._queue_receipt(receipt, held) or released
-        if released:
-            self.events_waiting.set()
 
     def _find_source(self, sms: OutboundSms) -> Address | None:
         described = describe_sender(sms.sender)
@@ -489,8 +461,6 @@ class SmppChannel:
             message_id = normalise_message_id(
                 read_c_string(answer.body), self.config.submit_id_format
             )
-            # Until its hand-off is recorded, a receipt for this part could match nothing.
-            self._unrecorded[message_id] = self._monotonic()
             job.answer.set_result((Outcome.ACCEPTED, message_id))
         elif status.kind == StatusKind.THROTTLED:
             self._throttled += 1
@@ -514,7 +484,7 @@ class SmppChannel:
     # -- what the SMSC sends -----------------------------------------------------------------
 
     def _take_delivery(self, session: SmppSession, delivery: Delivery) -> None:
-        held = _Held(session, delivery.command, delivery.sequence, self._monotonic())
+        held = _Held(session, delivery.command, delivery.sequence)
         if is_receipt_type(delivery.esm_class):
             self._take_receipt(delivery, held)
         else:
@@ -540,22 +510,13 @@ class SmppChannel:
             delivered_parts=1,
             at=self._clock.now(),
         )
-        if receipt.operator_message_id in self._unrecorded:
-            # It overtook the record of its hand-off (the SMSC answers within milliseconds):
-            # offering it now would match nothing and cost a second write later.
-            self._parked.setdefault(receipt.operator_message_id, []).append((receipt, held))
-            return
-        if self._queue_receipt(receipt, held):
-            self.events_waiting.set()
-
-    def _queue_receipt(self, receipt: Receipt, held: _Held) -> bool:
-        """Queue a part's receipt to be recorded, folded into its message's; False if held back."""
         folded = self._fold_part_receipt(receipt)
         if folded is None:
+            # A part of a multipart message whose other parts are not all delivered yet.
             answer_held(held, ESME_ROK)
-            return False
+            return
         self._receipts.append((folded, held))
-        return True
+        self.events_waiting.set()
 
     def _fold_part_receipt(self, receipt: Receipt) -> Receipt | None:
         """A multipart message's receipt once it is decided: all parts delivered, or one failed."""
@@ -610,7 +571,7 @@ class SmppChannel:
         for (source, destination, _), text in expired:
             # Parts whose siblings never came: stored as they are rather than lost.
             partial = InboundSms(self.name, source, destination, text, self._clock.now())
-            self._inbound.append((partial, _Held(None, 0, 0, 0.0)))
+            self._inbound.append((partial, _Held(None, 0, 0)))
         if self._inbound:
             inbound, self._inbound = self._inbound, []
             try:
@@ -622,58 +583,24 @@ class SmppChannel:
             for _, held in inbound:
                 answer_held(held, ESME_ROK)
             done += len(inbound)
-        self._release_stale_parked()
         done += await self._record_receipts(events)
-        if self._receipts:
-            # Some wait for their hand-off to be recorded: look again shortly.
-            asyncio.get_running_loop().call_later(RECEIPT_RETRY_SECONDS, self.events_waiting.set)
         return done
 
-    def _release_stale_parked(self) -> None:
-        """Offer receipts whose hand-off was never marked recorded (its batch was abandoned)."""
-        now = self._monotonic()
-        if not self._unrecorded or now - self._swept_at < PARKED_SWEEP_SECONDS:
-            return
-        self._swept_at = now
-        stale = [i for i, seen in self._unrecorded.items() if now - seen >= RECEIPT_HOLD_SECONDS]
-        for part_id in stale:
-            del self._unrecorded[part_id]
-            for receipt, held in self._parked.pop(part_id, ()):
-                # Offered once more, then dropped unmatched: they have waited as long as any.
-                self._queue_receipt(receipt, held)
-
     async def _record_receipts(self, events: ChannelEvents) -> int:
-        now = self._monotonic()
-        due = [(r, h) for r, h in self._receipts if now - h.offered_at >= RECEIPT_RETRY_SECONDS]
-        if not due:
+        if not self._receipts:
             return 0
-        waiting = [(r, h) for r, h in self._receipts if now - h.offered_at < RECEIPT_RETRY_SECONDS]
         # Receipts keep arriving while the record awaits the database; they join the list
         # anew and must still be there afterwards.
-        self._receipts = []
+        due, self._receipts = self._receipts, []
         try:
-            unmatched = await events.record_receipts([r for r, _ in due])
+            await events.record_receipts([r for r, _ in due])
         except Exception:
             for _, held in due:
                 answer_held(held, ESME_RX_T_APPN)
-            self._receipts = waiting + self._receipts
             raise
-        for receipt, held in due:
-            if receipt.operator_message_id not in unmatched:
-                answer_held(held, ESME_ROK)
-            elif now - held.first_seen >= RECEIPT_HOLD_SECONDS:
-                log.warning(
-                    "%s: receipt for %s matches no hand-off after %g s; dropped",
-                    self.name,
-                    receipt.operator_message_id,
-                    RECEIPT_HOLD_SECONDS,
-                )
-                answer_held(held, ESME_ROK)
-            else:
-                held.offered_at = now
-                waiting.append((receipt, held))
-        self._receipts = waiting + self._receipts
-        return len(due) - len(unmatched)
+        for _, held in due:
+            answer_held(held, ESME_ROK)
+        return len(due)
 
 
 def answer_held(held: _Held, status: int) -> None:

@@ -428,6 +428,21 @@ unmatched_inbound = Table(
     Index("ix_unmatched_inbound_channel_operator_message_id", "channel", "operator_message_id"),
 )
 
+early_receipts = Table(
+    "early_receipts",
+    metadata,
+    # A delivery receipt that arrived before the hand-off it belongs to was recorded: kept
+    # until the Dispatcher records that hand-off and applies it (or pruned, unmatched, later).
+    Column("channel", String(50), primary_key=True),
+    Column("operator_message_id", String(100), primary_key=True),
+    # confirmed or failed.
+    Column("status", String(16), nullable=False),
+    Column("delivery_error", String(100), nullable=False, server_default=""),
+    Column("delivered_parts", Integer, nullable=False, server_default="0"),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_early_receipts_received_at", "received_at"),
+)
+
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,

@@ -5,34 +5,27 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-
-import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import reservations as funds
 from tambuli.channels.base import Channel, HandOff, OutboundSms, Outcome
 from tambuli.channels.registry import Routed, Router
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
-from tambuli.messaging import queue_store, store
-from tambuli.messaging.models import DeliveryError, RetryPolicy, next_pacing_slot
+from tambuli.messaging import queue_store
+from tambuli.messaging.models import DeliveryError, next_pacing_slot
+from tambuli.messaging.pushes import enqueue_message_pushes_within
+from tambuli.messaging.receipts import apply_early_receipts_within, count_recorded_receipts
 from tambuli.messaging.segments import segment_message
 from tambuli.messaging.throughput import ThroughputLimiter
-from tambuli.messaging.views import render_record
 from tambuli.metrics import HANDOFFS
-from tambuli.organizations import profile as profiles
-from tambuli.organizations.models import ClientPushEvents
-from tambuli.webhooks import service as webhooks
+from tambuli.retries import RetryPolicy
 
 log = logging.getLogger("tambuli.delivery")
 EXPIRED_ERROR = "delivery deadline passed"
-# The clientPushURL events engageSPARK sends: a delivery receipt, and (since no receipt will
-# follow) a message that failed for good.
-SPEC_PUSH_EVENTS = frozenset({"receipt", "failed"})
 
 
 @dataclass(frozen=True)
@@ -57,34 +50,6 @@ def count_success_parts(billed: int, sent: int, accepted: int) -> int:
     """
     refused = max(0, sent - (accepted or sent))
     return max(1, billed - refused)
-
-
-async def enqueue_message_pushes_within(
-    conn: AsyncConnection, now: datetime, events: Sequence[tuple[int, str]]
-) -> None:
-    """Queue a push for each (message row ID, event) its organization wants at its clientPushURL.
-
-    By default only `receipt` and `failed` are pushed, as the bare message record: what an
-    engageSPARK client expects. Organizations that chose every event also get `accepted`, and
-    an `event` field in each body.
-    """
-    if not events:
-        return
-    wanted = dict(events)
-    found = await store.select_messages_by_ids(conn, list(wanted))
-    stored = [m for m in found if m.client_push_url]
-    choices = await profiles.read_client_push_events_within(conn, {m.org_id for m in stored})
-    pushes = []
-    for message in stored:
-        event = wanted[message.id]
-        every_event = choices[message.org_id] == ClientPushEvents.ALL
-        if event not in SPEC_PUSH_EVENTS and not every_event:
-            continue
-        payload: dict[str, Any] = msgspec.to_builtins(render_record(message))
-        if every_event:
-            payload["event"] = event
-        pushes.append((message.org_id, message.client_push_url, event, payload))
-    await webhooks.enqueue_pushes_within(conn, now, pushes)
 
 
 @dataclass
@@ -150,19 +115,11 @@ class Dispatcher:
             by_channel.setdefault(routed.channel.name, (routed.channel, []))[1].append(
                 (message, routed)
             )
-        submitted: list[tuple[Channel, list[HandOff]]] = []
-        try:
-            for channel, batch in by_channel.values():
-                handed = await self._submit(channel, batch)
-                submitted.append((channel, [answer for answer, _ in handed]))
-                for (message, _), (answer, sent) in zip(batch, handed, strict=True):
-                    answers.append((message, channel.name, answer, sent))
-            await self._record(lease_until, expired, deferred, answers)
-        finally:
-            # Receipts that overtook the record can be matched now (or, if it failed, be
-            # offered and wait like any unmatched receipt).
-            for channel, handoffs in submitted:
-                channel.mark_recorded(handoffs)
+        for channel, batch in by_channel.values():
+            handed = await self._submit(channel, batch)
+            for (message, _), (answer, sent) in zip(batch, handed, strict=True):
+                answers.append((message, channel.name, answer, sent))
+        await self._record(lease_until, expired, deferred, answers)
 
     async def _pace(
         self, live: list[queue_store.ClaimedMessage], now: datetime
@@ -279,9 +236,9 @@ class Dispatcher:
                     events.append((message.id, "accepted"))
                 continue
             next_at = self.rules.retry.next_attempt(
-                message.attempts + 1, now, message.deadline_at, self.random_unit()
+                message.attempts + 1, now, self.random_unit(), give_up_at=message.deadline_at
             )
-            if answer.outcome == Outcome.TRANSIENT and next_at < message.deadline_at:
+            if answer.outcome == Outcome.TRANSIENT and next_at is not None:
                 retry.append(
                     {
                         "mid": message.id,
@@ -329,6 +286,18 @@ class Dispatcher:
             await enqueue_message_pushes_within(
                 conn, now, [(mid, event) for mid, event in events if mid in mine]
             )
+            # Receipts that overtook this record were kept: they apply with it, after the
+            # `accepted` pushes, as if they had come a moment later.
+            early = await apply_early_receipts_within(
+                conn,
+                now,
+                [
+                    (r["channel"], r["operator_id"])
+                    for r in accepted
+                    if r["mid"] in mine and r["operator_id"]
+                ],
+            )
+        count_recorded_receipts(early)
         counted = Counter(
             (channel_name or "none", answer.outcome.value)
             for message, channel_name, answer, _ in answers

@@ -43,29 +43,6 @@ class DeliveryError(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter, bounded by the message's deadline."""
-
-    base: timedelta = timedelta(seconds=10)
-    maximum: timedelta = timedelta(minutes=15)
-    # Each delay is scaled by a factor in [1 - jitter, 1 + jitter].
-    jitter: float = 0.2
-
-    def next_attempt(
-        self, failed_attempts: int, now: datetime, deadline: datetime, random_unit: float
-    ) -> datetime:
-        """When to try again after `failed_attempts` failures; never later than the deadline.
-
-        `random_unit` is a number in [0, 1) from the caller, so the rule stays testable.
-        """
-        exponent = min(max(failed_attempts - 1, 0), 30)
-        delay = min(self.base * (2**exponent), self.maximum)
-        factor = 1 - self.jitter + 2 * self.jitter * random_unit
-        moment: datetime = min(now + delay * factor, deadline)
-        return moment
-
-
 def format_message_id(created_at: datetime, org_id: int, row_id: int) -> str:
     """The engageSPARK-style ID `SMS<UTC yyyymmddThhmmss>-<orgId>-<sequence>`."""
     return f"SMS{_format_id_stamp(created_at)}-{org_id}-{row_id}"

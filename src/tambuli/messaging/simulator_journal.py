@@ -91,22 +91,15 @@ class DatabaseJournal:
             )
         return [DueEvent(int(r.id), _to_submission(r)) for r in rows]
 
-    async def postpone_events(self, ids: Sequence[int], until: datetime) -> None:
-        """Offer the receipts of these entries again at `until`."""
-        await self._set_receipts_due(ids, until)
-
     async def mark_events_sent(self, ids: Sequence[int]) -> None:
         """Forget the receipts of these entries."""
-        await self._set_receipts_due(ids, None)
-
-    async def _set_receipts_due(self, ids: Sequence[int], due: datetime | None) -> None:
         if not ids:
             return
         async with self._db.write() as conn:
             await conn.execute(
                 update(simulator_messages)
                 .where(simulator_messages.c.id.in_(list(ids)))
-                .values(receipt_due_at=due)
+                .values(receipt_due_at=None)
             )
 
 

@@ -26,10 +26,10 @@ from tambuli.records import frozen_record
 from tambuli.topups import store
 from tambuli.topups.catalogue import Catalogue
 from tambuli.topups.models import (
+    TOPUP_RETRIES,
     StoredTopup,
     TopupStatus,
     find_lookup_at,
-    find_retry_at,
     make_attempt_reference,
 )
 from tambuli.topups.planning import plan_for_operator
@@ -260,7 +260,7 @@ class _Outcomes:
         self._apply(topup, change, finished=False)
 
     def retry(self, topup: StoredTopup, error: str, provider: str) -> None:
-        retry_at = find_retry_at(max(topup.attempts, 1), self.now)
+        retry_at = TOPUP_RETRIES.next_attempt(max(topup.attempts, 1), self.now)
         if retry_at is None:
             self.fail(topup, error or "the top-up failed after every retry", provider)
             return

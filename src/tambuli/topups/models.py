@@ -7,16 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from tambuli.retries import RetryPolicy, schedule_of_minutes
+
 TOPUP_ID_PATTERN = re.compile(r"^TOPUP(\d{8}T\d{6})-(\d{1,18})-(\d{1,18})$")
-# engageSPARK's published schedule: each retry this long after the attempt before it.
-RETRY_DELAYS = (
-    timedelta(minutes=1),
-    timedelta(minutes=2),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(minutes=60),
-    timedelta(minutes=120),
-)
+# engageSPARK's published schedule: each retry this long after the attempt before it, exactly.
+TOPUP_RETRIES = RetryPolicy(jitter=0, schedule=schedule_of_minutes(1, 2, 5, 30, 60, 120))
 # A pending top-up (sent, result not known yet) is looked up again after a delay that doubles
 # between these bounds; it is never sent again while the provider may still carry it out.
 FIRST_LOOKUP_DELAY = timedelta(seconds=5)
@@ -56,15 +51,6 @@ def parse_topup_id(text: str) -> TopupKey | None:
     if match is None:
         return None
     return TopupKey(match.group(1), int(match.group(2)), int(match.group(3)))
-
-
-def find_retry_at(failed_attempts: int, last_attempt_at: datetime) -> datetime | None:
-    """When to try again after `failed_attempts` transient failures; None once retries ran out."""
-    if failed_attempts < 1:
-        raise ValueError("failed_attempts counts from 1")
-    if failed_attempts > len(RETRY_DELAYS):
-        return None
-    return last_attempt_at + RETRY_DELAYS[failed_attempts - 1]
 
 
 def find_lookup_at(waited: timedelta, now: datetime) -> datetime:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from tambuli.retries import RetryPolicy
+
 
 class DeliveryStatus(StrEnum):
     """Where a push stands."""
@@ -15,24 +17,9 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # gave up: refused address, or no 2xx before give_up_at
 
 
-@dataclass(frozen=True)
-class PushRetryPolicy:
-    """Exponential backoff with jitter for pushes, until the push's give-up time."""
-
-    base: timedelta = timedelta(seconds=10)
-    maximum: timedelta = timedelta(hours=1)
-    jitter: float = 0.2
-    give_up_after: timedelta = timedelta(hours=24)
-
-    def next_attempt(
-        self, failed_attempts: int, now: datetime, give_up_at: datetime, random_unit: float
-    ) -> datetime | None:
-        """When to try again after `failed_attempts` failures; None once it is time to give up."""
-        exponent = min(max(failed_attempts - 1, 0), 30)
-        delay = min(self.base * (2**exponent), self.maximum)
-        factor = 1 - self.jitter + 2 * self.jitter * random_unit
-        moment = now + delay * factor
-        return None if moment >= give_up_at else moment
+# Pushes are tried again with a delay doubling from 10 s to an hour, for a day.
+PUSH_RETRIES = RetryPolicy(base=timedelta(seconds=10), maximum=timedelta(hours=1))
+PUSH_GIVE_UP_AFTER = timedelta(hours=24)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.metrics import WEBHOOK_PUSHES
 from tambuli.organizations import profile as profiles
+from tambuli.retries import RetryPolicy
 from tambuli.settings import Settings
 from tambuli.webhooks import store
 from tambuli.webhooks.address_guard import (
@@ -32,7 +33,12 @@ from tambuli.webhooks.address_guard import (
     resolve_system,
     resolve_webhook_destination,
 )
-from tambuli.webhooks.models import DeliveryStatus, PushRecord, PushRetryPolicy
+from tambuli.webhooks.models import (
+    PUSH_GIVE_UP_AFTER,
+    PUSH_RETRIES,
+    DeliveryStatus,
+    PushRecord,
+)
 from tambuli.webhooks.signing import generate_webhook_secret, sign_webhook
 
 log = logging.getLogger("tambuli.webhooks")
@@ -44,7 +50,6 @@ async def enqueue_pushes_within(
     conn: AsyncConnection,
     now: datetime,
     pushes: Sequence[tuple[int, str, str, dict[str, Any]]],
-    policy: PushRetryPolicy = PushRetryPolicy(),  # noqa: B008
 ) -> None:
     """Queue several pushes (org_id, url, event, payload) inside the caller's transaction."""
     await store.insert_pushes(
@@ -58,7 +63,7 @@ async def enqueue_pushes_within(
                 "status": DeliveryStatus.PENDING.value,
                 "attempts": 0,
                 "next_attempt_at": now,
-                "give_up_at": now + policy.give_up_after,
+                "give_up_at": now + PUSH_GIVE_UP_AFTER,
                 "last_error": "",
                 "created_at": now,
                 "subject_id": _subject_of(payload),
@@ -111,7 +116,7 @@ class PushDelivery:
     client: httpx.AsyncClient
     allow_private: bool = False
     resolve: Resolver = resolve_system
-    policy: PushRetryPolicy = PushRetryPolicy()  # noqa: RUF009  (frozen dataclass)
+    policy: RetryPolicy = PUSH_RETRIES
     batch_size: int = 50
     # Seconds a receiver has to answer.
     timeout: float = PUSH_TIMEOUT_SECONDS
@@ -191,7 +196,7 @@ async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery)
             status, next_at = DeliveryStatus.FAILED, None
         else:
             next_at = delivery.policy.next_attempt(
-                attempts, done_at, push.give_up_at, random.random()
+                attempts, done_at, random.random(), give_up_at=push.give_up_at
             )
             status = DeliveryStatus.PENDING if next_at is not None else DeliveryStatus.FAILED
         if error:

@@ -48,10 +48,10 @@ from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_comm
 from tambuli.errors import ServiceUnavailable
 from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
-from tambuli.messaging.models import RetryPolicy
-from tambuli.messaging.receipts import MessageEvents
+from tambuli.messaging.receipts import MessageEvents, sweep_early_receipts
 from tambuli.messaging.sending import open_outbox
 from tambuli.messaging.simulator_journal import DatabaseJournal
+from tambuli.retries import RetryPolicy
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.topups.providers import open_topup_desk
@@ -72,6 +72,9 @@ FOLLOW_UP_GATHER_SECONDS = 0.05
 # channel never waits for a claim or a record. Measured on one SMPP bind with a window of 10:
 # one loop handed about 1,950 msg/s at 2,000 offered, two kept up.
 DISPATCH_LOOPS = 2
+# How often kept early receipts are looked at: the Dispatcher applies nearly all of them as it
+# records their hand-offs; the sweep catches the few whose record it raced on PostgreSQL.
+EARLY_RECEIPT_SWEEP_SECONDS = 5.0
 # The name under which the start-up (building and opening the channels) counts its restarts.
 START_UP = "start-up"
 
@@ -341,6 +344,7 @@ class Workers:
         start_up.record_success()
         await asyncio.gather(
             self._report_health(stop),
+            self._sweep_early_receipts(stop),
             *(self._supervise(name, step, wake, stop) for name, step, wake in loops),
         )
 
@@ -374,6 +378,18 @@ class Workers:
             except Exception:  # a missed write only makes the rows look stale for a while
                 log.exception("could not write the channels' status")
             await _wait_any(stop, None, interval)
+
+    async def _sweep_early_receipts(self, stop: asyncio.Event) -> None:
+        """Apply kept receipts a hand-off's record missed, and prune old ones, now and then."""
+        while not stop.is_set():
+            try:
+                if await sweep_early_receipts(self.db, self.clock):
+                    self._wake_pushes.set()
+            except ServiceUnavailable:  # a known state (a full disk), logged where it began
+                pass
+            except Exception:  # the next sweep looks again; nothing is lost meanwhile
+                log.exception("could not sweep the early receipts")
+            await _wait_any(stop, None, EARLY_RECEIPT_SWEEP_SECONDS)
 
     async def _loop(
         self,
