@@ -10,15 +10,12 @@ from litestar import Request, Response, delete, get, post
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
-from python_multipart import FormParser
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import Field, File
 
 from tambuli.api.auth import authorize_org
 from tambuli.api.bodies import EmptyBody
 from tambuli.api.pagination import parse_query_flag
 from tambuli.api.runtime import runtime_of
-from tambuli.api.transfer import discard_body, limited_stream
+from tambuli.api.uploads import discard_body, read_form_parts
 from tambuli.clock import format_utc_timestamp
 from tambuli.errors import (
     BodyTooLarge,
@@ -36,7 +33,7 @@ from tambuli.files.models import AudioFilter, FileContent, StoredFile, Upload
 FILES_PATH = "/v1/organizations/{org_id:str}/files"
 FILE_PATH = "/v1/organizations/{org_id:str}/files/{filename:str}"
 THUMBNAIL_PATH = "/v1/organizations/{org_id:str}/files/{filename:str}/thumbnail"
-UPLOAD_FIELD = b"upload"
+UPLOAD_FIELD = "upload"
 # Filenames Tambuli gives out; anything else names no file (and never reaches the database).
 _FILENAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,120}(\.[a-z0-9]{1,10})?$")
 _READ_ONLY = ("category", "title")
@@ -149,33 +146,8 @@ async def _read_uploads(request: Request[Any, Any, Any], limit: int) -> list[Upl
             'Send the files as multipart/form-data in fields named "upload"',
             {"contentType": media_type},
         )
-    found: list[Upload] = []
-
-    def on_field(part: Field) -> None:
-        if part.field_name == UPLOAD_FIELD:
-            found.append(Upload("", part.value or b""))
-
-    def on_file(part: File) -> None:
-        if part.field_name == UPLOAD_FIELD:
-            part.file_object.seek(0)
-            name = (part.file_name or b"").decode("utf-8", "replace")
-            found.append(Upload(name, part.file_object.read()))
-
-    parser = FormParser(
-        "multipart/form-data",
-        on_field,
-        on_file,
-        boundary=boundary.encode("latin-1"),
-        # Keep files in memory (the whole body is capped by `limit`), never in temporary files.
-        config={"MAX_MEMORY_FILE_SIZE": limit + 1},
-    )
-    try:
-        async for chunk in limited_stream(request, limit):
-            parser.write(chunk)
-        parser.finalize()
-    except FormParserError as exc:
-        raise InvalidFile(f"The multipart/form-data body cannot be read: {exc}") from exc
-    return found
+    parts = await read_form_parts(request, UPLOAD_FIELD, boundary, limit, InvalidFile)
+    return [Upload(p.file_name, p.data) for p in parts]
 
 
 @get(FILES_PATH, operation_id="getFileList", tags=["Files"])

@@ -7,15 +7,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.exceptions import HTTPException
 from litestar.params import Parameter
 from litestar.response import Stream
-from python_multipart import FormParser
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import Field, File
 
 from tambuli.api.auth import authorize_org
 from tambuli.api.runtime import runtime_of
+from tambuli.api.uploads import discard_body, limited_stream, read_form_parts
 from tambuli.contacts import exporting, importing
 from tambuli.contacts.models import parse_id
 from tambuli.errors import (
@@ -29,7 +26,7 @@ from tambuli.errors import (
 
 IMPORT_PATH = "/v1/organizations/{org_id:str}/contacts/import"
 EXPORT_PATH = "/v1/organizations/{org_id:str}/contacts/export"
-FILE_FIELD = b"file"
+FILE_FIELD = "file"
 # Media types a raw CSV body may carry; browsers on Windows label .csv files as Excel's.
 CSV_MEDIA_TYPES = frozenset(
     {
@@ -60,73 +57,16 @@ class ImportResultBody(msgspec.Struct, rename="camel"):
     errors: list[ImportRowErrorBody]
 
 
-async def limited_stream(request: Request[Any, Any, Any], limit: int) -> AsyncIterator[bytes]:
-    """The request body in chunks; BodyTooLarge once it passes `limit` bytes."""
-    announced = request.content_length
-    if announced is not None and announced > limit:
-        raise BodyTooLarge(f"The file is larger than the {limit}-byte upload limit")
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise BodyTooLarge(f"The file is larger than the {limit}-byte upload limit")
-        yield chunk
-
-
-async def _read_form_file(request: Request[Any, Any, Any], boundary: str, limit: int) -> bytes:
-    found: list[bytes] = []
-
-    def on_field(part: Field) -> None:
-        if part.field_name == FILE_FIELD:
-            found.append(part.value or b"")
-
-    def on_file(part: File) -> None:
-        if part.field_name == FILE_FIELD:
-            part.file_object.seek(0)
-            found.append(part.file_object.read())
-
-    parser = FormParser(
-        "multipart/form-data",
-        on_field,
-        on_file,
-        boundary=boundary.encode("latin-1"),
-        # Keep the file in memory (it is capped by `limit`) rather than in a temporary file.
-        config={"MAX_MEMORY_FILE_SIZE": limit + 1},
-    )
-    try:
-        async for chunk in limited_stream(request, limit):
-            parser.write(chunk)
-        parser.finalize()
-    except FormParserError as exc:
-        raise InvalidImportFile(f"The multipart/form-data body cannot be read: {exc}") from exc
-    if not found:
-        raise InvalidImportFile('The form has no field named "file"')
-    return found[0]
-
-
-async def discard_body(request: Request[Any, Any, Any], limit: int) -> None:
-    """Read and drop what the client still sends (up to `limit`) before an error answer."""
-    # Answering while the client still sends makes the server reset the connection, and
-    # the reset can destroy the answer before the client reads it.
-    if not request.is_connected:
-        return
-    received = 0
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit:
-                return
-    except HTTPException:
-        return
-
-
 async def _read_upload(request: Request[Any, Any, Any], limit: int) -> bytes:
     media_type, options = request.content_type
     if media_type == "multipart/form-data":
         boundary = options.get("boundary")
         if not boundary:
             raise InvalidImportFile("The multipart/form-data Content-Type has no boundary")
-        return await _read_form_file(request, boundary, limit)
+        parts = await read_form_parts(request, FILE_FIELD, boundary, limit, InvalidImportFile)
+        if not parts:
+            raise InvalidImportFile('The form has no field named "file"')
+        return parts[0].data
     if media_type in CSV_MEDIA_TYPES:
         return b"".join([chunk async for chunk in limited_stream(request, limit)])
     raise InvalidImportFile(
