@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from tambuli.channels.base import ChannelEvents, InboundSms, Receipt, ReceiptStatus
 from tambuli.channels.config import SmppChannelConfig
+from tambuli.channels.multipart import InboundAssembler
 from tambuli.channels.smpp.fields import ESM_CLASS_UDHI
 from tambuli.channels.smpp.pdus import ESME_ROK, ESME_RX_T_APPN, RESPONSE_BIT, Delivery
 from tambuli.channels.smpp.receipts import (
-    InboundAssembler,
     concat_from_sar,
     decode_short_message,
     is_receipt_type,
@@ -29,6 +29,8 @@ from tambuli.clock import Clock
 
 # How many multipart messages' part IDs are remembered to fold their receipts into one.
 PART_MEMORY = 100_000
+# (sender, recipient, reference): the parts of one inbound message share it.
+AssemblyKey = tuple[str, str, int]
 
 
 @dataclass
@@ -61,7 +63,7 @@ class SmppInbox:
         self.events_waiting = asyncio.Event()
         self._receipts: list[tuple[Receipt, _Held]] = []
         self._inbound: list[tuple[InboundSms, _Held]] = []
-        self._assembler = InboundAssembler()
+        self._assembler: InboundAssembler[AssemblyKey, str] = InboundAssembler("".join)
         self._parts: OrderedDict[str, _PartTally] = OrderedDict()
 
     def remember_parts(self, ids: list[str]) -> None:
