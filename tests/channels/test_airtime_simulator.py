@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
-from tambuli.channels.airtime_simulator import (
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome, AirtimeResult
+from tambuli.channels.airtime.simulator import (
     REFUSED_ERROR,
     UNRECORDED_ERROR,
     AirtimeJournal,

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome
-from tambuli.channels.reloadly import build_topup_body
-from tambuli.channels.reloadly_answers import (
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome
+from tambuli.channels.airtime.reloadly import build_topup_body
+from tambuli.channels.airtime.reloadly_answers import (
     classify_refusal,
     convert_to_minor,
     find_minor_digits,

@@ -16,8 +16,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome
-from tambuli.channels.reloadly import ReloadlyProvider
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome
+from tambuli.channels.airtime.reloadly import ReloadlyProvider
 from tambuli.clock import FakeClock
 from tests.support.reloadly_standin import (
     CLIENT_ID,

@@ -19,8 +19,8 @@ from tambuli.channels.base import (
     ReceiptStatus,
 )
 from tambuli.channels.config import BindMode, Secret, SmppChannelConfig
-from tambuli.channels.smpp import SmppChannel
-from tambuli.channels.smpp_fields import Concatenation
+from tambuli.channels.smpp.channel import SmppChannel
+from tambuli.channels.smpp.fields import Concatenation
 from tambuli.clock import SystemClock
 from tambuli.messaging.segments import count_parts, segment_message
 from tests.support.smsc import TestSmsc
@@ -131,7 +131,7 @@ async def drive(
         await wait_until(lambda: task.done() or channel.read_health().in_flight == 0)
         time.now += step
         # What the pump's timer does when the time it waits for has come, at once.
-        channel._pump()
+        channel.pump.run()
         await asyncio.sleep(0)  # let the answers and the pump's follow-ups run
     return await task
 

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import func, select
 
 from tambuli.billing import service as billing
-from tambuli.channels.airtime import AirtimeOutcome
+from tambuli.channels.airtime.base import AirtimeOutcome
 from tambuli.clock import SystemClock
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tambuli.billing import service as billing
-from tambuli.channels.airtime import AirtimeOutcome, AirtimeResult
+from tambuli.channels.airtime.base import AirtimeOutcome, AirtimeResult
 from tambuli.clock import FakeClock
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts

@@ -14,7 +14,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from tambuli.billing import service as billing
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeProvider, AirtimeResult
+from tambuli.channels.airtime.base import (
+    AirtimeOrder,
+    AirtimeOutcome,
+    AirtimeProvider,
+    AirtimeResult,
+)
 from tambuli.clock import FakeClock
 from tambuli.contacts import phones
 from tambuli.db.engine import Database

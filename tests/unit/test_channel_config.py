@@ -24,8 +24,8 @@ from tambuli.channels.config import (
 )
 from tambuli.channels.http_presets import PRESET_DEFAULTS
 from tambuli.channels.routing import Route, RouteTable, SenderKind, SenderRule
-from tambuli.channels.smpp_fields import Concatenation
-from tambuli.channels.smpp_receipts import IdFormat
+from tambuli.channels.smpp.fields import Concatenation
+from tambuli.channels.smpp.receipts import IdFormat
 from tambuli.errors import InvalidChannelConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "tambuli.example.toml"

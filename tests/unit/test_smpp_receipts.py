@@ -1,9 +1,9 @@
-"""SMPP inbound fields: receipts, message IDs, MO decoding, UDH/SAR and reassembly."""
+"""SMPP inbound fields: receipts, message IDs, MO decoding, UDH/SAR."""
 
 from __future__ import annotations
 
 import string
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -11,17 +11,16 @@ from hypothesis import strategies as st
 
 from tambuli.alphabets import GSM_CHARACTERS, encode_gsm7_unpacked
 from tambuli.channels.base import ReceiptStatus
-from tambuli.channels.smpp_fields import (
+from tambuli.channels.smpp.fields import (
     Concatenation,
     build_submit_parts,
     build_user_data_header,
 )
-from tambuli.channels.smpp_receipts import (
+from tambuli.channels.smpp.receipts import (
     TAG_MESSAGE_STATE,
     TAG_RECEIPTED_MESSAGE_ID,
     ConcatInfo,
     IdFormat,
-    InboundAssembler,
     concat_from_sar,
     decode_short_message,
     is_receipt_type,
@@ -375,73 +374,3 @@ def test_incomplete_or_inconsistent_sar_tlvs_give_none() -> None:
     assert concat_from_sar({0x020C: b"\x00\x01", 0x020E: b"\x02"}) is None
     assert concat_from_sar({0x020C: b"\x00\x01", 0x020E: b"\x02", 0x020F: b"\x03"}) is None
     assert concat_from_sar({0x020C: b"\x00\x00\x01", 0x020E: b"\x02", 0x020F: b"\x01"}) is None
-
-
-KEY = ("639171230005", "TAMBULI", 7)
-
-
-def test_a_message_comes_out_whole_when_its_last_part_arrives() -> None:
-    assembler = InboundAssembler()
-    assert assembler.add(KEY, 3, 3, "c", T0) is None
-    assert assembler.add(KEY, 3, 1, "a", T0) is None
-    assert assembler.add(KEY, 3, 2, "b", T0) == "abc"
-    assert assembler.pending_count == 0
-
-
-def test_a_repeated_part_is_ignored_before_and_after_completion() -> None:
-    assembler = InboundAssembler()
-    assert assembler.add(KEY, 2, 1, "a", T0) is None
-    assert assembler.add(KEY, 2, 1, "a", T0) is None
-    assert assembler.add(KEY, 2, 2, "b", T0) == "ab"
-    assert assembler.add(KEY, 2, 2, "b", T0) is None
-    assert assembler.pending_count == 0
-
-
-def test_a_single_or_misnumbered_part_stands_alone() -> None:
-    assembler = InboundAssembler()
-    assert assembler.add(KEY, 1, 1, "solo", T0) == "solo"
-    assert assembler.add(KEY, 2, 3, "odd", T0) == "odd"
-
-
-def test_parts_still_missing_after_patience_come_out_with_what_arrived() -> None:
-    assembler = InboundAssembler(patience=timedelta(minutes=10))
-    assembler.add(KEY, 3, 1, "a", T0)
-    assembler.add(KEY, 3, 3, "c", T0)
-    assert assembler.expire(T0 + timedelta(minutes=9)) == []
-    assert assembler.expire(T0 + timedelta(minutes=10)) == [(KEY, "ac")]
-    assert assembler.pending_count == 0
-    assert assembler.expire(T0 + timedelta(hours=1)) == []
-
-
-def test_a_full_assembler_flushes_its_oldest_message_at_the_next_expire() -> None:
-    assembler = InboundAssembler(limit=2)
-    keys = [("a", "b", ref) for ref in range(3)]
-    for key in keys:
-        assembler.add(key, 2, 1, f"part of {key[2]}", T0)
-    assert assembler.pending_count == 2
-    assert assembler.expire(T0) == [(keys[0], "part of 0")]
-    assert assembler.add(keys[1], 2, 2, "!", T0) == "part of 1!"
-
-
-def test_a_reference_reused_with_another_total_flushes_the_first_message() -> None:
-    assembler = InboundAssembler()
-    assembler.add(KEY, 3, 1, "old", T0)
-    assert assembler.add(KEY, 2, 1, "new", T0) is None
-    assert assembler.expire(T0) == [(KEY, "old")]
-
-
-def test_an_assembler_needs_room_for_one_message() -> None:
-    with pytest.raises(ValueError):
-        InboundAssembler(limit=0)
-
-
-@given(st.lists(st.text(max_size=5), min_size=2, max_size=12), st.data())
-def test_parts_in_any_order_and_repeated_give_the_same_text(
-    parts: list[str], data: st.DataObject
-) -> None:
-    numbered = list(enumerate(parts, start=1))
-    arrivals = data.draw(st.permutations(numbered + data.draw(st.lists(st.sampled_from(numbered)))))
-    assembler = InboundAssembler()
-    results = [assembler.add(KEY, len(parts), seq, text, T0) for seq, text in arrivals]
-    assert [r for r in results if r is not None] == ["".join(parts)]
-    assert assembler.expire(T0 + timedelta(days=1)) == []

@@ -17,15 +17,18 @@ from litestar import MediaType, Request, Response, route
 
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within
-from tambuli.channels.base import InboundSms, Receipt
+from tambuli.channels.base import Receipt
 from tambuli.channels.config import ChannelConfig, HttpChannelConfig
 from tambuli.channels.http_presets import (
     Fields,
-    InboundAssembler,
+    GatewayAssembler,
     UnreadableCallback,
+    add_inbound_parts,
+    new_gateway_assembler,
     read_inbound,
     read_receipt,
 )
+from tambuli.channels.multipart import InboundAssembler
 from tambuli.errors import InvalidInput, NotFound
 from tambuli.messaging.receipts import MessageEvents
 
@@ -43,11 +46,11 @@ def channel_config_of(request: Request[Any, Any, Any]) -> ChannelConfig | None:
     return config if isinstance(config, ChannelConfig) else None
 
 
-def inbound_assembler_of(request: Request[Any, Any, Any]) -> InboundAssembler:
+def inbound_assembler_of(request: Request[Any, Any, Any]) -> GatewayAssembler:
     """The app's buffer of inbound SMS parts waiting for their siblings."""
-    assembler = request.app.state.get(ASSEMBLER_STATE)
+    assembler: GatewayAssembler | None = request.app.state.get(ASSEMBLER_STATE)
     if not isinstance(assembler, InboundAssembler):
-        assembler = InboundAssembler()
+        assembler = new_gateway_assembler()
         request.app.state[ASSEMBLER_STATE] = assembler
     return assembler
 
@@ -102,11 +105,7 @@ async def receive_inbound(request: Request[Any, Any, Any], name: str) -> Respons
             raise InvalidInput(f"Unreadable inbound SMS: {exc}") from None
         if part is not None:
             parts.append(part)
-    ready: list[InboundSms] = []
-    for part in parts:
-        ready.extend(assembler.add_part(part, now))
-    if not parts:
-        ready.extend(assembler.take_overdue(now))
+    ready = add_inbound_parts(assembler, parts, now)
     await MessageEvents(runtime.db, runtime.clock, find_runs_awaiting_reply_within).record_inbound(
         ready
     )

@@ -11,14 +11,14 @@ Channels without a preset use the generic callback fields: receipts `message_id`
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 from tambuli.channels.base import InboundSms, OutboundSms, Outcome, Receipt, ReceiptStatus
+from tambuli.channels.multipart import InboundAssembler
 
 VONAGE_PRESET = "vonage"
 VONAGE_URL = "https://rest.nexmo.com/sms/json"
@@ -270,52 +270,33 @@ def read_inbound(
     return (found.read_inbound if found else read_generic_inbound)(channel, fields, now)
 
 
-@dataclass
-class _WaitingParts:
-    first_seen: datetime
-    total: int
-    parts: dict[int, InboundSms] = field(default_factory=dict)
+# (channel, sender, recipient, the sender's concatenation reference): one message's parts.
+GatewayPartKey = tuple[str, str, str, str]
+GatewayAssembler = InboundAssembler[GatewayPartKey, InboundSms]
 
 
-class InboundAssembler:
-    """Joins the parts of concatenated inbound SMS that gateways deliver one webhook each.
+def new_gateway_assembler() -> GatewayAssembler:
+    """An empty buffer for the parts gateways deliver one webhook each."""
+    # Parts live in this process only: the wait is short, and what came is recorded after it.
+    return InboundAssembler(join_inbound_parts, INBOUND_PART_PATIENCE, MAX_WAITING_INBOUND)
 
-    Parts live in this process only: a part still waiting when the process stops is lost, so
-    the wait is short and incomplete messages are recorded as they are once it ends.
-    """
 
-    def __init__(
-        self, patience: timedelta = INBOUND_PART_PATIENCE, limit: int = MAX_WAITING_INBOUND
-    ) -> None:
-        self._patience = patience
-        self._limit = limit
-        self._waiting: OrderedDict[tuple[str, str, str, str], _WaitingParts] = OrderedDict()
-
-    def add_part(self, part: InboundPart, now: datetime) -> list[InboundSms]:
-        """The messages ready to record: this one if whole or complete, and any overdue."""
-        ready = self.take_overdue(now)
-        if part.total <= 1:
-            return [*ready, part.sms]
+def add_inbound_parts(
+    assembler: GatewayAssembler, parts: list[InboundPart], now: datetime
+) -> list[InboundSms]:
+    """The messages ready to record: whole ones, completed ones, and any overdue or pushed out."""
+    ready = []
+    for part in parts:
         key = (part.sms.channel, part.sms.sender, part.sms.recipient, part.concat_ref)
-        waiting = self._waiting.get(key)
-        if waiting is None:
-            waiting = self._waiting[key] = _WaitingParts(now, part.total)
-        waiting.parts.setdefault(part.index, part.sms)
-        if len(waiting.parts) >= waiting.total:
-            del self._waiting[key]
-            ready.append(_join_parts(waiting))
-        while len(self._waiting) > self._limit:
-            ready.append(_join_parts(self._waiting.popitem(last=False)[1]))
-        return ready
-
-    def take_overdue(self, now: datetime) -> list[InboundSms]:
-        """Messages whose missing parts waited too long, joined from what came."""
-        overdue = [k for k, w in self._waiting.items() if now - w.first_seen >= self._patience]
-        return [_join_parts(self._waiting.pop(key)) for key in overdue]
+        whole = assembler.add(key, part.total, part.index, part.sms, now)
+        if whole is not None:
+            ready.append(whole)
+    ready.extend(sms for _, sms in assembler.expire(now))
+    return ready
 
 
-def _join_parts(waiting: _WaitingParts) -> InboundSms:
-    ordered = [waiting.parts[index] for index in sorted(waiting.parts)]
+def join_inbound_parts(ordered: list[InboundSms]) -> InboundSms:
+    """One message from its parts, given in part order."""
     first = ordered[0]
     # The lowest part's ID names the whole message, so a replayed part is stored once.
     return InboundSms(

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import reservations as funds
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome, AirtimeResult
 from tambuli.db.batch_intake import BatchIntake
 from tambuli.errors import InsufficientFunds, TambuliError
 from tambuli.metrics import TOPUPS

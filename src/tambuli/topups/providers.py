@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tambuli.channels.airtime import AirtimeOrder, AirtimeProvider
-from tambuli.channels.airtime_simulator import SimulatorAirtime
-from tambuli.channels.reloadly import ReloadlyProvider
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeProvider
+from tambuli.channels.airtime.reloadly import ReloadlyProvider
+from tambuli.channels.airtime.simulator import SimulatorAirtime
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import NoTopupOperator

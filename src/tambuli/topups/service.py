@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from tambuli.channels.airtime import AirtimeProvider
+from tambuli.channels.airtime.base import AirtimeProvider
 from tambuli.clock import Clock
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
 
-from tambuli.channels.airtime import AirtimeOutcome
-from tambuli.channels.airtime_simulator import SimulatedTopup
+from tambuli.channels.airtime.base import AirtimeOutcome
+from tambuli.channels.airtime.simulator import SimulatedTopup
 from tambuli.db.engine import Database
 from tambuli.db.schema import simulator_topups
 

@@ -1,6 +1,6 @@
 """SMPP 3.4 outbound fields: submit_sm payloads, concatenation (UDH or SAR) and command_status.
 
-Pure: no I/O. The session code turns these values into PDUs; smpp_receipts reads what comes back.
+Pure: no I/O. The session code turns these values into PDUs; receipts.py reads what comes back.
 
 How a command_status maps to what the channel does (docs/channels.md renders the same table):
 

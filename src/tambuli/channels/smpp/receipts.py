@@ -1,4 +1,4 @@
-"""SMPP 3.4 inbound fields: delivery receipts, operator message IDs, MO text and its reassembly.
+"""SMPP 3.4 inbound fields: delivery receipts, operator message IDs, MO text and its UDH/SAR parts.
 
 Pure: no I/O and no clock; the session code passes each deliver_sm's fields and the time in.
 """
@@ -8,14 +8,14 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
 from tambuli.alphabets import decode_gsm7_unpacked, decode_ucs2
 from tambuli.channels.base import ReceiptStatus
-from tambuli.channels.smpp_fields import (
+from tambuli.channels.smpp.fields import (
     IEI_CONCAT_8BIT,
     IEI_CONCAT_16BIT,
     TAG_SAR_MSG_REF_NUM,
@@ -368,81 +368,3 @@ def concat_from_sar(tlvs: Mapping[int, bytes]) -> ConcatInfo | None:
 def _check_concat(info: ConcatInfo | None) -> ConcatInfo | None:
     """The info when its part number is within 1..total, else None."""
     return info if info is not None and 1 <= info.seq <= info.total else None
-
-
-# (sender, recipient, reference): the parts of one message share it.
-AssemblyKey = tuple[str, str, int]
-
-
-@dataclass(slots=True)
-class _Assembly:
-    started_at: datetime
-    total: int
-    parts: dict[int, str] = field(default_factory=dict)
-
-    def join(self) -> str:
-        return "".join(self.parts[seq] for seq in sorted(self.parts))
-
-
-class InboundAssembler:
-    """Joins the parts of concatenated inbound SMS; pure: the caller passes the time.
-
-    Nothing is dropped: a message still missing parts after `patience`, or pushed out because
-    `limit` messages are pending, is returned by the next `expire` with the parts it has.
-    """
-
-    def __init__(self, patience: timedelta = timedelta(minutes=10), limit: int = 10_000) -> None:
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        self._patience = patience
-        self._limit = limit
-        self._pending: dict[AssemblyKey, _Assembly] = {}
-        # Recently completed messages, so a part the SMSC sends again is not a new message.
-        self._completed: dict[AssemblyKey, _Assembly] = {}
-        self._flushed: list[tuple[AssemblyKey, str]] = []
-
-    @property
-    def pending_count(self) -> int:
-        """How many messages are waiting for parts."""
-        return len(self._pending)
-
-    def add(self, key: AssemblyKey, total: int, seq: int, text: str, now: datetime) -> str | None:
-        """The whole message once its last missing part arrives, else None."""
-        if total <= 1 or not 1 <= seq <= total:
-            return text  # not a usable part number: the text stands alone rather than wait
-        done = self._completed.get(key)
-        if done is not None and done.total == total and done.parts.get(seq) == text:
-            return None
-        assembly = self._pending.get(key)
-        if assembly is not None and assembly.total != total:
-            # The reference came round again for another message: hand on what the first had.
-            self._flush(key)
-            assembly = None
-        if assembly is None:
-            if len(self._pending) >= self._limit:
-                self._flush(next(iter(self._pending)))
-            assembly = self._pending[key] = _Assembly(now, total)
-        assembly.parts.setdefault(seq, text)
-        if len(assembly.parts) < total:
-            return None
-        del self._pending[key]
-        self._remember_completed(key, assembly)
-        return assembly.join()
-
-    def expire(self, now: datetime) -> list[tuple[AssemblyKey, str]]:
-        """Partial messages older than `patience` or pushed out by `limit`, joined as they are."""
-        for key in [k for k, a in self._pending.items() if now - a.started_at >= self._patience]:
-            self._flush(key)
-        for key in [k for k, a in self._completed.items() if now - a.started_at >= self._patience]:
-            del self._completed[key]
-        flushed, self._flushed = self._flushed, []
-        return flushed
-
-    def _flush(self, key: AssemblyKey) -> None:
-        self._flushed.append((key, self._pending.pop(key).join()))
-
-    def _remember_completed(self, key: AssemblyKey, assembly: _Assembly) -> None:
-        self._completed.pop(key, None)
-        if len(self._completed) >= self._limit:
-            del self._completed[next(iter(self._completed))]
-        self._completed[key] = assembly

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome
 
 _TRANSIENT_CODES = frozenset(
     {

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome, AirtimeResult
 from tambuli.clock import Clock
 
 SIMULATOR_TOPUP_PROVIDER = "simulator"

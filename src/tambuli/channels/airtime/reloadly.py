@@ -30,8 +30,8 @@ from urllib.parse import quote
 
 import httpx
 
-from tambuli.channels.airtime import AirtimeOrder, AirtimeOutcome, AirtimeResult
-from tambuli.channels.reloadly_answers import (
+from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome, AirtimeResult
+from tambuli.channels.airtime.reloadly_answers import (
     DUPLICATE_REFERENCE_CODE,
     classify_refusal,
     convert_to_minor,

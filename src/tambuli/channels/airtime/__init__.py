@@ -1,0 +1,1 @@
+"""Airtime top-up providers: the protocol (base), the simulator, and Reloadly."""
