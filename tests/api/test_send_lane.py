@@ -186,6 +186,21 @@ async def test_a_body_the_lane_cannot_decode_is_handed_to_litestar_and_the_hand_
     assert await world.message_count(world.funded.org_id) == 0
 
 
+async def test_a_body_over_the_limit_is_handed_to_litestar_for_its_413_and_the_hand_over_logged(
+    world: LaneWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tambuli.api")
+    limit = world.runtime.settings.max_body_bytes
+    body = _body(world.funded, fullPhoneNumber=NUMBER, message="x" * limit)
+    headers = _json_headers(world.funded.token)
+    direct, lane, handed_over = await world.both("/v1/sms/phonenumber", body, headers)
+    assert direct.status_code == 413, direct.text
+    _assert_same_answer(direct, lane)
+    assert handed_over == 1
+    assert any("handing POST" in r.getMessage() for r in caplog.records)
+    assert await world.message_count(world.funded.org_id) == 0
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [
