@@ -105,8 +105,11 @@ class Served:
             )
 
 
-async def _wait_until_answering(client: httpx.AsyncClient) -> None:
-    for _ in range(500):
+async def _wait_until_answering(client: httpx.AsyncClient, serving: asyncio.Task[None]) -> None:
+    for _ in range(1500):
+        if serving.done():
+            serving.result()  # the server's own error (a port taken meanwhile, say)
+            raise AssertionError("the embedded server stopped before answering")
         try:
             await client.get("/healthz")
             return
@@ -148,8 +151,8 @@ async def served(fresh_db: Database, clock: FakeClock) -> AsyncIterator[Served]:
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{direct_port}") as direct,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{lane_port}") as lane,
         ):
-            await _wait_until_answering(direct)
-            await _wait_until_answering(lane)
+            await _wait_until_answering(direct, servers[0][1])
+            await _wait_until_answering(lane, servers[1][1])
             yield Served(fresh_db, clock, runtime, counting, direct, lane, funded, broke)
     finally:
         for server, task in servers:
