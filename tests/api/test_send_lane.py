@@ -1,10 +1,11 @@
-"""The send lane answers successful sends itself and every other request exactly as Litestar does.
+"""The send lane answers every send whose body it decodes exactly as Litestar's route does.
 
 Each request goes once to the Litestar app alone and once through the lane in front of the same
 app; the answers must agree. A counting wrapper records which requests reached Litestar, so a
-lane that handed everything over would fail as surely as one that answered differently. The
-served app (`tambuli serve`, over real HTTP) is the lane: the last tests check what only a real
-server shows, bodies in many chunks and bodies over the size limit.
+lane that handed everything over would fail as surely as one that answered differently, and a
+counting intake records how often a send was tried. Refusals are also compared over real HTTP
+(granian embedded in the test's loop); the served app (`tambuli serve`) is the lane: the last
+tests check what only a real server shows, bodies in many chunks and bodies over the size limit.
 """
 
 from __future__ import annotations
@@ -161,27 +162,63 @@ async def test_the_lane_and_litestar_both_log_the_fields_they_ignore_at_debug_le
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "status"),
+    ("name", "content"),
     [
-        ("malformed JSON", b'{"orgId": %d, "message": "Hi", "fullPhoneNumber": "%s"', 400),
-        ("not UTF-8", b'{"orgId": %d, "message": "\xff\xfe", "fullPhoneNumber": "%s"}', 400),
-        ("wrong type", b'{"orgId": %d, "message": 7, "fullPhoneNumber": "%s"}', 400),
-        ("not an object", b'[%d, "%s"]', 400),
-        ("no number", b'{"orgId": %d, "message": "Hi", "clientRef": "%s"}', 400),
-        ("bad number", b'{"orgId": %d, "message": "Hi", "fullPhoneNumber": "1%s"}', 400),
-        ("empty text", b'{"orgId": %d, "message": " ", "fullPhoneNumber": "%s"}', 400),
+        ("malformed JSON", b'{"orgId": %d, "message": "Hi", "fullPhoneNumber": "%s"'),
+        ("not UTF-8", b'{"orgId": %d, "message": "\xff\xfe", "fullPhoneNumber": "%s"}'),
+        ("wrong type", b'{"orgId": %d, "message": 7, "fullPhoneNumber": "%s"}'),
+        ("not an object", b'[%d, "%s"]'),
     ],
 )
-async def test_a_refused_send_gets_litestars_answer_and_stores_nothing(
-    world: LaneWorld, name: str, content: bytes, status: int
+async def test_a_body_the_lane_cannot_decode_is_handed_to_litestar_and_the_hand_over_logged(
+    world: LaneWorld, caplog: pytest.LogCaptureFixture, name: str, content: bytes
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tambuli.api")
+    body = content % (world.funded.org_id, NUMBER.encode())
+    headers = _json_headers(world.funded.token)
+    direct, lane, handed_over = await world.both("/v1/sms/phonenumber", body, headers)
+    assert direct.status_code == 400, (name, direct.text)
+    _assert_same_answer(direct, lane)
+    assert lane.json()["errorCode"]
+    assert handed_over == 1
+    hand_overs = [r for r in caplog.records if "handing POST" in r.getMessage()]
+    assert len(hand_overs) == 1 and hand_overs[0].exc_info is not None
+    assert await world.message_count(world.funded.org_id) == 0
+
+
+async def test_a_body_over_the_limit_is_handed_to_litestar_for_its_413_and_the_hand_over_logged(
+    world: LaneWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tambuli.api")
+    limit = world.runtime.settings.max_body_bytes
+    body = _body(world.funded, fullPhoneNumber=NUMBER, message="x" * limit)
+    headers = _json_headers(world.funded.token)
+    direct, lane, handed_over = await world.both("/v1/sms/phonenumber", body, headers)
+    assert direct.status_code == 413, direct.text
+    _assert_same_answer(direct, lane)
+    assert handed_over == 1
+    assert any("handing POST" in r.getMessage() for r in caplog.records)
+    assert await world.message_count(world.funded.org_id) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("no number", b'{"orgId": %d, "message": "Hi", "clientRef": "%s"}'),
+        ("bad number", b'{"orgId": %d, "message": "Hi", "fullPhoneNumber": "1%s"}'),
+        ("empty text", b'{"orgId": %d, "message": " ", "fullPhoneNumber": "%s"}'),
+    ],
+)
+async def test_a_send_refused_for_its_fields_gets_litestars_400_from_the_lane(
+    world: LaneWorld, name: str, content: bytes
 ) -> None:
     body = content % (world.funded.org_id, NUMBER.encode())
     headers = _json_headers(world.funded.token)
     direct, lane, handed_over = await world.both("/v1/sms/phonenumber", body, headers)
-    assert direct.status_code == status, (name, direct.text)
+    assert direct.status_code == 400, (name, direct.text)
     _assert_same_answer(direct, lane)
     assert lane.json()["errorCode"]
-    assert handed_over == 1
+    assert handed_over == 0
     assert await world.message_count(world.funded.org_id) == 0
 
 
@@ -196,7 +233,7 @@ async def test_a_send_without_a_valid_token_gets_litestars_401(
     direct, lane, handed_over = await world.both("/v1/sms/phonenumber", body, headers)
     assert direct.status_code == 401
     _assert_same_answer(direct, lane)
-    assert handed_over == 1
+    assert handed_over == 0
     assert await world.message_count(world.funded.org_id) == 0
 
 
@@ -206,7 +243,7 @@ async def test_a_send_without_money_gets_litestars_402(world: LaneWorld) -> None
     direct, lane, handed_over = await world.both("/v1/sms/phonenumber", body, headers)
     assert direct.status_code == 402
     _assert_same_answer(direct, lane)
-    assert handed_over == 1
+    assert handed_over == 0
     assert await world.message_count(world.broke.org_id) == 0
 
 
@@ -221,7 +258,7 @@ async def test_a_repeated_client_dedup_gets_litestars_409_and_queues_nothing_mor
     assert direct.status_code == 409
     assert lane.content == direct.content
     assert lane.json()["dedupMessageId"] == first.json()["messageId"]
-    assert handed_over == 1
+    assert handed_over == 0
     assert await world.message_count(world.funded.org_id) == 1
 
 

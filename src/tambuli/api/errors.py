@@ -72,7 +72,8 @@ def render_error(error: TambuliError) -> Response[dict[str, Any]]:
 
 
 def describe_error(error: TambuliError) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """The status, body and extra headers of an error's answer (see render_error)."""
+    """The status, body and extra headers of an error's answer: the one description that
+    Litestar's handlers render (render_error) and the send lane encodes (api/send_lane.py)."""
     status = status_for(error)
     body: dict[str, Any] = {"error": error.message}
     if status not in (401, 402):

@@ -1,4 +1,4 @@
-"""A short way through for successful sends, in front of the Litestar app.
+"""A short way through for sends, in front of the Litestar app.
 
 POST /v1/sms/phonenumber and /v1/sms/contact carry nearly all of a busy server's requests.
 Litestar's per-request work around their handler (the signature model, the body extractor, the
@@ -6,12 +6,13 @@ response object) measured about 100 µs a request here, as much as storing and d
 message costs; a raw ASGI route on the same server answers in under half that. The lane reads
 the body itself, decodes it with the routes' own structs and calls the same `accept_send`.
 
-It answers only successes. Whatever goes wrong before a message is queued (a body the strict
-decoder refuses, a bad token, a duplicate, too little money) hands the request, body and all, to
-the Litestar app, whose route answers it exactly as it would have: the error bodies come from
-one place, and queueing refused means nothing was written, so the second attempt is the first
-that counts. Once a message is queued the request never reaches the route, which would queue
-it again.
+Once the body decodes, the lane answers the send whatever happens to it: a success with
+`answer_sent`, a refusal (a bad token, too little money, an overloaded server) with the one
+error description the Litestar handlers use (`describe_error`, status, body and headers), a
+repeated clientDedup with the route's own 409 body, and our bug as the usual logged 500. The
+send runs once: nothing it met is ever asked again through the route. Only a body the strict
+decoder refuses (or one not read whole) goes to the Litestar route, before anything ran, for
+its lax conversion to accept or its handlers to refuse; each such hand-over is logged.
 
 Every request passes through here, so the lane also counts them (tambuli/metrics.py): each
 answer by route and status, and each send as accepted or refused by its errorCode.
@@ -35,7 +36,7 @@ from litestar.types import (
 )
 
 from tambuli.api.body_fields import log_unknown_fields
-from tambuli.api.errors import INTERNAL_ERROR_BODY, STATUS_BY_ERROR, describe_error
+from tambuli.api.errors import INTERNAL_ERROR_BODY, STATUS_BY_ERROR, describe_error, status_for
 from tambuli.api.runtime import ApiRuntime
 from tambuli.api.sms import (
     SendSmsFields,
@@ -43,8 +44,9 @@ from tambuli.api.sms import (
     SendToNumberBody,
     accept_send,
     answer_sent,
+    render_duplicate,
 )
-from tambuli.errors import InsufficientFunds, ServiceUnavailable, Unauthorized
+from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError, Unauthorized
 from tambuli.metrics import HTTP_REQUESTS, SEND_ACCEPTED, SENDS, CounterChild
 
 log = logging.getLogger("tambuli.api")
@@ -75,6 +77,8 @@ _ROUTES = {
     )
 }
 _ENCODER = msgspec.json.Encoder()
+# An answer: status, body and the headers beyond content-type and content-length.
+_Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 _JSON = b"application/json"
 # 401 and 402 bodies carry no errorCode (the spec's shape); the refusal is counted by the code
 # of the error that answers with that status.
@@ -110,7 +114,12 @@ class SendLane:
         if last["type"] != "http.request":
             return  # the client has gone: there is no one to answer
         complete = not last.get("more_body", False)
-        answer = await self._try_send(route, scope, body) if complete else None
+        answer = None
+        if complete and len(body) <= self._max_body:
+            answer = await self._try_send(route, scope, body)
+        else:
+            # Litestar's route answers a body over the limit with its 413.
+            log.debug("handing POST %s to Litestar: body over %d bytes", route.path, self._max_body)
         if answer is None:
             await self._app(
                 scope, _replay(body, complete, receive), _count_send_answer(scope, send)
@@ -136,13 +145,17 @@ class SendLane:
         )
         await send({"type": "http.response.body", "body": content, "more_body": False})
 
-    async def _try_send(
-        self, route: _Route, scope: Scope, body: bytes
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
-        """The status, body and extra headers to answer once the message is queued, or when
-        the server takes no sends now; None for Litestar to answer."""
+    async def _try_send(self, route: _Route, scope: Scope, body: bytes) -> _Answer | None:
+        """The status, body and extra headers of the send's answer; None for Litestar to
+        answer a body the strict decoder refused (nothing has run yet)."""
         try:
             fields = route.decoder.decode(body)
+        except Exception:  # msgspec's errors, and what deep or undecodable text raises
+            log.debug("handing POST %s to Litestar", route.path, exc_info=True)
+            return None
+        if log.isEnabledFor(logging.DEBUG):
+            log_unknown_fields(msgspec.json.decode(body), route.body_type, route.path)
+        try:
             contact_ref = fields.contact_id if isinstance(fields, SendToContactBody) else None
             sent = await accept_send(
                 self._runtime,
@@ -151,19 +164,14 @@ class SendLane:
                 contact_ref,
                 route.use_contacts,
             )
-        except ServiceUnavailable as exc:
-            # The server's state, not the request: asking again through Litestar would only
-            # count the same refusal twice.
-            status, content, headers = describe_error(exc)
-            encoded = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-            return status, _ENCODER.encode(content), encoded
+        except DuplicateMessage as exc:
+            return status_for(exc), _ENCODER.encode(render_duplicate(exc)), []
+        except TambuliError as exc:
+            return _describe_refusal(exc)
         except Exception:
-            # Refused, or our bug: either way nothing was queued, and Litestar's route meets
-            # the same request again and answers (or logs) it in the usual shape.
-            return None
-        # Logged once the message is queued: a refusal hands the body to Litestar, which logs.
-        if log.isEnabledFor(logging.DEBUG):
-            log_unknown_fields(msgspec.json.decode(body), route.body_type, route.path)
+            # What Litestar's handler for the unexpected does (api/errors.py).
+            log.exception("unhandled error on POST %s", scope["path"])
+            return 500, _ENCODER.encode(INTERNAL_ERROR_BODY), []
         try:
             return 200, _ENCODER.encode(answer_sent(self._runtime, sent)), []
         except Exception:
@@ -173,6 +181,13 @@ class SendLane:
                 extra={"org_id": sent.message.org_id, "message_id": sent.message.message_id},
             )
             return 500, _ENCODER.encode(INTERNAL_ERROR_BODY), []
+
+
+def _describe_refusal(error: TambuliError) -> _Answer:
+    """A refusal's answer, from the description the Litestar handlers render."""
+    status, content, headers = describe_error(error)
+    encoded = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    return status, _ENCODER.encode(content), encoded
 
 
 def _count_answer(scope: Scope, send: Send) -> Send:

@@ -136,6 +136,16 @@ async def accept_send(
     return await send_sms(runtime.outbox, wanted)
 
 
+def render_duplicate(exc: DuplicateMessage) -> SentSmsBody:
+    """The body of the 409 for a repeated clientDedup: the earlier message, and why."""
+    assert isinstance(exc.original, StoredMessage)
+    answer = render_sent(exc.original)
+    answer.dedup_message_id = exc.original.message_id
+    answer.error = exc.message
+    answer.error_code = exc.error_code
+    return answer
+
+
 def answer_sent(runtime: ApiRuntime, sent: SentMessage) -> SentSmsBody:
     """The answer to a queued send; an in-process worker starts on it at once."""
     runtime.wake_delivery()
@@ -154,12 +164,7 @@ async def _send(
             runtime, request.headers.get("authorization"), body, contact_ref, use_contacts
         )
     except DuplicateMessage as exc:
-        assert isinstance(exc.original, StoredMessage)
-        answer = render_sent(exc.original)
-        answer.dedup_message_id = exc.original.message_id
-        answer.error = exc.message
-        answer.error_code = exc.error_code
-        return Response(answer, status_code=409, media_type=MediaType.JSON)
+        return Response(render_duplicate(exc), status_code=409, media_type=MediaType.JSON)
     return Response(answer_sent(runtime, sent), status_code=200, media_type=MediaType.JSON)
 
 
