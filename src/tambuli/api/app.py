@@ -40,8 +40,8 @@ from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
 from tambuli.messaging.sending import open_outbox
 from tambuli.settings import Settings
+from tambuli.topups.desk import TopupDesk
 from tambuli.topups.providers import open_topup_desk
-from tambuli.topups.service import TopupDesk
 
 ROUTES: list[Any] = [
     openapi.openapi_document,

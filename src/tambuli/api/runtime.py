@@ -17,7 +17,7 @@ from tambuli.db.group_commit import GroupCommit
 from tambuli.errors import NotReady
 from tambuli.messaging.sending import Outbox
 from tambuli.settings import Settings
-from tambuli.topups.service import TopupDesk
+from tambuli.topups.desk import TopupDesk
 
 
 @dataclass

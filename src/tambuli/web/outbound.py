@@ -17,7 +17,7 @@ from litestar import Request
 
 from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.messaging.sending import Outbox
-from tambuli.topups.service import TopupDesk
+from tambuli.topups.desk import TopupDesk
 
 
 class SendingRuntime(Protocol):
