@@ -328,7 +328,7 @@ class Workers:
                 (
                     f"{c.name} events",
                     _waking(_poller(c, events), wakes=(self._wake_pushes, self._wake_replies)),
-                    getattr(c, "events_waiting", None),
+                    c.events_waiting,
                 )
                 for c in self.channels
             ),
