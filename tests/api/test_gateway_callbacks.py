@@ -39,6 +39,7 @@ from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.sending import SentMessage
 from tambuli.messaging.store import MessageFilter
 from tambuli.messaging.views import StoredMessage, render_record
+from tambuli.services import build_services
 from tambuli.settings import Settings
 from tests.services.sms_world import SmsWorld
 from tests.support.vonage_standin import (
@@ -147,9 +148,7 @@ async def world(
     """Services, dispatcher and callback app on one database of the test's own."""
     vonage = load_vonage_config(tmp_path, standin.send_url)
     app = build_app(
-        fresh_db,
-        clock,
-        Settings(),
+        build_services(fresh_db, clock, Settings()),
         channel_config=ChannelConfig(
             channels=(
                 vonage,

@@ -32,6 +32,7 @@ from tambuli.db.engine import Database
 from tambuli.db.schema import messages
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import NewOrganization
+from tambuli.services import build_services
 from tambuli.settings import Settings
 from tests.api.conftest import OrgApi, auth_header
 from tests.api.test_request_errors_api import ONE_MIB, send_raw
@@ -88,7 +89,7 @@ class LaneWorld:
 @pytest.fixture
 async def world(fresh_db: Database, clock: FakeClock) -> AsyncIterator[LaneWorld]:
     """The API app on the test's own database, reached directly and through the lane."""
-    app = build_app(fresh_db, clock, Settings())
+    app = build_app(build_services(fresh_db, clock, Settings()))
     funded = await organizations.create_organization(fresh_db, clock, "Funded")
     await billing.credit_balance(fresh_db, clock, funded.org_id, FUNDS, "test funds")
     broke = await organizations.create_organization(fresh_db, clock, "Broke")

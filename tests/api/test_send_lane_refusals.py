@@ -35,6 +35,7 @@ from tambuli.messaging.intake import Draft, SmsIntake
 from tambuli.messaging.views import StoredMessage
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import NewOrganization
+from tambuli.services import build_services
 from tambuli.settings import Settings
 from tests.api.conftest import auth_header
 from tests.api.test_send_lane import CountingApp
@@ -135,7 +136,7 @@ async def _serve(app: ASGIApp, port: int) -> tuple[Server, asyncio.Task[None]]:
 @pytest.fixture
 async def served(fresh_db: Database, clock: FakeClock) -> AsyncIterator[Served]:
     """The API app on the test's database, served alone and behind the lane."""
-    app = build_app(fresh_db, clock, Settings())
+    app = build_app(build_services(fresh_db, clock, Settings()))
     funded = await organizations.create_organization(fresh_db, clock, "Funded")
     await billing.credit_balance(fresh_db, clock, funded.org_id, FUNDS, "test funds")
     broke = await organizations.create_organization(fresh_db, clock, "Broke")

@@ -6,6 +6,7 @@ due in the shared one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -128,6 +129,8 @@ class WrappedSimulator:
         self.parts_per_second = 0.0
         self.paces_itself = False
         self.part_header_octets = world.channel.part_header_octets
+        # Polled on the interval: the tests poll it themselves.
+        self.events_waiting: asyncio.Event | None = None
 
     async def submit(self, batch: Sequence[OutboundSms]) -> list[HandOff]:
         return await self.world.channel.submit(batch)

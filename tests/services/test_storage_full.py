@@ -28,6 +28,7 @@ from tambuli.db.schema import messages
 from tambuli.errors import StorageFull
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import NewOrganization
+from tambuli.services import build_services
 from tambuli.settings import Settings
 
 FUNDS = 10_000_000
@@ -88,7 +89,7 @@ async def full_world(fresh_db: Database, clock: FakeClock) -> AsyncIterator[Full
     """The API (through the send lane, as served) on the test's own database."""
     org = await organizations.create_organization(fresh_db, clock, "Funded")
     await billing.credit_balance(fresh_db, clock, org.org_id, FUNDS, "test funds")
-    app = build_app(fresh_db, clock, Settings())
+    app = build_app(build_services(fresh_db, clock, Settings()))
     transport = httpx.ASGITransport(app=SendLane(app, runtime_of_app(app)))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://tambuli.test") as client:
         yield FullWorld(fresh_db, client, org)

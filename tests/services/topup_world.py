@@ -28,9 +28,10 @@ from tambuli.organizations import service as organizations
 from tambuli.settings import Settings
 from tambuli.topups import listing
 from tambuli.topups.attempts import carry_out_due_topups
+from tambuli.topups.desk import TopupDesk
 from tambuli.topups.models import StoredTopup
 from tambuli.topups.providers import open_topup_desk
-from tambuli.topups.service import TopupAnswer, TopupDesk, TopupRequest, request_topup
+from tambuli.topups.service import TopupAnswer, TopupRequest, request_topup
 
 GLOBE = "639171230000"
 SMART = "639181230000"

@@ -30,6 +30,7 @@ from tambuli.db.schema import messages
 from tambuli.messaging.simulator_journal import DatabaseJournal
 from tambuli.organizations import service as organizations
 from tambuli.organizations.models import NewOrganization
+from tambuli.services import build_services
 from tambuli.settings import Settings
 from tambuli.workers.restarts import FAILURES_BEFORE_NOT_READY, restart_delay
 from tambuli.workers.runner import START_UP, Workers
@@ -94,14 +95,10 @@ async def world(fresh_db: Database, clock: FakeClock) -> AsyncIterator[WorkerWor
     settings = Settings()
     org = await organizations.create_organization(fresh_db, clock, "Funded")
     await billing.credit_balance(fresh_db, clock, org.org_id, FUNDS, "test funds")
-    workers = Workers(fresh_db, clock, settings)
+    services = build_services(fresh_db, clock, settings)
+    workers = Workers(services)
     app = build_app(
-        fresh_db,
-        clock,
-        settings,
-        workers.wake_delivery,
-        workers.wake_campaigns,
-        workers.wake_topups,
+        services,
         read_channel_health=workers.read_channel_health,
         read_worker_problems=workers.read_loop_problems,
     )
@@ -213,7 +210,7 @@ async def test_a_start_up_that_fails_is_tried_again_after_a_pause(
         DatabaseJournal(fresh_db), clock, receipt_delay=timedelta(0), parts_per_second=0
     )
     channel = ChannelThatFailsToOpen(simulator, failures=2)
-    workers = Workers(fresh_db, clock, Settings(), channels=[channel])
+    workers = Workers(build_services(fresh_db, clock, Settings()), channels=[channel])
     stop = asyncio.Event()
     running = asyncio.create_task(workers.run(stop))
     try:

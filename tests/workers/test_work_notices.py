@@ -19,6 +19,7 @@ from tambuli.db.engine import Database
 from tambuli.db.work_notices import WorkAnnouncer, WorkKind, listen_for_work, to_asyncpg_dsn
 from tambuli.messaging.models import MessageStatus
 from tambuli.messaging.sending import SentMessage
+from tambuli.services import build_services
 from tambuli.settings import Settings
 from tambuli.workers.runner import Workers
 from tests.services.sms_world import SmsWorld
@@ -101,7 +102,7 @@ async def test_a_send_in_one_process_wakes_the_worker_of_another(pg_db: Database
     settings = Settings(
         database_url=pg_db.url, worker_poll_seconds=AN_HOUR, worker_idle_poll_seconds=2 * AN_HOUR
     )
-    workers = Workers(worker_db, clock, settings)
+    workers = Workers(build_services(worker_db, clock, settings))
     announcer = WorkAnnouncer(pg_db.url)
     stop = asyncio.Event()
     running = asyncio.create_task(workers.run(stop))
@@ -152,7 +153,7 @@ async def test_on_sqlite_a_send_in_another_process_wakes_a_worker_that_polls_hou
     settings = Settings(
         database_url=sqlite_db.url, worker_poll_seconds=0.05, worker_idle_poll_seconds=AN_HOUR
     )
-    workers = Workers(worker_db, clock, settings)
+    workers = Workers(build_services(worker_db, clock, settings))
     stop = asyncio.Event()
     running = asyncio.create_task(workers.run(stop))
     try:
@@ -177,7 +178,7 @@ async def test_a_worker_that_polls_hourly_records_a_receipt_as_soon_as_it_is_due
         worker_idle_poll_seconds=AN_HOUR,
         simulator_receipt_delay=0,
     )
-    workers = Workers(fresh_db, clock, settings)
+    workers = Workers(build_services(fresh_db, clock, settings))
     stop = asyncio.Event()
     running = asyncio.create_task(workers.run(stop))
     try:

@@ -32,16 +32,9 @@ from tambuli.api.body_fields import LenientRequest
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.gateway_callbacks import CHANNEL_CONFIG_STATE, GATEWAY_CALLBACK_ROUTES
 from tambuli.api.runtime import ApiRuntime
-from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.channels.base import ChannelHealth
 from tambuli.channels.config import ChannelConfig
-from tambuli.clock import Clock
-from tambuli.db.engine import Database
-from tambuli.db.group_commit import GroupCommit
-from tambuli.messaging.sending import open_outbox
-from tambuli.settings import Settings
-from tambuli.topups.providers import open_topup_desk
-from tambuli.topups.service import TopupDesk
+from tambuli.services import Services
 
 ROUTES: list[Any] = [
     openapi.openapi_document,
@@ -118,47 +111,26 @@ async def list_every_allowed_method(message: Message, scope: Scope) -> None:
 
 
 def build_app(
-    db: Database,
-    clock: Clock,
-    settings: Settings,
-    wake_delivery: Callable[[], None] | None = None,
-    wake_campaigns: Callable[[], None] | None = None,
-    wake_topups: Callable[[], None] | None = None,
-    wake_events: Callable[[], None] | None = None,
-    topups: TopupDesk | None = None,
+    services: Services,
     channel_config: ChannelConfig | None = None,
     read_channel_health: Callable[[], list[ChannelHealth]] | None = None,
     read_worker_problems: Callable[[], list[str]] | None = None,
     beside: Sequence[Any] = (),
     beside_state: Mapping[str, Any] | None = None,
 ) -> Litestar:
-    """The HTTP application serving the engageSPARK-compatible API, plus the route handlers
-    `beside` it (the web console, with what it keeps in the app's state) on the same app."""
-    commits = GroupCommit(db)
+    """The HTTP application serving the engageSPARK-compatible API on the process's services,
+    plus the route handlers `beside` it (the web console, with what it keeps in the app's
+    state) on the same app."""
     runtime = ApiRuntime(
-        db=db,
-        clock=clock,
-        settings=settings,
-        outbox=open_outbox(db, clock, settings.server_sender_id),
-        commits=commits,
-        topups=topups or open_topup_desk(db, clock, settings),
-        subscriptions=SubscriptionIntake(db, clock, settings.server_sender_id),
+        services,
+        read_channel_health=read_channel_health,
+        read_worker_problems=read_worker_problems,
     )
-    if wake_delivery is not None:
-        runtime.wake_delivery = wake_delivery
-    if wake_campaigns is not None:
-        runtime.wake_campaigns = wake_campaigns
-    if wake_topups is not None:
-        runtime.wake_topups = wake_topups
-    if wake_events is not None:
-        runtime.wake_events = wake_events
-    runtime.read_channel_health = read_channel_health
-    runtime.read_worker_problems = read_worker_problems
     return Litestar(
         route_handlers=[*ROUTES, *beside],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi.openapi_config(),
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=services.settings.max_body_bytes,
         request_class=LenientRequest,
         before_send=[list_every_allowed_method],
         state=_state(runtime, channel_config, beside_state or {}),

@@ -16,46 +16,76 @@ from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
 from tambuli.errors import NotReady
 from tambuli.messaging.sending import Outbox
+from tambuli.services import Services
 from tambuli.settings import Settings
-from tambuli.topups.service import TopupDesk
+from tambuli.topups.desk import TopupDesk
 
 
 @dataclass
 class ApiRuntime:
     """Process-wide objects handed to the API when the app is built."""
 
-    db: Database
-    clock: Clock
-    settings: Settings
-    outbox: Outbox
-    # Shares commits between concurrent small writes (contact creates).
-    commits: GroupCommit
-    # Top-ups: catalogue, provider, and the synchronous attempts still running.
-    topups: TopupDesk
-    # Shares commits between concurrent single subscriptions.
-    subscriptions: SubscriptionIntake
+    # Shared with the console and, in `tambuli serve`, with the workers of the process.
+    services: Services
     tokens: TokenCache = field(default_factory=TokenCache)
-    # The wake-ups reach this process's workers and, on PostgreSQL, other processes' (NOTIFY).
-    # Called after a message is queued, so a worker starts on it at once.
-    wake_delivery: Callable[[], None] = lambda: None
-    # Called after a subscription or launch, so an in-process worker fires due steps at once.
-    wake_campaigns: Callable[[], None] = lambda: None
-    # Called after a top-up is queued, so an in-process worker sends it at once.
-    wake_topups: Callable[[], None] = lambda: None
-    # Called after receipts, inbound SMS or top-up results are recorded, so workers deliver
-    # the pushes (and campaign replies) they queued at once.
-    wake_events: Callable[[], None] = lambda: None
     # The health of this process's channels; None when it runs no workers.
     read_channel_health: Callable[[], list[ChannelHealth]] | None = None
     # Why this process's worker loops cannot deliver now (empty when they can); None when it
     # runs no workers.
     read_worker_problems: Callable[[], list[str]] | None = None
+    # Called after work is queued or recorded, so workers (here and, on PostgreSQL, in other
+    # processes) start on it at once: the services' wake-ups.
+    wake_delivery: Callable[[], None] = field(init=False)
+    wake_campaigns: Callable[[], None] = field(init=False)
+    wake_topups: Callable[[], None] = field(init=False)
+    wake_events: Callable[[], None] = field(init=False)
 
     def refuse_unless_delivering(self) -> None:
         """NotReady when this process's workers keep failing: take no money for work that
         would not be done."""
         if self.read_worker_problems is not None and (problems := self.read_worker_problems()):
             raise NotReady(context={"reasons": problems})
+
+    def __post_init__(self) -> None:
+        self.wake_delivery = self.services.wake_delivery
+        self.wake_campaigns = self.services.wake_campaigns
+        self.wake_topups = self.services.wake_topups
+        self.wake_events = self.services.wake_events
+
+    @property
+    def db(self) -> Database:
+        """The process's database."""
+        return self.services.db
+
+    @property
+    def clock(self) -> Clock:
+        """The process's clock."""
+        return self.services.clock
+
+    @property
+    def settings(self) -> Settings:
+        """The process's settings."""
+        return self.services.settings
+
+    @property
+    def outbox(self) -> Outbox:
+        """The process's SMS outbox."""
+        return self.services.outbox
+
+    @property
+    def commits(self) -> GroupCommit:
+        """Shares commits between concurrent small writes (contact creates)."""
+        return self.services.commits
+
+    @property
+    def topups(self) -> TopupDesk:
+        """Top-ups: catalogue, provider, and the synchronous attempts still running."""
+        return self.services.topups
+
+    @property
+    def subscriptions(self) -> SubscriptionIntake:
+        """Shares commits between concurrent single subscriptions."""
+        return self.services.subscriptions
 
 
 def runtime_of(request: Request[Any, Any, Any]) -> ApiRuntime:

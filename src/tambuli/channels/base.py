@@ -8,6 +8,7 @@ sink or a journal they are given.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -147,6 +148,12 @@ class Channel(Protocol):
     # cuts parts that leave this much room (STANDARD_PART_HEADER_OCTETS unless a channel's
     # header is longer).
     part_header_octets: int
+
+    @property
+    def events_waiting(self) -> asyncio.Event | None:
+        """Set when receipts or inbound SMS are waiting, so the worker polls at once; None
+        for a channel whose events are only found by polling on the interval."""
+        ...
 
     async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
         """Hand messages to the operator; one HandOff per message, in the same order."""

@@ -54,6 +54,8 @@ class HttpGatewayChannel:
 
     paces_itself = False
     part_header_octets = STANDARD_PART_HEADER_OCTETS
+    # Receipts and inbound SMS arrive as callbacks to the API, which wakes the workers itself.
+    events_waiting: asyncio.Event | None = None
 
     def __init__(
         self,

@@ -9,7 +9,6 @@ import secrets
 import shlex
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
@@ -34,11 +33,12 @@ from tambuli.cli.context import (
 from tambuli.cli.monitoring import metrics_host_option, metrics_port_option, start_metrics
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations, read_schema_revision
-from tambuli.db.work_notices import WorkAnnouncer, WorkKind
+from tambuli.db.work_notices import WorkAnnouncer
 from tambuli.log_format import configure_logging
 from tambuli.organizations import service as organizations
 from tambuli.organizations import users
 from tambuli.organizations.models import Role
+from tambuli.services import build_services
 from tambuli.settings import Settings
 
 DEMO_ORG_NAME = "Demo organization"
@@ -152,20 +152,15 @@ async def _serve(
         start_metrics(db, clock, *metrics_at)
         demo = await _create_demo_organization(db, settings)
         channel_config = read_channel_config(settings)
-        workers = Workers(db, clock, settings, channel_config) if with_workers else None
+        services = build_services(
+            db, clock, settings, announcer.announce if announcer is not None else None
+        )
+        workers = Workers(services, channel_config) if with_workers else None
         console, console_state = build_console(
             db, clock, settings, workers.read_channel_health if workers else None
         )
         app = build_app(
-            db,
-            clock,
-            settings,
-            _compose_wake(WorkKind.DELIVERY, workers.wake_delivery if workers else None, announcer),
-            _compose_wake(
-                WorkKind.CAMPAIGNS, workers.wake_campaigns if workers else None, announcer
-            ),
-            _compose_wake(WorkKind.TOPUPS, workers.wake_topups if workers else None, announcer),
-            _compose_wake(WorkKind.EVENTS, workers.wake_events if workers else None, announcer),
+            services,
             channel_config=channel_config,
             read_channel_health=workers.read_channel_health if workers else None,
             read_worker_problems=workers.read_loop_problems if workers else None,
@@ -191,21 +186,6 @@ async def _serve(
         if announcer is not None:
             await announcer.close()
         await db.dispose()
-
-
-def _compose_wake(
-    kind: WorkKind, local: Callable[[], None] | None, announcer: WorkAnnouncer | None
-) -> Callable[[], None] | None:
-    """Wake this process's workers at once and announce the work to other processes."""
-    if announcer is None:
-        return local
-
-    def wake() -> None:
-        if local is not None:
-            local()
-        announcer.announce(kind)
-
-    return wake
 
 
 @cli.command()
@@ -248,7 +228,8 @@ async def _work(settings: Settings, metrics_at: tuple[str, int | None]) -> None:
         start_metrics(db, clock, *metrics_at)
         click.echo("Tambuli worker running (delivery, receipts, webhooks); Ctrl-C stops it")
         sys.stdout.flush()
-        await Workers(db, clock, settings, read_channel_config(settings)).run(stop)
+        services = build_services(db, clock, settings)
+        await Workers(services, read_channel_config(settings)).run(stop)
     finally:
         await db.dispose()
 

@@ -10,8 +10,8 @@ from tambuli.db.engine import Database
 from tambuli.errors import NoTopupOperator
 from tambuli.settings import Settings
 from tambuli.topups.catalogue_service import CatalogueCache
+from tambuli.topups.desk import TopupDesk
 from tambuli.topups.planning import find_carrier_name
-from tambuli.topups.service import TopupDesk
 from tambuli.topups.simulator_journal import DatabaseAirtimeJournal
 
 

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from tambuli.channels.airtime.base import AirtimeProvider
-from tambuli.clock import Clock
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import PhoneNumber
-from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateTopup, InvalidPushUrl, UnknownContact
 from tambuli.texts import check_client_text
 from tambuli.topups import store
-from tambuli.topups.catalogue_service import CatalogueCache
-from tambuli.topups.intake import TopupDraft, TopupIntake
+from tambuli.topups.attempts import carry_out_sync_attempt
+from tambuli.topups.desk import TopupDesk
+from tambuli.topups.intake import TopupDraft
 from tambuli.topups.models import StoredTopup
 from tambuli.topups.planning import TopupPlan, check_amount_shape, plan_topup
 from tambuli.webhooks.address_guard import check_webhook_url
-
-RESERVATION_REASON = "topup"
-# A claim outlives the provider's own time limit by half of it (at least this much), so a slow
-# but live attempt is never taken over by another worker.
-MIN_LEASE_MARGIN = timedelta(seconds=5)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,35 +51,6 @@ class TopupAnswer:
     finished: bool
     # The number, E.164 digits.
     recipient: str
-
-
-@dataclass
-class TopupDesk:
-    """What top-ups need besides the request: database, clock, catalogue, provider, limits."""
-
-    db: Database
-    clock: Clock
-    catalogue: CatalogueCache
-    provider: AirtimeProvider
-    # A synchronous request waits this long for its first attempt.
-    sync_seconds: float = 30.0
-    # One provider call may take this long before its outcome counts as unknown.
-    attempt_seconds: float = 60.0
-    # Attempts that outlived their request's wait; kept so they are not garbage-collected.
-    running: set[asyncio.Task[Any]] = field(default_factory=set)
-    # Where synchronous requests record their providers' answers together (attempts.py
-    # builds it on first use: it needs the rules that live there).
-    sync_outcomes: BatchIntake[Any, StoredTopup] | None = None
-
-    def __post_init__(self) -> None:
-        # Accepted top-ups are written in shared transactions (see intake.py).
-        self.intake = TopupIntake(self.db, self.clock, self.lease)
-
-    @property
-    def lease(self) -> timedelta:
-        """How long a claimed top-up stays with the worker (or request) that claimed it."""
-        limit = timedelta(seconds=self.attempt_seconds)
-        return limit + max(limit / 2, MIN_LEASE_MARGIN)
 
 
 def _check_request(request: TopupRequest) -> tuple[str, str]:
@@ -148,9 +111,6 @@ async def request_topup(desk: TopupDesk, request: TopupRequest) -> TopupAnswer:
     topup = await desk.intake.submit(draft)
     if request.run_async:
         return TopupAnswer(topup, plan, finished=False, recipient=phone.digits)
-    # Imported here, not at the top: attempts imports this module's desk.
-    from tambuli.topups.attempts import carry_out_sync_attempt
-
     # The claim's lease is the top-up's due time until an outcome is recorded.
     assert topup.next_attempt_at is not None
     task = asyncio.create_task(carry_out_sync_attempt(desk, topup, topup.next_attempt_at))

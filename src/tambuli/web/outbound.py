@@ -1,6 +1,6 @@
-"""The sending objects of the API's runtime, shared with the console: one outbox (prices,
-profiles, the batching intake), one top-up desk, one subscription intake and the workers'
-wake-ups per process.
+"""The sending objects of the API's runtime, shared with the console: the process's services
+(tambuli/services.py: one outbox, one top-up desk, one subscription intake) and the workers'
+wake-ups.
 
 The console may not import the API, so it reads the runtime the app keeps in its state
 through the few attributes it needs. Its wake-ups are the API's own (this process's workers
@@ -17,15 +17,24 @@ from litestar import Request
 
 from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.messaging.sending import Outbox
-from tambuli.topups.service import TopupDesk
+from tambuli.topups.desk import TopupDesk
 
 
 class SendingRuntime(Protocol):
     """What the console's send, top-up and campaign pages use of the API's runtime."""
 
-    outbox: Outbox
-    topups: TopupDesk
-    subscriptions: SubscriptionIntake
+    @property
+    def outbox(self) -> Outbox:
+        """The process's SMS outbox."""
+
+    @property
+    def topups(self) -> TopupDesk:
+        """The process's top-up desk."""
+
+    @property
+    def subscriptions(self) -> SubscriptionIntake:
+        """The process's subscription intake."""
+
     wake_delivery: Callable[[], None]
     wake_campaigns: Callable[[], None]
     wake_topups: Callable[[], None]

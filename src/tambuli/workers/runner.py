@@ -49,12 +49,11 @@ from tambuli.errors import ServiceUnavailable
 from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher
 from tambuli.messaging.receipts import MessageEvents, sweep_early_receipts
-from tambuli.messaging.sending import open_outbox
 from tambuli.messaging.simulator_journal import DatabaseJournal
 from tambuli.retries import RetryPolicy
+from tambuli.services import Services
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
-from tambuli.topups.providers import open_topup_desk
 from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
 from tambuli.workers.restarts import LoopHealth, run_restarting
 
@@ -129,31 +128,39 @@ def build_channels(
 
 @dataclass
 class Workers:
-    """Every background loop of one process, sharing a wake-up signal."""
+    """Every background loop of one process, on the process's services and wake-ups."""
 
-    db: Database
-    clock: Clock
-    settings: Settings
+    services: Services
     channel_config: ChannelConfig | None = None
     channels: list[Channel] = field(default_factory=list)
     registry: ChannelRegistry = field(init=False)
     # How this process is named where it reports its channels' health to other processes.
     process_name: str = field(default_factory=channel_status.name_this_process)
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _wake_campaigns: asyncio.Event = field(default_factory=asyncio.Event)
-    _wake_topups: asyncio.Event = field(default_factory=asyncio.Event)
     # How each loop (and the start-up) has fared, by name.
     loops: dict[str, LoopHealth] = field(default_factory=dict, init=False)
     # Whether the channels were built here (and so are built anew after a failed start-up).
     _built_channels: bool = field(default=False, init=False)
-    _wake_pushes: asyncio.Event = field(default_factory=asyncio.Event)
-    _wake_replies: asyncio.Event = field(default_factory=asyncio.Event)
     # Whether other processes' work wakes the loops (LISTEN in place, SQLite commits watched).
     _told_of_work: bool = False
 
     def __post_init__(self) -> None:
         if self.channel_config is None:
             self.channel_config = build_default_config(self.settings.simulator_parts_per_second)
+
+    @property
+    def db(self) -> Database:
+        """The process's database."""
+        return self.services.db
+
+    @property
+    def clock(self) -> Clock:
+        """The process's clock."""
+        return self.services.clock
+
+    @property
+    def settings(self) -> Settings:
+        """The process's settings."""
+        return self.services.settings
 
     @property
     def loop_restarts(self) -> dict[str, int]:
@@ -174,24 +181,25 @@ class Workers:
 
     def wake_delivery(self) -> None:
         """Look for due messages now rather than at the next poll."""
-        self._wake.set()
+        self.services.signals.delivery.set()
 
     def wake_campaigns(self) -> None:
         """Look for due campaign steps now (a subscription may start at once)."""
-        self._wake_campaigns.set()
+        self.services.signals.campaigns.set()
 
     def wake_topups(self) -> None:
         """Look for due top-ups now (an async request was just queued)."""
-        self._wake_topups.set()
+        self.services.signals.topups.set()
 
     def wake_events(self) -> None:
         """Look for due pushes and replies now (receipts, inbound SMS or results were recorded)."""
-        self._wake_pushes.set()
-        self._wake_replies.set()
+        self.services.signals.pushes.set()
+        self.services.signals.replies.set()
 
     def wake_all(self) -> None:
         """Look everywhere now (work may have been committed while nobody could say so)."""
-        for wake in (self._wake, self._wake_campaigns, self._wake_topups):
+        signals = self.services.signals
+        for wake in (signals.delivery, signals.campaigns, signals.topups):
             wake.set()
         self.wake_events()
 
@@ -271,6 +279,7 @@ class Workers:
     async def _run_loops(
         self, stop: asyncio.Event, client: httpx.AsyncClient, start_up: LoopHealth
     ) -> None:
+        signals = self.services.signals
         dispatcher = Dispatcher(
             self.db,
             self.clock,
@@ -286,7 +295,7 @@ class Workers:
             return claimed
 
         events = MessageEvents(self.db, self.clock, find_runs_awaiting_reply_within)
-        outbox = open_outbox(self.db, self.clock, self.settings.server_sender_id)
+        outbox = self.services.outbox
         skip_locked = not self.db.is_sqlite
         lease = self.settings.claim_lease_seconds
         limit = self.settings.campaign_batch_size
@@ -305,7 +314,7 @@ class Workers:
                 self.wake_delivery()
             return handled
 
-        desk = open_topup_desk(self.db, self.clock, self.settings)
+        desk = self.services.topups
         topup_batch = self.settings.topup_batch_size
 
         async def send_topups() -> int:
@@ -318,28 +327,28 @@ class Workers:
 
         pushes = build_push_delivery(client, self.settings)
         # Hand-offs, receipts and top-up results queue pushes, inbound SMS queues replies.
-        wake_pushes = partial(_waking, wakes=(self._wake_pushes,))
+        wake_pushes = partial(_waking, wakes=(signals.pushes,))
         loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
             *(
-                (f"dispatch {i + 1}", wake_pushes(dispatch), self._wake)
+                (f"dispatch {i + 1}", wake_pushes(dispatch), signals.delivery)
                 for i in range(DISPATCH_LOOPS)
             ),
             *(
                 (
                     f"{c.name} events",
-                    _waking(_poller(c, events), wakes=(self._wake_pushes, self._wake_replies)),
-                    getattr(c, "events_waiting", None),
+                    _waking(_poller(c, events), wakes=(signals.pushes, signals.replies)),
+                    c.events_waiting,
                 )
                 for c in self.channels
             ),
             (
                 "webhooks",
                 lambda: deliver_due_pushes(self.db, self.clock, pushes),
-                self._wake_pushes,
+                signals.pushes,
             ),
-            ("campaign steps", fire_steps, self._wake_campaigns),
-            ("campaign replies", answer_replies, self._wake_replies),
-            ("top-ups", wake_pushes(send_topups), self._wake_topups),
+            ("campaign steps", fire_steps, signals.campaigns),
+            ("campaign replies", answer_replies, signals.replies),
+            ("top-ups", wake_pushes(send_topups), signals.topups),
         ]
         start_up.record_success()
         await asyncio.gather(
@@ -384,7 +393,7 @@ class Workers:
         while not stop.is_set():
             try:
                 if await sweep_early_receipts(self.db, self.clock):
-                    self._wake_pushes.set()
+                    self.services.signals.pushes.set()
             except ServiceUnavailable:  # a known state (a full disk), logged where it began
                 pass
             except Exception:  # the next sweep looks again; nothing is lost meanwhile
