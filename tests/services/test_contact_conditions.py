@@ -151,6 +151,9 @@ async def test_text_operators_on_custom_fields_by_name_or_id(db: Database, world
         (_one("Crop", "notempty"), ["ana", "ben", "carla"]),
         (_one("Crop", "ne", "rice"), ["ben", "carla", "dan", "eve"]),
         (_one("Crop", "notcontains", "rice"), ["ben", "dan", "eve"]),
+        # An empty value asks about unset fields too: "" equals and is in an empty field.
+        (_one("Crop", "eq", ""), ["dan", "eve"]),
+        (_one("Crop", "contains", ""), ["ana", "ben", "carla", "dan", "eve"]),
     ]
     for conditions, expected in cases:
         assert await _names(db, world, conditions) == expected, conditions
