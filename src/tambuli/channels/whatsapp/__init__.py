@@ -1,0 +1,1 @@
+"""WhatsApp channels: the simulator and Meta's WhatsApp Business Cloud API."""
