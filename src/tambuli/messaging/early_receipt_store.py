@@ -11,9 +11,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import Receipt, ReceiptStatus
+from tambuli.db.direct import fetch_one
 from tambuli.db.schema import early_receipts, messages
 
 _KEY = ["channel", "operator_message_id"]
+# Asked once per recorded batch: a constant, so SQLite runs it compiled once.
+_ANY_KEPT = select(early_receipts.c.channel).limit(1)
 
 
 async def insert_early_receipts(conn: AsyncConnection, receipts: Sequence[Receipt]) -> None:
@@ -59,8 +62,7 @@ async def select_early_receipts(
 
 async def any_early_receipts(conn: AsyncConnection) -> bool:
     """Whether any receipt is kept at all."""
-    found = await conn.execute(select(early_receipts.c.channel).limit(1))
-    return found.first() is not None
+    return await fetch_one(conn, _ANY_KEPT, {}) is not None
 
 
 async def select_matching_early_receipts(conn: AsyncConnection, limit: int) -> list[Receipt]:

@@ -129,6 +129,9 @@ async def apply_early_receipts_within(
 ) -> RecordedReceipts:
     """Apply the kept receipts of hand-offs just recorded (channel, operator message ID) and
     forget them, in the caller's transaction: the record and its receipt commit together."""
+    # Nearly always none are kept: one cheap look spares every batch the lookup of its IDs.
+    if not handed_off or not await early_receipt_store.any_early_receipts(conn):
+        return RecordedReceipts()
     kept = await early_receipt_store.select_early_receipts(conn, handed_off)
     if not kept:
         return RecordedReceipts()
