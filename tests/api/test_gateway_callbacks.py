@@ -27,9 +27,9 @@ from tambuli.channels.config import (
     SimulatorChannelConfig,
     load_channel_config,
 )
-from tambuli.channels.http_gateway import HttpGatewayChannel
-from tambuli.channels.http_presets import PRESET_DEFAULTS
 from tambuli.channels.registry import route_all_to
+from tambuli.channels.sms.http_gateway import HttpGatewayChannel
+from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import early_receipts

@@ -22,13 +22,13 @@ from tambuli.channels.config import (
     Secret,
     load_channel_config,
 )
-from tambuli.channels.http_gateway import (
+from tambuli.channels.sms.http_gateway import (
     DOWN_SECONDS,
     HttpGatewayChannel,
     build_request_fields,
     find_field,
 )
-from tambuli.channels.http_presets import (
+from tambuli.channels.sms.http_presets import (
     PRESET_DEFAULTS,
     UnreadableCallback,
     read_vonage_answer,

@@ -31,8 +31,8 @@ from tambuli.channels.routing import (
     fits_sender_kind,
     list_operator_names,
 )
-from tambuli.channels.smpp.fields import Concatenation
-from tambuli.channels.smpp.receipts import IdFormat
+from tambuli.channels.sms.smpp.fields import Concatenation
+from tambuli.channels.sms.smpp.receipts import IdFormat
 from tambuli.errors import InvalidChannelConfig
 
 CONFIG_ENV_VAR = "TAMBULI_CONFIG"

@@ -9,7 +9,7 @@ import click
 
 from tambuli.billing.models import format_usd
 from tambuli.channels.config import ChannelSpec, HttpChannelConfig, SmppChannelConfig
-from tambuli.channels.simulator import Submission
+from tambuli.channels.sms.simulator import Submission
 from tambuli.cli.context import (
     clock,
     json_option,

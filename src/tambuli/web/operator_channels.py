@@ -16,7 +16,7 @@ from tambuli.channels.config import (
     SmppChannelConfig,
     load_channel_config,
 )
-from tambuli.channels.http_presets import PRESET_DEFAULTS
+from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.clock import format_utc_timestamp
 from tambuli.errors import InvalidChannelConfig
 from tambuli.messaging import channel_status

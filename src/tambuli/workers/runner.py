@@ -37,11 +37,11 @@ from tambuli.channels.config import (
     SmppChannelConfig,
     build_default_config,
 )
-from tambuli.channels.http_gateway import HttpGatewayChannel
 from tambuli.channels.registry import ChannelRegistry
 from tambuli.channels.routing import RouteTable
-from tambuli.channels.simulator import SimulatorChannel
-from tambuli.channels.smpp.channel import SmppChannel
+from tambuli.channels.sms.http_gateway import HttpGatewayChannel
+from tambuli.channels.sms.simulator import SimulatorChannel
+from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits
