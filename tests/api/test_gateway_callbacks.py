@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from tambuli.api.app import build_app
 from tambuli.channels.base import HandOff, OutboundSms
-from tambuli.channels.config import (
+from tambuli.channels.config.file import (
     BodyFormat,
     ChannelConfig,
     HttpChannelConfig,
@@ -27,7 +27,7 @@ from tambuli.channels.config import (
     SimulatorChannelConfig,
     load_channel_config,
 )
-from tambuli.channels.registry import route_all_to
+from tambuli.channels.config.registry import route_all_to
 from tambuli.channels.sms.http_gateway import HttpGatewayChannel
 from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.clock import FakeClock

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tambuli.channels.base import Channel, LinkState, OutboundSms, Outcome, ReceiptStatus
-from tambuli.channels.config import (
+from tambuli.channels.config.file import (
     BodyFormat,
     HttpChannelConfig,
     HttpMethod,

@@ -9,7 +9,7 @@ import phonenumbers
 import pytest
 from phonenumbers import carrier
 
-from tambuli.channels.config import (
+from tambuli.channels.config.file import (
     BindMode,
     BodyFormat,
     ChannelConfig,
@@ -22,7 +22,7 @@ from tambuli.channels.config import (
     load_channel_config,
     locate_channel_config,
 )
-from tambuli.channels.routing import Route, RouteTable, SenderKind, SenderRule
+from tambuli.channels.config.routing import Route, RouteTable, SenderKind, SenderRule
 from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.channels.sms.smpp.receipts import IdFormat

@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from tambuli.channels.config import (
+from tambuli.channels.config.file import (
     ChannelConfig,
     HttpChannelConfig,
     SmppChannelConfig,

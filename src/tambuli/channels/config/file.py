@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from tambuli.channels.routing import (
+from tambuli.channels.config.routing import (
     Route,
     SenderKind,
     SenderRule,
