@@ -18,7 +18,7 @@ from tambuli.channels.base import (
     Receipt,
     ReceiptStatus,
 )
-from tambuli.channels.config.file import BindMode, Secret, SmppChannelConfig
+from tambuli.channels.config.specs import BindMode, Secret, SmppChannelConfig
 from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.clock import SystemClock

@@ -10,6 +10,12 @@ import pytest
 from phonenumbers import carrier
 
 from tambuli.channels.config.file import (
+    build_default_config,
+    load_channel_config,
+    locate_channel_config,
+)
+from tambuli.channels.config.routing import Route, RouteTable, SenderKind, SenderRule
+from tambuli.channels.config.specs import (
     BindMode,
     BodyFormat,
     ChannelConfig,
@@ -18,11 +24,7 @@ from tambuli.channels.config.file import (
     Secret,
     SimulatorChannelConfig,
     SmppChannelConfig,
-    build_default_config,
-    load_channel_config,
-    locate_channel_config,
 )
-from tambuli.channels.config.routing import Route, RouteTable, SenderKind, SenderRule
 from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.channels.sms.smpp.receipts import IdFormat

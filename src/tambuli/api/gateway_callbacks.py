@@ -18,7 +18,7 @@ from litestar import MediaType, Request, Response, route
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within
 from tambuli.channels.base import Receipt
-from tambuli.channels.config.file import ChannelConfig, HttpChannelConfig
+from tambuli.channels.config.specs import ChannelConfig, HttpChannelConfig
 from tambuli.channels.multipart import InboundAssembler
 from tambuli.channels.sms.http_presets import (
     Fields,

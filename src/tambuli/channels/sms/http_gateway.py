@@ -34,7 +34,7 @@ from tambuli.channels.base import (
     OutboundSms,
     Outcome,
 )
-from tambuli.channels.config.file import BodyFormat, HttpChannelConfig, HttpMethod, Secret
+from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod, Secret
 from tambuli.channels.sms.http_presets import GatewayPreset, SendAnswer, find_preset
 from tambuli.clock import Clock, SystemClock
 

@@ -25,8 +25,8 @@ from tambuli.channels.base import (
     OutboundSms,
     Outcome,
 )
-from tambuli.channels.config.file import BindMode, SmppChannelConfig
 from tambuli.channels.config.routing import describe_sender
+from tambuli.channels.config.specs import BindMode, SmppChannelConfig
 from tambuli.channels.sms.smpp.fields import UDH_OCTETS, SubmitPart, build_submit_parts
 from tambuli.channels.sms.smpp.inbox import SmppInbox
 from tambuli.channels.sms.smpp.pdus import Address, Command, encode_submit

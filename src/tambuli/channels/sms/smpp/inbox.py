@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from tambuli.channels.base import ChannelEvents, InboundSms, Receipt, ReceiptStatus
-from tambuli.channels.config.file import SmppChannelConfig
+from tambuli.channels.config.specs import SmppChannelConfig
 from tambuli.channels.multipart import InboundAssembler
 from tambuli.channels.sms.smpp.fields import ESM_CLASS_UDHI
 from tambuli.channels.sms.smpp.pdus import ESME_ROK, ESME_RX_T_APPN, RESPONSE_BIT, Delivery

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tambuli.channels.base import Outcome
-from tambuli.channels.config.file import SmppChannelConfig
+from tambuli.channels.config.specs import SmppChannelConfig
 from tambuli.channels.sms.smpp.fields import StatusKind, classify_command_status
 from tambuli.channels.sms.smpp.pdus import Frame, read_c_string
 from tambuli.channels.sms.smpp.receipts import normalise_message_id
