@@ -18,18 +18,18 @@ from sqlalchemy import select
 
 from tambuli.api.app import build_app
 from tambuli.channels.base import HandOff, OutboundSms
-from tambuli.channels.config import (
+from tambuli.channels.config.file import load_channel_config
+from tambuli.channels.config.registry import route_all_to
+from tambuli.channels.config.specs import (
     BodyFormat,
     ChannelConfig,
     HttpChannelConfig,
     HttpMethod,
     Secret,
     SimulatorChannelConfig,
-    load_channel_config,
 )
-from tambuli.channels.http_gateway import HttpGatewayChannel
-from tambuli.channels.http_presets import PRESET_DEFAULTS
-from tambuli.channels.registry import route_all_to
+from tambuli.channels.sms.http_gateway import HttpGatewayChannel
+from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import early_receipts

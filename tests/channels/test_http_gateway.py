@@ -15,20 +15,15 @@ import httpx
 import pytest
 
 from tambuli.channels.base import Channel, LinkState, OutboundSms, Outcome, ReceiptStatus
-from tambuli.channels.config import (
-    BodyFormat,
-    HttpChannelConfig,
-    HttpMethod,
-    Secret,
-    load_channel_config,
-)
-from tambuli.channels.http_gateway import (
+from tambuli.channels.config.file import load_channel_config
+from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod, Secret
+from tambuli.channels.sms.http_gateway import (
     DOWN_SECONDS,
     HttpGatewayChannel,
     build_request_fields,
     find_field,
 )
-from tambuli.channels.http_presets import (
+from tambuli.channels.sms.http_presets import (
     PRESET_DEFAULTS,
     UnreadableCallback,
     read_vonage_answer,

@@ -18,9 +18,9 @@ from tambuli.channels.base import (
     Receipt,
     ReceiptStatus,
 )
-from tambuli.channels.config import BindMode, Secret, SmppChannelConfig
-from tambuli.channels.smpp.channel import SmppChannel
-from tambuli.channels.smpp.fields import Concatenation
+from tambuli.channels.config.specs import BindMode, Secret, SmppChannelConfig
+from tambuli.channels.sms.smpp.channel import SmppChannel
+from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.clock import SystemClock
 from tambuli.messaging.segments import count_parts, segment_message
 from tests.support.smsc import TestSmsc

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tambuli.channels.base import HandOff, OutboundSms
-from tambuli.channels.config import Secret, SmppChannelConfig
-from tambuli.channels.registry import route_all_to
-from tambuli.channels.smpp.channel import SmppChannel
+from tambuli.channels.config.registry import route_all_to
+from tambuli.channels.config.specs import Secret, SmppChannelConfig
+from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import early_receipts

@@ -20,7 +20,7 @@ import httpx
 
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within
 from tambuli.channels.base import InboundSms
-from tambuli.channels.simulator import SIMULATOR_CHANNEL
+from tambuli.channels.sms.simulator import SIMULATOR_CHANNEL
 from tambuli.clock import SystemClock
 from tambuli.db.engine import Database
 from tambuli.messaging.receipts import MessageEvents

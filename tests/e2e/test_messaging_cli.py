@@ -11,7 +11,7 @@ from typing import Any
 
 from tambuli.campaigns.opt_outs import DEFAULT_OPT_OUT_KEYWORDS
 from tambuli.channels.base import Outcome
-from tambuli.channels.simulator import Submission
+from tambuli.channels.sms.simulator import Submission
 from tambuli.db.engine import Database
 from tambuli.messaging.simulator_journal import DatabaseJournal
 from tests.support.server import tambuli_command

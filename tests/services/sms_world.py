@@ -14,8 +14,8 @@ from datetime import timedelta
 from tambuli.billing import service as billing
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within
 from tambuli.channels.base import ChannelEvents, ChannelHealth, HandOff, LinkState, OutboundSms
-from tambuli.channels.registry import Routed
-from tambuli.channels.simulator import SimulatorChannel
+from tambuli.channels.config.registry import Routed
+from tambuli.channels.sms.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.contacts import phones
 from tambuli.db.engine import Database

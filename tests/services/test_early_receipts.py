@@ -9,8 +9,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from tambuli.channels.base import HandOff, OutboundSms, Receipt, ReceiptStatus
-from tambuli.channels.registry import route_all_to
-from tambuli.channels.simulator import SimulatorChannel
+from tambuli.channels.config.registry import route_all_to
+from tambuli.channels.sms.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import early_receipts

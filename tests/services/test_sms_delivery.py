@@ -13,8 +13,8 @@ from sqlalchemy import select
 from tambuli.billing import service as billing
 from tambuli.billing.models import EntryKind
 from tambuli.channels.base import HandOff, OutboundSms
-from tambuli.channels.registry import route_all_to
-from tambuli.channels.simulator import SimulatorChannel
+from tambuli.channels.config.registry import route_all_to
+from tambuli.channels.sms.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import messages

@@ -9,7 +9,13 @@ import phonenumbers
 import pytest
 from phonenumbers import carrier
 
-from tambuli.channels.config import (
+from tambuli.channels.config.file import (
+    build_default_config,
+    load_channel_config,
+    locate_channel_config,
+)
+from tambuli.channels.config.routing import Route, RouteTable, SenderKind, SenderRule
+from tambuli.channels.config.specs import (
     BindMode,
     BodyFormat,
     ChannelConfig,
@@ -18,14 +24,10 @@ from tambuli.channels.config import (
     Secret,
     SimulatorChannelConfig,
     SmppChannelConfig,
-    build_default_config,
-    load_channel_config,
-    locate_channel_config,
 )
-from tambuli.channels.http_presets import PRESET_DEFAULTS
-from tambuli.channels.routing import Route, RouteTable, SenderKind, SenderRule
-from tambuli.channels.smpp.fields import Concatenation
-from tambuli.channels.smpp.receipts import IdFormat
+from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
+from tambuli.channels.sms.smpp.fields import Concatenation
+from tambuli.channels.sms.smpp.receipts import IdFormat
 from tambuli.errors import InvalidChannelConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "tambuli.example.toml"

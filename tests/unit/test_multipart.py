@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tambuli.channels.base import InboundSms
-from tambuli.channels.http_presets import InboundPart, add_inbound_parts, new_gateway_assembler
 from tambuli.channels.multipart import InboundAssembler
+from tambuli.channels.sms.http_presets import InboundPart, add_inbound_parts, new_gateway_assembler
 
 T0 = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)
 # Parts as SMPP gives them: text, keyed by (sender, recipient, reference).

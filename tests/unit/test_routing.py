@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tambuli.channels.routing import (
+from tambuli.channels.config.routing import (
     SENDER_REFUSED_ERROR,
     Route,
     RouteChoice,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tambuli.channels.base import Outcome
-from tambuli.channels.smpp.fields import (
+from tambuli.channels.sms.smpp.fields import (
     COMMAND_STATUSES,
     DATA_CODING_GSM7,
     DATA_CODING_UCS2,

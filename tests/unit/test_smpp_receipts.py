@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from tambuli.alphabets import GSM_CHARACTERS, encode_gsm7_unpacked
 from tambuli.channels.base import ReceiptStatus
-from tambuli.channels.smpp.fields import (
+from tambuli.channels.sms.smpp.fields import (
     Concatenation,
     build_submit_parts,
     build_user_data_header,
 )
-from tambuli.channels.smpp.receipts import (
+from tambuli.channels.sms.smpp.receipts import (
     TAG_MESSAGE_STATE,
     TAG_RECEIPTED_MESSAGE_ID,
     ConcatInfo,

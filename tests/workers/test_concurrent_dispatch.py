@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tambuli.channels.base import HandOff, OutboundSms
-from tambuli.channels.registry import route_all_to
+from tambuli.channels.config.registry import route_all_to
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher

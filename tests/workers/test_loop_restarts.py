@@ -23,7 +23,7 @@ from tambuli.api.app import build_app
 from tambuli.api.runtime import runtime_of_app
 from tambuli.api.send_lane import SendLane
 from tambuli.billing import service as billing
-from tambuli.channels.simulator import SimulatorChannel
+from tambuli.channels.sms.simulator import SimulatorChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.db.schema import messages

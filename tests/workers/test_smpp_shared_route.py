@@ -7,9 +7,9 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-from tambuli.channels.config import Secret, SmppChannelConfig
-from tambuli.channels.registry import route_all_to
-from tambuli.channels.smpp.channel import SmppChannel
+from tambuli.channels.config.registry import route_all_to
+from tambuli.channels.config.specs import Secret, SmppChannelConfig
+from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.messaging.delivery import DeliveryRules, Dispatcher

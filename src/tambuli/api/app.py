@@ -33,7 +33,7 @@ from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.gateway_callbacks import CHANNEL_CONFIG_STATE, GATEWAY_CALLBACK_ROUTES
 from tambuli.api.runtime import ApiRuntime
 from tambuli.channels.base import ChannelHealth
-from tambuli.channels.config import ChannelConfig
+from tambuli.channels.config.specs import ChannelConfig
 from tambuli.services import Services
 
 ROUTES: list[Any] = [

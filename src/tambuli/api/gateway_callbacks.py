@@ -18,8 +18,9 @@ from litestar import MediaType, Request, Response, route
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within
 from tambuli.channels.base import Receipt
-from tambuli.channels.config import ChannelConfig, HttpChannelConfig
-from tambuli.channels.http_presets import (
+from tambuli.channels.config.specs import ChannelConfig, HttpChannelConfig
+from tambuli.channels.multipart import InboundAssembler
+from tambuli.channels.sms.http_presets import (
     Fields,
     GatewayAssembler,
     UnreadableCallback,
@@ -28,7 +29,6 @@ from tambuli.channels.http_presets import (
     read_inbound,
     read_receipt,
 )
-from tambuli.channels.multipart import InboundAssembler
 from tambuli.errors import InvalidInput, NotFound
 from tambuli.messaging.receipts import MessageEvents
 

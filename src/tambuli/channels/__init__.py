@@ -1,1 +1,1 @@
-"""The only code that talks to operators: the simulator, SMPP and HTTP gateways."""
+"""The only code that talks to operators: SMS, airtime and WhatsApp channels, and their config."""

@@ -15,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tambuli.billing.models import check_amount, parse_usd
-from tambuli.channels.config import ChannelConfig, load_channel_config
-from tambuli.channels.http_presets import PRESET_DEFAULTS
+from tambuli.channels.config.file import load_channel_config
+from tambuli.channels.config.specs import ChannelConfig
+from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.clock import SystemClock
 from tambuli.db.engine import Database
 from tambuli.db.migrate import apply_migrations

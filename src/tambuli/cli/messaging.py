@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from tambuli.billing.models import format_usd
-from tambuli.channels.config import ChannelSpec, HttpChannelConfig, SmppChannelConfig
-from tambuli.channels.simulator import Submission
+from tambuli.channels.config.specs import ChannelSpec, HttpChannelConfig, SmppChannelConfig
+from tambuli.channels.sms.simulator import Submission
 from tambuli.cli.context import (
     clock,
     json_option,

@@ -12,7 +12,7 @@ from typing import Any
 
 from tambuli.billing import reservations as funds
 from tambuli.channels.base import Channel, HandOff, OutboundSms, Outcome
-from tambuli.channels.registry import Routed, Router
+from tambuli.channels.config.registry import Routed, Router
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.messaging import queue_store

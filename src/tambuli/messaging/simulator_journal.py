@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import Outcome
-from tambuli.channels.simulator import DueEvent, Submission
+from tambuli.channels.sms.simulator import DueEvent, Submission
 from tambuli.db.claims import DueRows, claim_due_rows
 from tambuli.db.engine import Database
 from tambuli.db.schema import simulator_messages

@@ -10,13 +10,9 @@ from typing import Any
 
 from litestar import Request, Response, get
 
-from tambuli.channels.config import (
-    ChannelConfig,
-    HttpChannelConfig,
-    SmppChannelConfig,
-    load_channel_config,
-)
-from tambuli.channels.http_presets import PRESET_DEFAULTS
+from tambuli.channels.config.file import load_channel_config
+from tambuli.channels.config.specs import ChannelConfig, HttpChannelConfig, SmppChannelConfig
+from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.clock import format_utc_timestamp
 from tambuli.errors import InvalidChannelConfig
 from tambuli.messaging import channel_status

@@ -31,17 +31,13 @@ import httpx
 from tambuli.campaigns.firing import fire_due_steps
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within, handle_replies
 from tambuli.channels.base import Channel, ChannelHealth
-from tambuli.channels.config import (
-    ChannelConfig,
-    HttpChannelConfig,
-    SmppChannelConfig,
-    build_default_config,
-)
-from tambuli.channels.http_gateway import HttpGatewayChannel
-from tambuli.channels.registry import ChannelRegistry
-from tambuli.channels.routing import RouteTable
-from tambuli.channels.simulator import SimulatorChannel
-from tambuli.channels.smpp.channel import SmppChannel
+from tambuli.channels.config.file import build_default_config
+from tambuli.channels.config.registry import ChannelRegistry
+from tambuli.channels.config.routing import RouteTable
+from tambuli.channels.config.specs import ChannelConfig, HttpChannelConfig, SmppChannelConfig
+from tambuli.channels.sms.http_gateway import HttpGatewayChannel
+from tambuli.channels.sms.simulator import SimulatorChannel
+from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits

@@ -34,8 +34,8 @@ from tambuli.channels.base import (
     OutboundSms,
     Outcome,
 )
-from tambuli.channels.config import BodyFormat, HttpChannelConfig, HttpMethod, Secret
-from tambuli.channels.http_presets import GatewayPreset, SendAnswer, find_preset
+from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod, Secret
+from tambuli.channels.sms.http_presets import GatewayPreset, SendAnswer, find_preset
 from tambuli.clock import Clock, SystemClock
 
 # Requests in flight per submit: enough to keep a batch moving without flooding the gateway.

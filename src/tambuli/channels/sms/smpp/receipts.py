@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from tambuli.alphabets import decode_gsm7_unpacked, decode_ucs2
 from tambuli.channels.base import ReceiptStatus
-from tambuli.channels.smpp.fields import (
+from tambuli.channels.sms.smpp.fields import (
     IEI_CONCAT_8BIT,
     IEI_CONCAT_16BIT,
     TAG_SAR_MSG_REF_NUM,

@@ -13,18 +13,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from tambuli.channels.base import ChannelEvents, InboundSms, Receipt, ReceiptStatus
-from tambuli.channels.config import SmppChannelConfig
+from tambuli.channels.config.specs import SmppChannelConfig
 from tambuli.channels.multipart import InboundAssembler
-from tambuli.channels.smpp.fields import ESM_CLASS_UDHI
-from tambuli.channels.smpp.pdus import ESME_ROK, ESME_RX_T_APPN, RESPONSE_BIT, Delivery
-from tambuli.channels.smpp.receipts import (
+from tambuli.channels.sms.smpp.fields import ESM_CLASS_UDHI
+from tambuli.channels.sms.smpp.pdus import ESME_ROK, ESME_RX_T_APPN, RESPONSE_BIT, Delivery
+from tambuli.channels.sms.smpp.receipts import (
     concat_from_sar,
     decode_short_message,
     is_receipt_type,
     read_receipt,
     split_user_data_header,
 )
-from tambuli.channels.smpp.session import SmppSession
+from tambuli.channels.sms.smpp.session import SmppSession
 from tambuli.clock import Clock
 
 # How many multipart messages' part IDs are remembered to fold their receipts into one.

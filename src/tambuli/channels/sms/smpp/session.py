@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tambuli.channels.smpp.pdus import (
+from tambuli.channels.sms.smpp.pdus import (
     ESME_RINVCMDID,
     ESME_ROK,
     ESME_RSYSERR,

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tambuli.channels.base import Outcome
-from tambuli.channels.config import SmppChannelConfig
-from tambuli.channels.smpp.fields import StatusKind, classify_command_status
-from tambuli.channels.smpp.pdus import Frame, read_c_string
-from tambuli.channels.smpp.receipts import normalise_message_id
-from tambuli.channels.smpp.session import AnswerHandler, SessionClosed, SmppSession
+from tambuli.channels.config.specs import SmppChannelConfig
+from tambuli.channels.sms.smpp.fields import StatusKind, classify_command_status
+from tambuli.channels.sms.smpp.pdus import Frame, read_c_string
+from tambuli.channels.sms.smpp.receipts import normalise_message_id
+from tambuli.channels.sms.smpp.session import AnswerHandler, SessionClosed, SmppSession
 
 # The first pause after a throttling answer; it doubles while the SMSC keeps throttling.
 THROTTLE_PAUSE_SECONDS = 0.5

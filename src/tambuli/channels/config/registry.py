@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tambuli.channels.base import Channel, LinkState
-from tambuli.channels.routing import (
+from tambuli.channels.config.routing import (
     SENDER_REFUSED_ERROR,
     RouteTable,
     SenderKind,

@@ -14,7 +14,7 @@ from enum import IntEnum
 
 import smpp34
 
-from tambuli.channels.smpp.fields import SubmitPart
+from tambuli.channels.sms.smpp.fields import SubmitPart
 from tambuli.records import frozen_record
 
 HEADER = struct.Struct(">IIII")

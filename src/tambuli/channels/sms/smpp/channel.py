@@ -25,13 +25,13 @@ from tambuli.channels.base import (
     OutboundSms,
     Outcome,
 )
-from tambuli.channels.config import BindMode, SmppChannelConfig
-from tambuli.channels.routing import describe_sender
-from tambuli.channels.smpp.fields import UDH_OCTETS, SubmitPart, build_submit_parts
-from tambuli.channels.smpp.inbox import SmppInbox
-from tambuli.channels.smpp.pdus import Address, Command, encode_submit
-from tambuli.channels.smpp.pump import NOT_BOUND_ERROR, PartAnswer, SubmitPump
-from tambuli.channels.smpp.session import (
+from tambuli.channels.config.routing import describe_sender
+from tambuli.channels.config.specs import BindMode, SmppChannelConfig
+from tambuli.channels.sms.smpp.fields import UDH_OCTETS, SubmitPart, build_submit_parts
+from tambuli.channels.sms.smpp.inbox import SmppInbox
+from tambuli.channels.sms.smpp.pdus import Address, Command, encode_submit
+from tambuli.channels.sms.smpp.pump import NOT_BOUND_ERROR, PartAnswer, SubmitPump
+from tambuli.channels.sms.smpp.session import (
     BindRefused,
     SessionClosed,
     SessionSettings,

@@ -1,0 +1,1 @@
+"""Channel config and routing: the config file read into records, the route table, the registry."""
