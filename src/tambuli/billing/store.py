@@ -17,9 +17,8 @@ from tambuli.billing.models import (
     Reservation,
     ReservationStatus,
 )
-from tambuli.db.bulk import execute_rows, insert_rows, insert_rows_returning_ids
-from tambuli.db.direct import fetch_one, fetch_rows_in, in_list
 from tambuli.db.schema import ledger_entries, organizations, reservations
+from tambuli.db.statements import execute, execute_many
 
 _RESERVATION_COLUMNS = [reservations.c[f.name] for f in fields(Reservation)]
 _BALANCE_COLUMNS = (
@@ -29,6 +28,10 @@ _BALANCE_COLUMNS = (
     organizations.c.auto_recharge_amount_micro,
 )
 
+_INSERT_RESERVATIONS = insert(reservations).returning(
+    reservations.c.id, sort_by_parameter_order=True
+)
+_INSERT_ENTRIES = insert(ledger_entries)
 
 _SELECT_BALANCE = select(*_BALANCE_COLUMNS).where(organizations.c.id == bindparam("org_id"))
 # The check and the change are one statement, so concurrent debits cannot overdraw.
@@ -66,7 +69,7 @@ def _to_balance(row: Sequence[Any]) -> Balance:
 
 async def select_balance(conn: AsyncConnection, org_id: int) -> Balance | None:
     """The organization's balance row, or None when it does not exist."""
-    row = await fetch_one(conn, _SELECT_BALANCE, {"org_id": org_id})
+    row = (await execute(conn, _SELECT_BALANCE, {"org_id": org_id})).first()
     return None if row is None else _to_balance(row)
 
 
@@ -86,7 +89,7 @@ async def add_to_balance(conn: AsyncConnection, org_id: int, delta_micro: int) -
     Returns the new balance, or None when the organization is missing or the balance too low.
     The check and the change are one statement, so concurrent debits cannot overdraw.
     """
-    row = await fetch_one(conn, _ADD_TO_BALANCE, {"org_id": org_id, "delta": delta_micro})
+    row = (await execute(conn, _ADD_TO_BALANCE, {"org_id": org_id, "delta": delta_micro})).first()
     return None if row is None else int(row[0])
 
 
@@ -96,7 +99,7 @@ async def debit_balance(conn: AsyncConnection, org_id: int, amount_micro: int) -
     None when the organization is missing or the balance too low. One statement, so concurrent
     debits cannot overdraw, and the auto-recharge settings come back without another query.
     """
-    row = await fetch_one(conn, _DEBIT_BALANCE, {"org_id": org_id, "amount": amount_micro})
+    row = (await execute(conn, _DEBIT_BALANCE, {"org_id": org_id, "amount": amount_micro})).first()
     return None if row is None else _to_balance(row)
 
 
@@ -147,12 +150,12 @@ async def insert_reservations(
         }
         for amount, reference in zip(amounts_micro, references, strict=True)
     ]
-    return await insert_rows_returning_ids(conn, reservations, rows)
+    return (await execute_many(conn, _INSERT_RESERVATIONS, rows)).scalars()
 
 
 async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
     """Append several ledger entries (dicts of column values, all with the same keys)."""
-    await insert_rows(conn, ledger_entries, entries)
+    await execute_many(conn, _INSERT_ENTRIES, entries)
 
 
 def _to_reservation(row: Sequence[Any]) -> Reservation:
@@ -173,7 +176,7 @@ async def select_reservation(conn: AsyncConnection, reservation_id: int) -> Rese
 
 _SELECT_RESERVATIONS = (
     select(*_RESERVATION_COLUMNS)
-    .where(reservations.c.id.in_(in_list("b_id")))
+    .where(reservations.c.id.in_(bindparam("id", expanding=True)))
     .order_by(reservations.c.id)
     .with_for_update()
 )
@@ -187,23 +190,22 @@ async def select_reservations(
     The lock (PostgreSQL; SQLite has one writer anyway) makes the status read here the status
     an update in the same transaction sees.
     """
-    # In ID order across chunks too: the lock order every batch keeps.
-    rows = await fetch_rows_in(conn, _SELECT_RESERVATIONS, "b_id", sorted(reservation_ids))
+    rows = await execute(conn, _SELECT_RESERVATIONS, {"id": reservation_ids})
     found = [_to_reservation(row) for row in rows]
     return {reservation.id: reservation for reservation in found}
 
 
-# Closes one held reservation per row (see db/bulk.py).
+# Closes one held reservation per row (see db/statements.py).
 _CLOSE_RESERVATION = (
     update(reservations)
     .where(
-        reservations.c.id == bindparam("b_id"),
+        reservations.c.id == bindparam("id"),
         reservations.c.status == ReservationStatus.HELD.value,
     )
     .values(
-        status=bindparam("b_status"),
-        charged_micro=bindparam("b_charged"),
-        closed_at=bindparam("b_now"),
+        status=bindparam("status"),
+        charged_micro=bindparam("charged"),
+        closed_at=bindparam("now"),
     )
 )
 
@@ -216,10 +218,10 @@ async def close_reservations(
 ) -> None:
     """Mark held reservations (ID, charge) settled or released (lock them first)."""
     rows = [
-        {"b_id": reservation_id, "b_charged": charged, "b_status": status.value, "b_now": now}
+        {"id": reservation_id, "charged": charged, "status": status.value, "now": now}
         for reservation_id, charged in charges
     ]
-    await execute_rows(conn, _CLOSE_RESERVATION, rows)
+    await execute_many(conn, _CLOSE_RESERVATION, rows)
 
 
 async def update_auto_recharge(

@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.matching import conditions_clause
 from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber, search_phone_digits
-from tambuli.db.direct import fetch_one
 from tambuli.db.schema import (
     contact_field_values,
     contact_group_members,
@@ -35,6 +34,7 @@ from tambuli.db.schema import (
     contacts,
     custom_fields,
 )
+from tambuli.db.statements import execute
 from tambuli.db.text_search import escape_like
 
 _CONTACT_COLUMNS = (
@@ -344,9 +344,10 @@ def _parse_value_map(raw: Any) -> dict[int, str]:
 
 async def select_contact(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
     """One contact with its groups and custom field values, or None."""
-    # The hottest read of the API: on SQLite it runs on the driver's own cursor (db/direct.py).
+    # The hottest read of the API: a constant, so on SQLite it runs on the driver's own cursor
+    # (db/statements.py).
     query = _SINGLE_CONTACT_QUERIES[conn.dialect.name]
-    row = await fetch_one(conn, query, {"contact_id": contact_id, "org_id": org_id})
+    row = (await execute(conn, query, {"contact_id": contact_id, "org_id": org_id})).first()
     if row is None:
         return None
     group_ids = sorted(int(g) for g in row.group_list.split(",")) if row.group_list else []

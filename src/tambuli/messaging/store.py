@@ -11,9 +11,9 @@ from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
-from tambuli.db.bulk import insert_rows_returning_ids
 from tambuli.db.claims import DueRows, any_due_row
 from tambuli.db.schema import contacts, message_dedup, messages
+from tambuli.db.statements import execute_many
 from tambuli.db.text_search import escape_like
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.views import StoredMessage, UnhandledInbound
@@ -124,12 +124,15 @@ def _queued_row(new: NewMessage, reservation_id: int | None) -> dict[str, Any]:
     }
 
 
+_INSERT_MESSAGES = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+
+
 async def insert_queued_messages(
     conn: AsyncConnection, news: Sequence[NewMessage], reservation_ids: Sequence[int | None]
 ) -> list[int]:
     """Store outbound messages, due at once, in one statement; their row IDs in order."""
     rows = [_queued_row(n, r) for n, r in zip(news, reservation_ids, strict=True)]
-    return await insert_rows_returning_ids(conn, messages, rows)
+    return (await execute_many(conn, _INSERT_MESSAGES, rows)).scalars()
 
 
 async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:

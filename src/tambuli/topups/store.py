@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.bulk import bind_rows
 from tambuli.db.claims import DueRows, any_due_row, claim_due_rows, count_queued_rows
 from tambuli.db.schema import contacts, topup_dedup, topups
+from tambuli.db.statements import execute_many
 from tambuli.db.text_search import escape_like
 from tambuli.topups.models import StoredTopup, TopupStatus
 
@@ -20,7 +20,6 @@ _OPEN = (TopupStatus.QUEUED.value, TopupStatus.SENDING.value)
 _DUE_TOPUPS = DueRows(
     topups,
     topups.c.next_attempt_at,
-    # Spelled out: an IN list would be a parameter of varying length (see db/direct.py).
     where=(or_(*(topups.c.status == status for status in _OPEN)),),
     returning=tuple(topups.c),
     leased=("lease_until",),
@@ -170,21 +169,26 @@ async def any_due_topup(conn: AsyncConnection, now: datetime) -> bool:
     return await any_due_row(conn, _DUE_TOPUPS, now=now)
 
 
+_BEGIN_ATTEMPT = (
+    update(topups)
+    .where(topups.c.id == bindparam("topup_id"))
+    .values(
+        status=TopupStatus.SENDING.value,
+        attempts=bindparam("attempts"),
+        pending_ref=bindparam("ref"),
+        updated_at=bindparam("now"),
+    )
+)
+# Sets the columns each row names beside its topup_id (SQLAlchemy's executemany sets a
+# parameter named like a column that the statement does not bind itself).
+_UPDATE_TOPUP = update(topups).where(topups.c.id == bindparam("topup_id"))
+
+
 async def begin_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Mark claimed top-ups as being sent: keys topup_id, attempts, ref, now."""
     if not rows:
         return
-    await conn.execute(
-        update(topups)
-        .where(topups.c.id == bindparam("b_topup_id"))
-        .values(
-            status=TopupStatus.SENDING.value,
-            attempts=bindparam("b_attempts"),
-            pending_ref=bindparam("b_ref"),
-            updated_at=bindparam("b_now"),
-        ),
-        bind_rows(rows),
-    )
+    await execute_many(conn, _BEGIN_ATTEMPT, rows)
 
 
 async def select_still_claimed(
@@ -227,14 +231,8 @@ async def update_topups(conn: AsyncConnection, changes: Sequence[dict[str, Any]]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in changes:
         groups.setdefault(tuple(sorted(change)), []).append(change)
-    for keys, rows in groups.items():
-        columns = [k for k in keys if k != "topup_id"]
-        await conn.execute(
-            update(topups)
-            .where(topups.c.id == bindparam("b_topup_id"))
-            .values({c: bindparam(f"b_{c}") for c in columns}),
-            bind_rows(rows),
-        )
+    for rows in groups.values():
+        await execute_many(conn, _UPDATE_TOPUP, rows)
 
 
 @dataclass(frozen=True)
