@@ -77,8 +77,8 @@ async def select_balances(conn: AsyncConnection, org_ids: Sequence[int]) -> dict
     """The balance rows of these organizations (missing ones left out), in one query."""
     if not org_ids:
         return {}
-    rows = await conn.execute(
-        select(organizations.c.id, *_BALANCE_COLUMNS).where(organizations.c.id.in_(org_ids))
+    rows = await execute(
+        conn, select(organizations.c.id, *_BALANCE_COLUMNS).where(organizations.c.id.in_(org_ids))
     )
     return {int(row[0]): _to_balance(row[1:]) for row in rows}
 
@@ -116,7 +116,8 @@ async def insert_entry(
     now: datetime,
 ) -> None:
     """Append one ledger entry."""
-    await conn.execute(
+    await execute(
+        conn,
         insert(ledger_entries).values(
             org_id=org_id,
             kind=kind.value,
@@ -126,7 +127,7 @@ async def insert_entry(
             reference=reference,
             reservation_id=reservation_id,
             created_at=now,
-        )
+        ),
     )
 
 
@@ -169,7 +170,9 @@ def _to_reservation(row: Sequence[Any]) -> Reservation:
 async def select_reservation(conn: AsyncConnection, reservation_id: int) -> Reservation | None:
     """One reservation, or None."""
     row = (
-        await conn.execute(select(*_RESERVATION_COLUMNS).where(reservations.c.id == reservation_id))
+        await execute(
+            conn, select(*_RESERVATION_COLUMNS).where(reservations.c.id == reservation_id)
+        )
     ).one_or_none()
     return None if row is None else _to_reservation(row)
 
@@ -228,14 +231,15 @@ async def update_auto_recharge(
     conn: AsyncConnection, org_id: int, enabled: bool, threshold_micro: int, amount_micro: int
 ) -> bool:
     """Store auto-recharge settings; False if the organization does not exist."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         update(organizations)
         .where(organizations.c.id == org_id)
         .values(
             auto_recharge=enabled,
             auto_recharge_threshold_micro=threshold_micro,
             auto_recharge_amount_micro=amount_micro,
-        )
+        ),
     )
     return int(result.rowcount) == 1
 
@@ -248,7 +252,7 @@ async def select_entries(
     query = select(ledger_entries).where(ledger_entries.c.org_id == org_id)
     if before_id is not None:
         query = query.where(ledger_entries.c.id < before_id)
-    rows = await conn.execute(query.order_by(ledger_entries.c.id.desc()).limit(limit))
+    rows = await execute(conn, query.order_by(ledger_entries.c.id.desc()).limit(limit))
     return [
         LedgerEntry(
             id=int(r.id),

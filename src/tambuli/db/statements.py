@@ -22,8 +22,9 @@ The fast path's rules stay in here:
   or one longer than the largest size, runs on SQLAlchemy's path.
 
 Each statement runs in the caller's transaction: the raw cursor belongs to the same connection,
-and SQLite statements never yield the event loop (see sqlite_inline.py). Streaming reads
-(`AsyncConnection.stream`, for CSV exports) have no equivalent here and stay on SQLAlchemy.
+and SQLite statements never yield the event loop (see sqlite_inline.py). The pair returns
+whole results; a read too large to hold would stream with SQLAlchemy's `AsyncConnection.stream`
+(none does today: CSV exports read in pages).
 """
 
 from __future__ import annotations
@@ -64,9 +65,8 @@ class Rows(list[Any]):
     name (and as a dict through `_mapping`), like SQLAlchemy's own rows.
     """
 
-    def __init__(self, rows: Iterable[Any] = (), rowcount: int = -1) -> None:
-        super().__init__(rows)
-        self.rowcount = rowcount
+    # Rows changed by an INSERT, UPDATE or DELETE; -1 when unknown (a SELECT).
+    rowcount: int = -1
 
     def all(self) -> list[Any]:
         """Every row."""
@@ -156,19 +156,19 @@ class _Plan:
             if slot.convert is not None
         )
 
-    def convert(self, rows: list[tuple[Any, ...]]) -> list[Any]:
+    def convert(self, rows: list[tuple[Any, ...]]) -> Rows:
         """Result rows with each column converted as its type converts it."""
         make = self.row_type
         if not any(self.results):
-            return [make(row) for row in rows]
+            return Rows(map(make, rows))
         converters = self.results
-        return [
+        return Rows(
             make(
                 value if convert is None or value is None else convert(value)
                 for value, convert in zip(row, converters, strict=True)
             )
             for row in rows
-        ]
+        )
 
 
 @dataclass
@@ -183,7 +183,7 @@ class _Prepared:
     # Whether the fast path can run it at all (it cannot run literal IN lists and the like).
     plannable: bool
     # The compiled forms: one per tuple of IN-list sizes (the empty tuple without lists).
-    forms: dict[tuple[Any, ...], _Plan] = field(default_factory=dict)
+    forms: dict[tuple[Any, ...], _Plan | None] = field(default_factory=dict)
 
 
 _DML = (Insert, Update)
@@ -257,17 +257,20 @@ def _prepared_for(statement: Any, remember: bool) -> _Prepared:
     return prepared
 
 
-def _seen_before(statement: Any) -> bool:
-    """Whether the statement ran before: a statement run twice is worth compiling here."""
-    if statement in _prepared:
-        return True
-    if statement in _seen:
+def _look_up(statement: Any) -> tuple[_Prepared, bool]:
+    """The prepared statement, and whether it ran before: a statement run twice is worth
+    compiling here."""
+    prepared = _prepared.get(statement)
+    if prepared is not None:
+        return prepared, True
+    seen = statement in _seen
+    if seen:
         del _seen[statement]
-        return True
-    if len(_seen) >= _SEEN_SIZE:
-        del _seen[next(iter(_seen))]
-    _seen[statement] = None
-    return False
+    else:
+        if len(_seen) >= _SEEN_SIZE:
+            del _seen[next(iter(_seen))]
+        _seen[statement] = None
+    return _prepared_for(statement, remember=seen), seen
 
 
 def _convert_parameter(bind_type: TypeEngine[Any], dialect: Dialect) -> Converter | None:
@@ -290,7 +293,8 @@ def _compile(
     sizes: tuple[int, ...],
     dialect: Dialect,
     many: bool,
-) -> _Plan:
+) -> _Plan | None:
+    """The statement compiled for SQLite; None when only SQLAlchemy's path can run it."""
     statement = prepared.statement
     bound = {prepared.renames.get(key, key) for key in keys}
     compiled = statement.compile(
@@ -298,6 +302,9 @@ def _compile(
         column_keys=sorted(bound) if isinstance(statement, _DML) else None,
         for_executemany=many,
     )
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # Python-side column defaults are computed by SQLAlchemy's execution.
+        return None
     sql = str(compiled)
     order = list(compiled.positiontup or ())
     places: dict[str, tuple[str, int]] = {}
@@ -376,24 +383,28 @@ def _plan_for(
             filled[name] = values + [values[-1]] * (size - len(values))
             found.append(size)
         parameters, sizes = filled, tuple(found)
-    form_key = (*sizes, *sorted(parameters), many, id(dialect))
-    plan = prepared.forms.get(form_key)
-    if plan is None:
-        plan = _compile(prepared, sorted(parameters), sizes, dialect, many)
-        prepared.forms[form_key] = plan
-    return plan, parameters
+    # The keys in the caller's order: one call site gives them in one order, and sorting them
+    # cost more than the rest of this lookup.
+    form_key = (*sizes, *parameters, many, id(dialect))
+    if form_key in prepared.forms:
+        plan = prepared.forms[form_key]
+    else:
+        plan = prepared.forms[form_key] = _compile(
+            prepared, sorted(parameters), sizes, dialect, many
+        )
+    return None if plan is None else (plan, parameters)
 
 
-def _raw_sqlite_connection(conn: AsyncConnection) -> sqlite3.Connection:
-    """The sqlite3 connection under a started SQLAlchemy connection (its transaction's)."""
-    raw = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+def _sqlite_transaction(conn: AsyncConnection) -> tuple[sqlite3.Connection, Dialect] | None:
+    """The sqlite3 connection under a SQLAlchemy connection in a transaction, and its dialect;
+    None on PostgreSQL or outside a transaction (which SQLAlchemy begins on its own, and the
+    raw cursor would not)."""
+    sync = conn.sync_connection
+    if sync is None or sync.dialect.name != "sqlite" or not sync.in_transaction():
+        return None
+    raw = sync.connection.driver_connection
     assert isinstance(raw, sqlite3.Connection)
-    return raw
-
-
-def _on_fast_path(conn: AsyncConnection, seen: bool) -> bool:
-    # Outside a transaction SQLAlchemy begins one on its own; the raw cursor would not.
-    return seen and conn.dialect.name == "sqlite" and conn.in_transaction()
+    return raw, sync.dialect
 
 
 async def _execute_by_sqlalchemy(
@@ -406,11 +417,9 @@ async def _execute_by_sqlalchemy(
         else:
             parameters = {renames.get(k, k): v for k, v in parameters.items()}
     result = await conn.execute(prepared.statement, parameters)
-    if not result.returns_rows:
-        return Rows((), result.rowcount)
-    rows = Rows(result)
-    rows.rowcount = len(rows) if _counts_returned(prepared.statement) else result.rowcount
-    return rows
+    rows = Rows(result if result.returns_rows else ())
+    counted = result.returns_rows and _counts_returned(prepared.statement)
+    return _counted(rows, len(rows) if counted else result.rowcount)
 
 
 async def execute(
@@ -418,21 +427,19 @@ async def execute(
 ) -> Rows:
     """Run one statement with its named parameters in the caller's transaction; its rows."""
     parameters = parameters or {}
-    seen = _seen_before(statement)
-    prepared = _prepared_for(statement, remember=seen)
-    found = None
-    if _on_fast_path(conn, seen):
-        found = _plan_for(prepared, parameters, conn.dialect, many=False)
-    if found is None:
+    prepared, seen = _look_up(statement)
+    sqlite = _sqlite_transaction(conn) if seen else None
+    found = None if sqlite is None else _plan_for(prepared, parameters, sqlite[1], many=False)
+    if sqlite is None or found is None:
         return await _execute_by_sqlalchemy(conn, prepared, dict(parameters))
     plan, bound = found
-    cursor = sqlite3.Cursor(_raw_sqlite_connection(conn))
+    cursor = sqlite3.Cursor(sqlite[0])
     try:
         rows = cursor.execute(plan.sql, plan.bind(bound)).fetchall()
         rowcount = len(rows) if plan.counts_returned else cursor.rowcount
     finally:
         cursor.close()
-    return Rows(plan.convert(rows), rowcount)
+    return _counted(plan.convert(rows), rowcount)
 
 
 async def execute_many(
@@ -446,23 +453,20 @@ async def execute_many(
     that runs on the fast path; any other RETURNING runs on SQLAlchemy's.
     """
     if not rows:
-        return Rows((), 0)
-    seen = _seen_before(statement)
-    prepared = _prepared_for(statement, remember=seen)
+        return _counted(Rows(), 0)
+    prepared, seen = _look_up(statement)
     returning = isinstance(statement, Insert) and bool(statement._returning)
+    sqlite = _sqlite_transaction(conn) if seen else None
     found = None
-    if _on_fast_path(conn, seen) and (not returning or _returns_id(statement)):
+    if sqlite is not None and (not returning or _returns_id(statement)):
         # The new IDs are read back from the rowids; the executemany itself returns nothing.
-        if returning:
-            assert isinstance(statement, Insert)
-            prepared = _prepared_for(_without_returning(statement), remember=True)
-        found = _plan_for(prepared, rows[0], conn.dialect, many=True)
-    if found is None:
-        prepared = _prepared_for(statement, remember=seen)
+        plain = _without_returning(statement) if returning else statement
+        found = _plan_for(_prepared_for(plain, remember=True), rows[0], sqlite[1], many=True)
+    if sqlite is None or found is None:
         return await _execute_by_sqlalchemy(conn, prepared, [dict(row) for row in rows])
+    raw, dialect = sqlite
     plan = found[0]
     parameters = [plan.bind(row) for row in rows]
-    raw = _raw_sqlite_connection(conn)
     # A plain cursor: the connection's own (sqlite_inline.InlineCursor) expects to be called
     # from SQLAlchemy's execution.
     cursor = sqlite3.Cursor(raw)
@@ -472,11 +476,15 @@ async def execute_many(
     finally:
         cursor.close()
     if not returning:
-        return Rows((), rowcount)
-    assert isinstance(statement, Insert)
-    new_ids = _new_ids(raw, statement.table, len(rows), conn.dialect)
+        return _counted(Rows(), rowcount)
     row_type = _row_type(("id",))
-    return Rows((row_type((i,)) for i in new_ids), rowcount)
+    new_ids = _new_ids(raw, statement.table, len(rows), dialect)
+    return _counted(Rows(row_type((i,)) for i in new_ids), rowcount)
+
+
+def _counted(rows: Rows, rowcount: int) -> Rows:
+    rows.rowcount = rowcount
+    return rows
 
 
 def _returns_id(statement: Any) -> bool:

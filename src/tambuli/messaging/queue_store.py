@@ -237,11 +237,12 @@ async def select_known_operator_ids(
     conn: AsyncConnection, channel: str, operator_message_ids: Sequence[str]
 ) -> set[str]:
     """Which of these operator message IDs a message of the channel carries."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(messages.c.operator_message_id).where(
             messages.c.channel == channel,
             messages.c.operator_message_id.in_(list(operator_message_ids)),
-        )
+        ),
     )
     return {r.operator_message_id for r in rows}
 
@@ -254,7 +255,8 @@ async def fail_queued_messages_of_runs(
     if not run_ids:
         return []
     held = and_(messages.c.lease_until.is_not(None), messages.c.lease_until > now)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         update(messages)
         .where(
             messages.c.campaign_run_id.in_(sorted(set(run_ids))),
@@ -269,7 +271,7 @@ async def fail_queued_messages_of_runs(
             lease_until=None,
             updated_at=now,
         )
-        .returning(messages.c.reservation_id)
+        .returning(messages.c.reservation_id),
     )
     return [int(r) for r in rows.scalars() if r is not None]
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.claims import DueRows, any_due_row, claim_due_rows, count_queued_rows
 from tambuli.db.schema import contacts, topup_dedup, topups
-from tambuli.db.statements import execute_many
+from tambuli.db.statements import execute, execute_many
 from tambuli.db.text_search import escape_like
 from tambuli.topups.models import StoredTopup, TopupStatus
 
@@ -76,7 +76,8 @@ async def insert_topups(
     """Store new top-ups (dicts of column values) in one statement; the records, in order."""
     if not rows:
         return []
-    result = await conn.execute(
+    result = await execute_many(
+        conn,
         insert(topups).returning(*topups.c, sort_by_parameter_order=True),
         [dict(row) for row in rows],
     )
@@ -86,7 +87,8 @@ async def insert_topups(
 async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:
     """Claim clientDedup keys (org_id, key, top-up row ID); the primary key refuses repeats."""
     if keys:
-        await conn.execute(
+        await execute_many(
+            conn,
             insert(topup_dedup),
             [{"org_id": o, "client_dedup": k, "topup_id": t} for o, k, t in keys],
         )
@@ -99,10 +101,11 @@ async def select_topups_by_dedup_keys(
     found: dict[tuple[int, str], StoredTopup] = {}
     for org_id in sorted({org for org, _ in keys}):
         wanted = sorted(key for org, key in keys if org == org_id)
-        rows = await conn.execute(
+        rows = await execute(
+            conn,
             select(*_COLUMNS, topup_dedup.c.client_dedup.label("dedup_key"))
             .select_from(_WITH_CONTACT.join(topup_dedup, topup_dedup.c.topup_id == topups.c.id))
-            .where(topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup.in_(wanted))
+            .where(topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup.in_(wanted)),
         )
         for row in rows:
             found[(org_id, row.dedup_key)] = _to_topup(row)
@@ -112,10 +115,11 @@ async def select_topups_by_dedup_keys(
 async def select_topup(conn: AsyncConnection, org_id: int, row_id: int) -> StoredTopup | None:
     """One top-up of the organization, with its contact's names."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             select(*_COLUMNS)
             .select_from(_WITH_CONTACT)
-            .where(topups.c.id == row_id, topups.c.org_id == org_id)
+            .where(topups.c.id == row_id, topups.c.org_id == org_id),
         )
     ).first()
     return None if row is None else _to_topup(row)
@@ -126,10 +130,11 @@ async def select_topup_by_dedup(
 ) -> StoredTopup | None:
     """The top-up that used this clientDedup, if any."""
     found = (
-        await conn.execute(
+        await execute(
+            conn,
             select(topup_dedup.c.topup_id).where(
                 topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup == client_dedup
-            )
+            ),
         )
     ).first()
     return None if found is None else await select_topup(conn, org_id, int(found.topup_id))
@@ -150,7 +155,8 @@ async def claim_topup(
 ) -> StoredTopup | None:
     """Take one top-up if it is due now (a synchronous request carrying on after a reroute)."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             update(topups)
             .where(
                 topups.c.id == row_id,
@@ -158,7 +164,7 @@ async def claim_topup(
                 topups.c.next_attempt_at <= now,
             )
             .values(next_attempt_at=lease_until, lease_until=lease_until)
-            .returning(*topups.c)
+            .returning(*topups.c),
         )
     ).first()
     return None if row is None else _to_topup(row)
@@ -202,10 +208,11 @@ async def select_still_claimed(
     if not claims:
         return set()
     leases = dict(claims)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(topups.c.id, topups.c.lease_until)
         .where(topups.c.id.in_(list(leases)), topups.c.status.in_(_OPEN))
-        .with_for_update()
+        .with_for_update(),
     )
     return {int(r.id) for r in rows if r.lease_until == leases[int(r.id)]}
 
@@ -216,10 +223,11 @@ async def select_contact_names(
     """First and last names of the organization's contacts among these IDs."""
     if not contact_ids:
         return {}
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(contacts.c.id, contacts.c.first_name, contacts.c.last_name).where(
             contacts.c.org_id == org_id, contacts.c.id.in_(sorted(set(contact_ids)))
-        )
+        ),
     )
     return {int(r.id): (r.first_name or "", r.last_name or "") for r in rows}
 
@@ -280,12 +288,13 @@ async def select_topups_before(
     clause = _filter_clause(org_id, wanted)
     if before_id is not None:
         clause = and_(clause, topups.c.id < before_id)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(*_COLUMNS)
         .select_from(_WITH_CONTACT)
         .where(clause)
         .order_by(topups.c.id.desc())
-        .limit(limit)
+        .limit(limit),
     )
     return [_to_topup(r) for r in rows]
 
@@ -294,13 +303,14 @@ async def select_topups_page(
     conn: AsyncConnection, org_id: int, wanted: TopupFilter, offset: int, limit: int
 ) -> list[StoredTopup]:
     """Newest first, classic paging."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(*_COLUMNS)
         .select_from(_WITH_CONTACT)
         .where(_filter_clause(org_id, wanted))
         .order_by(topups.c.id.desc())
         .offset(offset)
-        .limit(limit)
+        .limit(limit),
     )
     return [_to_topup(r) for r in rows]
 
