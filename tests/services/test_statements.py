@@ -201,6 +201,22 @@ async def test_an_in_list_of_any_length_finds_each_row_once(
         ]
 
 
+async def test_order_and_limit_cover_the_whole_in_list(db: Database, make_org: OrgFactory) -> None:
+    # One statement for the whole list, never one per chunk of it.
+    newest = (
+        select(reservations.c.id)
+        .where(reservations.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(reservations.c.id.desc())
+        .limit(3)
+    )
+    org = await make_org()
+    async with db.write() as conn:
+        rows = [held(org.org_id, 1, f"last{i}") for i in range(IN_LIST_SIZES[1] + 3)]
+        ids = (await execute_many(conn, INSERT_RESERVATIONS, rows)).scalars()
+        for _ in range(2):
+            assert (await execute(conn, newest, {"ids": ids})).scalars() == ids[::-1][:3]
+
+
 async def test_an_in_list_longer_than_the_largest_size_runs_too(
     db: Database, make_org: OrgFactory
 ) -> None:
