@@ -11,8 +11,9 @@ statement through SQLAlchemy's async Core cost about 100 µs of CPU here (greenl
 parameter and result processing, result objects), and an executemany 20 to 60 µs a row, where
 SQLite answers the one-row balance update of a batch in about 6 µs. Such a statement is
 compiled once, its parameters bound by position with the column types' own converters, and its
-result columns converted the same way. A statement built afresh for each call runs on
-SQLAlchemy's path, whose compiled cache serves it better than compiling it here each time.
+result columns converted the same way (sqlite_plans.py). A statement built afresh for each
+call runs on SQLAlchemy's path, whose compiled cache serves it better than compiling it here
+each time.
 
 The fast path's rules stay in here:
 - SQLAlchemy reserves column names for its own parameters in INSERT and UPDATE; a bind
@@ -30,32 +31,32 @@ whole results; a read too large to hold would stream with SQLAlchemy's `AsyncCon
 from __future__ import annotations
 
 import sqlite3
-from collections import namedtuple
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Executable, Table, bindparam, func, select
+from sqlalchemy import BindParameter, Executable, Table, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import CompoundSelect, Delete, Insert, Select, Update, visitors
-from sqlalchemy.types import TypeEngine
 
-from tambuli.db.types import UTCDateTime, format_sqlite_datetime
+from tambuli.db.sqlite_plans import (
+    SqlitePlan,
+    compile_plan,
+    counts_returned,
+    read_new_ids,
+    row_type,
+)
 
 # The places an IN list is given on SQLite (SQLite takes up to 32,766 parameters).
 IN_LIST_SIZES = (16, 64, 256, 1024, 4096)
-Converter = Callable[[Any], Any]
 # Plans kept, and statements remembered as seen once (a statement seen twice is a constant).
 _PLAN_CACHE_SIZE = 512
 _SEEN_SIZE = 1024
 # A bind parameter named like a column of the table written gets this prefix (see _renamed).
 _RENAMED_PREFIX = "_param_"
-
-# The rows of a batch mostly share their times (the batch's "now"); each is formatted once.
-_convert_datetime = lru_cache(maxsize=1024)(format_sqlite_datetime)
 
 
 class Rows(list[Any]):
@@ -107,70 +108,6 @@ class Rows(list[Any]):
         return self.one()[0]
 
 
-@dataclass(frozen=True)
-class _Slot:
-    """Where one positional parameter comes from: a row's key (and a place in its list), or a
-    value fixed in the statement."""
-
-    key: str | None
-    constant: Any
-    convert: Converter | None
-    index: int | None = None
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A statement compiled for SQLite: its SQL, its parameters in order, its result converters."""
-
-    sql: str
-    slots: tuple[_Slot, ...]
-    results: tuple[Converter | None, ...] = ()
-    # Result rows are tuples that also name their columns, as SQLAlchemy's rows do.
-    row_type: Callable[[Iterable[Any]], tuple[Any, ...]] = tuple
-    # Whether rowcount is the number of rows returned (see _counts_returned).
-    counts_returned: bool = False
-
-    def bind(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The row's parameters in statement order, converted as the column types convert them."""
-        values = [
-            constant if key is None else row[key] if index is None else row[key][index]
-            for key, constant, index in self._sources
-        ]
-        # Only the few parameters whose type converts anything are visited: a batch binds
-        # hundreds of rows.
-        for index, convert in self._conversions:
-            value = values[index]
-            if value is not None:
-                values[index] = convert(value)
-        return tuple(values)
-
-    @cached_property
-    def _sources(self) -> tuple[tuple[str | None, Any, int | None], ...]:
-        return tuple((slot.key, slot.constant, slot.index) for slot in self.slots)
-
-    @cached_property
-    def _conversions(self) -> tuple[tuple[int, Converter], ...]:
-        return tuple(
-            (index, slot.convert)
-            for index, slot in enumerate(self.slots)
-            if slot.convert is not None
-        )
-
-    def convert(self, rows: list[tuple[Any, ...]]) -> Rows:
-        """Result rows with each column converted as its type converts it."""
-        make = self.row_type
-        if not any(self.results):
-            return Rows(map(make, rows))
-        converters = self.results
-        return Rows(
-            make(
-                value if convert is None or value is None else convert(value)
-                for value, convert in zip(row, converters, strict=True)
-            )
-            for row in rows
-        )
-
-
 @dataclass
 class _Prepared:
     """A statement as it is compiled here: renamed, with its IN lists and compiled forms."""
@@ -183,7 +120,7 @@ class _Prepared:
     # Whether the fast path can run it at all (it cannot run literal IN lists and the like).
     plannable: bool
     # The compiled forms: one per tuple of IN-list sizes (the empty tuple without lists).
-    forms: dict[tuple[Any, ...], _Plan | None] = field(default_factory=dict)
+    forms: dict[tuple[Any, ...], SqlitePlan | None] = field(default_factory=dict)
 
 
 _DML = (Insert, Update)
@@ -273,88 +210,6 @@ def _look_up(statement: Any) -> tuple[_Prepared, bool]:
     return _prepared_for(statement, remember=seen), seen
 
 
-def _convert_parameter(bind_type: TypeEngine[Any], dialect: Dialect) -> Converter | None:
-    """How a value bound to a parameter of this type is handed to SQLite."""
-    if isinstance(bind_type, UTCDateTime):
-        return _convert_datetime
-    return bind_type.dialect_impl(dialect).bind_processor(dialect)
-
-
-def _caller_key(name: str, renames: Mapping[str, str]) -> str:
-    for caller, renamed in renames.items():
-        if renamed == name:
-            return caller
-    return name
-
-
-def _compile(
-    prepared: _Prepared,
-    keys: Sequence[str],
-    sizes: tuple[int, ...],
-    dialect: Dialect,
-    many: bool,
-) -> _Plan | None:
-    """The statement compiled for SQLite; None when only SQLAlchemy's path can run it."""
-    statement = prepared.statement
-    bound = {prepared.renames.get(key, key) for key in keys}
-    compiled = statement.compile(
-        dialect=dialect,
-        column_keys=sorted(bound) if isinstance(statement, _DML) else None,
-        for_executemany=many,
-    )
-    if compiled.insert_prefetch or compiled.update_prefetch:
-        # Python-side column defaults are computed by SQLAlchemy's execution.
-        return None
-    sql = str(compiled)
-    order = list(compiled.positiontup or ())
-    places: dict[str, tuple[str, int]] = {}
-    if prepared.lists:
-        lists = [prepared.renames.get(name, name) for name in prepared.lists]
-        # Only the shape counts: every other parameter is given a stand-in value.
-        values: dict[str, Any] = {bind.key: None for bind in compiled.binds.values()}
-        values.update({name: [0] * size for name, size in zip(lists, sizes, strict=True)})
-        expanded = compiled.construct_expanded_state(values, escape_names=False)
-        sql, order = expanded.statement, list(expanded.positiontup or ())
-        for name, pieces in expanded.parameter_expansion.items():
-            places.update({piece: (name, index) for index, piece in enumerate(pieces)})
-    slots = []
-    for name in order:
-        if name in places:
-            list_name, index = places[name]
-            bind = compiled.binds[list_name]
-            convert = _convert_parameter(bind.type, dialect)
-            slots.append(_Slot(_caller_key(list_name, prepared.renames), None, convert, index))
-            continue
-        bind = compiled.binds[name]
-        convert = _convert_parameter(bind.type, dialect)
-        if bind.key in bound:
-            slots.append(_Slot(_caller_key(bind.key, prepared.renames), None, convert))
-        elif bind.required:
-            raise KeyError(f"no value for {bind.key!r}")
-        else:
-            slots.append(_Slot(None, bind.effective_value, convert))
-    columns = list(statement.exported_columns)
-    results = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-    )
-    row_type = _row_type(tuple(column.key for column in columns))
-    return _Plan(sql, tuple(slots), results, row_type, _counts_returned(statement))
-
-
-def _counts_returned(statement: Any) -> bool:
-    """Whether the statement's rowcount is its number of rows: an INSERT, UPDATE or DELETE …
-    RETURNING returns a row per row it changed, and sqlite3 counts them only once the
-    statement is reset."""
-    return isinstance(statement, (Insert, Update, Delete)) and bool(statement._returning)
-
-
-@lru_cache(maxsize=_PLAN_CACHE_SIZE)
-def _row_type(names: tuple[str, ...]) -> Callable[[Iterable[Any]], tuple[Any, ...]]:
-    base = namedtuple("Row", names, rename=True)  # type: ignore[misc]
-    row = type("Row", (base,), {"__slots__": (), "_mapping": property(base._asdict)})
-    return row._make  # type: ignore[no-any-return,attr-defined]
-
-
 def _in_list_size(length: int) -> int | None:
     for size in IN_LIST_SIZES:
         if length <= size:
@@ -364,7 +219,7 @@ def _in_list_size(length: int) -> int | None:
 
 def _plan_for(
     prepared: _Prepared, parameters: Mapping[str, Any], dialect: Dialect, many: bool
-) -> tuple[_Plan, Mapping[str, Any]] | None:
+) -> tuple[SqlitePlan, Mapping[str, Any]] | None:
     """The compiled form for these parameters and the parameters it binds; None when the fast
     path cannot run them."""
     if not prepared.plannable:
@@ -389,8 +244,14 @@ def _plan_for(
     if form_key in prepared.forms:
         plan = prepared.forms[form_key]
     else:
-        plan = prepared.forms[form_key] = _compile(
-            prepared, sorted(parameters), sizes, dialect, many
+        plan = prepared.forms[form_key] = compile_plan(
+            prepared.statement,
+            prepared.renames,
+            prepared.lists,
+            sorted(parameters),
+            sizes,
+            dialect,
+            many,
         )
     return None if plan is None else (plan, parameters)
 
@@ -418,7 +279,7 @@ async def _execute_by_sqlalchemy(
             parameters = {renames.get(k, k): v for k, v in parameters.items()}
     result = await conn.execute(prepared.statement, parameters)
     rows = Rows(result if result.returns_rows else ())
-    counted = result.returns_rows and _counts_returned(prepared.statement)
+    counted = result.returns_rows and counts_returned(prepared.statement)
     return _counted(rows, len(rows) if counted else result.rowcount)
 
 
@@ -439,7 +300,7 @@ async def execute(
         rowcount = len(rows) if plan.counts_returned else cursor.rowcount
     finally:
         cursor.close()
-    return _counted(plan.convert(rows), rowcount)
+    return _counted(Rows(plan.convert(rows)), rowcount)
 
 
 async def execute_many(
@@ -477,9 +338,9 @@ async def execute_many(
         cursor.close()
     if not returning:
         return _counted(Rows(), rowcount)
-    row_type = _row_type(("id",))
-    new_ids = _new_ids(raw, statement.table, len(rows), dialect)
-    return _counted(Rows(row_type((i,)) for i in new_ids), rowcount)
+    make_row = row_type(("id",))
+    new_ids = read_new_ids(raw, statement.table, len(rows), dialect)
+    return _counted(Rows(make_row((i,)) for i in new_ids), rowcount)
 
 
 def _counted(rows: Rows, rowcount: int) -> Rows:
@@ -500,34 +361,8 @@ def _returns_id(statement: Any) -> bool:
 
 @lru_cache(maxsize=_PLAN_CACHE_SIZE)
 def _without_returning(statement: Insert) -> Insert:
-    # The new IDs are read back from SQLite's rowids (_new_ids); SQLAlchemy has no public way
+    # The new IDs are read back from SQLite's rowids (read_new_ids); SQLAlchemy has no public way
     # to drop a RETURNING clause.
     plain = statement._generate()
     plain._returning = ()
     return plain
-
-
-@lru_cache(maxsize=_PLAN_CACHE_SIZE)
-def _count_ids_between(table: Table, dialect: Dialect) -> str:
-    query = (
-        select(func.count())
-        .select_from(table)
-        .where(table.c.id.between(bindparam("first"), bindparam("last")))
-    )
-    return str(query.compile(dialect=dialect))
-
-
-def _new_ids(raw: sqlite3.Connection, table: Any, count: int, dialect: Dialect) -> range:
-    cursor = sqlite3.Cursor(raw)
-    try:
-        last = int(cursor.execute("SELECT last_insert_rowid()").fetchone()[0])
-        first = last - count + 1
-        # The write transaction holds SQLite's only write lock, and a new rowid is one more than
-        # the largest, so one executemany's rows are numbered first..last. SQLite numbers at
-        # random only once an ID reaches 2**63 - 1; the count makes sure that never went unseen.
-        found = cursor.execute(_count_ids_between(table, dialect), (first, last)).fetchone()[0]
-    finally:
-        cursor.close()
-    if found != count:
-        raise RuntimeError(f"{table.name}: the new rows are not numbered {first}..{last}")
-    return range(first, last + 1)
