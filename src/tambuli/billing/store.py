@@ -17,9 +17,8 @@ from tambuli.billing.models import (
     Reservation,
     ReservationStatus,
 )
-from tambuli.db.bulk import execute_rows, insert_rows, insert_rows_returning_ids
-from tambuli.db.direct import fetch_one, fetch_rows_in, in_list
 from tambuli.db.schema import ledger_entries, organizations, reservations
+from tambuli.db.statements import execute, execute_many
 
 _RESERVATION_COLUMNS = [reservations.c[f.name] for f in fields(Reservation)]
 _BALANCE_COLUMNS = (
@@ -29,6 +28,10 @@ _BALANCE_COLUMNS = (
     organizations.c.auto_recharge_amount_micro,
 )
 
+_INSERT_RESERVATIONS = insert(reservations).returning(
+    reservations.c.id, sort_by_parameter_order=True
+)
+_INSERT_ENTRIES = insert(ledger_entries)
 
 _SELECT_BALANCE = select(*_BALANCE_COLUMNS).where(organizations.c.id == bindparam("org_id"))
 # The check and the change are one statement, so concurrent debits cannot overdraw.
@@ -66,7 +69,7 @@ def _to_balance(row: Sequence[Any]) -> Balance:
 
 async def select_balance(conn: AsyncConnection, org_id: int) -> Balance | None:
     """The organization's balance row, or None when it does not exist."""
-    row = await fetch_one(conn, _SELECT_BALANCE, {"org_id": org_id})
+    row = (await execute(conn, _SELECT_BALANCE, {"org_id": org_id})).first()
     return None if row is None else _to_balance(row)
 
 
@@ -74,8 +77,8 @@ async def select_balances(conn: AsyncConnection, org_ids: Sequence[int]) -> dict
     """The balance rows of these organizations (missing ones left out), in one query."""
     if not org_ids:
         return {}
-    rows = await conn.execute(
-        select(organizations.c.id, *_BALANCE_COLUMNS).where(organizations.c.id.in_(org_ids))
+    rows = await execute(
+        conn, select(organizations.c.id, *_BALANCE_COLUMNS).where(organizations.c.id.in_(org_ids))
     )
     return {int(row[0]): _to_balance(row[1:]) for row in rows}
 
@@ -86,7 +89,7 @@ async def add_to_balance(conn: AsyncConnection, org_id: int, delta_micro: int) -
     Returns the new balance, or None when the organization is missing or the balance too low.
     The check and the change are one statement, so concurrent debits cannot overdraw.
     """
-    row = await fetch_one(conn, _ADD_TO_BALANCE, {"org_id": org_id, "delta": delta_micro})
+    row = (await execute(conn, _ADD_TO_BALANCE, {"org_id": org_id, "delta": delta_micro})).first()
     return None if row is None else int(row[0])
 
 
@@ -96,7 +99,7 @@ async def debit_balance(conn: AsyncConnection, org_id: int, amount_micro: int) -
     None when the organization is missing or the balance too low. One statement, so concurrent
     debits cannot overdraw, and the auto-recharge settings come back without another query.
     """
-    row = await fetch_one(conn, _DEBIT_BALANCE, {"org_id": org_id, "amount": amount_micro})
+    row = (await execute(conn, _DEBIT_BALANCE, {"org_id": org_id, "amount": amount_micro})).first()
     return None if row is None else _to_balance(row)
 
 
@@ -113,7 +116,8 @@ async def insert_entry(
     now: datetime,
 ) -> None:
     """Append one ledger entry."""
-    await conn.execute(
+    await execute(
+        conn,
         insert(ledger_entries).values(
             org_id=org_id,
             kind=kind.value,
@@ -123,7 +127,7 @@ async def insert_entry(
             reference=reference,
             reservation_id=reservation_id,
             created_at=now,
-        )
+        ),
     )
 
 
@@ -147,12 +151,12 @@ async def insert_reservations(
         }
         for amount, reference in zip(amounts_micro, references, strict=True)
     ]
-    return await insert_rows_returning_ids(conn, reservations, rows)
+    return (await execute_many(conn, _INSERT_RESERVATIONS, rows)).scalars()
 
 
 async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
     """Append several ledger entries (dicts of column values, all with the same keys)."""
-    await insert_rows(conn, ledger_entries, entries)
+    await execute_many(conn, _INSERT_ENTRIES, entries)
 
 
 def _to_reservation(row: Sequence[Any]) -> Reservation:
@@ -166,14 +170,16 @@ def _to_reservation(row: Sequence[Any]) -> Reservation:
 async def select_reservation(conn: AsyncConnection, reservation_id: int) -> Reservation | None:
     """One reservation, or None."""
     row = (
-        await conn.execute(select(*_RESERVATION_COLUMNS).where(reservations.c.id == reservation_id))
+        await execute(
+            conn, select(*_RESERVATION_COLUMNS).where(reservations.c.id == reservation_id)
+        )
     ).one_or_none()
     return None if row is None else _to_reservation(row)
 
 
 _SELECT_RESERVATIONS = (
     select(*_RESERVATION_COLUMNS)
-    .where(reservations.c.id.in_(in_list("b_id")))
+    .where(reservations.c.id.in_(bindparam("id", expanding=True)))
     .order_by(reservations.c.id)
     .with_for_update()
 )
@@ -187,23 +193,22 @@ async def select_reservations(
     The lock (PostgreSQL; SQLite has one writer anyway) makes the status read here the status
     an update in the same transaction sees.
     """
-    # In ID order across chunks too: the lock order every batch keeps.
-    rows = await fetch_rows_in(conn, _SELECT_RESERVATIONS, "b_id", sorted(reservation_ids))
+    rows = await execute(conn, _SELECT_RESERVATIONS, {"id": reservation_ids})
     found = [_to_reservation(row) for row in rows]
     return {reservation.id: reservation for reservation in found}
 
 
-# Closes one held reservation per row (see db/bulk.py).
+# Closes one held reservation per row (see db/statements.py).
 _CLOSE_RESERVATION = (
     update(reservations)
     .where(
-        reservations.c.id == bindparam("b_id"),
+        reservations.c.id == bindparam("id"),
         reservations.c.status == ReservationStatus.HELD.value,
     )
     .values(
-        status=bindparam("b_status"),
-        charged_micro=bindparam("b_charged"),
-        closed_at=bindparam("b_now"),
+        status=bindparam("status"),
+        charged_micro=bindparam("charged"),
+        closed_at=bindparam("now"),
     )
 )
 
@@ -216,24 +221,25 @@ async def close_reservations(
 ) -> None:
     """Mark held reservations (ID, charge) settled or released (lock them first)."""
     rows = [
-        {"b_id": reservation_id, "b_charged": charged, "b_status": status.value, "b_now": now}
+        {"id": reservation_id, "charged": charged, "status": status.value, "now": now}
         for reservation_id, charged in charges
     ]
-    await execute_rows(conn, _CLOSE_RESERVATION, rows)
+    await execute_many(conn, _CLOSE_RESERVATION, rows)
 
 
 async def update_auto_recharge(
     conn: AsyncConnection, org_id: int, enabled: bool, threshold_micro: int, amount_micro: int
 ) -> bool:
     """Store auto-recharge settings; False if the organization does not exist."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         update(organizations)
         .where(organizations.c.id == org_id)
         .values(
             auto_recharge=enabled,
             auto_recharge_threshold_micro=threshold_micro,
             auto_recharge_amount_micro=amount_micro,
-        )
+        ),
     )
     return int(result.rowcount) == 1
 
@@ -246,7 +252,7 @@ async def select_entries(
     query = select(ledger_entries).where(ledger_entries.c.org_id == org_id)
     if before_id is not None:
         query = query.where(ledger_entries.c.id < before_id)
-    rows = await conn.execute(query.order_by(ledger_entries.c.id.desc()).limit(limit))
+    rows = await execute(conn, query.order_by(ledger_entries.c.id.desc()).limit(limit))
     return [
         LedgerEntry(
             id=int(r.id),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.campaigns.store import Run
 from tambuli.db.schema import opt_outs, poll_answers
+from tambuli.db.statements import execute
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ async def insert_poll_answer(
     answered_at: datetime,
 ) -> None:
     """Store the answer to the run's current question."""
-    await conn.execute(
+    await execute(
+        conn,
         insert(poll_answers).values(
             org_id=run.org_id,
             campaign_id=run.campaign_id,
@@ -46,7 +48,7 @@ async def insert_poll_answer(
             reply=reply,
             message_id=message_id,
             answered_at=answered_at,
-        )
+        ),
     )
 
 
@@ -59,7 +61,7 @@ async def select_poll_answers(
     )
     if run_id is not None:
         query = query.where(poll_answers.c.run_id == run_id)
-    rows = await conn.execute(query.order_by(poll_answers.c.id).limit(limit))
+    rows = await execute(conn, query.order_by(poll_answers.c.id).limit(limit))
     return [
         (
             int(r.id),
@@ -80,10 +82,11 @@ async def select_opted_out(conn: AsyncConnection, org_id: int, phones: Sequence[
     """Which of these numbers opted out of the organization's campaigns."""
     if not phones:
         return set()
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(opt_outs.c.phone).where(
             opt_outs.c.org_id == org_id, opt_outs.c.phone.in_(sorted(set(phones)))
-        )
+        ),
     )
     return {str(phone) for phone in rows.scalars()}
 
@@ -96,10 +99,11 @@ async def record_opt_out(
         return
     try:
         async with conn.begin_nested():
-            await conn.execute(
+            await execute(
+                conn,
                 insert(opt_outs).values(
                     org_id=org_id, phone=phone, keyword=keyword[:50], created_at=now
-                )
+                ),
             )
     except IntegrityError:
         # Another worker recorded the same number's opt-out a moment ago.
@@ -108,6 +112,6 @@ async def record_opt_out(
 
 async def remove_opt_out(conn: AsyncConnection, org_id: int, phone: str) -> None:
     """Let a number receive campaign messages again."""
-    await conn.execute(
-        delete(opt_outs).where(opt_outs.c.org_id == org_id, opt_outs.c.phone == phone)
+    await execute(
+        conn, delete(opt_outs).where(opt_outs.c.org_id == org_id, opt_outs.c.phone == phone)
     )

@@ -23,6 +23,7 @@ from tambuli.campaigns.models import (
 )
 from tambuli.db.claims import DueRows, any_due_row, claim_due_rows
 from tambuli.db.schema import campaign_runs, campaigns
+from tambuli.db.statements import execute, execute_many
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ async def insert_campaign(
     conn: AsyncConnection, org_id: int, spec: CampaignSpec, now: datetime
 ) -> int:
     """Store a new draft campaign; returns its ID."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         insert(campaigns)
         .values(
             org_id=org_id,
@@ -150,7 +152,7 @@ async def insert_campaign(
             created_at=now,
             updated_at=now,
         )
-        .returning(campaigns.c.id)
+        .returning(campaigns.c.id),
     )
     return int(result.scalar_one())
 
@@ -162,7 +164,7 @@ async def select_campaign(
     query = select(campaigns).where(campaigns.c.org_id == org_id, campaigns.c.id == campaign_id)
     if for_update:
         query = query.with_for_update()
-    row = (await conn.execute(query)).one_or_none()
+    row = (await execute(conn, query)).one_or_none()
     return None if row is None else to_campaign(row)
 
 
@@ -172,14 +174,14 @@ async def select_campaigns_by_ids(
     """Campaigns by ID, of any organization."""
     if not campaign_ids:
         return {}
-    rows = await conn.execute(select(campaigns).where(campaigns.c.id.in_(sorted(campaign_ids))))
+    rows = await execute(conn, select(campaigns).where(campaigns.c.id.in_(sorted(campaign_ids))))
     return {int(row.id): to_campaign(row) for row in rows}
 
 
 async def select_campaigns(conn: AsyncConnection, org_id: int) -> list[Campaign]:
     """The organization's campaigns, oldest first."""
-    rows = await conn.execute(
-        select(campaigns).where(campaigns.c.org_id == org_id).order_by(campaigns.c.id)
+    rows = await execute(
+        conn, select(campaigns).where(campaigns.c.org_id == org_id).order_by(campaigns.c.id)
     )
     return [to_campaign(row) for row in rows]
 
@@ -188,17 +190,18 @@ async def update_campaign_row(
     conn: AsyncConnection, campaign_id: int, values: dict[str, Any]
 ) -> None:
     """Change columns of one campaign."""
-    await conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
+    await execute(conn, update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
 
 
 async def set_run_statuses(
     conn: AsyncConnection, campaign_id: int, old: RunStatus, new: RunStatus
 ) -> int:
     """Move every run of the campaign in status `old` to `new` (pausing or resuming)."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         update(campaign_runs)
         .where(campaign_runs.c.campaign_id == campaign_id, campaign_runs.c.status == old.value)
-        .values(status=new.value)
+        .values(status=new.value),
     )
     return int(result.rowcount)
 
@@ -231,7 +234,8 @@ async def insert_runs(conn: AsyncConnection, runs: Sequence[NewRun]) -> list[int
     # In contact order, so two batches sharing contacts wait on each other's unique-index
     # entries in the same order and never deadlock.
     order = sorted(range(len(runs)), key=lambda i: runs[i].contact_id)
-    result = await conn.execute(
+    result = await execute_many(
+        conn,
         insert(campaign_runs).returning(campaign_runs.c.id, sort_by_parameter_order=True),
         [_run_row(runs[i]) for i in order],
     )
@@ -263,7 +267,7 @@ async def select_runs_of_contacts(
     )
     if for_update:
         query = query.with_for_update()
-    return [to_run(row) for row in await conn.execute(query)]
+    return [to_run(row) for row in await execute(conn, query)]
 
 
 async def select_run(
@@ -275,7 +279,7 @@ async def select_run(
     )
     if for_update:
         query = query.with_for_update()
-    row = (await conn.execute(query)).one_or_none()
+    row = (await execute(conn, query)).one_or_none()
     return None if row is None else to_run(row)
 
 
@@ -288,7 +292,7 @@ async def select_runs_page(
     )
     if status is not None:
         query = query.where(campaign_runs.c.status == status)
-    rows = await conn.execute(query.order_by(campaign_runs.c.id).limit(limit))
+    rows = await execute(conn, query.order_by(campaign_runs.c.id).limit(limit))
     return [to_run(row) for row in rows]
 
 
@@ -298,7 +302,8 @@ async def select_active_runs_of_phone(
     """Active or paused runs of these contacts, newest first, locked for the caller."""
     if not contact_ids:
         return []
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(campaign_runs)
         .where(
             campaign_runs.c.org_id == org_id,
@@ -306,7 +311,7 @@ async def select_active_runs_of_phone(
             campaign_runs.c.status.in_(ACTIVE_STATUSES),
         )
         .order_by(campaign_runs.c.id.desc())
-        .with_for_update()
+        .with_for_update(),
     )
     return [to_run(row) for row in rows]
 
@@ -315,12 +320,13 @@ async def select_runs_awaiting_reply(conn: AsyncConnection, run_ids: Sequence[in
     """Which of these runs are active or paused and wait for the answer to a question."""
     if not run_ids:
         return set()
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(campaign_runs.c.id).where(
             campaign_runs.c.id.in_(sorted(set(run_ids))),
             campaign_runs.c.status.in_(ACTIVE_STATUSES),
             campaign_runs.c.awaiting_reply.is_(True),
-        )
+        ),
     )
     return {int(run_id) for run_id in rows.scalars()}
 
@@ -360,7 +366,8 @@ async def update_runs(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) 
             .where(campaign_runs.c.id == bindparam("run_id"))
             .values({c: bindparam("v_" + c) for c in columns})
         )
-        await conn.execute(
+        await execute_many(
+            conn,
             statement,
             [{"run_id": r["run_id"], **{"v_" + c: r[c] for c in columns}} for r in rows],
         )
@@ -382,10 +389,11 @@ def ending(status: RunStatus, now: datetime, error: str = "") -> dict[str, Any]:
 
 async def count_campaign_runs(conn: AsyncConnection, campaign_id: int) -> dict[str, int]:
     """Runs of a campaign per status."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(campaign_runs.c.status, func.count())
         .where(campaign_runs.c.campaign_id == campaign_id)
-        .group_by(campaign_runs.c.status)
+        .group_by(campaign_runs.c.status),
     )
     return {str(status): int(count) for status, count in rows}
 

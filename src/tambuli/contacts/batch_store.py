@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.models import ContactInput, PhoneNumber
 from tambuli.db.schema import contact_field_values, contact_group_members, contacts
+from tambuli.db.statements import execute_many
 
 
 async def insert_contacts(
@@ -38,8 +39,8 @@ async def insert_contacts(
         }
         for phone, given in new
     ]
-    result = await conn.execute(
-        insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True), rows
+    result = await execute_many(
+        conn, insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True), rows
     )
     return [int(contact_id) for contact_id in result.scalars()]
 
@@ -49,7 +50,8 @@ async def insert_group_memberships(
 ) -> None:
     """Add (contact ID, group ID) memberships of new contacts."""
     if memberships:
-        await conn.execute(
+        await execute_many(
+            conn,
             insert(contact_group_members),
             [{"contact_id": c, "group_id": g} for c, g in memberships],
         )
@@ -61,4 +63,4 @@ async def insert_field_values(
     """Add (contact ID, custom field ID, value) values of new contacts; skips empty values."""
     rows = [{"contact_id": c, "field_id": f, "value": v} for c, f, v in values if v != ""]
     if rows:
-        await conn.execute(insert(contact_field_values), rows)
+        await execute_many(conn, insert(contact_field_values), rows)

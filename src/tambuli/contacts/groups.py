@@ -12,16 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.contacts.models import CustomField, Group, fold_name
 from tambuli.db.key_locks import KeyKind, lock_keys
 from tambuli.db.schema import contact_group_members, contact_groups, custom_fields
+from tambuli.db.statements import execute
 
 
 async def insert_group(conn: AsyncConnection, org_id: int, name: str, now: datetime) -> int | None:
     """Insert a group; None when the organization already has one with that name."""
     try:
         async with conn.begin_nested():
-            result = await conn.execute(
+            result = await execute(
+                conn,
                 insert(contact_groups)
                 .values(org_id=org_id, name=name, name_key=fold_name(name), created_at=now)
-                .returning(contact_groups.c.id)
+                .returning(contact_groups.c.id),
             )
             return int(result.scalar_one())
     except IntegrityError:
@@ -36,20 +38,22 @@ async def select_groups(conn: AsyncConnection, org_id: int) -> list[Group]:
         .where(contact_group_members.c.group_id == contact_groups.c.id)
         .scalar_subquery()
     )
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(contact_groups.c.id, contact_groups.c.name, contact_groups.c.created_at, size)
         .where(contact_groups.c.org_id == org_id)
-        .order_by(contact_groups.c.id)
+        .order_by(contact_groups.c.id),
     )
     return [Group(id=r[0], name=r[1], created_at=r[2], size=int(r[3])) for r in rows]
 
 
 async def select_group_id_by_name(conn: AsyncConnection, org_id: int, name: str) -> int | None:
     """The ID of the group with this name (any case), or None."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         select(contact_groups.c.id).where(
             contact_groups.c.org_id == org_id, contact_groups.c.name_key == fold_name(name)
-        )
+        ),
     )
     value = result.scalar_one_or_none()
     return None if value is None else int(value)
@@ -57,20 +61,22 @@ async def select_group_id_by_name(conn: AsyncConnection, org_id: int, name: str)
 
 async def insert_custom_field(conn: AsyncConnection, org_id: int, name: str, now: datetime) -> int:
     """Insert a custom field definition and return its ID."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         insert(custom_fields)
         .values(org_id=org_id, name=name, name_key=fold_name(name), created_at=now)
-        .returning(custom_fields.c.id)
+        .returning(custom_fields.c.id),
     )
     return int(result.scalar_one())
 
 
 async def select_custom_fields(conn: AsyncConnection, org_id: int) -> list[CustomField]:
     """The organization's custom fields, oldest first."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(custom_fields.c.id, custom_fields.c.name, custom_fields.c.created_at)
         .where(custom_fields.c.org_id == org_id)
-        .order_by(custom_fields.c.id)
+        .order_by(custom_fields.c.id),
     )
     return [CustomField(id=r[0], name=r[1], created_at=r[2]) for r in rows]
 
@@ -81,10 +87,11 @@ async def select_field_ids_by_names(
     """For each folded name that exists, the oldest custom field's ID."""
     if not name_keys:
         return {}
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(custom_fields.c.name_key, func.min(custom_fields.c.id))
         .where(custom_fields.c.org_id == org_id, custom_fields.c.name_key.in_(name_keys))
-        .group_by(custom_fields.c.name_key)
+        .group_by(custom_fields.c.name_key),
     )
     return {str(key): int(fid) for key, fid in rows}
 

@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.matching import conditions_clause
 from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber, search_phone_digits
-from tambuli.db.direct import fetch_one
 from tambuli.db.schema import (
     contact_field_values,
     contact_group_members,
@@ -35,6 +34,7 @@ from tambuli.db.schema import (
     contacts,
     custom_fields,
 )
+from tambuli.db.statements import execute, execute_many
 from tambuli.db.text_search import escape_like
 
 _CONTACT_COLUMNS = (
@@ -69,7 +69,8 @@ async def insert_contact(
     now: datetime,
 ) -> int:
     """Insert a contact row and return its ID."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         _INSERT_CONTACT,
         {
             "org_id": org_id,
@@ -93,26 +94,27 @@ async def update_contact_row(
     conn: AsyncConnection, org_id: int, contact_id: int, values: dict[str, Any]
 ) -> bool:
     """Change columns of one contact; False when it is not in the organization."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         update(contacts)
         .where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
-        .values(**values)
+        .values(**values),
     )
     return int(result.rowcount) == 1
 
 
 async def delete_contact_row(conn: AsyncConnection, org_id: int, contact_id: int) -> bool:
     """Delete one contact (memberships and values go with it); False when missing."""
-    result = await conn.execute(
-        delete(contacts).where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
+    result = await execute(
+        conn, delete(contacts).where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
     )
     return int(result.rowcount) == 1
 
 
 async def contact_exists(conn: AsyncConnection, org_id: int, contact_id: int) -> bool:
     """Whether the contact exists in the organization."""
-    result = await conn.execute(
-        select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
+    result = await execute(
+        conn, select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
     )
     return result.scalar_one_or_none() is not None
 
@@ -121,11 +123,12 @@ async def replace_group_memberships(
     conn: AsyncConnection, contact_id: int, group_ids: Sequence[int]
 ) -> None:
     """Make the contact a member of exactly these groups."""
-    await conn.execute(
-        delete(contact_group_members).where(contact_group_members.c.contact_id == contact_id)
+    await execute(
+        conn, delete(contact_group_members).where(contact_group_members.c.contact_id == contact_id)
     )
     if group_ids:
-        await conn.execute(
+        await execute_many(
+            conn,
             insert(contact_group_members),
             [{"contact_id": contact_id, "group_id": g} for g in group_ids],
         )
@@ -137,11 +140,12 @@ async def write_field_values(
     """Set custom field values; an empty string removes the value."""
     if not values:
         return
-    await conn.execute(
+    await execute(
+        conn,
         delete(contact_field_values).where(
             contact_field_values.c.contact_id == contact_id,
             contact_field_values.c.field_id.in_(list(values)),
-        )
+        ),
     )
     rows = [
         {"contact_id": contact_id, "field_id": fid, "value": value}
@@ -149,7 +153,7 @@ async def write_field_values(
         if value != ""
     ]
     if rows:
-        await conn.execute(insert(contact_field_values), rows)
+        await execute_many(conn, insert(contact_field_values), rows)
 
 
 async def select_existing_group_ids(
@@ -159,10 +163,11 @@ async def select_existing_group_ids(
     ids = list(group_ids)
     if not ids:
         return set()
-    result = await conn.execute(
+    result = await execute(
+        conn,
         select(contact_groups.c.id).where(
             contact_groups.c.org_id == org_id, contact_groups.c.id.in_(ids)
-        )
+        ),
     )
     return {int(v) for v in result.scalars()}
 
@@ -174,10 +179,11 @@ async def select_existing_field_ids(
     ids = list(field_ids)
     if not ids:
         return set()
-    result = await conn.execute(
+    result = await execute(
+        conn,
         select(custom_fields.c.id).where(
             custom_fields.c.org_id == org_id, custom_fields.c.id.in_(ids)
-        )
+        ),
     )
     return {int(v) for v in result.scalars()}
 
@@ -186,10 +192,11 @@ async def _load_groups(conn: AsyncConnection, ids: list[int]) -> dict[int, list[
     found: dict[int, list[int]] = defaultdict(list)
     if not ids:
         return found
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(contact_group_members.c.contact_id, contact_group_members.c.group_id)
         .where(contact_group_members.c.contact_id.in_(ids))
-        .order_by(contact_group_members.c.contact_id, contact_group_members.c.group_id)
+        .order_by(contact_group_members.c.contact_id, contact_group_members.c.group_id),
     )
     for contact_id, group_id in rows:
         found[int(contact_id)].append(int(group_id))
@@ -200,14 +207,15 @@ async def _load_values(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[
     found: dict[int, dict[int, str]] = defaultdict(dict)
     if not ids:
         return found
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(
             contact_field_values.c.contact_id,
             contact_field_values.c.field_id,
             contact_field_values.c.value,
         )
         .where(contact_field_values.c.contact_id.in_(ids))
-        .order_by(contact_field_values.c.contact_id, contact_field_values.c.field_id)
+        .order_by(contact_field_values.c.contact_id, contact_field_values.c.field_id),
     )
     for contact_id, field_id, value in rows:
         found[int(contact_id)][int(field_id)] = str(value)
@@ -246,10 +254,11 @@ async def select_contacts_by_ids(conn: AsyncConnection, contact_ids: list[int]) 
     if not contact_ids:
         return []
     rows = (
-        await conn.execute(
+        await execute(
+            conn,
             select(contacts)
             .where(contacts.c.id.in_(sorted(set(contact_ids))))
-            .order_by(contacts.c.id)
+            .order_by(contacts.c.id),
         )
     ).all()
     return await _hydrate(conn, rows)
@@ -268,7 +277,7 @@ async def select_contact_ids_with_phone(
     conn: AsyncConnection, org_id: int, phone: str
 ) -> list[int]:
     """IDs of the organization's contacts with this number, oldest first."""
-    rows = await conn.execute(_CONTACT_IDS_WITH_PHONE, {"org_id": org_id, "phone": phone})
+    rows = await execute(conn, _CONTACT_IDS_WITH_PHONE, {"org_id": org_id, "phone": phone})
     return [int(i) for i in rows.scalars()]
 
 
@@ -284,8 +293,8 @@ async def select_newest_contacts_with_phones(
         .group_by(contacts.c.phone)
     )
     rows = (
-        await conn.execute(
-            select(*_CONTACT_COLUMNS).where(contacts.c.id.in_(newest.scalar_subquery()))
+        await execute(
+            conn, select(*_CONTACT_COLUMNS).where(contacts.c.id.in_(newest.scalar_subquery()))
         )
     ).all()
     return {c.phone: c for c in await _hydrate(conn, rows)}
@@ -294,10 +303,11 @@ async def select_newest_contacts_with_phones(
 async def touch_contacts(conn: AsyncConnection, contact_ids: list[int], now: datetime) -> None:
     """Set last_use_at of these contacts to now."""
     if contact_ids:
-        await conn.execute(
+        await execute(
+            conn,
             update(contacts)
             .where(contacts.c.id.in_(sorted(set(contact_ids))))
-            .values(last_use_at=now)
+            .values(last_use_at=now),
         )
 
 
@@ -344,9 +354,10 @@ def _parse_value_map(raw: Any) -> dict[int, str]:
 
 async def select_contact(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
     """One contact with its groups and custom field values, or None."""
-    # The hottest read of the API: on SQLite it runs on the driver's own cursor (db/direct.py).
+    # The hottest read of the API: a constant, so on SQLite it runs on the driver's own cursor
+    # (db/statements.py).
     query = _SINGLE_CONTACT_QUERIES[conn.dialect.name]
-    row = await fetch_one(conn, query, {"contact_id": contact_id, "org_id": org_id})
+    row = (await execute(conn, query, {"contact_id": contact_id, "org_id": org_id})).first()
     if row is None:
         return None
     group_ids = sorted(int(g) for g in row.group_list.split(",")) if row.group_list else []
@@ -358,11 +369,12 @@ async def select_newest_contact_with_phone(
 ) -> Contact | None:
     """The most recently created contact with this number, or None."""
     rows = (
-        await conn.execute(
+        await execute(
+            conn,
             select(*_CONTACT_COLUMNS)
             .where(contacts.c.org_id == org_id, contacts.c.phone == phone)
             .order_by(contacts.c.id.desc())
-            .limit(1)
+            .limit(1),
         )
     ).all()
     return (await _hydrate(conn, rows))[0] if rows else None
@@ -408,18 +420,19 @@ async def select_contact_page(
     clause = _filter_clause(org_id, wanted, conn.dialect.name)
     org_total = int(
         (
-            await conn.execute(
-                select(func.count()).select_from(contacts).where(contacts.c.org_id == org_id)
+            await execute(
+                conn, select(func.count()).select_from(contacts).where(contacts.c.org_id == org_id)
             )
         ).scalar_one()
     )
     rows = (
-        await conn.execute(
+        await execute(
+            conn,
             select(*_CONTACT_COLUMNS)
             .where(clause)
             .order_by(contacts.c.id)
             .offset(offset)
-            .limit(limit)
+            .limit(limit),
         )
     ).all()
     # Counting the matches scans them all, as a rare match's page does already: skip it when
@@ -432,7 +445,7 @@ async def select_contact_page(
     else:
         total = int(
             (
-                await conn.execute(select(func.count()).select_from(contacts).where(clause))
+                await execute(conn, select(func.count()).select_from(contacts).where(clause))
             ).scalar_one()
         )
     return total, org_total, await _hydrate(conn, rows)
@@ -443,11 +456,12 @@ async def select_matching_contact_ids(
 ) -> list[int]:
     """IDs above after_id of the contacts matching the filter, in ID order."""
     clause = _filter_clause(org_id, wanted, conn.dialect.name)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(contacts.c.id)
         .where(clause, contacts.c.id > after_id)
         .order_by(contacts.c.id)
-        .limit(limit)
+        .limit(limit),
     )
     return [int(i) for i in rows.scalars()]
 
@@ -463,11 +477,12 @@ async def select_contact_id_batch(
     ID order (for exports)."""
     clause = _filter_clause(org_id, wanted or ContactFilter(), conn.dialect.name)
     rows = (
-        await conn.execute(
+        await execute(
+            conn,
             select(*_CONTACT_COLUMNS)
             .where(clause, contacts.c.id > after_id)
             .order_by(contacts.c.id)
-            .limit(limit)
+            .limit(limit),
         )
     ).all()
     return await _hydrate(conn, rows)

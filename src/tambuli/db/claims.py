@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.direct import fetch_one, fetch_rows
+from tambuli.db.statements import execute
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,22 +44,21 @@ class DueRows:
 
 @lru_cache(maxsize=64)
 def _any_due_statement(due: DueRows) -> Select[Any]:
-    return select(due.due_at).where(due.due_at <= bindparam("b_now"), *due.where).limit(1)
+    return select(due.due_at).where(due.due_at <= bindparam("now"), *due.where).limit(1)
 
 
 @lru_cache(maxsize=64)
 def _claim_statement(due: DueRows, skip_locked: bool) -> Update:
-    # The b_ prefix: SQLAlchemy keeps column names for its own parameters in UPDATE … SET.
     key = due.table.c.id
     pick = (
         select(key)
-        .where(due.due_at <= bindparam("b_now"), *due.where)
+        .where(due.due_at <= bindparam("now"), *due.where)
         .order_by(due.due_at, key)
-        .limit(bindparam("b_limit"))
+        .limit(bindparam("limit"))
     )
     if skip_locked:
         pick = pick.with_for_update(skip_locked=True)
-    lease = bindparam("b_lease_until", type_=due.due_at.type)
+    lease = bindparam("lease_until", type_=due.due_at.type)
     return (
         update(due.table)
         .where(key.in_(pick.scalar_subquery()))
@@ -84,10 +83,10 @@ async def claim_due_rows(
     skip rows another worker is claiming; SQLite has one writer, so the update itself is the
     compare-and-set. Rows hold `due.returning`, which must include the table's `id`.
     """
-    rows = await fetch_rows(
+    rows = await execute(
         conn,
         _claim_statement(due, skip_locked),
-        {"b_now": now, "b_lease_until": lease_until, "b_limit": limit},
+        {"now": now, "lease_until": lease_until, "limit": limit},
     )
     # RETURNING gives no order guarantee; work is handed on in the order it came due.
     return sorted(rows, key=lambda row: row.id)
@@ -95,12 +94,12 @@ async def claim_due_rows(
 
 async def any_due_row(conn: AsyncConnection, due: DueRows, *, now: datetime) -> bool:
     """Whether some row is due: one cheap read, so an idle worker need not take a write lock."""
-    return await fetch_one(conn, _any_due_statement(due), {"b_now": now}) is not None
+    return bool(await execute(conn, _any_due_statement(due), {"now": now}))
 
 
 @lru_cache(maxsize=64)
 def _count_statement(due: DueRows) -> Select[Any]:
-    now = bindparam("b_now", type_=due.due_at.type)
+    now = bindparam("now", type_=due.due_at.type)
     if "lease_until" in due.leased:
         lease = due.table.c.lease_until
         claimed: ColumnElement[bool] = and_(lease.is_not(None), lease > now)
@@ -124,5 +123,5 @@ async def count_queued_rows(
 ) -> dict[str, int]:
     """How many rows of the queue are due now, wait for a later time, or are claimed by a
     worker (states "due", "later", "claimed")."""
-    row = (await conn.execute(_count_statement(due), {"b_now": now})).one()
+    row = (await execute(conn, _count_statement(due), {"now": now})).one()
     return {"due": int(row[0]), "later": int(row[1]), "claimed": int(row[2])}

@@ -202,7 +202,7 @@ class Database:
 
     def translate_storage_error(self, error: Exception) -> Exception:
         """StorageFull (counted) for a driver's disk-full error that bypassed SQLAlchemy
-        (statements on the raw connection, db/bulk.py); any other error as it is."""
+        (statements on the raw connection, db/statements.py); any other error as it is."""
         if is_disk_full(error):
             return self.storage.record_full()
         return error

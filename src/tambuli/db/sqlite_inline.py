@@ -8,7 +8,8 @@ directly on the event loop is cheaper than any hand-off.
 The cost: a statement waiting for another *process's* write lock blocks the event loop for up to
 the busy timeout. Writers inside one process queue on an asyncio lock first (see engine.py), so
 this only happens when two processes write to one SQLite file at the same moment (an operator's
-CLI command next to a running server); many processes belong on PostgreSQL.
+CLI command next to a running server); many processes belong on PostgreSQL (docs/decisions.md,
+"Running SQL").
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import campaigns, stored_files
+from tambuli.db.statements import execute
 from tambuli.files.models import FileContent, NewFile, StoredFile, names_file
 
 _RECORD_COLUMNS = (
@@ -42,11 +43,12 @@ def _record(row: Any) -> StoredFile:
 
 async def select_filenames_like(conn: AsyncConnection, org_id: int, stem: str) -> list[str]:
     """The organization's filenames that begin with `stem` (candidates for a collision)."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(stored_files.c.filename).where(
             stored_files.c.org_id == org_id,
             stored_files.c.filename.startswith(stem, autoescape=True),
-        )
+        ),
     )
     return [row[0] for row in rows]
 
@@ -57,7 +59,8 @@ async def insert_file(
     """Insert a file under `filename`; False when the organization already has that name."""
     try:
         async with conn.begin_nested():
-            await conn.execute(
+            await execute(
+                conn,
                 insert(stored_files).values(
                     org_id=org_id,
                     filename=filename,
@@ -70,7 +73,7 @@ async def insert_file(
                     content=new.content,
                     thumbnail=new.thumbnail,
                     uploaded_at=now,
-                )
+                ),
             )
     except IntegrityError:
         return False
@@ -84,16 +87,17 @@ async def select_files(
     query = select(*_RECORD_COLUMNS).where(stored_files.c.org_id == org_id)
     if category is not None:
         query = query.where(stored_files.c.category == category)
-    rows = await conn.execute(query.order_by(stored_files.c.title, stored_files.c.filename))
+    rows = await execute(conn, query.order_by(stored_files.c.title, stored_files.c.filename))
     return [_record(row) for row in rows]
 
 
 async def select_file(conn: AsyncConnection, org_id: int, filename: str) -> StoredFile | None:
     """One file's record, or None."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(*_RECORD_COLUMNS).where(
             stored_files.c.org_id == org_id, stored_files.c.filename == filename
-        )
+        ),
     )
     row = rows.first()
     return None if row is None else _record(row)
@@ -104,10 +108,11 @@ async def select_content(
 ) -> FileContent | None:
     """A file's bytes (or its thumbnail's), or None when there are none."""
     column = stored_files.c.thumbnail if thumbnail else stored_files.c.content
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(stored_files.c.content_type, stored_files.c.sha1, column).where(
             stored_files.c.org_id == org_id, stored_files.c.filename == filename
-        )
+        ),
     )
     row = rows.first()
     if row is None or row[2] is None:
@@ -123,8 +128,9 @@ async def select_content_part(
 ) -> bytes | None:
     """`length` bytes of a file from `offset` (fewer at its end); None when it is gone."""
     part = func.substr(stored_files.c.content, offset + 1, length, type_=LargeBinary)
-    rows = await conn.execute(
-        select(part).where(stored_files.c.org_id == org_id, stored_files.c.filename == filename)
+    rows = await execute(
+        conn,
+        select(part).where(stored_files.c.org_id == org_id, stored_files.c.filename == filename),
     )
     row = rows.first()
     return None if row is None or row[0] is None else bytes(row[0])
@@ -134,20 +140,22 @@ async def update_transcript(
     conn: AsyncConnection, org_id: int, filename: str, transcript: str
 ) -> bool:
     """Set a file's transcript; False when there is no such file."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         update(stored_files)
         .where(stored_files.c.org_id == org_id, stored_files.c.filename == filename)
-        .values(transcript=transcript)
+        .values(transcript=transcript),
     )
     return result.rowcount > 0
 
 
 async def delete_file(conn: AsyncConnection, org_id: int, filename: str) -> bool:
     """Delete a file; False when there is no such file."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         delete(stored_files).where(
             stored_files.c.org_id == org_id, stored_files.c.filename == filename
-        )
+        ),
     )
     return result.rowcount > 0
 
@@ -155,12 +163,13 @@ async def delete_file(conn: AsyncConnection, org_id: int, filename: str) -> bool
 async def select_campaigns_naming(conn: AsyncConnection, org_id: int, filename: str) -> list[int]:
     """IDs of the organization's campaigns, not stopped, whose steps name the file."""
     # The filename is URL-safe, so it appears verbatim in the stored JSON: a cheap prefilter.
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(campaigns.c.id, campaigns.c.definition).where(
             campaigns.c.org_id == org_id,
             # A stopped campaign sends nothing again (campaigns.models.CampaignState.STOPPED).
             campaigns.c.state != "stopped",
             campaigns.c.definition.contains(f'"{filename}"', autoescape=True),
-        )
+        ),
     )
     return [int(row[0]) for row in rows if names_file(json.loads(row[1]), filename)]

@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select
 from tambuli.channels.base import ChannelHealth, LinkState
 from tambuli.db.engine import Database
 from tambuli.db.schema import channel_status
+from tambuli.db.statements import execute, execute_many
 
 STATUS_WRITE_INTERVAL = timedelta(seconds=5)
 STALE_AFTER = 3 * STATUS_WRITE_INTERVAL
@@ -70,26 +71,27 @@ async def write_channel_health(
         for h in healths
     ]
     async with db.write() as conn:
-        await conn.execute(delete(channel_status).where(channel_status.c.process == process))
-        await conn.execute(
-            delete(channel_status).where(channel_status.c.updated_at < now - FORGET_AFTER)
+        await execute(conn, delete(channel_status).where(channel_status.c.process == process))
+        await execute(
+            conn, delete(channel_status).where(channel_status.c.updated_at < now - FORGET_AFTER)
         )
         if rows:
-            await conn.execute(insert(channel_status), rows)
+            await execute_many(conn, insert(channel_status), rows)
 
 
 async def forget_process(db: Database, process: str) -> None:
     """Remove a cleanly stopped process's rows."""
     async with db.write() as conn:
-        await conn.execute(delete(channel_status).where(channel_status.c.process == process))
+        await execute(conn, delete(channel_status).where(channel_status.c.process == process))
 
 
 async def read_channel_health(db: Database, now: datetime) -> list[ReportedHealth]:
     """Every process's channels, by channel name then process."""
     async with db.read() as conn:
         rows = (
-            await conn.execute(
-                select(channel_status).order_by(channel_status.c.channel, channel_status.c.process)
+            await execute(
+                conn,
+                select(channel_status).order_by(channel_status.c.channel, channel_status.c.process),
             )
         ).all()
     return [

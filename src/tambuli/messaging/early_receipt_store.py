@@ -11,8 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import Receipt, ReceiptStatus
-from tambuli.db.direct import fetch_one
 from tambuli.db.schema import early_receipts, messages
+from tambuli.db.statements import execute, execute_many
 
 _KEY = ["channel", "operator_message_id"]
 # Asked once per recorded batch: a constant, so SQLite runs it compiled once.
@@ -35,12 +35,14 @@ async def insert_early_receipts(conn: AsyncConnection, receipts: Sequence[Receip
         for r in receipts
     ]
     if conn.dialect.name == "postgresql":
-        await conn.execute(
-            postgresql.insert(early_receipts).on_conflict_do_nothing(index_elements=_KEY), rows
+        await execute_many(
+            conn,
+            postgresql.insert(early_receipts).on_conflict_do_nothing(index_elements=_KEY),
+            rows,
         )
     else:
-        await conn.execute(
-            sqlite.insert(early_receipts).on_conflict_do_nothing(index_elements=_KEY), rows
+        await execute_many(
+            conn, sqlite.insert(early_receipts).on_conflict_do_nothing(index_elements=_KEY), rows
         )
 
 
@@ -56,13 +58,13 @@ async def select_early_receipts(
             for channel, ids in _group_by_channel(keys).items()
         )
     )
-    rows = await conn.execute(select(early_receipts).where(wanted))
+    rows = await execute(conn, select(early_receipts).where(wanted))
     return [_to_receipt(row) for row in rows]
 
 
 async def any_early_receipts(conn: AsyncConnection) -> bool:
     """Whether any receipt is kept at all."""
-    return await fetch_one(conn, _ANY_KEPT, {}) is not None
+    return (await execute(conn, _ANY_KEPT)).first() is not None
 
 
 async def select_matching_early_receipts(conn: AsyncConnection, limit: int) -> list[Receipt]:
@@ -71,11 +73,12 @@ async def select_matching_early_receipts(conn: AsyncConnection, limit: int) -> l
         messages.c.channel == early_receipts.c.channel,
         messages.c.operator_message_id == early_receipts.c.operator_message_id,
     )
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(early_receipts)
         .where(matched.exists())
         .order_by(early_receipts.c.received_at)
-        .limit(limit)
+        .limit(limit),
     )
     return [_to_receipt(row) for row in rows]
 
@@ -83,17 +86,20 @@ async def select_matching_early_receipts(conn: AsyncConnection, limit: int) -> l
 async def delete_early_receipts(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
     """Forget the kept receipts for these (channel, operator message ID) pairs."""
     for channel, ids in _group_by_channel(keys).items():
-        await conn.execute(
+        await execute(
+            conn,
             delete(early_receipts).where(
                 early_receipts.c.channel == channel,
                 early_receipts.c.operator_message_id.in_(ids),
-            )
+            ),
         )
 
 
 async def delete_early_receipts_before(conn: AsyncConnection, before: datetime) -> int:
     """Forget kept receipts that came before `before`; how many."""
-    result = await conn.execute(delete(early_receipts).where(early_receipts.c.received_at < before))
+    result = await execute(
+        conn, delete(early_receipts).where(early_receipts.c.received_at < before)
+    )
     return int(result.rowcount or 0)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
 from tambuli.db.schema import messages, unmatched_inbound
+from tambuli.db.statements import execute
 from tambuli.messaging.models import Direction
 from tambuli.messaging.views import UnmatchedInbound
 
@@ -26,10 +27,11 @@ async def select_orgs_messaged_since(
     conn: AsyncConnection, handset: str, key: str, since: datetime
 ) -> set[int]:
     """Organizations that queued a message from sender `key` to `handset` at or after `since`."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(messages.c.org_id)
         .where(*_to_the_number_from(handset, key), messages.c.created_at >= since)
-        .distinct()
+        .distinct(),
     )
     return {int(org_id) for org_id in rows.scalars()}
 
@@ -38,17 +40,19 @@ async def select_campaign_runs_messaged(
     conn: AsyncConnection, handset: str, key: str
 ) -> dict[int, int]:
     """The campaign runs (and their organizations) that sent from `key` to `handset`."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(messages.c.campaign_run_id, messages.c.org_id)
         .where(*_to_the_number_from(handset, key), messages.c.campaign_run_id.is_not(None))
-        .distinct()
+        .distinct(),
     )
     return {int(r.campaign_run_id): int(r.org_id) for r in rows}
 
 
 async def insert_unmatched(conn: AsyncConnection, sms: InboundSms, candidates: set[int]) -> None:
     """Keep an inbound SMS for the operator."""
-    await conn.execute(
+    await execute(
+        conn,
         insert(unmatched_inbound).values(
             channel=sms.channel,
             sender=sms.sender[:50],
@@ -57,20 +61,21 @@ async def insert_unmatched(conn: AsyncConnection, sms: InboundSms, candidates: s
             operator_message_id=sms.operator_event_id or None,
             candidates=",".join(str(o) for o in sorted(candidates)),
             received_at=sms.at,
-        )
+        ),
     )
 
 
 async def unmatched_exists(conn: AsyncConnection, channel: str, operator_event_id: str) -> bool:
     """Whether an unmatched inbound SMS with this operator ID is kept already."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             select(unmatched_inbound.c.id)
             .where(
                 unmatched_inbound.c.channel == channel,
                 unmatched_inbound.c.operator_message_id == operator_event_id,
             )
-            .limit(1)
+            .limit(1),
         )
     ).first()
     return row is not None
@@ -78,8 +83,8 @@ async def unmatched_exists(conn: AsyncConnection, channel: str, operator_event_i
 
 async def select_unmatched(conn: AsyncConnection, limit: int) -> list[UnmatchedInbound]:
     """The newest unmatched inbound SMS first."""
-    rows = await conn.execute(
-        select(unmatched_inbound).order_by(unmatched_inbound.c.id.desc()).limit(limit)
+    rows = await execute(
+        conn, select(unmatched_inbound).order_by(unmatched_inbound.c.id.desc()).limit(limit)
     )
     return [
         UnmatchedInbound(

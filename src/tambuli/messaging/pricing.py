@@ -18,6 +18,7 @@ from tambuli.clock import Clock
 from tambuli.coalescing import SharedLoads
 from tambuli.db.engine import Database
 from tambuli.db.schema import prices
+from tambuli.db.statements import execute
 from tambuli.errors import InvalidInput, NotFound
 from tambuli.messaging.models import find_price
 
@@ -58,7 +59,7 @@ def _check_key(country: str, prefix: str) -> tuple[str, str]:
 
 
 async def _read_overrides(conn: AsyncConnection) -> list[PriceEntry]:
-    rows = await conn.execute(select(prices).order_by(prices.c.country, prices.c.prefix))
+    rows = await execute(conn, select(prices).order_by(prices.c.country, prices.c.prefix))
     return [PriceEntry(r.country, r.prefix, int(r.price_micro), False, r.updated_at) for r in rows]
 
 
@@ -89,16 +90,18 @@ async def set_price(
     check_amount(price_micro)
     now = clock.now()
     async with db.write() as conn:
-        result = await conn.execute(
+        result = await execute(
+            conn,
             update(prices)
             .where(prices.c.country == code, prices.c.prefix == digits)
-            .values(price_micro=price_micro, updated_at=now)
+            .values(price_micro=price_micro, updated_at=now),
         )
         if int(result.rowcount) == 0:
-            await conn.execute(
+            await execute(
+                conn,
                 insert(prices).values(
                     country=code, prefix=digits, price_micro=price_micro, updated_at=now
-                )
+                ),
             )
     return PriceEntry(code, digits, price_micro, False, now)
 
@@ -107,8 +110,8 @@ async def remove_price(db: Database, country: str, prefix: str) -> None:
     """Remove an operator's price; a shipped default for the same key applies again."""
     code, digits = _check_key(country, prefix)
     async with db.write() as conn:
-        result = await conn.execute(
-            delete(prices).where(prices.c.country == code, prices.c.prefix == digits)
+        result = await execute(
+            conn, delete(prices).where(prices.c.country == code, prices.c.prefix == digits)
         )
     if int(result.rowcount) == 0:
         raise NotFound(f"No price set for {code} {digits or '(whole country)'}")

@@ -11,10 +11,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.bulk import bind_rows, execute_rows
 from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
-from tambuli.db.direct import fetch_rows_in, in_list
 from tambuli.db.schema import messages
+from tambuli.db.statements import execute, execute_many
 from tambuli.messaging.models import MessageStatus
 from tambuli.records import frozen_record
 
@@ -48,31 +47,31 @@ _DUE_MESSAGES = DueRows(
 
 
 _SELECT_RECENT_HANDOFFS = select(messages.c.recipient, messages.c.handed_at).where(
-    messages.c.recipient.in_(in_list("b_recipient")),
-    messages.c.handed_at > bindparam("b_since"),
+    messages.c.recipient.in_(bindparam("recipient", expanding=True)),
+    messages.c.handed_at > bindparam("since"),
 )
 # Locked until commit (PostgreSQL), so no takeover can slip in between this check and the
 # updates that follow it.
 _SELECT_STILL_CLAIMED = (
     select(messages.c.id)
     .where(
-        messages.c.id.in_(in_list("b_id")),
+        messages.c.id.in_(bindparam("id", expanding=True)),
         messages.c.status == MessageStatus.QUEUED.value,
-        messages.c.lease_until == bindparam("b_lease_until"),
+        messages.c.lease_until == bindparam("lease_until"),
     )
     .with_for_update()
 )
 _APPLY_RECEIPT = (
     update(messages)
     .where(
-        messages.c.channel == bindparam("b_channel"),
-        messages.c.operator_message_id.in_(in_list("b_operator_id")),
+        messages.c.channel == bindparam("channel"),
+        messages.c.operator_message_id.in_(bindparam("operator_id", expanding=True)),
         messages.c.receipt == "unknown",
     )
     .values(
-        receipt=bindparam("b_receipt"),
-        delivery_error=bindparam("b_error"),
-        updated_at=bindparam("b_now"),
+        receipt=bindparam("receipt"),
+        delivery_error=bindparam("error"),
+        updated_at=bindparam("now"),
     )
     .returning(
         messages.c.id,
@@ -107,9 +106,7 @@ async def select_recent_handoffs(
     found: dict[str, list[datetime]] = defaultdict(list)
     if not recipients:
         return found
-    rows = await fetch_rows_in(
-        conn, _SELECT_RECENT_HANDOFFS, "b_recipient", recipients, {"b_since": since}
-    )
+    rows = await execute(conn, _SELECT_RECENT_HANDOFFS, {"recipient": recipients, "since": since})
     for r in rows:
         found[r.recipient].append(r.handed_at)
     return found
@@ -125,88 +122,86 @@ async def select_still_claimed(
     """
     if not ids:
         return set()
-    rows = await fetch_rows_in(
-        conn, _SELECT_STILL_CLAIMED, "b_id", sorted(ids), {"b_lease_until": lease_until}
-    )
+    rows = await execute(conn, _SELECT_STILL_CLAIMED, {"id": ids, "lease_until": lease_until})
     return {int(r.id) for r in rows}
 
 
-# The statements that record a dispatch batch, one row each (see db/bulk.py).
+# The statements that record a dispatch batch, one row each (see db/statements.py).
 _MARK_ACCEPTED = (
     update(messages)
-    .where(messages.c.id == bindparam("b_mid"))
+    .where(messages.c.id == bindparam("mid"))
     .values(
         status=MessageStatus.ACCEPTED.value,
-        channel=bindparam("b_channel"),
-        operator_message_id=bindparam("b_operator_id"),
-        handed_at=bindparam("b_now"),
+        channel=bindparam("channel"),
+        operator_message_id=bindparam("operator_id"),
+        handed_at=bindparam("now"),
         attempts=messages.c.attempts + 1,
-        success_parts=bindparam("b_parts"),
-        success_at=bindparam("b_now"),
-        charged_micro=bindparam("b_charged"),
+        success_parts=bindparam("parts"),
+        success_at=bindparam("now"),
+        charged_micro=bindparam("charged"),
         error="",
         next_attempt_at=None,
         lease_until=None,
-        updated_at=bindparam("b_now"),
+        updated_at=bindparam("now"),
     )
 )
 _MARK_RETRY = (
     update(messages)
-    .where(messages.c.id == bindparam("b_mid"))
+    .where(messages.c.id == bindparam("mid"))
     .values(
-        channel=bindparam("b_channel"),
-        handed_at=bindparam("b_now"),
+        channel=bindparam("channel"),
+        handed_at=bindparam("now"),
         attempts=messages.c.attempts + 1,
-        error=bindparam("b_error"),
-        next_attempt_at=bindparam("b_next_at"),
+        error=bindparam("error"),
+        next_attempt_at=bindparam("next_at"),
         lease_until=None,
-        updated_at=bindparam("b_now"),
+        updated_at=bindparam("now"),
     )
 )
 _MARK_DEFERRED = (
     update(messages)
-    .where(messages.c.id == bindparam("b_mid"))
+    .where(messages.c.id == bindparam("mid"))
     .values(
-        next_attempt_at=bindparam("b_next_at"),
+        next_attempt_at=bindparam("next_at"),
         lease_until=None,
-        updated_at=bindparam("b_now"),
+        updated_at=bindparam("now"),
     )
 )
 _MARK_FAILED = (
     update(messages)
-    .where(messages.c.id == bindparam("b_mid"))
+    .where(messages.c.id == bindparam("mid"))
     .values(
         status=MessageStatus.FAILED.value,
-        channel=bindparam("b_channel"),
-        attempts=messages.c.attempts + bindparam("b_attempted"),
-        error=bindparam("b_error"),
-        delivery_error=bindparam("b_delivery_error"),
+        channel=bindparam("channel"),
+        attempts=messages.c.attempts + bindparam("attempted"),
+        error=bindparam("error"),
+        delivery_error=bindparam("delivery_error"),
         charged_micro=0,
         next_attempt_at=None,
         lease_until=None,
-        updated_at=bindparam("b_now"),
+        updated_at=bindparam("now"),
     )
 )
 
 
 async def mark_accepted(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, channel, operator_id, parts, charged, now."""
-    await execute_rows(conn, _MARK_ACCEPTED, bind_rows(rows))
+    await execute_many(conn, _MARK_ACCEPTED, rows)
 
 
 async def mark_retry(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, channel, error, next_at, now (a refused-for-now hand-off)."""
-    await execute_rows(conn, _MARK_RETRY, bind_rows(rows))
+    await execute_many(conn, _MARK_RETRY, rows)
 
 
 async def mark_deferred(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, next_at, now (held back by pacing; no attempt is counted)."""
-    await execute_rows(conn, _MARK_DEFERRED, bind_rows(rows))
+    await execute_many(conn, _MARK_DEFERRED, rows)
 
 
 async def mark_failed(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Keys: mid, channel, error, delivery_error, attempted (0 or 1), now."""
-    await execute_rows(conn, _MARK_FAILED, bind_rows(rows))
+    await execute_many(conn, _MARK_FAILED, rows)
 
 
 async def apply_receipts(
@@ -224,12 +219,16 @@ async def apply_receipts(
     """
     if not operator_message_ids:
         return []
-    rows = await fetch_rows_in(
+    rows = await execute(
         conn,
         _APPLY_RECEIPT,
-        "b_operator_id",
-        operator_message_ids,
-        {"b_channel": channel, "b_receipt": receipt, "b_error": delivery_error, "b_now": now},
+        {
+            "operator_id": operator_message_ids,
+            "channel": channel,
+            "receipt": receipt,
+            "error": delivery_error,
+            "now": now,
+        },
     )
     return [(int(r.id), r.operator_message_id, r.client_push_url, r.handed_at) for r in rows]
 
@@ -238,11 +237,12 @@ async def select_known_operator_ids(
     conn: AsyncConnection, channel: str, operator_message_ids: Sequence[str]
 ) -> set[str]:
     """Which of these operator message IDs a message of the channel carries."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(messages.c.operator_message_id).where(
             messages.c.channel == channel,
             messages.c.operator_message_id.in_(list(operator_message_ids)),
-        )
+        ),
     )
     return {r.operator_message_id for r in rows}
 
@@ -255,7 +255,8 @@ async def fail_queued_messages_of_runs(
     if not run_ids:
         return []
     held = and_(messages.c.lease_until.is_not(None), messages.c.lease_until > now)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         update(messages)
         .where(
             messages.c.campaign_run_id.in_(sorted(set(run_ids))),
@@ -270,7 +271,7 @@ async def fail_queued_messages_of_runs(
             lease_until=None,
             updated_at=now,
         )
-        .returning(messages.c.reservation_id)
+        .returning(messages.c.reservation_id),
     )
     return [int(r) for r in rows.scalars() if r is not None]
 

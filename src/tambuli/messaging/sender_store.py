@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import senders
+from tambuli.db.statements import execute
 from tambuli.messaging.views import RegisteredSender
 
 
@@ -21,14 +22,14 @@ async def insert_sender(
     conn: AsyncConnection, key: str, sender: str, org_id: int, now: datetime
 ) -> None:
     """Register a sender; the primary key on its key refuses a second owner."""
-    await conn.execute(
-        insert(senders).values(sender_key=key, sender=sender, org_id=org_id, created_at=now)
+    await execute(
+        conn, insert(senders).values(sender_key=key, sender=sender, org_id=org_id, created_at=now)
     )
 
 
 async def select_sender(conn: AsyncConnection, key: str) -> RegisteredSender | None:
     """The registration of one sender key, if any."""
-    row = (await conn.execute(select(senders).where(senders.c.sender_key == key))).one_or_none()
+    row = (await execute(conn, select(senders).where(senders.c.sender_key == key))).one_or_none()
     return None if row is None else _to_sender(row)
 
 
@@ -37,7 +38,7 @@ async def select_senders(conn: AsyncConnection, org_id: int | None) -> list[Regi
     query = select(senders).order_by(senders.c.org_id, senders.c.sender_key)
     if org_id is not None:
         query = query.where(senders.c.org_id == org_id)
-    return [_to_sender(r) for r in await conn.execute(query)]
+    return [_to_sender(r) for r in await execute(conn, query)]
 
 
 async def select_owners(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, int]:
@@ -45,13 +46,13 @@ async def select_owners(conn: AsyncConnection, keys: Iterable[str]) -> dict[str,
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    rows = await conn.execute(
-        select(senders.c.sender_key, senders.c.org_id).where(senders.c.sender_key.in_(wanted))
+    rows = await execute(
+        conn, select(senders.c.sender_key, senders.c.org_id).where(senders.c.sender_key.in_(wanted))
     )
     return {str(r.sender_key): int(r.org_id) for r in rows}
 
 
 async def delete_sender(conn: AsyncConnection, key: str) -> bool:
     """Forget a registration; whether there was one."""
-    result = await conn.execute(delete(senders).where(senders.c.sender_key == key))
+    result = await execute(conn, delete(senders).where(senders.c.sender_key == key))
     return int(result.rowcount) > 0

@@ -14,6 +14,7 @@ from tambuli.channels.sms.simulator import DueEvent, Submission
 from tambuli.db.claims import DueRows, claim_due_rows
 from tambuli.db.engine import Database
 from tambuli.db.schema import simulator_messages
+from tambuli.db.statements import execute, execute_many
 
 # How long a claimed receipt waits before another worker may send it.
 EVENT_LEASE = timedelta(seconds=60)
@@ -53,7 +54,8 @@ class DatabaseJournal:
         if not submissions:
             return
         async with self._db.write() as conn:
-            await conn.execute(
+            await execute_many(
+                conn,
                 insert(simulator_messages),
                 [
                     {
@@ -96,10 +98,11 @@ class DatabaseJournal:
         if not ids:
             return
         async with self._db.write() as conn:
-            await conn.execute(
+            await execute(
+                conn,
                 update(simulator_messages)
                 .where(simulator_messages.c.id.in_(list(ids)))
-                .values(receipt_due_at=None)
+                .values(receipt_due_at=None),
             )
 
 
@@ -109,7 +112,7 @@ async def _select_inbox(
     query = select(simulator_messages).order_by(simulator_messages.c.id.desc()).limit(limit)
     if recipient:
         query = query.where(simulator_messages.c.recipient == recipient)
-    return [_to_submission(r) for r in await conn.execute(query)]
+    return [_to_submission(r) for r in await execute(conn, query)]
 
 
 async def read_simulator_inbox(
@@ -123,9 +126,10 @@ async def read_simulator_inbox(
 async def count_handoffs_by_message(db: Database) -> dict[int, int]:
     """How many times each message was handed to the simulator (crash tests count these)."""
     async with db.read() as conn:
-        rows = await conn.execute(
+        rows = await execute(
+            conn,
             select(simulator_messages.c.message_id, func.count())
             .where(simulator_messages.c.outcome == Outcome.ACCEPTED.value)
-            .group_by(simulator_messages.c.message_id)
+            .group_by(simulator_messages.c.message_id),
         )
         return {int(r[0]): int(r[1]) for r in rows}

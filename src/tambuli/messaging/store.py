@@ -11,9 +11,9 @@ from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
-from tambuli.db.bulk import insert_rows_returning_ids
 from tambuli.db.claims import DueRows, any_due_row
 from tambuli.db.schema import contacts, message_dedup, messages
+from tambuli.db.statements import execute, execute_many
 from tambuli.db.text_search import escape_like
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.views import StoredMessage, UnhandledInbound
@@ -124,18 +124,22 @@ def _queued_row(new: NewMessage, reservation_id: int | None) -> dict[str, Any]:
     }
 
 
+_INSERT_MESSAGES = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
+
+
 async def insert_queued_messages(
     conn: AsyncConnection, news: Sequence[NewMessage], reservation_ids: Sequence[int | None]
 ) -> list[int]:
     """Store outbound messages, due at once, in one statement; their row IDs in order."""
     rows = [_queued_row(n, r) for n, r in zip(news, reservation_ids, strict=True)]
-    return await insert_rows_returning_ids(conn, messages, rows)
+    return (await execute_many(conn, _INSERT_MESSAGES, rows)).scalars()
 
 
 async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:
     """Claim clientDedup keys (org_id, key, message row ID); the primary key refuses repeats."""
     if keys:
-        await conn.execute(
+        await execute_many(
+            conn,
             insert(message_dedup),
             [{"org_id": o, "client_dedup": k, "message_id": m} for o, k, m in keys],
         )
@@ -148,10 +152,11 @@ async def select_messages_by_dedup_keys(
     found: dict[tuple[int, str], StoredMessage] = {}
     for org_id in {org for org, _ in keys}:
         wanted = sorted(key for org, key in keys if org == org_id)
-        rows = await conn.execute(
+        rows = await execute(
+            conn,
             select(*_COLUMNS, message_dedup.c.client_dedup.label("dedup_key"))
             .join(message_dedup, message_dedup.c.message_id == messages.c.id)
-            .where(message_dedup.c.org_id == org_id, message_dedup.c.client_dedup.in_(wanted))
+            .where(message_dedup.c.org_id == org_id, message_dedup.c.client_dedup.in_(wanted)),
         )
         for row in rows:
             found[(org_id, row.dedup_key)] = to_stored_message(row)
@@ -162,8 +167,8 @@ async def insert_queued_message(
     conn: AsyncConnection, new: NewMessage, reservation_id: int | None = None
 ) -> int:
     """Store an outbound message, due at once; returns its row ID."""
-    result = await conn.execute(
-        insert(messages).values(**_queued_row(new, reservation_id)).returning(messages.c.id)
+    result = await execute(
+        conn, insert(messages).values(**_queued_row(new, reservation_id)).returning(messages.c.id)
     )
     return int(result.scalar_one())
 
@@ -202,10 +207,11 @@ async def insert_dedup_key(
     conn: AsyncConnection, org_id: int, client_dedup: str, message_id: int
 ) -> None:
     """Claim a clientDedup key; the primary key refuses a second claim."""
-    await conn.execute(
+    await execute(
+        conn,
         insert(message_dedup).values(
             org_id=org_id, client_dedup=client_dedup, message_id=message_id
-        )
+        ),
     )
 
 
@@ -214,10 +220,11 @@ async def select_message_by_dedup(
 ) -> StoredMessage | None:
     """The message that first used a clientDedup key, if any."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             select(*_COLUMNS)
             .join(message_dedup, message_dedup.c.message_id == messages.c.id)
-            .where(message_dedup.c.org_id == org_id, message_dedup.c.client_dedup == client_dedup)
+            .where(message_dedup.c.org_id == org_id, message_dedup.c.client_dedup == client_dedup),
         )
     ).one_or_none()
     return None if row is None else to_stored_message(row)
@@ -226,8 +233,8 @@ async def select_message_by_dedup(
 async def select_message(conn: AsyncConnection, org_id: int, row_id: int) -> StoredMessage | None:
     """One message of the organization."""
     row = (
-        await conn.execute(
-            select(*_COLUMNS).where(messages.c.id == row_id, messages.c.org_id == org_id)
+        await execute(
+            conn, select(*_COLUMNS).where(messages.c.id == row_id, messages.c.org_id == org_id)
         )
     ).one_or_none()
     return None if row is None else to_stored_message(row)
@@ -239,7 +246,7 @@ async def select_messages_by_ids(
     """Messages by row ID, in no particular order."""
     if not row_ids:
         return []
-    rows = await conn.execute(select(*_COLUMNS).where(messages.c.id.in_(list(row_ids))))
+    rows = await execute(conn, select(*_COLUMNS).where(messages.c.id.in_(list(row_ids))))
     return [to_stored_message(r) for r in rows]
 
 
@@ -296,8 +303,8 @@ async def select_messages_before(
     clause = _filter_clause(org_id, wanted)
     if before_id is not None:
         clause = and_(clause, messages.c.id < before_id)
-    rows = await conn.execute(
-        select(*_COLUMNS).where(clause).order_by(messages.c.id.desc()).limit(limit)
+    rows = await execute(
+        conn, select(*_COLUMNS).where(clause).order_by(messages.c.id.desc()).limit(limit)
     )
     return [to_stored_message(r) for r in rows]
 
@@ -306,12 +313,13 @@ async def select_messages_page(
     conn: AsyncConnection, org_id: int, wanted: MessageFilter, offset: int, limit: int
 ) -> list[StoredMessage]:
     """Newest first, classic paging."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(*_COLUMNS)
         .where(_filter_clause(org_id, wanted))
         .order_by(messages.c.id.desc())
         .offset(offset)
-        .limit(limit)
+        .limit(limit),
     )
     return [to_stored_message(r) for r in rows]
 
@@ -325,7 +333,8 @@ async def insert_inbound_message(
     parts: int,
 ) -> int:
     """Store a message received from a handset."""
-    result = await conn.execute(
+    result = await execute(
+        conn,
         insert(messages)
         .values(
             org_id=org_id,
@@ -345,7 +354,7 @@ async def insert_inbound_message(
             # Due for the campaigns' reply handling (poll answers, opt-out keywords).
             next_attempt_at=sms.at,
         )
-        .returning(messages.c.id)
+        .returning(messages.c.id),
     )
     return int(result.scalar_one())
 
@@ -353,14 +362,15 @@ async def insert_inbound_message(
 async def inbound_exists(conn: AsyncConnection, channel: str, operator_event_id: str) -> bool:
     """Whether an inbound message with this operator ID is stored already."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             select(messages.c.id)
             .where(
                 messages.c.channel == channel,
                 messages.c.operator_message_id == operator_event_id,
                 messages.c.direction == Direction.INGRESS.value,
             )
-            .limit(1)
+            .limit(1),
         )
     ).first()
     return row is not None
@@ -396,7 +406,8 @@ async def take_unhandled_inbound(
     )
     if skip_locked:
         due = due.with_for_update(skip_locked=True)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         update(messages)
         .where(messages.c.id.in_(due.scalar_subquery()))
         .values(next_attempt_at=None)
@@ -406,7 +417,7 @@ async def take_unhandled_inbound(
             messages.c.sender,
             messages.c.body,
             messages.c.created_at,
-        )
+        ),
     )
     return sorted(
         (UnhandledInbound(int(r.id), int(r.org_id), r.sender, r.body, r.created_at) for r in rows),
@@ -420,12 +431,13 @@ async def select_runs_with_failed_messages(
     """Which of these campaign runs have a message that failed (refused, expired)."""
     if not run_ids:
         return set()
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(messages.c.campaign_run_id)
         .where(
             messages.c.campaign_run_id.in_(sorted(set(run_ids))),
             messages.c.status == MessageStatus.FAILED.value,
         )
-        .distinct()
+        .distinct(),
     )
     return {int(r) for r in rows.scalars()}

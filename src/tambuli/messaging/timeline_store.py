@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import messages
+from tambuli.db.statements import execute
 from tambuli.messaging.models import Direction
 from tambuli.messaging.store import MESSAGE_COLUMNS, to_stored_message
 from tambuli.messaging.views import StoredMessage
@@ -18,10 +19,11 @@ async def select_hand_off(
 ) -> tuple[str, str, datetime | None]:
     """The channel, the operator's reference and the last change of one message."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             select(messages.c.channel, messages.c.operator_message_id, messages.c.updated_at).where(
                 messages.c.id == row_id, messages.c.org_id == org_id
-            )
+            ),
         )
     ).one_or_none()
     if row is None:
@@ -33,7 +35,8 @@ async def select_replies(
     conn: AsyncConnection, org_id: int, handset: str, start: datetime, end: datetime, limit: int
 ) -> list[StoredMessage]:
     """Inbound messages from a handset to the organization in [start, end), oldest first."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(*MESSAGE_COLUMNS)
         .where(
             messages.c.org_id == org_id,
@@ -43,6 +46,6 @@ async def select_replies(
             messages.c.sender == handset,
         )
         .order_by(messages.c.created_at, messages.c.id)
-        .limit(limit)
+        .limit(limit),
     )
     return [to_stored_message(row) for row in rows]

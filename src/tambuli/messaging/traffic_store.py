@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import message_day_totals, messages
+from tambuli.db.statements import execute
 
 
 def _utc_day(conn: AsyncConnection) -> ColumnElement[Any]:
@@ -28,7 +29,8 @@ async def select_daily_counts(
     """Per UTC day from `since` to `until`: (day, sent, delivered, failed, inbound, spent)."""
     day = _utc_day(conn).label("day")
     egress = messages.c.direction == "egress"
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(
             day,
             func.sum(case((egress, 1), else_=0)).label("sent"),
@@ -53,19 +55,20 @@ async def select_daily_counts(
             messages.c.created_at >= since,
             messages.c.created_at < until,
         )
-        .group_by(day)
+        .group_by(day),
     )
     return list(rows)
 
 
 async def select_day_totals(conn: AsyncConnection, org_id: int, first: str, last: str) -> list[Any]:
     """Stored totals of the organization's days from `first` to `last` (YYYY-MM-DD)."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(message_day_totals).where(
             message_day_totals.c.org_id == org_id,
             message_day_totals.c.day >= first,
             message_day_totals.c.day <= last,
-        )
+        ),
     )
     return list(rows)
 
@@ -75,10 +78,11 @@ async def insert_day_totals(conn: AsyncConnection, rows: list[dict[str, Any]]) -
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    await conn.execute(
+    await execute(
+        conn,
         dialect.insert(message_day_totals)
         .values(rows)
         .on_conflict_do_nothing(
             index_elements=[message_day_totals.c.org_id, message_day_totals.c.day]
-        )
+        ),
     )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.coalescing import SharedLoads
 from tambuli.db.engine import Database
 from tambuli.db.schema import organization_settings, organizations
+from tambuli.db.statements import execute
 from tambuli.errors import InvalidInput, OrganizationNotFound
 from tambuli.organizations.models import ClientPushEvents
 
@@ -43,7 +44,8 @@ class OrgProfile:
 async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile | None:
     """The organization's profile (defaults when never changed); None if it does not exist."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             select(
                 organizations.c.id,
                 organization_settings.c.default_sender_id,
@@ -57,7 +59,7 @@ async def read_profile_within(conn: AsyncConnection, org_id: int) -> OrgProfile 
             )
             .select_from(organizations)
             .outerjoin(organization_settings, organization_settings.c.org_id == organizations.c.id)
-            .where(organizations.c.id == org_id)
+            .where(organizations.c.id == org_id),
         )
     ).one_or_none()
     if row is None:
@@ -91,10 +93,11 @@ async def read_client_push_events_within(
     """Each organization's choice of clientPushURL events (the default when never set)."""
     if not org_ids:
         return {}
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(organization_settings.c.org_id, organization_settings.c.client_push_events).where(
             organization_settings.c.org_id.in_(sorted(org_ids))
-        )
+        ),
     )
     chosen = {int(r.org_id): _read_push_events(r.client_push_events) for r in rows}
     return {org_id: chosen.get(org_id, ClientPushEvents.RECEIPTS) for org_id in org_ids}
@@ -123,13 +126,14 @@ async def write_profile_within(conn: AsyncConnection, profile: OrgProfile) -> No
         "topup_url": profile.topup_url,
         "client_push_events": profile.client_push_events.value,
     }
-    result = await conn.execute(
+    result = await execute(
+        conn,
         update(organization_settings)
         .where(organization_settings.c.org_id == profile.org_id)
-        .values(**values)
+        .values(**values),
     )
     if int(result.rowcount) == 0:
-        await conn.execute(insert(organization_settings).values(org_id=profile.org_id, **values))
+        await execute(conn, insert(organization_settings).values(org_id=profile.org_id, **values))
 
 
 async def update_profile(

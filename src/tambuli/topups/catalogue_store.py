@@ -9,14 +9,15 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import topup_countries, topup_operators, topup_products
+from tambuli.db.statements import execute, execute_many
 from tambuli.topups.catalogue import Catalogue, Country, Operator, Product, ProductKind
 
 
 async def select_catalogue(conn: AsyncConnection) -> Catalogue:
     """Everything in the catalogue tables; empty when nothing was imported."""
-    country_rows = (await conn.execute(select(topup_countries))).all()
-    operator_rows = (await conn.execute(select(topup_operators))).all()
-    product_rows = (await conn.execute(select(topup_products).order_by(topup_products.c.id))).all()
+    country_rows = (await execute(conn, select(topup_countries))).all()
+    operator_rows = (await execute(conn, select(topup_operators))).all()
+    product_rows = (await execute(conn, select(topup_products).order_by(topup_products.c.id))).all()
     products: dict[int, list[Product]] = {}
     for row in product_rows:
         products.setdefault(int(row.operator_id), []).append(_to_product(row))
@@ -31,9 +32,9 @@ async def select_catalogue(conn: AsyncConnection) -> Catalogue:
 
 async def delete_catalogue(conn: AsyncConnection) -> None:
     """Empty the catalogue tables, children first."""
-    await conn.execute(delete(topup_products))
-    await conn.execute(delete(topup_operators))
-    await conn.execute(delete(topup_countries))
+    await execute(conn, delete(topup_products))
+    await execute(conn, delete(topup_operators))
+    await execute(conn, delete(topup_countries))
 
 
 async def replace_catalogue(conn: AsyncConnection, catalogue: Catalogue) -> None:
@@ -41,18 +42,21 @@ async def replace_catalogue(conn: AsyncConnection, catalogue: Catalogue) -> None
     await delete_catalogue(conn)
     if not catalogue.operators:
         return
-    await conn.execute(
+    await execute_many(
+        conn,
         insert(topup_countries),
         [
             {"code": c.code, "name": c.name, "local_currency": c.local_currency}
             for c in catalogue.countries
         ],
     )
-    await conn.execute(insert(topup_operators), [_operator_values(o) for o in catalogue.operators])
+    await execute_many(
+        conn, insert(topup_operators), [_operator_values(o) for o in catalogue.operators]
+    )
     # One more query for the new IDs is portable across both databases' executemany paths.
     ids = {
         row.code: int(row.id)
-        for row in await conn.execute(select(topup_operators.c.id, topup_operators.c.code))
+        for row in await execute(conn, select(topup_operators.c.id, topup_operators.c.code))
     }
     product_rows = [
         _product_values(ids[operator.code], product)
@@ -60,7 +64,7 @@ async def replace_catalogue(conn: AsyncConnection, catalogue: Catalogue) -> None
         for product in operator.products
     ]
     if product_rows:
-        await conn.execute(insert(topup_products), product_rows)
+        await execute_many(conn, insert(topup_products), product_rows)
 
 
 def _operator_values(operator: Operator) -> dict[str, Any]:

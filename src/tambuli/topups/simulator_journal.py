@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.expression import Executable
 
 from tambuli.channels.airtime.base import AirtimeOutcome
 from tambuli.channels.airtime.simulator import SimulatedTopup
 from tambuli.db.engine import Database
 from tambuli.db.schema import simulator_topups
+from tambuli.db.statements import execute, execute_many
 
 
 def _to_entry(row: Any) -> SimulatedTopup:
@@ -29,12 +29,12 @@ def _to_entry(row: Any) -> SimulatedTopup:
     )
 
 
-def _insert_ignoring_duplicates(db: Database) -> Executable:
+def _insert_ignoring_duplicates(db: Database) -> Insert:
     # ON CONFLICT DO NOTHING rather than catching IntegrityError: on PostgreSQL a failed insert
     # aborts its transaction, and a repeated record (a retried write whose first commit did
     # land) is expected here, not an error. Both dialects spell it the same way.
     dialect = postgresql if db.dialect == "postgresql" else sqlite
-    statement: Executable = dialect.insert(simulator_topups).on_conflict_do_nothing(
+    statement: Insert = dialect.insert(simulator_topups).on_conflict_do_nothing(
         index_elements=[simulator_topups.c.reference]
     )
     return statement
@@ -76,7 +76,7 @@ class DatabaseAirtimeJournal:
             batch, self._waiting = self._waiting, []
             try:
                 async with self._db.write() as conn:
-                    await conn.execute(self._insert, [values for values, _ in batch])
+                    await execute_many(conn, self._insert, [values for values, _ in batch])
             except Exception as exc:  # every waiting caller learns its record may be missing
                 for _, done in batch:
                     if not done.done():
@@ -90,5 +90,5 @@ class DatabaseAirtimeJournal:
         """The answer recorded for a reference, or None."""
         query = select(simulator_topups).where(simulator_topups.c.reference == reference)
         async with self._db.read_single() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await execute(conn, query)).first()
         return None if row is None else _to_entry(row)

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.bulk import bind_rows
 from tambuli.db.claims import DueRows, any_due_row, claim_due_rows, count_queued_rows
 from tambuli.db.schema import contacts, topup_dedup, topups
+from tambuli.db.statements import execute, execute_many
 from tambuli.db.text_search import escape_like
 from tambuli.topups.models import StoredTopup, TopupStatus
 
@@ -20,7 +20,6 @@ _OPEN = (TopupStatus.QUEUED.value, TopupStatus.SENDING.value)
 _DUE_TOPUPS = DueRows(
     topups,
     topups.c.next_attempt_at,
-    # Spelled out: an IN list would be a parameter of varying length (see db/direct.py).
     where=(or_(*(topups.c.status == status for status in _OPEN)),),
     returning=tuple(topups.c),
     leased=("lease_until",),
@@ -77,7 +76,8 @@ async def insert_topups(
     """Store new top-ups (dicts of column values) in one statement; the records, in order."""
     if not rows:
         return []
-    result = await conn.execute(
+    result = await execute_many(
+        conn,
         insert(topups).returning(*topups.c, sort_by_parameter_order=True),
         [dict(row) for row in rows],
     )
@@ -87,7 +87,8 @@ async def insert_topups(
 async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:
     """Claim clientDedup keys (org_id, key, top-up row ID); the primary key refuses repeats."""
     if keys:
-        await conn.execute(
+        await execute_many(
+            conn,
             insert(topup_dedup),
             [{"org_id": o, "client_dedup": k, "topup_id": t} for o, k, t in keys],
         )
@@ -100,10 +101,11 @@ async def select_topups_by_dedup_keys(
     found: dict[tuple[int, str], StoredTopup] = {}
     for org_id in sorted({org for org, _ in keys}):
         wanted = sorted(key for org, key in keys if org == org_id)
-        rows = await conn.execute(
+        rows = await execute(
+            conn,
             select(*_COLUMNS, topup_dedup.c.client_dedup.label("dedup_key"))
             .select_from(_WITH_CONTACT.join(topup_dedup, topup_dedup.c.topup_id == topups.c.id))
-            .where(topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup.in_(wanted))
+            .where(topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup.in_(wanted)),
         )
         for row in rows:
             found[(org_id, row.dedup_key)] = _to_topup(row)
@@ -113,10 +115,11 @@ async def select_topups_by_dedup_keys(
 async def select_topup(conn: AsyncConnection, org_id: int, row_id: int) -> StoredTopup | None:
     """One top-up of the organization, with its contact's names."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             select(*_COLUMNS)
             .select_from(_WITH_CONTACT)
-            .where(topups.c.id == row_id, topups.c.org_id == org_id)
+            .where(topups.c.id == row_id, topups.c.org_id == org_id),
         )
     ).first()
     return None if row is None else _to_topup(row)
@@ -127,10 +130,11 @@ async def select_topup_by_dedup(
 ) -> StoredTopup | None:
     """The top-up that used this clientDedup, if any."""
     found = (
-        await conn.execute(
+        await execute(
+            conn,
             select(topup_dedup.c.topup_id).where(
                 topup_dedup.c.org_id == org_id, topup_dedup.c.client_dedup == client_dedup
-            )
+            ),
         )
     ).first()
     return None if found is None else await select_topup(conn, org_id, int(found.topup_id))
@@ -151,7 +155,8 @@ async def claim_topup(
 ) -> StoredTopup | None:
     """Take one top-up if it is due now (a synchronous request carrying on after a reroute)."""
     row = (
-        await conn.execute(
+        await execute(
+            conn,
             update(topups)
             .where(
                 topups.c.id == row_id,
@@ -159,7 +164,7 @@ async def claim_topup(
                 topups.c.next_attempt_at <= now,
             )
             .values(next_attempt_at=lease_until, lease_until=lease_until)
-            .returning(*topups.c)
+            .returning(*topups.c),
         )
     ).first()
     return None if row is None else _to_topup(row)
@@ -170,21 +175,26 @@ async def any_due_topup(conn: AsyncConnection, now: datetime) -> bool:
     return await any_due_row(conn, _DUE_TOPUPS, now=now)
 
 
+_BEGIN_ATTEMPT = (
+    update(topups)
+    .where(topups.c.id == bindparam("topup_id"))
+    .values(
+        status=TopupStatus.SENDING.value,
+        attempts=bindparam("attempts"),
+        pending_ref=bindparam("ref"),
+        updated_at=bindparam("now"),
+    )
+)
+# Sets the columns each row names beside its topup_id (SQLAlchemy's executemany sets a
+# parameter named like a column that the statement does not bind itself).
+_UPDATE_TOPUP = update(topups).where(topups.c.id == bindparam("topup_id"))
+
+
 async def begin_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Mark claimed top-ups as being sent: keys topup_id, attempts, ref, now."""
     if not rows:
         return
-    await conn.execute(
-        update(topups)
-        .where(topups.c.id == bindparam("b_topup_id"))
-        .values(
-            status=TopupStatus.SENDING.value,
-            attempts=bindparam("b_attempts"),
-            pending_ref=bindparam("b_ref"),
-            updated_at=bindparam("b_now"),
-        ),
-        bind_rows(rows),
-    )
+    await execute_many(conn, _BEGIN_ATTEMPT, rows)
 
 
 async def select_still_claimed(
@@ -198,10 +208,11 @@ async def select_still_claimed(
     if not claims:
         return set()
     leases = dict(claims)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(topups.c.id, topups.c.lease_until)
         .where(topups.c.id.in_(list(leases)), topups.c.status.in_(_OPEN))
-        .with_for_update()
+        .with_for_update(),
     )
     return {int(r.id) for r in rows if r.lease_until == leases[int(r.id)]}
 
@@ -212,10 +223,11 @@ async def select_contact_names(
     """First and last names of the organization's contacts among these IDs."""
     if not contact_ids:
         return {}
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(contacts.c.id, contacts.c.first_name, contacts.c.last_name).where(
             contacts.c.org_id == org_id, contacts.c.id.in_(sorted(set(contact_ids)))
-        )
+        ),
     )
     return {int(r.id): (r.first_name or "", r.last_name or "") for r in rows}
 
@@ -227,14 +239,8 @@ async def update_topups(conn: AsyncConnection, changes: Sequence[dict[str, Any]]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in changes:
         groups.setdefault(tuple(sorted(change)), []).append(change)
-    for keys, rows in groups.items():
-        columns = [k for k in keys if k != "topup_id"]
-        await conn.execute(
-            update(topups)
-            .where(topups.c.id == bindparam("b_topup_id"))
-            .values({c: bindparam(f"b_{c}") for c in columns}),
-            bind_rows(rows),
-        )
+    for rows in groups.values():
+        await execute_many(conn, _UPDATE_TOPUP, rows)
 
 
 @dataclass(frozen=True)
@@ -282,12 +288,13 @@ async def select_topups_before(
     clause = _filter_clause(org_id, wanted)
     if before_id is not None:
         clause = and_(clause, topups.c.id < before_id)
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(*_COLUMNS)
         .select_from(_WITH_CONTACT)
         .where(clause)
         .order_by(topups.c.id.desc())
-        .limit(limit)
+        .limit(limit),
     )
     return [_to_topup(r) for r in rows]
 
@@ -296,13 +303,14 @@ async def select_topups_page(
     conn: AsyncConnection, org_id: int, wanted: TopupFilter, offset: int, limit: int
 ) -> list[StoredTopup]:
     """Newest first, classic paging."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(*_COLUMNS)
         .select_from(_WITH_CONTACT)
         .where(_filter_clause(org_id, wanted))
         .order_by(topups.c.id.desc())
         .offset(offset)
-        .limit(limit)
+        .limit(limit),
     )
     return [_to_topup(r) for r in rows]
 

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.bulk import bind_rows
 from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
 from tambuli.db.schema import webhook_deliveries
+from tambuli.db.statements import execute, execute_many
 from tambuli.webhooks.models import DeliveryStatus, PushRecord
 
 
@@ -32,7 +32,7 @@ class Push:
 async def insert_pushes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Queue pushes (each a dict of column values), due at once."""
     if rows:
-        await conn.execute(insert(webhook_deliveries), list(rows))
+        await execute_many(conn, insert(webhook_deliveries), list(rows))
 
 
 _DUE_PUSHES = DueRows(
@@ -73,6 +73,23 @@ async def claim_due_pushes(
     ]
 
 
+_RECORD_PUSH_RESULT = (
+    update(webhook_deliveries)
+    .where(
+        webhook_deliveries.c.id == bindparam("push_id"),
+        webhook_deliveries.c.lease_until == bindparam("lease"),
+    )
+    .values(
+        status=bindparam("status"),
+        attempts=bindparam("attempts"),
+        next_attempt_at=bindparam("next_at"),
+        lease_until=None,
+        last_error=bindparam("error"),
+        delivered_at=bindparam("delivered_at"),
+    )
+)
+
+
 async def record_push_results(conn: AsyncConnection, results: Sequence[dict[str, Any]]) -> None:
     """Store outcomes: keys push_id, lease, status, attempts, next_at, error, delivered_at.
 
@@ -81,31 +98,17 @@ async def record_push_results(conn: AsyncConnection, results: Sequence[dict[str,
     """
     if not results:
         return
-    await conn.execute(
-        update(webhook_deliveries)
-        .where(
-            webhook_deliveries.c.id == bindparam("b_push_id"),
-            webhook_deliveries.c.lease_until == bindparam("b_lease"),
-        )
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next_at"),
-            lease_until=None,
-            last_error=bindparam("b_error"),
-            delivered_at=bindparam("b_delivered_at"),
-        ),
-        bind_rows(results),
-    )
+    await execute_many(conn, _RECORD_PUSH_RESULT, results)
 
 
 async def select_pushes(conn: AsyncConnection, org_id: int, limit: int) -> list[dict[str, Any]]:
     """The organization's newest pushes, newest first, for operators."""
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(webhook_deliveries)
         .where(webhook_deliveries.c.org_id == org_id)
         .order_by(webhook_deliveries.c.id.desc())
-        .limit(limit)
+        .limit(limit),
     )
     return [dict(r._mapping) for r in rows]
 
@@ -115,11 +118,12 @@ async def select_pushes_about(
 ) -> list[PushRecord]:
     """The organization's pushes about one subject, oldest first."""
     t = webhook_deliveries.c
-    rows = await conn.execute(
+    rows = await execute(
+        conn,
         select(t.event, t.url, t.status, t.attempts, t.last_error, t.created_at, t.delivered_at)
         .where(t.org_id == org_id, t.subject_id == subject_id)
         .order_by(t.id)
-        .limit(limit)
+        .limit(limit),
     )
     return [PushRecord(**dict(r._mapping)) for r in rows]
 
