@@ -14,6 +14,7 @@ from tambuli.billing.models import (
     Balance,
     EntryKind,
     LedgerEntry,
+    NewEntry,
     Reservation,
     ReservationStatus,
 )
@@ -150,9 +151,22 @@ async def insert_reservations(
     return await insert_rows_returning_ids(conn, reservations, rows)
 
 
-async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
-    """Append several ledger entries (dicts of column values, all with the same keys)."""
-    await insert_rows(conn, ledger_entries, entries)
+async def insert_entries(conn: AsyncConnection, now: datetime, entries: Sequence[NewEntry]) -> None:
+    """Append ledger entries made at `now`."""
+    rows = [
+        {
+            "org_id": e.org_id,
+            "kind": e.kind.value,
+            "amount_micro": e.amount_micro,
+            "balance_after_micro": e.balance_after_micro,
+            "reason": e.reason,
+            "reference": e.reference,
+            "reservation_id": e.reservation_id,
+            "created_at": now,
+        }
+        for e in entries
+    ]
+    await insert_rows(conn, ledger_entries, rows)
 
 
 def _to_reservation(row: Sequence[Any]) -> Reservation:
