@@ -192,11 +192,33 @@ async def select_campaigns(conn: AsyncConnection, org_id: int) -> list[Campaign]
     return [to_campaign(row) for row in rows]
 
 
-async def update_campaign_row(
-    conn: AsyncConnection, campaign_id: int, values: dict[str, Any]
+async def update_campaign_spec(
+    conn: AsyncConnection, campaign_id: int, spec: CampaignSpec, now: datetime
 ) -> None:
-    """Change columns of one campaign."""
-    await conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
+    """Store a campaign's new name, kind, subscription switch and definition."""
+    await conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values(
+            name=spec.name,
+            kind=spec.kind.value,
+            open_for_subscriptions=spec.open_for_subscriptions,
+            definition=json.dumps(spec.definition, ensure_ascii=False),
+            updated_at=now,
+        )
+    )
+
+
+async def set_campaign_state(
+    conn: AsyncConnection, campaign_id: int, state: CampaignState, now: datetime
+) -> None:
+    """Launch or stop a campaign: its state, and the moment it was launched or stopped."""
+    moment = "launched_at" if state is CampaignState.LAUNCHED else "stopped_at"
+    await conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values({"state": state.value, moment: now, "updated_at": now})
+    )
 
 
 async def set_run_statuses(
