@@ -156,7 +156,7 @@ async def _send_retry(
         sms = campaign_sms(run, campaign, contact, choose_text(texts, contact.language), now)
         [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, sms)], now)
         # A retry keeps the question and its timeout; only the count of invalid replies moves.
-        # A refusal for good shows on the run; one to be retried later does not.
+        # A retry text refused and given up on shows on the run; one to be tried again does not.
         failed = change.with_failures
         kept = replace(
             kept,
