@@ -27,7 +27,7 @@ from tambuli.organizations import service as organizations
 from tambuli.settings import Settings
 from tambuli.webhooks import store
 from tambuli.webhooks.address_guard import Resolver, resolve_system
-from tambuli.webhooks.models import PUSH_GIVE_UP_AFTER, PUSH_RETRIES, DeliveryStatus
+from tambuli.webhooks.models import PUSH_GIVE_UP_AFTER, PUSH_RETRIES, DeliveryStatus, NewPush
 from tambuli.webhooks.service import (
     PushDelivery,
     build_push_delivery,
@@ -142,7 +142,7 @@ async def queue(
     """Queue one push due now; returns its ID."""
     async with db.write() as conn:
         await enqueue_pushes_within(
-            conn, clock.now(), [(org_id, url, event, payload or {"event": event})]
+            conn, clock.now(), [NewPush(org_id, url, event, payload or {"event": event})]
         )
     return int((await list_pushes(db, org_id, limit=1))[0]["id"])
 

@@ -64,6 +64,19 @@ class LedgerEntry:
     created_at: datetime
 
 
+@frozen_record(slots=True)
+class NewEntry:
+    """A movement of money to append to the ledger."""
+
+    org_id: int
+    kind: EntryKind
+    amount_micro: int
+    balance_after_micro: int
+    reason: str
+    reference: str
+    reservation_id: int | None
+
+
 @frozen_record
 class Reservation:
     """Money set aside for one piece of work (a message, a top-up)."""

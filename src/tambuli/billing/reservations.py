@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import store
-from tambuli.billing.models import EntryKind, ReservationStatus, check_amount
+from tambuli.billing.models import EntryKind, NewEntry, ReservationStatus, check_amount
 from tambuli.billing.service import recharge_if_low_within
 from tambuli.clock import Clock
 from tambuli.errors import (
@@ -56,24 +55,15 @@ async def reserve_many_within(
     )
     # Each entry shows the balance as if the reservations had been made one after another.
     running = balance.balance_micro + total
-    entries = []
+    entries: list[NewEntry] = []
     for reservation_id, amount, reference in zip(
         reservation_ids, amounts_micro, references, strict=True
     ):
         running -= amount
         entries.append(
-            {
-                "org_id": org_id,
-                "kind": EntryKind.RESERVE.value,
-                "amount_micro": -amount,
-                "balance_after_micro": running,
-                "reason": reason,
-                "reference": reference,
-                "reservation_id": reservation_id,
-                "created_at": now,
-            }
+            NewEntry(org_id, EntryKind.RESERVE, -amount, running, reason, reference, reservation_id)
         )
-    await store.insert_entries(conn, entries)
+    await store.insert_entries(conn, now, entries)
     await recharge_if_low_within(conn, clock, org_id, balance)
     return reservation_ids
 
@@ -159,7 +149,7 @@ async def _close_many(
     for reservation_id, charged in charges:
         reservation = found[reservation_id]
         returned[reservation.org_id].append((reservation_id, reservation.amount_micro - charged))
-    entries: list[dict[str, Any]] = []
+    entries: list[NewEntry] = []
     # Balance rows are locked in one global order (by ID), so two batches that touch the same
     # organizations in different orders cannot deadlock on PostgreSQL.
     for org_id in sorted(returned):
@@ -177,15 +167,14 @@ async def _close_many(
             running += amount
             reservation = found[reservation_id]
             entries.append(
-                {
-                    "org_id": org_id,
-                    "kind": kind.value,
-                    "amount_micro": amount,
-                    "balance_after_micro": running,
-                    "reason": reservation.reason,
-                    "reference": reservation.reference,
-                    "reservation_id": reservation_id,
-                    "created_at": now,
-                }
+                NewEntry(
+                    org_id,
+                    kind,
+                    amount,
+                    running,
+                    reservation.reason,
+                    reservation.reference,
+                    reservation_id,
+                )
             )
-    await store.insert_entries(conn, entries)
+    await store.insert_entries(conn, now, entries)

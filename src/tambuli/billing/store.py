@@ -14,6 +14,7 @@ from tambuli.billing.models import (
     Balance,
     EntryKind,
     LedgerEntry,
+    NewEntry,
     Reservation,
     ReservationStatus,
 )
@@ -154,9 +155,22 @@ async def insert_reservations(
     return (await execute_many(conn, _INSERT_RESERVATIONS, rows)).scalars()
 
 
-async def insert_entries(conn: AsyncConnection, entries: Sequence[dict[str, Any]]) -> None:
-    """Append several ledger entries (dicts of column values, all with the same keys)."""
-    await execute_many(conn, _INSERT_ENTRIES, entries)
+async def insert_entries(conn: AsyncConnection, now: datetime, entries: Sequence[NewEntry]) -> None:
+    """Append ledger entries made at `now`."""
+    rows = [
+        {
+            "org_id": e.org_id,
+            "kind": e.kind.value,
+            "amount_micro": e.amount_micro,
+            "balance_after_micro": e.balance_after_micro,
+            "reason": e.reason,
+            "reference": e.reference,
+            "reservation_id": e.reservation_id,
+            "created_at": now,
+        }
+        for e in entries
+    ]
+    await execute_many(conn, _INSERT_ENTRIES, rows)
 
 
 def _to_reservation(row: Sequence[Any]) -> Reservation:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +23,15 @@ from tambuli.campaigns.models import (
     choose_text,
 )
 from tambuli.campaigns.quiet_hours import find_window_close, fit_into_window
+from tambuli.campaigns.run_changes import (
+    AwaitReply,
+    Ended,
+    FireAt,
+    Move,
+    NextStep,
+    Paused,
+    RunChange,
+)
 from tambuli.campaigns.schedule import plan_next_step
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
@@ -76,7 +84,7 @@ async def fire_due_steps(
         found = await store.select_campaigns_by_ids(conn, sorted({r.campaign_id for r in runs}))
         people = await contacts.get_contacts_within(conn, [r.contact_id for r in runs])
         refused = await _find_opted_out(conn, people)
-        changes: list[dict[str, Any]] = []
+        changes: list[RunChange] = []
         outgoing: list[Outgoing] = []
         for run in runs:
             campaign = found[run.campaign_id]
@@ -89,8 +97,8 @@ async def fire_due_steps(
                     outgoing.append(Outgoing(run, campaign, sms))
                     continue
             except PLANNING_ERRORS as exc:
-                change = _unplannable(exc, now)
-            changes.append({"run_id": run.id, **change})
+                change = _unplannable(run, exc, now)
+            changes.append(change)
         changes += await send_run_messages(conn, outbox, outgoing, now)
         await store.update_runs(conn, changes)
     return len(runs)
@@ -98,8 +106,8 @@ async def fire_due_steps(
 
 async def send_run_messages(
     conn: AsyncConnection, outbox: Outbox, outgoing: list[Outgoing], now: datetime
-) -> list[dict[str, Any]]:
-    """Queue the steps' messages and return each run's changes for what became of its own."""
+) -> list[RunChange]:
+    """Queue the steps' messages and return each run's change for what became of its own."""
     outcomes = await enqueue_contact_messages_within(conn, outbox, [o.sms for o in outgoing])
     changes = []
     for item, outcome in zip(outgoing, outcomes, strict=True):
@@ -109,45 +117,43 @@ async def send_run_messages(
             else:
                 change = _after_refusal(item.run, item.campaign, outcome, now)
         except PLANNING_ERRORS as exc:
-            change = _unplannable(exc, now)
-        changes.append({"run_id": item.run.id, **change})
+            change = _unplannable(item.run, exc, now)
+        changes.append(change)
     return changes
 
 
-def _unplannable(error: Exception, now: datetime) -> dict[str, Any]:
+def _unplannable(run: store.Run, error: Exception, now: datetime) -> RunChange:
     """End a run whose next moment cannot be computed, so it never blocks the others."""
     reason = error.message if isinstance(error, TambuliError) else str(error)
-    return store.ending(RunStatus.ERROR, now, f"the next step cannot be planned: {reason}")
+    error_text = f"the next step cannot be planned: {reason}"
+    return RunChange(run.id, Ended(RunStatus.ERROR, now), last_error=error_text)
 
 
 def advance_after_send(
     run: store.Run, campaign: Campaign, message_id: int, now: datetime
-) -> dict[str, Any]:
+) -> RunChange:
     """The run after its current step's message was queued."""
-    sent = {
-        "steps_sent": run.steps_sent + 1,
-        "last_message_id": message_id,
-        "attempts": 0,
-        "last_error": "",
-    }
     step = campaign.rules.steps[run.step_index]
+    move: Move
     if step.question is not None:
         # The question's timeout counts from when it was actually sent.
         timeout = step.question.timeout
-        timeout_at = compute_fire_time(timeout, now, choose_delay_zone(timeout))
-        return {
-            **sent,
-            "awaiting_reply": True,
-            "invalid_replies": 0,
-            "step_due_at": now,
-            "next_fire_at": timeout_at,
-        }
-    return {**sent, **plan_after_step(run, campaign, _fired_at(run, now), now)}
+        move = AwaitReply(now, compute_fire_time(timeout, now, choose_delay_zone(timeout)))
+    else:
+        move = plan_after_step(run, campaign, _fired_at(run, now), now)
+    return RunChange(
+        run.id,
+        move,
+        steps_sent=run.steps_sent + 1,
+        last_message_id=message_id,
+        attempts=0,
+        last_error="",
+    )
 
 
 def plan_after_step(
     run: store.Run, campaign: Campaign, fired_at: datetime, now: datetime
-) -> dict[str, Any]:
+) -> NextStep | Ended:
     """Move the run on to its next step counted from `fired_at`, or end it as done."""
     nxt = plan_next_step(
         campaign.kind,
@@ -160,15 +166,9 @@ def plan_after_step(
         override=run.override,
     )
     if nxt is None:
-        return {**store.ending(RunStatus.DONE, now), "step_index": len(campaign.rules.steps)}
+        return Ended(RunStatus.DONE, now, step_index=len(campaign.rules.steps))
     assert nxt.due_at is not None
-    return {
-        "step_index": nxt.index,
-        "step_due_at": nxt.due_at,
-        "next_fire_at": nxt.due_at,
-        "awaiting_reply": False,
-        "invalid_replies": 0,
-    }
+    return NextStep(nxt.index, nxt.due_at)
 
 
 def _fired_at(run: store.Run, now: datetime) -> datetime:
@@ -184,17 +184,18 @@ def _decide(
     contact: Contact | None,
     refused: set[tuple[int, str]],
     now: datetime,
-) -> dict[str, Any] | None:
+) -> RunChange | None:
     """What happens to a due run without sending; None when its step is to be sent."""
     if campaign.state is not CampaignState.LAUNCHED:
         # Stopped between the claim and now: wait for the relaunch.
-        return {"status": RunStatus.PAUSED.value}
+        return RunChange(run.id, Paused())
     if contact is None:
-        return store.ending(RunStatus.ERROR, now, "the contact was deleted")
+        return RunChange(run.id, Ended(RunStatus.ERROR, now), last_error="the contact was deleted")
     if (contact.org_id, contact.phone) in refused:
-        return store.ending(RunStatus.OPTED_OUT, now, "the contact's number opted out")
+        opted_out = "the contact's number opted out"
+        return RunChange(run.id, Ended(RunStatus.OPTED_OUT, now), last_error=opted_out)
     if run.step_index >= len(campaign.rules.steps):
-        return {**store.ending(RunStatus.DONE, now)}
+        return RunChange(run.id, Ended(RunStatus.DONE, now))
     if run.awaiting_reply:
         return time_out_question(run, campaign, now)
     if (
@@ -202,27 +203,28 @@ def _decide(
         and run.step_due_at is not None
         and now - run.step_due_at > REMINDER_GRACE
     ):
-        return {
-            "last_error": "a reminder step came due too late and was skipped",
-            **(plan_after_step(run, campaign, now, now)),
-        }
+        return RunChange(
+            run.id,
+            plan_after_step(run, campaign, now, now),
+            last_error="a reminder step came due too late and was skipped",
+        )
     window = campaign.rules.sending_window
     if window is not None:
         # Planned inside the window but due outside it now (a relaunch, a changed window, a
         # backlog): wait for the window to open again.
         opens = fit_into_window(now, window, ZoneInfo(run.time_zone))
         if opens > now:
-            return {"next_fire_at": opens}
+            return RunChange(run.id, FireAt(opens))
     return None
 
 
-def time_out_question(run: store.Run, campaign: Campaign, now: datetime) -> dict[str, Any]:
+def time_out_question(run: store.Run, campaign: Campaign, now: datetime) -> RunChange:
     """A poll question got no valid answer in time: go on, or end the run."""
     question = campaign.rules.steps[run.step_index].question
     assert question is not None
     if question.on_timeout is TimeoutAction.END:
-        return {**store.ending(RunStatus.DONE, now, "no answer in time")}
-    return plan_after_step(run, campaign, now, now)
+        return RunChange(run.id, Ended(RunStatus.DONE, now), last_error="no answer in time")
+    return RunChange(run.id, plan_after_step(run, campaign, now, now))
 
 
 def _step_message(
@@ -251,23 +253,21 @@ def campaign_sms(
 
 def _after_refusal(
     run: store.Run, campaign: Campaign, error: TambuliError, now: datetime
-) -> dict[str, Any]:
+) -> RunChange:
     reason = f"{error.error_code}: {error.message}"
     retry_at = STEP_RETRIES.next_attempt(run.attempts + 1, now)
     if isinstance(error, TRANSIENT) and retry_at is not None:
         zone = ZoneInfo(run.time_zone)
-        return {
-            "attempts": run.attempts + 1,
-            "last_error": reason,
-            "next_fire_at": fit_into_window(retry_at, campaign.rules.sending_window, zone),
-        }
+        again = FireAt(fit_into_window(retry_at, campaign.rules.sending_window, zone))
+        return RunChange(run.id, again, attempts=run.attempts + 1, last_error=reason)
     if isinstance(error, TRANSIENT):
         # Refused too often for a passing reason: the step is skipped and the run carries on.
-        skipped = {"with_failures": True, "last_error": reason, "attempts": 0}
-        return {**skipped, **plan_after_step(run, campaign, now, now)}
-    # Refused for good (no sender, no price, too long once personalised): the later steps
-    # would fail alike, so the run ends in error rather than reading as done.
-    return {"with_failures": True, "attempts": 0, **store.ending(RunStatus.ERROR, now, reason)}
+        move: Move = plan_after_step(run, campaign, now, now)
+    else:
+        # Refused for good (no sender, no price, too long once personalised): the later steps
+        # would fail alike, so the run ends in error rather than reading as done.
+        move = Ended(RunStatus.ERROR, now)
+    return RunChange(run.id, move, attempts=0, last_error=reason, with_failures=True)
 
 
 async def _find_opted_out(

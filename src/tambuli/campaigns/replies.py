@@ -9,8 +9,8 @@ never deadlock on PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +26,7 @@ from tambuli.campaigns.firing import (
 from tambuli.campaigns.models import Campaign, RunStatus, choose_text
 from tambuli.campaigns.polls import match_reply, normalise_reply
 from tambuli.campaigns.quiet_hours import fit_into_window
+from tambuli.campaigns.run_changes import Ended, RunChange
 from tambuli.contacts import service as contacts
 from tambuli.messaging import receipts
 from tambuli.messaging.contact_batches import cancel_run_messages_within
@@ -86,8 +87,8 @@ async def _handle_one(
     start_words = opt_outs.parse_keywords(profile.opt_in_keywords, opt_outs.DEFAULT_OPT_IN_KEYWORDS)
     if answer is None and word and word in stop_words:
         await reply_store.record_opt_out(conn, item.org_id, item.sender, item.body.strip(), now)
-        ended = store.ending(RunStatus.OPTED_OUT, now, OPTED_OUT)
-        await store.update_runs(conn, [{"run_id": r.id, **ended} for r in runs])
+        ended = Ended(RunStatus.OPTED_OUT, now)
+        await store.update_runs(conn, [RunChange(r.id, ended, last_error=OPTED_OUT) for r in runs])
         await cancel_run_messages_within(conn, outbox.clock, [r.id for r in runs], OPTED_OUT)
         return
     if answer is None and word and word in start_words:
@@ -121,27 +122,27 @@ async def _record_answer(
     question = campaign.rules.steps[run.step_index].question
     assert question is not None
     answer = match_reply(item.body, question.choices)
-    change: dict[str, Any]
+    change: RunChange
     if answer is not None:
         await reply_store.insert_poll_answer(
             conn, run, answer, item.body, item.id, item.received_at
         )
         # The next question counts from the answer's arrival. A paused run keeps its status:
         # the next question goes out once the campaign is launched again.
-        change = plan_after_step(run, campaign, max(item.received_at, now), now)
+        change = RunChange(run.id, plan_after_step(run, campaign, max(item.received_at, now), now))
     elif run.invalid_replies < question.max_retries:
         await _send_retry(conn, outbox, run, campaign, now)
         return
     else:
         # Out of retries: as if the question had timed out.
         change = time_out_question(run, campaign, now)
-    await store.update_runs(conn, [{"run_id": run.id, **change}])
+    await store.update_runs(conn, [change])
 
 
 async def _send_retry(
     conn: AsyncConnection, outbox: Outbox, run: store.Run, campaign: Campaign, now: datetime
 ) -> None:
-    kept: dict[str, Any] = {"run_id": run.id, "invalid_replies": run.invalid_replies + 1}
+    kept = RunChange(run.id, invalid_replies=run.invalid_replies + 1)
     window = campaign.rules.sending_window
     outside = window is not None and fit_into_window(now, window, ZoneInfo(run.time_zone)) > now
     people = await contacts.get_contacts_within(conn, [run.contact_id])
@@ -155,8 +156,12 @@ async def _send_retry(
         sms = campaign_sms(run, campaign, contact, choose_text(texts, contact.language), now)
         [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, sms)], now)
         # A retry keeps the question and its timeout; only the count of invalid replies moves.
-        kept["last_message_id"] = change.get("last_message_id", run.last_message_id)
-        if "with_failures" in change:
-            kept["with_failures"] = True
-            kept["last_error"] = change["last_error"]
+        # A retry text refused and given up on shows on the run; one to be tried again does not.
+        failed = change.with_failures
+        kept = replace(
+            kept,
+            last_message_id=change.last_message_id,
+            with_failures=failed,
+            last_error=change.last_error if failed else None,
+        )
     await store.update_runs(conn, [kept])

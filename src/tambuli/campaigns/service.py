@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,17 +93,7 @@ async def update_campaign(
             else:
                 merged[key] = value
         spec = parse_campaign(merged)
-        await store.update_campaign_row(
-            conn,
-            campaign_id,
-            {
-                "name": spec.name,
-                "kind": spec.kind.value,
-                "open_for_subscriptions": spec.open_for_subscriptions,
-                "definition": json.dumps(spec.definition, ensure_ascii=False),
-                "updated_at": clock.now(),
-            },
-        )
+        await store.update_campaign_spec(conn, campaign_id, spec, clock.now())
         changed = await store.select_campaign(conn, org_id, campaign_id)
         assert changed is not None
         if changed.state is CampaignState.LAUNCHED and "sender" in raw:
@@ -151,10 +140,7 @@ async def _move_campaign(
             launching = wanted is CampaignState.LAUNCHED
             if launching:
                 await check_campaign_sendable_within(conn, campaign, server_sender)
-            moment = "launched_at" if launching else "stopped_at"
-            await store.update_campaign_row(
-                conn, campaign_id, {"state": wanted.value, moment: now, "updated_at": now}
-            )
+            await store.set_campaign_state(conn, campaign_id, wanted, now)
             old, new = RunStatus.ACTIVE, RunStatus.PAUSED
             if launching:
                 old, new = new, old

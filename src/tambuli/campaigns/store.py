@@ -21,6 +21,14 @@ from tambuli.campaigns.models import (
     RunStatus,
     parse_rules,
 )
+from tambuli.campaigns.run_changes import (
+    AwaitReply,
+    Ended,
+    FireAt,
+    NextStep,
+    Paused,
+    RunChange,
+)
 from tambuli.db.claims import DueRows, any_due_row, claim_due_rows
 from tambuli.db.schema import campaign_runs, campaigns
 from tambuli.db.statements import execute, execute_many
@@ -186,11 +194,35 @@ async def select_campaigns(conn: AsyncConnection, org_id: int) -> list[Campaign]
     return [to_campaign(row) for row in rows]
 
 
-async def update_campaign_row(
-    conn: AsyncConnection, campaign_id: int, values: dict[str, Any]
+async def update_campaign_spec(
+    conn: AsyncConnection, campaign_id: int, spec: CampaignSpec, now: datetime
 ) -> None:
-    """Change columns of one campaign."""
-    await execute(conn, update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
+    """Store a campaign's new name, kind, subscription switch and definition."""
+    await execute(
+        conn,
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values(
+            name=spec.name,
+            kind=spec.kind.value,
+            open_for_subscriptions=spec.open_for_subscriptions,
+            definition=json.dumps(spec.definition, ensure_ascii=False),
+            updated_at=now,
+        ),
+    )
+
+
+async def set_campaign_state(
+    conn: AsyncConnection, campaign_id: int, state: CampaignState, now: datetime
+) -> None:
+    """Launch or stop a campaign: its state, and the moment it was launched or stopped."""
+    moment = "launched_at" if state is CampaignState.LAUNCHED else "stopped_at"
+    await execute(
+        conn,
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id)
+        .values({"state": state.value, moment: now, "updated_at": now}),
+    )
 
 
 async def set_run_statuses(
@@ -354,11 +386,12 @@ async def claim_due_runs(
     return [to_run(row) for row in rows]
 
 
-async def update_runs(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) -> None:
-    """Apply per-run changes; each dict has `run_id` and the same set of columns."""
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+async def update_runs(conn: AsyncConnection, changes: Sequence[RunChange]) -> None:
+    """Store what was decided for each run."""
+    by_shape: dict[tuple[str, ...], list[dict[str, object]]] = {}
     for change in changes:
-        by_shape.setdefault(tuple(sorted(change)), []).append(change)
+        row = _run_values(change)
+        by_shape.setdefault(tuple(sorted(row)), []).append(row)
     for shape, rows in by_shape.items():
         columns = [c for c in shape if c != "run_id"]
         statement = (
@@ -373,17 +406,48 @@ async def update_runs(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) 
         )
 
 
-def ending(status: RunStatus, now: datetime, error: str = "") -> dict[str, Any]:
-    """The column changes that end a run."""
-    values: dict[str, Any] = {
-        "status": status.value,
-        "active_contact_id": None,
-        "next_fire_at": None,
-        "awaiting_reply": False,
-        "ended_at": now,
-    }
-    if error:
-        values["last_error"] = error
+# RunChange fields stored as they are, in the columns of the same names.
+_PLAIN_CHANGES = (
+    "attempts",
+    "last_error",
+    "with_failures",
+    "steps_sent",
+    "last_message_id",
+    "invalid_replies",
+)
+
+
+def _run_values(change: RunChange) -> dict[str, object]:
+    """The run's ID and its new column values."""
+    values: dict[str, object] = {"run_id": change.run_id}
+    move = change.move
+    if isinstance(move, NextStep):
+        values["step_index"] = move.index
+        values["step_due_at"] = move.due_at
+        values["next_fire_at"] = move.due_at
+        values["awaiting_reply"] = False
+        values["invalid_replies"] = 0
+    elif isinstance(move, AwaitReply):
+        values["step_due_at"] = move.sent_at
+        values["next_fire_at"] = move.timeout_at
+        values["awaiting_reply"] = True
+        values["invalid_replies"] = 0
+    elif isinstance(move, FireAt):
+        values["next_fire_at"] = move.at
+    elif isinstance(move, Paused):
+        values["status"] = RunStatus.PAUSED.value
+    elif isinstance(move, Ended):
+        values["status"] = move.status.value
+        values["active_contact_id"] = None
+        values["next_fire_at"] = None
+        values["awaiting_reply"] = False
+        values["ended_at"] = move.at
+        if move.step_index is not None:
+            values["step_index"] = move.step_index
+    for name in _PLAIN_CHANGES:
+        value = getattr(change, name)
+        if value is not None:
+            values[name] = value
     return values
 
 

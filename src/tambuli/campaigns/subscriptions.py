@@ -24,6 +24,7 @@ from tambuli.campaigns.delays import (
 from tambuli.campaigns.models import Campaign, CampaignKind, RunStatus, check_storable_json
 from tambuli.campaigns.readiness import check_campaign_sendable_within
 from tambuli.campaigns.reminders import parse_reminder_date
+from tambuli.campaigns.run_changes import Ended, RunChange
 from tambuli.campaigns.schedule import plan_first_step, plan_remaining_steps
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
@@ -134,8 +135,9 @@ async def unsubscribe_contact(
         active = [r for r in runs if r.is_active]
         if not active:
             return None
-        ended = store.ending(RunStatus.UNSUBSCRIBED, clock.now(), "unsubscribed by request")
-        await store.update_runs(conn, [{"run_id": r.id, **ended} for r in active])
+        ended = Ended(RunStatus.UNSUBSCRIBED, clock.now())
+        reason = "unsubscribed by request"
+        await store.update_runs(conn, [RunChange(r.id, ended, last_error=reason) for r in active])
         return active[0].id
 
 

@@ -82,6 +82,18 @@ class ContactInput:
 
 
 @dataclass(frozen=True)
+class ContactChange:
+    """Checked new values of a contact's own columns; None leaves a column as it is."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    language: str | None = None
+    no_autodelete: bool | None = None
+    # A new number: its region and carrier come with it, and it counts as valid again.
+    phone: PhoneNumber | None = None
+
+
+@dataclass(frozen=True)
 class ContactFilter:
     """Which contacts a list asks for; None means "no filter"."""
 

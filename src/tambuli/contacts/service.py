@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +12,7 @@ from tambuli.contacts import batch_store, selection, store
 from tambuli.contacts import groups as group_store
 from tambuli.contacts.models import (
     Contact,
+    ContactChange,
     ContactFilter,
     ContactInput,
     ContactPage,
@@ -220,7 +220,7 @@ async def mark_contact_used_within(
     conn: AsyncConnection, clock: Clock, org_id: int, contact_id: int
 ) -> None:
     """Record inside the caller's transaction that a contact was just sent to."""
-    await store.update_contact_row(conn, org_id, contact_id, {"last_use_at": clock.now()})
+    await store.touch_contact(conn, org_id, contact_id, clock.now())
 
 
 async def read_custom_field_names_within(conn: AsyncConnection, org_id: int) -> dict[int, str]:
@@ -256,19 +256,14 @@ async def update_contact_within(
     if given.groups:
         await _check_groups(conn, org_id, given.groups)
     values = await _resolve_field_values(conn, org_id, given, now)
-    changes: dict[str, Any] = {"updated_at": now}
-    for column, value in (
-        ("first_name", check_text("firstName", given.first_name)),
-        ("last_name", check_text("lastName", given.last_name)),
-        ("language", check_text("language", given.language)),
-        ("no_autodelete", given.no_autodelete),
-    ):
-        if value is not None:
-            changes[column] = value
-    if phone is not None:
-        changes.update(phone=phone.digits, region=phone.region, carrier=phone.carrier)
-        changes["invalid"] = False
-    await store.update_contact_row(conn, org_id, contact_id, changes)
+    change = ContactChange(
+        first_name=check_text("firstName", given.first_name),
+        last_name=check_text("lastName", given.last_name),
+        language=check_text("language", given.language),
+        no_autodelete=given.no_autodelete,
+        phone=phone,
+    )
+    await store.update_contact_row(conn, org_id, contact_id, change, now)
     if given.groups is not None:
         await store.replace_group_memberships(conn, contact_id, given.groups)
     await store.write_field_values(conn, contact_id, values)
@@ -360,7 +355,7 @@ async def list_contacts_after(
 async def mark_contact_used(db: Database, clock: Clock, org_id: int, contact_id: int) -> None:
     """Record that a contact was just used (sent to, subscribed)."""
     async with db.write() as conn:
-        await store.update_contact_row(conn, org_id, contact_id, {"last_use_at": clock.now()})
+        await store.touch_contact(conn, org_id, contact_id, clock.now())
 
 
 def _check_definition_name(name: str, what: str) -> str:

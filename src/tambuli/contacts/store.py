@@ -26,7 +26,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.contacts.matching import conditions_clause
-from tambuli.contacts.models import Contact, ContactFilter, PhoneNumber, search_phone_digits
+from tambuli.contacts.models import (
+    Contact,
+    ContactChange,
+    ContactFilter,
+    PhoneNumber,
+    search_phone_digits,
+)
 from tambuli.db.schema import (
     contact_field_values,
     contact_group_members,
@@ -91,16 +97,36 @@ async def insert_contact(
 
 
 async def update_contact_row(
-    conn: AsyncConnection, org_id: int, contact_id: int, values: dict[str, Any]
-) -> bool:
-    """Change columns of one contact; False when it is not in the organization."""
-    result = await execute(
+    conn: AsyncConnection, org_id: int, contact_id: int, change: ContactChange, now: datetime
+) -> None:
+    """Store the contact's new values at `now`."""
+    given = {
+        "first_name": change.first_name,
+        "last_name": change.last_name,
+        "language": change.language,
+        "no_autodelete": change.no_autodelete,
+    }
+    values: dict[str, object] = {c: v for c, v in given.items() if v is not None}
+    if change.phone is not None:
+        phone = change.phone
+        values.update(phone=phone.digits, region=phone.region, carrier=phone.carrier, invalid=False)
+    values["updated_at"] = now
+    await execute(
         conn,
         update(contacts)
         .where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
-        .values(**values),
+        .values(values),
     )
-    return int(result.rowcount) == 1
+
+
+async def touch_contact(conn: AsyncConnection, org_id: int, contact_id: int, now: datetime) -> None:
+    """Note that the contact was used (sent to, subscribed) at `now`."""
+    await execute(
+        conn,
+        update(contacts)
+        .where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
+        .values(last_use_at=now),
+    )
 
 
 async def delete_contact_row(conn: AsyncConnection, org_id: int, contact_id: int) -> bool:

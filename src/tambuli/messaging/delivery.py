@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from tambuli.billing import reservations as funds
 from tambuli.channels.base import Channel, HandOff, OutboundSms, Outcome
@@ -18,6 +17,14 @@ from tambuli.db.engine import Database
 from tambuli.messaging import queue_store
 from tambuli.messaging.models import DeliveryError, next_pacing_slot
 from tambuli.messaging.pushes import enqueue_message_pushes_within
+from tambuli.messaging.queue_store import (
+    Accepted,
+    ClaimedMessage,
+    Deferred,
+    DispatchRecord,
+    Failed,
+    Retry,
+)
 from tambuli.messaging.receipts import apply_early_receipts_within, count_recorded_receipts
 from tambuli.messaging.segments import segment_message
 from tambuli.messaging.throughput import ThroughputLimiter
@@ -97,15 +104,15 @@ class Dispatcher:
 
     async def _hand_off(
         self,
-        to_send: list[queue_store.ClaimedMessage],
-        expired: list[queue_store.ClaimedMessage],
-        deferred: list[tuple[int, datetime]],
+        to_send: list[ClaimedMessage],
+        expired: list[ClaimedMessage],
+        deferred: list[Deferred],
         lease_until: datetime,
     ) -> None:
         """Submit the paced messages to their channels and record every outcome."""
         # (message, channel name, answer, parts sent)
-        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff, int]] = []
-        by_channel: dict[str, tuple[Channel, list[tuple[queue_store.ClaimedMessage, Routed]]]] = {}
+        answers: list[tuple[ClaimedMessage, str, HandOff, int]] = []
+        by_channel: dict[str, tuple[Channel, list[tuple[ClaimedMessage, Routed]]]] = {}
         for message in to_send:
             routed = self.route(message.recipient, message.sender)
             if routed.channel is None:
@@ -122,8 +129,8 @@ class Dispatcher:
         await self._record(lease_until, expired, deferred, answers)
 
     async def _pace(
-        self, live: list[queue_store.ClaimedMessage], now: datetime
-    ) -> tuple[list[queue_store.ClaimedMessage], list[tuple[int, datetime]]]:
+        self, live: list[ClaimedMessage], now: datetime
+    ) -> tuple[list[ClaimedMessage], list[Deferred]]:
         async with self.db.read() as conn:
             recent = await queue_store.select_recent_handoffs(
                 conn, [m.recipient for m in live], now - self.rules.pacing_window
@@ -134,8 +141,8 @@ class Dispatcher:
         histories = {
             m.recipient: recent.get(m.recipient, []) + unrecorded.get(m.recipient, []) for m in live
         }
-        to_send: list[queue_store.ClaimedMessage] = []
-        deferred: list[tuple[int, datetime]] = []
+        to_send: list[ClaimedMessage] = []
+        deferred: list[Deferred] = []
         for message in live:
             history = histories[message.recipient]
             slot = next_pacing_slot(history, now, self.rules.pacing_limit, self.rules.pacing_window)
@@ -144,10 +151,10 @@ class Dispatcher:
                 history.append(now)
                 unrecorded.setdefault(message.recipient, []).append(now)
             else:
-                deferred.append((message.id, min(slot, message.deadline_at)))
+                deferred.append(Deferred(message, min(slot, message.deadline_at)))
         return to_send, deferred
 
-    def _forget_handoffs(self, sent: list[queue_store.ClaimedMessage], at: datetime) -> None:
+    def _forget_handoffs(self, sent: list[ClaimedMessage], at: datetime) -> None:
         """The batch's record is committed (or abandoned): its hand-offs count from the database."""
         unrecorded = self._unrecorded_handoffs
         for message in sent:
@@ -157,7 +164,7 @@ class Dispatcher:
                 del unrecorded[message.recipient]
 
     async def _submit(
-        self, channel: Channel, batch: list[tuple[queue_store.ClaimedMessage, Routed]]
+        self, channel: Channel, batch: list[tuple[ClaimedMessage, Routed]]
     ) -> list[tuple[HandOff, int]]:
         """Each message's answer and the number of parts it was sent as."""
         outbound = [
@@ -194,109 +201,30 @@ class Dispatcher:
     async def _record(
         self,
         lease_until: datetime,
-        expired: list[queue_store.ClaimedMessage],
-        deferred: list[tuple[int, datetime]],
-        answers: list[tuple[queue_store.ClaimedMessage, str, HandOff, int]],
+        expired: list[ClaimedMessage],
+        deferred: list[Deferred],
+        answers: list[tuple[ClaimedMessage, str, HandOff, int]],
     ) -> None:
+        """Write every claimed message's outcome, with its funds, pushes and early receipts."""
         now = self.clock.now()
-        accepted: list[dict[str, Any]] = []
-        retry: list[dict[str, Any]] = []
-        failed: list[dict[str, Any]] = []
-        settle: list[tuple[int, int, int]] = []
-        release: list[tuple[int, int]] = []
-        events: list[tuple[int, str]] = []
-        for message in expired:
-            failed.append(
-                {
-                    "mid": message.id,
-                    "channel": "",
-                    "error": message.error or EXPIRED_ERROR,
-                    "delivery_error": DeliveryError.EXPIRED.value,
-                    "attempted": 0,
-                    "now": now,
-                }
-            )
-        for message, channel_name, answer, sent in answers:
-            if answer.outcome == Outcome.ACCEPTED:
-                parts = count_success_parts(message.parts, sent, answer.accepted_parts)
-                charged = parts * message.price_per_part_micro
-                accepted.append(
-                    {
-                        "mid": message.id,
-                        "channel": channel_name,
-                        "operator_id": answer.operator_message_id,
-                        "parts": parts,
-                        "charged": charged,
-                        "now": now,
-                    }
-                )
-                if message.reservation_id is not None:
-                    settle.append((message.id, message.reservation_id, charged))
-                if message.client_push_url:
-                    events.append((message.id, "accepted"))
-                continue
-            next_at = self.rules.retry.next_attempt(
-                message.attempts + 1, now, self.random_unit(), give_up_at=message.deadline_at
-            )
-            if answer.outcome == Outcome.TRANSIENT and next_at is not None:
-                retry.append(
-                    {
-                        "mid": message.id,
-                        "channel": channel_name,
-                        "error": answer.error,
-                        "next_at": next_at,
-                        "now": now,
-                    }
-                )
-                continue
-            failed.append(
-                {
-                    "mid": message.id,
-                    "channel": channel_name,
-                    "error": answer.error,
-                    "delivery_error": (
-                        DeliveryError.EXPIRED.value if answer.outcome == Outcome.TRANSIENT else ""
-                    ),
-                    "attempted": 1,
-                    "now": now,
-                }
-            )
-        by_id = {m.id: m for m in expired} | {m.id: m for m, _, _, _ in answers}
-        for row in failed:
-            reservation_id = by_id[row["mid"]].reservation_id
-            if reservation_id is not None:
-                release.append((row["mid"], reservation_id))
-            if by_id[row["mid"]].client_push_url:
-                events.append((row["mid"], "failed"))
-        paced = [{"mid": mid, "next_at": at, "now": now} for mid, at in deferred]
+        records: list[DispatchRecord] = [
+            Failed(m, "", m.error or EXPIRED_ERROR, DeliveryError.EXPIRED, attempted=False)
+            for m in expired
+        ]
+        records += [self._judge(m, name, answer, sent, now) for m, name, answer, sent in answers]
+        records += deferred
         async with self.db.write() as conn:
             mine = await queue_store.select_still_claimed(
-                conn, [*by_id, *(mid for mid, _ in deferred)], lease_until
+                conn, [r.message.id for r in records], lease_until
             )
-            await queue_store.mark_accepted(conn, [r for r in accepted if r["mid"] in mine])
-            await queue_store.mark_retry(conn, [r for r in retry if r["mid"] in mine])
-            await queue_store.mark_failed(conn, [r for r in failed if r["mid"] in mine])
-            await queue_store.mark_deferred(conn, [r for r in paced if r["mid"] in mine])
-            await funds.settle_many_within(
-                conn, self.clock, [(r, charged) for mid, r, charged in settle if mid in mine]
-            )
-            await funds.release_many_within(
-                conn, self.clock, [r for mid, r in release if mid in mine]
-            )
-            await enqueue_message_pushes_within(
-                conn, now, [(mid, event) for mid, event in events if mid in mine]
-            )
+            records = [r for r in records if r.message.id in mine]
+            await queue_store.record_dispatch(conn, now, records)
+            await funds.settle_many_within(conn, self.clock, list(_settlements(records)))
+            await funds.release_many_within(conn, self.clock, list(_releases(records)))
+            await enqueue_message_pushes_within(conn, now, list(_push_events(records)))
             # Receipts that overtook this record were kept: they apply with it, after the
             # `accepted` pushes, as if they had come a moment later.
-            early = await apply_early_receipts_within(
-                conn,
-                now,
-                [
-                    (r["channel"], r["operator_id"])
-                    for r in accepted
-                    if r["mid"] in mine and r["operator_id"]
-                ],
-            )
+            early = await apply_early_receipts_within(conn, now, list(_operator_ids(records)))
         count_recorded_receipts(early)
         counted = Counter(
             (channel_name or "none", answer.outcome.value)
@@ -305,6 +233,55 @@ class Dispatcher:
         )
         for (channel_name, outcome), n in counted.items():
             HANDOFFS.labels(channel_name, outcome).inc(n)
+
+    def _judge(
+        self, message: ClaimedMessage, channel: str, answer: HandOff, sent: int, now: datetime
+    ) -> Accepted | Retry | Failed:
+        """What the channel's answer makes of the message: taken, tried again, or failed."""
+        if answer.outcome == Outcome.ACCEPTED:
+            parts = count_success_parts(message.parts, sent, answer.accepted_parts)
+            charged = parts * message.price_per_part_micro
+            return Accepted(message, channel, answer.operator_message_id, parts, charged)
+        next_at = self.rules.retry.next_attempt(
+            message.attempts + 1, now, self.random_unit(), give_up_at=message.deadline_at
+        )
+        if answer.outcome == Outcome.TRANSIENT:
+            if next_at is not None:
+                return Retry(message, channel, answer.error, next_at)
+            # Refused for now, and no retry fits before its deadline.
+            return Failed(message, channel, answer.error, DeliveryError.EXPIRED, attempted=True)
+        return Failed(message, channel, answer.error, None, attempted=True)
+
+
+def _settlements(records: list[DispatchRecord]) -> Iterator[tuple[int, int]]:
+    """(reservation ID, amount charged) of each accepted message that reserved funds."""
+    for r in records:
+        if isinstance(r, Accepted) and r.message.reservation_id is not None:
+            yield r.message.reservation_id, r.charged_micro
+
+
+def _releases(records: list[DispatchRecord]) -> Iterator[int]:
+    """The reservation IDs of the failed messages: their funds go back in full."""
+    for r in records:
+        if isinstance(r, Failed) and r.message.reservation_id is not None:
+            yield r.message.reservation_id
+
+
+def _push_events(records: list[DispatchRecord]) -> Iterator[tuple[int, str]]:
+    """(message row ID, event) for the clientPushURL of each message accepted or failed."""
+    for r in records:
+        if r.message.client_push_url:
+            if isinstance(r, Accepted):
+                yield r.message.id, "accepted"
+            elif isinstance(r, Failed):
+                yield r.message.id, "failed"
+
+
+def _operator_ids(records: list[DispatchRecord]) -> Iterator[tuple[str, str]]:
+    """(channel, operator message ID) of each accepted message, to match early receipts."""
+    for r in records:
+        if isinstance(r, Accepted) and r.operator_message_id:
+            yield r.channel, r.operator_message_id
 
 
 async def count_queued_messages(db: Database, now: datetime) -> dict[str, int]:

@@ -31,6 +31,7 @@ from tambuli.messaging.segments import segment_message
 from tambuli.messaging.views import UnmatchedInbound, render_record
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks import service as webhooks
+from tambuli.webhooks.models import NewPush
 
 log = logging.getLogger("tambuli.inbound")
 
@@ -73,7 +74,7 @@ async def record_inbound(
     if not messages:
         return
     async with db.write() as conn:
-        pushes: list[tuple[int, str, str, dict[str, Any]]] = []
+        pushes: list[NewPush] = []
         for sms in messages:
             if sms.operator_event_id and await _seen_before(conn, sms):
                 # Delivered to us twice (a replay after a crash): stored once.
@@ -104,9 +105,7 @@ async def _seen_before(conn: AsyncConnection, sms: InboundSms) -> bool:
     ) or await inbound_store.unmatched_exists(conn, sms.channel, sms.operator_event_id)
 
 
-async def _store_for_org(
-    conn: AsyncConnection, org_id: int, sms: InboundSms
-) -> tuple[int, str, str, dict[str, Any]] | None:
+async def _store_for_org(conn: AsyncConnection, org_id: int, sms: InboundSms) -> NewPush | None:
     """Store the SMS as the organization's inbound message; its push, if it wants one."""
     contact = await contacts.find_newest_contact_with_phone_within(conn, org_id, sms.sender)
     segments = segment_message(sms.body)
@@ -125,7 +124,7 @@ async def _store_for_org(
     assert stored is not None
     payload: dict[str, Any] = msgspec.to_builtins(render_record(stored))
     payload["event"] = "inbound"
-    return org_id, profile.inbound_url, "inbound", payload
+    return NewPush(org_id, profile.inbound_url, "inbound", payload)
 
 
 async def list_unmatched_inbound(db: Database, limit: int) -> list[UnmatchedInbound]:

@@ -14,6 +14,7 @@ from tambuli.messaging.views import render_record
 from tambuli.organizations import profile as profiles
 from tambuli.organizations.models import ClientPushEvents
 from tambuli.webhooks import service as webhooks
+from tambuli.webhooks.models import NewPush
 
 # The clientPushURL events engageSPARK sends: a delivery receipt, and (since no receipt will
 # follow) a message that failed for good.
@@ -35,7 +36,7 @@ async def enqueue_message_pushes_within(
     found = await store.select_messages_by_ids(conn, list(wanted))
     stored = [m for m in found if m.client_push_url]
     choices = await profiles.read_client_push_events_within(conn, {m.org_id for m in stored})
-    pushes = []
+    pushes: list[NewPush] = []
     for message in stored:
         event = wanted[message.id]
         every_event = choices[message.org_id] == ClientPushEvents.ALL
@@ -44,5 +45,5 @@ async def enqueue_message_pushes_within(
         payload: dict[str, Any] = msgspec.to_builtins(render_record(message))
         if every_event:
             payload["event"] = event
-        pushes.append((message.org_id, message.client_push_url, event, payload))
+        pushes.append(NewPush(message.org_id, message.client_push_url, event, payload))
     await webhooks.enqueue_pushes_within(conn, now, pushes)

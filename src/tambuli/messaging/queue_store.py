@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
 from tambuli.db.schema import messages
 from tambuli.db.statements import execute, execute_many
-from tambuli.messaging.models import MessageStatus
+from tambuli.messaging.models import DeliveryError, MessageStatus
 from tambuli.records import frozen_record
 
 
@@ -184,24 +183,99 @@ _MARK_FAILED = (
 )
 
 
-async def mark_accepted(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Keys: mid, channel, operator_id, parts, charged, now."""
-    await execute_many(conn, _MARK_ACCEPTED, rows)
+@frozen_record(slots=True)
+class Accepted:
+    """An operator took the message: it is charged for the parts it counts as sent."""
+
+    message: ClaimedMessage
+    channel: str
+    operator_message_id: str
+    parts: int
+    charged_micro: int
 
 
-async def mark_retry(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Keys: mid, channel, error, next_at, now (a refused-for-now hand-off)."""
-    await execute_many(conn, _MARK_RETRY, rows)
+@frozen_record(slots=True)
+class Retry:
+    """The channel refused the message for now: it is handed off again at `next_attempt_at`."""
+
+    message: ClaimedMessage
+    channel: str
+    error: str
+    next_attempt_at: datetime
 
 
-async def mark_deferred(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Keys: mid, next_at, now (held back by pacing; no attempt is counted)."""
-    await execute_many(conn, _MARK_DEFERRED, rows)
+@frozen_record(slots=True)
+class Failed:
+    """The message failed for good: refused, unroutable or out of time."""
+
+    message: ClaimedMessage
+    # "" when no channel took part (no route, or the deadline passed before a hand-off).
+    channel: str
+    error: str
+    delivery_error: DeliveryError | None
+    # Whether it was handed off in this batch (one whose deadline passed while queued was not).
+    attempted: bool
 
 
-async def mark_failed(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Keys: mid, channel, error, delivery_error, attempted (0 or 1), now."""
-    await execute_many(conn, _MARK_FAILED, rows)
+@frozen_record(slots=True)
+class Deferred:
+    """Pacing held the message back until `next_attempt_at`; no attempt is counted."""
+
+    message: ClaimedMessage
+    next_attempt_at: datetime
+
+
+DispatchRecord = Accepted | Retry | Failed | Deferred
+
+
+async def record_dispatch(
+    conn: AsyncConnection, now: datetime, records: Sequence[DispatchRecord]
+) -> None:
+    """Write what became of each claimed message at `now`, in the caller's transaction."""
+    accepted = [_accepted_row(r, now) for r in records if isinstance(r, Accepted)]
+    retry = [_retry_row(r, now) for r in records if isinstance(r, Retry)]
+    failed = [_failed_row(r, now) for r in records if isinstance(r, Failed)]
+    deferred = [_deferred_row(r, now) for r in records if isinstance(r, Deferred)]
+    await execute_many(conn, _MARK_ACCEPTED, accepted)
+    await execute_many(conn, _MARK_RETRY, retry)
+    await execute_many(conn, _MARK_FAILED, failed)
+    await execute_many(conn, _MARK_DEFERRED, deferred)
+
+
+def _accepted_row(r: Accepted, now: datetime) -> dict[str, object]:
+    return {
+        "mid": r.message.id,
+        "channel": r.channel,
+        "operator_id": r.operator_message_id,
+        "parts": r.parts,
+        "charged": r.charged_micro,
+        "now": now,
+    }
+
+
+def _retry_row(r: Retry, now: datetime) -> dict[str, object]:
+    return {
+        "mid": r.message.id,
+        "channel": r.channel,
+        "error": r.error,
+        "next_at": r.next_attempt_at,
+        "now": now,
+    }
+
+
+def _failed_row(r: Failed, now: datetime) -> dict[str, object]:
+    return {
+        "mid": r.message.id,
+        "channel": r.channel,
+        "error": r.error,
+        "delivery_error": "" if r.delivery_error is None else r.delivery_error.value,
+        "attempted": int(r.attempted),
+        "now": now,
+    }
+
+
+def _deferred_row(r: Deferred, now: datetime) -> dict[str, object]:
+    return {"mid": r.message.id, "next_at": r.next_attempt_at, "now": now}
 
 
 async def apply_receipts(

@@ -93,24 +93,22 @@ async def _begin_attempts_within(
 ) -> list[StoredTopup]:
     """Give each fresh claim its next attempt and reference; interrupted ones keep theirs."""
     started: list[StoredTopup] = []
-    rows = []
+    begun: list[StoredTopup] = []
     for topup in claimed:
         if topup.pending_ref is not None:
             started.append(topup)
             continue
         attempt = topup.attempts + 1
-        reference = make_attempt_reference(topup.topup_id, attempt)
-        rows.append({"topup_id": topup.row_id, "attempts": attempt, "ref": reference, "now": now})
-        started.append(
-            replace(
-                topup,
-                status=TopupStatus.SENDING,
-                attempts=attempt,
-                pending_ref=reference,
-                updated_at=now,
-            )
+        fresh = replace(
+            topup,
+            status=TopupStatus.SENDING,
+            attempts=attempt,
+            pending_ref=make_attempt_reference(topup.topup_id, attempt),
+            updated_at=now,
         )
-    await store.begin_attempts(conn, rows)
+        started.append(fresh)
+        begun.append(fresh)
+    await store.begin_attempts(conn, begun)
     return started
 
 

@@ -9,9 +9,8 @@ the first attempt of the synchronous ones.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,18 +21,9 @@ from tambuli.db.engine import Database
 from tambuli.errors import DuplicateTopup, InsufficientFunds, TambuliError
 from tambuli.topups import store
 from tambuli.topups.models import StoredTopup, TopupStatus, make_attempt_reference
+from tambuli.topups.planning import TopupDraft
 
 RESERVATION_REASON = "topup"
-
-
-@dataclass(frozen=True)
-class TopupDraft:
-    """A planned top-up: its column values, and whether its request sends it itself."""
-
-    row: dict[str, Any]
-    # A synchronous request claims its top-up and begins the first attempt in the same
-    # commit, so no worker takes it while the request is still waiting on it.
-    claim: bool
 
 
 class TopupIntake(BatchIntake[TopupDraft, StoredTopup]):
@@ -61,17 +51,14 @@ class TopupIntake(BatchIntake[TopupDraft, StoredTopup]):
     async def find_duplicate(self, draft: TopupDraft) -> TambuliError:
         """The answer to a draft whose clientDedup another process took first."""
         async with self._db.read() as conn:
-            original = await store.select_topup_by_dedup(
-                conn, draft.row["org_id"], draft.row["client_dedup"]
-            )
+            original = await store.select_topup_by_dedup(conn, draft.org_id, draft.client_dedup)
         if original is None:
             raise RuntimeError("a clientDedup conflict without an original top-up")
         return DuplicateTopup(original)
 
 
 def _dedup_key(draft: TopupDraft) -> tuple[int, str] | None:
-    key = str(draft.row.get("client_dedup") or "")
-    return (int(draft.row["org_id"]), key) if key else None
+    return (draft.org_id, draft.client_dedup) if draft.client_dedup else None
 
 
 async def _write_drafts_within(
@@ -87,7 +74,7 @@ async def _write_drafts_within(
     by_org: dict[int, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
         if outcomes[index] is None:
-            by_org[int(draft.row["org_id"])].append(index)
+            by_org[draft.org_id].append(index)
     reservations: dict[int, int] = {}
     # Organizations in ID order: the same global lock order as every other batch.
     for org_id in sorted(by_org):
@@ -96,9 +83,9 @@ async def _write_drafts_within(
             conn,
             clock,
             org_id,
-            [int(drafts[i].row["price_micro"]) for i in indexes],
+            [drafts[i].plan.price_micro for i in indexes],
             RESERVATION_REASON,
-            [f"top-up to +{drafts[i].row['recipient']}" for i in indexes],
+            [f"top-up to +{drafts[i].recipient}" for i in indexes],
         )
         for index, answer in zip(indexes, answers, strict=True):
             if isinstance(answer, InsufficientFunds):
@@ -106,8 +93,9 @@ async def _write_drafts_within(
             else:
                 reservations[index] = answer
     written = sorted(reservations)
-    rows = [_timed(drafts[i], reservations[i], now, lease) for i in written]
-    stored = await store.insert_topups(conn, rows)
+    stored = await store.insert_topups(
+        conn, now, now + lease, [drafts[i] for i in written], [reservations[i] for i in written]
+    )
     keys = []
     starts = []
     for index, topup in zip(written, stored, strict=True):
@@ -115,8 +103,10 @@ async def _write_drafts_within(
             keys.append((topup.org_id, topup.client_dedup, topup.row_id))
         if drafts[index].claim:
             reference = make_attempt_reference(topup.topup_id, 1)
-            starts.append({"topup_id": topup.row_id, "attempts": 1, "ref": reference, "now": now})
-            topup = replace(topup, status=TopupStatus.SENDING, attempts=1, pending_ref=reference)
+            topup = replace(
+                topup, status=TopupStatus.SENDING, attempts=1, pending_ref=reference, updated_at=now
+            )
+            starts.append(topup)
         outcomes[index] = topup
     await store.insert_dedup_keys(conn, keys)
     await store.begin_attempts(conn, starts)
@@ -126,22 +116,6 @@ async def _write_drafts_within(
             first = outcomes[outcome.first]
             outcomes[index] = DuplicateTopup(first) if isinstance(first, StoredTopup) else first
     return [o for o in outcomes if o is not None]
-
-
-def _timed(
-    draft: TopupDraft, reservation_id: int, now: datetime, lease: timedelta
-) -> dict[str, Any]:
-    lease_until = now + lease if draft.claim else None
-    return {
-        **draft.row,
-        "reservation_id": reservation_id,
-        "status": TopupStatus.QUEUED.value,
-        "attempts": 0,
-        "next_attempt_at": lease_until or now,
-        "lease_until": lease_until,
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 class _SameBatchRepeat(TambuliError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -80,82 +79,81 @@ def _clip(text: str) -> str:
 
 
 class _Outcomes:
-    """The changes one batch of provider answers makes, gathered for a few bulk statements."""
+    """What one batch of provider answers makes of its top-ups, gathered for a few statements."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
-        self.changes: list[dict[str, Any]] = []
         self.settles: list[tuple[int, int]] = []
         self.releases: list[int] = []
         self.finished: list[StoredTopup] = []
+        # Each top-up as its answer leaves it, by row ID.
         self.after: dict[int, StoredTopup] = {}
 
     def succeed(self, topup: StoredTopup, result: AirtimeResult, provider: str) -> None:
         received = topup.received_minor if result.received_minor is None else result.received_minor
-        currency = result.received_currency or topup.received_currency
-        change = {
-            "status": TopupStatus.SUCCEEDED.value,
-            "error": "",
-            "pending_ref": None,
-            "next_attempt_at": None,
-            "lease_until": None,
-            "charged_micro": topup.price_micro,
-            "received_minor": received,
-            "received_currency": currency,
-            "provider": provider,
-            "provider_transaction_id": result.transaction_id[:100],
-            "finished_at": self.now,
-            "updated_at": self.now,
-        }
+        after = replace(
+            topup,
+            status=TopupStatus.SUCCEEDED,
+            error="",
+            pending_ref=None,
+            next_attempt_at=None,
+            charged_micro=topup.price_micro,
+            received_minor=received,
+            received_currency=result.received_currency or topup.received_currency,
+            provider=provider,
+            provider_transaction_id=result.transaction_id[:100],
+            finished_at=self.now,
+            updated_at=self.now,
+        )
         if topup.reservation_id is not None:
             self.settles.append((topup.reservation_id, topup.price_micro))
-        self._apply(topup, change, finished=True)
+        self._apply(after, finished=True)
 
     def fail(self, topup: StoredTopup, error: str, provider: str) -> None:
-        change = {
-            "status": TopupStatus.FAILED.value,
-            "error": _clip(error or "the top-up failed"),
-            "pending_ref": None,
-            "next_attempt_at": None,
-            "lease_until": None,
-            "charged_micro": 0,
-            "provider": provider,
-            "finished_at": self.now,
-            "updated_at": self.now,
-        }
+        after = replace(
+            topup,
+            status=TopupStatus.FAILED,
+            error=_clip(error or "the top-up failed"),
+            pending_ref=None,
+            next_attempt_at=None,
+            charged_micro=0,
+            provider=provider,
+            finished_at=self.now,
+            updated_at=self.now,
+        )
         if topup.reservation_id is not None:
             self.releases.append(topup.reservation_id)
-        self._apply(topup, change, finished=True)
+        self._apply(after, finished=True)
 
     def wait(self, topup: StoredTopup, result: AirtimeResult, provider: str) -> None:
         if self.now - topup.created_at > PENDING_GIVE_UP:
             self.fail(topup, "the provider never confirmed the top-up", provider)
             return
-        change = {
-            "status": TopupStatus.SENDING.value,
-            "next_attempt_at": find_lookup_at(self.now - topup.updated_at, self.now),
-            "lease_until": None,
-            "provider": provider,
-            "provider_transaction_id": result.transaction_id[:100],
-            "updated_at": self.now,
-        }
-        self._apply(topup, change, finished=False)
+        after = replace(
+            topup,
+            status=TopupStatus.SENDING,
+            next_attempt_at=find_lookup_at(self.now - topup.updated_at, self.now),
+            provider=provider,
+            provider_transaction_id=result.transaction_id[:100],
+            updated_at=self.now,
+        )
+        self._apply(after, finished=False)
 
     def retry(self, topup: StoredTopup, error: str, provider: str) -> None:
         retry_at = TOPUP_RETRIES.next_attempt(max(topup.attempts, 1), self.now)
         if retry_at is None:
             self.fail(topup, error or "the top-up failed after every retry", provider)
             return
-        change = {
-            "status": TopupStatus.QUEUED.value,
-            "error": _clip(error),
-            "pending_ref": None,
-            "next_attempt_at": retry_at,
-            "lease_until": None,
-            "provider": provider,
-            "updated_at": self.now,
-        }
-        self._apply(topup, change, finished=False)
+        after = replace(
+            topup,
+            status=TopupStatus.QUEUED,
+            error=_clip(error),
+            pending_ref=None,
+            next_attempt_at=retry_at,
+            provider=provider,
+            updated_at=self.now,
+        )
+        self._apply(after, finished=False)
 
     def resend(self, topup: StoredTopup, provider: str) -> None:
         """An interrupted attempt the provider never received: make it again, at once.
@@ -163,27 +161,22 @@ class _Outcomes:
         It does not count against the retries, and it keeps its reference: should the lost
         request reach the provider after all, the provider refuses the repeat.
         """
-        change = {
-            "status": TopupStatus.QUEUED.value,
-            "attempts": max(topup.attempts - 1, 0),
-            "pending_ref": None,
-            "next_attempt_at": self.now,
-            "lease_until": None,
-            "provider": provider,
-            "updated_at": self.now,
-        }
-        self._apply(topup, change, finished=False)
+        after = replace(
+            topup,
+            status=TopupStatus.QUEUED,
+            attempts=max(topup.attempts - 1, 0),
+            pending_ref=None,
+            next_attempt_at=self.now,
+            provider=provider,
+            updated_at=self.now,
+        )
+        self._apply(after, finished=False)
 
-    def reroute(self, topup: StoredTopup, change: dict[str, Any]) -> None:
-        self._apply(topup, change, finished=False)
+    def reroute(self, after: StoredTopup) -> None:
+        self._apply(after, finished=False)
 
-    def _apply(self, topup: StoredTopup, change: dict[str, Any], finished: bool) -> None:
-        self.changes.append({"topup_id": topup.row_id, **change})
-        values = {k: v for k, v in change.items() if k not in {"lease_until"}}
-        if "status" in values:
-            values["status"] = TopupStatus(values["status"])
-        after = replace(topup, **values)
-        self.after[topup.row_id] = after
+    def _apply(self, after: StoredTopup, finished: bool) -> None:
+        self.after[after.row_id] = after
         if finished:
             self.finished.append(after)
 
@@ -209,7 +202,7 @@ async def record_answers_within(
     for answer in answered:
         if answer.topup.row_id in live:
             await _decide(conn, clock, catalogue, outcomes, answer.topup, answer.result, provider)
-    await store.update_topups(conn, outcomes.changes)
+    await store.record_outcomes(conn, list(outcomes.after.values()))
     await funds.settle_many_within(conn, clock, outcomes.settles)
     await funds.release_many_within(conn, clock, outcomes.releases)
     await enqueue_result_pushes_within(conn, now, outcomes.finished)
@@ -288,25 +281,24 @@ async def _reroute(
             return
     operator = plan.operator
     outcomes.reroute(
-        topup,
-        {
-            "status": TopupStatus.QUEUED.value,
-            "error": _clip(f"ported number: sent through {operator.name} instead"),
-            "pending_ref": None,
-            "next_attempt_at": outcomes.now,
-            "lease_until": None,
-            "rerouted": True,
-            "operator_code": operator.code,
-            "operator_name": operator.name,
-            "provider_operator_ref": operator.provider_ref,
-            "currency": operator.currency,
-            "minor_digits": operator.minor_digits,
-            "amount_minor": plan.amount_minor,
-            "price_micro": plan.price_micro,
-            "received_minor": plan.received_minor,
-            "received_currency": plan.received_currency,
-            "reservation_id": reservation_id,
-            "provider": provider,
-            "updated_at": outcomes.now,
-        },
+        replace(
+            topup,
+            status=TopupStatus.QUEUED,
+            error=_clip(f"ported number: sent through {operator.name} instead"),
+            pending_ref=None,
+            next_attempt_at=outcomes.now,
+            rerouted=True,
+            operator_code=operator.code,
+            operator_name=operator.name,
+            provider_operator_ref=operator.provider_ref,
+            currency=operator.currency,
+            minor_digits=operator.minor_digits,
+            amount_minor=plan.amount_minor,
+            price_micro=plan.price_micro,
+            received_minor=plan.received_minor,
+            received_currency=plan.received_currency,
+            reservation_id=reservation_id,
+            provider=provider,
+            updated_at=outcomes.now,
+        )
     )

@@ -32,6 +32,22 @@ class TopupPlan:
     desired_amount: str
 
 
+@dataclass(frozen=True)
+class TopupDraft:
+    """A planned top-up for a number, as a request asked for it, not stored yet."""
+
+    org_id: int
+    contact_id: int | None
+    recipient: str
+    plan: TopupPlan
+    client_ref: str
+    client_dedup: str
+    results_url: str
+    # A synchronous request claims its top-up and begins the first attempt in the same
+    # commit, so no worker takes it while the request is still waiting on it.
+    claim: bool
+
+
 def check_amount_shape(field: str, raw: object) -> str:
     """The requested amount as text, once it is a positive decimal (InvalidField otherwise)."""
     parse_amount(field, raw, _FINEST_MINOR_DIGITS)

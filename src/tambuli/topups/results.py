@@ -15,6 +15,7 @@ from tambuli.topups import store
 from tambuli.topups.models import StoredTopup, TopupStatus
 from tambuli.topups.views import render_legacy_result, render_topup_record
 from tambuli.webhooks import service as webhooks
+from tambuli.webhooks.models import NewPush
 
 
 def name_result_event(topup: StoredTopup) -> str:
@@ -32,18 +33,18 @@ async def enqueue_result_pushes_within(
     for org_id in sorted({t.org_id for t in finished}):
         profile = await read_profile_within(conn, org_id)
         urls[org_id] = "" if profile is None else profile.topup_url
-    pushes: list[tuple[int, str, str, dict[str, Any]]] = []
+    pushes: list[NewPush] = []
     for topup in await _with_contact_names(conn, [t for t in finished if urls[t.org_id]]):
         event = name_result_event(topup)
         payload: dict[str, Any] = msgspec.to_builtins(render_topup_record(topup))
         payload["event"] = event
-        pushes.append((topup.org_id, urls[topup.org_id], event, payload))
+        pushes.append(NewPush(topup.org_id, urls[topup.org_id], event, payload))
     for topup in finished:
         if topup.results_url:
             event = name_result_event(topup)
             legacy = render_legacy_result(topup)
             legacy["event"] = event
-            pushes.append((topup.org_id, topup.results_url, event, legacy))
+            pushes.append(NewPush(topup.org_id, topup.results_url, event, legacy))
     await webhooks.enqueue_pushes_within(conn, now, pushes)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
@@ -16,9 +15,8 @@ from tambuli.texts import check_client_text
 from tambuli.topups import store
 from tambuli.topups.attempts import carry_out_sync_attempt
 from tambuli.topups.desk import TopupDesk
-from tambuli.topups.intake import TopupDraft
 from tambuli.topups.models import StoredTopup
-from tambuli.topups.planning import TopupPlan, check_amount_shape, plan_topup
+from tambuli.topups.planning import TopupDraft, TopupPlan, check_amount_shape, plan_topup
 from tambuli.webhooks.address_guard import check_webhook_url
 
 
@@ -107,7 +105,16 @@ async def request_topup(desk: TopupDesk, request: TopupRequest) -> TopupAnswer:
     duplicate = await _find_duplicate(desk.db, request.org_id, request.client_dedup)
     if duplicate is not None:
         raise DuplicateTopup(duplicate)
-    draft = TopupDraft(_new_row(request, plan, phone, contact_id), claim=not request.run_async)
+    draft = TopupDraft(
+        org_id=request.org_id,
+        contact_id=contact_id,
+        recipient=phone.digits,
+        plan=plan,
+        client_ref=request.client_ref,
+        client_dedup=request.client_dedup,
+        results_url=request.results_url,
+        claim=not request.run_async,
+    )
     topup = await desk.intake.submit(draft)
     if request.run_async:
         return TopupAnswer(topup, plan, finished=False, recipient=phone.digits)
@@ -121,32 +128,6 @@ async def request_topup(desk: TopupDesk, request: TopupRequest) -> TopupAnswer:
         return TopupAnswer(topup, plan, finished=False, recipient=phone.digits)
     final = task.result()
     return TopupAnswer(final, plan, finished=final.done, recipient=phone.digits)
-
-
-def _new_row(
-    request: TopupRequest, plan: TopupPlan, phone: PhoneNumber, contact_id: int | None
-) -> dict[str, Any]:
-    operator = plan.operator
-    return {
-        "org_id": request.org_id,
-        "contact_id": contact_id,
-        "recipient": phone.digits,
-        "country": operator.country,
-        "operator_code": operator.code,
-        "operator_name": operator.name,
-        "provider_operator_ref": operator.provider_ref,
-        "currency": operator.currency,
-        "minor_digits": operator.minor_digits,
-        "max_amount": plan.max_amount,
-        "desired_amount": plan.desired_amount,
-        "amount_minor": plan.amount_minor,
-        "received_minor": plan.received_minor,
-        "received_currency": plan.received_currency,
-        "price_micro": plan.price_micro,
-        "client_ref": request.client_ref,
-        "client_dedup": request.client_dedup,
-        "results_url": request.results_url,
-    }
 
 
 async def count_open_topups(db: Database, now: datetime) -> dict[str, int]:

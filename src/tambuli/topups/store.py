@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from tambuli.db.schema import contacts, topup_dedup, topups
 from tambuli.db.statements import execute, execute_many
 from tambuli.db.text_search import escape_like
 from tambuli.topups.models import StoredTopup, TopupStatus
+from tambuli.topups.planning import TopupDraft
 
 _OPEN = (TopupStatus.QUEUED.value, TopupStatus.SENDING.value)
 _DUE_TOPUPS = DueRows(
@@ -71,17 +72,61 @@ def _to_topup(row: Any) -> StoredTopup:
 
 
 async def insert_topups(
-    conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection,
+    now: datetime,
+    lease_until: datetime,
+    drafts: Sequence[TopupDraft],
+    reservation_ids: Sequence[int],
 ) -> list[StoredTopup]:
-    """Store new top-ups (dicts of column values) in one statement; the records, in order."""
-    if not rows:
+    """Store new top-ups, each paid by its reservation, in one statement; them, in order.
+
+    A draft whose request claims it is stored under a claim until `lease_until`; the others
+    are due at once.
+    """
+    if not drafts:
         return []
+    rows = [
+        _new_topup_row(draft, reservation_id, now, lease_until if draft.claim else None)
+        for draft, reservation_id in zip(drafts, reservation_ids, strict=True)
+    ]
     result = await execute_many(
-        conn,
-        insert(topups).returning(*topups.c, sort_by_parameter_order=True),
-        [dict(row) for row in rows],
+        conn, insert(topups).returning(*topups.c, sort_by_parameter_order=True), rows
     )
     return [_to_topup(row) for row in result]
+
+
+def _new_topup_row(
+    draft: TopupDraft, reservation_id: int, now: datetime, lease_until: datetime | None
+) -> dict[str, object]:
+    plan = draft.plan
+    operator = plan.operator
+    return {
+        "org_id": draft.org_id,
+        "contact_id": draft.contact_id,
+        "recipient": draft.recipient,
+        "country": operator.country,
+        "operator_code": operator.code,
+        "operator_name": operator.name,
+        "provider_operator_ref": operator.provider_ref,
+        "currency": operator.currency,
+        "minor_digits": operator.minor_digits,
+        "max_amount": plan.max_amount,
+        "desired_amount": plan.desired_amount,
+        "amount_minor": plan.amount_minor,
+        "received_minor": plan.received_minor,
+        "received_currency": plan.received_currency,
+        "price_micro": plan.price_micro,
+        "client_ref": draft.client_ref,
+        "client_dedup": draft.client_dedup,
+        "results_url": draft.results_url,
+        "reservation_id": reservation_id,
+        "status": TopupStatus.QUEUED.value,
+        "attempts": 0,
+        "next_attempt_at": lease_until or now,
+        "lease_until": lease_until,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:
@@ -185,16 +230,30 @@ _BEGIN_ATTEMPT = (
         updated_at=bindparam("now"),
     )
 )
-# Sets the columns each row names beside its topup_id (SQLAlchemy's executemany sets a
-# parameter named like a column that the statement does not bind itself).
-_UPDATE_TOPUP = update(topups).where(topups.c.id == bindparam("topup_id"))
+# Sets the columns each row names beside its topup_id (an executemany sets a parameter named
+# like a column that the statement does not bind itself), and ends the claim.
+_RECORD_OUTCOME = (
+    update(topups).where(topups.c.id == bindparam("topup_id")).values(lease_until=None)
+)
 
 
-async def begin_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Mark claimed top-ups as being sent: keys topup_id, attempts, ref, now."""
-    if not rows:
+async def begin_attempts(conn: AsyncConnection, started: Sequence[StoredTopup]) -> None:
+    """Mark claimed top-ups as being sent, with their attempt count and reference."""
+    if not started:
         return
-    await execute_many(conn, _BEGIN_ATTEMPT, rows)
+    await execute_many(
+        conn,
+        _BEGIN_ATTEMPT,
+        [
+            {
+                "topup_id": t.row_id,
+                "attempts": t.attempts,
+                "ref": t.pending_ref,
+                "now": t.updated_at,
+            }
+            for t in started
+        ],
+    )
 
 
 async def select_still_claimed(
@@ -232,15 +291,39 @@ async def select_contact_names(
     return {int(r.id): (r.first_name or "", r.last_name or "") for r in rows}
 
 
-async def update_topups(conn: AsyncConnection, changes: Sequence[dict[str, Any]]) -> None:
-    """Write outcomes: each dict holds topup_id and the columns to set (same keys per call)."""
-    if not changes:
+async def record_outcomes(conn: AsyncConnection, answered: Sequence[StoredTopup]) -> None:
+    """Store each top-up as its provider's answer left it; its claim ends."""
+    if not answered:
         return
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for change in changes:
-        groups.setdefault(tuple(sorted(change)), []).append(change)
-    for rows in groups.values():
-        await execute_many(conn, _UPDATE_TOPUP, rows)
+    await execute_many(conn, _RECORD_OUTCOME, [_outcome_row(t) for t in answered])
+
+
+def _outcome_row(t: StoredTopup) -> dict[str, object]:
+    """The columns a provider's answer may change (a reroute changes operator and price)."""
+    return {
+        "topup_id": t.row_id,
+        "status": t.status.value,
+        "error": t.error,
+        "attempts": t.attempts,
+        "next_attempt_at": t.next_attempt_at,
+        "pending_ref": t.pending_ref,
+        "rerouted": t.rerouted,
+        "operator_code": t.operator_code,
+        "operator_name": t.operator_name,
+        "provider_operator_ref": t.provider_operator_ref,
+        "currency": t.currency,
+        "minor_digits": t.minor_digits,
+        "amount_minor": t.amount_minor,
+        "received_minor": t.received_minor,
+        "received_currency": t.received_currency,
+        "price_micro": t.price_micro,
+        "reservation_id": t.reservation_id,
+        "charged_micro": t.charged_micro,
+        "provider": t.provider,
+        "provider_transaction_id": t.provider_transaction_id,
+        "updated_at": t.updated_at,
+        "finished_at": t.finished_at,
+    }
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
+from tambuli.records import frozen_record
 from tambuli.retries import RetryPolicy
 
 
@@ -32,4 +34,28 @@ class PushRecord:
     attempts: int
     last_error: str
     created_at: datetime
+    delivered_at: datetime | None
+
+
+@frozen_record(slots=True)
+class NewPush:
+    """A push to queue: its JSON body goes to `url` as the organization's `event`."""
+
+    org_id: int
+    url: str
+    event: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What became of one attempt to deliver a claimed push."""
+
+    push_id: int
+    # The claim's lease: only a push still under it is updated.
+    lease_until: datetime
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    error: str
     delivered_at: datetime | None

@@ -7,7 +7,6 @@ workers deliver it later, never inside a transaction.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Sequence
@@ -37,7 +36,9 @@ from tambuli.webhooks.models import (
     PUSH_GIVE_UP_AFTER,
     PUSH_RETRIES,
     DeliveryStatus,
+    NewPush,
     PushRecord,
+    PushResult,
 )
 from tambuli.webhooks.signing import generate_webhook_secret, sign_webhook
 
@@ -47,35 +48,10 @@ MAX_ERROR_TEXT = 500
 
 
 async def enqueue_pushes_within(
-    conn: AsyncConnection,
-    now: datetime,
-    pushes: Sequence[tuple[int, str, str, dict[str, Any]]],
+    conn: AsyncConnection, now: datetime, pushes: Sequence[NewPush]
 ) -> None:
-    """Queue several pushes (org_id, url, event, payload) inside the caller's transaction."""
-    await store.insert_pushes(
-        conn,
-        [
-            {
-                "org_id": org_id,
-                "url": url,
-                "event": event,
-                "payload": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-                "status": DeliveryStatus.PENDING.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "give_up_at": now + PUSH_GIVE_UP_AFTER,
-                "last_error": "",
-                "created_at": now,
-                "subject_id": _subject_of(payload),
-            }
-            for org_id, url, event, payload in pushes
-        ],
-    )
-
-
-def _subject_of(payload: dict[str, Any]) -> str | None:
-    subject = payload.get("id")
-    return subject if isinstance(subject, str) and len(subject) <= 100 else None
+    """Queue pushes inside the caller's transaction, due at once."""
+    await store.insert_pushes(conn, now, now + PUSH_GIVE_UP_AFTER, pushes)
 
 
 async def list_pushes_about(
@@ -187,7 +163,7 @@ async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery)
         *(_attempt(delivery, p, secrets[p.org_id], now) for p in pushes)
     )
     done_at = clock.now()
-    results: list[dict[str, Any]] = []
+    results: list[PushResult] = []
     for push, (error, final) in zip(pushes, outcomes, strict=True):
         attempts = push.attempts + 1
         if not error:
@@ -208,21 +184,14 @@ async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery)
                 error,
                 extra={"org_id": push.org_id, "push_id": push.id},
             )
+        delivered_at = done_at if status == DeliveryStatus.DELIVERED else None
         results.append(
-            {
-                "push_id": push.id,
-                "status": status.value,
-                "attempts": attempts,
-                "next_at": next_at,
-                "error": error,
-                "delivered_at": done_at if status == DeliveryStatus.DELIVERED else None,
-                "lease": lease_until,
-            }
+            PushResult(push.id, lease_until, status, attempts, next_at, error, delivered_at)
         )
     async with db.write() as conn:
         await store.record_push_results(conn, results)
     for result in results:
-        outcome = "retry" if result["status"] == DeliveryStatus.PENDING.value else result["status"]
+        outcome = "retry" if result.status == DeliveryStatus.PENDING else result.status.value
         WEBHOOK_PUSHES.labels(outcome).inc()
     return len(pushes)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
 from tambuli.db.schema import webhook_deliveries
 from tambuli.db.statements import execute, execute_many
-from tambuli.webhooks.models import DeliveryStatus, PushRecord
+from tambuli.webhooks.models import DeliveryStatus, NewPush, PushRecord, PushResult
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,35 @@ class Push:
     give_up_at: datetime
 
 
-async def insert_pushes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Queue pushes (each a dict of column values), due at once."""
-    if rows:
-        await execute_many(conn, insert(webhook_deliveries), list(rows))
+async def insert_pushes(
+    conn: AsyncConnection, now: datetime, give_up_at: datetime, pushes: Sequence[NewPush]
+) -> None:
+    """Queue pushes due at once, tried until `give_up_at`."""
+    if not pushes:
+        return
+    rows = [
+        {
+            "org_id": p.org_id,
+            "url": p.url,
+            "event": p.event,
+            "payload": json.dumps(p.payload, separators=(",", ":"), ensure_ascii=False),
+            "status": DeliveryStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "give_up_at": give_up_at,
+            "last_error": "",
+            "created_at": now,
+            "subject_id": _subject_of(p.payload),
+        }
+        for p in pushes
+    ]
+    await execute_many(conn, insert(webhook_deliveries), rows)
+
+
+def _subject_of(payload: dict[str, Any]) -> str | None:
+    """The ID of the message or top-up a push reports, when it has one that fits the column."""
+    subject = payload.get("id")
+    return subject if isinstance(subject, str) and len(subject) <= 100 else None
 
 
 _DUE_PUSHES = DueRows(
@@ -90,15 +116,30 @@ _RECORD_PUSH_RESULT = (
 )
 
 
-async def record_push_results(conn: AsyncConnection, results: Sequence[dict[str, Any]]) -> None:
-    """Store outcomes: keys push_id, lease, status, attempts, next_at, error, delivered_at.
+async def record_push_results(conn: AsyncConnection, results: Sequence[PushResult]) -> None:
+    """Store what became of each attempt.
 
-    Only a push still under the claim `lease` is updated: a worker that outlived its claim
-    must not overwrite what the worker that took over recorded.
+    Only a push still under the claim it was attempted under is updated: a worker that outlived
+    its claim must not overwrite what the worker that took over recorded.
     """
     if not results:
         return
-    await execute_many(conn, _RECORD_PUSH_RESULT, results)
+    await execute_many(
+        conn,
+        _RECORD_PUSH_RESULT,
+        [
+            {
+                "push_id": r.push_id,
+                "lease": r.lease_until,
+                "status": r.status.value,
+                "attempts": r.attempts,
+                "next_at": r.next_attempt_at,
+                "error": r.error,
+                "delivered_at": r.delivered_at,
+            }
+            for r in results
+        ],
+    )
 
 
 async def select_pushes(conn: AsyncConnection, org_id: int, limit: int) -> list[dict[str, Any]]:
