@@ -23,6 +23,7 @@ from tambuli.cli import money, operators, orgs, transfer
 from tambuli.cli import senders as senders_cli
 from tambuli.cli import topups as topups_cli
 from tambuli.cli import users as users_cli
+from tambuli.cli import whatsapp as whatsapp_cli
 from tambuli.cli.context import (
     clock,
     read_channel_config,
@@ -259,6 +260,7 @@ cli.add_command(messaging_cli.channels)
 cli.add_command(messaging_cli.routes)
 cli.add_command(senders_cli.senders)
 cli.add_command(senders_cli.inbound)
+cli.add_command(whatsapp_cli.whatsapp)
 cli.add_command(topups_cli.topups)
 cli.add_command(operators.operator)
 
