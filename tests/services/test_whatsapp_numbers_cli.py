@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -20,7 +21,7 @@ def _new_org(database_url: str, name: str) -> int:
     return int(json.loads(result.stdout)["orgId"])
 
 
-def _json(database_url: str, *args: str) -> object:
+def _json(database_url: str, *args: str) -> Any:
     result = _run(database_url, *args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -56,10 +57,10 @@ def test_numbers_and_templates_are_added_listed_and_removed(fresh_database_url: 
         "channel": "cloud",
         "price": "0.020000",
         "priceMicro": 20_000,
-        "createdAt": added["createdAt"],  # type: ignore[index]
+        "createdAt": added["createdAt"],
     }
     listed = _json(url, "numbers", "list", "--org", str(org_id))
-    assert [n["number"] for n in listed] == [number]  # type: ignore[union-attr,index]
+    assert [n["number"] for n in listed] == [number]
     # Another organization cannot take the number; a token is never given, only its name.
     taken = _run(
         url,
@@ -103,7 +104,7 @@ def test_numbers_and_templates_are_added_listed_and_removed(fresh_database_url: 
         "--body",
         "Hi {{1}}, order {{2}} is ready",
     )
-    assert template["parameters"] == 2  # type: ignore[index]
+    assert template["parameters"] == 2
     gap = _run(
         url,
         "templates",
@@ -118,7 +119,7 @@ def test_numbers_and_templates_are_added_listed_and_removed(fresh_database_url: 
         "Hi {{2}}",
     )
     assert gap.exit_code != 0 and "without gaps" in gap.output
-    assert [t["name"] for t in _json(url, "templates", "list", "--number", number)] == [  # type: ignore[union-attr,index]
+    assert [t["name"] for t in _json(url, "templates", "list", "--number", number)] == [
         "order_ready"
     ]
     removed = _run(

@@ -36,9 +36,10 @@ class MessageListBody(msgspec.Struct, rename="camel"):
     next_page: str | msgspec.UnsetType = msgspec.UNSET
 
 
-def _filter(
+def parse_message_filter(
     dir_: str | None, failed: str | None, search: str | None, start: str | None, end: str | None
 ) -> MessageFilter:
+    """The filters of a message list (SMS or WhatsApp) from its query values."""
     direction_key = (dir_ or "").strip().lower()
     if direction_key not in _DIRECTIONS:
         raise InvalidField("dir must be inbound, outbound or all", {"field": "dir"})
@@ -67,7 +68,7 @@ async def list_messages(
 ) -> MessageListBody:
     """SMS of the organization, newest first: by cursor (after/limit) or by page (page/size)."""
     principal = await authorize_org(request, org_id)
-    wanted = _filter(dir, failed, search, start_date, end_date)
+    wanted = parse_message_filter(dir, failed, search, start_date, end_date)
     db = runtime_of(request).db
     if page is not None or size is not None:
         found = await listing.list_messages_page(

@@ -376,6 +376,10 @@ def _filter_clause(org_id: int, wanted: ContactFilter, dialect: str) -> ColumnEl
         clauses.append(contacts.c.phone == wanted.phone)
     if wanted.no_autodelete is not None:
         clauses.append(contacts.c.no_autodelete == wanted.no_autodelete)
+    if wanted.whatsapp_ready is True:
+        clauses.append(contacts.c.whatsapp_inbound_at.is_not(None))
+    elif wanted.whatsapp_ready is False:
+        clauses.append(contacts.c.whatsapp_inbound_at.is_(None))
     if wanted.group_id is not None:
         clauses.append(
             contacts.c.id.in_(
@@ -471,3 +475,34 @@ async def select_contact_id_batch(
         )
     ).all()
     return await _hydrate(conn, rows)
+
+
+async def select_whatsapp_inbound_at(
+    conn: AsyncConnection, org_id: int, contact_id: int
+) -> datetime | None:
+    """When the contact last wrote on WhatsApp (None: never)."""
+    row = (
+        await conn.execute(
+            select(contacts.c.whatsapp_inbound_at).where(
+                contacts.c.org_id == org_id, contacts.c.id == contact_id
+            )
+        )
+    ).first()
+    return None if row is None else row.whatsapp_inbound_at
+
+
+async def update_whatsapp_inbound_at(
+    conn: AsyncConnection, org_id: int, contact_ids: Sequence[int], at: datetime
+) -> None:
+    """Note that these contacts wrote on WhatsApp at `at` (a later time is kept)."""
+    if not contact_ids:
+        return
+    await conn.execute(
+        update(contacts)
+        .where(
+            contacts.c.org_id == org_id,
+            contacts.c.id.in_(list(contact_ids)),
+            or_(contacts.c.whatsapp_inbound_at.is_(None), contacts.c.whatsapp_inbound_at < at),
+        )
+        .values(whatsapp_inbound_at=at)
+    )

@@ -62,11 +62,16 @@ async def list_messages_page(
     db: Database, org_id: int, wanted: MessageFilter, page: int, size: int
 ) -> list[StoredMessage]:
     """Page `page` (from 1) of `size` messages, newest first."""
+    check_page(page, size)
+    async with db.read() as conn:
+        return await store.select_messages_page(conn, org_id, wanted, (page - 1) * size, size)
+
+
+def check_page(page: int, size: int) -> None:
+    """Refuse a page number or size a message list does not serve."""
     if page < 1:
         raise InvalidField("page starts at 1", {"field": "page"})
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise InvalidField(f"size must be between 1 and {MAX_PAGE_SIZE}", {"field": "size"})
     if (page - 1) * size >= 2**62:
         raise InvalidField("page is too large", {"field": "page"})
-    async with db.read() as conn:
-        return await store.select_messages_page(conn, org_id, wanted, (page - 1) * size, size)

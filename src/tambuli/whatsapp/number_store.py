@@ -81,14 +81,14 @@ async def select_numbers(conn: AsyncConnection, org_id: int | None) -> list[Busi
     return [_to_number(r) for r in await conn.execute(statement)]
 
 
-async def select_numbers_by_ids(
-    conn: AsyncConnection, number_ids: list[int]
-) -> dict[int, BusinessNumber]:
-    """Business numbers by ID."""
-    if not number_ids:
+async def select_numbers_by_digits(
+    conn: AsyncConnection, digits: list[str]
+) -> dict[str, BusinessNumber]:
+    """Business numbers by their digits."""
+    if not digits:
         return {}
-    rows = await conn.execute(select(whatsapp_numbers).where(whatsapp_numbers.c.id.in_(number_ids)))
-    return {int(r.id): _to_number(r) for r in rows}
+    rows = await conn.execute(select(whatsapp_numbers).where(whatsapp_numbers.c.number.in_(digits)))
+    return {r.number: _to_number(r) for r in rows}
 
 
 async def insert_number(conn: AsyncConnection, values: dict[str, Any]) -> None:

@@ -42,6 +42,8 @@ from tambuli.channels.registry import ChannelRegistry
 from tambuli.channels.routing import RouteTable
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.channels.smpp.channel import SmppChannel
+from tambuli.channels.whatsapp.base import WhatsAppChannel
+from tambuli.channels.whatsapp.simulator import WHATSAPP_SIMULATOR, WhatsAppSimulator
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits
@@ -55,6 +57,8 @@ from tambuli.services import Services
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
+from tambuli.whatsapp.delivery import WhatsAppDispatcher
+from tambuli.whatsapp.inbound import WhatsAppEventLog
 from tambuli.workers.restarts import LoopHealth, run_restarting
 
 log = logging.getLogger("tambuli.workers")
@@ -180,8 +184,9 @@ class Workers:
         return [channel.read_health() for channel in self.channels]
 
     def wake_delivery(self) -> None:
-        """Look for due messages now rather than at the next poll."""
+        """Look for due messages (SMS and WhatsApp) now rather than at the next poll."""
         self.services.signals.delivery.set()
+        self.services.signals.whatsapp.set()
 
     def wake_campaigns(self) -> None:
         """Look for due campaign steps now (a subscription may start at once)."""
@@ -199,7 +204,7 @@ class Workers:
     def wake_all(self) -> None:
         """Look everywhere now (work may have been committed while nobody could say so)."""
         signals = self.services.signals
-        for wake in (signals.delivery, signals.campaigns, signals.topups):
+        for wake in (signals.delivery, signals.whatsapp, signals.campaigns, signals.topups):
             wake.set()
         self.wake_events()
 
@@ -325,6 +330,9 @@ class Workers:
                 await asyncio.sleep(TOPUP_GATHER_SECONDS)
             return sent
 
+        whatsapp_channels = build_whatsapp_channels(self.clock, self.settings)
+        whatsapp = WhatsAppDispatcher(self.db, self.clock, whatsapp_channels, dispatcher.rules)
+        whatsapp_events = WhatsAppEventLog(self.db, self.clock, self.settings.max_file_bytes)
         pushes = build_push_delivery(client, self.settings)
         # Hand-offs, receipts and top-up results queue pushes, inbound SMS queues replies.
         wake_pushes = partial(_waking, wakes=(signals.pushes,))
@@ -340,6 +348,16 @@ class Workers:
                     c.events_waiting,
                 )
                 for c in self.channels
+            ),
+            ("whatsapp dispatch", wake_pushes(whatsapp.dispatch_once), signals.whatsapp),
+            *(
+                (
+                    f"whatsapp {c.name} events",
+                    _waking(_whatsapp_poller(c, whatsapp_events), wakes=(signals.pushes,)),
+                    c.events_waiting,
+                )
+                for c in whatsapp_channels.values()
+                if isinstance(c, WhatsAppSimulator)
             ),
             (
                 "webhooks",
@@ -451,6 +469,21 @@ def _poller(channel: Channel, events: MessageEvents) -> Callable[[], Awaitable[i
         return await channel.poll_events(events)
 
     return poll
+
+
+def _whatsapp_poller(
+    channel: WhatsAppChannel, events: WhatsAppEventLog
+) -> Callable[[], Awaitable[int]]:
+    async def poll() -> int:
+        return await channel.poll_events(events)
+
+    return poll
+
+
+def build_whatsapp_channels(clock: Clock, settings: Settings) -> dict[str, WhatsAppChannel]:
+    """The WhatsApp channels of this process by the kind business numbers name."""
+    delay = timedelta(seconds=settings.simulator_receipt_delay)
+    return {WHATSAPP_SIMULATOR: WhatsAppSimulator(clock, delay)}
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
