@@ -149,7 +149,7 @@ async def select_messages_before(
     conn: AsyncConnection, org_id: int, wanted: MessageFilter, before_id: int | None, limit: int
 ) -> list[StoredWhatsApp]:
     """Newest first, keyset-paged: messages with an ID below `before_id` (all when None)."""
-    clause = filter_messages_clause(t, org_id, wanted)
+    clause = filter_messages_clause(t, org_id, wanted, (t.c.content,))
     if before_id is not None:
         clause = and_(clause, t.c.id < before_id)
     rows = (await conn.execute(select(t).where(clause).order_by(t.c.id.desc()).limit(limit))).all()
@@ -163,7 +163,7 @@ async def select_messages_page(
     rows = (
         await conn.execute(
             select(t)
-            .where(filter_messages_clause(t, org_id, wanted))
+            .where(filter_messages_clause(t, org_id, wanted, (t.c.content,)))
             .order_by(t.c.id.desc())
             .offset(offset)
             .limit(limit)
