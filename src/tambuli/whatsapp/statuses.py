@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -18,6 +18,9 @@ from tambuli.whatsapp import store
 from tambuli.whatsapp.views import render_record
 
 # How far along each state is: a status never moves a message back.
+# A kept status whose message has not been recorded after this long never will be (a message
+# sent outside Tambuli from the same number, say): it is forgotten.
+EARLY_STATUS_LIFETIME = timedelta(days=1)
 _RANK = {"": 0, "sent": 1, "delivered": 2, "failed": 2, "read": 3}
 _TIME_COLUMN = {
     WhatsAppState.SENT: "sent_at",
@@ -99,7 +102,9 @@ async def record_statuses_within(
             if "state" in values and row.client_push_url:
                 events.append((int(row.id), _PUSH_EVENT[status.state]))
         await store.update_messages(conn, changes)
-    await store.insert_early_statuses(conn, early)
+    if early:
+        await store.delete_early_statuses_before(conn, now - EARLY_STATUS_LIFETIME)
+        await store.insert_early_statuses(conn, early)
     await enqueue_whatsapp_pushes_within(conn, now, events)
 
 

@@ -325,6 +325,11 @@ async def insert_early_statuses(conn: AsyncConnection, rows: Sequence[dict[str, 
             await conn.execute(insert(whatsapp_early_statuses).values(**row))
 
 
+async def delete_early_statuses_before(conn: AsyncConnection, before: datetime) -> None:
+    """Forget kept statuses older than `before`: their message will not be recorded now."""
+    await conn.execute(delete(whatsapp_early_statuses).where(whatsapp_early_statuses.c.at < before))
+
+
 async def take_early_statuses(
     conn: AsyncConnection, channel: str, operator_message_ids: Sequence[str]
 ) -> list[Any]:
