@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from tambuli.campaigns import reply_store
+from tambuli.campaigns.replies import handle_replies
 from tambuli.channels.whatsapp.base import (
     InboundMedia,
     InboundWhatsApp,
@@ -207,3 +209,35 @@ async def test_a_file_a_queued_message_carries_cannot_be_deleted(world: WhatsApp
     await world.deliver()
     assert (await world.message(sent)).status == MessageStatus.ACCEPTED
     await files.delete_file(world.db, org, photo)
+
+
+async def test_a_stop_by_whatsapp_opts_the_number_out_and_a_start_back_in(
+    world: WhatsAppWorld,
+) -> None:
+    org, number = await world.new_org()
+
+    async def write(text: str, event: str) -> None:
+        await world.events.record_inbound(
+            [
+                InboundWhatsApp(
+                    channel="simulator",
+                    recipient=number,
+                    sender="639171230055",
+                    text=text,
+                    at=world.clock.now(),
+                    operator_event_id=event,
+                )
+            ]
+        )
+
+    async def opted_out() -> set[str]:
+        async with world.db.read() as conn:
+            return await reply_store.select_opted_out(conn, org, ["639171230055"])
+
+    await write("stop", "wamid.stop")
+    assert await handle_replies(world.outbox, limit=10, skip_locked=False) == 1
+    assert await opted_out() == {"639171230055"}
+    assert await handle_replies(world.outbox, limit=10, skip_locked=False) == 0  # handled once
+    await write("START", "wamid.start")
+    assert await handle_replies(world.outbox, limit=10, skip_locked=False) == 1
+    assert await opted_out() == set()

@@ -356,3 +356,35 @@ async def inbound_exists(conn: AsyncConnection, channel: str, operator_event_id:
         )
     )
     return found.first() is not None
+
+
+async def any_unhandled_inbound(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some inbound WhatsApp message waits for the campaigns (a read before a write)."""
+    found = await conn.execute(
+        select(t.c.id)
+        .where(t.c.status == MessageStatus.RECEIVED.value, t.c.next_attempt_at <= now)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def take_unhandled_inbound(
+    conn: AsyncConnection, now: datetime, limit: int, skip_locked: bool
+) -> list[Any]:
+    """Take inbound messages due for the campaigns, oldest first, and mark them handled; the
+    caller handles them in the same transaction (if it fails, they are due again)."""
+    due = (
+        select(t.c.id)
+        .where(t.c.status == MessageStatus.RECEIVED.value, t.c.next_attempt_at <= now)
+        .order_by(t.c.next_attempt_at, t.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    rows = await conn.execute(
+        update(t)
+        .where(t.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=None)
+        .returning(t.c.id, t.c.org_id, t.c.sender, t.c.body, t.c.created_at)
+    )
+    return sorted(rows, key=lambda row: int(row.id))

@@ -353,7 +353,10 @@ class Workers:
             *(
                 (
                     f"whatsapp {c.name} events",
-                    _waking(_whatsapp_poller(c, whatsapp_events), wakes=(signals.pushes,)),
+                    _waking(
+                        _whatsapp_poller(c, whatsapp_events),
+                        wakes=(signals.pushes, signals.replies),
+                    ),
                     c.events_waiting,
                 )
                 for c in whatsapp_channels.values()
