@@ -330,6 +330,30 @@ async def delete_early_statuses_before(conn: AsyncConnection, before: datetime) 
     await conn.execute(delete(whatsapp_early_statuses).where(whatsapp_early_statuses.c.at < before))
 
 
+async def any_early_statuses(conn: AsyncConnection) -> bool:
+    """Whether any status is kept at all."""
+    found = await conn.execute(select(whatsapp_early_statuses.c.at).limit(1))
+    return found.first() is not None
+
+
+async def select_matched_early_statuses(conn: AsyncConnection, limit: int) -> list[Any]:
+    """Kept statuses whose message is recorded by now: (channel, operator_message_id)."""
+    kept = whatsapp_early_statuses
+    rows = await conn.execute(
+        select(kept.c.channel, kept.c.operator_message_id)
+        .join(
+            t,
+            and_(
+                t.c.channel == kept.c.channel,
+                t.c.operator_message_id == kept.c.operator_message_id,
+            ),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list(rows)
+
+
 async def take_early_statuses(
     conn: AsyncConnection, channel: str, operator_message_ids: Sequence[str]
 ) -> list[Any]:
