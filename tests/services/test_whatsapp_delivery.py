@@ -27,8 +27,7 @@ from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.store import MessageFilter
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks.service import list_pushes
-from tambuli.whatsapp import listing
-from tambuli.whatsapp import store as whatsapp_store
+from tambuli.whatsapp import listing, status_store
 from tambuli.whatsapp.statuses import sweep_early_statuses
 from tambuli.whatsapp.views import render_record
 from tests.services.whatsapp_world import JPEG, PRICE, STATUS_DELAY, WhatsAppWorld
@@ -255,7 +254,7 @@ async def test_a_status_kept_while_its_hand_off_was_recorded_is_applied_by_the_s
     wamid = f"wamid.sim-{sent.id}-1"
     # As if kept by a status write that did not see the hand-off's record (PostgreSQL).
     async with world.db.write() as conn:
-        await whatsapp_store.insert_early_statuses(
+        await status_store.insert_early_statuses(
             conn,
             [
                 {

@@ -16,7 +16,7 @@ from tambuli.channels.whatsapp.base import WhatsAppState, WhatsAppStatus
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.messaging.pushes import enqueue_record_pushes_within
-from tambuli.whatsapp import store
+from tambuli.whatsapp import status_store, store
 from tambuli.whatsapp.views import render_record
 
 # How far along each state is: a status never moves a message back.
@@ -77,7 +77,7 @@ async def record_statuses_within(
     early: list[dict[str, Any]] = []
     events: list[tuple[int, str]] = []
     for channel, group in by_channel.items():
-        rows = await store.select_by_operator_ids(
+        rows = await status_store.select_by_operator_ids(
             conn, channel, sorted({s.operator_message_id for s in group})
         )
         found = {r.operator_message_id: r for r in rows}
@@ -105,8 +105,8 @@ async def record_statuses_within(
                 events.append((int(row.id), _PUSH_EVENT[status.state]))
         await store.update_messages(conn, changes)
     if early:
-        await store.delete_early_statuses_before(conn, now - EARLY_STATUS_LIFETIME)
-        await store.insert_early_statuses(conn, early)
+        await status_store.delete_early_statuses_before(conn, now - EARLY_STATUS_LIFETIME)
+        await status_store.insert_early_statuses(conn, early)
     await enqueue_whatsapp_pushes_within(conn, now, events)
 
 
@@ -127,7 +127,7 @@ async def apply_early_statuses_within(
     conn: AsyncConnection, now: datetime, channel: str, operator_message_ids: Sequence[str]
 ) -> None:
     """Apply the kept statuses of hand-offs just recorded, and forget them."""
-    kept = await store.take_early_statuses(conn, channel, operator_message_ids)
+    kept = await status_store.take_early_statuses(conn, channel, operator_message_ids)
     if kept:
         await record_statuses_within(
             conn,
@@ -167,10 +167,10 @@ async def sweep_early_statuses(db: Database, clock: Clock, limit: int = 500) -> 
     now = clock.now()
     async with db.read_single() as conn:
         # Nearly always none: an idle worker then takes no write lock for the sweep.
-        if not await store.any_early_statuses(conn):
+        if not await status_store.any_early_statuses(conn):
             return 0
     async with db.write() as conn:
-        matched = await store.select_matched_early_statuses(conn, limit)
+        matched = await status_store.select_matched_early_statuses(conn, limit)
         by_channel: dict[str, list[str]] = defaultdict(list)
         for row in matched:
             by_channel[row.channel].append(row.operator_message_id)
