@@ -248,6 +248,44 @@ class FileInUse(InvalidInput):
     default_message = "The file is in use"
 
 
+class UnknownBusinessNumber(InvalidInput):
+    """ "from" is not a WhatsApp Business number registered to this organization."""
+
+    error_code = "whatsapp.unknownsender"
+    default_message = '"from" must be a WhatsApp Business number registered to this organization'
+
+
+class TemplateRequired(InvalidInput):
+    """A free-form WhatsApp message outside the 24 hours after the contact last wrote."""
+
+    error_code = "whatsapp.templaterequired"
+    default_message = (
+        "The contact has not written to this organization on WhatsApp in the last 24 hours:"
+        ' only a template message ("content") may be sent'
+    )
+
+
+class UnknownTemplate(InvalidInput):
+    """The template name and language are not registered for the business number."""
+
+    error_code = "whatsapp.unknowntemplate"
+    default_message = "No such template is registered for this WhatsApp Business number"
+
+
+class InvalidTemplateContent(InvalidInput):
+    """The template content is malformed or has the wrong number of parameters."""
+
+    error_code = "whatsapp.invalidcontent"
+    default_message = "Invalid template content"
+
+
+class InvalidWhatsAppMedia(InvalidInput):
+    """A media file WhatsApp does not take: unknown, of the wrong type, or too large."""
+
+    error_code = "whatsapp.invalidmedia"
+    default_message = "WhatsApp does not accept this file"
+
+
 # --- 401: who is asking is not known or not allowed -----------------------------------------
 class Unauthorized(TambuliError):
     """Missing, malformed or unknown token, or an organization the user is not a member of."""
@@ -308,6 +346,20 @@ class MessageNotFound(NotFound):
     """No such message in the organization."""
 
     error_code = "sms.notfound"
+
+
+class WhatsAppMessageNotFound(NotFound):
+    """No such WhatsApp message in the organization."""
+
+    error_code = "whatsapp.notfound"
+    default_message = "No such WhatsApp message"
+
+
+class BusinessNumberNotFound(NotFound):
+    """No such WhatsApp Business number (only reachable from the command line)."""
+
+    error_code = "whatsapp.numbernotfound"
+    default_message = "No such WhatsApp Business number"
 
 
 class FileNotFound(NotFound):

@@ -28,6 +28,7 @@ class WorkSignals:
     """This process's wake-ups: set where work is queued, waited on by its workers' loops."""
 
     delivery: asyncio.Event = field(default_factory=asyncio.Event)
+    whatsapp: asyncio.Event = field(default_factory=asyncio.Event)
     campaigns: asyncio.Event = field(default_factory=asyncio.Event)
     topups: asyncio.Event = field(default_factory=asyncio.Event)
     pushes: asyncio.Event = field(default_factory=asyncio.Event)
@@ -54,6 +55,11 @@ class Services:
     def wake_delivery(self) -> None:
         """Messages were queued: look for due messages now rather than at the next poll."""
         self.signals.delivery.set()
+        self._announce(WorkKind.DELIVERY)
+
+    def wake_whatsapp(self) -> None:
+        """WhatsApp messages were queued: look for due ones now."""
+        self.signals.whatsapp.set()
         self._announce(WorkKind.DELIVERY)
 
     def wake_campaigns(self) -> None:

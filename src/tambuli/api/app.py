@@ -27,6 +27,7 @@ from tambuli.api import (
     subscriptions,
     topups,
     transfer,
+    whatsapp,
 )
 from tambuli.api.body_fields import LenientRequest
 from tambuli.api.errors import EXCEPTION_HANDLERS
@@ -66,6 +67,9 @@ ROUTES: list[Any] = [
     topups.send_legacy_topup,
     messages.list_messages,
     messages.get_message,
+    whatsapp.send_to_contact,
+    whatsapp.list_whatsapp,
+    whatsapp.get_whatsapp,
     subscriptions.subscribe,
     subscriptions.unsubscribe,
     legacy_subscriptions.subscribe_contacts,

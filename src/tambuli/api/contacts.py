@@ -30,7 +30,6 @@ from tambuli.contacts.models import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     ContactFilter,
-    ContactPage,
 )
 from tambuli.db.engine import Database
 from tambuli.errors import (
@@ -129,6 +128,7 @@ async def list_contacts(
         phone=phone,
         group_id=group_id,
         no_autodelete=no_autodelete,
+        whatsapp_ready=whatsapp_ready,
         conditions=wanted_conditions,
     )
     if campaign_id is not None and wanted_subscriptions is not None:
@@ -141,9 +141,6 @@ async def list_contacts(
         clamp_list_number(page, None),
         clamp_list_number(size, MAX_PAGE_SIZE),
     )
-    if whatsapp_ready:
-        # No contact has a WhatsApp Business user ID here, so none is "WhatsApp ready".
-        found = ContactPage(total=0, org_total=found.org_total, contacts=[])
     rendered = [render_contact(c) for c in found.contacts]
     if campaign_id is not None:
         await _add_subscriptions(runtime.db, principal.org_id, campaign_id, rendered)

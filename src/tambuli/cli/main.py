@@ -23,6 +23,7 @@ from tambuli.cli import money, operators, orgs, transfer
 from tambuli.cli import senders as senders_cli
 from tambuli.cli import topups as topups_cli
 from tambuli.cli import users as users_cli
+from tambuli.cli import whatsapp as whatsapp_cli
 from tambuli.cli.context import (
     clock,
     read_channel_config,
@@ -40,10 +41,13 @@ from tambuli.organizations import users
 from tambuli.organizations.models import Role
 from tambuli.services import build_services
 from tambuli.settings import Settings
+from tambuli.whatsapp import numbers as whatsapp_numbers
 
 DEMO_ORG_NAME = "Demo organization"
 # The demo owner's sign-in email (example.org is reserved for examples: it reaches nobody).
 DEMO_EMAIL = "demo@example.org"
+# The demo organization's simulated WhatsApp Business number (+1 555 01xx numbers are fictional).
+DEMO_WHATSAPP_NUMBER = "15555550100"
 
 
 @click.group()
@@ -81,6 +85,14 @@ async def _create_demo_organization(db: Database, settings: Settings) -> Demo | 
         await billing.credit_balance(
             db, clock, created.org_id, settings.demo_balance_micro, "demo funds", "first start"
         )
+    # A simulated WhatsApp Business number with Meta's own first template, so WhatsApp can be
+    # tried with no account.
+    await whatsapp_numbers.add_number(
+        db, clock, created.org_id, DEMO_WHATSAPP_NUMBER, "demo", "", "simulator"
+    )
+    await whatsapp_numbers.add_template(
+        db, clock, DEMO_WHATSAPP_NUMBER, "hello_world", "en_US", "Hello World"
+    )
     password = secrets.token_urlsafe(12)
     await users.create_console_user(
         db, clock, created.org_id, DEMO_EMAIL, Role.OWNER, password, "Demo owner"
@@ -116,6 +128,14 @@ def _print_welcome(host: str, port: int, demo: Demo | None) -> None:
     click.echo("Send an SMS through the built-in simulator:")
     click.echo(f"  curl -H {header} -H 'Content-Type: application/json' -d {body} \\")
     click.echo(f"    {base}/v1/sms/phonenumber")
+    body = shlex.quote(
+        f'{{"orgId": {org_id}, "from": "{DEMO_WHATSAPP_NUMBER}", "fullPhoneNumber":'
+        ' "639171234567", "message": "", "content": {"name": "hello_world",'
+        ' "language": "en_US"}}'
+    )
+    click.echo("Send a WhatsApp template message through the built-in simulator:")
+    click.echo(f"  curl -H {header} -H 'Content-Type: application/json' -d {body} \\")
+    click.echo(f"    {base}/v1/whatsapp/contact")
 
 
 def _open_long_running_database(settings: Settings) -> Database:
@@ -259,6 +279,7 @@ cli.add_command(messaging_cli.channels)
 cli.add_command(messaging_cli.routes)
 cli.add_command(senders_cli.senders)
 cli.add_command(senders_cli.inbound)
+cli.add_command(whatsapp_cli.whatsapp)
 cli.add_command(topups_cli.topups)
 cli.add_command(operators.operator)
 

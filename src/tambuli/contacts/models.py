@@ -47,6 +47,8 @@ class Contact:
     created_at: datetime
     updated_at: datetime
     last_use_at: datetime
+    # When the contact last wrote on WhatsApp (None: never); it is WhatsApp-ready from then.
+    whatsapp_inbound_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class ContactFilter:
     phone: str | None = None
     group_id: int | None = None
     no_autodelete: bool | None = None
+    # Contacts that wrote to one of the organization's WhatsApp numbers (or never did).
+    whatsapp_ready: bool | None = None
     # Subqueries (SQL selects of contact IDs) another feature supplies, e.g. the campaigns'
     # subscription filter: only contacts in the first, none in the second.
     ids_in: object | None = None

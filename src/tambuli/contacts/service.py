@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -405,3 +406,11 @@ async def find_contact_ids_with_phone_within(
 ) -> list[int]:
     """IDs of every contact of the organization with this number."""
     return await store.select_contact_ids_with_phone(conn, org_id, phone)
+
+
+async def record_whatsapp_inbound_within(
+    conn: AsyncConnection, org_id: int, contact_ids: Sequence[int], at: datetime
+) -> None:
+    """Note that these contacts wrote on WhatsApp at `at`: they are WhatsApp-ready, and may get
+    free-form messages for 24 hours."""
+    await store.update_whatsapp_inbound_at(conn, org_id, contact_ids, at)

@@ -57,6 +57,7 @@ _CONTACT_COLUMNS = (
     contacts.c.created_at,
     contacts.c.updated_at,
     contacts.c.last_use_at,
+    contacts.c.whatsapp_inbound_at,
 )
 
 
@@ -265,6 +266,7 @@ def _to_contact(row: Any, groups: list[int], values: dict[int, str]) -> Contact:
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_use_at=row.last_use_at,
+        whatsapp_inbound_at=row.whatsapp_inbound_at,
     )
 
 
@@ -414,6 +416,10 @@ def _filter_clause(org_id: int, wanted: ContactFilter, dialect: str) -> ColumnEl
         clauses.append(contacts.c.phone == wanted.phone)
     if wanted.no_autodelete is not None:
         clauses.append(contacts.c.no_autodelete == wanted.no_autodelete)
+    if wanted.whatsapp_ready is True:
+        clauses.append(contacts.c.whatsapp_inbound_at.is_not(None))
+    elif wanted.whatsapp_ready is False:
+        clauses.append(contacts.c.whatsapp_inbound_at.is_(None))
     if wanted.group_id is not None:
         clauses.append(
             contacts.c.id.in_(
@@ -512,3 +518,21 @@ async def select_contact_id_batch(
         )
     ).all()
     return await _hydrate(conn, rows)
+
+
+async def update_whatsapp_inbound_at(
+    conn: AsyncConnection, org_id: int, contact_ids: Sequence[int], at: datetime
+) -> None:
+    """Note that these contacts wrote on WhatsApp at `at` (a later time is kept)."""
+    if not contact_ids:
+        return
+    await execute(
+        conn,
+        update(contacts)
+        .where(
+            contacts.c.org_id == org_id,
+            contacts.c.id.in_(list(contact_ids)),
+            or_(contacts.c.whatsapp_inbound_at.is_(None), contacts.c.whatsapp_inbound_at < at),
+        )
+        .values(whatsapp_inbound_at=at),
+    )

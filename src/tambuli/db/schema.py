@@ -225,6 +225,9 @@ contacts = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_use_at", UTCDateTime, nullable=False),
+    # When the contact last wrote to one of the organization's WhatsApp business numbers: it
+    # is WhatsApp-ready from then on, and free-form messages may reach it for 24 hours after.
+    Column("whatsapp_inbound_at", UTCDateTime, nullable=True),
     Index("ix_contacts_org_id_phone", "org_id", "phone", "id"),
     Index("ix_contacts_org_id_id", "org_id", "id"),
 )
@@ -756,4 +759,137 @@ stored_files = Table(
     Column("uploaded_at", UTCDateTime, nullable=False),
     UniqueConstraint("org_id", "filename", name="uq_stored_files_org_id_filename"),
     Index("ix_stored_files_org_id_title", "org_id", "title"),
+)
+
+whatsapp_numbers = Table(
+    "whatsapp_numbers",
+    metadata,
+    # A WhatsApp Business number the operator registered to one organization: only it may send
+    # from it, and every inbound WhatsApp message to it is its own.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    # International form without "+".
+    Column("number", String(20), nullable=False, unique=True),
+    # The provider's ID of the number (the Cloud API's phone-number-id).
+    Column("phone_number_id", String(100), nullable=False),
+    # The NAME of the environment variable holding the access token; never the token itself.
+    Column("token_env", String(100), nullable=False, server_default=""),
+    # The WhatsApp channel that serves it: "simulator" or "cloud".
+    Column("channel", String(50), nullable=False),
+    # Charged per message sent from this number (docs/decisions.md).
+    Column("price_micro", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_whatsapp_numbers_org_id", "org_id"),
+    CheckConstraint("price_micro > 0", name="price_positive"),
+)
+
+whatsapp_templates = Table(
+    "whatsapp_templates",
+    metadata,
+    # A template message registered (approved by Meta) for one business number.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "number_id",
+        BigInteger,
+        ForeignKey("whatsapp_numbers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(512), nullable=False),
+    Column("language", String(20), nullable=False),
+    # The body with its {{1}}, {{2}}, … parameters, and how many there are.
+    Column("body", Text, nullable=False),
+    Column("parameter_count", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint(
+        "number_id", "name", "language", name="uq_whatsapp_templates_number_id_name_language"
+    ),
+)
+
+whatsapp_messages = Table(
+    "whatsapp_messages",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", BigInteger, ForeignKey("organizations.id"), nullable=False),
+    # "egress" (sent by the organization) or "ingress" (received from a contact).
+    Column("direction", String(8), nullable=False),
+    # No foreign key: a message outlives the contact it went to.
+    Column("contact_id", BigInteger, nullable=True),
+    # Digits without "+": the business number and the contact's number, by direction.
+    Column("sender", String(20), nullable=False),
+    Column("recipient", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    # JSON of a template message ({"name", "language", "parameters", "body"}); "" for none.
+    Column("content", Text, nullable=False, server_default=""),
+    # JSON of a location an inbound message shared; "" for none.
+    Column("location", Text, nullable=False, server_default=""),
+    Column("price_micro", BigInteger, nullable=False, server_default="0"),
+    Column("reservation_id", BigInteger, nullable=True),
+    Column("charged_micro", BigInteger, nullable=False, server_default="0"),
+    Column("client_ref", Text, nullable=False, server_default=""),
+    Column("client_dedup", Text, nullable=False, server_default=""),
+    Column("client_push_url", Text, nullable=False, server_default=""),
+    # See whatsapp.models.WhatsAppMessageStatus.
+    Column("status", String(16), nullable=False),
+    # The newest state the provider reported: "", sent, delivered, read or failed.
+    Column("state", String(16), nullable=False, server_default=""),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("delivery_error", String(100), nullable=False, server_default=""),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    # A worker's claim; once it passes, another worker may take the message over.
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("deadline_at", UTCDateTime, nullable=True),
+    Column("channel", String(50), nullable=False, server_default=""),
+    # The provider's message ID (a wamid); for inbound messages, its event ID.
+    Column("operator_message_id", String(200), nullable=True),
+    Column("handed_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("read_at", UTCDateTime, nullable=True),
+    Column("failed_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_whatsapp_messages_org_id_id", "org_id", "id"),
+    Index("ix_whatsapp_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_whatsapp_messages_channel_operator_message_id", "channel", "operator_message_id"),
+)
+
+whatsapp_message_files = Table(
+    "whatsapp_message_files",
+    metadata,
+    # The Files a WhatsApp message carries (sent or received), in order.
+    Column(
+        "message_id",
+        BigInteger,
+        ForeignKey("whatsapp_messages.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("org_id", BigInteger, nullable=False),
+    # image, audio, video or document.
+    Column("kind", String(16), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Index("ix_whatsapp_message_files_org_id_filename", "org_id", "filename"),
+)
+
+whatsapp_dedup = Table(
+    "whatsapp_dedup",
+    metadata,
+    # One row per (organization, clientDedup) of WhatsApp sends, as message_dedup for SMS.
+    Column(
+        "org_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("client_dedup", String(200), primary_key=True),
+    Column("message_id", BigInteger, ForeignKey("whatsapp_messages.id"), nullable=False),
+)
+
+whatsapp_early_statuses = Table(
+    "whatsapp_early_statuses",
+    metadata,
+    # A status that came before its hand-off was recorded: applied when it is.
+    Column("channel", String(50), primary_key=True),
+    Column("operator_message_id", String(200), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("error", Text, nullable=False, server_default=""),
+    Column("at", UTCDateTime, nullable=False),
 )

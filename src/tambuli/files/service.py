@@ -191,5 +191,11 @@ async def delete_file(db: Database, org_id: int, filename: str) -> None:
         if users:
             names = ", ".join(str(campaign_id) for campaign_id in users)
             raise FileInUse(f"The file is used by campaign {names}", {"campaigns": users})
+        queued = await store.count_queued_whatsapp_naming(conn, org_id, filename)
+        if queued:
+            raise FileInUse(
+                f"The file is used by {queued} WhatsApp message(s) waiting to be sent",
+                {"whatsappMessages": queued},
+            )
         if not await store.delete_file(conn, org_id, filename):
             raise FileNotFound()

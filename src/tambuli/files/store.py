@@ -10,7 +10,12 @@ from sqlalchemy import LargeBinary, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.db.schema import campaigns, stored_files
+from tambuli.db.schema import (
+    campaigns,
+    stored_files,
+    whatsapp_message_files,
+    whatsapp_messages,
+)
 from tambuli.db.statements import execute
 from tambuli.files.models import FileContent, NewFile, StoredFile, names_file
 
@@ -173,3 +178,20 @@ async def select_campaigns_naming(conn: AsyncConnection, org_id: int, filename: 
         ),
     )
     return [int(row[0]) for row in rows if names_file(json.loads(row[1]), filename)]
+
+
+async def count_queued_whatsapp_naming(conn: AsyncConnection, org_id: int, filename: str) -> int:
+    """How many of the organization's WhatsApp messages still waiting to be sent carry the file."""
+    files_of, messages = whatsapp_message_files, whatsapp_messages
+    found = await execute(
+        conn,
+        select(func.count())
+        .select_from(files_of.join(messages, messages.c.id == files_of.c.message_id))
+        .where(
+            files_of.c.org_id == org_id,
+            files_of.c.filename == filename,
+            # messaging.models.MessageStatus.QUEUED: once handed off, the bytes are not read.
+            messages.c.status == "queued",
+        ),
+    )
+    return int(found.scalar_one())

@@ -12,6 +12,8 @@ from functools import lru_cache
 from tambuli.errors import InvalidField, MissingSender
 
 MESSAGE_ID_PATTERN = re.compile(r"^SMS(\d{8}T\d{6})-(\d{1,18})-(\d{1,18})$")
+# The ID of a message of another channel: its prefix ("WA" for WhatsApp), then the same parts.
+_ID_PATTERNS = {"SMS": MESSAGE_ID_PATTERN}
 MAX_MESSAGE_LENGTH = 10_000
 MAX_ALPHANUMERIC_SENDER = 11
 MAX_NUMERIC_SENDER = 15
@@ -43,9 +45,10 @@ class DeliveryError(StrEnum):
     UNKNOWN = "unknown"
 
 
-def format_message_id(created_at: datetime, org_id: int, row_id: int) -> str:
-    """The engageSPARK-style ID `SMS<UTC yyyymmddThhmmss>-<orgId>-<sequence>`."""
-    return f"SMS{_format_id_stamp(created_at)}-{org_id}-{row_id}"
+def format_message_id(created_at: datetime, org_id: int, row_id: int, prefix: str = "SMS") -> str:
+    """The engageSPARK-style ID `SMS<UTC yyyymmddThhmmss>-<orgId>-<sequence>` (or another
+    channel's prefix)."""
+    return f"{prefix}{_format_id_stamp(created_at)}-{org_id}-{row_id}"
 
 
 # The messages of a batch share their creation time, so each stamp is formatted once.
@@ -63,9 +66,14 @@ class MessageKey:
     row_id: int
 
 
-def parse_message_id(text: str) -> MessageKey | None:
-    """The parts of a message ID, or None when the text cannot be one."""
-    match = MESSAGE_ID_PATTERN.match(text)
+def parse_message_id(text: str, prefix: str = "SMS") -> MessageKey | None:
+    """The parts of a message ID with this prefix, or None when the text cannot be one."""
+    pattern = _ID_PATTERNS.get(prefix)
+    if pattern is None:
+        pattern = _ID_PATTERNS[prefix] = re.compile(
+            rf"^{re.escape(prefix)}(\d{{8}}T\d{{6}})-(\d{{1,18}})-(\d{{1,18}})$"
+        )
+    match = pattern.match(text)
     if match is None:
         return None
     return MessageKey(match.group(1), int(match.group(2)), int(match.group(3)))

@@ -34,16 +34,32 @@ async def enqueue_message_pushes_within(
         return
     wanted = dict(events)
     found = await store.select_messages_by_ids(conn, list(wanted))
-    stored = [m for m in found if m.client_push_url]
-    choices = await profiles.read_client_push_events_within(conn, {m.org_id for m in stored})
+    await enqueue_record_pushes_within(
+        conn,
+        now,
+        [
+            (m.org_id, m.client_push_url, wanted[m.id], msgspec.to_builtins(render_record(m)))
+            for m in found
+            if m.client_push_url
+        ],
+    )
+
+
+async def enqueue_record_pushes_within(
+    conn: AsyncConnection, now: datetime, records: Sequence[tuple[int, str, str, dict[str, Any]]]
+) -> None:
+    """Queue the pushes of (org ID, clientPushURL, event, record body) that each organization
+    wants: `receipt` and `failed` by default, every event with an `event` field if it chose so.
+    The one rule of clientPushURL pushes, for SMS and WhatsApp records alike."""
+    if not records:
+        return
+    choices = await profiles.read_client_push_events_within(conn, {r[0] for r in records})
     pushes: list[NewPush] = []
-    for message in stored:
-        event = wanted[message.id]
-        every_event = choices[message.org_id] == ClientPushEvents.ALL
+    for org_id, url, event, payload in records:
+        every_event = choices[org_id] == ClientPushEvents.ALL
         if event not in SPEC_PUSH_EVENTS and not every_event:
             continue
-        payload: dict[str, Any] = msgspec.to_builtins(render_record(message))
         if every_event:
-            payload["event"] = event
-        pushes.append(NewPush(message.org_id, message.client_push_url, event, payload))
+            payload = {**payload, "event": event}
+        pushes.append(NewPush(org_id, url, event, payload))
     await webhooks.enqueue_pushes_within(conn, now, pushes)

@@ -75,11 +75,16 @@ def check_message_text(text: str) -> None:
 
 def _check_request(request: SendRequest) -> None:
     check_message_text(request.text)
-    check_client_text("clientDedup", request.client_dedup)
-    check_client_text("clientRef", request.client_ref, limit=1000)
-    if request.client_push_url:
+    check_client_fields(request.client_dedup, request.client_ref, request.client_push_url)
+
+
+def check_client_fields(client_dedup: str, client_ref: str, client_push_url: str) -> None:
+    """Refuse a clientDedup, clientRef or clientPushURL a send request may not carry."""
+    check_client_text("clientDedup", client_dedup)
+    check_client_text("clientRef", client_ref, limit=1000)
+    if client_push_url:
         try:
-            check_webhook_url(request.client_push_url)
+            check_webhook_url(client_push_url)
         except ValueError as exc:
             raise InvalidPushUrl(f"clientPushURL: {exc}", {"field": "clientPushURL"}) from exc
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import Column, ColumnElement, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
@@ -262,17 +262,26 @@ class MessageFilter:
 
 
 def _filter_clause(org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = [messages.c.org_id == org_id]
+    return filter_messages_clause(messages, org_id, wanted)
+
+
+def filter_messages_clause(
+    table: Table, org_id: int, wanted: MessageFilter, searched: Sequence[Column[Any]] = ()
+) -> ColumnElement[bool]:
+    """The WHERE of a message list on `table` (SMS or WhatsApp: they share these columns);
+    `search` also looks in the `searched` text columns."""
+    c = table.c
+    clauses: list[ColumnElement[bool]] = [c.org_id == org_id]
     if wanted.direction is not None:
-        clauses.append(messages.c.direction == wanted.direction.value)
+        clauses.append(c.direction == wanted.direction.value)
     if wanted.failed is True:
-        clauses.append(messages.c.status == MessageStatus.FAILED.value)
+        clauses.append(c.status == MessageStatus.FAILED.value)
     elif wanted.failed is False:
-        clauses.append(messages.c.status != MessageStatus.FAILED.value)
+        clauses.append(c.status != MessageStatus.FAILED.value)
     if wanted.start is not None:
-        clauses.append(messages.c.created_at >= wanted.start)
+        clauses.append(c.created_at >= wanted.start)
     if wanted.end is not None:
-        clauses.append(messages.c.created_at < wanted.end)
+        clauses.append(c.created_at < wanted.end)
     if wanted.search:
         pattern = f"%{escape_like(wanted.search.lower())}%"
         # The spec searches "contact fields" too: the contact's names, in the same statement
@@ -286,11 +295,12 @@ def _filter_clause(org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
         )
         clauses.append(
             or_(
-                func.lower(messages.c.body).like(pattern, escape="\\"),
-                func.lower(messages.c.sender).like(pattern, escape="\\"),
-                messages.c.recipient.like(pattern, escape="\\"),
-                func.lower(messages.c.client_ref).like(pattern, escape="\\"),
-                messages.c.contact_id.in_(named_contacts.scalar_subquery()),
+                func.lower(c.body).like(pattern, escape="\\"),
+                func.lower(c.sender).like(pattern, escape="\\"),
+                c.recipient.like(pattern, escape="\\"),
+                func.lower(c.client_ref).like(pattern, escape="\\"),
+                c.contact_id.in_(named_contacts.scalar_subquery()),
+                *(func.lower(column).like(pattern, escape="\\") for column in searched),
             )
         )
     return and_(*clauses)

@@ -1,0 +1,1 @@
+"""WhatsApp: business numbers, templates, sending, delivery, statuses and inbound messages."""
