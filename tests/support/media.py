@@ -95,9 +95,7 @@ def loudness_peak(data: bytes) -> float:
 def picture_png(width: int = 96, height: int = 64) -> bytes:
     """An RGB PNG of colour bands (green, white, blue): a real image a browser draws."""
     bands = [(0x1E, 0x7B, 0x3C), (0xFF, 0xFF, 0xFF), (0x0B, 0x5C, 0xAD)]
-    rows = b"".join(
-        b"\x00" + bytes(bands[min(2, 3 * y // height)]) * width for y in range(height)
-    )
+    rows = b"".join(b"\x00" + bytes(bands[min(2, 3 * y // height)]) * width for y in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
