@@ -11,9 +11,9 @@ import pytest
 
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
+from tambuli.messaging.listing import MessageFilter
 from tambuli.organizations.models import Role
 from tambuli.whatsapp import listing
-from tambuli.whatsapp.listing import MessageFilter
 from tests.support.server import RunningServer
 from tests.web.console_client import ConsoleBrowser, make_person
 from tests.web.whatsapp_desk import WhatsAppDesk, make_whatsapp_desk
