@@ -13,8 +13,9 @@ from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact, parse_id
 from tambuli.db.engine import Database
-from tambuli.errors import InvalidField, TambuliError
+from tambuli.errors import FileNotFound, InvalidField, TambuliError
 from tambuli.files import service as stored_files
+from tambuli.files.models import StoredFile
 from tambuli.messaging.personalisation import render_for_contact
 from tambuli.whatsapp import numbers
 from tambuli.whatsapp.models import fill_template
@@ -56,6 +57,15 @@ class WhatsAppCompose:
 
 
 @dataclass(frozen=True)
+class MediaShown:
+    """A file a message carries, with its record when the organization still has it."""
+
+    kind: str
+    filename: str
+    file: StoredFile | None
+
+
+@dataclass(frozen=True)
 class BusinessLine:
     """A business number of the organization with its templates (the form's choices)."""
 
@@ -72,6 +82,7 @@ class WhatsAppPreview:
     recipient: str = ""
     window: ServiceWindow | None = None
     price_micro: int | None = None
+    media: MediaShown | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -175,6 +186,12 @@ async def preview_whatsapp(
     line, template = _find_template(lines, compose)
     if line is not None:
         preview.price_micro = line.number.price_micro
+    if compose.media:
+        try:
+            found = await stored_files.get_file(db, org_id, compose.media)
+            preview.media = MediaShown(_media_kind(found.content_type).value, found.filename, found)
+        except FileNotFound as problem:
+            preview.notes.append(problem.message)
     names = {f.id: f.name for f in await contacts.list_custom_fields(db, org_id)} if contact else {}
     if compose.mode == "template":
         _preview_template(preview, compose, line, template, contact, names)

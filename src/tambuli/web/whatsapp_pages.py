@@ -23,6 +23,7 @@ from tambuli.web.context import console_of
 from tambuli.web.message_pages import PAGE_SIZE, REFRESH_SECONDS, LogQuery, parse_log_filter
 from tambuli.web.rendering import render_page
 from tambuli.web.send_pages import FRAGMENT_HEADER
+from tambuli.web.whatsapp_compose import MediaShown
 from tambuli.webhooks import service as webhooks
 from tambuli.whatsapp import listing, numbers
 from tambuli.whatsapp.views import StoredWhatsApp
@@ -30,15 +31,6 @@ from tambuli.whatsapp.views import StoredWhatsApp
 # A delivered message is watched this long for its read status: read receipts may be off on
 # the handset, so it may never come, and the page should not refresh for ever.
 READ_WATCH = timedelta(minutes=2)
-
-
-@dataclass(frozen=True)
-class MediaShown:
-    """A file a message carries, with its record when the organization still has it."""
-
-    kind: str
-    filename: str
-    file: StoredFile | None
 
 
 @dataclass(frozen=True)
@@ -131,7 +123,9 @@ def status_steps(message: StoredWhatsApp) -> list[StatusStep]:
     if describe_whatsapp_status(message) == "failed":
         reason = message.error or message.delivery_error or "no reason given"
         steps.append(StatusStep(message.failed_at, "Failed", reason, "failed"))
-    return sorted(steps, key=lambda s: (s.at is None, s.at or message.created_at))
+    # In the order things happen: a provider's "sent" may carry a time before our own record
+    # of the hand-off.
+    return steps
 
 
 @get("/orgs/{org_id:int}/whatsapp", include_in_schema=False)
