@@ -59,6 +59,7 @@ from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
+from tambuli.whatsapp.statuses import sweep_early_statuses
 from tambuli.workers.restarts import LoopHealth, run_restarting
 
 log = logging.getLogger("tambuli.workers")
@@ -353,7 +354,10 @@ class Workers:
             *(
                 (
                     f"whatsapp {c.name} events",
-                    _waking(_whatsapp_poller(c, whatsapp_events), wakes=(signals.pushes,)),
+                    _waking(
+                        _whatsapp_poller(c, whatsapp_events),
+                        wakes=(signals.pushes, signals.replies),
+                    ),
                     c.events_waiting,
                 )
                 for c in whatsapp_channels.values()
@@ -410,7 +414,9 @@ class Workers:
         """Apply kept receipts a hand-off's record missed, and prune old ones, now and then."""
         while not stop.is_set():
             try:
-                if await sweep_early_receipts(self.db, self.clock):
+                swept = await sweep_early_receipts(self.db, self.clock)
+                swept += await sweep_early_statuses(self.db, self.clock)
+                if swept:
                     self.services.signals.pushes.set()
             except ServiceUnavailable:  # a known state (a full disk), logged where it began
                 pass
