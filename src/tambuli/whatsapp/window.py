@@ -46,7 +46,7 @@ async def read_service_window(
             contact = await contacts.find_newest_contact_with_phone_within(
                 conn, org_id, phone_digits
             )
-        if contact is None:
-            return ServiceWindow(None, None, False)
-        last = await contacts.read_whatsapp_inbound_at_within(conn, org_id, contact.id)
+    if contact is None:
+        return ServiceWindow(None, None, False)
+    last = contact.whatsapp_inbound_at
     return ServiceWindow(contact.id, last, within_service_window(last, now))
