@@ -125,6 +125,7 @@ async def test_a_template_send_is_queued_and_shown_with_its_timeline_and_in_the_
     detail = browser.page(answer.headers["location"])
     assert detail.status_code == 200
     assert f"WhatsApp to +{desk.silent_phone}" in detail.text
+    assert f"Liza Reyes (ID {desk.silent_contact_id})" in detail.text
     assert "<code>hello_world</code> (en_US)" in detail.text
     assert f'src="/orgs/{desk.org_id}/files/{desk.image_filename}"' in detail.text
     assert "Queued" in detail.text

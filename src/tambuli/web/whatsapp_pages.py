@@ -12,8 +12,9 @@ from litestar import Request, Response, get
 from litestar.params import Parameter
 
 from tambuli.channels.whatsapp.base import WhatsAppState
+from tambuli.contacts import service as contacts
 from tambuli.db.engine import Database
-from tambuli.errors import FileNotFound, InvalidField
+from tambuli.errors import ContactNotFound, FileNotFound, InvalidField
 from tambuli.files import service as stored_files
 from tambuli.files.models import StoredFile
 from tambuli.messaging.models import Direction, MessageStatus
@@ -191,6 +192,13 @@ async def whatsapp_message_page(
     message = await listing.get_message(console.db, member.org_id, message_id)
     [row] = await _rows(console.db, member.org_id, [message])
     pushes = await webhooks.list_pushes_about(console.db, member.org_id, message.message_id)
+    contact_name = ""
+    if message.contact_id is not None:
+        try:
+            found = await contacts.get_contact(console.db, member.org_id, message.contact_id)
+            contact_name = f"{found.first_name} {found.last_name}".strip()
+        except ContactNotFound:
+            pass  # deleted since: its ID is still shown
     fragment = bool(request.headers.get(FRAGMENT_HEADER))
     return await render_page(
         request,
@@ -199,6 +207,7 @@ async def whatsapp_message_page(
         row=row,
         steps=status_steps(message),
         pushes=pushes,
+        contact_name=contact_name,
         in_flight=is_whatsapp_in_flight(message, console.clock.now()),
         refresh_seconds=REFRESH_SECONDS,
     )
