@@ -1,4 +1,5 @@
-"""Media the Files tests make for themselves: a tone as WAV, a tiny H.264/AAC clip (PyAV)."""
+"""Media the Files tests make for themselves: a tone as WAV, a tiny H.264/AAC clip (PyAV), a
+small PNG picture."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 import math
 import struct
 import wave
+import zlib
 
 import av
 from av.audio.stream import AudioStream
@@ -88,3 +90,21 @@ def loudness_peak(data: bytes) -> float:
                 values = struct.unpack(f"<{converted.samples}f", raw)
                 peak = max(peak, *(abs(v) for v in values))
     return peak
+
+
+def picture_png(width: int = 96, height: int = 64) -> bytes:
+    """An RGB PNG of colour bands (green, white, blue): a real image a browser draws."""
+    bands = [(0x1E, 0x7B, 0x3C), (0xFF, 0xFF, 0xFF), (0x0B, 0x5C, 0xAD)]
+    rows = b"".join(b"\x00" + bytes(bands[min(2, 3 * y // height)]) * width for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

@@ -58,7 +58,8 @@ def _day(name: str, text: str, *, end: bool) -> datetime | None:
     return day + timedelta(days=1) if end else day
 
 
-def _filter(query: LogQuery) -> MessageFilter:
+def parse_log_filter(query: LogQuery) -> MessageFilter:
+    """The listing filter of the log's fields (InvalidField for a value the form never offers)."""
     if query.dir not in _DIRECTIONS:
         raise InvalidField("Direction must be inbound, outbound or all", {"field": "dir"})
     if query.failed not in _FAILED:
@@ -103,7 +104,7 @@ async def messages_page(
     error, shown, next_after = "", [], None
     try:
         found = await listing.list_messages_after(
-            console.db, member.org_id, _filter(query), after or None, PAGE_SIZE
+            console.db, member.org_id, parse_log_filter(query), after or None, PAGE_SIZE
         )
         shown, next_after = found.messages, found.next_after
     except InvalidField as refused:

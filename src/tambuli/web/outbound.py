@@ -17,6 +17,7 @@ from litestar import Request
 
 from tambuli.campaigns.subscription_intake import SubscriptionIntake
 from tambuli.messaging.sending import Outbox
+from tambuli.services import Services
 from tambuli.topups.desk import TopupDesk
 
 
@@ -26,6 +27,10 @@ class SendingRuntime(Protocol):
     @property
     def outbox(self) -> Outbox:
         """The process's SMS outbox."""
+
+    @property
+    def services(self) -> Services:
+        """The process's shared services (their wake_whatsapp wakes the WhatsApp workers)."""
 
     @property
     def topups(self) -> TopupDesk:

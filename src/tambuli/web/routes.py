@@ -34,6 +34,8 @@ from tambuli.web import (
     send_pages,
     token_pages,
     topup_pages,
+    whatsapp_pages,
+    whatsapp_send,
 )
 from tambuli.web.access import CsrfRefused, SignInNeeded, check_csrf
 from tambuli.web.context import CONSOLE_STATE, ConsoleContext
@@ -94,6 +96,8 @@ CONSOLE_ROUTES: list[Any] = [
     *contacts_import.ROUTES,
     *send_pages.ROUTES,
     *message_pages.ROUTES,
+    *whatsapp_pages.ROUTES,
+    *whatsapp_send.ROUTES,
     *topup_pages.ROUTES,
     *files_pages.ROUTES,
     campaigns_pages.campaigns_page,

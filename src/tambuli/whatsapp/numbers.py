@@ -23,7 +23,10 @@ from tambuli.whatsapp.models import (
     check_template_name,
     count_template_parameters,
 )
-from tambuli.whatsapp.number_store import BusinessNumber, StoredTemplate
+
+# Re-exported: the console names these without reaching the store.
+from tambuli.whatsapp.number_store import BusinessNumber as BusinessNumber
+from tambuli.whatsapp.number_store import StoredTemplate as StoredTemplate
 
 # The WhatsApp channels a number may be served by.
 CHANNEL_KINDS = ("simulator", "cloud")

@@ -9,11 +9,15 @@
   var timer = null;
   var asked = 0;
 
-  function showRecipientFields() {
-    var chosen = form.querySelector("input[name=kind]:checked");
-    var kind = chosen ? chosen.value : "number";
-    form.querySelectorAll(".recipient").forEach(function (box) {
-      box.hidden = box.getAttribute("data-kind") !== kind;
+  // Each choice (a radio group: the recipient kind, WhatsApp's template or text) shows the
+  // fields marked data-NAME="value" of its checked value and hides the others.
+  function showChosenFields() {
+    ["kind", "mode"].forEach(function (name) {
+      var chosen = form.querySelector("input[name=" + name + "]:checked");
+      if (!chosen) { return; }
+      form.querySelectorAll("[data-" + name + "]").forEach(function (box) {
+        box.hidden = box.getAttribute("data-" + name) !== chosen.value;
+      });
     });
   }
 
@@ -45,7 +49,8 @@
   }
 
   form.addEventListener("input", later);
-  form.addEventListener("change", function () { showRecipientFields(); later(); });
-  showRecipientFields();
-  if (form.querySelector("#message").value) { refresh(); }
+  form.addEventListener("change", function () { showChosenFields(); later(); });
+  showChosenFields();
+  var message = form.querySelector("#message");
+  if ((message && message.value) || form.hasAttribute("data-preview-at-once")) { refresh(); }
 })();
