@@ -506,3 +506,18 @@ async def update_whatsapp_inbound_at(
         )
         .values(whatsapp_inbound_at=at)
     )
+
+
+async def select_whatsapp_inbound_times(
+    conn: AsyncConnection, contact_ids: Sequence[int]
+) -> dict[int, datetime]:
+    """When each of these contacts last wrote on WhatsApp; those who never did are left out."""
+    if not contact_ids:
+        return {}
+    rows = await conn.execute(
+        select(contacts.c.id, contacts.c.whatsapp_inbound_at).where(
+            contacts.c.id.in_(sorted(set(contact_ids))),
+            contacts.c.whatsapp_inbound_at.is_not(None),
+        )
+    )
+    return {int(row.id): row.whatsapp_inbound_at for row in rows}
