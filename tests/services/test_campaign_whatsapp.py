@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tambuli.billing import service as billing
+from tambuli.campaigns import reports
 from tambuli.campaigns import service as campaigns
 from tambuli.channels.whatsapp.base import InboundWhatsApp
 from tambuli.clock import FakeClock
@@ -28,6 +29,7 @@ from tambuli.files import service as files
 from tambuli.organizations.profile import update_profile
 from tambuli.whatsapp import numbers
 from tests.services.campaign_world import CampaignWorld
+from tests.services.sms_world import PRICE as SMS_PRICE
 from tests.services.whatsapp_world import JPEG, PRICE, STATUS_DELAY, WhatsAppWorld
 
 ANA, BEN = "639171230010", "639171230020"
@@ -300,3 +302,46 @@ async def test_a_short_balance_retries_the_whatsapp_step_later(
     await billing.credit_balance(wa.db, wa.clock, org, PRICE, "t")
     await camp.advance_to(wa.clock.now() + timedelta(minutes=2))
     assert [r.recipient for r in await chats(wa)] == [ANA, BEN]
+
+
+async def test_an_opt_out_cancels_the_runs_queued_whatsapp_and_refunds_it(
+    worlds: tuple[CampaignWorld, WhatsAppWorld],
+) -> None:
+    camp, wa = worlds
+    org, number = await wa.new_org()
+    await update_profile(camp.db, org, default_sender_id="Tambuli")
+    drip = {
+        "name": "Mixed",
+        "kind": "drip",
+        "steps": [
+            {"message": "Reply STOP to stop"},
+            whatsapp_step(number, template=TEMPLATE),
+            whatsapp_step(number, delay={"unit": "day", "value": 1}, template=TEMPLATE),
+        ],
+    }
+    campaign_id = await camp.launched(org, drip)
+    run = await camp.subscribe(org, campaign_id, ANA)
+    await camp.fire()
+    [queued] = await chats(wa)
+    assert queued.campaign_run_id == run.run_id and queued.status == "queued"
+    before = await wa.balance(org)
+    await camp.reply(ANA, "STOP")
+    [cancelled] = await chats(wa)
+    assert (cancelled.status, cancelled.error) == ("failed", "the contact's number opted out")
+    assert await wa.balance(org) == before + PRICE + SMS_PRICE  # the queued SMS went too
+    assert (await camp.run_row(run.run_id)).status == "opted_out"
+
+
+async def test_a_whatsapp_message_that_fails_marks_its_run_with_failures(
+    worlds: tuple[CampaignWorld, WhatsAppWorld],
+) -> None:
+    camp, wa = worlds
+    org, number = await wa.new_org()
+    blast = {"name": "B", "kind": "blast", "steps": [whatsapp_step(number, template=TEMPLATE)]}
+    campaign_id = await camp.launched(org, blast)
+    await camp.subscribe(org, campaign_id, "639171230003")  # the simulator fails it
+    await camp.subscribe(org, campaign_id, ANA)
+    await camp.fire()
+    await deliver(wa)
+    _campaign, runs = await reports.list_runs(camp.db, org, campaign_id, 0, 10, None)
+    assert [(r.status.value, r.with_failures) for r in runs] == [("done", True), ("done", False)]

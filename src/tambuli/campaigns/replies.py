@@ -32,6 +32,7 @@ from tambuli.messaging.contact_batches import cancel_run_messages_within
 from tambuli.messaging.sending import Outbox
 from tambuli.messaging.views import UnhandledInbound
 from tambuli.organizations.profile import OrgProfile
+from tambuli.whatsapp.contact_batches import cancel_run_whatsapp_within
 
 OPTED_OUT = "the contact's number opted out"
 
@@ -89,6 +90,7 @@ async def _handle_one(
         ended = store.ending(RunStatus.OPTED_OUT, now, OPTED_OUT)
         await store.update_runs(conn, [{"run_id": r.id, **ended} for r in runs])
         await cancel_run_messages_within(conn, outbox.clock, [r.id for r in runs], OPTED_OUT)
+        await cancel_run_whatsapp_within(conn, outbox.clock, [r.id for r in runs], OPTED_OUT)
         return
     if answer is None and word and word in start_words:
         await reply_store.remove_opt_out(conn, item.org_id, item.sender)

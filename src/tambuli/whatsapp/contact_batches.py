@@ -15,13 +15,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.billing import reservations as funds
 from tambuli.channels.whatsapp.base import MediaKind
+from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
+from tambuli.db.engine import Database
 from tambuli.errors import TambuliError
 from tambuli.messaging.personalisation import has_variables
 from tambuli.messaging.sending import Outbox
-from tambuli.whatsapp import numbers
+from tambuli.whatsapp import numbers, run_store
 from tambuli.whatsapp.models import within_service_window
 from tambuli.whatsapp.number_store import BusinessNumber
 from tambuli.whatsapp.sending import (
@@ -142,3 +145,17 @@ async def _draft(
         deadline,
         campaign_run_id=item.campaign_run_id,
     )
+
+
+async def cancel_run_whatsapp_within(
+    conn: AsyncConnection, clock: Clock, run_ids: Sequence[int], reason: str
+) -> None:
+    """Fail (and refund) the WhatsApp messages of these campaign runs that are still queued."""
+    reservations = await run_store.fail_queued_messages_of_runs(conn, run_ids, clock.now(), reason)
+    await funds.release_many_within(conn, clock, reservations)
+
+
+async def find_runs_with_failed_whatsapp(db: Database, run_ids: Sequence[int]) -> set[int]:
+    """Campaign runs (of these) that have a WhatsApp message that failed."""
+    async with db.read() as conn:
+        return await run_store.select_runs_with_failed_messages(conn, run_ids)
