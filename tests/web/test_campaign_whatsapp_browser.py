@@ -74,5 +74,10 @@ def test_a_whatsapp_template_step_is_written_checked_saved_and_launched(
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Visit reminders")
     expect(page.get_by_role("status")).to_have_text("Saved.")
+    steps = page.locator(".step-list")
+    expect(steps).to_contain_text(f"WhatsApp from: +{world.number}")
+    expect(steps).to_contain_text("template (default): visit_reminder in en")
+    assert_accessible(page)
+    save_screenshot(page, "campaign-whatsapp")
     page.get_by_role("button", name="Launch").click()
     expect(page.locator(".facts .state")).to_have_text("launched")
