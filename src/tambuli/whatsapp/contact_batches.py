@@ -62,9 +62,6 @@ async def enqueue_contact_whatsapp_within(
     """Queue each message (reserving its price) or say why not, in the order given."""
     now = outbox.clock.now()
     outcomes: list[StoredWhatsApp | TambuliError | None] = [None] * len(items)
-    last_wrote = await contacts.read_whatsapp_inbound_times_within(
-        conn, [item.contact.id for item in items]
-    )
     senders: dict[tuple[int, str], BusinessNumber | TambuliError] = {}
     field_names: dict[int, dict[int, str]] = {}
     drafts: list[WhatsAppDraft] = []
@@ -73,9 +70,8 @@ async def enqueue_contact_whatsapp_within(
         try:
             number = await _sending_number(conn, senders, item)
             names = await _field_names(conn, field_names, item)
-            recipient = Recipient(
-                item.contact, item.contact.phone, last_wrote.get(item.contact.id), names
-            )
+            contact = item.contact
+            recipient = Recipient(contact, contact.phone, contact.whatsapp_inbound_at, names)
             drafts.append(await _draft(conn, outbox, item, number, recipient, now))
             placed.append(index)
         except TambuliError as exc:

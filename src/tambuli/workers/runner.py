@@ -59,6 +59,7 @@ from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
+from tambuli.whatsapp.statuses import sweep_early_statuses
 from tambuli.workers.restarts import LoopHealth, run_restarting
 
 log = logging.getLogger("tambuli.workers")
@@ -137,6 +138,8 @@ class Workers:
     services: Services
     channel_config: ChannelConfig | None = None
     channels: list[Channel] = field(default_factory=list)
+    # The WhatsApp channels, by the kind business numbers name ("simulator", "cloud").
+    whatsapp_channels: dict[str, WhatsAppChannel] = field(default_factory=dict)
     registry: ChannelRegistry = field(init=False)
     # How this process is named where it reports its channels' health to other processes.
     process_name: str = field(default_factory=channel_status.name_this_process)
@@ -144,6 +147,7 @@ class Workers:
     loops: dict[str, LoopHealth] = field(default_factory=dict, init=False)
     # Whether the channels were built here (and so are built anew after a failed start-up).
     _built_channels: bool = field(default=False, init=False)
+    _built_whatsapp: bool = field(default=False, init=False)
     # Whether other processes' work wakes the loops (LISTEN in place, SQLite commits watched).
     _told_of_work: bool = False
 
@@ -181,7 +185,9 @@ class Workers:
 
     def read_channel_health(self) -> list[ChannelHealth]:
         """The state and counters of this process's channels (empty until they are built)."""
-        return [channel.read_health() for channel in self.channels]
+        return [channel.read_health() for channel in self.channels] + [
+            channel.read_health() for channel in self.whatsapp_channels.values()
+        ]
 
     def wake_delivery(self) -> None:
         """Look for due messages (SMS and WhatsApp) now rather than at the next poll."""
@@ -261,12 +267,17 @@ class Workers:
                     self.db, self.clock, self.settings, self.channel_config, client
                 )
                 self._built_channels = True
+            if self._built_whatsapp or not self.whatsapp_channels:
+                self.whatsapp_channels = build_whatsapp_channels(self.clock, self.settings)
+                self._built_whatsapp = True
             self.registry = ChannelRegistry(self.channels, RouteTable(self.channel_config.routes))
             # Stopped with this start-up, so a restarted one never leaves a listener behind.
             hearing = asyncio.create_task(self._hear_of_work(stop))
             try:
                 for channel in self.channels:
                     await channel.open()
+                for whatsapp_channel in self.whatsapp_channels.values():
+                    await whatsapp_channel.open()
                 await self._run_loops(stop, client, health)
             finally:
                 hearing.cancel()
@@ -274,6 +285,8 @@ class Workers:
                     await hearing
                 for channel in self.channels:
                     await channel.close()
+                for whatsapp_channel in self.whatsapp_channels.values():
+                    await whatsapp_channel.close()
                 try:
                     await channel_status.forget_process(self.db, self.process_name)
                 except ServiceUnavailable:  # the rows go stale; the cause is logged already
@@ -330,7 +343,7 @@ class Workers:
                 await asyncio.sleep(TOPUP_GATHER_SECONDS)
             return sent
 
-        whatsapp_channels = build_whatsapp_channels(self.clock, self.settings)
+        whatsapp_channels = self.whatsapp_channels
         whatsapp = WhatsAppDispatcher(self.db, self.clock, whatsapp_channels, dispatcher.rules)
         whatsapp_events = WhatsAppEventLog(self.db, self.clock, self.settings.max_file_bytes)
         pushes = build_push_delivery(client, self.settings)
@@ -353,7 +366,10 @@ class Workers:
             *(
                 (
                     f"whatsapp {c.name} events",
-                    _waking(_whatsapp_poller(c, whatsapp_events), wakes=(signals.pushes,)),
+                    _waking(
+                        _whatsapp_poller(c, whatsapp_events),
+                        wakes=(signals.pushes, signals.replies),
+                    ),
                     c.events_waiting,
                 )
                 for c in whatsapp_channels.values()
@@ -410,7 +426,9 @@ class Workers:
         """Apply kept receipts a hand-off's record missed, and prune old ones, now and then."""
         while not stop.is_set():
             try:
-                if await sweep_early_receipts(self.db, self.clock):
+                swept = await sweep_early_receipts(self.db, self.clock)
+                swept += await sweep_early_statuses(self.db, self.clock)
+                if swept:
                     self.services.signals.pushes.set()
             except ServiceUnavailable:  # a known state (a full disk), logged where it began
                 pass
