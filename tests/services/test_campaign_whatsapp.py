@@ -11,6 +11,7 @@ from sqlalchemy import select
 from tambuli.billing import service as billing
 from tambuli.campaigns import reports
 from tambuli.campaigns import service as campaigns
+from tambuli.campaigns.replies import handle_replies
 from tambuli.channels.whatsapp.base import InboundWhatsApp
 from tambuli.clock import FakeClock
 from tambuli.contacts.models import ContactInput
@@ -245,18 +246,61 @@ async def test_whatsapp_steps_are_checked_when_the_campaign_is_saved(
     ] == TEMPLATE
 
 
-async def test_a_poll_cannot_ask_on_whatsapp_and_another_orgs_number_is_unknown(
+async def test_another_organizations_number_is_unknown(
+    worlds: tuple[CampaignWorld, WhatsAppWorld],
+) -> None:
+    camp, wa = worlds
+    org, _number = await wa.new_org()
+    _other, theirs = await wa.new_org()
+    blast = {"name": "B", "kind": "blast", "steps": [whatsapp_step(theirs, template=TEMPLATE)]}
+    with pytest.raises(UnknownBusinessNumber):
+        await campaigns.create_campaign(camp.db, camp.clock, org, blast)
+
+
+async def test_a_whatsapp_poll_question_is_answered_on_whatsapp_and_retried_there(
     worlds: tuple[CampaignWorld, WhatsAppWorld],
 ) -> None:
     camp, wa = worlds
     org, number = await wa.new_org()
-    _other, theirs = await wa.new_org()
-    poll = {"name": "Q", "kind": "poll", "steps": [whatsapp_step(number, message="Yes or no?")]}
-    with pytest.raises(InvalidField, match="cannot ask a question"):
-        await campaigns.create_campaign(camp.db, camp.clock, org, poll)
-    blast = {"name": "B", "kind": "blast", "steps": [whatsapp_step(theirs, template=TEMPLATE)]}
-    with pytest.raises(UnknownBusinessNumber):
-        await campaigns.create_campaign(camp.db, camp.clock, org, blast)
+    question = whatsapp_step(
+        number,
+        template=TEMPLATE,
+        choices=["YES", "NO"],
+        retry="Please answer YES or NO, {{contact.firstName}}",
+    )
+    campaign_id = await camp.launched(org, {"name": "Q", "kind": "poll", "steps": [question]})
+    run = await camp.subscribe(org, campaign_id, ANA, contact=ContactInput(first_name="Ana"))
+    await camp.fire()
+    [asked] = await chats(wa, ANA)
+    assert "Hi Ana, order 42 is ready" in asked.content  # her window is closed: the template
+    await deliver(wa)
+
+    async def answers(text: str) -> None:
+        await wa.events.record_inbound(
+            [
+                InboundWhatsApp(
+                    channel="simulator",
+                    recipient=number,
+                    sender=ANA,
+                    text=text,
+                    at=wa.clock.now(),
+                    operator_event_id=f"answer-{text}",
+                )
+            ]
+        )
+        await handle_replies(camp.outbox, limit=10, skip_locked=not camp.db.is_sqlite)
+
+    wa.clock.advance(timedelta(minutes=5))
+    await answers("maybe")
+    retried = (await chats(wa, ANA))[-1]
+    # She just wrote, so the retry text goes free-form, by WhatsApp, on her run.
+    assert (retried.body, retried.content) == ("Please answer YES or NO, Ana", "")
+    assert retried.campaign_run_id == run.run_id
+    wa.clock.advance(timedelta(minutes=5))
+    await answers("yes")
+    row = await camp.run_row(run.run_id)
+    assert (row.status, row.invalid_replies) == ("done", 1)
+    assert await camp.sent() == []  # nothing by SMS
 
 
 async def test_a_template_removed_after_saving_stops_the_launch_and_ends_runs_in_error(

@@ -93,7 +93,7 @@ async def fire_due_steps(
                 change = _decide(run, campaign, contact, refused, now)
                 if change is None:
                     assert contact is not None
-                    message = _step_message(run, campaign, contact, now)
+                    message = step_message(run, campaign, contact, now)
                     outgoing.append(Outgoing(run, campaign, message))
                     continue
             except PLANNING_ERRORS as exc:
@@ -246,13 +246,20 @@ def time_out_question(run: store.Run, campaign: Campaign, now: datetime) -> dict
     return plan_after_step(run, campaign, now, now)
 
 
-def _step_message(
-    run: store.Run, campaign: Campaign, contact: Contact, now: datetime
+def step_message(
+    run: store.Run,
+    campaign: Campaign,
+    contact: Contact,
+    now: datetime,
+    texts: Mapping[str, str] | None = None,
 ) -> ContactSms | ContactWhatsApp:
+    """The run's current step to its contact, by the step's channel; `texts` replace the
+    step's own (a question's retry text)."""
     step = campaign.rules.steps[run.step_index]
+    chosen = step.message if texts is None else texts
     if step.whatsapp is not None:
-        return _campaign_whatsapp(run, campaign, contact, step.message, step.whatsapp, now)
-    return campaign_sms(run, campaign, contact, choose_text(step.message, contact.language), now)
+        return _campaign_whatsapp(run, campaign, contact, chosen, step.whatsapp, now)
+    return campaign_sms(run, campaign, contact, choose_text(chosen, contact.language), now)
 
 
 def _window_close(run: store.Run, campaign: Campaign, now: datetime) -> datetime | None:

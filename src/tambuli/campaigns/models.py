@@ -253,12 +253,6 @@ def _parse_step(kind: CampaignKind, raw: object, index: int) -> Step:
     asks = kind is CampaignKind.POLL or bool(poll_fields)
     whatsapp = None
     if read_channel(given.get("channel"), where) is StepChannel.WHATSAPP:
-        if asks:
-            # Answers are read from inbound SMS only, so a WhatsApp question would wait forever.
-            raise InvalidField(
-                f"{where}: a WhatsApp step cannot ask a question; poll steps are SMS steps",
-                {"field": f"{where}.channel"},
-            )
         message = _parse_texts(given.get("message"), f"{where}.message", required=False)
         whatsapp = parse_whatsapp_step(given, where, bool(message))
     else:

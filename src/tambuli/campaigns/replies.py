@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.campaigns import opt_outs, reply_store, store
 from tambuli.campaigns.firing import (
     Outgoing,
-    campaign_sms,
     plan_after_step,
     send_run_messages,
+    step_message,
     time_out_question,
 )
-from tambuli.campaigns.models import Campaign, RunStatus, choose_text
+from tambuli.campaigns.models import Campaign, RunStatus
 from tambuli.campaigns.polls import match_reply, normalise_reply
 from tambuli.campaigns.quiet_hours import fit_into_window
 from tambuli.contacts import service as contacts
@@ -166,9 +166,9 @@ async def _send_retry(
     if contact is not None and not outside and run.status is RunStatus.ACTIVE:
         step = campaign.rules.steps[run.step_index]
         assert step.question is not None
-        texts = step.question.retry or step.message
-        sms = campaign_sms(run, campaign, contact, choose_text(texts, contact.language), now)
-        [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, sms)], now)
+        # On the question's channel: a WhatsApp contact who just answered may get free-form text.
+        message = step_message(run, campaign, contact, now, step.question.retry or step.message)
+        [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, message)], now)
         # A retry keeps the question and its timeout; only the count of invalid replies moves.
         kept["last_message_id"] = change.get("last_message_id", run.last_message_id)
         if "with_failures" in change:
