@@ -21,8 +21,19 @@ CAMPAIGN_PATH = "/v1/organizations/{org_id:str}/campaigns/{campaign_id:str}"
 class StepInput(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
     """One step: its delay (engageSPARK's delay object) and its text, by language."""
 
-    message: str | dict[str, str]
+    # Required for SMS steps; a WhatsApp step has a message, a template or both.
+    message: str | dict[str, str] | None = None
     delay: dict[str, Any] | None = None
+    # "sms" (the default) or "whatsapp".
+    channel: str | None = None
+    # WhatsApp steps: the business number, the template ({"name", "language", "parameters"},
+    # or such objects by language with a "default") and at most one uploaded File.
+    from_: str | None = msgspec.field(default=None, name="from")
+    template: dict[str, Any] | None = None
+    image_file: str | None = None
+    audio_file: str | None = None
+    video_file: str | None = None
+    document_file: str | None = None
     # Reminder campaigns: count the delay backwards from the date ("3 days before").
     before: bool | None = None
     # Poll campaigns: accepted answers, the text after an invalid one, how often, how long.

@@ -6,6 +6,7 @@ new state commit together, so a killed worker neither loses a step nor sends one
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,13 +34,16 @@ from tambuli.campaigns.run_changes import (
     RunChange,
 )
 from tambuli.campaigns.schedule import plan_next_step
+from tambuli.campaigns.whatsapp_steps import WhatsAppStep, choose_template, template_content
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
-from tambuli.errors import InsufficientFunds, Overloaded, TambuliError
+from tambuli.errors import InsufficientFunds, Overloaded, TambuliError, TemplateRequired
 from tambuli.messaging.contact_batches import ContactSms, enqueue_contact_messages_within
 from tambuli.messaging.sending import Outbox
 from tambuli.messaging.views import StoredMessage
 from tambuli.retries import RetryPolicy, schedule_of_minutes
+from tambuli.whatsapp.contact_batches import ContactWhatsApp, enqueue_contact_whatsapp_within
+from tambuli.whatsapp.views import StoredWhatsApp
 
 # A step refused for a passing reason (the balance ran out) is tried again after these many
 # minutes, inside the sending window; after the last one it is skipped and counted a failure.
@@ -48,6 +52,10 @@ STEP_RETRIES = RetryPolicy(jitter=0, schedule=schedule_of_minutes(1, 5, 15, 60, 
 # a stop and relaunch, say); a punctual one counts from its planned moment, so no drift.
 LATE_GRACE = timedelta(seconds=60)
 TRANSIENT = (InsufficientFunds, Overloaded)
+# A free-form WhatsApp step to a contact whose 24-hour window is closed: that contact misses the
+# step (counted a failure, the reason kept), the run goes on; a later step may be a template,
+# or the contact may have written by then (docs/decisions.md).
+MISSED = (TemplateRequired,)
 # A run whose schedule cannot be computed (a date beyond the calendar) fails alone.
 PLANNING_ERRORS = (TambuliError, ValueError, OverflowError)
 # A reminder step this late (after a stop or an outage) is skipped: "3 days before" is no
@@ -61,7 +69,7 @@ class Outgoing:
 
     run: store.Run
     campaign: Campaign
-    sms: ContactSms
+    message: ContactSms | ContactWhatsApp
 
 
 async def fire_due_steps(
@@ -93,8 +101,8 @@ async def fire_due_steps(
                 change = _decide(run, campaign, contact, refused, now)
                 if change is None:
                     assert contact is not None
-                    sms = _step_message(run, campaign, contact, now)
-                    outgoing.append(Outgoing(run, campaign, sms))
+                    message = step_message(run, campaign, contact, now)
+                    outgoing.append(Outgoing(run, campaign, message))
                     continue
             except PLANNING_ERRORS as exc:
                 change = _unplannable(run, exc, now)
@@ -108,11 +116,24 @@ async def send_run_messages(
     conn: AsyncConnection, outbox: Outbox, outgoing: list[Outgoing], now: datetime
 ) -> list[RunChange]:
     """Queue the steps' messages and return each run's change for what became of its own."""
-    outcomes = await enqueue_contact_messages_within(conn, outbox, [o.sms for o in outgoing])
+    outcomes: list[StoredMessage | StoredWhatsApp | TambuliError | None] = [None] * len(outgoing)
+    texts = [(i, o.message) for i, o in enumerate(outgoing) if isinstance(o.message, ContactSms)]
+    chats = [
+        (i, o.message) for i, o in enumerate(outgoing) if isinstance(o.message, ContactWhatsApp)
+    ]
+    if texts:
+        sent = await enqueue_contact_messages_within(conn, outbox, [m for _, m in texts])
+        for (index, _), text in zip(texts, sent, strict=True):
+            outcomes[index] = text
+    if chats:
+        queued = await enqueue_contact_whatsapp_within(conn, outbox, [m for _, m in chats])
+        for (index, _), chat in zip(chats, queued, strict=True):
+            outcomes[index] = chat
     changes = []
     for item, outcome in zip(outgoing, outcomes, strict=True):
+        assert outcome is not None
         try:
-            if isinstance(outcome, StoredMessage):
+            if isinstance(outcome, StoredMessage | StoredWhatsApp):
                 change = advance_after_send(item.run, item.campaign, outcome.id, now)
             else:
                 change = _after_refusal(item.run, item.campaign, outcome, now)
@@ -227,27 +248,62 @@ def time_out_question(run: store.Run, campaign: Campaign, now: datetime) -> RunC
     return RunChange(run.id, plan_after_step(run, campaign, now, now))
 
 
-def _step_message(
-    run: store.Run, campaign: Campaign, contact: Contact, now: datetime
-) -> ContactSms:
+def step_message(
+    run: store.Run,
+    campaign: Campaign,
+    contact: Contact,
+    now: datetime,
+    texts: Mapping[str, str] | None = None,
+) -> ContactSms | ContactWhatsApp:
+    """The run's current step to its contact, by the step's channel; `texts` replace the
+    step's own (a question's retry text)."""
     step = campaign.rules.steps[run.step_index]
-    return campaign_sms(run, campaign, contact, choose_text(step.message, contact.language), now)
+    chosen = step.message if texts is None else texts
+    if step.whatsapp is not None:
+        return _campaign_whatsapp(run, campaign, contact, chosen, step.whatsapp, now)
+    return campaign_sms(run, campaign, contact, choose_text(chosen, contact.language), now)
+
+
+def _window_close(run: store.Run, campaign: Campaign, now: datetime) -> datetime | None:
+    window = campaign.rules.sending_window
+    if window is None:
+        return None
+    return find_window_close(now, window, ZoneInfo(run.time_zone))
 
 
 def campaign_sms(
     run: store.Run, campaign: Campaign, contact: Contact, text: str, now: datetime
 ) -> ContactSms:
     """A message of a run to its contact, its delivery ending when the sending window closes."""
-    window = campaign.rules.sending_window
-    cap = None
-    if window is not None:
-        cap = find_window_close(now, window, ZoneInfo(run.time_zone))
     return ContactSms(
         contact=contact,
         text=text,
         sender=campaign.rules.sender,
         campaign_run_id=run.id,
-        deadline_cap=cap,
+        deadline_cap=_window_close(run, campaign, now),
+    )
+
+
+def _campaign_whatsapp(
+    run: store.Run,
+    campaign: Campaign,
+    contact: Contact,
+    texts: Mapping[str, str],
+    step: WhatsAppStep,
+    now: datetime,
+) -> ContactWhatsApp:
+    """A WhatsApp step's message in the contact's language: free-form, template or either."""
+    text = choose_text(texts, contact.language) if texts else ""
+    template = choose_template(step.templates, contact.language) if step.templates else None
+    return ContactWhatsApp(
+        contact=contact,
+        sender=step.sender,
+        text=text,
+        content=None if template is None else template_content(template),
+        media=step.media,
+        template_when_window_closed=bool(text),
+        campaign_run_id=run.id,
+        deadline_cap=_window_close(run, campaign, now),
     )
 
 
@@ -260,8 +316,9 @@ def _after_refusal(
         zone = ZoneInfo(run.time_zone)
         again = FireAt(fit_into_window(retry_at, campaign.rules.sending_window, zone))
         return RunChange(run.id, again, attempts=run.attempts + 1, last_error=reason)
-    if isinstance(error, TRANSIENT):
-        # Refused too often for a passing reason: the step is skipped and the run carries on.
+    if isinstance(error, (*TRANSIENT, *MISSED)):
+        # Refused too often for a passing reason, or this contact cannot get this step: the
+        # step is skipped and the run carries on.
         move: Move = plan_after_step(run, campaign, now, now)
     else:
         # Refused for good (no sender, no price, too long once personalised): the later steps

@@ -11,6 +11,14 @@ from typing import Any
 from tambuli.campaigns.delays import Delay, DelayUnit, parse_delay
 from tambuli.campaigns.polls import Choice, parse_choices
 from tambuli.campaigns.quiet_hours import SendingWindow, parse_sending_window
+from tambuli.campaigns.whatsapp_steps import (
+    WHATSAPP_KEYS,
+    StepChannel,
+    WhatsAppStep,
+    parse_whatsapp_step,
+    read_channel,
+    refuse_whatsapp_fields,
+)
 from tambuli.errors import InvalidField
 from tambuli.messaging.models import MAX_MESSAGE_LENGTH, check_sender_id
 from tambuli.texts import check_storable_text
@@ -27,7 +35,18 @@ CAMPAIGN_KEYS = frozenset(
     {"name", "kind", "openForSubscriptions", "steps", "sendingWindow", "sender", "reminderDate"}
 )
 STEP_KEYS = frozenset(
-    {"delay", "before", "message", "choices", "retry", "maxRetries", "timeout", "onTimeout"}
+    {
+        "delay",
+        "before",
+        "channel",
+        "message",
+        "choices",
+        "retry",
+        "maxRetries",
+        "timeout",
+        "onTimeout",
+        *WHATSAPP_KEYS,
+    }
 )
 POLL_KEYS = frozenset({"choices", "retry", "maxRetries", "timeout", "onTimeout"})
 
@@ -95,8 +114,11 @@ class Step:
     delay: Delay
     # Reminder steps only: count the delay backwards from the date ("3 days before").
     before: bool
+    # Empty only for a WhatsApp step that sends templates alone.
     message: Mapping[str, str]
     question: Question | None
+    # Set for a WhatsApp step (its business number, templates and File); None for SMS.
+    whatsapp: WhatsAppStep | None = None
 
 
 @dataclass(frozen=True)
@@ -228,10 +250,16 @@ def _parse_step(kind: CampaignKind, raw: object, index: int) -> Step:
         raise InvalidField(
             f"{where}.before is only for reminder campaigns", {"field": f"{where}.before"}
         )
-    message = _parse_texts(given.get("message"), f"{where}.message", required=True)
     asks = kind is CampaignKind.POLL or bool(poll_fields)
+    whatsapp = None
+    if read_channel(given.get("channel"), where) is StepChannel.WHATSAPP:
+        message = _parse_texts(given.get("message"), f"{where}.message", required=False)
+        whatsapp = parse_whatsapp_step(given, where, bool(message))
+    else:
+        refuse_whatsapp_fields(given, where)
+        message = _parse_texts(given.get("message"), f"{where}.message", required=True)
     question = _parse_question(given, where) if asks else None
-    return Step(delay=delay, before=before, message=message, question=question)
+    return Step(delay=delay, before=before, message=message, question=question, whatsapp=whatsapp)
 
 
 def _parse_question(given: Mapping[str, Any], where: str) -> Question:

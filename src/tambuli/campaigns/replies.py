@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.campaigns import opt_outs, reply_store, store
 from tambuli.campaigns.firing import (
     Outgoing,
-    campaign_sms,
     plan_after_step,
     send_run_messages,
+    step_message,
     time_out_question,
 )
-from tambuli.campaigns.models import Campaign, RunStatus, choose_text
+from tambuli.campaigns.models import Campaign, RunStatus
 from tambuli.campaigns.polls import match_reply, normalise_reply
 from tambuli.campaigns.quiet_hours import fit_into_window
 from tambuli.campaigns.run_changes import Ended, RunChange
@@ -34,6 +34,7 @@ from tambuli.messaging.sending import Outbox
 from tambuli.messaging.views import WHATSAPP_CHANNEL, UnhandledInbound
 from tambuli.organizations.profile import OrgProfile
 from tambuli.whatsapp import inbound as whatsapp_inbound
+from tambuli.whatsapp.contact_batches import cancel_run_whatsapp_within
 
 OPTED_OUT = "the contact's number opted out"
 
@@ -101,6 +102,7 @@ async def _handle_one(
         ended = Ended(RunStatus.OPTED_OUT, now)
         await store.update_runs(conn, [RunChange(r.id, ended, last_error=OPTED_OUT) for r in runs])
         await cancel_run_messages_within(conn, outbox.clock, [r.id for r in runs], OPTED_OUT)
+        await cancel_run_whatsapp_within(conn, outbox.clock, [r.id for r in runs], OPTED_OUT)
         return
     if answer is None and word and word in start_words:
         await reply_store.remove_opt_out(conn, item.org_id, item.sender)
@@ -165,9 +167,9 @@ async def _send_retry(
     if contact is not None and not outside and run.status is RunStatus.ACTIVE:
         step = campaign.rules.steps[run.step_index]
         assert step.question is not None
-        texts = step.question.retry or step.message
-        sms = campaign_sms(run, campaign, contact, choose_text(texts, contact.language), now)
-        [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, sms)], now)
+        # On the question's channel: a WhatsApp contact who just answered may get free-form text.
+        message = step_message(run, campaign, contact, now, step.question.retry or step.message)
+        [change] = await send_run_messages(conn, outbox, [Outgoing(run, campaign, message)], now)
         # A retry keeps the question and its timeout; only the count of invalid replies moves.
         # A retry text refused and given up on shows on the run; one to be tried again does not.
         failed = change.with_failures

@@ -19,6 +19,7 @@ from tambuli.contacts import service as contacts
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignNotFound, RunNotFound
 from tambuli.messaging.contact_batches import find_runs_with_failed_messages
+from tambuli.whatsapp.contact_batches import find_runs_with_failed_whatsapp
 
 MAX_ANSWERS_PER_READ = 1000
 # A report shows this many answers of a question (the most given); the rest count as "other".
@@ -128,7 +129,7 @@ async def list_runs(
     campaign = await _campaign(db, org_id, campaign_id)
     async with db.read() as conn:
         runs = await store.select_runs_page(conn, campaign_id, after_id, limit, status)
-    failed = await find_runs_with_failed_messages(db, [r.id for r in runs])
+    failed = await _find_runs_with_failures(db, [r.id for r in runs])
     return campaign, [replace(r, with_failures=True) if r.id in failed else r for r in runs]
 
 
@@ -257,7 +258,7 @@ async def read_subscription_statuses(
     """The substatus of each contact for one campaign."""
     async with db.read() as conn:
         runs = await store.select_runs_of_contacts(conn, org_id, campaign_id, contact_ids)
-    failed = await find_runs_with_failed_messages(db, [r.id for r in runs])
+    failed = await _find_runs_with_failures(db, [r.id for r in runs])
     by_contact: dict[int, list[store.Run]] = {c: [] for c in contact_ids}
     for run in runs:
         by_contact.setdefault(run.contact_id, []).append(run)
@@ -293,3 +294,9 @@ def describe_moment(moment: datetime | None, zone: ZoneInfo) -> tuple[str | None
 def filter_by_subscription(campaign_id: int, mode: str) -> tuple[object, object]:
     """(contact IDs to include, to exclude) for a contact list's `subscriptionfilter`."""
     return store.select_subscribed_contact_ids(campaign_id, mode)
+
+
+async def _find_runs_with_failures(db: Database, run_ids: Sequence[int]) -> set[int]:
+    """Runs with a failed SMS or WhatsApp message."""
+    failed = await find_runs_with_failed_messages(db, run_ids)
+    return failed | await find_runs_with_failed_whatsapp(db, run_ids)

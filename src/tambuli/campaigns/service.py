@@ -12,7 +12,10 @@ from tambuli.campaigns.models import (
     RunStatus,
     parse_campaign,
 )
-from tambuli.campaigns.readiness import check_campaign_sendable_within
+from tambuli.campaigns.readiness import (
+    check_campaign_sendable_within,
+    check_whatsapp_steps_within,
+)
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import CampaignLocked, CampaignNotFound, InvalidField
@@ -23,10 +26,12 @@ LIVE_FIELDS = frozenset({"name", "openForSubscriptions", "sendingWindow", "sende
 
 
 async def create_campaign(db: Database, clock: Clock, org_id: int, raw: object) -> Campaign:
-    """Store a new campaign as a draft."""
+    """Store a new campaign as a draft; its WhatsApp steps are checked against the
+    organization's business numbers, templates and Files (nothing is stored when one fails)."""
     spec = parse_campaign(raw)
     await organizations.get_organization(db, org_id)
     async with db.write() as conn:
+        await check_whatsapp_steps_within(conn, org_id, spec.rules.steps)
         campaign_id = await store.insert_campaign(conn, org_id, spec, clock.now())
         campaign = await store.select_campaign(conn, org_id, campaign_id)
     assert campaign is not None
@@ -93,6 +98,8 @@ async def update_campaign(
             else:
                 merged[key] = value
         spec = parse_campaign(merged)
+        if "steps" in raw:
+            await check_whatsapp_steps_within(conn, org_id, spec.rules.steps)
         await store.update_campaign_spec(conn, campaign_id, spec, clock.now())
         changed = await store.select_campaign(conn, org_id, campaign_id)
         assert changed is not None

@@ -549,6 +549,7 @@ campaign_runs = Table(
     Column("steps_sent", Integer, nullable=False, server_default="0"),
     Column("with_failures", Boolean, nullable=False, server_default="0"),
     Column("last_error", Text, nullable=False, server_default=""),
+    # The newest message of the run: an SMS, or a WhatsApp message for a WhatsApp step.
     Column("last_message_id", BigInteger, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime, nullable=True),
@@ -847,9 +848,12 @@ whatsapp_messages = Table(
     Column("delivered_at", UTCDateTime, nullable=True),
     Column("read_at", UTCDateTime, nullable=True),
     Column("failed_at", UTCDateTime, nullable=True),
+    # The campaign run a step's message belongs to; no foreign key, as for SMS messages.
+    Column("campaign_run_id", BigInteger, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_whatsapp_messages_org_id_id", "org_id", "id"),
+    Index("ix_whatsapp_messages_campaign_run_id", "campaign_run_id"),
     Index("ix_whatsapp_messages_status_next_attempt_at", "status", "next_attempt_at"),
     Index("ix_whatsapp_messages_channel_operator_message_id", "channel", "operator_message_id"),
 )

@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.errors import FileInUse, FileNotFound, InvalidField, InvalidFile
@@ -140,7 +142,12 @@ async def list_files(db: Database, org_id: int, category: str | None = None) -> 
 async def get_file(db: Database, org_id: int, filename: str) -> StoredFile:
     """One file's record; FileNotFound when the organization has no such file."""
     async with db.read() as conn:
-        found = await store.select_file(conn, org_id, filename)
+        return await get_file_within(conn, org_id, filename)
+
+
+async def get_file_within(conn: AsyncConnection, org_id: int, filename: str) -> StoredFile:
+    """One file's record inside the caller's transaction; FileNotFound when there is none."""
+    found = await store.select_file(conn, org_id, filename)
     if found is None:
         raise FileNotFound()
     return found

@@ -3,6 +3,7 @@ definition document the API takes (so its checks and error texts are the API's).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 from tambuli.campaigns.delays import WEEKDAYS
 from tambuli.campaigns.models import POLL_KEYS
+from tambuli.campaigns.whatsapp_steps import MEDIA_KEYS
 
 DEFAULT_LANGUAGE = "default"
 # Poll defaults shown in a new question's fields (the definition's own defaults).
@@ -45,6 +47,17 @@ class StepForm:
     timeout_unit: str = DEFAULT_TIMEOUT_UNIT
     on_timeout: str = "next"
     max_retries: str = DEFAULT_MAX_RETRIES
+    # "sms" or "whatsapp"; a WhatsApp step's number, default template and File.
+    channel: str = "sms"
+    wa_from: str = ""
+    template_name: str = ""
+    template_language: str = ""
+    # One parameter a line.
+    template_parameters: str = ""
+    media_kind: str = ""
+    media_file: str = ""
+    # Templates in other languages, kept as JSON: the form edits only the default one.
+    other_templates: str = ""
 
 
 @dataclass
@@ -92,7 +105,34 @@ def _step_form(raw: Mapping[str, Any]) -> StepForm:
         timeout_unit=_text(timeout.get("unit", DEFAULT_TIMEOUT_UNIT)),
         on_timeout=_text(raw.get("onTimeout", "next")),
         max_retries=_text(raw.get("maxRetries", DEFAULT_MAX_RETRIES)),
+        **_whatsapp_fields(raw),
     )
+
+
+def _whatsapp_fields(raw: Mapping[str, Any]) -> dict[str, str]:
+    """A WhatsApp step's fields for the form (none for an SMS step)."""
+    if raw.get("channel") != "whatsapp":
+        return {}
+    given = raw.get("template")
+    templates = dict(given) if isinstance(given, Mapping) else {}
+    if "name" in templates:
+        templates = {DEFAULT_LANGUAGE: templates}
+    default = templates.pop(DEFAULT_LANGUAGE, None)
+    default = default if isinstance(default, Mapping) else {}
+    kind, filename = next(
+        ((key.removesuffix("File"), _text(raw[key])) for key in MEDIA_KEYS if key in raw),
+        ("", ""),
+    )
+    return {
+        "channel": "whatsapp",
+        "wa_from": _text(raw.get("from")),
+        "template_name": _text(default.get("name")),
+        "template_language": _text(default.get("language")),
+        "template_parameters": "\n".join(_text(p) for p in default.get("parameters") or []),
+        "media_kind": kind,
+        "media_file": filename,
+        "other_templates": json.dumps(templates, ensure_ascii=False) if templates else "",
+    }
 
 
 def _choice_line(choice: object) -> str:
@@ -159,6 +199,14 @@ def form_from_post(form: Mapping[str, Any]) -> CampaignForm:
                 timeout_unit=got("timeout_unit") or DEFAULT_TIMEOUT_UNIT,
                 on_timeout=got("on_timeout") or "next",
                 max_retries=got("max_retries").strip() or DEFAULT_MAX_RETRIES,
+                channel=got("channel") or "sms",
+                wa_from=got("wa_from").strip(),
+                template_name=got("template_name").strip(),
+                template_language=got("template_language").strip(),
+                template_parameters=got("template_parameters"),
+                media_kind=got("media_kind"),
+                media_file=got("media_file").strip(),
+                other_templates=got("other_templates"),
             )
         )
     return CampaignForm(
@@ -215,6 +263,8 @@ def _step(kind: str, step: StepForm) -> dict[str, Any]:
     texts = dict(step.texts)
     message: str | dict[str, str] = texts if len(texts) > 1 else texts[DEFAULT_LANGUAGE]
     raw: dict[str, Any] = {"message": message}
+    if step.channel == "whatsapp":
+        raw = _whatsapp_step(step, texts)
     delay = _delay(step)
     if delay is not None:
         raw["delay"] = delay
@@ -232,6 +282,30 @@ def _step(kind: str, step: StepForm) -> dict[str, Any]:
             "value": _number(step.timeout_value or "0"),
         }
         raw["onTimeout"] = step.on_timeout or "next"
+    return raw
+
+
+def _whatsapp_step(step: StepForm, texts: dict[str, str]) -> dict[str, Any]:
+    """A WhatsApp step: an empty default text means a template-only step."""
+    raw: dict[str, Any] = {"channel": "whatsapp", "from": step.wa_from}
+    if any(text.strip() for text in texts.values()):
+        raw["message"] = texts if len(texts) > 1 else texts[DEFAULT_LANGUAGE]
+    templates: dict[str, Any] = {}
+    if step.other_templates.strip():
+        try:
+            loaded = json.loads(step.other_templates)
+        except ValueError:
+            loaded = None
+        templates = dict(loaded) if isinstance(loaded, dict) else {}
+    if step.template_name:
+        parameters = [p.strip() for p in step.template_parameters.splitlines() if p.strip()]
+        default = {"name": step.template_name, "language": step.template_language}
+        templates[DEFAULT_LANGUAGE] = {**default, "parameters": parameters}
+    if templates:
+        only_default = list(templates) == [DEFAULT_LANGUAGE]
+        raw["template"] = templates[DEFAULT_LANGUAGE] if only_default else templates
+    if step.media_kind and step.media_file:
+        raw[f"{step.media_kind}File"] = step.media_file
     return raw
 
 

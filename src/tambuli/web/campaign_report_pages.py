@@ -12,7 +12,7 @@ from litestar.response import Redirect
 
 from tambuli.campaigns import reports
 from tambuli.campaigns.delay_words import describe_delay
-from tambuli.campaigns.models import ACTIVE_STATUSES, Campaign, CampaignKind
+from tambuli.campaigns.models import ACTIVE_STATUSES, Campaign, CampaignKind, Step
 from tambuli.campaigns.schedule import PlannedStep
 from tambuli.campaigns.subscription_intake import subscribe_contact
 from tambuli.campaigns.subscriptions import NewSubscriber, SubscribeRequest, subscribe_many
@@ -67,11 +67,23 @@ def _steps(campaign: Campaign) -> list[StepView]:
             StepView(
                 number=index + 1,
                 when=describe_delay(step.delay, before=step.before, reminder=reminder),
-                texts=list(step.message.items()),
+                texts=_step_texts(step),
                 choices=[c.value for c in question.choices] if question else [],
                 timeout=describe_delay(question.timeout) if question else "",
             )
         )
+    return shown
+
+
+def _step_texts(step: Step) -> list[tuple[str, str]]:
+    """What a step sends, by language; a WhatsApp step's number, templates and File too."""
+    texts = list(step.message.items())
+    wa = step.whatsapp
+    if wa is None:
+        return texts
+    shown = [("WhatsApp from", f"+{wa.sender}"), *texts]
+    shown += [(f"template ({k})", f"{t.name} in {t.language}") for k, t in wa.templates.items()]
+    shown += [(kind.value, filename) for kind, filename in wa.media.items()]
     return shown
 
 

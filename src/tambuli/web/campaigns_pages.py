@@ -24,6 +24,7 @@ from tambuli.web.campaign_forms import (
 from tambuli.web.context import console_of
 from tambuli.web.outbound import sending_runtime_of
 from tambuli.web.rendering import render_page
+from tambuli.whatsapp import numbers
 
 # The list shows this many campaigns a page, newest first, each with its run counts.
 CAMPAIGNS_PER_PAGE = 25
@@ -82,6 +83,9 @@ async def _editor(
         units=UNITS,
         error=error,
         raw_json=raw_json,
+        whatsapp_numbers=[
+            n.number for n in await numbers.list_numbers(console_of(request).db, member.org_id)
+        ],
     )
 
 

@@ -7,6 +7,7 @@ creates no contact and holds no money.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,15 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import reservations as funds
 from tambuli.channels.whatsapp.base import MediaKind
+from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
 from tambuli.errors import (
     DuplicateMessage,
     EmptyMessage,
     FileNotFound,
+    InsufficientFunds,
     InvalidTemplateContent,
     InvalidWhatsAppMedia,
     MessageTooLong,
+    TambuliError,
     TemplateRequired,
     UnknownContact,
     UnknownTemplate,
@@ -41,12 +45,13 @@ from tambuli.records import frozen_record
 from tambuli.texts import check_storable_text
 from tambuli.whatsapp import numbers, store
 from tambuli.whatsapp.models import (
+    TemplateRequest,
     check_media,
     fill_template,
     parse_template_content,
     within_service_window,
 )
-from tambuli.whatsapp.number_store import BusinessNumber
+from tambuli.whatsapp.number_store import BusinessNumber, StoredTemplate
 from tambuli.whatsapp.views import StoredWhatsApp
 
 RESERVATION_REASON = "whatsapp"
@@ -73,13 +78,17 @@ class WhatsAppRequest:
 
 
 @dataclass(frozen=True)
-class _Recipient:
+class Recipient:
+    """Who a message goes to: the contact (None: created when it is written), the number, when
+    they last wrote on WhatsApp, and the organization's custom field names for personalisation."""
+
     contact: Contact | None
     digits: str
     last_inbound_at: datetime | None
     field_names: dict[int, str]
 
     def render(self, text: str) -> str:
+        """The text personalised for this recipient."""
         if self.contact is None:
             return render_for_new_contact(text, self.digits)
         return render_for_contact(text, self.contact, self.field_names)
@@ -93,7 +102,7 @@ def _check_text(text: str) -> None:
 
 async def _find_recipient(
     conn: AsyncConnection, request: WhatsAppRequest, wants_names: bool
-) -> _Recipient:
+) -> Recipient:
     if request.contact_id is not None:
         contact = await contacts.get_contact_within(conn, request.org_id, request.contact_id)
         if contact is None:
@@ -105,17 +114,17 @@ async def _find_recipient(
         )
     if contact is None:
         assert request.phone is not None
-        return _Recipient(None, request.phone.digits, None, {})
+        return Recipient(None, request.phone.digits, None, {})
     names = (
         await contacts.read_custom_field_names_within(conn, request.org_id) if wants_names else {}
     )
-    return _Recipient(contact, contact.phone, contact.whatsapp_inbound_at, names)
+    return Recipient(contact, contact.phone, contact.whatsapp_inbound_at, names)
 
 
-async def _expand_template(
-    conn: AsyncConnection, number: BusinessNumber, content: object, recipient: _Recipient
-) -> dict[str, Any]:
-    wanted = parse_template_content(content)
+async def check_template_within(
+    conn: AsyncConnection, number: BusinessNumber, wanted: TemplateRequest
+) -> StoredTemplate:
+    """The registered template a request names; UnknownTemplate or InvalidTemplateContent."""
     template = await numbers.find_template_within(conn, number.id, wanted.name, wanted.language)
     if template is None:
         raise UnknownTemplate(
@@ -129,6 +138,14 @@ async def _expand_template(
             f" {len(wanted.parameters)} were given",
             {"expected": template.parameter_count, "given": len(wanted.parameters)},
         )
+    return template
+
+
+async def _expand_template(
+    conn: AsyncConnection, number: BusinessNumber, content: object, recipient: Recipient
+) -> dict[str, Any]:
+    wanted = parse_template_content(content)
+    template = await check_template_within(conn, number, wanted)
     parameters = tuple(recipient.render(p) for p in wanted.parameters)
     return {
         "name": template.name,
@@ -138,19 +155,121 @@ async def _expand_template(
     }
 
 
-async def _check_media(outbox: Outbox, org_id: int, media: dict[MediaKind, str]) -> None:
+async def check_media_within(
+    conn: AsyncConnection, org_id: int, media: Mapping[MediaKind, str]
+) -> None:
+    """InvalidWhatsAppMedia unless the media name one stored File WhatsApp takes as its kind."""
     if len(media) > 1:
         raise InvalidWhatsAppMedia(
             "A WhatsApp message carries one file: give one of image, audio, video or document"
         )
     for kind, filename in media.items():
         try:
-            found = await files.get_file(outbox.db, org_id, filename.strip())
+            found = await files.get_file_within(conn, org_id, filename.strip())
         except FileNotFound as exc:
             raise InvalidWhatsAppMedia(
                 f"{kind.value}: this organization has no file {filename!r}", {"field": kind.value}
             ) from exc
         check_media(kind, found.filename, found.content_type, found.size)
+
+
+async def compose_within(
+    conn: AsyncConnection,
+    number: BusinessNumber,
+    recipient: Recipient,
+    text: str,
+    has_media: bool,
+    content: object | None,
+    now: datetime,
+) -> tuple[str, dict[str, Any] | None]:
+    """The body and expanded template of a message, WhatsApp's rules applied (24-hour window)."""
+    expanded = None
+    if content is not None:
+        expanded = await _expand_template(conn, number, content, recipient)
+    else:
+        if not text.strip() and not has_media:
+            raise EmptyMessage()
+        if not within_service_window(recipient.last_inbound_at, now):
+            raise TemplateRequired()
+    body = recipient.render(text)
+    if len(body) > MAX_WHATSAPP_TEXT:
+        raise MessageTooLong(f"WhatsApp takes at most {MAX_WHATSAPP_TEXT} characters")
+    return body, expanded
+
+
+@dataclass(frozen=True)
+class WhatsAppDraft:
+    """A message that passed every rule, ready to be paid for and stored."""
+
+    values: dict[str, Any]
+    media: list[tuple[MediaKind, str]]
+
+
+def draft_message(
+    org_id: int,
+    number: BusinessNumber,
+    recipient: Recipient,
+    body: str,
+    content: dict[str, Any] | None,
+    media: Mapping[MediaKind, str],
+    now: datetime,
+    deadline_at: datetime,
+    **extra: Any,
+) -> WhatsAppDraft:
+    """The row of an outbound message (its contact ID set once the contact exists)."""
+    values = {
+        "org_id": org_id,
+        "direction": Direction.EGRESS.value,
+        "contact_id": None if recipient.contact is None else recipient.contact.id,
+        "sender": number.number,
+        "recipient": recipient.digits,
+        "body": body,
+        "content": content,
+        "price_micro": number.price_micro,
+        "status": MessageStatus.QUEUED.value,
+        "next_attempt_at": now,
+        "deadline_at": deadline_at,
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
+    return WhatsAppDraft(values, sorted((kind, name.strip()) for kind, name in media.items()))
+
+
+async def write_drafts_within(
+    conn: AsyncConnection, clock: Clock, drafts: Sequence[WhatsAppDraft]
+) -> list[StoredWhatsApp | TambuliError]:
+    """Reserve each draft's price and store it; per organization all at once when the balance
+    allows, else one by one so those that fit still go (InsufficientFunds for the others)."""
+    outcomes: list[StoredWhatsApp | TambuliError | None] = [None] * len(drafts)
+    by_org: dict[int, list[int]] = {}
+    for index, draft in enumerate(drafts):
+        by_org.setdefault(int(draft.values["org_id"]), []).append(index)
+    reservations: dict[int, int] = {}
+    for org_id, indexes in sorted(by_org.items()):
+        prices = [int(drafts[i].values["price_micro"]) for i in indexes]
+        labels = [f"whatsapp to +{drafts[i].values['recipient']}" for i in indexes]
+        try:
+            ids = await funds.reserve_many_within(
+                conn, clock, org_id, prices, RESERVATION_REASON, labels
+            )
+            reservations.update(zip(indexes, ids, strict=True))
+        except InsufficientFunds:
+            for index, price, label in zip(indexes, prices, labels, strict=True):
+                try:
+                    [one] = await funds.reserve_many_within(
+                        conn, clock, org_id, [price], RESERVATION_REASON, [label]
+                    )
+                    reservations[index] = one
+                except InsufficientFunds as exc:
+                    outcomes[index] = exc
+    for index, reservation_id in sorted(reservations.items()):
+        draft = drafts[index]
+        values = {**draft.values, "reservation_id": reservation_id}
+        outcomes[index] = await store.insert_message(conn, values, draft.media)
+    used = sorted({int(d.values["contact_id"]) for d in drafts if d.values["contact_id"]})
+    await contacts.mark_contacts_used_within(conn, clock, used)
+    return [o for o in outcomes if o is not None]
 
 
 async def send_whatsapp(outbox: Outbox, request: WhatsAppRequest) -> StoredWhatsApp:
@@ -169,44 +288,31 @@ async def send_whatsapp(outbox: Outbox, request: WhatsAppRequest) -> StoredWhats
             )
         if duplicate is not None:
             raise DuplicateMessage(duplicate)
-    await _check_media(outbox, request.org_id, request.media)
     profile = await outbox.profiles.get(request.org_id)
     now = clock.now()
     wants_names = has_variables(request.text) or request.content is not None
     async with db.read() as conn:
+        await check_media_within(conn, request.org_id, request.media)
         number = await numbers.find_sending_number_within(conn, request.org_id, request.sender)
         recipient = await _find_recipient(conn, request, wants_names)
-        content = None
-        if request.content is not None:
-            content = await _expand_template(conn, number, request.content, recipient)
-    if content is None:
-        if not request.text.strip() and not request.media:
-            raise EmptyMessage()
-        if not within_service_window(recipient.last_inbound_at, now):
-            raise TemplateRequired()
-    body = recipient.render(request.text)
-    if len(body) > MAX_WHATSAPP_TEXT:
-        raise MessageTooLong(f"WhatsApp takes at most {MAX_WHATSAPP_TEXT} characters")
-    values = {
-        "org_id": request.org_id,
-        "direction": Direction.EGRESS.value,
-        "sender": number.number,
-        "recipient": recipient.digits,
-        "body": body,
-        "content": content,
-        "price_micro": number.price_micro,
-        "client_ref": request.client_ref,
-        "client_dedup": request.client_dedup,
-        "client_push_url": request.client_push_url,
-        "status": MessageStatus.QUEUED.value,
-        "next_attempt_at": now,
-        "deadline_at": now + timedelta(seconds=profile.delivery_window_seconds),
-        "created_at": now,
-        "updated_at": now,
-    }
-    media = sorted((kind, filename.strip()) for kind, filename in request.media.items())
+        body, content = await compose_within(
+            conn, number, recipient, request.text, bool(request.media), request.content, now
+        )
+    draft = draft_message(
+        request.org_id,
+        number,
+        recipient,
+        body,
+        content,
+        request.media,
+        now,
+        now + timedelta(seconds=profile.delivery_window_seconds),
+        client_ref=request.client_ref,
+        client_dedup=request.client_dedup,
+        client_push_url=request.client_push_url,
+    )
     try:
-        return await _write(outbox, request, recipient, values, media)
+        return await _write(outbox, request, recipient, draft)
     except IntegrityError:
         if not request.client_dedup:
             raise
@@ -220,32 +326,19 @@ async def send_whatsapp(outbox: Outbox, request: WhatsAppRequest) -> StoredWhats
 
 
 async def _write(
-    outbox: Outbox,
-    request: WhatsAppRequest,
-    recipient: _Recipient,
-    values: dict[str, Any],
-    media: list[tuple[MediaKind, str]],
+    outbox: Outbox, request: WhatsAppRequest, recipient: Recipient, draft: WhatsAppDraft
 ) -> StoredWhatsApp:
     clock = outbox.clock
     async with outbox.db.write() as conn:
-        contact = recipient.contact
-        if contact is None:
+        if recipient.contact is None:
             assert request.phone is not None
             contact, _ = await contacts.find_or_create_contact_with_phone_within(
                 conn, clock, request.org_id, request.phone, ContactInput()
             )
-        [reservation_id] = await funds.reserve_many_within(
-            conn,
-            clock,
-            request.org_id,
-            [values["price_micro"]],
-            RESERVATION_REASON,
-            [f"whatsapp to +{values['recipient']}"],
-        )
-        stored = await store.insert_message(
-            conn, {**values, "contact_id": contact.id, "reservation_id": reservation_id}, media
-        )
+            draft = WhatsAppDraft({**draft.values, "contact_id": contact.id}, draft.media)
+        [outcome] = await write_drafts_within(conn, clock, [draft])
+        if isinstance(outcome, TambuliError):
+            raise outcome
         if request.client_dedup:
-            await store.insert_dedup_key(conn, request.org_id, request.client_dedup, stored.id)
-        await contacts.mark_contacts_used_within(conn, clock, [contact.id])
-    return stored
+            await store.insert_dedup_key(conn, request.org_id, request.client_dedup, outcome.id)
+    return outcome

@@ -1,5 +1,6 @@
-// Campaign pages: "Copy ID" buttons put a campaign's ID on the clipboard, and a drip step's
-// "asks a question" box shows or hides its poll answers.
+// Campaign pages: "Copy ID" buttons put a campaign's ID on the clipboard, a drip step's
+// "asks a question" box shows or hides its poll answers, and a step's "Sent by" choice its
+// WhatsApp fields.
 document.addEventListener("click", function (event) {
   var button = event.target.closest("[data-copy]");
   if (!button || !navigator.clipboard) { return; }
@@ -15,4 +16,11 @@ document.addEventListener("change", function (event) {
   if (!box) { return; }
   var fields = document.getElementById(box.getAttribute("data-question-toggle"));
   if (fields) { fields.hidden = !box.checked; }
+});
+
+document.addEventListener("change", function (event) {
+  var select = event.target.closest("[data-channel-toggle]");
+  if (!select) { return; }
+  var fields = document.getElementById(select.getAttribute("data-channel-toggle"));
+  if (fields) { fields.hidden = select.value !== "whatsapp"; }
 });
