@@ -120,12 +120,14 @@ class _Fields:
         self.source = source
 
     def fail(self, key: str, problem: str) -> NoReturn:
+        """Raise InvalidChannelConfig about one field of this table."""
         raise InvalidChannelConfig(
             f'{self.source}: {self.where}, field "{key}": {problem}',
             {"file": str(self.source), "table": self.where, "field": key},
         )
 
     def text(self, key: str, default: str | None) -> str:
+        """A non-empty string; required without a default."""
         value = self.raw.get(key, default)
         if value is None:
             self.fail(key, "is required")
@@ -134,6 +136,7 @@ class _Fields:
         return value
 
     def number(self, key: str, default: float, at_most: float, *, whole: bool = False) -> float:
+        """A number from 0 (a whole number from 1) up to at_most."""
         value = self.raw.get(key, default)
         if (
             isinstance(value, bool)
@@ -148,11 +151,13 @@ class _Fields:
         return float(value)
 
     def optional_secret(self, key: str, environ: Mapping[str, str]) -> Secret | None:
+        """A secret as in `secret`, or None when none of its keys is given."""
         if not any(name in self.raw for name in (key, f"{key}_env", f"{key}_file")):
             return None
         return self.secret(key, environ)
 
     def secret(self, key: str, environ: Mapping[str, str]) -> Secret:
+        """A secret given as key_env (a variable), key_file (a file) or, discouraged, key."""
         given = [name for name in (key, f"{key}_env", f"{key}_file") if name in self.raw]
         if len(given) > 1:
             self.fail(given[1], f'give only one of "{key}_env", "{key}_file" and "{key}"')
