@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tambuli.channels.base import Outcome
 from tambuli.channels.config import Secret
 from tambuli.channels.whatsapp.base import Location, MediaKind, WhatsAppState
-from tambuli.channels.whatsapp.cloud_media import InboundMediaFetcher, MediaRefused, drop_media
+from tambuli.channels.whatsapp.cloud_media import InboundMediaFetcher
 from tambuli.channels.whatsapp.cloud_webhooks import (
     SIGNATURE_HEADER,
     MediaRef,
@@ -42,7 +41,6 @@ from tests.support.graph_webhooks import (
     wrap_value,
 )
 from tests.support.receiver import PushReceiver, running_receiver
-from tests.support.server import free_port
 
 SECRET = Secret(APP_SECRET)
 VERIFY_TOKEN = Secret("verify-me-please")
@@ -361,88 +359,3 @@ def test_one_body_carries_several_numbers_statuses_and_messages() -> None:
     first["entry"][0]["changes"].append({"field": "messages", "value": "broken"})
     parsed = parse_webhook(json.dumps(first).encode(), "whatsapp")
     assert (len(parsed.statuses), len(parsed.inbound), parsed.skipped) == (1, 1, 1)
-
-
-# Inbound media
-
-
-async def test_inbound_media_bytes_are_fetched_with_the_numbers_token(
-    standin: GraphStandin, http: httpx.AsyncClient, receiver: PushReceiver
-) -> None:
-    photo = b"\xff\xd8\xff\xe0 a photo"
-    media_id = standin.add_inbound_media(photo, "image/jpeg")
-    value = message_value(
-        "image", {"caption": "receipt", "mime_type": "image/jpeg", "id": media_id}
-    )
-    await deliver_webhook(http, receiver.url, wrap_value(value))
-    [received] = receiver.received()
-    assert verify_signature(received.body, received.headers["x-hub-signature-256"], SECRET)
-    [pending] = parse_webhook(received.body, "whatsapp").inbound
-    message = await make_fetcher(standin, http).fetch_media(pending)
-    [media] = message.media
-    assert (media.kind, media.data, media.content_type) == (MediaKind.IMAGE, photo, "image/jpeg")
-    assert (media.caption, media.filename) == ("receipt", f"whatsapp-{media_id}.jpg")
-    assert (
-        message.text == "receipt" and message.operator_event_id == pending.message.operator_event_id
-    )
-    paths = [path for _, path in standin.requests]
-    assert paths == [f"/{API_VERSION}/{media_id}", f"/download/{media_id}"]
-
-
-async def test_a_message_without_media_needs_no_request(
-    standin: GraphStandin, http: httpx.AsyncClient
-) -> None:
-    [pending] = parse(message_value("text", {"body": "hi"})).inbound
-    assert await make_fetcher(standin, http).fetch_media(pending) == pending.message
-    assert standin.requests == []
-
-
-async def test_media_meta_no_longer_has_is_refused_for_good_and_the_message_kept_without_it(
-    standin: GraphStandin, http: httpx.AsyncClient
-) -> None:
-    [pending] = parse(message_value("image", {"mime_type": "image/jpeg", "id": "404404"})).inbound
-    with pytest.raises(MediaRefused) as refused:
-        await make_fetcher(standin, http).fetch_media(pending)
-    assert refused.value.refusal.outcome == Outcome.PERMANENT
-    assert refused.value.refusal.error.startswith("media download: invalid parameter (100)")
-    assert drop_media(pending).media == () and drop_media(pending).text == ""
-
-
-@pytest.mark.parametrize("token", ["wrong-token", None])
-async def test_a_refused_or_missing_token_is_transient_so_meta_delivers_again(
-    standin: GraphStandin, http: httpx.AsyncClient, token: str | None
-) -> None:
-    media_id = standin.add_inbound_media(b"voice", "audio/ogg")
-    [pending] = parse(message_value("audio", {"mime_type": "audio/ogg", "id": media_id})).inbound
-    with pytest.raises(MediaRefused) as refused:
-        await make_fetcher(standin, http, token).fetch_media(pending)
-    assert refused.value.refusal.outcome == Outcome.TRANSIENT
-
-
-async def test_an_unreachable_graph_api_is_transient(http: httpx.AsyncClient) -> None:
-    fetcher = InboundMediaFetcher(
-        http, f"http://127.0.0.1:{free_port()}/v23.0", lambda n: Secret(TOKEN), httpx.Timeout(5)
-    )
-    [pending] = parse(message_value("video", {"mime_type": "video/mp4", "id": "1"})).inbound
-    with pytest.raises(MediaRefused) as refused:
-        await fetcher.fetch_media(pending)
-    assert refused.value.refusal.outcome == Outcome.TRANSIENT
-    assert refused.value.refusal.error.startswith("media download: WhatsApp unreachable")
-
-
-async def test_a_download_larger_than_the_limit_is_cut_off(
-    standin: GraphStandin, http: httpx.AsyncClient
-) -> None:
-    media_id = standin.add_inbound_media(b"x" * 5000, "application/pdf")
-    fetcher = InboundMediaFetcher(
-        http, f"{standin.url}/{API_VERSION}", lambda n: Secret(TOKEN), httpx.Timeout(10), 1000
-    )
-    value = message_value(
-        "document", {"filename": "big.pdf", "mime_type": "application/pdf", "id": media_id}
-    )
-    [pending] = parse(value).inbound
-    with pytest.raises(MediaRefused) as refused:
-        await fetcher.fetch_media(pending)
-    assert refused.value.refusal == refused.value.refusal.__class__(
-        Outcome.PERMANENT, "media download: file too large"
-    )

@@ -61,6 +61,7 @@ DOWN_SECONDS = timedelta(seconds=30)
 _HEADER_KINDS = frozenset({MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.DOCUMENT})
 _CAPTIONED = _HEADER_KINDS
 TEMPLATE_MEDIA_ERROR = "a template carries at most one image, video or document"
+_ERROR_LIMIT = 200
 
 
 class NumberPacer:
@@ -119,7 +120,7 @@ class CloudApiChannel:
         self._pacer = pacer or NumberPacer(config.messages_per_second)
         self._timeout = httpx.Timeout(config.timeout_seconds)
         self._slots = asyncio.Semaphore(config.max_concurrent)
-        self.uploads = MediaUploads(client, config.api_url, self._timeout, self._clock)
+        self.uploads = MediaUploads(client, config.api_url, self._timeout, self._clock, self._slots)
         self._stopped = False
         self._down_until: datetime | None = None
         self._in_flight = 0
@@ -214,8 +215,10 @@ class CloudApiChannel:
     async def _post_message(
         self, message: OutboundWhatsApp, token: Secret, body: dict[str, Any]
     ) -> HandOff:
+        # Paced before taking a slot, so a busy number's waiting messages never hold the slots
+        # other numbers' messages need.
+        await self._pacer.wait_turn(message.phone_number_id)
         async with self._slots:
-            await self._pacer.wait_turn(message.phone_number_id)
             self._in_flight += 1
             try:
                 answer = await call_graph(
@@ -297,4 +300,4 @@ def _find_wamid(body: Any) -> str:
 
 
 def _refuse(message: OutboundWhatsApp, refusal: CloudError) -> HandOff:
-    return HandOff(message.message_id, refusal.outcome, error=refusal.error)
+    return HandOff(message.message_id, refusal.outcome, error=refusal.error[:_ERROR_LIMIT])

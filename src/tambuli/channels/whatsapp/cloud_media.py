@@ -60,11 +60,14 @@ class MediaUploads:
         api_url: str,
         timeout: httpx.Timeout,
         clock: Clock | None = None,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         self._client = client
         self._api_url = api_url
         self._timeout = timeout
         self._clock: Clock = clock or SystemClock()
+        # Shared with the channel's message requests: uploads count against max_concurrent.
+        self._slots = slots or asyncio.Semaphore(1)
         self._uploaded: dict[tuple[str, str], _Uploaded] = {}
         # One lock per file and number, so two messages with one new file upload it once.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -88,15 +91,16 @@ class MediaUploads:
         self._uploaded.pop((phone_number_id, media.sha1), None)
 
     async def _upload(self, phone_number_id: str, token: Secret, media: Media) -> str:
-        answer = await call_graph(
-            self._client,
-            "POST",
-            f"{self._api_url}/{phone_number_id}/media",
-            token,
-            self._timeout,
-            data={"messaging_product": "whatsapp", "type": media.content_type},
-            files={"file": (media.filename, media.data, media.content_type)},
-        )
+        async with self._slots:
+            answer = await call_graph(
+                self._client,
+                "POST",
+                f"{self._api_url}/{phone_number_id}/media",
+                token,
+                self._timeout,
+                data={"messaging_product": "whatsapp", "type": media.content_type},
+                files={"file": (media.filename, media.data, media.content_type)},
+            )
         media_id = answer.body.get("id") if answer.ok else None
         if not isinstance(media_id, str | int) or isinstance(media_id, bool) or not media_id:
             refusal = answer.read_error()

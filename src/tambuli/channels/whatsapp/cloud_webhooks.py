@@ -10,14 +10,8 @@ Everything here is pure and never raises on a body's content: what cannot be rea
 and counted (`ParsedWebhook.skipped`), so one odd part never makes Meta deliver the rest again.
 Inbound media arrive as IDs; cloud_media.InboundMediaFetcher fetches their bytes.
 
-What the webhook route does, for the channel named in its path:
-- GET: `answer_subscription(query, config.verify_token)`: the challenge as text/plain 200,
-  or 403 when None;
-- POST: `verify_signature(raw_body, header, config.app_secret)`, 401 when False; then
-  `parse_webhook(raw_body, channel)`, `events.record_statuses(parsed.statuses)`, and for each
-  `parsed.inbound` item `await fetcher.fetch_media(item)` (MediaRefused: PERMANENT → store
-  `drop_media(item)`; TRANSIENT → answer 503 after recording the rest, so Meta delivers the
-  body again and the stores' idempotence absorbs the repeat), then `events.record_inbound`.
+The webhook route's GET answers `answer_subscription(query, config.verify_token)` (the challenge
+as text/plain, or 403 for None); its POST goes through cloud_inbox.read_webhook.
 """
 
 from __future__ import annotations
