@@ -19,7 +19,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -96,6 +96,9 @@ class GraphStandin:
     in_flight: int = 0
     most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Called with each accepted message before it is answered (a status webhook that overtakes
+    # the answer to the send, as Meta's sometimes does).
+    on_accept: Callable[[SentMessage], None] | None = None
     # While cleared, message requests wait before they are answered (to count them in flight).
     answering: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -198,8 +201,11 @@ class GraphStandin:
             # Never within a client's timeout, however slow or fast this machine is.
             self.stopping.wait()
         wamid = f"wamid.HBgL{next(self._ids):012d}FQIAERgS"
+        accepted = SentMessage(wamid, phone_number_id, body)
         with self.lock:
-            self.sent.append(SentMessage(wamid, phone_number_id, body))
+            self.sent.append(accepted)
+        if self.on_accept is not None:
+            self.on_accept(accepted)
         answer: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to}],

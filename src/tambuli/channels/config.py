@@ -1,4 +1,5 @@
-"""The channel config file: channels (simulator, SMPP, HTTP gateways) and the routes to them.
+"""The channel config file: channels (simulator, SMPP, HTTP gateways, the WhatsApp Cloud API)
+and the routes to the SMS ones.
 
 TAMBULI_CONFIG names a TOML file; without one, Tambuli has one simulator channel and one
 catch-all route to it. Every key, default and rule is in docs/routing.md; anything the file gets
@@ -31,8 +32,13 @@ from tambuli.channels.routing import (
     fits_sender_kind,
     list_operator_names,
 )
+
+# Re-exported: the other channels' modules name it from here.
+from tambuli.channels.secrets import Secret as Secret
 from tambuli.channels.smpp.fields import Concatenation
 from tambuli.channels.smpp.receipts import IdFormat
+from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig, read_whatsapp_cloud_config
+from tambuli.channels.whatsapp.simulator import WHATSAPP_SIMULATOR
 from tambuli.errors import InvalidChannelConfig
 
 CONFIG_ENV_VAR = "TAMBULI_CONFIG"
@@ -51,23 +57,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DIGITS = re.compile(r"[0-9]{1,15}")
 _SECRET_KEYS = ("password", "auth_header", "callback_token", "secret_fields")
 _Choice = TypeVar("_Choice", bound=StrEnum)
-
-
-@dataclass(frozen=True, repr=False)
-class Secret:
-    """A password or token: compared by value, never shown by repr() or str()."""
-
-    _value: str
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that sends it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return self.__repr__()
 
 
 class BindMode(StrEnum):
@@ -167,10 +156,16 @@ class ChannelConfig:
     channels: tuple[ChannelSpec, ...]
     routes: tuple[Route, ...]
     source: Path | None
+    # WhatsApp Cloud API channels: business numbers name them; SMS routes never do.
+    whatsapp: tuple[WhatsAppCloudConfig, ...] = ()
 
     def find_channel(self, name: str) -> ChannelSpec | None:
         """The channel with this name, or None."""
         return next((channel for channel in self.channels if channel.name == name), None)
+
+    def find_whatsapp_channel(self, name: str) -> WhatsAppCloudConfig | None:
+        """The WhatsApp Cloud API channel with this name, or None."""
+        return next((channel for channel in self.whatsapp if channel.name == name), None)
 
 
 def locate_channel_config(environ: Mapping[str, str]) -> Path | None:
@@ -205,18 +200,25 @@ def load_channel_config(
     top = _Table(_read_toml(path), "the top level", path)
     top.refuse_unknown_keys(("channels", "routes"))
     channels: list[ChannelSpec] = []
+    whatsapp: list[WhatsAppCloudConfig] = []
     for table in top.tables("channels"):
         channel = _read_channel(table, environ, simulator_parts_per_second, http_presets)
-        if any(seen.name == channel.name for seen in channels):
+        if any(seen.name == channel.name for seen in [*channels, *whatsapp]):
             table.fail("name", f'another channel is already named "{channel.name}"')
-        channels.append(channel)
+        if isinstance(channel, WhatsAppCloudConfig):
+            if channel.name == WHATSAPP_SIMULATOR:
+                # A business number registered with --channel simulator means the simulator.
+                table.fail("name", f'"{WHATSAPP_SIMULATOR}" is the WhatsApp simulator\'s name')
+            whatsapp.append(channel)
+        else:
+            channels.append(channel)
     routes: list[Route] = []
     for table in top.tables("routes"):
         route = _read_route(table, [channel.name for channel in channels])
         if any(seen.name == route.name for seen in routes):
             table.fail("name", f'another route is already named "{route.name}"')
         routes.append(route)
-    return ChannelConfig(tuple(channels), tuple(routes), path)
+    return ChannelConfig(tuple(channels), tuple(routes), path, tuple(whatsapp))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -244,7 +246,7 @@ def _read_channel(
     environ: Mapping[str, str],
     simulator_parts_per_second: float,
     http_presets: Mapping[str, Mapping[str, object]],
-) -> ChannelSpec:
+) -> ChannelSpec | WhatsAppCloudConfig:
     kind = table.text("kind")
     if kind == SimulatorChannelConfig.kind:
         table.refuse_unknown_keys(_allowed_keys(SimulatorChannelConfig))
@@ -256,7 +258,13 @@ def _read_channel(
         return _read_smpp_channel(table, environ)
     if kind == HttpChannelConfig.kind:
         return _read_http_channel(table, environ, http_presets)
-    table.fail("kind", f'must be "simulator", "smpp" or "http", got {_show(kind)}')
+    if kind == WhatsAppCloudConfig.kind:
+        return read_whatsapp_cloud_config(
+            table.raw, environ, where=table.where, source=table.source
+        )
+    table.fail(
+        "kind", f'must be "simulator", "smpp", "http" or "whatsapp_cloud", got {_show(kind)}'
+    )
 
 
 def _read_name(table: _Table) -> str:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -43,7 +44,7 @@ from tambuli.channels.routing import RouteTable
 from tambuli.channels.simulator import SimulatorChannel
 from tambuli.channels.smpp.channel import SmppChannel
 from tambuli.channels.whatsapp.base import WhatsAppChannel
-from tambuli.channels.whatsapp.simulator import WHATSAPP_SIMULATOR, WhatsAppSimulator
+from tambuli.channels.whatsapp.simulator import WhatsAppSimulator
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits
@@ -57,9 +58,11 @@ from tambuli.services import Services
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
+from tambuli.whatsapp.access_tokens import AccessTokens
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
 from tambuli.workers.restarts import LoopHealth, run_restarting
+from tambuli.workers.whatsapp_channels import build_whatsapp_channels
 
 log = logging.getLogger("tambuli.workers")
 TOPUP_GATHER_SECONDS = 0.05
@@ -146,6 +149,8 @@ class Workers:
     _built_channels: bool = field(default=False, init=False)
     # Whether other processes' work wakes the loops (LISTEN in place, SQLite commits watched).
     _told_of_work: bool = False
+    # Where the variables business numbers name hold their Cloud API access tokens.
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
     def __post_init__(self) -> None:
         if self.channel_config is None:
@@ -330,8 +335,14 @@ class Workers:
                 await asyncio.sleep(TOPUP_GATHER_SECONDS)
             return sent
 
-        whatsapp_channels = build_whatsapp_channels(self.clock, self.settings)
-        whatsapp = WhatsAppDispatcher(self.db, self.clock, whatsapp_channels, dispatcher.rules)
+        assert self.channel_config is not None
+        tokens = AccessTokens(self.environ)
+        whatsapp_channels = build_whatsapp_channels(
+            self.clock, self.settings, self.channel_config.whatsapp, client, tokens
+        )
+        whatsapp = WhatsAppDispatcher(
+            self.db, self.clock, whatsapp_channels, dispatcher.rules, tokens=tokens
+        )
         whatsapp_events = WhatsAppEventLog(self.db, self.clock, self.settings.max_file_bytes)
         pushes = build_push_delivery(client, self.settings)
         # Hand-offs, receipts and top-up results queue pushes, inbound SMS queues replies.
@@ -478,12 +489,6 @@ def _whatsapp_poller(
         return await channel.poll_events(events)
 
     return poll
-
-
-def build_whatsapp_channels(clock: Clock, settings: Settings) -> dict[str, WhatsAppChannel]:
-    """The WhatsApp channels of this process by the kind business numbers name."""
-    delay = timedelta(seconds=settings.simulator_receipt_delay)
-    return {WHATSAPP_SIMULATOR: WhatsAppSimulator(clock, delay)}
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:

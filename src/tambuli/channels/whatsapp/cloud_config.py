@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 from urllib.parse import urlsplit
 
-from tambuli.channels.config import Secret
+from tambuli.channels.secrets import Secret
 from tambuli.errors import InvalidChannelConfig
 
 GRAPH_URL = "https://graph.facebook.com"
