@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -122,9 +122,17 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def offer_load(
-    port: int, org_id: int, token: str, rate: float, duration: float, connections: int
+    port: int,
+    org_id: int,
+    token: str,
+    rate: float,
+    duration: float,
+    connections: int,
+    build_request: Callable[[int, str, int], bytes] = _request_bytes,
 ) -> tuple[int, int, int, int, list[float]]:
-    """Offer `rate` requests per second for `duration`; (sent, ok, non-2xx, errors, latencies)."""
+    """Offer `rate` requests per second for `duration`; (sent, ok, non-2xx, errors, latencies).
+
+    `build_request(org_id, token, sequence)` writes each request (an SMS send by default)."""
     total = int(rate * duration)
     due: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
     latencies: list[float] = []
@@ -149,7 +157,7 @@ async def offer_load(
                 if sequence < 0:
                     return
                 try:
-                    writer.write(_request_bytes(org_id, token, sequence))
+                    writer.write(build_request(org_id, token, sequence))
                     status = await _read_response(reader)
                 except (ConnectionError, OSError, ValueError, asyncio.IncompleteReadError):
                     counts["errors"] += 1

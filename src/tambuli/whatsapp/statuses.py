@@ -4,19 +4,26 @@ as SMS delivery receipts are (messaging/receipts.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.whatsapp.base import WhatsAppState, WhatsAppStatus
+from tambuli.clock import Clock
+from tambuli.db.engine import Database
 from tambuli.messaging.pushes import enqueue_record_pushes_within
 from tambuli.whatsapp import store
 from tambuli.whatsapp.views import render_record
 
+log = logging.getLogger("tambuli.whatsapp")
+# A status whose message is not recorded within this long never will be: it is forgotten.
+EARLY_STATUS_KEEP = timedelta(hours=24)
+EARLY_STATUS_SWEEP_BATCH = 500
 # How far along each state is: a status never moves a message back.
 _RANK = {"": 0, "sent": 1, "delivered": 2, "failed": 2, "read": 3}
 _TIME_COLUMN = {
@@ -149,3 +156,29 @@ async def enqueue_whatsapp_pushes_within(
         payload = msgspec.to_builtins(render_record(message))
         records.append((message.org_id, message.client_push_url, event, payload))
     await enqueue_record_pushes_within(conn, now, records)
+
+
+async def sweep_early_statuses(db: Database, clock: Clock) -> int:
+    """Apply kept statuses whose message is recorded by now, and forget the ones kept longer
+    than EARLY_STATUS_KEEP; how many messages it applied statuses to, plus statuses forgotten.
+
+    The WhatsApp dispatcher applies a hand-off's kept statuses as it records it; this catches a
+    status kept while that record was being committed (on PostgreSQL neither sees the other's
+    rows), as messaging/receipts.py's sweep does for SMS.
+    """
+    now = clock.now()
+    async with db.read() as conn:
+        # Nearly always none: an idle worker then takes no write lock for the sweep.
+        if not await store.any_early_statuses(conn):
+            return 0
+    async with db.write() as conn:
+        matching = await store.select_matching_early_statuses(conn, EARLY_STATUS_SWEEP_BATCH)
+        by_channel: dict[str, list[str]] = defaultdict(list)
+        for channel, operator_message_id in matching:
+            by_channel[channel].append(operator_message_id)
+        for channel, operator_message_ids in by_channel.items():
+            await apply_early_statuses_within(conn, now, channel, operator_message_ids)
+        pruned = await store.delete_early_statuses_before(conn, now - EARLY_STATUS_KEEP)
+    if pruned:
+        log.warning("%d WhatsApp statuses matched no message within %s", pruned, EARLY_STATUS_KEEP)
+    return len(matching) + pruned

@@ -351,3 +351,34 @@ async def inbound_exists(conn: AsyncConnection, channel: str, operator_event_id:
         )
     )
     return found.first() is not None
+
+
+async def any_early_statuses(conn: AsyncConnection) -> bool:
+    """Whether any status is waiting for its message."""
+    found = await conn.execute(select(whatsapp_early_statuses.c.at).limit(1))
+    return found.first() is not None
+
+
+async def select_matching_early_statuses(
+    conn: AsyncConnection, limit: int
+) -> list[tuple[str, str]]:
+    """(channel, provider ID) of kept statuses whose message is recorded by now."""
+    e = whatsapp_early_statuses
+    rows = await conn.execute(
+        select(e.c.channel, e.c.operator_message_id)
+        .distinct()
+        .join(
+            t,
+            and_(t.c.channel == e.c.channel, t.c.operator_message_id == e.c.operator_message_id),
+        )
+        .limit(limit)
+    )
+    return [(str(r.channel), str(r.operator_message_id)) for r in rows]
+
+
+async def delete_early_statuses_before(conn: AsyncConnection, cutoff: datetime) -> int:
+    """Forget kept statuses from before `cutoff`; how many."""
+    result = await conn.execute(
+        delete(whatsapp_early_statuses).where(whatsapp_early_statuses.c.at < cutoff)
+    )
+    return int(result.rowcount)

@@ -61,6 +61,7 @@ from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
 from tambuli.whatsapp.access_tokens import AccessTokens
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
+from tambuli.whatsapp.statuses import sweep_early_statuses
 from tambuli.workers.restarts import LoopHealth, run_restarting
 from tambuli.workers.whatsapp_channels import build_whatsapp_channels
 
@@ -418,10 +419,12 @@ class Workers:
             await _wait_any(stop, None, interval)
 
     async def _sweep_early_receipts(self, stop: asyncio.Event) -> None:
-        """Apply kept receipts a hand-off's record missed, and prune old ones, now and then."""
+        """Apply kept receipts and WhatsApp statuses a hand-off's record missed, and prune old
+        ones, now and then."""
         while not stop.is_set():
             try:
-                if await sweep_early_receipts(self.db, self.clock):
+                swept = await sweep_early_receipts(self.db, self.clock)
+                if swept + await sweep_early_statuses(self.db, self.clock):
                     self.services.signals.pushes.set()
             except ServiceUnavailable:  # a known state (a full disk), logged where it began
                 pass
