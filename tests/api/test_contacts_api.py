@@ -775,7 +775,7 @@ async def test_unknown_campaigns_lone_subscription_filters_and_bad_conditions_ar
     assert_error(response.json(), code)
 
 
-async def test_whatsapp_ready_lists_nobody_because_no_contact_has_a_bsuid(api: OrgApi) -> None:
+async def test_whatsapp_ready_leaves_out_contacts_that_never_wrote_on_whatsapp(api: OrgApi) -> None:
     contact = await api.new_contact()
     ready = (await api.list_contacts({"whatsappready": "true"})).json()
     assert (ready["total"], ready["orgTotal"], ready["contacts"]) == (0, 1, [])

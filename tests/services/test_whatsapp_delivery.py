@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from tambuli.campaigns import reply_store
+from tambuli.campaigns.replies import handle_replies
 from tambuli.channels.whatsapp.base import (
     InboundMedia,
     InboundWhatsApp,
@@ -25,7 +27,8 @@ from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.store import MessageFilter
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks.service import list_pushes
-from tambuli.whatsapp import listing
+from tambuli.whatsapp import listing, status_store
+from tambuli.whatsapp.statuses import sweep_early_statuses
 from tambuli.whatsapp.views import render_record
 from tests.services.whatsapp_world import JPEG, PRICE, STATUS_DELAY, WhatsAppWorld
 
@@ -162,6 +165,7 @@ async def test_the_0005_reply_is_stored_listed_pushed_and_opens_the_window(
     assert [p["event"] for p in await list_pushes(world.db, org)] == ["inbound"]
     ready = await contacts.list_contacts(world.db, org, ContactFilter(whatsapp_ready=True), 1, 10)
     assert [c.id for c in ready.contacts] == [sent.contact_id]
+    assert ready.contacts[0].whatsapp_inbound_at == world.clock.now()  # withBsuid in the API
     free = await world.send(org, number, "639171230005", "Thanks!")
     assert free.status == MessageStatus.QUEUED
     # Both directions are listed, newest first.
@@ -207,3 +211,61 @@ async def test_a_file_a_queued_message_carries_cannot_be_deleted(world: WhatsApp
     await world.deliver()
     assert (await world.message(sent)).status == MessageStatus.ACCEPTED
     await files.delete_file(world.db, org, photo)
+
+
+async def test_a_stop_by_whatsapp_opts_the_number_out_and_a_start_back_in(
+    world: WhatsAppWorld,
+) -> None:
+    org, number = await world.new_org()
+
+    async def write(text: str, event: str) -> None:
+        await world.events.record_inbound(
+            [
+                InboundWhatsApp(
+                    channel="simulator",
+                    recipient=number,
+                    sender="639171230055",
+                    text=text,
+                    at=world.clock.now(),
+                    operator_event_id=event,
+                )
+            ]
+        )
+
+    async def opted_out() -> set[str]:
+        async with world.db.read() as conn:
+            return await reply_store.select_opted_out(conn, org, ["639171230055"])
+
+    await write("stop", "wamid.stop")
+    assert await handle_replies(world.outbox, limit=10, skip_locked=False) == 1
+    assert await opted_out() == {"639171230055"}
+    assert await handle_replies(world.outbox, limit=10, skip_locked=False) == 0  # handled once
+    await write("START", "wamid.start")
+    assert await handle_replies(world.outbox, limit=10, skip_locked=False) == 1
+    assert await opted_out() == set()
+
+
+async def test_a_status_kept_while_its_hand_off_was_recorded_is_applied_by_the_sweep(
+    world: WhatsAppWorld,
+) -> None:
+    org, number = await world.new_org()
+    sent = await world.template(org, number, "639171230004")  # the simulator reports only sent
+    await world.deliver()
+    wamid = f"wamid.sim-{sent.id}-1"
+    # As if kept by a status write that did not see the hand-off's record (PostgreSQL).
+    async with world.db.write() as conn:
+        await status_store.insert_early_statuses(
+            conn,
+            [
+                {
+                    "channel": "simulator",
+                    "operator_message_id": wamid,
+                    "state": "delivered",
+                    "error": "",
+                    "at": world.clock.now(),
+                }
+            ],
+        )
+    assert await sweep_early_statuses(world.db, world.clock) == 1
+    assert (await world.message(sent)).state == "delivered"
+    assert await sweep_early_statuses(world.db, world.clock) == 0

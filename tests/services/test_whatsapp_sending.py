@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -193,3 +194,25 @@ async def test_an_unknown_contact_id_is_refused(world: WhatsAppWorld) -> None:
 
 def _content() -> dict[str, object]:
     return {"name": "order_ready", "language": "en", "parameters": ["A", "1"]}
+
+
+async def test_concurrent_sends_to_a_new_number_create_one_contact(world: WhatsAppWorld) -> None:
+    org, number = await world.new_org()
+    sent = await asyncio.gather(*(world.template(org, number, "639171230042") for _ in range(30)))
+    assert len({m.contact_id for m in sent}) == 1
+    assert await _count_contacts(world, org) == 1
+    assert await world.balance(org) == 1_000_000 - 30 * PRICE
+
+
+async def test_concurrent_sends_with_one_client_dedup_queue_one_message(
+    world: WhatsAppWorld,
+) -> None:
+    org, number = await world.new_org()
+    answers = await asyncio.gather(
+        *(world.template(org, number, CONTACT, client_dedup="same") for _ in range(30)),
+        return_exceptions=True,
+    )
+    queued = [a for a in answers if not isinstance(a, BaseException)]
+    assert len(queued) == 1
+    assert all(isinstance(a, DuplicateMessage) for a in answers if a not in queued)
+    assert await world.balance(org) == 1_000_000 - PRICE

@@ -40,6 +40,9 @@ TOPUPS_PATH = "/v1/organizations/{orgId}/topups/"
 ONE_TOPUP_PATH = "/v1/organizations/{orgId}/topups/{topupId}/"
 FILES_PATH = "/v1/organizations/{orgId}/files/"
 FILE_PATH = "/v1/organizations/{orgId}/files/{filename}"
+WHATSAPP_CONTACT_PATH = "/v1/whatsapp/contact"
+WHATSAPP_LIST_PATH = "/v1/organizations/{orgId}/whatsapp/"
+WHATSAPP_ONE_PATH = "/v1/organizations/{orgId}/whatsapp/{messageId}/"
 
 # The operations Tambuli implements today, by the spec's operationId.
 IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
@@ -63,6 +66,9 @@ IMPLEMENTED_OPERATIONS: dict[str, tuple[str, str]] = {
     "downloadFile": ("GET", FILE_PATH),
     "updateFile": ("POST", FILE_PATH),
     "deleteFile": ("DELETE", FILE_PATH),
+    "sendWhatsAppContact": ("POST", WHATSAPP_CONTACT_PATH),
+    "getWhatsAppList": ("GET", WHATSAPP_LIST_PATH),
+    "getWhatsApp": ("GET", WHATSAPP_ONE_PATH),
 }
 
 # Responses the spec describes in words only ("all the response fields are the same as the
@@ -127,6 +133,16 @@ KNOWN_SPEC_GAPS: dict[tuple[str, str, int], tuple[str, str]] = {
         "a wrongly typed query parameter is 400 on every route; downloadFile documents no 400",
     ),
     ("POST", FILE_PATH, 413): ("error_400", _TOO_LARGE),
+    ("POST", WHATSAPP_CONTACT_PATH, 409): (
+        "error_400",
+        "a repeated clientDedup (our extension, as on SMS) is 409 with the first message",
+    ),
+    ("POST", WHATSAPP_CONTACT_PATH, 413): ("error_400", _TOO_LARGE),
+    ("GET", WHATSAPP_LIST_PATH, 404): ("error_404", _NOT_FOUND_ORG),
+    ("GET", WHATSAPP_ONE_PATH, 400): (
+        "error_400",
+        "a wrongly typed query parameter is 400 on every route; getWhatsApp documents no 400",
+    ),
     ("DELETE", FILE_PATH, 400): (
         "error_400",
         "a file a campaign step still names cannot be deleted (file.inuse); deleteFile"

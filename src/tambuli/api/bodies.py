@@ -170,7 +170,8 @@ def render_contact(contact: Contact) -> ContactBody:
         updated_at=format_utc_timestamp(contact.updated_at),
         last_use_at=format_utc_timestamp(contact.last_use_at),
         no_autodelete=contact.no_autodelete,
-        with_bsuid=False,
+        # WhatsApp-ready: the contact wrote to one of the organization's WhatsApp numbers.
+        with_bsuid=contact.whatsapp_inbound_at is not None,
         invalid=contact.invalid,
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, get
@@ -16,6 +18,7 @@ from tambuli.api.pagination import (
     parse_search,
 )
 from tambuli.api.runtime import runtime_of
+from tambuli.db.engine import Database
 from tambuli.errors import InvalidField
 from tambuli.messaging import listing
 from tambuli.messaging.models import Direction
@@ -24,6 +27,7 @@ from tambuli.messaging.views import SmsRecordBody, render_record
 
 MESSAGES_PATH = "/v1/organizations/{org_id:str}/messages"
 MESSAGE_PATH = "/v1/organizations/{org_id:str}/messages/{message_id:str}"
+R = TypeVar("R", bound=listing.MessageRecord)
 _DIRECTIONS = {"inbound": Direction.INGRESS, "outbound": Direction.EGRESS, "all": None, "": None}
 
 
@@ -67,31 +71,63 @@ async def list_messages(
     end_date: Annotated[str | None, Parameter(query="endDate")] = None,
 ) -> MessageListBody:
     """SMS of the organization, newest first: by cursor (after/limit) or by page (page/size)."""
+    query = ListQuery(after, limit, page, size, dir, failed, search, start_date, end_date)
+    found, paged = await read_message_list(
+        request, org_id, query, listing.list_messages_page, listing.list_messages_after
+    )
+    messages = [render_record(m) for m in found.messages]
+    if paged:
+        return MessageListBody(messages=messages, paged=True)
+    return MessageListBody(
+        messages=messages,
+        paged=False,
+        has_next_page=found.next_after is not None,
+        next_page=found.next_after or "",
+    )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The query values of a message list (SMS or WhatsApp), as given."""
+
+    after: str | None
+    limit: str | None
+    page: str | None
+    size: str | None
+    dir: str | None
+    failed: str | None
+    search: str | None
+    start_date: str | None
+    end_date: str | None
+
+
+async def read_message_list(
+    request: Request[Any, Any, Any],
+    org_id: str,
+    query: ListQuery,
+    list_page: Callable[[Database, int, MessageFilter, int, int], Awaitable[list[R]]],
+    list_after: Callable[
+        [Database, int, MessageFilter, str | None, int], Awaitable[listing.MessagePage[R]]
+    ],
+) -> tuple[listing.MessagePage[R], bool]:
+    """A message list's records by page (page/size) or by cursor (after/limit), and whether
+    it was by page: the one reading of the list routes' query."""
     principal = await authorize_org(request, org_id)
-    wanted = parse_message_filter(dir, failed, search, start_date, end_date)
+    wanted = parse_message_filter(
+        query.dir, query.failed, query.search, query.start_date, query.end_date
+    )
     db = runtime_of(request).db
-    if page is not None or size is not None:
-        found = await listing.list_messages_page(
+    if query.page is not None or query.size is not None:
+        found = await list_page(
             db,
             principal.org_id,
             wanted,
-            parse_list_int("page", page, 1),
-            parse_list_int("size", size, listing.MAX_PAGE_SIZE, listing.MAX_PAGE_SIZE),
+            parse_list_int("page", query.page, 1),
+            parse_list_int("size", query.size, listing.MAX_PAGE_SIZE, listing.MAX_PAGE_SIZE),
         )
-        return MessageListBody(messages=[render_record(m) for m in found], paged=True)
-    result = await listing.list_messages_after(
-        db,
-        principal.org_id,
-        wanted,
-        after,
-        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT, listing.MAX_CURSOR_LIMIT),
-    )
-    return MessageListBody(
-        messages=[render_record(m) for m in result.messages],
-        paged=False,
-        has_next_page=result.next_after is not None,
-        next_page=result.next_after or "",
-    )
+        return listing.MessagePage(found, None), True
+    limit = parse_list_int("limit", query.limit, listing.MAX_CURSOR_LIMIT, listing.MAX_CURSOR_LIMIT)
+    return await list_after(db, principal.org_id, wanted, query.after, limit), False
 
 
 @get(MESSAGE_PATH, operation_id="getSms", tags=["SMS"])

@@ -116,7 +116,13 @@ ANY_TYPE_ANSWERS = frozenset({"downloadFile"})
 # Operations whose 409 repeats the first request's answer (a reused clientDedup): the body is
 # the 200 body plus error fields, not an error body.
 CONFLICT_REPEATS_ANSWER = frozenset(
-    {"sendSmsContact", "sendSmsPhonenumber", "sendOrgTopup", "legacyAirtimeTopup"}
+    {
+        "sendSmsContact",
+        "sendSmsPhonenumber",
+        "sendWhatsAppContact",
+        "sendOrgTopup",
+        "legacyAirtimeTopup",
+    }
 )
 # Operations that answer 202 when the work is queued, with the 200 body.
 ACCEPTED_ANSWERS = frozenset({"sendOrgTopup", "legacyAirtimeTopup"})
@@ -132,6 +138,8 @@ TRAILING_SLASH_OPERATIONS = frozenset(
         "deleteContact",
         "getSmsList",
         "getSms",
+        "getWhatsAppList",
+        "getWhatsApp",
         "sendOrgTopup",
         "getOrgTopupsList",
         "getOrgTopups",

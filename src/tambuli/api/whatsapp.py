@@ -9,8 +9,7 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.params import Parameter
 
 from tambuli.api.auth import authorize_org, authorize_token
-from tambuli.api.messages import parse_message_filter
-from tambuli.api.pagination import parse_list_int
+from tambuli.api.messages import ListQuery, read_message_list
 from tambuli.api.runtime import runtime_of
 from tambuli.channels.whatsapp.base import MediaKind
 from tambuli.contacts import phones
@@ -135,30 +134,18 @@ async def list_whatsapp(
     end_date: Annotated[str | None, Parameter(query="endDate")] = None,
 ) -> WhatsAppListBody:
     """WhatsApp messages of the organization, newest first, by cursor or by page."""
-    principal = await authorize_org(request, org_id)
-    wanted = parse_message_filter(dir, failed, search, start_date, end_date)
-    db = runtime_of(request).db
-    if page is not None or size is not None:
-        found = await listing.list_messages_page(
-            db,
-            principal.org_id,
-            wanted,
-            parse_list_int("page", page, 1),
-            parse_list_int("size", size, listing.MAX_PAGE_SIZE, listing.MAX_PAGE_SIZE),
-        )
-        return WhatsAppListBody(messages=[render_record(m) for m in found], paged=True)
-    result = await listing.list_messages_after(
-        db,
-        principal.org_id,
-        wanted,
-        after,
-        parse_list_int("limit", limit, listing.MAX_CURSOR_LIMIT, listing.MAX_CURSOR_LIMIT),
+    query = ListQuery(after, limit, page, size, dir, failed, search, start_date, end_date)
+    found, paged = await read_message_list(
+        request, org_id, query, listing.list_messages_page, listing.list_messages_after
     )
+    messages = [render_record(m) for m in found.messages]
+    if paged:
+        return WhatsAppListBody(messages=messages, paged=True)
     return WhatsAppListBody(
-        messages=[render_record(m) for m in result.messages],
+        messages=messages,
         paged=False,
-        has_next_page=result.next_after is not None,
-        next_page=result.next_after or "",
+        has_next_page=found.next_after is not None,
+        next_page=found.next_after or "",
     )
 
 

@@ -30,27 +30,38 @@ from tambuli.contacts import service as contacts
 from tambuli.messaging import receipts
 from tambuli.messaging.contact_batches import cancel_run_messages_within
 from tambuli.messaging.sending import Outbox
-from tambuli.messaging.views import UnhandledInbound
+from tambuli.messaging.views import WHATSAPP_CHANNEL, UnhandledInbound
 from tambuli.organizations.profile import OrgProfile
+from tambuli.whatsapp import inbound as whatsapp_inbound
 
 OPTED_OUT = "the contact's number opted out"
 
 
+# How inbound messages of each kind are found and taken: SMS, then WhatsApp. The same
+# keywords and poll questions apply to both.
+_INBOUND_SOURCES = (
+    (receipts.any_unhandled_inbound, receipts.take_unhandled_inbound_within),
+    (whatsapp_inbound.any_unhandled_inbound, whatsapp_inbound.take_unhandled_inbound_within),
+)
+
+
 async def handle_replies(outbox: Outbox, *, limit: int, skip_locked: bool) -> int:
-    """Handle up to `limit` inbound messages not yet seen by the campaigns; how many."""
+    """Handle up to `limit` inbound messages (SMS and WhatsApp) not yet seen by the campaigns;
+    how many."""
     handled = 0
-    if not await receipts.any_unhandled_inbound(outbox.db, outbox.clock.now()):
-        return 0
-    while handled < limit:
-        async with outbox.db.write() as conn:
-            now = outbox.clock.now()
-            taken = await receipts.take_unhandled_inbound_within(conn, now, 1, skip_locked)
-            if not taken:
-                return handled
-            [item] = taken
-            profile = await outbox.profiles.get_within(conn, item.org_id)
-            await _handle_one(conn, outbox, profile, item, now)
-        handled += 1
+    for any_unhandled, take_unhandled in _INBOUND_SOURCES:
+        if not await any_unhandled(outbox.db, outbox.clock.now()):
+            continue
+        while handled < limit:
+            async with outbox.db.write() as conn:
+                now = outbox.clock.now()
+                taken = await take_unhandled(conn, now, 1, skip_locked)
+                if not taken:
+                    break
+                [item] = taken
+                profile = await outbox.profiles.get_within(conn, item.org_id)
+                await _handle_one(conn, outbox, profile, item, now)
+            handled += 1
     return handled
 
 
@@ -123,8 +134,10 @@ async def _record_answer(
     answer = match_reply(item.body, question.choices)
     change: dict[str, Any]
     if answer is not None:
+        # The answer names its SMS; an answer by WhatsApp names none (another table's IDs).
+        message_id = item.id if item.channel != WHATSAPP_CHANNEL else None
         await reply_store.insert_poll_answer(
-            conn, run, answer, item.body, item.id, item.received_at
+            conn, run, answer, item.body, message_id, item.received_at
         )
         # The next question counts from the answer's arrival. A paused run keeps its status:
         # the next question goes out once the campaign is launched again.

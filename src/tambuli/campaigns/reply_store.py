@@ -31,7 +31,7 @@ async def insert_poll_answer(
     run: Run,
     answer: str,
     reply: str,
-    message_id: int,
+    message_id: int | None,
     answered_at: datetime,
 ) -> None:
     """Store the answer to the run's current question."""

@@ -47,6 +47,8 @@ class Contact:
     created_at: datetime
     updated_at: datetime
     last_use_at: datetime
+    # When the contact last wrote on WhatsApp (None: never); it is WhatsApp-ready from then.
+    whatsapp_inbound_at: datetime | None = None
 
 
 @dataclass(frozen=True)

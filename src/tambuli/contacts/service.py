@@ -413,13 +413,6 @@ async def find_contact_ids_with_phone_within(
     return await store.select_contact_ids_with_phone(conn, org_id, phone)
 
 
-async def read_whatsapp_inbound_at_within(
-    conn: AsyncConnection, org_id: int, contact_id: int
-) -> datetime | None:
-    """When the contact last wrote to the organization on WhatsApp (None: never)."""
-    return await store.select_whatsapp_inbound_at(conn, org_id, contact_id)
-
-
 async def record_whatsapp_inbound_within(
     conn: AsyncConnection, org_id: int, contact_ids: Sequence[int], at: datetime
 ) -> None:

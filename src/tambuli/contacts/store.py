@@ -51,6 +51,7 @@ _CONTACT_COLUMNS = (
     contacts.c.created_at,
     contacts.c.updated_at,
     contacts.c.last_use_at,
+    contacts.c.whatsapp_inbound_at,
 )
 
 
@@ -231,6 +232,7 @@ def _to_contact(row: Any, groups: list[int], values: dict[int, str]) -> Contact:
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_use_at=row.last_use_at,
+        whatsapp_inbound_at=row.whatsapp_inbound_at,
     )
 
 
@@ -475,20 +477,6 @@ async def select_contact_id_batch(
         )
     ).all()
     return await _hydrate(conn, rows)
-
-
-async def select_whatsapp_inbound_at(
-    conn: AsyncConnection, org_id: int, contact_id: int
-) -> datetime | None:
-    """When the contact last wrote on WhatsApp (None: never)."""
-    row = (
-        await conn.execute(
-            select(contacts.c.whatsapp_inbound_at).where(
-                contacts.c.org_id == org_id, contacts.c.id == contact_id
-            )
-        )
-    ).first()
-    return None if row is None else row.whatsapp_inbound_at
 
 
 async def update_whatsapp_inbound_at(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Column, ColumnElement, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.base import InboundSms
@@ -258,8 +258,11 @@ def _filter_clause(org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
     return filter_messages_clause(messages, org_id, wanted)
 
 
-def filter_messages_clause(table: Table, org_id: int, wanted: MessageFilter) -> ColumnElement[bool]:
-    """The WHERE of a message list on `table` (SMS or WhatsApp: they share these columns)."""
+def filter_messages_clause(
+    table: Table, org_id: int, wanted: MessageFilter, searched: Sequence[Column[Any]] = ()
+) -> ColumnElement[bool]:
+    """The WHERE of a message list on `table` (SMS or WhatsApp: they share these columns);
+    `search` also looks in the `searched` text columns."""
     c = table.c
     clauses: list[ColumnElement[bool]] = [c.org_id == org_id]
     if wanted.direction is not None:
@@ -290,6 +293,7 @@ def filter_messages_clause(table: Table, org_id: int, wanted: MessageFilter) -> 
                 c.recipient.like(pattern, escape="\\"),
                 func.lower(c.client_ref).like(pattern, escape="\\"),
                 c.contact_id.in_(named_contacts.scalar_subquery()),
+                *(func.lower(column).like(pattern, escape="\\") for column in searched),
             )
         )
     return and_(*clauses)

@@ -16,6 +16,9 @@ from tambuli.clock import format_utc_timestamp
 from tambuli.messaging.models import Direction, MessageStatus, format_message_id
 from tambuli.records import frozen_record
 
+# The channel of UnhandledInbound items taken from the WhatsApp messages.
+WHATSAPP_CHANNEL = "whatsapp"
+
 
 @frozen_record
 class StoredMessage:
@@ -150,6 +153,8 @@ class UnhandledInbound:
     sender: str
     body: str
     received_at: datetime
+    # "sms", or WHATSAPP_CHANNEL for an inbound WhatsApp message (its id is of that table).
+    channel: str = "sms"
 
 
 @dataclass(frozen=True)

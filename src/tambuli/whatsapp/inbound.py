@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -27,6 +28,7 @@ from tambuli.errors import InvalidPhoneNumber, TambuliError
 from tambuli.files import service as files
 from tambuli.files.models import Upload
 from tambuli.messaging.models import Direction, MessageStatus
+from tambuli.messaging.views import WHATSAPP_CHANNEL, UnhandledInbound
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks import service as webhooks
 from tambuli.whatsapp import number_store, store
@@ -133,6 +135,8 @@ async def record_inbound_message(
                     "address": location.address,
                 },
                 "status": MessageStatus.RECEIVED.value,
+                # Due for the campaigns (poll answers, opt-outs), as an inbound SMS is.
+                "next_attempt_at": message.at,
                 "channel": message.channel,
                 "operator_message_id": message.operator_event_id or None,
                 "created_at": message.at,
@@ -163,3 +167,23 @@ async def _find_or_create_contact(
         conn, clock, org_id, phone, ContactInput(first_name=name)
     )
     return contact.id
+
+
+async def any_unhandled_inbound(db: Database, now: datetime) -> bool:
+    """Whether some inbound WhatsApp message waits for the campaigns."""
+    async with db.read_single() as conn:
+        return await store.any_unhandled_inbound(conn, now)
+
+
+async def take_unhandled_inbound_within(
+    conn: AsyncConnection, now: datetime, limit: int, skip_locked: bool
+) -> list[UnhandledInbound]:
+    """Inbound WhatsApp messages for the campaigns to answer (poll answers, opt-outs), marked
+    handled in the caller's transaction."""
+    rows = await store.take_unhandled_inbound(conn, now, limit, skip_locked)
+    return [
+        UnhandledInbound(
+            int(r.id), int(r.org_id), r.sender, r.body, r.created_at, channel=WHATSAPP_CHANNEL
+        )
+        for r in rows
+    ]

@@ -109,8 +109,7 @@ async def _find_recipient(
     names = (
         await contacts.read_custom_field_names_within(conn, request.org_id) if wants_names else {}
     )
-    last = await contacts.read_whatsapp_inbound_at_within(conn, request.org_id, contact.id)
-    return _Recipient(contact, contact.phone, last, names)
+    return _Recipient(contact, contact.phone, contact.whatsapp_inbound_at, names)
 
 
 async def _expand_template(

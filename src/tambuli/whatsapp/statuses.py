@@ -4,7 +4,6 @@ as SMS delivery receipts are (messaging/receipts.py)."""
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -17,14 +16,13 @@ from tambuli.channels.whatsapp.base import WhatsAppState, WhatsAppStatus
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.messaging.pushes import enqueue_record_pushes_within
-from tambuli.whatsapp import store
+from tambuli.whatsapp import status_store, store
 from tambuli.whatsapp.views import render_record
 
-log = logging.getLogger("tambuli.whatsapp")
-# A status whose message is not recorded within this long never will be: it is forgotten.
-EARLY_STATUS_KEEP = timedelta(hours=24)
-EARLY_STATUS_SWEEP_BATCH = 500
 # How far along each state is: a status never moves a message back.
+# A kept status whose message has not been recorded after this long never will be (a message
+# sent outside Tambuli from the same number, say): it is forgotten.
+EARLY_STATUS_LIFETIME = timedelta(days=1)
 _RANK = {"": 0, "sent": 1, "delivered": 2, "failed": 2, "read": 3}
 _TIME_COLUMN = {
     WhatsAppState.SENT: "sent_at",
@@ -79,7 +77,7 @@ async def record_statuses_within(
     early: list[dict[str, Any]] = []
     events: list[tuple[int, str]] = []
     for channel, group in by_channel.items():
-        rows = await store.select_by_operator_ids(
+        rows = await status_store.select_by_operator_ids(
             conn, channel, sorted({s.operator_message_id for s in group})
         )
         found = {r.operator_message_id: r for r in rows}
@@ -106,7 +104,9 @@ async def record_statuses_within(
             if "state" in values and row.client_push_url:
                 events.append((int(row.id), _PUSH_EVENT[status.state]))
         await store.update_messages(conn, changes)
-    await store.insert_early_statuses(conn, early)
+    if early:
+        await status_store.delete_early_statuses_before(conn, now - EARLY_STATUS_LIFETIME)
+        await status_store.insert_early_statuses(conn, early)
     await enqueue_whatsapp_pushes_within(conn, now, events)
 
 
@@ -127,7 +127,7 @@ async def apply_early_statuses_within(
     conn: AsyncConnection, now: datetime, channel: str, operator_message_ids: Sequence[str]
 ) -> None:
     """Apply the kept statuses of hand-offs just recorded, and forget them."""
-    kept = await store.take_early_statuses(conn, channel, operator_message_ids)
+    kept = await status_store.take_early_statuses(conn, channel, operator_message_ids)
     if kept:
         await record_statuses_within(
             conn,
@@ -158,27 +158,22 @@ async def enqueue_whatsapp_pushes_within(
     await enqueue_record_pushes_within(conn, now, records)
 
 
-async def sweep_early_statuses(db: Database, clock: Clock) -> int:
-    """Apply kept statuses whose message is recorded by now, and forget the ones kept longer
-    than EARLY_STATUS_KEEP; how many messages it applied statuses to, plus statuses forgotten.
+async def sweep_early_statuses(db: Database, clock: Clock, limit: int = 500) -> int:
+    """Apply kept statuses whose hand-off is recorded by now; how many messages they touched.
 
-    The WhatsApp dispatcher applies a hand-off's kept statuses as it records it; this catches a
-    status kept while that record was being committed (on PostgreSQL neither sees the other's
-    rows), as messaging/receipts.py's sweep does for SMS.
+    The dispatcher applies a hand-off's kept statuses as it records it; this catches a status
+    kept while that record was being committed (on PostgreSQL neither sees the other's rows).
     """
     now = clock.now()
-    async with db.read() as conn:
+    async with db.read_single() as conn:
         # Nearly always none: an idle worker then takes no write lock for the sweep.
-        if not await store.any_early_statuses(conn):
+        if not await status_store.any_early_statuses(conn):
             return 0
     async with db.write() as conn:
-        matching = await store.select_matching_early_statuses(conn, EARLY_STATUS_SWEEP_BATCH)
+        matched = await status_store.select_matched_early_statuses(conn, limit)
         by_channel: dict[str, list[str]] = defaultdict(list)
-        for channel, operator_message_id in matching:
-            by_channel[channel].append(operator_message_id)
-        for channel, operator_message_ids in by_channel.items():
-            await apply_early_statuses_within(conn, now, channel, operator_message_ids)
-        pruned = await store.delete_early_statuses_before(conn, now - EARLY_STATUS_KEEP)
-    if pruned:
-        log.warning("%d WhatsApp statuses matched no message within %s", pruned, EARLY_STATUS_KEEP)
-    return len(matching) + pruned
+        for row in matched:
+            by_channel[row.channel].append(row.operator_message_id)
+        for channel, wamids in by_channel.items():
+            await apply_early_statuses_within(conn, now, channel, wamids)
+    return len(matched)

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.whatsapp.base import MediaKind
 from tambuli.db.claims import DueRows, claim_due_rows
 from tambuli.db.schema import (
     whatsapp_dedup,
-    whatsapp_early_statuses,
     whatsapp_message_files,
     whatsapp_messages,
 )
@@ -149,7 +148,7 @@ async def select_messages_before(
     conn: AsyncConnection, org_id: int, wanted: MessageFilter, before_id: int | None, limit: int
 ) -> list[StoredWhatsApp]:
     """Newest first, keyset-paged: messages with an ID below `before_id` (all when None)."""
-    clause = filter_messages_clause(t, org_id, wanted)
+    clause = filter_messages_clause(t, org_id, wanted, (t.c.content,))
     if before_id is not None:
         clause = and_(clause, t.c.id < before_id)
     rows = (await conn.execute(select(t).where(clause).order_by(t.c.id.desc()).limit(limit))).all()
@@ -163,7 +162,7 @@ async def select_messages_page(
     rows = (
         await conn.execute(
             select(t)
-            .where(filter_messages_clause(t, org_id, wanted))
+            .where(filter_messages_clause(t, org_id, wanted, (t.c.content,)))
             .order_by(t.c.id.desc())
             .offset(offset)
             .limit(limit)
@@ -281,66 +280,6 @@ async def update_messages(
         await conn.execute(update(t).where(t.c.id == row_id).values(**values))
 
 
-async def select_by_operator_ids(
-    conn: AsyncConnection, channel: str, operator_message_ids: Sequence[str]
-) -> list[Any]:
-    """The outbound messages these provider IDs of a channel name (locked till commit)."""
-    if not operator_message_ids:
-        return []
-    rows = await conn.execute(
-        select(
-            t.c.id,
-            t.c.operator_message_id,
-            t.c.state,
-            t.c.status,
-            t.c.client_push_url,
-            t.c.sent_at,
-            t.c.delivered_at,
-            t.c.read_at,
-            t.c.failed_at,
-        )
-        .where(
-            t.c.channel == channel,
-            t.c.operator_message_id.in_(list(operator_message_ids)),
-            t.c.direction == Direction.EGRESS.value,
-        )
-        .with_for_update()
-    )
-    return list(rows)
-
-
-async def insert_early_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Keep statuses whose message is not recorded yet; one per (channel, id, state)."""
-    for row in rows:
-        exists = (
-            await conn.execute(
-                select(whatsapp_early_statuses.c.at).where(
-                    whatsapp_early_statuses.c.channel == row["channel"],
-                    whatsapp_early_statuses.c.operator_message_id == row["operator_message_id"],
-                    whatsapp_early_statuses.c.state == row["state"],
-                )
-            )
-        ).first()
-        if exists is None:
-            await conn.execute(insert(whatsapp_early_statuses).values(**row))
-
-
-async def take_early_statuses(
-    conn: AsyncConnection, channel: str, operator_message_ids: Sequence[str]
-) -> list[Any]:
-    """The kept statuses of these provider IDs, removed from the waiting list."""
-    if not operator_message_ids:
-        return []
-    clause = and_(
-        whatsapp_early_statuses.c.channel == channel,
-        whatsapp_early_statuses.c.operator_message_id.in_(list(operator_message_ids)),
-    )
-    rows = list(await conn.execute(select(whatsapp_early_statuses).where(clause)))
-    if rows:
-        await conn.execute(delete(whatsapp_early_statuses).where(clause))
-    return rows
-
-
 async def inbound_exists(conn: AsyncConnection, channel: str, operator_event_id: str) -> bool:
     """Whether an inbound message with this provider ID was stored already."""
     found = await conn.execute(
@@ -353,32 +292,33 @@ async def inbound_exists(conn: AsyncConnection, channel: str, operator_event_id:
     return found.first() is not None
 
 
-async def any_early_statuses(conn: AsyncConnection) -> bool:
-    """Whether any status is waiting for its message."""
-    found = await conn.execute(select(whatsapp_early_statuses.c.at).limit(1))
+async def any_unhandled_inbound(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some inbound WhatsApp message waits for the campaigns (a read before a write)."""
+    found = await conn.execute(
+        select(t.c.id)
+        .where(t.c.status == MessageStatus.RECEIVED.value, t.c.next_attempt_at <= now)
+        .limit(1)
+    )
     return found.first() is not None
 
 
-async def select_matching_early_statuses(
-    conn: AsyncConnection, limit: int
-) -> list[tuple[str, str]]:
-    """(channel, provider ID) of kept statuses whose message is recorded by now."""
-    e = whatsapp_early_statuses
-    rows = await conn.execute(
-        select(e.c.channel, e.c.operator_message_id)
-        .distinct()
-        .join(
-            t,
-            and_(t.c.channel == e.c.channel, t.c.operator_message_id == e.c.operator_message_id),
-        )
+async def take_unhandled_inbound(
+    conn: AsyncConnection, now: datetime, limit: int, skip_locked: bool
+) -> list[Any]:
+    """Take inbound messages due for the campaigns, oldest first, and mark them handled; the
+    caller handles them in the same transaction (if it fails, they are due again)."""
+    due = (
+        select(t.c.id)
+        .where(t.c.status == MessageStatus.RECEIVED.value, t.c.next_attempt_at <= now)
+        .order_by(t.c.next_attempt_at, t.c.id)
         .limit(limit)
     )
-    return [(str(r.channel), str(r.operator_message_id)) for r in rows]
-
-
-async def delete_early_statuses_before(conn: AsyncConnection, cutoff: datetime) -> int:
-    """Forget kept statuses from before `cutoff`; how many."""
-    result = await conn.execute(
-        delete(whatsapp_early_statuses).where(whatsapp_early_statuses.c.at < cutoff)
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    rows = await conn.execute(
+        update(t)
+        .where(t.c.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=None)
+        .returning(t.c.id, t.c.org_id, t.c.sender, t.c.body, t.c.created_at)
     )
-    return int(result.rowcount)
+    return sorted(rows, key=lambda row: int(row.id))

@@ -365,7 +365,10 @@ class Workers:
             *(
                 (
                     f"whatsapp {c.name} events",
-                    _waking(_whatsapp_poller(c, whatsapp_events), wakes=(signals.pushes,)),
+                    _waking(
+                        _whatsapp_poller(c, whatsapp_events),
+                        wakes=(signals.pushes, signals.replies),
+                    ),
                     c.events_waiting,
                 )
                 for c in whatsapp_channels.values()
@@ -424,7 +427,8 @@ class Workers:
         while not stop.is_set():
             try:
                 swept = await sweep_early_receipts(self.db, self.clock)
-                if swept + await sweep_early_statuses(self.db, self.clock):
+                swept += await sweep_early_statuses(self.db, self.clock)
+                if swept:
                     self.services.signals.pushes.set()
             except ServiceUnavailable:  # a known state (a full disk), logged where it began
                 pass
