@@ -155,6 +155,11 @@ class _Reader:
         metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
         business = _digits(metadata.get("display_phone_number"))
         phone_number_id = _text(metadata.get("phone_number_id"))
+        if not any(key in value for key in ("statuses", "messages", "errors")):
+            self.skip("change with no statuses or messages")
+        for key in ("statuses", "messages", "errors"):
+            if value.get(key) is not None and not isinstance(value[key], list):
+                self.skip(f"{key} is not a list")
         for status in _items(value, "statuses"):
             try:
                 self.statuses.append(self._read_status(status))
