@@ -19,7 +19,7 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -99,6 +99,9 @@ class GraphStandin:
     # While cleared, message requests wait before they are answered (to count them in flight).
     answering: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Called with each accepted message before its answer goes back (in the stand-in's thread),
+    # e.g. by graph_webhooks.StatusPusher to send its statuses as Meta would.
+    on_accept: Callable[[SentMessage], None] | None = None
 
     def __post_init__(self) -> None:
         self.answering.set()
@@ -198,8 +201,11 @@ class GraphStandin:
             # Never within a client's timeout, however slow or fast this machine is.
             self.stopping.wait()
         wamid = f"wamid.HBgL{next(self._ids):012d}FQIAERgS"
+        sent = SentMessage(wamid, phone_number_id, body)
         with self.lock:
-            self.sent.append(SentMessage(wamid, phone_number_id, body))
+            self.sent.append(sent)
+        if self.on_accept is not None:
+            self.on_accept(sent)
         answer: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to}],
