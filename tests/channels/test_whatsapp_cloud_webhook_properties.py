@@ -80,3 +80,8 @@ def test_a_real_body_with_any_field_changed_accounts_for_each_part(key: str, val
     # envelope may hide both behind one skip, and an odd value may add one for what it holds).
     used = len(parsed.statuses) + len(parsed.inbound)
     assert used <= 2 and (used == 2 or parsed.skipped >= 1)
+
+
+def test_absurdly_deep_nesting_is_counted_not_raised() -> None:
+    parsed = parse_webhook(b"[" * 100_000 + b"]" * 100_000, "whatsapp")
+    assert parsed.skipped == 1

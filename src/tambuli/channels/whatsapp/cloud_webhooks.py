@@ -107,7 +107,8 @@ def parse_webhook(body: bytes, channel: str) -> ParsedWebhook:
     reader = _Reader(channel)
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bytes that are not UTF-8; RecursionError, absurdly deep nesting.
         reader.skip("not JSON")
         return reader.result()
     entries = document.get("entry") if isinstance(document, dict) else None
@@ -120,7 +121,12 @@ def parse_webhook(body: bytes, channel: str) -> ParsedWebhook:
             reader.skip("entry without changes")
             continue
         for change in changes:
-            reader.read_change(change)
+            try:
+                reader.read_change(change)
+            except Exception as exc:
+                # A case this reader did not foresee skips one change, not the whole body:
+                # an error would make Meta deliver everything again, and fail again.
+                reader.skip(f"unreadable change ({type(exc).__name__})")
     return reader.result()
 
 
