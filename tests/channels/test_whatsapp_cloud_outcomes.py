@@ -27,6 +27,7 @@ from tests.support.cloud_messages import (
 from tests.support.graph_standin import (
     OTHER_PHONE_NUMBER_ID,
     GraphStandin,
+    Refusal,
     running_graph_standin,
 )
 from tests.support.server import free_port
@@ -248,3 +249,14 @@ def test_docs_channels_md_tells_each_codes_outcome_as_the_code_does() -> None:
     # Every code we retry is documented: an operator reading a stuck queue looks for it there.
     retried = {code for code, known in KNOWN_ERRORS.items() if known.outcome == Outcome.TRANSIENT}
     assert retried <= documented
+
+
+async def test_a_later_file_refused_leaves_the_message_handed_off_and_says_so_in_health(
+    channel: CloudApiChannel, standin: GraphStandin
+) -> None:
+    audio, image = make_media(MediaKind.AUDIO), make_media(MediaKind.IMAGE)
+    standin.type_refusals["audio"] = Refusal(400, 131053, "Media upload error")
+    [handoff] = await channel.submit([make_message(5, media=(image, audio))])
+    assert handoff.outcome == Outcome.ACCEPTED
+    assert [s.kind for s in standin.sent] == ["image"]
+    assert channel.read_health().last_error.startswith("message 5, part 2: ")

@@ -88,6 +88,8 @@ class GraphStandin:
     # (template name, language code) → how many body parameters it has.
     templates: dict[tuple[str, str], int] = field(default_factory=dict)
     refusals: dict[str, Refusal] = field(default_factory=dict)
+    # Message type ("audio", "template", …) → what every message of that type gets.
+    type_refusals: dict[str, Refusal] = field(default_factory=dict)
     slow: set[str] = field(default_factory=set)
     media: dict[str, StoredMedia] = field(default_factory=dict)
     uploads: list[StoredMedia] = field(default_factory=list)
@@ -192,7 +194,7 @@ class GraphStandin:
         problem = self._find_problem(phone_number_id, kind, body[kind])
         if problem is not None:
             return problem
-        refusal = self.refusals.get(to)
+        refusal = self.refusals.get(to) or self.type_refusals.get(kind)
         if refusal is not None:
             if refusal.code is None:
                 return refusal.status, "text/html", b"<html><body>Server Error</body></html>"
