@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tambuli.channels.base import Outcome
+from tambuli.channels.whatsapp import cloud_media
 from tambuli.channels.whatsapp.base import MediaKind, Template, WhatsAppChannel
 from tambuli.channels.whatsapp.cloud import CloudApiChannel
 from tambuli.clock import FakeClock
@@ -222,3 +223,30 @@ async def test_a_file_is_uploaded_once_per_number_and_its_id_reused(
     clock.advance(timedelta(days=26))
     await channel.submit([make_message(8, media=(image,))])
     assert len(standin.uploads) == 3
+
+
+async def test_the_oldest_remembered_upload_is_forgotten_first(
+    channel: CloudApiChannel, standin: GraphStandin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cloud_media, "REMEMBERED_UPLOADS", 2)
+    files = [make_media(MediaKind.IMAGE, data=f"photo {n}".encode()) for n in range(3)]
+    for n, media in enumerate([*files, files[2], files[0]]):
+        [handoff] = await channel.submit([make_message(n, media=(media,))])
+        assert handoff.outcome == Outcome.ACCEPTED
+    # photo 2 was still remembered; photo 0 had been pushed out by photos 1 and 2.
+    assert [u.data for u in standin.uploads] == [b"photo 0", b"photo 1", b"photo 2", b"photo 0"]
+
+
+async def test_a_refused_upload_is_tried_again_with_the_next_attempt(
+    channel: CloudApiChannel, standin: GraphStandin
+) -> None:
+    image = make_media(MediaKind.IMAGE)
+    token = standin.tokens[PHONE_NUMBER_ID]
+    standin.tokens[PHONE_NUMBER_ID] = "rotated"
+    refused = await channel.submit(
+        [make_message(1, media=(image,)), make_message(2, media=(image,))]
+    )
+    assert [h.outcome for h in refused] == [Outcome.PERMANENT, Outcome.PERMANENT]
+    standin.tokens[PHONE_NUMBER_ID] = token
+    [handoff] = await channel.submit([make_message(3, media=(image,))])
+    assert handoff.outcome == Outcome.ACCEPTED and len(standin.uploads) == 1

@@ -16,6 +16,7 @@ from tambuli.channels.whatsapp.cloud_config import (
     WhatsAppCloudConfig,
     read_whatsapp_cloud_config,
 )
+from tambuli.channels.whatsapp.cloud_graph import find_tokens_in_environ
 from tambuli.errors import InvalidChannelConfig
 
 ENVIRON = {"WA_SECRET": "app-secret", "WA_VERIFY": "verify", "WA_TOKEN": "token"}
@@ -99,3 +100,15 @@ def test_the_app_secret_and_verify_token_are_required(tmp_path: Path) -> None:
         read('name = "w"\nkind = "whatsapp_cloud"\nverify_token = "v"\n', tmp_path)
     with pytest.raises(InvalidChannelConfig, match='field "verify_token": is required'):
         read('name = "w"\nkind = "whatsapp_cloud"\napp_secret = "s"\n', tmp_path)
+
+
+def test_each_number_finds_its_token_in_the_variable_registered_for_it() -> None:
+    token_envs = {"1001": "ACME_TOKEN", "1002": "UNSET_TOKEN"}
+    environ = {"ACME_TOKEN": "acme", "UNSET_TOKEN": ""}
+    find_token = find_tokens_in_environ(token_envs, environ, Secret("channel"))
+    assert find_token("1001") == Secret("acme")
+    assert find_token("1002") == Secret("channel")
+    assert find_token("9999") == Secret("channel")
+    token_envs["9999"] = "ACME_TOKEN"
+    assert find_token("9999") == Secret("acme")
+    assert find_tokens_in_environ({}, environ)("1001") is None

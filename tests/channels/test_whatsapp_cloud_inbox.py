@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -12,10 +13,12 @@ import pytest
 from tambuli.channels.base import Outcome
 from tambuli.channels.config import Secret
 from tambuli.channels.whatsapp.base import MediaKind, WhatsAppState
+from tambuli.channels.whatsapp.cloud import CloudApiChannel
 from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
 from tambuli.channels.whatsapp.cloud_inbox import build_media_fetcher, read_webhook
 from tambuli.channels.whatsapp.cloud_media import InboundMediaFetcher, MediaRefused, drop_media
 from tambuli.channels.whatsapp.cloud_webhooks import ParsedWebhook, parse_webhook, verify_signature
+from tests.support.cloud_messages import make_message
 from tests.support.graph_standin import (
     API_VERSION,
     APP_SECRET,
@@ -26,6 +29,7 @@ from tests.support.graph_standin import (
 from tests.support.graph_webhooks import (
     deliver_webhook,
     message_value,
+    pushing_statuses,
     sign,
     status_value,
     wrap_value,
@@ -71,6 +75,8 @@ def make_config(standin: GraphStandin, token: str | None = TOKEN) -> WhatsAppClo
         access_token=Secret(token) if token is not None else None,
         graph_url=standin.url,
         api_version=API_VERSION,
+        # No pacing: these tests send a few messages and must never wait for real time.
+        messages_per_second=0,
         timeout_seconds=10,
     )
 
@@ -252,3 +258,37 @@ async def test_unreadable_parts_are_counted_and_the_body_still_answered(
     )
     assert content is not None
     assert (content.inbound, content.skipped, content.deliver_again) == ((), 1, False)
+
+
+async def test_statuses_of_messages_the_channel_sent_come_back_signed_and_matched(
+    standin: GraphStandin, http: httpx.AsyncClient, receiver: PushReceiver
+) -> None:
+    config = make_config(standin)
+    channel = CloudApiChannel(config, http)
+    failing, reading = "639170000003", "639170000008"
+    options: dict[str, Any] = {"failures": {failing: (131026, "Message undeliverable")}}
+    with pushing_statuses(
+        standin, f"{receiver.url}/v1/whatsapp/webhooks/whatsapp", **options, reads={reading}
+    ) as pusher:
+        handoffs = await channel.submit(
+            [
+                make_message(1),
+                make_message(2, recipient=failing),
+                make_message(3, recipient=reading),
+            ]
+        )
+        await asyncio.to_thread(pusher.wait_until_pushed)
+    assert set(pusher.answers) == {200}
+    states: dict[str, list[WhatsAppState]] = {}
+    for received in receiver.received():
+        signature = received.headers["x-hub-signature-256"]
+        content = await read_webhook(received.body, signature, config, make_fetcher(standin, http))
+        assert content is not None and content.skipped == 0
+        for status in content.statuses:
+            states.setdefault(status.operator_message_id, []).append(status.state)
+    sent, failed, read = (h.operator_message_id for h in handoffs)
+    assert states == {
+        sent: [WhatsAppState.SENT, WhatsAppState.DELIVERED],
+        failed: [WhatsAppState.FAILED],
+        read: [WhatsAppState.SENT, WhatsAppState.DELIVERED, WhatsAppState.READ],
+    }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ from tambuli.channels.base import LinkState, Outcome
 from tambuli.channels.config import Secret
 from tambuli.channels.whatsapp.base import MediaKind, Template
 from tambuli.channels.whatsapp.cloud import DOWN_SECONDS, CloudApiChannel
+from tambuli.channels.whatsapp.cloud_errors import KNOWN_ERRORS, classify_error
 from tambuli.clock import FakeClock
 from tests.support.cloud_messages import (
     RECIPIENT,
@@ -24,6 +27,7 @@ from tests.support.cloud_messages import (
 from tests.support.graph_standin import (
     OTHER_PHONE_NUMBER_ID,
     GraphStandin,
+    Refusal,
     running_graph_standin,
 )
 from tests.support.server import free_port
@@ -229,3 +233,30 @@ async def test_requests_in_flight_are_bounded(
     handoffs = await sending
     assert all(h.outcome == Outcome.ACCEPTED for h in handoffs)
     assert standin.most_in_flight == 3
+
+
+def test_docs_channels_md_tells_each_codes_outcome_as_the_code_does() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "channels.md").read_text("utf-8")
+    section = docs.split("### What each answer becomes", 1)[1].split("\n### ", 1)[0]
+    documented: set[int] = set()
+    for row in section.splitlines():
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if len(cells) != 3 or cells[1] not in ("transient", "permanent"):
+            continue
+        for code in (int(found) for found in re.findall(r"`(\d+)`", cells[0])):
+            documented.add(code)
+            assert classify_error(code, 400).outcome == Outcome(cells[1]), code
+    # Every code we retry is documented: an operator reading a stuck queue looks for it there.
+    retried = {code for code, known in KNOWN_ERRORS.items() if known.outcome == Outcome.TRANSIENT}
+    assert retried <= documented
+
+
+async def test_a_later_file_refused_leaves_the_message_handed_off_and_says_so_in_health(
+    channel: CloudApiChannel, standin: GraphStandin
+) -> None:
+    audio, image = make_media(MediaKind.AUDIO), make_media(MediaKind.IMAGE)
+    standin.type_refusals["audio"] = Refusal(400, 131053, "Media upload error")
+    [handoff] = await channel.submit([make_message(5, media=(image, audio))])
+    assert handoff.outcome == Outcome.ACCEPTED
+    assert [s.kind for s in standin.sent] == ["image"]
+    assert channel.read_health().last_error.startswith("message 5, part 2: ")

@@ -88,6 +88,8 @@ class GraphStandin:
     # (template name, language code) → how many body parameters it has.
     templates: dict[tuple[str, str], int] = field(default_factory=dict)
     refusals: dict[str, Refusal] = field(default_factory=dict)
+    # Message type ("audio", "template", …) → what every message of that type gets.
+    type_refusals: dict[str, Refusal] = field(default_factory=dict)
     slow: set[str] = field(default_factory=set)
     media: dict[str, StoredMedia] = field(default_factory=dict)
     uploads: list[StoredMedia] = field(default_factory=list)
@@ -96,12 +98,12 @@ class GraphStandin:
     in_flight: int = 0
     most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # Called with each accepted message before it is answered (a status webhook that overtakes
-    # the answer to the send, as Meta's sometimes does).
-    on_accept: Callable[[SentMessage], None] | None = None
     # While cleared, message requests wait before they are answered (to count them in flight).
     answering: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Called with each accepted message before its answer goes back (in the stand-in's thread),
+    # e.g. by graph_webhooks.StatusPusher to send its statuses as Meta would.
+    on_accept: Callable[[SentMessage], None] | None = None
 
     def __post_init__(self) -> None:
         self.answering.set()
@@ -192,7 +194,7 @@ class GraphStandin:
         problem = self._find_problem(phone_number_id, kind, body[kind])
         if problem is not None:
             return problem
-        refusal = self.refusals.get(to)
+        refusal = self.refusals.get(to) or self.type_refusals.get(kind)
         if refusal is not None:
             if refusal.code is None:
                 return refusal.status, "text/html", b"<html><body>Server Error</body></html>"
@@ -201,11 +203,11 @@ class GraphStandin:
             # Never within a client's timeout, however slow or fast this machine is.
             self.stopping.wait()
         wamid = f"wamid.HBgL{next(self._ids):012d}FQIAERgS"
-        accepted = SentMessage(wamid, phone_number_id, body)
+        sent = SentMessage(wamid, phone_number_id, body)
         with self.lock:
-            self.sent.append(accepted)
+            self.sent.append(sent)
         if self.on_accept is not None:
-            self.on_accept(accepted)
+            self.on_accept(sent)
         answer: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to}],

@@ -5,12 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
-from tests.support.graph_standin import APP_SECRET, BUSINESS_NUMBER, PHONE_NUMBER_ID, SentMessage
+from tests.support.graph_standin import (
+    APP_SECRET,
+    BUSINESS_NUMBER,
+    PHONE_NUMBER_ID,
+    GraphStandin,
+    SentMessage,
+)
 
 WABA_ID = "102290129340398"
 CONTACT = "16315551234"
@@ -101,3 +110,118 @@ async def deliver_webhook(
     if app_secret is not None:
         headers["X-Hub-Signature-256"] = sign(body, app_secret)
     return body, await client.post(url, content=body, headers=headers)
+
+
+class StatusPusher:
+    """Sends Meta's statuses for every message the stand-in accepts to a webhook URL.
+
+    Each accepted message gets `sent` then `delivered` (and `read` for recipients in `reads`),
+    or `failed` with the error given in `failures`; statuses are batched up to `batch` per body,
+    as Meta does under load, signed with the app secret, and POSTed from one thread.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        app_secret: str = APP_SECRET,
+        failures: Mapping[str, tuple[int, str]] | None = None,
+        reads: set[str] | None = None,
+        batch: int = 100,
+    ) -> None:
+        self.url = url
+        self.answers: list[int] = []
+        self._app_secret = app_secret
+        self._failures = dict(failures or {})
+        self._reads = set(reads or ())
+        self._batch = batch
+        self._queue: queue.Queue[SentMessage | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def attach(self, standin: GraphStandin) -> None:
+        """Push statuses for what this stand-in accepts from now on."""
+        standin.on_accept = self._queue.put
+        if not self._thread.is_alive():
+            self._thread.start()
+
+    def wait_until_pushed(self) -> None:
+        """Block until every status of every message accepted so far has been answered."""
+        self._queue.join()
+
+    def stop(self) -> None:
+        """Push what is queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout=60)
+
+    def statuses_for(self, sent: SentMessage) -> list[dict[str, Any]]:
+        """The status entries Meta sends for one accepted message."""
+        failure = self._failures.get(sent.recipient)
+        if failure is not None:
+            states: list[str] = ["failed"]
+        else:
+            states = ["sent", "delivered"] + (["read"] if sent.recipient in self._reads else [])
+        entries = []
+        for state in states:
+            [entry] = status_value(sent, state, error=failure)["statuses"]
+            entries.append(entry)
+        return entries
+
+    def _run(self) -> None:
+        with httpx.Client(trust_env=False, timeout=30) as client:
+            stopping = False
+            while not stopping:
+                taken = [self._queue.get()]
+                while len(taken) < self._batch and not self._queue.empty():
+                    taken.append(self._queue.get())
+                stopping = None in taken
+                messages = [sent for sent in taken if sent is not None]
+                try:
+                    if messages:
+                        self._push(client, messages)
+                finally:
+                    for _ in taken:
+                        self._queue.task_done()
+
+    def _push(self, client: httpx.Client, messages: list[SentMessage]) -> None:
+        by_number: dict[str, list[dict[str, Any]]] = {}
+        for sent in messages:
+            by_number.setdefault(sent.phone_number_id, []).extend(self.statuses_for(sent))
+        changes = [
+            {
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {
+                        "display_phone_number": BUSINESS_NUMBER,
+                        "phone_number_id": number,
+                    },
+                    "statuses": statuses,
+                },
+            }
+            for number, statuses in by_number.items()
+        ]
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": WABA_ID, "changes": changes}],
+        }
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(body, self._app_secret),
+        }
+        try:
+            self.answers.append(client.post(self.url, content=body, headers=headers).status_code)
+        except httpx.HTTPError:
+            self.answers.append(0)
+
+
+@contextmanager
+def pushing_statuses(standin: GraphStandin, url: str, **options: Any) -> Iterator[StatusPusher]:
+    """Push statuses for the stand-in's accepted messages to url during the block."""
+    pusher = StatusPusher(url, **options)
+    pusher.attach(standin)
+    try:
+        yield pusher
+    finally:
+        standin.on_accept = None
+        pusher.stop()

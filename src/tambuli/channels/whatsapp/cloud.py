@@ -202,14 +202,14 @@ class CloudApiChannel:
         except MediaRefused as refused:
             return _refuse(message, refused.refusal)
         bodies = build_message_bodies(message, media_ids)
-        first: HandOff | None = None
-        for body in bodies:
-            handoff = await self._post_message(message, token, body)
-            if first is None:
-                first = handoff
-                if handoff.outcome != Outcome.ACCEPTED:
-                    return handoff
-        assert first is not None
+        first = await self._post_message(message, token, bodies[0])
+        if first.outcome != Outcome.ACCEPTED:
+            return first
+        for place, body in enumerate(bodies[1:], start=2):
+            later = await self._post_message(message, token, body)
+            if later.outcome != Outcome.ACCEPTED:
+                # Not retried (the first part would go twice); shown in the channel's health.
+                self._last_error = f"message {message.message_id}, part {place}: {later.error}"
         return first
 
     async def _post_message(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,24 @@ UNREACHABLE_ERROR = "WhatsApp unreachable"
 
 # The access token of a business number (its phone-number-id), or None when it has none.
 TokenFinder = Callable[[str], Secret | None]
+
+
+def find_tokens_in_environ(
+    token_envs: Mapping[str, str], environ: Mapping[str, str], default: Secret | None = None
+) -> TokenFinder:
+    """A TokenFinder reading each number's token from the variable token_envs names for it.
+
+    `token_envs` maps phone-number-id → variable name (`tambuli whatsapp numbers add
+    --token-env`); it is read at every call, so a dict kept up to date serves new numbers. A
+    number not in it, or whose variable is unset or empty, gets `default`.
+    """
+
+    def find_token(phone_number_id: str) -> Secret | None:
+        name = token_envs.get(phone_number_id)
+        value = environ.get(name, "") if name else ""
+        return Secret(value) if value else default
+
+    return find_token
 
 
 @dataclass(frozen=True)

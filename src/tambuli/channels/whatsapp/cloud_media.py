@@ -32,6 +32,8 @@ from tambuli.channels.whatsapp.cloud_webhooks import MediaRef, PendingInbound
 from tambuli.clock import Clock, SystemClock
 
 REUSE_FOR = timedelta(days=25)
+# Media IDs remembered at most (about 200 bytes each); the oldest are uploaded again if needed.
+REMEMBERED_UPLOADS = 100_000
 # The largest file WhatsApp carries (a document); a download that grows past it is cut off.
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 NO_ACCESS_ERROR = "no access token for this business number"
@@ -68,27 +70,38 @@ class MediaUploads:
         self._clock: Clock = clock or SystemClock()
         # Shared with the channel's message requests: uploads count against max_concurrent.
         self._slots = slots or asyncio.Semaphore(1)
+        # Oldest first, so the remembered IDs can be capped at REMEMBERED_UPLOADS.
         self._uploaded: dict[tuple[str, str], _Uploaded] = {}
-        # One lock per file and number, so two messages with one new file upload it once.
+        # One lock per file and number while in use, so two messages with one new file upload
+        # it once; `_users` counts who holds or awaits each, so idle locks are dropped.
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._users: dict[tuple[str, str], int] = {}
         self.uploads = 0
 
     async def find_media_id(self, phone_number_id: str, token: Secret, media: Media) -> str:
         """The file's media ID at this number, uploading it first if needed; MediaRefused."""
         key = (phone_number_id, media.sha1)
         lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            known = self._uploaded.get(key)
-            now = self._clock.now()
-            if known is not None and now - known.at < REUSE_FOR:
-                return known.media_id
-            media_id = await self._upload(phone_number_id, token, media)
-            self._uploaded[key] = _Uploaded(media_id, now)
-            return media_id
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                known = self._uploaded.get(key)
+                now = self._clock.now()
+                if known is not None and now - known.at < REUSE_FOR:
+                    return known.media_id
+                media_id = await self._upload(phone_number_id, token, media)
+                self._remember(key, _Uploaded(media_id, now))
+                return media_id
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
 
-    def forget(self, phone_number_id: str, media: Media) -> None:
-        """Upload this file again next time (Meta no longer knows its ID)."""
-        self._uploaded.pop((phone_number_id, media.sha1), None)
+    def _remember(self, key: tuple[str, str], uploaded: _Uploaded) -> None:
+        self._uploaded.pop(key, None)
+        self._uploaded[key] = uploaded
+        while len(self._uploaded) > REMEMBERED_UPLOADS:
+            del self._uploaded[next(iter(self._uploaded))]
 
     async def _upload(self, phone_number_id: str, token: Secret, media: Media) -> str:
         async with self._slots:

@@ -107,7 +107,8 @@ def parse_webhook(body: bytes, channel: str) -> ParsedWebhook:
     reader = _Reader(channel)
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bytes that are not UTF-8; RecursionError, absurdly deep nesting.
         reader.skip("not JSON")
         return reader.result()
     entries = document.get("entry") if isinstance(document, dict) else None
@@ -120,7 +121,12 @@ def parse_webhook(body: bytes, channel: str) -> ParsedWebhook:
             reader.skip("entry without changes")
             continue
         for change in changes:
-            reader.read_change(change)
+            try:
+                reader.read_change(change)
+            except Exception as exc:
+                # A case this reader did not foresee skips one change, not the whole body:
+                # an error would make Meta deliver everything again, and fail again.
+                reader.skip(f"unreadable change ({type(exc).__name__})")
     return reader.result()
 
 
@@ -155,6 +161,11 @@ class _Reader:
         metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
         business = _digits(metadata.get("display_phone_number"))
         phone_number_id = _text(metadata.get("phone_number_id"))
+        if not any(key in value for key in ("statuses", "messages", "errors")):
+            self.skip("change with no statuses or messages")
+        for key in ("statuses", "messages", "errors"):
+            if value.get(key) is not None and not isinstance(value[key], list):
+                self.skip(f"{key} is not a list")
         for status in _items(value, "statuses"):
             try:
                 self.statuses.append(self._read_status(status))
