@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from tambuli.channels.secrets import Secret
+from tambuli.channels.whatsapp.cloud_graph import TokenFinder, find_tokens_in_environ
 from tambuli.db.engine import Database
 from tambuli.whatsapp import number_store
 from tambuli.whatsapp.number_store import BusinessNumber
@@ -44,16 +45,11 @@ class AccessTokens:
             return
         async with db.read() as conn:
             numbers = await number_store.select_numbers(conn, None)
-        self._variables = {}
+        # Cleared in place: the finders handed out read this very dict.
+        self._variables.clear()
         self.remember(numbers)
         self._loaded_at = now
 
-    def find_token(self, phone_number_id: str) -> Secret | None:
-        """The number's token, or None when it names no variable or the variable is empty."""
-        variable = self._variables.get(phone_number_id)
-        value = self._environ.get(variable, "") if variable else ""
-        return Secret(value) if value else None
-
-    def find_token_or(self, fallback: Secret | None) -> Callable[[str], Secret | None]:
+    def find_token_or(self, fallback: Secret | None) -> TokenFinder:
         """A token finder for one channel: a number's own token, else the channel's."""
-        return lambda phone_number_id: self.find_token(phone_number_id) or fallback
+        return find_tokens_in_environ(self._variables, self._environ, fallback)
