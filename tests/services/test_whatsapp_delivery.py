@@ -23,6 +23,7 @@ from tambuli.contacts.models import ContactFilter
 from tambuli.db.engine import Database
 from tambuli.errors import FileInUse
 from tambuli.files import service as files
+from tambuli.messaging import channel_status
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.store import MessageFilter
 from tambuli.organizations import profile as profiles
@@ -269,3 +270,12 @@ async def test_a_status_kept_while_its_hand_off_was_recorded_is_applied_by_the_s
     assert await sweep_early_statuses(world.db, world.clock) == 1
     assert (await world.message(sent)).state == "delivered"
     assert await sweep_early_statuses(world.db, world.clock) == 0
+
+
+async def test_the_simulators_health_is_written_for_other_processes(world: WhatsAppWorld) -> None:
+    now = world.clock.now()
+    await channel_status.write_channel_health(
+        world.db, now, "wa:1", now, [world.simulator.read_health()]
+    )
+    [reported] = await channel_status.read_channel_health(world.db, now)
+    assert (reported.health.name, reported.health.kind) == ("whatsapp simulator", "whatsapp")

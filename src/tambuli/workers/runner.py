@@ -141,6 +141,9 @@ class Workers:
     services: Services
     channel_config: ChannelConfig | None = None
     channels: list[Channel] = field(default_factory=list)
+    # The WhatsApp channels, by the name business numbers give ("simulator", or a Cloud API
+    # channel's name in the channel config file).
+    whatsapp_channels: dict[str, WhatsAppChannel] = field(default_factory=dict)
     registry: ChannelRegistry = field(init=False)
     # How this process is named where it reports its channels' health to other processes.
     process_name: str = field(default_factory=channel_status.name_this_process)
@@ -148,12 +151,16 @@ class Workers:
     loops: dict[str, LoopHealth] = field(default_factory=dict, init=False)
     # Whether the channels were built here (and so are built anew after a failed start-up).
     _built_channels: bool = field(default=False, init=False)
+    _built_whatsapp: bool = field(default=False, init=False)
     # Whether other processes' work wakes the loops (LISTEN in place, SQLite commits watched).
     _told_of_work: bool = False
     # Where the variables business numbers name hold their Cloud API access tokens.
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    _tokens: AccessTokens = field(init=False)
 
     def __post_init__(self) -> None:
+        # The numbers' token variables, learnt by the WhatsApp dispatcher, read by the channels.
+        self._tokens = AccessTokens(self.environ)
         if self.channel_config is None:
             self.channel_config = build_default_config(self.settings.simulator_parts_per_second)
 
@@ -187,7 +194,9 @@ class Workers:
 
     def read_channel_health(self) -> list[ChannelHealth]:
         """The state and counters of this process's channels (empty until they are built)."""
-        return [channel.read_health() for channel in self.channels]
+        return [channel.read_health() for channel in self.channels] + [
+            channel.read_health() for channel in self.whatsapp_channels.values()
+        ]
 
     def wake_delivery(self) -> None:
         """Look for due messages (SMS and WhatsApp) now rather than at the next poll."""
@@ -267,12 +276,19 @@ class Workers:
                     self.db, self.clock, self.settings, self.channel_config, client
                 )
                 self._built_channels = True
+            if self._built_whatsapp or not self.whatsapp_channels:
+                self.whatsapp_channels = build_whatsapp_channels(
+                    self.clock, self.settings, self.channel_config.whatsapp, client, self._tokens
+                )
+                self._built_whatsapp = True
             self.registry = ChannelRegistry(self.channels, RouteTable(self.channel_config.routes))
             # Stopped with this start-up, so a restarted one never leaves a listener behind.
             hearing = asyncio.create_task(self._hear_of_work(stop))
             try:
                 for channel in self.channels:
                     await channel.open()
+                for whatsapp_channel in self.whatsapp_channels.values():
+                    await whatsapp_channel.open()
                 await self._run_loops(stop, client, health)
             finally:
                 hearing.cancel()
@@ -280,6 +296,8 @@ class Workers:
                     await hearing
                 for channel in self.channels:
                     await channel.close()
+                for whatsapp_channel in self.whatsapp_channels.values():
+                    await whatsapp_channel.close()
                 try:
                     await channel_status.forget_process(self.db, self.process_name)
                 except ServiceUnavailable:  # the rows go stale; the cause is logged already
@@ -336,13 +354,9 @@ class Workers:
                 await asyncio.sleep(TOPUP_GATHER_SECONDS)
             return sent
 
-        assert self.channel_config is not None
-        tokens = AccessTokens(self.environ)
-        whatsapp_channels = build_whatsapp_channels(
-            self.clock, self.settings, self.channel_config.whatsapp, client, tokens
-        )
+        whatsapp_channels = self.whatsapp_channels
         whatsapp = WhatsAppDispatcher(
-            self.db, self.clock, whatsapp_channels, dispatcher.rules, tokens=tokens
+            self.db, self.clock, whatsapp_channels, dispatcher.rules, tokens=self._tokens
         )
         whatsapp_events = WhatsAppEventLog(self.db, self.clock, self.settings.max_file_bytes)
         pushes = build_push_delivery(client, self.settings)
