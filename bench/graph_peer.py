@@ -10,9 +10,10 @@ It is deliberately small (plain asyncio, written for this benchmark; the test su
 channel against a full stand-in that validates every request instead). It answers
 `POST /{version}/{phone-number-id}/messages` with a wamid, and queues the message's statuses:
 `sent` at once, `delivered` `--status-gap` seconds later and `read` as long again. Every
-`--batch-ms` it posts what is due to the webhook URL, up to `--statuses-per-webhook` statuses a
-body (Meta, too, puts several statuses in one body under load), signed with X-Hub-Signature-256,
-over `--webhook-connections` keep-alive connections.
+`--batch-ms` (or at once, when it has just posted) each of `--webhook-connections` keep-alive
+connections posts what is due to the webhook URL, up to `--statuses-per-webhook` statuses a
+body (Meta, too, puts several statuses in one body under load), signed with
+X-Hub-Signature-256: the slower the answers, the fuller the bodies.
 
 On SIGTERM or SIGINT it writes its counts (messages accepted, webhooks posted and how Tambuli
 answered them) as JSON to --report and exits. Listens on and posts to 127.0.0.1 only.
@@ -157,17 +158,18 @@ async def serve_client(
 
 
 async def post_webhooks(peer: Peer, stop: asyncio.Event) -> None:
-    """Post due statuses until stopped, one body per connection at a time."""
+    """Post due statuses until stopped: each connection, once free, takes what is due then."""
     url = urlsplit(peer.args.webhook_url)
     port = url.port or 80
-    bodies: asyncio.Queue[tuple[bytes, str, int]] = asyncio.Queue(
-        maxsize=peer.args.webhook_connections
-    )
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(HOST, port)
-        while True:
-            body, signature, count = await bodies.get()
+        while not stop.is_set():
+            taken = peer.take_due()
+            if not taken:
+                await asyncio.sleep(peer.args.batch_ms / 1000)
+                continue
+            body, signature = peer.build_webhook(taken)
             head = (
                 f"POST {url.path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
                 f"Content-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\n"
@@ -182,21 +184,10 @@ async def post_webhooks(peer: Peer, stop: asyncio.Event) -> None:
                 writer.close()
                 reader, writer = await asyncio.open_connection(HOST, port)
             peer.webhooks += 1
-            peer.statuses_posted += count
+            peer.statuses_posted += len(taken)
             peer.answers[status] = peer.answers.get(status, 0) + 1
 
-    workers = [asyncio.create_task(connection()) for _ in range(peer.args.webhook_connections)]
-    try:
-        while not stop.is_set():
-            taken = peer.take_due()
-            if taken:
-                body, signature = peer.build_webhook(taken)
-                await bodies.put((body, signature, len(taken)))
-                continue
-            await asyncio.sleep(peer.args.batch_ms / 1000)
-    finally:
-        for worker in workers:
-            worker.cancel()
+    await asyncio.gather(*(connection() for _ in range(peer.args.webhook_connections)))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
