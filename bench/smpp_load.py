@@ -56,7 +56,8 @@ from bench.api_load import (
 )
 from bench.sms_pipeline import offer_load, read_outcomes
 from tambuli.channels.base import InboundSms, OutboundSms, Outcome, Receipt
-from tambuli.channels.config.specs import Secret, SmppChannelConfig
+from tambuli.channels.config.specs import SmppChannelConfig
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.clock import SystemClock
 from tambuli.messaging.segments import segment_message

@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -122,13 +122,25 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def offer_load(
-    port: int, org_id: int, token: str, rate: float, duration: float, connections: int
+    port: int,
+    org_id: int,
+    token: str,
+    rate: float,
+    duration: float,
+    connections: int,
+    build_request: Callable[[int, str, int], bytes] = _request_bytes,
+    give_up_after: float | None = None,
 ) -> tuple[int, int, int, int, list[float]]:
-    """Offer `rate` requests per second for `duration`; (sent, ok, non-2xx, errors, latencies)."""
+    """Offer `rate` requests per second for `duration`; (sent, ok, non-2xx, errors, latencies).
+
+    `build_request(org_id, token, sequence)` writes each request (an SMS send by default).
+    With `give_up_after`, requests not yet sent that many seconds after the start are dropped
+    (a server far below the rate would otherwise keep the client going for many times the
+    duration); `sent` counts only the requests sent."""
     total = int(rate * duration)
     due: asyncio.Queue[tuple[int, float]] = asyncio.Queue()
     latencies: list[float] = []
-    counts = {"ok": 0, "non_2xx": 0, "errors": 0}
+    counts = {"ok": 0, "non_2xx": 0, "errors": 0, "dropped": 0}
     start = time.monotonic() + 0.2
 
     async def schedule() -> None:
@@ -148,8 +160,11 @@ async def offer_load(
                 sequence, at = await due.get()
                 if sequence < 0:
                     return
+                if give_up_after is not None and time.monotonic() > start + give_up_after:
+                    counts["dropped"] += 1
+                    continue
                 try:
-                    writer.write(_request_bytes(org_id, token, sequence))
+                    writer.write(build_request(org_id, token, sequence))
                     status = await _read_response(reader)
                 except (ConnectionError, OSError, ValueError, asyncio.IncompleteReadError):
                     counts["errors"] += 1
@@ -163,7 +178,8 @@ async def offer_load(
             writer.close()
 
     await asyncio.gather(schedule(), *(connection() for _ in range(connections)))
-    return total, counts["ok"], counts["non_2xx"], counts["errors"], latencies
+    sent = total - counts["dropped"]
+    return sent, counts["ok"], counts["non_2xx"], counts["errors"], latencies
 
 
 def _percentile(values: list[float], fraction: float) -> float:

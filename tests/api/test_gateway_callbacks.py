@@ -25,9 +25,9 @@ from tambuli.channels.config.specs import (
     ChannelConfig,
     HttpChannelConfig,
     HttpMethod,
-    Secret,
     SimulatorChannelConfig,
 )
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.http_gateway import HttpGatewayChannel
 from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.clock import FakeClock

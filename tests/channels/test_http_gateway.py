@@ -16,7 +16,8 @@ import pytest
 
 from tambuli.channels.base import Channel, LinkState, OutboundSms, Outcome, ReceiptStatus
 from tambuli.channels.config.file import load_channel_config
-from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod, Secret
+from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.http_gateway import (
     DOWN_SECONDS,
     HttpGatewayChannel,

@@ -18,7 +18,8 @@ from tambuli.channels.base import (
     Receipt,
     ReceiptStatus,
 )
-from tambuli.channels.config.specs import BindMode, Secret, SmppChannelConfig
+from tambuli.channels.config.specs import BindMode, SmppChannelConfig
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.clock import SystemClock

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from tambuli.channels.base import HandOff, OutboundSms
 from tambuli.channels.config.registry import route_all_to
-from tambuli.channels.config.specs import Secret, SmppChannelConfig
+from tambuli.channels.config.specs import SmppChannelConfig
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database

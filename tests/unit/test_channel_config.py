@@ -21,10 +21,10 @@ from tambuli.channels.config.specs import (
     ChannelConfig,
     HttpChannelConfig,
     HttpMethod,
-    Secret,
     SimulatorChannelConfig,
     SmppChannelConfig,
 )
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.http_presets import PRESET_DEFAULTS
 from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.channels.sms.smpp.receipts import IdFormat
@@ -361,7 +361,10 @@ def test_the_refusal_carries_the_error_code_and_where(tmp_path: Path) -> None:
         ),
         ({"system_id": '"a-very-long-system-id"'}, 'field "system_id": must be at most 15'),
         ({"system_type": '"thirteen-char"'}, 'field "system_type": must be at most 12'),
-        ({"kind": '"smtp"'}, 'field "kind": must be "simulator", "smpp" or "http", got "smtp"'),
+        (
+            {"kind": '"smtp"'},
+            'field "kind": must be "simulator", "smpp", "http" or "whatsapp_cloud", got "smtp"',
+        ),
         ({"kind": None}, 'field "kind": is required'),
     ],
 )

@@ -8,7 +8,8 @@ from collections import Counter
 from datetime import timedelta
 
 from tambuli.channels.config.registry import route_all_to
-from tambuli.channels.config.specs import Secret, SmppChannelConfig
+from tambuli.channels.config.specs import SmppChannelConfig
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database

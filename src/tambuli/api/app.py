@@ -33,6 +33,7 @@ from tambuli.api.body_fields import LenientRequest
 from tambuli.api.errors import EXCEPTION_HANDLERS
 from tambuli.api.gateway_callbacks import CHANNEL_CONFIG_STATE, GATEWAY_CALLBACK_ROUTES
 from tambuli.api.runtime import ApiRuntime
+from tambuli.api.whatsapp_webhooks import WHATSAPP_WEBHOOK_ROUTES, close_media_client
 from tambuli.channels.base import ChannelHealth
 from tambuli.channels.config.specs import ChannelConfig
 from tambuli.services import Services
@@ -88,6 +89,7 @@ ROUTES: list[Any] = [
     campaign_runs.list_run_answers,
     campaign_runs.export_answers,
     *GATEWAY_CALLBACK_ROUTES,
+    *WHATSAPP_WEBHOOK_ROUTES,
     status.get_status,
     metrics.get_metrics,
 ]
@@ -137,6 +139,7 @@ def build_app(
         request_max_body_size=services.settings.max_body_bytes,
         request_class=LenientRequest,
         before_send=[list_every_allowed_method],
+        on_shutdown=[close_media_client],
         state=_state(runtime, channel_config, beside_state or {}),
         # The process configures logging once (cli/main.py: text or JSON); Litestar's own
         # configuration would replace it with its format when the app starts.

@@ -83,9 +83,9 @@ def numbers() -> None:
 )
 @click.option(
     "--channel",
-    type=click.Choice(list(registry.CHANNEL_KINDS)),
-    default="simulator",
+    default=registry.SIMULATOR_CHANNEL,
     show_default=True,
+    help="simulator, or the name of a whatsapp_cloud channel of the channel config file.",
 )
 @click.option(
     "--price",

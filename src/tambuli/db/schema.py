@@ -775,7 +775,7 @@ whatsapp_numbers = Table(
     Column("phone_number_id", String(100), nullable=False),
     # The NAME of the environment variable holding the access token; never the token itself.
     Column("token_env", String(100), nullable=False, server_default=""),
-    # The WhatsApp channel that serves it: "simulator" or "cloud".
+    # The WhatsApp channel that serves it: "simulator" or a whatsapp_cloud channel's name.
     Column("channel", String(50), nullable=False),
     # Charged per message sent from this number (docs/decisions.md).
     Column("price_micro", BigInteger, nullable=False),

@@ -25,6 +25,7 @@ from tambuli.files import service as files
 from tambuli.messaging.delivery import EXPIRED_ERROR, DeliveryRules
 from tambuli.messaging.models import DeliveryError, MessageStatus
 from tambuli.whatsapp import number_store, store
+from tambuli.whatsapp.access_tokens import AccessTokens
 from tambuli.whatsapp.number_store import BusinessNumber
 from tambuli.whatsapp.statuses import apply_early_statuses_within, enqueue_whatsapp_pushes_within
 from tambuli.whatsapp.store import ClaimedWhatsApp
@@ -34,8 +35,8 @@ NO_NUMBER_ERROR = "the business number is no longer registered"
 MISSING_FILE_ERROR = "a file of the message was deleted"
 
 
-def _no_channel_error(kind: str) -> str:
-    return f"no WhatsApp {kind} channel runs here"
+def _no_channel_error(name: str) -> str:
+    return f"no WhatsApp channel named {name} runs here"
 
 
 @dataclass
@@ -44,10 +45,12 @@ class WhatsAppDispatcher:
 
     db: Database
     clock: Clock
-    # The channels by the kind a business number names ("simulator", "cloud").
+    # The channels by the name a business number names ("simulator", or a Cloud API channel's).
     channels: Mapping[str, WhatsAppChannel]
     rules: DeliveryRules = field(default_factory=DeliveryRules)
     random_unit: Callable[[], float] = random.random
+    # Told each batch's numbers, so the Cloud API channels find their tokens by phone-number-id.
+    tokens: AccessTokens | None = None
 
     async def dispatch_once(self) -> int:
         """Hand one batch of due messages to their channels; returns how many were claimed."""
@@ -68,12 +71,14 @@ class WhatsAppDispatcher:
     async def _hand_off(
         self, live: list[ClaimedWhatsApp]
     ) -> list[tuple[ClaimedWhatsApp, str, HandOff]]:
-        """Each message's channel kind and answer."""
+        """Each message's channel name and answer."""
         async with self.db.read() as conn:
             media_of = await store.select_media_of(conn, [m.id for m in live])
             numbers = await number_store.select_numbers_by_digits(
                 conn, sorted({m.sender for m in live})
             )
+        if self.tokens is not None:
+            self.tokens.remember(numbers.values())
         answers: list[tuple[ClaimedWhatsApp, str, HandOff]] = []
         batches: dict[str, list[tuple[ClaimedWhatsApp, OutboundWhatsApp]]] = {}
         for message in live:
@@ -96,16 +101,16 @@ class WhatsAppDispatcher:
                 )
                 continue
             batches.setdefault(number.channel, []).append((message, outbound))
-        for kind, batch in batches.items():
-            channel = self.channels[kind]
+        for name, batch in batches.items():
+            channel = self.channels[name]
             try:
                 handed = await channel.submit([outbound for _, outbound in batch])
             except Exception as exc:  # a channel fault must not lose the batch: retry it later
-                log.exception("WhatsApp channel %s failed on a batch of %d", kind, len(batch))
+                log.exception("WhatsApp channel %s failed on a batch of %d", name, len(batch))
                 error = f"channel error: {type(exc).__name__}"
                 handed = [HandOff(m.id, Outcome.TRANSIENT, error=error) for m, _ in batch]
             if len(handed) != len(batch):
-                log.error("WhatsApp channel %s answered %d of %d", kind, len(handed), len(batch))
+                log.error("WhatsApp channel %s answered %d of %d", name, len(handed), len(batch))
                 handed = [HandOff(m.id, Outcome.TRANSIENT, error="channel error") for m, _ in batch]
             answers.extend((m, channel.name, a) for (m, _), a in zip(batch, handed, strict=True))
         return answers

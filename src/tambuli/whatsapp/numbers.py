@@ -28,9 +28,12 @@ from tambuli.whatsapp.models import (
 from tambuli.whatsapp.number_store import BusinessNumber as BusinessNumber
 from tambuli.whatsapp.number_store import StoredTemplate as StoredTemplate
 
-# The WhatsApp channels a number may be served by.
-CHANNEL_KINDS = ("simulator", "cloud")
+# The WhatsApp simulator; any other channel a number names is a Cloud API channel of the
+# channel config file (`kind = "whatsapp_cloud"`), by its name.
+SIMULATOR_CHANNEL = "simulator"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A channel name as the channel config file allows it, within the column's 50 characters.
+_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$")
 MAX_TEMPLATE_BODY = 1024
 
 
@@ -41,8 +44,10 @@ def _check_token_env(token_env: str, channel: str) -> str:
             "--token-env is the NAME of an environment variable (letters, digits, _)",
             {"field": "token_env"},
         )
-    if channel == "cloud" and not clean:
-        raise InvalidField("A cloud number needs --token-env", {"field": "token_env"})
+    if channel != SIMULATOR_CHANNEL and not clean:
+        raise InvalidField(
+            "A number on a Cloud API channel needs --token-env", {"field": "token_env"}
+        )
     return clean
 
 
@@ -58,8 +63,12 @@ async def add_number(
 ) -> BusinessNumber:
     """Register a business number to an organization, or change the settings of its own."""
     digits = check_business_number(number)
-    if channel not in CHANNEL_KINDS:
-        raise InvalidField(f"channel must be one of {', '.join(CHANNEL_KINDS)}")
+    if not _CHANNEL_NAME.match(channel):
+        raise InvalidField(
+            f"channel is {SIMULATOR_CHANNEL} or the name of a whatsapp_cloud channel "
+            "(1 to 50 letters, digits, '.', '_' or '-')",
+            {"field": "channel"},
+        )
     clean_id = phone_number_id.strip()
     if not clean_id or len(clean_id) > 100:
         raise InvalidField("--phone-number-id is 1 to 100 characters", {"field": "phone_number_id"})

@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -39,7 +40,7 @@ from tambuli.channels.sms.http_gateway import HttpGatewayChannel
 from tambuli.channels.sms.simulator import SimulatorChannel
 from tambuli.channels.sms.smpp.channel import SmppChannel
 from tambuli.channels.whatsapp.base import WhatsAppChannel
-from tambuli.channels.whatsapp.simulator import WHATSAPP_SIMULATOR, WhatsAppSimulator
+from tambuli.channels.whatsapp.simulator import WhatsAppSimulator
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits
@@ -53,10 +54,12 @@ from tambuli.services import Services
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
 from tambuli.webhooks.service import build_push_delivery, deliver_due_pushes
+from tambuli.whatsapp.access_tokens import AccessTokens
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
 from tambuli.whatsapp.statuses import sweep_early_statuses
 from tambuli.workers.restarts import LoopHealth, run_restarting
+from tambuli.workers.whatsapp_channels import build_whatsapp_channels
 
 log = logging.getLogger("tambuli.workers")
 TOPUP_GATHER_SECONDS = 0.05
@@ -134,7 +137,8 @@ class Workers:
     services: Services
     channel_config: ChannelConfig | None = None
     channels: list[Channel] = field(default_factory=list)
-    # The WhatsApp channels, by the kind business numbers name ("simulator", "cloud").
+    # The WhatsApp channels, by the name business numbers give ("simulator", or a Cloud API
+    # channel's name in the channel config file).
     whatsapp_channels: dict[str, WhatsAppChannel] = field(default_factory=dict)
     registry: ChannelRegistry = field(init=False)
     # How this process is named where it reports its channels' health to other processes.
@@ -146,8 +150,13 @@ class Workers:
     _built_whatsapp: bool = field(default=False, init=False)
     # Whether other processes' work wakes the loops (LISTEN in place, SQLite commits watched).
     _told_of_work: bool = False
+    # Where the variables business numbers name hold their Cloud API access tokens.
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    _tokens: AccessTokens = field(init=False)
 
     def __post_init__(self) -> None:
+        # The numbers' token variables, learnt by the WhatsApp dispatcher, read by the channels.
+        self._tokens = AccessTokens(self.environ)
         if self.channel_config is None:
             self.channel_config = build_default_config(self.settings.simulator_parts_per_second)
 
@@ -264,7 +273,9 @@ class Workers:
                 )
                 self._built_channels = True
             if self._built_whatsapp or not self.whatsapp_channels:
-                self.whatsapp_channels = build_whatsapp_channels(self.clock, self.settings)
+                self.whatsapp_channels = build_whatsapp_channels(
+                    self.clock, self.settings, self.channel_config.whatsapp, client, self._tokens
+                )
                 self._built_whatsapp = True
             self.registry = ChannelRegistry(self.channels, RouteTable(self.channel_config.routes))
             # Stopped with this start-up, so a restarted one never leaves a listener behind.
@@ -340,7 +351,9 @@ class Workers:
             return sent
 
         whatsapp_channels = self.whatsapp_channels
-        whatsapp = WhatsAppDispatcher(self.db, self.clock, whatsapp_channels, dispatcher.rules)
+        whatsapp = WhatsAppDispatcher(
+            self.db, self.clock, whatsapp_channels, dispatcher.rules, tokens=self._tokens
+        )
         whatsapp_events = WhatsAppEventLog(self.db, self.clock, self.settings.max_file_bytes)
         pushes = build_push_delivery(client, self.settings)
         # Hand-offs, receipts and top-up results queue pushes, inbound SMS queues replies.
@@ -419,7 +432,8 @@ class Workers:
             await _wait_any(stop, None, interval)
 
     async def _sweep_early_receipts(self, stop: asyncio.Event) -> None:
-        """Apply kept receipts a hand-off's record missed, and prune old ones, now and then."""
+        """Apply kept receipts and WhatsApp statuses a hand-off's record missed, and prune old
+        ones, now and then."""
         while not stop.is_set():
             try:
                 swept = await sweep_early_receipts(self.db, self.clock)
@@ -492,12 +506,6 @@ def _whatsapp_poller(
         return await channel.poll_events(events)
 
     return poll
-
-
-def build_whatsapp_channels(clock: Clock, settings: Settings) -> dict[str, WhatsAppChannel]:
-    """The WhatsApp channels of this process by the kind business numbers name."""
-    delay = timedelta(seconds=settings.simulator_receipt_delay)
-    return {WHATSAPP_SIMULATOR: WhatsAppSimulator(clock, delay)}
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:

@@ -1,4 +1,5 @@
-"""The [[channels]] tables of the config file, each read by its kind: simulator, SMPP or HTTP."""
+"""The [[channels]] tables of the config file, each read by its kind: simulator, SMPP, HTTP or
+the WhatsApp Cloud API."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from tambuli.channels.config.specs import (
     ChannelSpec,
     HttpChannelConfig,
     HttpMethod,
-    Secret,
     SimulatorChannelConfig,
     SmppChannelConfig,
 )
 from tambuli.channels.config.toml_table import ConfigTable, read_name, show_value
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.channels.sms.smpp.receipts import IdFormat
+from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig, read_whatsapp_cloud_config
 
 # What an HTTP channel's field templates may say: {to} {from} {text} {reference}.
 TEMPLATE_PLACEHOLDERS = frozenset({"to", "from", "text", "reference"})
@@ -44,7 +46,7 @@ def read_channel(
     environ: Mapping[str, str],
     simulator_parts_per_second: float,
     http_presets: Mapping[str, Mapping[str, object]],
-) -> ChannelSpec:
+) -> ChannelSpec | WhatsAppCloudConfig:
     """One [[channels]] table, read by its kind; secrets named by `*_env` come from environ."""
     kind = table.text("kind")
     if kind == SimulatorChannelConfig.kind:
@@ -57,7 +59,14 @@ def read_channel(
         return _read_smpp_channel(table, environ)
     if kind == HttpChannelConfig.kind:
         return _read_http_channel(table, environ, http_presets)
-    table.fail("kind", f'must be "simulator", "smpp" or "http", got {show_value(kind)}')
+    if kind == WhatsAppCloudConfig.kind:
+        return read_whatsapp_cloud_config(
+            table.raw, environ, where=table.where, source=table.source
+        )
+    table.fail(
+        "kind",
+        f'must be "simulator", "smpp", "http" or "whatsapp_cloud", got {show_value(kind)}',
+    )
 
 
 def _read_smpp_channel(table: ConfigTable, environ: Mapping[str, str]) -> SmppChannelConfig:

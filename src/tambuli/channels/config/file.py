@@ -1,4 +1,5 @@
-"""The channel config file: channels (simulator, SMPP, HTTP gateways) and the routes to them.
+"""The channel config file: channels (simulator, SMPP, HTTP gateways, the WhatsApp Cloud API)
+and the routes to the SMS ones.
 
 TAMBULI_CONFIG names a TOML file; without one, Tambuli has one simulator channel and one
 catch-all route to it. Every key, default and rule is in docs/routing.md; anything the file gets
@@ -17,6 +18,8 @@ from tambuli.channels.config.route_tables import read_route
 from tambuli.channels.config.routing import Route
 from tambuli.channels.config.specs import ChannelConfig, ChannelSpec, SimulatorChannelConfig
 from tambuli.channels.config.toml_table import ConfigTable
+from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
+from tambuli.channels.whatsapp.simulator import WHATSAPP_SIMULATOR
 from tambuli.errors import InvalidChannelConfig
 
 CONFIG_ENV_VAR = "TAMBULI_CONFIG"
@@ -58,18 +61,25 @@ def load_channel_config(
     top = ConfigTable(_read_toml(path), "the top level", path)
     top.refuse_unknown_keys(("channels", "routes"))
     channels: list[ChannelSpec] = []
+    whatsapp: list[WhatsAppCloudConfig] = []
     for table in top.tables("channels"):
         channel = read_channel(table, environ, simulator_parts_per_second, http_presets)
-        if any(seen.name == channel.name for seen in channels):
+        if any(seen.name == channel.name for seen in [*channels, *whatsapp]):
             table.fail("name", f'another channel is already named "{channel.name}"')
-        channels.append(channel)
+        if isinstance(channel, WhatsAppCloudConfig):
+            if channel.name == WHATSAPP_SIMULATOR:
+                # A business number registered with --channel simulator means the simulator.
+                table.fail("name", f'"{WHATSAPP_SIMULATOR}" is the WhatsApp simulator\'s name')
+            whatsapp.append(channel)
+        else:
+            channels.append(channel)
     routes: list[Route] = []
     for table in top.tables("routes"):
         route = read_route(table, [channel.name for channel in channels])
         if any(seen.name == route.name for seen in routes):
             table.fail("name", f'another route is already named "{route.name}"')
         routes.append(route)
-    return ChannelConfig(tuple(channels), tuple(routes), path)
+    return ChannelConfig(tuple(channels), tuple(routes), path, tuple(whatsapp))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -10,29 +10,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from tambuli.channels.config.routing import Route
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.smpp.fields import Concatenation
 from tambuli.channels.sms.smpp.receipts import IdFormat
+from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
 
 # SMPP 3.4 §5.2.5 (type of number) and §5.2.6 (numbering plan indicator).
 SMPP_TONS = frozenset(range(7))
 SMPP_NPIS = frozenset({0, 1, 3, 4, 6, 8, 9, 10, 14, 18})
-
-
-@dataclass(frozen=True, repr=False)
-class Secret:
-    """A password or token: compared by value, never shown by repr() or str()."""
-
-    _value: str
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that sends it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return self.__repr__()
 
 
 class BindMode(StrEnum):
@@ -132,7 +117,13 @@ class ChannelConfig:
     channels: tuple[ChannelSpec, ...]
     routes: tuple[Route, ...]
     source: Path | None
+    # WhatsApp Cloud API channels: business numbers name them; SMS routes never do.
+    whatsapp: tuple[WhatsAppCloudConfig, ...] = ()
 
     def find_channel(self, name: str) -> ChannelSpec | None:
         """The channel with this name, or None."""
         return next((channel for channel in self.channels if channel.name == name), None)
+
+    def find_whatsapp_channel(self, name: str) -> WhatsAppCloudConfig | None:
+        """The WhatsApp Cloud API channel with this name, or None."""
+        return next((channel for channel in self.whatsapp if channel.name == name), None)

@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, overload
 
-from tambuli.channels.config.specs import Secret
+from tambuli.channels.secrets import Secret
 from tambuli.errors import InvalidChannelConfig
 
 MAX_PARTS_PER_SECOND = 100_000.0

@@ -34,7 +34,8 @@ from tambuli.channels.base import (
     OutboundSms,
     Outcome,
 )
-from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod, Secret
+from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod
+from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.http_presets import GatewayPreset, SendAnswer, find_preset
 from tambuli.clock import Clock, SystemClock
 
