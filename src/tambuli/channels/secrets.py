@@ -1,7 +1,7 @@
 """Secret: a password or token from the channel config file, never shown by repr() or str().
 
 Its own module so that every channel's config reader (channels/config/ and the WhatsApp
-Cloud API's table, which config.py reads) can name it without importing one another.
+Cloud API's table, which channels/config/ reads) can name it without importing one another.
 """
 
 from __future__ import annotations
