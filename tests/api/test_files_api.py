@@ -301,6 +301,15 @@ async def test_the_list_is_sorted_by_title_and_filtered_by_category(files: Files
     assert first["transcript"] == ""
 
 
+async def test_a_category_with_a_nul_is_a_400_on_both_databases(files: FilesApi) -> None:
+    # PostgreSQL refuses NUL in a query's text; no stored category can hold one either.
+    response = await files.call(
+        "GET", f"{files.base}/files/", FILES_PATH, params={"category": "I\x00x"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errorCode"] == "request.invalidfield"
+
+
 async def test_a_download_carries_the_type_length_and_etag(files: FilesApi) -> None:
     sound = tone_wav()
     await files.stored("tone.wav", sound)

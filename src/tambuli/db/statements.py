@@ -313,6 +313,9 @@ async def execute_many(
     Write `.returning(table.c.id, sort_by_parameter_order=True)` for the new IDs: on SQLite
     that runs on the fast path; any other RETURNING runs on SQLAlchemy's.
     """
+    if not isinstance(statement, Insert | Update):
+        # Refused the same way on both paths (SQLAlchemy would run a SELECT once per row).
+        raise TypeError(f"execute_many runs INSERT or UPDATE, not {type(statement).__name__}")
     if not rows:
         return _counted(Rows(), 0)
     prepared, seen = _look_up(statement)

@@ -29,6 +29,7 @@ from tambuli.files.models import (
     title_of,
 )
 from tambuli.files.sniffing import detect_kind
+from tambuli.texts import check_storable_text
 
 # A download reads this much of a file per query, so a large file never sits whole in memory.
 DOWNLOAD_PART_BYTES = 1_048_576
@@ -135,6 +136,9 @@ async def _store_file(db: Database, clock: Clock, org_id: int, new: NewFile) -> 
 
 async def list_files(db: Database, org_id: int, category: str | None = None) -> list[StoredFile]:
     """The organization's files sorted by title, of one category if given."""
+    if category is not None:
+        # PostgreSQL refuses NUL in a query's text: a 400, as on SQLite, not a failed query.
+        check_storable_text("category", category)
     async with db.read() as conn:
         return await store.select_files(conn, org_id, category)
 
