@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select
+from sqlalchemy import and_, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import whatsapp_early_statuses, whatsapp_messages
-from tambuli.db.statements import execute
+from tambuli.db.statements import execute, execute_many
 from tambuli.messaging.models import Direction
 
 t = whatsapp_messages
@@ -47,20 +48,18 @@ async def select_by_operator_ids(
 
 
 async def insert_early_statuses(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Keep statuses whose message is not recorded yet; one per (channel, id, state)."""
-    for row in rows:
-        exists = (
-            await execute(
-                conn,
-                select(whatsapp_early_statuses.c.at).where(
-                    whatsapp_early_statuses.c.channel == row["channel"],
-                    whatsapp_early_statuses.c.operator_message_id == row["operator_message_id"],
-                    whatsapp_early_statuses.c.state == row["state"],
-                ),
-            )
-        ).first()
-        if exists is None:
-            await execute(conn, insert(whatsapp_early_statuses).values(**row))
+    """Keep statuses whose message is not recorded yet; one per (channel, id, state).
+
+    A status kept already stays: the same webhook body delivered twice at once must not fail
+    on the primary key.
+    """
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(whatsapp_early_statuses).on_conflict_do_nothing(
+        index_elements=["channel", "operator_message_id", "state"]
+    )
+    await execute_many(conn, statement, list(rows))
 
 
 async def delete_early_statuses_before(conn: AsyncConnection, before: datetime) -> None:
