@@ -67,7 +67,7 @@ def _dispatcher(
         messages_per_second=0,
     )
     tokens = AccessTokens(environ)
-    channels = build_whatsapp_channels(world.clock, Settings(), [config], http, tokens)
+    channels = build_whatsapp_channels(world.db, world.clock, Settings(), [config], http, tokens)
     assert set(channels) == {"simulator", "meta"}
     rules = DeliveryRules(retry=RetryPolicy(base=timedelta(seconds=10)))
     return WhatsAppDispatcher(world.db, world.clock, channels, rules, tokens=tokens)

@@ -17,6 +17,7 @@ from tambuli.channels.whatsapp.base import (
     WhatsAppState,
     WhatsAppStatus,
 )
+from tambuli.channels.whatsapp.simulator import WhatsAppSimulator
 from tambuli.clock import FakeClock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import ContactFilter
@@ -29,6 +30,7 @@ from tambuli.messaging.store import MessageFilter
 from tambuli.organizations import profile as profiles
 from tambuli.webhooks.service import list_pushes
 from tambuli.whatsapp import listing, status_store
+from tambuli.whatsapp.simulator_journal import EVENT_LEASE, DatabaseOwedEvents
 from tambuli.whatsapp.statuses import sweep_early_statuses
 from tambuli.whatsapp.views import render_record
 from tests.services.whatsapp_world import JPEG, PRICE, STATUS_DELAY, WhatsAppWorld
@@ -279,3 +281,39 @@ async def test_the_simulators_health_is_written_for_other_processes(world: Whats
     )
     [reported] = await channel_status.read_channel_health(world.db, now)
     assert (reported.health.name, reported.health.kind) == ("whatsapp simulator", "whatsapp")
+
+
+async def test_a_restarted_simulator_still_reports_what_was_owed(world: WhatsAppWorld) -> None:
+    org, number = await world.new_org()
+    sent = await world.template(org, number, "639171230008")
+    await world.deliver()
+    # The process stops before any status is reported; a new simulator on the same database
+    # (a restarted worker) reports every one.
+    restarted = WhatsAppSimulator(DatabaseOwedEvents(world.db), world.clock, STATUS_DELAY)
+    world.clock.advance(STATUS_DELAY + timedelta(seconds=1))
+    assert await restarted.poll_events(world.events) == 3  # sent, delivered, read
+    record = render_record(await world.message(sent))
+    assert record.delivered_to_phone == "confirmed" and record.read
+    # Reported once: nothing is owed any more, by either simulator.
+    assert await restarted.poll_events(world.events) == 0
+    assert await world.events_due() == 0
+
+
+async def test_events_claimed_by_a_worker_that_died_are_reported_after_the_lease(
+    world: WhatsAppWorld,
+) -> None:
+    org, number = await world.new_org()
+    sent = await world.template(org, number, "639171230005")  # delivered, then a reply
+    await world.deliver()
+    world.clock.advance(STATUS_DELAY)
+    journal = DatabaseOwedEvents(world.db)
+    claimed = await journal.claim_due(world.clock.now(), 100)  # and then the worker dies
+    assert len(claimed) == 3
+    assert await world.events_due() == 0  # leased to the dead worker
+    world.clock.advance(EVENT_LEASE)
+    assert await world.events_due() == 3
+    assert render_record(await world.message(sent)).delivered_to_phone == "confirmed"
+    inbound = await listing.list_messages_after(
+        world.db, org, MessageFilter(direction=Direction.INGRESS), None, 10
+    )
+    assert [m.body for m in inbound.messages] == ["YES"]

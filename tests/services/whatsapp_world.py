@@ -29,6 +29,7 @@ from tambuli.whatsapp import listing, numbers
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
 from tambuli.whatsapp.sending import WhatsAppRequest, send_whatsapp
+from tambuli.whatsapp.simulator_journal import DatabaseOwedEvents
 from tambuli.whatsapp.views import StoredWhatsApp
 
 PRICE = 10_000
@@ -52,7 +53,7 @@ class WhatsAppWorld:
             ProfileCache(self.db, cache_seconds=0),
             SmsIntake(self.db, self.clock),
         )
-        self.simulator = WhatsAppSimulator(self.clock, STATUS_DELAY)
+        self.simulator = WhatsAppSimulator(DatabaseOwedEvents(self.db), self.clock, STATUS_DELAY)
         self.dispatcher = WhatsAppDispatcher(
             self.db,
             self.clock,

@@ -897,3 +897,26 @@ whatsapp_early_statuses = Table(
     Column("error", Text, nullable=False, server_default=""),
     Column("at", UTCDateTime, nullable=False),
 )
+
+simulator_whatsapp_events = Table(
+    "simulator_whatsapp_events",
+    metadata,
+    # What the simulated WhatsApp provider still owes (a status, or the contact's reply): kept
+    # here so that a restart forgets none of it. A row goes once it is reported.
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel", String(50), nullable=False),
+    # When it falls due; moved a lease ahead while a worker reports it.
+    Column("due_at", UTCDateTime, nullable=False),
+    # The status's wamid, or the reply's own event ID.
+    Column("operator_message_id", String(200), nullable=False),
+    # sent, delivered, read or failed; "" for a reply.
+    Column("state", String(16), nullable=False, server_default=""),
+    Column("error", Text, nullable=False, server_default=""),
+    # A reply's sender (the contact) and recipient (the business number) and its text.
+    Column("sender", String(20), nullable=False, server_default=""),
+    Column("recipient", String(20), nullable=False, server_default=""),
+    Column("text", Text, nullable=False, server_default=""),
+    # When the provider says it happened.
+    Column("happened_at", UTCDateTime, nullable=False),
+    Index("ix_simulator_whatsapp_events_due_at", "due_at"),
+)

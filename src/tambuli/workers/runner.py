@@ -274,7 +274,12 @@ class Workers:
                 self._built_channels = True
             if self._built_whatsapp or not self.whatsapp_channels:
                 self.whatsapp_channels = build_whatsapp_channels(
-                    self.clock, self.settings, self.channel_config.whatsapp, client, self._tokens
+                    self.db,
+                    self.clock,
+                    self.settings,
+                    self.channel_config.whatsapp,
+                    client,
+                    self._tokens,
                 )
                 self._built_whatsapp = True
             self.registry = ChannelRegistry(self.channels, RouteTable(self.channel_config.routes))

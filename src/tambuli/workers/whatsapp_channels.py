@@ -13,11 +13,14 @@ from tambuli.channels.whatsapp.cloud import CloudApiChannel
 from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
 from tambuli.channels.whatsapp.simulator import WHATSAPP_SIMULATOR, WhatsAppSimulator
 from tambuli.clock import Clock
+from tambuli.db.engine import Database
 from tambuli.settings import Settings
 from tambuli.whatsapp.access_tokens import AccessTokens
+from tambuli.whatsapp.simulator_journal import DatabaseOwedEvents
 
 
 def build_whatsapp_channels(
+    db: Database,
     clock: Clock,
     settings: Settings,
     cloud: Sequence[WhatsAppCloudConfig],
@@ -26,7 +29,8 @@ def build_whatsapp_channels(
 ) -> dict[str, WhatsAppChannel]:
     """The WhatsApp channels of this process by the name business numbers name."""
     delay = timedelta(seconds=settings.simulator_receipt_delay)
-    channels: dict[str, WhatsAppChannel] = {WHATSAPP_SIMULATOR: WhatsAppSimulator(clock, delay)}
+    simulator = WhatsAppSimulator(DatabaseOwedEvents(db), clock, delay)
+    channels: dict[str, WhatsAppChannel] = {WHATSAPP_SIMULATOR: simulator}
     for config in cloud:
         # A number's own token (the variable it names), else the channel's access_token.
         find_token = tokens.find_token_or(config.access_token)

@@ -12,18 +12,17 @@
 | other   | accepted, sent and delivered                                            |
 
 Statuses and replies fall due on the clock (the SMS simulator's receipt delay after the hand-off)
-and are reported by poll_events. What is owed lives in this process: a restart forgets the
-statuses of messages in flight, which a demonstration can live with.
+and are reported by poll_events. What is owed is kept in a journal the simulator is given, as the
+SMS simulator's is, so a restart forgets none of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from tambuli.channels.base import ChannelHealth, HandOff, LinkState, Outcome
 from tambuli.channels.whatsapp.base import (
@@ -43,12 +42,37 @@ FAILED_ERROR = "message undeliverable"
 READ_AFTER_DELIVERY = timedelta(seconds=1)
 
 
-@dataclass(order=True)
-class _Owed:
+@dataclass(frozen=True)
+class OwedEvent:
+    """A status or a reply the simulated provider still owes, and when it falls due."""
+
     due_at: datetime
-    order: int
-    status: WhatsAppStatus | None = field(compare=False, default=None)
-    reply: InboundWhatsApp | None = field(compare=False, default=None)
+    status: WhatsAppStatus | None = None
+    reply: InboundWhatsApp | None = None
+
+
+@dataclass(frozen=True)
+class DueOwedEvent:
+    """An owed event claimed from the journal, by its entry's ID."""
+
+    id: int
+    event: OwedEvent
+
+
+class OwedEventJournal(Protocol):
+    """Durable memory of what the simulated WhatsApp provider owes."""
+
+    async def record_owed(self, events: Sequence[OwedEvent]) -> None:
+        """Remember events that fall due later."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[DueOwedEvent]:
+        """Claim the events due by now, oldest first, for a lease."""
+        ...
+
+    async def forget(self, ids: Sequence[int]) -> None:
+        """Forget these entries: they were reported."""
+        ...
 
 
 def decide_outcome(recipient: str, attempt: int) -> tuple[Outcome, str]:
@@ -65,14 +89,19 @@ class WhatsAppSimulator:
     """A WhatsAppChannel that answers at once and reports statuses and replies later."""
 
     def __init__(
-        self, clock: Clock, status_delay: timedelta, name: str = WHATSAPP_SIMULATOR
+        self,
+        journal: OwedEventJournal,
+        clock: Clock,
+        status_delay: timedelta,
+        name: str = WHATSAPP_SIMULATOR,
+        events_per_poll: int = 500,
     ) -> None:
         self.name = name
         self.messages_per_second = 0.0
+        self._journal = journal
         self._clock = clock
         self._delay = status_delay
-        self._owed: list[_Owed] = []
-        self._order = itertools.count()
+        self._events_per_poll = events_per_poll
         self._sent = 0
         self._refused = 0
         # Set when something falls due, so the events loop need not poll for it.
@@ -100,22 +129,15 @@ class WhatsAppSimulator:
             parts_refused=self._refused,
         )
 
-    def _owe(
-        self,
-        at: datetime,
-        status: WhatsAppStatus | None = None,
-        reply: InboundWhatsApp | None = None,
-    ) -> None:
-        heapq.heappush(self._owed, _Owed(at, next(self._order), status, reply))
-
-    def _status(self, wamid: str, state: WhatsAppState, at: datetime, error: str = "") -> None:
-        self._owe(at, WhatsAppStatus(self.name, wamid, state, error, at))
+    def _status(self, wamid: str, state: WhatsAppState, at: datetime, error: str = "") -> OwedEvent:
+        return OwedEvent(at, status=WhatsAppStatus(self.name, wamid, state, error, at))
 
     async def submit(self, messages: Sequence[OutboundWhatsApp]) -> list[HandOff]:
         """Answer each message as its number says, and owe its statuses."""
         now = self._clock.now()
         delivered_at = now + self._delay
         answers: list[HandOff] = []
+        owed: list[OwedEvent] = []
         for message in messages:
             outcome, error = decide_outcome(message.recipient, message.attempt)
             if outcome != Outcome.ACCEPTED:
@@ -125,14 +147,15 @@ class WhatsAppSimulator:
             self._sent += 1
             wamid = f"wamid.sim-{message.message_id}-{message.attempt}"
             answers.append(HandOff(message.message_id, outcome, wamid, accepted_parts=1))
-            self._status(wamid, WhatsAppState.SENT, now)
+            owed.append(self._status(wamid, WhatsAppState.SENT, now))
             ending = message.recipient[-4:]
             if ending == "0003":
-                self._status(wamid, WhatsAppState.FAILED, delivered_at, FAILED_ERROR)
+                owed.append(self._status(wamid, WhatsAppState.FAILED, delivered_at, FAILED_ERROR))
             elif ending != "0004":
-                self._status(wamid, WhatsAppState.DELIVERED, delivered_at)
+                owed.append(self._status(wamid, WhatsAppState.DELIVERED, delivered_at))
             if ending == "0008":
-                self._status(wamid, WhatsAppState.READ, delivered_at + READ_AFTER_DELIVERY)
+                read_at = delivered_at + READ_AFTER_DELIVERY
+                owed.append(self._status(wamid, WhatsAppState.READ, read_at))
             if ending == "0005":
                 reply = InboundWhatsApp(
                     channel=self.name,
@@ -142,8 +165,11 @@ class WhatsAppSimulator:
                     at=delivered_at,
                     operator_event_id=f"{wamid}-reply",
                 )
-                self._owe(delivered_at, reply=reply)
-        if any(a.outcome == Outcome.ACCEPTED for a in answers):
+                owed.append(OwedEvent(delivered_at, reply=reply))
+        # Remembered before the answers go back: what is owed for an accepted message is
+        # never only in this process's memory.
+        await self._journal.record_owed(owed)
+        if owed:
             self._wake_after(timedelta(0))
             self._wake_after(self._delay)
             self._wake_after(self._delay + READ_AFTER_DELIVERY)
@@ -158,21 +184,16 @@ class WhatsAppSimulator:
 
     async def poll_events(self, events: WhatsAppEvents) -> int:
         """Report the statuses and replies that are due."""
-        now = self._clock.now()
-        due: list[_Owed] = []
-        while self._owed and self._owed[0].due_at <= now:
-            due.append(heapq.heappop(self._owed))
+        due = await self._journal.claim_due(self._clock.now(), self._events_per_poll)
         if not due:
             return 0
-        statuses = [d.status for d in due if d.status is not None]
-        replies = [d.reply for d in due if d.reply is not None]
-        try:
-            if statuses:
-                await events.record_statuses(statuses)
-            if replies:
-                await events.record_inbound(replies)
-        except BaseException:
-            for owed in due:  # not recorded: owed still, for the next poll
-                heapq.heappush(self._owed, owed)
-            raise
+        statuses = [d.event.status for d in due if d.event.status is not None]
+        replies = [d.event.reply for d in due if d.event.reply is not None]
+        # Recording is idempotent: if this fails, the claim's lease runs out and the same
+        # events are reported again.
+        if statuses:
+            await events.record_statuses(statuses)
+        if replies:
+            await events.record_inbound(replies)
+        await self._journal.forget([d.id for d in due])
         return len(due)
