@@ -14,7 +14,7 @@ from tambuli.contacts.models import Contact, ContactInput
 from tambuli.db.engine import Database
 from tambuli.db.group_commit import GroupCommit
 from tambuli.db.schema import contacts as contacts_table
-from tambuli.errors import UnknownGroup
+from tambuli.errors import Overloaded, UnknownGroup
 from tambuli.organizations import service as organizations
 
 
@@ -125,3 +125,22 @@ async def test_a_batch_limit_splits_waiting_jobs_into_several_commits(
     )
     assert len(made) == 10
     assert await _count(fresh_db, org) == 10
+
+
+async def test_creates_beyond_the_waiting_bound_are_refused_as_overloaded(
+    fresh_db: Database, clock: FakeClock
+) -> None:
+    org = await _org(fresh_db, clock)
+    commits = GroupCommit(fresh_db, max_waiting=2)
+    phone = phones.normalise_full_number("639171234567")
+    results = await asyncio.gather(
+        *(
+            contacts.create_contact(fresh_db, clock, org, phone, ContactInput(), commits)
+            for _ in range(3)
+        ),
+        return_exceptions=True,
+    )
+    # The third arrives while two wait for the first batch: told to come back, nothing written.
+    assert isinstance(results[0], Contact) and isinstance(results[1], Contact)
+    assert isinstance(results[2], Overloaded)
+    assert await _count(fresh_db, org) == 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -50,8 +51,9 @@ class BatchIntake(ABC, Generic[D, R]):
         self._drain: asyncio.Task[None] | None = None
 
     @abstractmethod
-    async def write_batch(self, conn: AsyncConnection, drafts: list[D]) -> list[R | TambuliError]:
-        """Write drafts in the caller's transaction; per draft, what it became or why not."""
+    async def write_batch(self, conn: AsyncConnection, drafts: list[D]) -> Sequence[R | Exception]:
+        """Write drafts in the caller's transaction; per draft, what it became or why not (an
+        exception that reaches that draft's caller alone)."""
 
     @abstractmethod
     async def find_duplicate(self, draft: D) -> TambuliError:
@@ -83,7 +85,7 @@ class BatchIntake(ABC, Generic[D, R]):
 
     async def _write(self, batch: list[_Waiting[D, R]]) -> None:
         drafts = [w.draft for w in batch]
-        outcomes: list[R | TambuliError]
+        outcomes: Sequence[R | Exception]
         try:
             async with self._db.write() as conn:
                 outcomes = await self.write_batch(conn, drafts)
@@ -103,7 +105,7 @@ class BatchIntake(ABC, Generic[D, R]):
             # A request cancelled meanwhile (client gone) must not spoil its batch-mates' answers.
             if waiting.answer.done():
                 continue
-            if isinstance(outcome, TambuliError):
-                waiting.answer.set_exception(outcome)
+            if isinstance(outcome, Exception):
+                waiting.answer.set_exception(self._db.translate_storage_error(outcome))
             else:
                 waiting.answer.set_result(outcome)
