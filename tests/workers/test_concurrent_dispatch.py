@@ -16,7 +16,7 @@ from tambuli.messaging.delivery import DeliveryRules, Dispatcher
 from tambuli.messaging.models import MessageStatus
 from tambuli.messaging.simulator_journal import count_handoffs_by_message, read_simulator_inbox
 from tambuli.settings import Settings
-from tambuli.workers.runner import DISPATCH_LOOPS, build_delivery_rules
+from tambuli.workers.sms_channels import DISPATCH_LOOPS, build_delivery_rules
 from tests.services.sms_world import SmsWorld, WrappedSimulator
 
 MESSAGES = 400

@@ -22,9 +22,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import partial
 
 import httpx
@@ -35,10 +34,7 @@ from tambuli.channels.base import Channel, ChannelHealth
 from tambuli.channels.config.file import build_default_config
 from tambuli.channels.config.registry import ChannelRegistry
 from tambuli.channels.config.routing import RouteTable
-from tambuli.channels.config.specs import ChannelConfig, HttpChannelConfig, SmppChannelConfig
-from tambuli.channels.sms.http_gateway import HttpGatewayChannel
-from tambuli.channels.sms.simulator import SimulatorChannel
-from tambuli.channels.sms.smpp.channel import SmppChannel
+from tambuli.channels.config.specs import ChannelConfig
 from tambuli.channels.whatsapp.base import WhatsAppChannel
 from tambuli.channels.whatsapp.simulator import WhatsAppSimulator
 from tambuli.clock import Clock
@@ -46,10 +42,8 @@ from tambuli.db.engine import Database
 from tambuli.db.work_notices import WorkKind, listen_for_work, watch_sqlite_commits
 from tambuli.errors import ServiceUnavailable
 from tambuli.messaging import channel_status
-from tambuli.messaging.delivery import DeliveryRules, Dispatcher
+from tambuli.messaging.delivery import Dispatcher
 from tambuli.messaging.receipts import MessageEvents, sweep_early_receipts
-from tambuli.messaging.simulator_journal import DatabaseJournal
-from tambuli.retries import RetryPolicy
 from tambuli.services import Services
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
@@ -58,7 +52,15 @@ from tambuli.whatsapp.access_tokens import AccessTokens
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
 from tambuli.whatsapp.statuses import sweep_early_statuses
+from tambuli.workers.loops import (
+    poll_channel,
+    poll_whatsapp_channel,
+    run_loop,
+    wait_any,
+    waking,
+)
 from tambuli.workers.restarts import LoopHealth, run_restarting
+from tambuli.workers.sms_channels import DISPATCH_LOOPS, build_channels, build_delivery_rules
 from tambuli.workers.whatsapp_channels import build_whatsapp_channels
 
 log = logging.getLogger("tambuli.workers")
@@ -67,67 +69,11 @@ TOPUP_GATHER_SECONDS = 0.05
 # steady flow it would otherwise claim a handful at a time, each claim and record paying fixed
 # costs that starve the API and receipts of the same process; an idle queue is woken at once.
 DISPATCH_GATHER_SECONDS = 0.02
-# Work that may have queued pushes or replies wakes their loops this much later, so a busy
-# dispatcher or receipts loop wakes them a few times a second rather than at every batch.
-FOLLOW_UP_GATHER_SECONDS = 0.05
-# Batches dispatched at once: while one awaits its channel's answers (a bind's window lets
-# only so many parts be in flight), the next is claimed, paced and queued behind it, so the
-# channel never waits for a claim or a record. Measured on one SMPP bind with a window of 10:
-# one loop handed about 1,950 msg/s at 2,000 offered, two kept up.
-DISPATCH_LOOPS = 2
 # How often kept early receipts are looked at: the Dispatcher applies nearly all of them as it
 # records their hand-offs; the sweep catches the few whose record it raced on PostgreSQL.
 EARLY_RECEIPT_SWEEP_SECONDS = 5.0
 # The name under which the start-up (building and opening the channels) counts its restarts.
 START_UP = "start-up"
-
-
-def build_delivery_rules(settings: Settings, channels: Sequence[Channel] = ()) -> DeliveryRules:
-    """Delivery behaviour from the process settings and the channels' throughput limits."""
-    batch_size = settings.dispatch_batch_size
-    limits = [c.parts_per_second for c in channels if c.parts_per_second > 0]
-    if limits:
-        # A claimed batch must reach its channel well within the claim's lease, or another
-        # worker takes it over while it is still being handed off (and sends it twice). The
-        # batches in flight at once queue behind one another at the channel.
-        within_lease = min(limits) * settings.claim_lease_seconds / (2 * DISPATCH_LOOPS)
-        batch_size = min(batch_size, max(1, int(within_lease)))
-    return DeliveryRules(
-        retry=RetryPolicy(
-            base=timedelta(seconds=settings.retry_base_seconds),
-            maximum=timedelta(seconds=settings.retry_max_seconds),
-        ),
-        lease=timedelta(seconds=settings.claim_lease_seconds),
-        batch_size=batch_size,
-        pacing_limit=settings.recipient_per_minute,
-    )
-
-
-def build_channels(
-    db: Database,
-    clock: Clock,
-    settings: Settings,
-    config: ChannelConfig,
-    client: httpx.AsyncClient,
-) -> list[Channel]:
-    """The channels of the configuration (the simulator alone by default)."""
-    channels: list[Channel] = []
-    for spec in config.channels:
-        if isinstance(spec, SmppChannelConfig):
-            channels.append(SmppChannel(spec, clock))
-        elif isinstance(spec, HttpChannelConfig):
-            channels.append(HttpGatewayChannel(spec, client, secret_fields=spec.secret_fields))
-        else:
-            channels.append(
-                SimulatorChannel(
-                    DatabaseJournal(db),
-                    clock,
-                    receipt_delay=timedelta(seconds=settings.simulator_receipt_delay),
-                    parts_per_second=spec.parts_per_second,
-                    name=spec.name,
-                )
-            )
-    return channels
 
 
 @dataclass
@@ -362,7 +308,7 @@ class Workers:
         whatsapp_events = WhatsAppEventLog(self.db, self.clock, self.settings.max_file_bytes)
         pushes = build_push_delivery(client, self.settings)
         # Hand-offs, receipts and top-up results queue pushes, inbound SMS queues replies.
-        wake_pushes = partial(_waking, wakes=(signals.pushes,))
+        wake_pushes = partial(waking, wakes=(signals.pushes,))
         loops: list[tuple[str, Callable[[], Awaitable[int]], asyncio.Event | None]] = [
             *(
                 (f"dispatch {i + 1}", wake_pushes(dispatch), signals.delivery)
@@ -371,7 +317,7 @@ class Workers:
             *(
                 (
                     f"{c.name} events",
-                    _waking(_poller(c, events), wakes=(signals.pushes, signals.replies)),
+                    waking(poll_channel(c, events), wakes=(signals.pushes, signals.replies)),
                     c.events_waiting,
                 )
                 for c in self.channels
@@ -380,8 +326,8 @@ class Workers:
             *(
                 (
                     f"whatsapp {c.name} events",
-                    _waking(
-                        _whatsapp_poller(c, whatsapp_events),
+                    waking(
+                        poll_whatsapp_channel(c, whatsapp_events),
                         wakes=(signals.pushes, signals.replies),
                     ),
                     c.events_waiting,
@@ -414,7 +360,11 @@ class Workers:
     ) -> None:
         health = self.loops.setdefault(name, LoopHealth())
         await run_restarting(
-            name, lambda: self._loop(step, wake, stop, health), health, self.clock, stop
+            name,
+            lambda: run_loop(step, wake, stop, health, self.read_poll_seconds),
+            health,
+            self.clock,
+            stop,
         )
 
     async def _report_health(self, stop: asyncio.Event) -> None:
@@ -434,7 +384,7 @@ class Workers:
                 pass
             except Exception:  # a missed write only makes the rows look stale for a while
                 log.exception("could not write the channels' status")
-            await _wait_any(stop, None, interval)
+            await wait_any(stop, None, interval)
 
     async def _sweep_early_receipts(self, stop: asyncio.Event) -> None:
         """Apply kept receipts and WhatsApp statuses a hand-off's record missed, and prune old
@@ -449,78 +399,4 @@ class Workers:
                 pass
             except Exception:  # the next sweep looks again; nothing is lost meanwhile
                 log.exception("could not sweep the early receipts")
-            await _wait_any(stop, None, EARLY_RECEIPT_SWEEP_SECONDS)
-
-    async def _loop(
-        self,
-        step: Callable[[], Awaitable[int]],
-        wake: asyncio.Event | None,
-        stop: asyncio.Event,
-        health: LoopHealth,
-    ) -> None:
-        # A step that raises ends this run of the loop; run_restarting starts it again (its
-        # rows stay queued meanwhile).
-        while not stop.is_set():
-            done = await step()
-            health.record_success()
-            if done:
-                await asyncio.sleep(0)
-                continue
-            await _wait_any(stop, wake, self.read_poll_seconds())
-            if wake is not None:
-                wake.clear()
-
-
-def _waking(
-    step: Callable[[], Awaitable[int]], wakes: Sequence[asyncio.Event]
-) -> Callable[[], Awaitable[int]]:
-    """The step, setting `wakes` shortly after it did some work (which may have queued work
-    for the loops they wake)."""
-    pending = False
-
-    def wake_now() -> None:
-        nonlocal pending
-        pending = False
-        for wake in wakes:
-            wake.set()
-
-    async def step_and_wake() -> int:
-        nonlocal pending
-        done = await step()
-        if done and not pending:
-            # Under load every batch would wake the push and reply loops for a query that
-            # mostly finds nothing; one wake-up per moment serves them as well.
-            pending = True
-            asyncio.get_running_loop().call_later(FOLLOW_UP_GATHER_SECONDS, wake_now)
-        return done
-
-    return step_and_wake
-
-
-def _poller(channel: Channel, events: MessageEvents) -> Callable[[], Awaitable[int]]:
-    async def poll() -> int:
-        return await channel.poll_events(events)
-
-    return poll
-
-
-def _whatsapp_poller(
-    channel: WhatsAppChannel, events: WhatsAppEventLog
-) -> Callable[[], Awaitable[int]]:
-    async def poll() -> int:
-        return await channel.poll_events(events)
-
-    return poll
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waiters.append(asyncio.ensure_future(wake.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
+            await wait_any(stop, None, EARLY_RECEIPT_SWEEP_SECONDS)
