@@ -1,9 +1,10 @@
 """The objects one process shares between its API, console and workers, built once at start-up.
 
 One outbox (its price and profile caches, its batching intake), one top-up desk (its catalogue
-cache, provider and sync attempts), one subscription intake and one group commit per process:
-in `tambuli serve` the API and the workers use the same ones. The wake-ups tell this process's
-workers of queued work at once and, when an announcer is given (PostgreSQL), other processes'.
+cache, provider and sync attempts), one subscription intake, one WhatsApp intake and one group
+commit per process: in `tambuli serve` the API and the workers use the same ones. The wake-ups
+tell this process's workers of queued work at once and, when an announcer is given
+(PostgreSQL), other processes'.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tambuli.messaging.sending import Outbox, open_outbox
 from tambuli.settings import Settings
 from tambuli.topups.desk import TopupDesk
 from tambuli.topups.providers import open_topup_desk
+from tambuli.whatsapp.intake import WhatsAppIntake
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Services:
     subscriptions: SubscriptionIntake
     # Shares commits between concurrent small writes (contact creates).
     commits: GroupCommit
+    # Shares commits between concurrent WhatsApp sends.
+    whatsapp_intake: WhatsAppIntake
     signals: WorkSignals
     # Tells other processes' workers of committed work (None: nobody else listens).
     announce: Callable[[WorkKind], None] | None = None
@@ -98,6 +102,7 @@ def build_services(
         topups=open_topup_desk(db, clock, settings),
         subscriptions=SubscriptionIntake(db, clock, settings.server_sender_id),
         commits=GroupCommit(db),
+        whatsapp_intake=WhatsAppIntake(db, clock),
         signals=WorkSignals(),
         announce=announce,
     )

@@ -9,7 +9,9 @@ import pytest
 
 from tambuli.channels.whatsapp.base import InboundWhatsApp, MediaKind
 from tambuli.clock import FakeClock
+from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
+from tambuli.contacts.models import ContactInput
 from tambuli.db.engine import Database
 from tambuli.errors import (
     DuplicateMessage,
@@ -23,6 +25,9 @@ from tambuli.errors import (
     UnknownTemplate,
 )
 from tambuli.messaging.models import MessageStatus
+from tambuli.whatsapp import numbers
+from tambuli.whatsapp.sending import Recipient, draft_message
+from tambuli.whatsapp.views import StoredWhatsApp
 from tests.services.whatsapp_world import JPEG, PRICE, WhatsAppWorld
 
 CONTACT = "639171230010"
@@ -216,3 +221,61 @@ async def test_concurrent_sends_with_one_client_dedup_queue_one_message(
     assert len(queued) == 1
     assert all(isinstance(a, DuplicateMessage) for a in answers if a not in queued)
     assert await world.balance(org) == 1_000_000 - PRICE
+
+
+async def test_concurrent_sends_share_commits_and_a_short_balance_refuses_only_what_does_not_fit(
+    world: WhatsAppWorld,
+) -> None:
+    rich, rich_number = await world.new_org()
+    poor, poor_number = await world.new_org(balance_micro=2 * PRICE)
+    commits = world.db.write_transactions
+    answers = await asyncio.gather(
+        *(world.template(poor, poor_number, f"63917123{i:04d}") for i in range(3)),
+        *(world.template(rich, rich_number, f"63917124{i:04d}") for i in range(20)),
+        return_exceptions=True,
+    )
+    assert world.db.write_transactions - commits < len(answers)  # batches, not one each
+    poor_answers, rich_answers = answers[:3], answers[3:]
+    assert [type(a) for a in poor_answers].count(InsufficientFunds) == 1
+    assert all(isinstance(a, StoredWhatsApp) for a in rich_answers)
+    # The refused send holds no money and created no contact; the others are paid for.
+    assert await world.balance(poor) == 0
+    assert await _count_contacts(world, poor) == 2
+    assert await world.balance(rich) == 1_000_000 - 20 * PRICE
+    assert await _count_contacts(world, rich) == 20
+
+
+async def test_a_repeated_client_dedup_within_one_batch_answers_with_the_message_that_took_it(
+    world: WhatsAppWorld,
+) -> None:
+    org, number = await world.new_org()
+    answers = await asyncio.gather(
+        world.template(org, number, CONTACT, client_dedup="k"),
+        world.template(org, number, "639171230099", client_dedup="k"),
+        world.template(org, number, "639171230098"),
+        return_exceptions=True,
+    )
+    queued = [a for a in answers if isinstance(a, StoredWhatsApp)]
+    repeats = [a for a in answers if isinstance(a, DuplicateMessage)]
+    assert len(queued) == 2 and len(repeats) == 1
+    [taken] = [m for m in queued if m.client_dedup == "k"]
+    assert repeats[0].original == taken
+    assert await world.balance(org) == 1_000_000 - 2 * PRICE
+
+
+async def test_a_number_that_got_a_contact_after_its_send_was_checked_is_sent_to_that_contact(
+    world: WhatsAppWorld,
+) -> None:
+    org, number = await world.new_org()
+    phone = phones.normalise_full_number(f"+{CONTACT}")
+    async with world.db.read() as conn:
+        sender = await numbers.find_sending_number_within(conn, org, number)
+    now = world.clock.now()
+    # Checked while the number had no contact; one is created before the batch is written.
+    draft = draft_message(
+        org, sender, Recipient(None, CONTACT, None, {}), "Hi", None, {}, now, now, phone
+    )
+    made = await contacts.create_contact(world.db, world.clock, org, phone, ContactInput())
+    sent = await world.intake.submit(draft)
+    assert sent.contact_id == made.id
+    assert await _count_contacts(world, org) == 1

@@ -28,6 +28,7 @@ from tambuli.retries import RetryPolicy
 from tambuli.whatsapp import listing, numbers
 from tambuli.whatsapp.delivery import WhatsAppDispatcher
 from tambuli.whatsapp.inbound import WhatsAppEventLog
+from tambuli.whatsapp.intake import WhatsAppIntake
 from tambuli.whatsapp.sending import WhatsAppRequest, send_whatsapp
 from tambuli.whatsapp.simulator_journal import DatabaseOwedEvents
 from tambuli.whatsapp.views import StoredWhatsApp
@@ -53,6 +54,7 @@ class WhatsAppWorld:
             ProfileCache(self.db, cache_seconds=0),
             SmsIntake(self.db, self.clock),
         )
+        self.intake = WhatsAppIntake(self.db, self.clock)
         self.simulator = WhatsAppSimulator(DatabaseOwedEvents(self.db), self.clock, STATUS_DELAY)
         self.dispatcher = WhatsAppDispatcher(
             self.db,
@@ -92,6 +94,7 @@ class WhatsAppWorld:
         """Send through the service as the API would."""
         return await send_whatsapp(
             self.outbox,
+            self.intake,
             WhatsAppRequest(
                 org_id=org_id,
                 sender=sender,

@@ -112,7 +112,7 @@ async def send_to_contact(
         client_ref=data.client_ref or "",
     )
     try:
-        sent = await send_whatsapp(runtime.outbox, wanted)
+        sent = await send_whatsapp(runtime.outbox, runtime.services.whatsapp_intake, wanted)
     except DuplicateMessage as exc:
         return Response(_render_duplicate(exc), status_code=409, media_type=MediaType.JSON)
     runtime.services.wake_whatsapp()

@@ -392,19 +392,21 @@ async def select_contact(conn: AsyncConnection, org_id: int, contact_id: int) ->
     return _to_contact(row, group_ids, _parse_value_map(row.value_map))
 
 
+# Built once: read on every WhatsApp send to a number, where building the statement cost more
+# than running it.
+_NEWEST_WITH_PHONE = (
+    select(*_CONTACT_COLUMNS)
+    .where(contacts.c.org_id == bindparam("org_id"), contacts.c.phone == bindparam("phone"))
+    .order_by(contacts.c.id.desc())
+    .limit(1)
+)
+
+
 async def select_newest_contact_with_phone(
     conn: AsyncConnection, org_id: int, phone: str
 ) -> Contact | None:
     """The most recently created contact with this number, or None."""
-    rows = (
-        await execute(
-            conn,
-            select(*_CONTACT_COLUMNS)
-            .where(contacts.c.org_id == org_id, contacts.c.phone == phone)
-            .order_by(contacts.c.id.desc())
-            .limit(1),
-        )
-    ).all()
+    rows = (await execute(conn, _NEWEST_WITH_PHONE, {"org_id": org_id, "phone": phone})).all()
     return (await _hydrate(conn, rows))[0] if rows else None
 
 

@@ -103,7 +103,7 @@ async def send_whatsapp_message(request: Request[Any, Any, Any], org_id: int) ->
     try:
         runtime.refuse_unless_delivering()
         wanted = await build_request(console_of(request).db, member.org_id, compose)
-        sent = await send_whatsapp(runtime.outbox, wanted)
+        sent = await send_whatsapp(runtime.outbox, runtime.services.whatsapp_intake, wanted)
     except TambuliError as refused:
         return await _compose_page(request, member, compose, error=refused.message, status_code=400)
     runtime.services.wake_whatsapp()

@@ -2,9 +2,9 @@
 steps).
 
 The same rules, prices and queue as a single send (sending.py): each message is composed by
-`compose_within` and written by `write_drafts_within`; what differs is that the contacts exist,
-every read happens on the caller's connection, and a message that breaks a rule is answered
-with its error instead of stopping the batch.
+`compose_within` and written by intake.py's `write_drafts_within`; what differs is that the
+contacts exist, every read happens on the caller's connection, and a message that breaks a
+rule is answered with its error instead of stopping the batch.
 """
 
 from __future__ import annotations
@@ -25,15 +25,14 @@ from tambuli.errors import TambuliError
 from tambuli.messaging.personalisation import has_variables
 from tambuli.messaging.sending import Outbox
 from tambuli.whatsapp import numbers, run_store
+from tambuli.whatsapp.intake import WhatsAppDraft, write_drafts_within
 from tambuli.whatsapp.models import within_service_window
 from tambuli.whatsapp.number_store import BusinessNumber
 from tambuli.whatsapp.sending import (
     Recipient,
-    WhatsAppDraft,
     check_media_within,
     compose_within,
     draft_message,
-    write_drafts_within,
 )
 from tambuli.whatsapp.views import StoredWhatsApp
 

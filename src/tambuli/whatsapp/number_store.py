@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import whatsapp_numbers, whatsapp_templates
@@ -66,11 +66,18 @@ def _to_template(row: Any) -> StoredTemplate:
     )
 
 
+# Built once: read on every send, where building the statement cost more than running it.
+_NUMBER = select(whatsapp_numbers).where(whatsapp_numbers.c.number == bindparam("number"))
+_TEMPLATE = select(whatsapp_templates).where(
+    whatsapp_templates.c.number_id == bindparam("number_id"),
+    whatsapp_templates.c.name == bindparam("name"),
+    whatsapp_templates.c.language == bindparam("language"),
+)
+
+
 async def select_number(conn: AsyncConnection, number: str) -> BusinessNumber | None:
     """The business number with these digits, whichever organization has it."""
-    row = (
-        await execute(conn, select(whatsapp_numbers).where(whatsapp_numbers.c.number == number))
-    ).first()
+    row = (await execute(conn, _NUMBER, {"number": number})).first()
     return None if row is None else _to_number(row)
 
 
@@ -118,16 +125,8 @@ async def select_template(
     conn: AsyncConnection, number_id: int, name: str, language: str
 ) -> StoredTemplate | None:
     """One template of a number by name and language."""
-    row = (
-        await execute(
-            conn,
-            select(whatsapp_templates).where(
-                whatsapp_templates.c.number_id == number_id,
-                whatsapp_templates.c.name == name,
-                whatsapp_templates.c.language == language,
-            ),
-        )
-    ).first()
+    wanted = {"number_id": number_id, "name": name, "language": language}
+    row = (await execute(conn, _TEMPLATE, wanted)).first()
     return None if row is None else _to_template(row)
 
 

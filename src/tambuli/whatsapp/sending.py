@@ -1,34 +1,29 @@
 """Accepting a WhatsApp message: WhatsApp's rules checked, priced, paid for and queued.
 
 Every rule is checked before anything is written; the write (the contact found or created,
-the reservation, the message and its clientDedup key) is one transaction, so a refused send
-creates no contact and holds no money.
+the reservation, the message and its clientDedup key) is one transaction shared with
+concurrent sends (intake.py), so a refused send creates no contact and holds no money.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.billing import reservations as funds
 from tambuli.channels.whatsapp.base import MediaKind
-from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
-from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
+from tambuli.contacts.models import Contact, PhoneNumber
 from tambuli.errors import (
     DuplicateMessage,
     EmptyMessage,
     FileNotFound,
-    InsufficientFunds,
     InvalidTemplateContent,
     InvalidWhatsAppMedia,
     MessageTooLong,
-    TambuliError,
     TemplateRequired,
     UnknownContact,
     UnknownTemplate,
@@ -44,6 +39,7 @@ from tambuli.messaging.sending import Outbox, check_client_fields
 from tambuli.records import frozen_record
 from tambuli.texts import check_storable_text
 from tambuli.whatsapp import numbers, store
+from tambuli.whatsapp.intake import WhatsAppDraft, WhatsAppIntake
 from tambuli.whatsapp.models import (
     TemplateRequest,
     check_media,
@@ -54,7 +50,6 @@ from tambuli.whatsapp.models import (
 from tambuli.whatsapp.number_store import BusinessNumber, StoredTemplate
 from tambuli.whatsapp.views import StoredWhatsApp
 
-RESERVATION_REASON = "whatsapp"
 # WhatsApp's own limit on a text message.
 MAX_WHATSAPP_TEXT = 4096
 
@@ -197,14 +192,6 @@ async def compose_within(
     return body, expanded
 
 
-@dataclass(frozen=True)
-class WhatsAppDraft:
-    """A message that passed every rule, ready to be paid for and stored."""
-
-    values: dict[str, Any]
-    media: list[tuple[MediaKind, str]]
-
-
 def draft_message(
     org_id: int,
     number: BusinessNumber,
@@ -214,9 +201,11 @@ def draft_message(
     media: Mapping[MediaKind, str],
     now: datetime,
     deadline_at: datetime,
+    new_contact: PhoneNumber | None = None,
     **extra: Any,
 ) -> WhatsAppDraft:
-    """The row of an outbound message (its contact ID set once the contact exists)."""
+    """The row of an outbound message; `new_contact` when the recipient has no contact yet
+    (the batch that writes it gives it one)."""
     values = {
         "org_id": org_id,
         "direction": Direction.EGRESS.value,
@@ -233,52 +222,21 @@ def draft_message(
         "updated_at": now,
         **extra,
     }
-    return WhatsAppDraft(values, sorted((kind, name.strip()) for kind, name in media.items()))
+    return WhatsAppDraft(
+        values, sorted((kind, name.strip()) for kind, name in media.items()), new_contact
+    )
 
 
-async def write_drafts_within(
-    conn: AsyncConnection, clock: Clock, drafts: Sequence[WhatsAppDraft]
-) -> list[StoredWhatsApp | TambuliError]:
-    """Reserve each draft's price and store it; per organization all at once when the balance
-    allows, else one by one so those that fit still go (InsufficientFunds for the others)."""
-    outcomes: list[StoredWhatsApp | TambuliError | None] = [None] * len(drafts)
-    by_org: dict[int, list[int]] = {}
-    for index, draft in enumerate(drafts):
-        by_org.setdefault(int(draft.values["org_id"]), []).append(index)
-    reservations: dict[int, int] = {}
-    for org_id, indexes in sorted(by_org.items()):
-        prices = [int(drafts[i].values["price_micro"]) for i in indexes]
-        labels = [f"whatsapp to +{drafts[i].values['recipient']}" for i in indexes]
-        try:
-            ids = await funds.reserve_many_within(
-                conn, clock, org_id, prices, RESERVATION_REASON, labels
-            )
-            reservations.update(zip(indexes, ids, strict=True))
-        except InsufficientFunds:
-            for index, price, label in zip(indexes, prices, labels, strict=True):
-                try:
-                    [one] = await funds.reserve_many_within(
-                        conn, clock, org_id, [price], RESERVATION_REASON, [label]
-                    )
-                    reservations[index] = one
-                except InsufficientFunds as exc:
-                    outcomes[index] = exc
-    for index, reservation_id in sorted(reservations.items()):
-        draft = drafts[index]
-        values = {**draft.values, "reservation_id": reservation_id}
-        outcomes[index] = await store.insert_message(conn, values, draft.media)
-    used = sorted({int(d.values["contact_id"]) for d in drafts if d.values["contact_id"]})
-    await contacts.mark_contacts_used_within(conn, clock, used)
-    return [o for o in outcomes if o is not None]
+async def send_whatsapp(
+    outbox: Outbox, intake: WhatsAppIntake, request: WhatsAppRequest
+) -> StoredWhatsApp:
+    """Accept one WhatsApp message for delivery: checked, then reserved and queued in a batch
+    with concurrent sends (see intake.py), which also creates a missing contact.
 
-
-async def send_whatsapp(outbox: Outbox, request: WhatsAppRequest) -> StoredWhatsApp:
-    """Accept one WhatsApp message for delivery: checked, reserved and queued in one commit.
-
-    DuplicateMessage when the clientDedup was used before; a TambuliError for every rule
-    broken (nothing is queued then).
+    DuplicateMessage when the clientDedup was used before, InsufficientFunds when the balance
+    does not cover it; a TambuliError for every rule broken (nothing is queued then).
     """
-    db, clock = outbox.db, outbox.clock
+    db = outbox.db
     _check_text(request.text)
     check_client_fields(request.client_dedup, request.client_ref, request.client_push_url)
     if request.client_dedup:
@@ -289,7 +247,7 @@ async def send_whatsapp(outbox: Outbox, request: WhatsAppRequest) -> StoredWhats
         if duplicate is not None:
             raise DuplicateMessage(duplicate)
     profile = await outbox.profiles.get(request.org_id)
-    now = clock.now()
+    now = outbox.clock.now()
     wants_names = has_variables(request.text) or request.content is not None
     async with db.read() as conn:
         await check_media_within(conn, request.org_id, request.media)
@@ -307,38 +265,9 @@ async def send_whatsapp(outbox: Outbox, request: WhatsAppRequest) -> StoredWhats
         request.media,
         now,
         now + timedelta(seconds=profile.delivery_window_seconds),
+        new_contact=request.phone if recipient.contact is None else None,
         client_ref=request.client_ref,
         client_dedup=request.client_dedup,
         client_push_url=request.client_push_url,
     )
-    try:
-        return await _write(outbox, request, recipient, draft)
-    except IntegrityError:
-        if not request.client_dedup:
-            raise
-        async with db.read() as conn:
-            original = await store.select_message_by_dedup(
-                conn, request.org_id, request.client_dedup
-            )
-        if original is None:
-            raise
-        raise DuplicateMessage(original) from None
-
-
-async def _write(
-    outbox: Outbox, request: WhatsAppRequest, recipient: Recipient, draft: WhatsAppDraft
-) -> StoredWhatsApp:
-    clock = outbox.clock
-    async with outbox.db.write() as conn:
-        if recipient.contact is None:
-            assert request.phone is not None
-            contact, _ = await contacts.find_or_create_contact_with_phone_within(
-                conn, clock, request.org_id, request.phone, ContactInput()
-            )
-            draft = WhatsAppDraft({**draft.values, "contact_id": contact.id}, draft.media)
-        [outcome] = await write_drafts_within(conn, clock, [draft])
-        if isinstance(outcome, TambuliError):
-            raise outcome
-        if request.client_dedup:
-            await store.insert_dedup_key(conn, request.org_id, request.client_dedup, outcome.id)
-    return outcome
+    return await intake.submit(draft)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.channels.whatsapp.base import MediaKind
@@ -63,72 +63,120 @@ def _to_stored(row: Any, media: tuple[tuple[MediaKind, str], ...]) -> StoredWhat
     )
 
 
+# Built once: statements built anew for every send cost more than running them (see
+# db/statements.py).
+_MEDIA_OF = (
+    select(whatsapp_message_files)
+    .where(whatsapp_message_files.c.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(whatsapp_message_files.c.message_id, whatsapp_message_files.c.position)
+)
+_BY_IDS = select(t).where(t.c.id.in_(bindparam("ids", expanding=True))).order_by(t.c.id)
+_INSERT_MESSAGE = insert(t).returning(t.c.id, sort_by_parameter_order=True)
+_INSERT_FILE = insert(whatsapp_message_files)
+_INSERT_DEDUP = insert(whatsapp_dedup)
+_DEDUP_ID = select(whatsapp_dedup.c.message_id).where(
+    whatsapp_dedup.c.org_id == bindparam("org_id"),
+    whatsapp_dedup.c.client_dedup == bindparam("key"),
+)
+_DEDUP_IDS = select(whatsapp_dedup.c.client_dedup, whatsapp_dedup.c.message_id).where(
+    whatsapp_dedup.c.org_id == bindparam("org_id"),
+    whatsapp_dedup.c.client_dedup.in_(bindparam("keys", expanding=True)),
+)
+
+
 async def _with_media(conn: AsyncConnection, rows: Sequence[Any]) -> list[StoredWhatsApp]:
     ids = [int(r.id) for r in rows]
     media: dict[int, list[tuple[MediaKind, str]]] = defaultdict(list)
     if ids:
-        found = await execute(
-            conn,
-            select(whatsapp_message_files)
-            .where(whatsapp_message_files.c.message_id.in_(ids))
-            .order_by(whatsapp_message_files.c.message_id, whatsapp_message_files.c.position),
-        )
-        for f in found:
+        for f in await execute(conn, _MEDIA_OF, {"ids": ids}):
             media[int(f.message_id)].append((MediaKind(f.kind), f.filename))
     return [_to_stored(r, tuple(media[int(r.id)])) for r in rows]
+
+
+def _message_row(values: dict[str, Any]) -> dict[str, Any]:
+    row = dict(values)
+    for name in ("content", "location"):
+        value = row.get(name)
+        row[name] = "" if value is None else json.dumps(value, ensure_ascii=False)
+    return row
 
 
 async def insert_message(
     conn: AsyncConnection, values: dict[str, Any], media: Sequence[tuple[MediaKind, str]]
 ) -> StoredWhatsApp:
     """Store a message (outbound or inbound) with the files it carries."""
-    row_values = dict(values)
-    for name in ("content", "location"):
-        value = row_values.get(name)
-        row_values[name] = "" if value is None else json.dumps(value, ensure_ascii=False)
-    row_id = (await execute(conn, insert(t).values(**row_values).returning(t.c.id))).scalar_one()
-    if media:
+    [stored] = await insert_messages(conn, [values], [media])
+    return stored
+
+
+async def insert_messages(
+    conn: AsyncConnection,
+    rows: Sequence[dict[str, Any]],
+    media: Sequence[Sequence[tuple[MediaKind, str]]],
+) -> list[StoredWhatsApp]:
+    """Store messages (each row with the same columns) with the files each carries; the
+    messages as stored, in the order given."""
+    if not rows:
+        return []
+    # One insert per set of columns: an executemany binds the same columns in every row.
+    by_columns: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for index, values in enumerate(rows):
+        by_columns[tuple(values)].append(index)
+    row_ids: list[int] = [0] * len(rows)
+    for indexes in by_columns.values():
+        found = await execute_many(conn, _INSERT_MESSAGE, [_message_row(rows[i]) for i in indexes])
+        for index, row_id in zip(indexes, found.scalars(), strict=True):
+            row_ids[index] = int(row_id)
+    files = [
+        {
+            "message_id": row_id,
+            "position": position,
+            "org_id": values["org_id"],
+            "kind": kind.value,
+            "filename": filename,
+        }
+        for row_id, values, carried in zip(row_ids, rows, media, strict=True)
+        for position, (kind, filename) in enumerate(carried)
+    ]
+    if files:
+        await execute_many(conn, _INSERT_FILE, files)
+    stored = {m.id: m for m in await select_messages_by_ids(conn, row_ids)}
+    return [stored[row_id] for row_id in row_ids]
+
+
+async def insert_dedup_keys(conn: AsyncConnection, keys: Sequence[tuple[int, str, int]]) -> None:
+    """Remember the clientDedup keys (org_id, key, message row ID) of messages; the primary
+    key refuses a second use."""
+    if keys:
         await execute_many(
             conn,
-            insert(whatsapp_message_files),
-            [
-                {
-                    "message_id": row_id,
-                    "position": position,
-                    "org_id": values["org_id"],
-                    "kind": kind.value,
-                    "filename": filename,
-                }
-                for position, (kind, filename) in enumerate(media)
-            ],
+            _INSERT_DEDUP,
+            [{"org_id": o, "client_dedup": k, "message_id": m} for o, k, m in keys],
         )
-    found = await select_messages_by_ids(conn, [int(row_id)])
-    return found[0]
-
-
-async def insert_dedup_key(conn: AsyncConnection, org_id: int, key: str, row_id: int) -> None:
-    """Remember the clientDedup key of a message (the primary key refuses a second use)."""
-    await execute(
-        conn, insert(whatsapp_dedup).values(org_id=org_id, client_dedup=key, message_id=row_id)
-    )
 
 
 async def select_message_by_dedup(
     conn: AsyncConnection, org_id: int, key: str
 ) -> StoredWhatsApp | None:
     """The message that took a clientDedup key."""
-    row_id = (
-        await execute(
-            conn,
-            select(whatsapp_dedup.c.message_id).where(
-                whatsapp_dedup.c.org_id == org_id, whatsapp_dedup.c.client_dedup == key
-            ),
-        )
-    ).scalar()
+    row_id = (await execute(conn, _DEDUP_ID, {"org_id": org_id, "key": key})).scalar()
     if row_id is None:
         return None
     found = await select_messages_by_ids(conn, [int(row_id)])
     return found[0] if found else None
+
+
+async def select_messages_by_dedup_keys(
+    conn: AsyncConnection, keys: set[tuple[int, str]]
+) -> dict[tuple[int, str], StoredWhatsApp]:
+    """The messages that first used any of these (org_id, clientDedup) keys."""
+    taken: dict[int, tuple[int, str]] = {}
+    for org_id in sorted({org for org, _ in keys}):
+        wanted = sorted(key for org, key in keys if org == org_id)
+        for row in await execute(conn, _DEDUP_IDS, {"org_id": org_id, "keys": wanted}):
+            taken[int(row.message_id)] = (org_id, row.client_dedup)
+    found = await select_messages_by_ids(conn, sorted(taken))
+    return {taken[m.id]: m for m in found}
 
 
 async def select_messages_by_ids(
@@ -137,7 +185,7 @@ async def select_messages_by_ids(
     """Messages by row ID, in ID order."""
     if not row_ids:
         return []
-    rows = (await execute(conn, select(t).where(t.c.id.in_(list(row_ids))).order_by(t.c.id))).all()
+    rows = (await execute(conn, _BY_IDS, {"ids": list(row_ids)})).all()
     return await _with_media(conn, rows)
 
 

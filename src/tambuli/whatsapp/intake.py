@@ -1,0 +1,195 @@
+"""Group commit for accepted WhatsApp messages: many concurrent sends share one transaction.
+
+As for SMS (messaging/intake.py): each request checks its message against every rule and makes
+its draft on its own, and a batch of drafts is written in one transaction (db/batch_intake.py):
+one balance update per organization, one insert each for reservations, ledger entries,
+messages, their files and clientDedup keys, and one read of what was stored. Campaign steps
+write their drafts with `write_drafts_within` inside their own transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tambuli.billing import reservations as funds
+from tambuli.channels.whatsapp.base import MediaKind
+from tambuli.clock import Clock
+from tambuli.contacts import service as contacts
+from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
+from tambuli.db.batch_intake import BatchIntake
+from tambuli.db.engine import Database
+from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
+from tambuli.whatsapp import store
+from tambuli.whatsapp.views import StoredWhatsApp
+
+RESERVATION_REASON = "whatsapp"
+
+
+@dataclass(frozen=True)
+class WhatsAppDraft:
+    """A message that passed every rule, ready to be paid for and stored."""
+
+    values: dict[str, Any]
+    media: list[tuple[MediaKind, str]]
+    # A send to a number that had no contact when the draft was made: the batch gives it the
+    # newest contact with the number by then, or creates one, once the message is paid for.
+    new_contact: PhoneNumber | None = None
+
+
+class WhatsAppIntake(BatchIntake[WhatsAppDraft, StoredWhatsApp]):
+    """Writes drafts in batches; one per process, shared by every request."""
+
+    def __init__(
+        self, db: Database, clock: Clock, max_batch: int = 200, max_waiting: int = 5000
+    ) -> None:
+        super().__init__(db, max_batch, max_waiting)
+        self._clock = clock
+
+    async def write_batch(
+        self, conn: AsyncConnection, drafts: list[WhatsAppDraft]
+    ) -> list[StoredWhatsApp | TambuliError]:
+        """Write drafts in the caller's transaction."""
+        return await write_drafts_within(conn, self._clock, drafts)
+
+    async def find_duplicate(self, draft: WhatsAppDraft) -> TambuliError:
+        """The answer to a draft whose clientDedup another process took first."""
+        org_id, key = int(draft.values["org_id"]), str(draft.values["client_dedup"])
+        async with self._db.read() as conn:
+            original = await store.select_message_by_dedup(conn, org_id, key)
+        if original is None:
+            raise RuntimeError("a clientDedup conflict without an original message")
+        return DuplicateMessage(original)
+
+
+async def write_drafts_within(
+    conn: AsyncConnection, clock: Clock, drafts: list[WhatsAppDraft]
+) -> list[StoredWhatsApp | TambuliError]:
+    """Write a batch inside one transaction; per draft, the stored message or why not.
+
+    Each organization's drafts are reserved together when its balance allows, else one by one
+    in order, so those that fit still go (InsufficientFunds for the others).
+    """
+    outcomes: list[StoredWhatsApp | TambuliError | None] = [None] * len(drafts)
+    repeats = await _refuse_duplicates(conn, drafts, outcomes)
+    waiting = [i for i in range(len(drafts)) if outcomes[i] is None and i not in repeats]
+    # Numbers without a contact are looked up (and locked when still missing) before any
+    # balance row is locked: find-or-create elsewhere takes a number's lock first, then the
+    # balance, and this keeps the same order.
+    reusable = await _find_contacts_to_reuse(conn, drafts, waiting)
+    reservations: dict[int, int] = {}
+    by_org: dict[int, list[int]] = defaultdict(list)
+    for index in waiting:
+        by_org[int(drafts[index].values["org_id"])].append(index)
+    # Organizations in ID order: the same global lock order as billing's batches.
+    for org_id in sorted(by_org):
+        indexes = by_org[org_id]
+        answers = await funds.reserve_each_within(
+            conn,
+            clock,
+            org_id,
+            [int(drafts[i].values["price_micro"]) for i in indexes],
+            RESERVATION_REASON,
+            [f"whatsapp to +{drafts[i].values['recipient']}" for i in indexes],
+        )
+        for index, answer in zip(indexes, answers, strict=True):
+            if isinstance(answer, InsufficientFunds):
+                outcomes[index] = answer
+            else:
+                reservations[index] = answer
+    written = sorted(reservations)
+    rows = await _attach_contacts(conn, clock, drafts, written, reusable)
+    for index, row in zip(written, rows, strict=True):
+        row["reservation_id"] = reservations[index]
+    stored = await store.insert_messages(conn, rows, [drafts[i].media for i in written])
+    await contacts.mark_contacts_used_within(
+        conn, clock, [m.contact_id for m in stored if m.contact_id is not None]
+    )
+    await store.insert_dedup_keys(
+        conn, [(m.org_id, m.client_dedup, m.id) for m in stored if m.client_dedup]
+    )
+    for index, message in zip(written, stored, strict=True):
+        outcomes[index] = message
+    # Repeats of a key within this batch answer with the message that took the key.
+    for index, first in repeats.items():
+        taken = outcomes[first]
+        outcomes[index] = DuplicateMessage(taken) if isinstance(taken, StoredWhatsApp) else taken
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
+
+
+async def _refuse_duplicates(
+    conn: AsyncConnection,
+    drafts: list[WhatsAppDraft],
+    outcomes: list[StoredWhatsApp | TambuliError | None],
+) -> dict[int, int]:
+    """Refuse drafts whose clientDedup was used before; the drafts that repeat a key of an
+    earlier draft of this batch, each with the index of that draft."""
+    keys = [(int(d.values["org_id"]), str(d.values.get("client_dedup", ""))) for d in drafts]
+    wanted = {key for key in keys if key[1]}
+    if not wanted:
+        return {}
+    existing = await store.select_messages_by_dedup_keys(conn, wanted)
+    first_use: dict[tuple[int, str], int] = {}
+    repeats: dict[int, int] = {}
+    for index, key in enumerate(keys):
+        if not key[1]:
+            continue
+        if key in existing:
+            outcomes[index] = DuplicateMessage(existing[key])
+        elif key in first_use:
+            repeats[index] = first_use[key]
+        else:
+            first_use[key] = index
+    return repeats
+
+
+async def _find_contacts_to_reuse(
+    conn: AsyncConnection, drafts: list[WhatsAppDraft], waiting: list[int]
+) -> dict[tuple[int, str], Contact]:
+    """The newest contact of each number that drafts want a contact for, by (org, digits)."""
+    wanted: dict[int, list[str]] = defaultdict(list)
+    for index in waiting:
+        phone = drafts[index].new_contact
+        if phone is not None:
+            wanted[int(drafts[index].values["org_id"])].append(phone.digits)
+    found: dict[tuple[int, str], Contact] = {}
+    # Organizations in ID order, each one's locks in ascending order (db/key_locks.py).
+    for org_id in sorted(wanted):
+        reused = await contacts.find_newest_contacts_to_reuse_within(conn, org_id, wanted[org_id])
+        found.update({(org_id, digits): contact for digits, contact in reused.items()})
+    return found
+
+
+async def _attach_contacts(
+    conn: AsyncConnection,
+    clock: Clock,
+    drafts: list[WhatsAppDraft],
+    written: list[int],
+    reusable: dict[tuple[int, str], Contact],
+) -> list[dict[str, Any]]:
+    """The rows to write, each draft that wants a contact given one (created if need be)."""
+    missing: dict[int, dict[str, PhoneNumber]] = defaultdict(dict)
+    for index in written:
+        draft = drafts[index]
+        phone = draft.new_contact
+        org_id = int(draft.values["org_id"])
+        if phone is not None and (org_id, phone.digits) not in reusable:
+            missing[org_id][phone.digits] = phone
+    contact_ids = {key: contact.id for key, contact in reusable.items()}
+    for org_id in sorted(missing):
+        created = await contacts.create_contacts_within(
+            conn, clock, org_id, [(phone, ContactInput()) for phone in missing[org_id].values()]
+        )
+        contact_ids.update({(org_id, c.phone): c.id for c in created})
+    rows = []
+    for index in written:
+        draft = drafts[index]
+        row = dict(draft.values)
+        if draft.new_contact is not None:
+            row["contact_id"] = contact_ids[(int(row["org_id"]), draft.new_contact.digits)]
+        rows.append(row)
+    return rows
