@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
+from litestar.params import FromPath
 
 from tambuli.api.auth import authorize_org
 from tambuli.api.runtime import runtime_of
@@ -35,7 +36,7 @@ class BalanceBody(msgspec.Struct, rename="camel"):
     tags=["Balance"],
     summary="Get organization balance",
 )
-async def get_org_balance(request: Request[Any, Any, Any], org_id: str) -> BalanceBody:
+async def get_org_balance(request: Request[Any, Any, Any], org_id: FromPath[str]) -> BalanceBody:
     """The current balance of the organization."""
     principal = await authorize_org(request, org_id)
     balance = await billing.get_balance(runtime_of(request).db, principal.org_id)
@@ -62,7 +63,7 @@ class AvailableBalanceBody(msgspec.Struct):
     summary="Get organization balance (legacy)",
 )
 async def get_available_balance(
-    request: Request[Any, Any, Any], org_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str]
 ) -> AvailableBalanceBody:
     """What the organization can spend now, in USD (two decimals, six below a cent)."""
     principal = await authorize_org(request, org_id)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from tambuli.api.auth import authorize_org, parse_path_id
 from tambuli.api.campaigns import CAMPAIGN_PATH, campaign_id_of
@@ -136,11 +136,11 @@ def _check_paging(after: int, limit: int) -> int:
 @get(RUNS_PATH, operation_id="listCampaignRuns", tags=["Campaigns"])
 async def list_runs(
     request: Request[Any, Any, Any],
-    org_id: str,
-    campaign_id: str,
-    after: int = 0,
-    limit: int = 100,
-    status: Annotated[str | None, Parameter(pattern=STATUS_PATTERN)] = None,
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    after: FromQuery[int] = 0,
+    limit: FromQuery[int] = 100,
+    status: Annotated[str | None, QueryParameter(pattern=STATUS_PATTERN)] = None,
 ) -> RunListBody:
     """Runs of the campaign with their status and progress."""
     principal = await authorize_org(request, org_id)
@@ -156,7 +156,10 @@ async def list_runs(
 
 @get(RUN_PATH, operation_id="getCampaignRun", tags=["Campaigns"])
 async def get_run(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str, run_id: str
+    request: Request[Any, Any, Any],
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    run_id: FromPath[str],
 ) -> RunBody:
     """One run of the campaign."""
     principal = await authorize_org(request, org_id)
@@ -168,7 +171,10 @@ async def get_run(
 
 @get(RUN_PATH + "/schedule", operation_id="getCampaignRunSchedule", tags=["Campaigns"])
 async def get_schedule(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str, run_id: str
+    request: Request[Any, Any, Any],
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    run_id: FromPath[str],
 ) -> ScheduleBody:
     """When each remaining step of the run fires, in UTC and in the run's time zone."""
     principal = await authorize_org(request, org_id)
@@ -209,10 +215,10 @@ def _render_answers(found: list[tuple[int, PollAnswer]], limit: int) -> AnswerLi
 @get(CAMPAIGN_PATH + "/answers", operation_id="listCampaignAnswers", tags=["Campaigns"])
 async def list_answers(
     request: Request[Any, Any, Any],
-    org_id: str,
-    campaign_id: str,
-    after: int = 0,
-    limit: int = 100,
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    after: FromQuery[int] = 0,
+    limit: FromQuery[int] = 100,
 ) -> AnswerListBody:
     """Every poll answer of the campaign."""
     principal = await authorize_org(request, org_id)
@@ -225,7 +231,10 @@ async def list_answers(
 
 @get(RUN_PATH + "/answers", operation_id="listCampaignRunAnswers", tags=["Campaigns"])
 async def list_run_answers(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str, run_id: str
+    request: Request[Any, Any, Any],
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    run_id: FromPath[str],
 ) -> AnswerListBody:
     """The poll answers of one run."""
     principal = await authorize_org(request, org_id)
@@ -247,7 +256,7 @@ async def list_run_answers(
     media_type="text/csv",
 )
 async def export_answers(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], campaign_id: FromPath[str]
 ) -> Response[str]:
     """Every poll answer as CSV (runId, contactId, question, questionText, answer, reply, at)."""
     principal = await authorize_org(request, org_id)

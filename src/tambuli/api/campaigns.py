@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, patch, post
+from litestar.params import FromPath, JSONBody
 
 from tambuli.api.auth import authorize_org, parse_path_id
 from tambuli.api.runtime import runtime_of
@@ -157,7 +158,7 @@ def _given(body: msgspec.Struct, *, keep_nulls: bool = False) -> dict[str, Any]:
 
 @post(CAMPAIGNS_PATH, operation_id="createCampaign", tags=["Campaigns"], status_code=201)
 async def create_campaign(
-    request: Request[Any, Any, Any], org_id: str, data: CampaignInput
+    request: Request[Any, Any, Any], org_id: FromPath[str], data: JSONBody[CampaignInput]
 ) -> CreatedCampaignBody:
     """Create a campaign as a draft; launch it to start it."""
     principal = await authorize_org(request, org_id)
@@ -169,7 +170,9 @@ async def create_campaign(
 
 
 @get(CAMPAIGNS_PATH, operation_id="listCampaigns", tags=["Campaigns"])
-async def list_campaigns(request: Request[Any, Any, Any], org_id: str) -> CampaignListBody:
+async def list_campaigns(
+    request: Request[Any, Any, Any], org_id: FromPath[str]
+) -> CampaignListBody:
     """Every campaign of the organization, oldest first."""
     principal = await authorize_org(request, org_id)
     found = await campaigns.list_campaigns(runtime_of(request).db, principal.org_id)
@@ -178,7 +181,7 @@ async def list_campaigns(request: Request[Any, Any, Any], org_id: str) -> Campai
 
 @get(CAMPAIGN_PATH, operation_id="getCampaign", tags=["Campaigns"])
 async def get_campaign(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], campaign_id: FromPath[str]
 ) -> CampaignBody:
     """One campaign with its run counts by status."""
     principal = await authorize_org(request, org_id)
@@ -189,7 +192,10 @@ async def get_campaign(
 
 @patch(CAMPAIGN_PATH, operation_id="updateCampaign", tags=["Campaigns"])
 async def update_campaign(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str, data: CampaignChanges
+    request: Request[Any, Any, Any],
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    data: JSONBody[CampaignChanges],
 ) -> CampaignBody:
     """Change the given fields; name, openForSubscriptions, sendingWindow and sender always."""
     principal = await authorize_org(request, org_id)
@@ -207,7 +213,7 @@ async def update_campaign(
 
 @post(CAMPAIGN_PATH + "/launch", operation_id="launchCampaign", tags=["Campaigns"], status_code=200)
 async def launch_campaign(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], campaign_id: FromPath[str]
 ) -> CampaignBody:
     """Launch a draft or relaunch a stopped campaign (paused runs resume)."""
     principal = await authorize_org(request, org_id)
@@ -225,7 +231,7 @@ async def launch_campaign(
 
 @post(CAMPAIGN_PATH + "/stop", operation_id="stopCampaign", tags=["Campaigns"], status_code=200)
 async def stop_campaign(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], campaign_id: FromPath[str]
 ) -> CampaignBody:
     """Stop a launched campaign: no step fires until it is launched again."""
     principal = await authorize_org(request, org_id)

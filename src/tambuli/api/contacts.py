@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from litestar import Request, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from tambuli.api.auth import authorize_org, parse_path_id
 from tambuli.api.bodies import (
@@ -73,20 +73,22 @@ def _contact_id(text: str) -> int:
 @get(CONTACTS_PATH, operation_id="listContacts", tags=["Contacts"])
 async def list_contacts(
     request: Request[Any, Any, Any],
-    org_id: str,
-    page: int = 1,
-    size: int = DEFAULT_PAGE_SIZE,
-    search: str | None = None,
-    phonenumber: str | None = None,
-    region: str | None = None,
-    groupid: Annotated[str | None, Parameter(description="Group ID")] = None,
-    noautodelete: Annotated[str | None, Parameter(description="true or false")] = None,
-    whatsappready: Annotated[str | None, Parameter(description="true or false")] = None,
+    org_id: FromPath[str],
+    page: FromQuery[int] = 1,
+    size: FromQuery[int] = DEFAULT_PAGE_SIZE,
+    search: FromQuery[str | None] = None,
+    phonenumber: FromQuery[str | None] = None,
+    region: FromQuery[str | None] = None,
+    groupid: Annotated[str | None, QueryParameter(description="Group ID")] = None,
+    noautodelete: Annotated[str | None, QueryParameter(description="true or false")] = None,
+    whatsappready: Annotated[str | None, QueryParameter(description="true or false")] = None,
     conditions: Annotated[
-        str | None, Parameter(description="JSON conditions filter (docs/contacts.md)")
+        str | None, QueryParameter(description="JSON conditions filter (docs/contacts.md)")
     ] = None,
-    subscriptionstatus: Annotated[str | None, Parameter(description="Campaign ID")] = None,
-    subscriptionfilter: Annotated[str | None, Parameter(description="is, isnot or was")] = None,
+    subscriptionstatus: Annotated[str | None, QueryParameter(description="Campaign ID")] = None,
+    subscriptionfilter: Annotated[
+        str | None, QueryParameter(description="is, isnot or was")
+    ] = None,
 ) -> ContactListBody:
     """One page of the organization's contacts, oldest first, with filters; an empty filter
     parameter is no filter."""
@@ -149,7 +151,7 @@ async def list_contacts(
 
 @post(CONTACTS_PATH, operation_id="createContact", tags=["Contacts"], status_code=200)
 async def create_contact(
-    request: Request[Any, Any, Any], org_id: str, data: CreateContactBody
+    request: Request[Any, Any, Any], org_id: FromPath[str], data: JSONBody[CreateContactBody]
 ) -> ContactBody:
     """Create a contact; several contacts may share one phone number."""
     principal = await authorize_org(request, org_id)
@@ -171,9 +173,9 @@ async def create_contact(
 @get(CONTACT_PATH, operation_id="getContact", tags=["Contacts"])
 async def get_contact(
     request: Request[Any, Any, Any],
-    org_id: str,
-    contact_id: str,
-    subscriptionstatus: int | None = None,
+    org_id: FromPath[str],
+    contact_id: FromPath[str],
+    subscriptionstatus: FromQuery[int | None] = None,
 ) -> ContactBody:
     """One contact with its groups and custom fields."""
     principal = await authorize_org(request, org_id)
@@ -218,7 +220,10 @@ async def _add_subscriptions(
 
 @put(CONTACT_PATH, operation_id="updateContact", tags=["Contacts"])
 async def update_contact(
-    request: Request[Any, Any, Any], org_id: str, contact_id: str, data: UpdateContactBody
+    request: Request[Any, Any, Any],
+    org_id: FromPath[str],
+    contact_id: FromPath[str],
+    data: JSONBody[UpdateContactBody],
 ) -> ContactBody:
     """Change only the given fields of a contact."""
     principal = await authorize_org(request, org_id)
@@ -235,7 +240,7 @@ async def update_contact(
 
 @delete(CONTACT_PATH, operation_id="deleteContact", tags=["Contacts"], status_code=200)
 async def delete_contact(
-    request: Request[Any, Any, Any], org_id: str, contact_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], contact_id: FromPath[str]
 ) -> EmptyBody:
     """Delete a contact; 404 when it does not exist."""
     principal = await authorize_org(request, org_id)

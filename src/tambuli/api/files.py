@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 
@@ -153,8 +153,10 @@ async def _read_uploads(request: Request[Any, Any, Any], limit: int) -> list[Upl
 @get(FILES_PATH, operation_id="getFileList", tags=["Files"])
 async def list_files(
     request: Request[Any, Any, Any],
-    org_id: str,
-    category: Annotated[str | None, Parameter(description="Only files of this category")] = None,
+    org_id: FromPath[str],
+    category: Annotated[
+        str | None, QueryParameter(description="Only files of this category")
+    ] = None,
 ) -> list[FileBody]:
     """The organization's files sorted by title; an empty category is no filter."""
     principal = await authorize_org(request, org_id)
@@ -173,13 +175,13 @@ async def list_files(
 )
 async def upload_files(
     request: Request[Any, Any, Any],
-    org_id: str,
-    category: Annotated[str | None, Parameter(description="The category of the files")] = None,
+    org_id: FromPath[str],
+    category: Annotated[str | None, QueryParameter(description="The category of the files")] = None,
     audio_filter: Annotated[
-        str | None, Parameter(query="filter", description="ogg, mp3, mono or norm")
+        str | None, QueryParameter(name="filter", description="ogg, mp3, mono or norm")
     ] = None,
     video: Annotated[
-        str | None, Parameter(description="true: check the video for WhatsApp")
+        str | None, QueryParameter(description="true: check the video for WhatsApp")
     ] = None,
 ) -> UploadBody:
     """Store the files of the multipart field "upload" (repeatable).
@@ -222,7 +224,7 @@ async def upload_files(
 
 @get(FILE_PATH, operation_id="downloadFile", tags=["Files"], media_type="application/octet-stream")
 async def download_file(
-    request: Request[Any, Any, Any], org_id: str, filename: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], filename: FromPath[str]
 ) -> Response[Any]:
     """The file's raw bytes with its detected type and its SHA-1 as the ETag; a large file is
     streamed in parts."""
@@ -250,7 +252,7 @@ async def download_file(
     include_in_schema=False,
 )
 async def download_thumbnail(
-    request: Request[Any, Any, Any], org_id: str, filename: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], filename: FromPath[str]
 ) -> Response[bytes]:
     """The JPEG thumbnail stored with a checked video (`thumb: true` in the list); Tambuli's
     extension."""
@@ -281,7 +283,7 @@ def _content_response(
 
 @post(FILE_PATH, operation_id="updateFile", tags=["Files"], status_code=200)
 async def update_file(
-    request: Request[Any, Any, Any], org_id: str, filename: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], filename: FromPath[str]
 ) -> UpdatedFileBody:
     """Set the transcript; category and title cannot be changed (400 when given)."""
     principal = await authorize_org(request, org_id)
@@ -309,7 +311,9 @@ async def update_file(
 
 
 @delete(FILE_PATH, operation_id="deleteFile", tags=["Files"], status_code=200)
-async def delete_file(request: Request[Any, Any, Any], org_id: str, filename: str) -> EmptyBody:
+async def delete_file(
+    request: Request[Any, Any, Any], org_id: FromPath[str], filename: FromPath[str]
+) -> EmptyBody:
     """Delete the file; a file a campaign step still names is `400 file.inuse`."""
     principal = await authorize_org(request, org_id)
     await files.delete_file(runtime_of(request).db, principal.org_id, _filename(filename))

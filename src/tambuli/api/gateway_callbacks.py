@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import MediaType, Request, Response, route
+from litestar.params import FromPath
 
 from tambuli.api.runtime import runtime_of
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within
@@ -60,7 +61,7 @@ def inbound_assembler_of(request: Request[Any, Any, Any]) -> GatewayAssembler:
     http_method=["GET", "POST"],
     include_in_schema=False,
 )
-async def receive_receipts(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+async def receive_receipts(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Any]:
     """Record the delivery receipts a gateway calls back with."""
     channel = find_callback_channel(request, name)
     if channel is None:
@@ -89,7 +90,7 @@ async def receive_receipts(request: Request[Any, Any, Any], name: str) -> Respon
     http_method=["GET", "POST"],
     include_in_schema=False,
 )
-async def receive_inbound(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+async def receive_inbound(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Any]:
     """Record the inbound SMS a gateway calls back with (joining concatenated parts)."""
     channel = find_callback_channel(request, name)
     if channel is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromPath, JSONBody
 
 from tambuli.api.auth import authorize_org
 from tambuli.api.bodies import (
@@ -24,7 +25,7 @@ FIELDS_PATH = "/v1/organizations/{org_id:str}/customfields"
 
 
 @get(GROUPS_PATH, operation_id="listGroups", tags=["Groups"])
-async def list_groups(request: Request[Any, Any, Any], org_id: str) -> GroupListBody:
+async def list_groups(request: Request[Any, Any, Any], org_id: FromPath[str]) -> GroupListBody:
     """Every group of the organization with its size."""
     principal = await authorize_org(request, org_id)
     found = await contacts.list_groups(runtime_of(request).db, principal.org_id)
@@ -32,7 +33,9 @@ async def list_groups(request: Request[Any, Any, Any], org_id: str) -> GroupList
 
 
 @post(GROUPS_PATH, operation_id="createGroup", tags=["Groups"], status_code=200)
-async def create_group(request: Request[Any, Any, Any], org_id: str, data: NameBody) -> GroupBody:
+async def create_group(
+    request: Request[Any, Any, Any], org_id: FromPath[str], data: JSONBody[NameBody]
+) -> GroupBody:
     """Create a group; names are unique per organization, ignoring case."""
     principal = await authorize_org(request, org_id)
     runtime = runtime_of(request)
@@ -41,7 +44,9 @@ async def create_group(request: Request[Any, Any, Any], org_id: str, data: NameB
 
 
 @get(FIELDS_PATH, operation_id="listCustomFields", tags=["Custom fields"])
-async def list_custom_fields(request: Request[Any, Any, Any], org_id: str) -> CustomFieldListBody:
+async def list_custom_fields(
+    request: Request[Any, Any, Any], org_id: FromPath[str]
+) -> CustomFieldListBody:
     """Every custom field of the organization, oldest first."""
     principal = await authorize_org(request, org_id)
     found = await contacts.list_custom_fields(runtime_of(request).db, principal.org_id)
@@ -50,7 +55,7 @@ async def list_custom_fields(request: Request[Any, Any, Any], org_id: str) -> Cu
 
 @post(FIELDS_PATH, operation_id="createCustomField", tags=["Custom fields"], status_code=200)
 async def create_custom_field(
-    request: Request[Any, Any, Any], org_id: str, data: NameBody
+    request: Request[Any, Any, Any], org_id: FromPath[str], data: JSONBody[NameBody]
 ) -> CustomFieldBody:
     """Create a custom field, or return the oldest existing one with that name (any case)."""
     principal = await authorize_org(request, org_id)

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import phonenumbers
 from litestar import MediaType, Request, Response, post
+from litestar.params import FromPath, FromQuery
 
 from tambuli.api.auth import authorize_token, parse_path_id
 from tambuli.api.bodies import ContactDetails, read_contact_input
@@ -156,7 +157,9 @@ def _format_local(moment: datetime, zone: Any) -> str:
     status_code=201,
 )
 async def subscribe_contacts(
-    request: Request[Any, Any, Any], campaign_id: str, try_using_existing: str | None = None
+    request: Request[Any, Any, Any],
+    campaign_id: FromPath[str],
+    try_using_existing: FromQuery[str | None] = None,
 ) -> Response[LegacyResultBody]:
     """Subscribe one contact, a list, or {"contacts": [{"id": …}]} to an engagement."""
     token = parse_authorization_header(request.headers.get("authorization"))

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from tambuli.api.auth import authorize_org
 from tambuli.api.pagination import (
@@ -59,16 +59,16 @@ def parse_message_filter(
 @get(MESSAGES_PATH, operation_id="getSmsList", tags=["SMS"])
 async def list_messages(
     request: Request[Any, Any, Any],
-    org_id: str,
-    after: str | None = None,
-    limit: str | None = None,
-    page: str | None = None,
-    size: str | None = None,
-    dir: str | None = None,
-    failed: str | None = None,
-    search: str | None = None,
-    start_date: Annotated[str | None, Parameter(query="startDate")] = None,
-    end_date: Annotated[str | None, Parameter(query="endDate")] = None,
+    org_id: FromPath[str],
+    after: FromQuery[str | None] = None,
+    limit: FromQuery[str | None] = None,
+    page: FromQuery[str | None] = None,
+    size: FromQuery[str | None] = None,
+    dir: FromQuery[str | None] = None,
+    failed: FromQuery[str | None] = None,
+    search: FromQuery[str | None] = None,
+    start_date: Annotated[str | None, QueryParameter(name="startDate")] = None,
+    end_date: Annotated[str | None, QueryParameter(name="endDate")] = None,
 ) -> MessageListBody:
     """SMS of the organization, newest first: by cursor (after/limit) or by page (page/size)."""
     query = ListQuery(after, limit, page, size, dir, failed, search, start_date, end_date)
@@ -132,7 +132,7 @@ async def read_message_list(
 
 @get(MESSAGE_PATH, operation_id="getSms", tags=["SMS"])
 async def get_message(
-    request: Request[Any, Any, Any], org_id: str, message_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], message_id: FromPath[str]
 ) -> SmsRecordBody:
     """One SMS with its delivery status."""
     principal = await authorize_org(request, org_id)

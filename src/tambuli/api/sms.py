@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response, post
+from litestar.params import JSONBody
 
 from tambuli.api.auth import authorize_token
 from tambuli.api.runtime import ApiRuntime, runtime_of
@@ -170,7 +171,7 @@ async def _send(
 
 @post("/v1/sms/contact", operation_id="sendSmsContact", tags=["SMS"], status_code=200)
 async def send_to_contact(
-    request: Request[Any, Any, Any], data: SendToContactBody
+    request: Request[Any, Any, Any], data: JSONBody[SendToContactBody]
 ) -> Response[SentSmsBody]:
     """Send an SMS to a contact (found or created by number); the text may be personalised."""
     return await _send(request, data, data.contact_id, use_contacts=True)
@@ -178,7 +179,7 @@ async def send_to_contact(
 
 @post("/v1/sms/phonenumber", operation_id="sendSmsPhonenumber", tags=["SMS"], status_code=200)
 async def send_to_number(
-    request: Request[Any, Any, Any], data: SendToNumberBody
+    request: Request[Any, Any, Any], data: JSONBody[SendToNumberBody]
 ) -> Response[SentSmsBody]:
     """Send an SMS to a number without creating or using a contact; the text is sent as given."""
     return await _send(request, data, None, use_contacts=False)

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
+from litestar.params import FromPath, JSONBody
 
 from tambuli.api.auth import authorize_org, parse_path_id
 from tambuli.api.bodies import ContactDetails, read_contact_input, strict_bool
@@ -94,7 +95,10 @@ def _campaign_id(text: str) -> int:
     status_code=200,
 )
 async def subscribe(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str, data: SubscribeBody
+    request: Request[Any, Any, Any],
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    data: JSONBody[SubscribeBody],
 ) -> SubscribedBody:
     """Subscribe a contact (found, created or updated first) to a launched, open campaign."""
     principal = await authorize_org(request, org_id)
@@ -136,7 +140,10 @@ async def subscribe(
     status_code=200,
 )
 async def unsubscribe(
-    request: Request[Any, Any, Any], org_id: str, campaign_id: str, data: UnsubscribeBody
+    request: Request[Any, Any, Any],
+    org_id: FromPath[str],
+    campaign_id: FromPath[str],
+    data: JSONBody[UnsubscribeBody],
 ) -> UnsubscribedBody:
     """End the contact's active run (reported as an error); no active run is fine."""
     principal = await authorize_org(request, org_id)

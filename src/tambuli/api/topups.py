@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from tambuli.api.auth import authorize_org, authorize_token
 from tambuli.api.errors import render_error, status_for
@@ -170,7 +170,7 @@ def _duplicate(exc: DuplicateTopup) -> Response[Any]:
 
 @post(TOPUP_PATH, operation_id="sendOrgTopup", tags=["Top-Up"], status_code=200)
 async def send_topup(
-    request: Request[Any, Any, Any], org_id: str, data: SendTopupBody
+    request: Request[Any, Any, Any], org_id: FromPath[str], data: JSONBody[SendTopupBody]
 ) -> Response[TopupSentBody]:
     """Send airtime: the largest amount on sale up to maxAmount (see desiredAmount)."""
     principal = await authorize_org(request, org_id)
@@ -219,15 +219,15 @@ def _filter(
 @get(TOPUPS_PATH, operation_id="getOrgTopupsList", tags=["Top-Up"])
 async def list_topups(
     request: Request[Any, Any, Any],
-    org_id: str,
-    after: str | None = None,
-    limit: str | None = None,
-    page: str | None = None,
-    size: str | None = None,
-    failed: str | None = None,
-    search: str | None = None,
-    start_date: Annotated[str | None, Parameter(query="startDate")] = None,
-    end_date: Annotated[str | None, Parameter(query="endDate")] = None,
+    org_id: FromPath[str],
+    after: FromQuery[str | None] = None,
+    limit: FromQuery[str | None] = None,
+    page: FromQuery[str | None] = None,
+    size: FromQuery[str | None] = None,
+    failed: FromQuery[str | None] = None,
+    search: FromQuery[str | None] = None,
+    start_date: Annotated[str | None, QueryParameter(name="startDate")] = None,
+    end_date: Annotated[str | None, QueryParameter(name="endDate")] = None,
 ) -> TopupListBody:
     """Top-ups of the organization, newest first: by cursor (after/limit) or page (page/size)."""
     principal = await authorize_org(request, org_id)
@@ -258,7 +258,9 @@ async def list_topups(
 
 
 @get(ONE_TOPUP_PATH, operation_id="getOrgTopups", tags=["Top-Up"])
-async def get_topup(request: Request[Any, Any, Any], org_id: str, topup_id: str) -> TopupRecordBody:
+async def get_topup(
+    request: Request[Any, Any, Any], org_id: FromPath[str], topup_id: FromPath[str]
+) -> TopupRecordBody:
     """One top-up with its result."""
     principal = await authorize_org(request, org_id)
     found = await listing.get_topup(runtime_of(request).db, principal.org_id, topup_id)
@@ -274,7 +276,7 @@ def _legacy_error(error: TambuliError) -> Response[Any]:
 
 @post("/v1/airtime-topup", operation_id="legacyAirtimeTopup", tags=["Top-Up"], status_code=200)
 async def send_legacy_topup(
-    request: Request[Any, Any, Any], data: LegacyTopupBody
+    request: Request[Any, Any, Any], data: JSONBody[LegacyTopupBody]
 ) -> Response[dict[str, Any]]:
     """Legacy top-up: status Success, Queued (final result pushed to resultsUrl) or Failed."""
     token = parse_authorization_header(request.headers.get("authorization"))

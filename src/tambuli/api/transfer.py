@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
 from tambuli.api.auth import authorize_org
@@ -85,7 +85,7 @@ async def _read_upload(request: Request[Any, Any, Any], limit: int) -> bytes:
     request_max_body_size=None,
 )
 async def import_contacts(
-    request: Request[Any, Any, Any], org_id: str, group: str | None = None
+    request: Request[Any, Any, Any], org_id: FromPath[str], group: FromQuery[str | None] = None
 ) -> ImportResultBody:
     """Create contacts from a CSV file: multipart/form-data field "file", or a text/csv body.
 
@@ -124,8 +124,8 @@ async def _encode(pieces: AsyncIterator[str]) -> AsyncIterator[bytes]:
 @get(EXPORT_PATH, operation_id="exportContacts", tags=["Contacts"], media_type="text/csv")
 async def export_contacts(
     request: Request[Any, Any, Any],
-    org_id: str,
-    file_format: Annotated[str, Parameter(query="format")] = "csv",
+    org_id: FromPath[str],
+    file_format: Annotated[str, QueryParameter(name="format")] = "csv",
 ) -> Response[Any]:
     """Every contact of the organization as CSV (streamed) or XLSX, for download."""
     principal = await authorize_org(request, org_id)

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.params import FromPath
 
 from tambuli.api.gateway_callbacks import channel_config_of
 from tambuli.api.runtime import runtime_of
@@ -50,7 +51,9 @@ def find_cloud_channel(request: Request[Any, Any, Any], name: str) -> WhatsAppCl
 
 
 @get(WEBHOOK_PATH, include_in_schema=False)
-async def answer_whatsapp_handshake(request: Request[Any, Any, Any], channel: str) -> Response[Any]:
+async def answer_whatsapp_handshake(
+    request: Request[Any, Any, Any], channel: FromPath[str]
+) -> Response[Any]:
     """Meta's subscription handshake: echo hub.challenge when hub.verify_token is right."""
     config = find_cloud_channel(request, channel)
     query = {key: str(value) for key, value in request.query_params.items()}
@@ -62,7 +65,9 @@ async def answer_whatsapp_handshake(request: Request[Any, Any, Any], channel: st
 
 
 @post(WEBHOOK_PATH, include_in_schema=False, status_code=200)
-async def receive_whatsapp_webhook(request: Request[Any, Any, Any], channel: str) -> Response[Any]:
+async def receive_whatsapp_webhook(
+    request: Request[Any, Any, Any], channel: FromPath[str]
+) -> Response[Any]:
     """Record the statuses and inbound messages of one signed webhook body."""
     config = find_cloud_channel(request, channel)
     body = await request.body()

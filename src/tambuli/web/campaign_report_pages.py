@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.campaigns import reports
@@ -229,7 +230,7 @@ def _notice_of(query: Any) -> str:
 
 @get("/orgs/{org_id:int}/campaigns/{campaign_id:int}", include_in_schema=False)
 async def campaign_page(
-    request: Request[Any, Any, Any], org_id: int, campaign_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], campaign_id: FromPath[int]
 ) -> Response[Any]:
     """A campaign: its steps, report, subscribe forms and a contact's schedule."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -304,7 +305,7 @@ async def _subscribe_matching(
     status_code=200,
 )
 async def subscribe(
-    request: Request[Any, Any, Any], org_id: int, campaign_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], campaign_id: FromPath[int]
 ) -> Response[Any]:
     """Subscribe a contact, a group's contacts or a filter's contacts."""
     member = await require_member(request, org_id, Role.EDITOR)
@@ -343,7 +344,7 @@ async def subscribe(
 
 @get("/orgs/{org_id:int}/campaigns/{campaign_id:int}/answers.csv", include_in_schema=False)
 async def export_answers(
-    request: Request[Any, Any, Any], org_id: int, campaign_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], campaign_id: FromPath[int]
 ) -> Response[str]:
     """Every poll answer as CSV, as the API's answers.csv."""
     await require_member(request, org_id, Role.VIEWER)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.campaigns import reports
@@ -40,7 +41,7 @@ def campaigns_path(org_id: int) -> str:
 
 
 @get("/orgs/{org_id:int}/campaigns", include_in_schema=False)
-async def campaigns_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def campaigns_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """The organization's campaigns, newest first, a page at a time."""
     member = await require_member(request, org_id, Role.VIEWER)
     db = console_of(request).db
@@ -95,7 +96,9 @@ def _definition_json(form: CampaignForm) -> str:
 
 
 @get("/orgs/{org_id:int}/campaigns/new", include_in_schema=False)
-async def new_campaign_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def new_campaign_page(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """An empty editor."""
     member = await require_member(request, org_id, Role.EDITOR)
     form = CampaignForm()
@@ -104,7 +107,7 @@ async def new_campaign_page(request: Request[Any, Any, Any], org_id: int) -> Res
 
 @get("/orgs/{org_id:int}/campaigns/{campaign_id:int}/edit", include_in_schema=False)
 async def edit_campaign_page(
-    request: Request[Any, Any, Any], org_id: int, campaign_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], campaign_id: FromPath[int]
 ) -> Response[Any]:
     """The editor filled with a campaign's definition."""
     member = await require_member(request, org_id, Role.EDITOR)
@@ -198,7 +201,7 @@ async def _save(
 
 
 @post("/orgs/{org_id:int}/campaigns/new", include_in_schema=False, status_code=200)
-async def create_campaign(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def create_campaign(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Save a new draft from the editor."""
     await require_member(request, org_id, Role.EDITOR)
     return await _save(request, org_id, None)
@@ -208,7 +211,7 @@ async def create_campaign(request: Request[Any, Any, Any], org_id: int) -> Respo
     "/orgs/{org_id:int}/campaigns/{campaign_id:int}/edit", include_in_schema=False, status_code=200
 )
 async def update_campaign(
-    request: Request[Any, Any, Any], org_id: int, campaign_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], campaign_id: FromPath[int]
 ) -> Response[Any]:
     """Save changes from the editor (a launched campaign: name, sender, window and opening)."""
     await require_member(request, org_id, Role.EDITOR)
@@ -245,7 +248,7 @@ async def _move(
     status_code=303,
 )
 async def launch_campaign(
-    request: Request[Any, Any, Any], org_id: int, campaign_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], campaign_id: FromPath[int]
 ) -> Response[Any]:
     """Launch a draft or relaunch a stopped campaign (a refusal names why, as the API's)."""
     return await _move(request, org_id, campaign_id, launch=True)
@@ -255,7 +258,7 @@ async def launch_campaign(
     "/orgs/{org_id:int}/campaigns/{campaign_id:int}/stop", include_in_schema=False, status_code=303
 )
 async def stop_campaign(
-    request: Request[Any, Any, Any], org_id: int, campaign_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], campaign_id: FromPath[int]
 ) -> Response[Any]:
     """Stop a launched campaign."""
     return await _move(request, org_id, campaign_id, launch=False)

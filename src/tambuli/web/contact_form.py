@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.contacts import phones
@@ -111,14 +112,14 @@ async def _form_page(
 
 
 @get("/orgs/{org_id:int}/contacts/new", include_in_schema=False)
-async def new_contact_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def new_contact_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Editors: the empty contact form."""
     member = await require_member(request, org_id, Role.EDITOR)
     return await _form_page(request, member, ContactFields(), None)
 
 
 @post("/orgs/{org_id:int}/contacts/new", include_in_schema=False, status_code=303)
-async def create_contact(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def create_contact(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Editors: create the contact, or show the form again with the service's refusal."""
     member = await require_member(request, org_id, Role.EDITOR)
     console = console_of(request)
@@ -135,7 +136,7 @@ async def create_contact(request: Request[Any, Any, Any], org_id: int) -> Respon
 
 @get("/orgs/{org_id:int}/contacts/{contact_id:int}", include_in_schema=False)
 async def contact_page(
-    request: Request[Any, Any, Any], org_id: int, contact_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response[Any]:
     """One contact: a form for editors, read-only for viewers."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -146,7 +147,7 @@ async def contact_page(
 
 @post("/orgs/{org_id:int}/contacts/{contact_id:int}", include_in_schema=False, status_code=303)
 async def update_contact(
-    request: Request[Any, Any, Any], org_id: int, contact_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response[Any]:
     """Editors: save the contact's changes."""
     member = await require_member(request, org_id, Role.EDITOR)
@@ -169,7 +170,7 @@ async def update_contact(
     status_code=303,
 )
 async def delete_contact(
-    request: Request[Any, Any, Any], org_id: int, contact_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], contact_id: FromPath[int]
 ) -> Response[Any]:
     """Editors: delete the contact and go back to the list."""
     await require_member(request, org_id, Role.EDITOR)

@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.contacts import pending_imports
@@ -70,7 +71,7 @@ async def _upload_page(
 
 
 @get("/orgs/{org_id:int}/contacts/import", include_in_schema=False)
-async def import_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def import_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Editors: the upload form."""
     member = await require_member(request, org_id, Role.EDITOR)
     return await _upload_page(request, member)
@@ -83,7 +84,7 @@ async def import_page(request: Request[Any, Any, Any], org_id: int) -> Response[
     request_max_body_size=None,
     opt={UPLOAD_OPT: True},
 )
-async def upload_file(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def upload_file(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Editors: read the uploaded file's header and records, then ask for the mapping."""
     member = await require_member(request, org_id, Role.EDITOR)
     console = console_of(request)
@@ -125,7 +126,7 @@ async def _import_page(
 
 @get("/orgs/{org_id:int}/contacts/import/{token:str}", include_in_schema=False)
 async def import_status_page(
-    request: Request[Any, Any, Any], org_id: int, token: str
+    request: Request[Any, Any, Any], org_id: FromPath[int], token: FromPath[str]
 ) -> Response[Any]:
     """Editors: the mapping form, the progress bar or the result, by the import's state."""
     member = await require_member(request, org_id, Role.EDITOR)
@@ -143,7 +144,9 @@ def _read_mapping(form: Any, width: int) -> list[Mapping]:
 
 
 @post("/orgs/{org_id:int}/contacts/import/{token:str}", include_in_schema=False, status_code=303)
-async def run_import(request: Request[Any, Any, Any], org_id: int, token: str) -> Response[Any]:
+async def run_import(
+    request: Request[Any, Any, Any], org_id: FromPath[int], token: FromPath[str]
+) -> Response[Any]:
     """Editors: check the mapping and start the import in the background."""
     member = await require_member(request, org_id, Role.EDITOR)
     console = console_of(request)
@@ -178,7 +181,9 @@ async def _run(console: ConsoleContext, org_id: int, token: str) -> None:
 
 
 @get("/orgs/{org_id:int}/contacts/import/{token:str}/status", include_in_schema=False)
-async def import_status(request: Request[Any, Any, Any], org_id: int, token: str) -> Response[Any]:
+async def import_status(
+    request: Request[Any, Any, Any], org_id: FromPath[int], token: FromPath[str]
+) -> Response[Any]:
     """Editors: the import's state as JSON, for the progress bar."""
     member = await require_member(request, org_id, Role.EDITOR)
     one = await _find(request, member, token)
@@ -187,7 +192,9 @@ async def import_status(request: Request[Any, Any, Any], org_id: int, token: str
 
 
 @get("/orgs/{org_id:int}/contacts/import/{token:str}/refused.csv", include_in_schema=False)
-async def refused_rows(request: Request[Any, Any, Any], org_id: int, token: str) -> Response[Any]:
+async def refused_rows(
+    request: Request[Any, Any, Any], org_id: FromPath[int], token: FromPath[str]
+) -> Response[Any]:
     """Editors: the refused records with their reasons, as CSV."""
     member = await require_member(request, org_id, Role.EDITOR)
     console = console_of(request)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
 from tambuli.contacts import exporting
@@ -40,7 +41,7 @@ def _page_number(text: str | None) -> int:
 
 
 @get("/orgs/{org_id:int}/contacts", include_in_schema=False)
-async def contacts_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def contacts_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """One page of the organization's contacts matching the filter."""
     member = await require_member(request, org_id, Role.VIEWER)
     console = console_of(request)
@@ -93,7 +94,7 @@ async def _encode(pieces: AsyncIterator[str]) -> AsyncIterator[bytes]:
 
 @get("/orgs/{org_id:int}/contacts/export/{file_format:str}", include_in_schema=False)
 async def export_contacts(
-    request: Request[Any, Any, Any], org_id: int, file_format: str
+    request: Request[Any, Any, Any], org_id: FromPath[int], file_format: FromPath[str]
 ) -> Response[Any]:
     """The contacts of the current filter as a CSV (streamed) or XLSX download."""
     await require_member(request, org_id, Role.VIEWER)
@@ -145,14 +146,14 @@ async def _groups_page(
 
 
 @get("/orgs/{org_id:int}/contacts/groups", include_in_schema=False)
-async def groups_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def groups_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """The organization's groups (with sizes) and custom fields."""
     member = await require_member(request, org_id, Role.VIEWER)
     return await _groups_page(request, member)
 
 
 @post("/orgs/{org_id:int}/contacts/groups", include_in_schema=False, status_code=303)
-async def create_group(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def create_group(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Editors: add a group."""
     member = await require_member(request, org_id, Role.EDITOR)
     console = console_of(request)
@@ -167,7 +168,9 @@ async def create_group(request: Request[Any, Any, Any], org_id: int) -> Response
 
 
 @post("/orgs/{org_id:int}/contacts/fields", include_in_schema=False, status_code=303)
-async def create_custom_field(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def create_custom_field(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """Editors: add a custom field."""
     member = await require_member(request, org_id, Role.EDITOR)
     console = console_of(request)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from tambuli.billing import service as billing
 from tambuli.campaigns import service as campaigns
@@ -110,7 +111,7 @@ def _totals_chart(periods: list[tuple[str, DayTraffic]]) -> str:
 
 
 @get("/orgs/{org_id:int}/", include_in_schema=False)
-async def dashboard(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def dashboard(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Balance, traffic, running campaigns and channels of the organization."""
     member = await require_member(request, org_id, Role.VIEWER)
     console = console_of(request)

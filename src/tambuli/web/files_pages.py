@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.params import FromPath
 
 from tambuli.errors import InvalidFile, TambuliError
 from tambuli.files import service as stored_files
@@ -52,7 +53,7 @@ async def _files_page(
 
 
 @get(PAGE, include_in_schema=False)
-async def files_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def files_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Every member: the organization's files, sorted by title, by category if chosen."""
     member = await require_member(request, org_id, Role.VIEWER)
     return await _files_page(request, member)
@@ -65,7 +66,7 @@ async def files_page(request: Request[Any, Any, Any], org_id: int) -> Response[A
     request_max_body_size=None,
     opt={UPLOAD_OPT: True},
 )
-async def upload_files(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def upload_files(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Editors: store the chosen files, converted or checked as asked; each file's result."""
     member = await require_member(request, org_id, Role.EDITOR)
     console = console_of(request)
@@ -107,7 +108,7 @@ def _raw(found: FileContent) -> Response[bytes]:
 
 @get(ONE, include_in_schema=False)
 async def file_content(
-    request: Request[Any, Any, Any], org_id: int, filename: str
+    request: Request[Any, Any, Any], org_id: FromPath[int], filename: FromPath[str]
 ) -> Response[Any]:
     """Every member: the file's bytes (the audio player's source, a download)."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -116,7 +117,7 @@ async def file_content(
 
 @get(ONE + "/thumbnail", include_in_schema=False)
 async def file_thumbnail(
-    request: Request[Any, Any, Any], org_id: int, filename: str
+    request: Request[Any, Any, Any], org_id: FromPath[int], filename: FromPath[str]
 ) -> Response[Any]:
     """Every member: the JPEG thumbnail of a checked video."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -126,7 +127,7 @@ async def file_thumbnail(
 
 @post(ONE + "/transcript", include_in_schema=False, status_code=200)
 async def change_transcript(
-    request: Request[Any, Any, Any], org_id: int, filename: str
+    request: Request[Any, Any, Any], org_id: FromPath[int], filename: FromPath[str]
 ) -> Response[Any]:
     """Editors: replace a file's transcript."""
     member = await require_member(request, org_id, Role.EDITOR)
@@ -140,7 +141,9 @@ async def change_transcript(
 
 
 @post(ONE + "/delete", include_in_schema=False, status_code=200)
-async def delete_file(request: Request[Any, Any, Any], org_id: int, filename: str) -> Response[Any]:
+async def delete_file(
+    request: Request[Any, Any, Any], org_id: FromPath[int], filename: FromPath[str]
+) -> Response[Any]:
     """Editors: delete a file nothing uses any more."""
     member = await require_member(request, org_id, Role.EDITOR)
     try:

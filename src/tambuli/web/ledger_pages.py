@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from tambuli.billing import service as billing
@@ -72,7 +73,7 @@ async def _ledger_page(
 
 @get("/orgs/{org_id:int}/balance-history", include_in_schema=False)
 async def ledger_page(
-    request: Request[Any, Any, Any], org_id: int, before: int | None = None
+    request: Request[Any, Any, Any], org_id: FromPath[int], before: FromQuery[int | None] = None
 ) -> Response[Any]:
     """The newest ledger entries (or those before entry `before`), newest first."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -80,7 +81,9 @@ async def ledger_page(
 
 
 @post("/orgs/{org_id:int}/balance-history/auto-recharge", include_in_schema=False, status_code=200)
-async def change_auto_recharge(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def change_auto_recharge(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """Owners only: below the threshold, credit the amount automatically; or turn it off."""
     member = await require_member(request, org_id, Role.OWNER)
     console = console_of(request)
@@ -138,7 +141,7 @@ async def _ledger_csv(console: ConsoleContext, org_id: int) -> AsyncIterator[byt
 
 
 @get("/orgs/{org_id:int}/balance-history.csv", include_in_schema=False)
-async def ledger_csv(request: Request[Any, Any, Any], org_id: int) -> Stream:
+async def ledger_csv(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Stream:
     """Every ledger entry as CSV, newest first, read in batches so any length streams."""
     await require_member(request, org_id, Role.VIEWER)
     console = console_of(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.errors import InvalidInput
@@ -44,14 +45,14 @@ async def _members_page(
 
 
 @get("/orgs/{org_id:int}/members", include_in_schema=False)
-async def members_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def members_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """The organization's people and their roles."""
     member = await require_member(request, org_id, Role.VIEWER)
     return await _members_page(request, member)
 
 
 @post("/orgs/{org_id:int}/members", include_in_schema=False, status_code=200)
-async def add_member(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def add_member(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Owners only: give a person (new or known) a role here and show a one-time sign-in link."""
     member = await require_member(request, org_id, Role.OWNER)
     console = console_of(request)
@@ -72,7 +73,7 @@ async def add_member(request: Request[Any, Any, Any], org_id: int) -> Response[A
 
 @post("/orgs/{org_id:int}/members/{user_id:int}/role", include_in_schema=False, status_code=200)
 async def change_member_role(
-    request: Request[Any, Any, Any], org_id: int, user_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], user_id: FromPath[int]
 ) -> Response[Any]:
     """Owners only: give a member another role (the last owner stays an owner)."""
     member = await require_member(request, org_id, Role.OWNER)
@@ -88,7 +89,7 @@ async def change_member_role(
 
 @post("/orgs/{org_id:int}/members/{user_id:int}/remove", include_in_schema=False, status_code=200)
 async def remove_member(
-    request: Request[Any, Any, Any], org_id: int, user_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], user_id: FromPath[int]
 ) -> Response[Any]:
     """Owners only: take a person out of the organization (never its last owner)."""
     member = await require_member(request, org_id, Role.OWNER)

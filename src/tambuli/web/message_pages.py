@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from tambuli.errors import InvalidField
 from tambuli.messaging import listing, timeline
@@ -89,13 +89,13 @@ def describe_status(message: StoredMessage) -> str:
 @get("/orgs/{org_id:int}/messages", include_in_schema=False)
 async def messages_page(
     request: Request[Any, Any, Any],
-    org_id: int,
-    direction: Annotated[str, Parameter(query="dir")] = "",
-    failed: str = "",
-    search: str = "",
-    start: str = "",
-    end: str = "",
-    after: str = "",
+    org_id: FromPath[int],
+    direction: Annotated[str, QueryParameter(name="dir")] = "",
+    failed: FromQuery[str] = "",
+    search: FromQuery[str] = "",
+    start: FromQuery[str] = "",
+    end: FromQuery[str] = "",
+    after: FromQuery[str] = "",
 ) -> Response[Any]:
     """The log, newest first, 50 a page (by cursor, so new messages do not shift pages)."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -129,7 +129,7 @@ async def messages_page(
 
 @get("/orgs/{org_id:int}/messages/{message_id:str}", include_in_schema=False)
 async def message_page(
-    request: Request[Any, Any, Any], org_id: int, message_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[int], message_id: FromPath[str]
 ) -> Response[Any]:
     """One message: its facts, its delivery timeline and the replies to it."""
     member = await require_member(request, org_id, Role.VIEWER)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 
 from tambuli.billing import service as billing
 from tambuli.billing.models import check_amount, format_usd, parse_usd
@@ -68,7 +69,9 @@ async def _orgs_page(
 
 
 @get("/operator/orgs", include_in_schema=False)
-async def operator_orgs_page(request: Request[Any, Any, Any], after: int = 0) -> Response[Any]:
+async def operator_orgs_page(
+    request: Request[Any, Any, Any], after: FromQuery[int] = 0
+) -> Response[Any]:
     """Every organization with its balance, a page at a time."""
     await require_operator(request)
     return await _orgs_page(request, after)

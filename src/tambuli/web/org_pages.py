@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from tambuli.campaigns.opt_outs import DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS
 from tambuli.errors import InvalidInput, TambuliError
@@ -87,7 +88,9 @@ async def _organization_page(
 
 
 @get("/orgs/{org_id:int}/organization", include_in_schema=False)
-async def organization_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def organization_page(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """The organization's profile: read-only for editors and viewers."""
     member = await require_member(request, org_id, Role.VIEWER)
     return await _organization_page(request, member)
@@ -110,7 +113,9 @@ def _push_events(value: str) -> ClientPushEvents:
 
 
 @post("/orgs/{org_id:int}/organization", include_in_schema=False, status_code=200)
-async def change_organization(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def change_organization(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """Owners only: change the messaging settings; a refused value changes nothing."""
     member = await require_member(request, org_id, Role.OWNER)
     console = console_of(request)
@@ -137,7 +142,9 @@ async def change_organization(request: Request[Any, Any, Any], org_id: int) -> R
 
 
 @post("/orgs/{org_id:int}/organization/webhook-secret", include_in_schema=False, status_code=200)
-async def rotate_webhook_secret(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def rotate_webhook_secret(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """Owners only: make the webhook signing secret (or replace it) and show it this once."""
     member = await require_member(request, org_id, Role.OWNER)
     console = console_of(request)

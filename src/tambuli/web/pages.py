@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.errors import InvalidInput, SignInRefused, TooManySignInAttempts
@@ -86,13 +87,13 @@ async def sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/sign-in/link/{token:str}", include_in_schema=False)
-async def sign_in_link_page(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+async def sign_in_link_page(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """Ask before using a one-time link (mail scanners that open links do not use it up)."""
     return await render_page(request, "sign_in_link.html", token=token, error="")
 
 
 @post("/sign-in/link/{token:str}", include_in_schema=False, status_code=303)
-async def use_sign_in_link(request: Request[Any, Any, Any], token: str) -> Response[Any]:
+async def use_sign_in_link(request: Request[Any, Any, Any], token: FromPath[str]) -> Response[Any]:
     """Use a one-time link: start a session and go to the account page to set a password."""
     console = console_of(request)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.contacts import phones
@@ -62,14 +63,14 @@ async def _send_page(
 
 
 @get("/orgs/{org_id:int}/send", include_in_schema=False)
-async def send_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def send_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """The compose form."""
     member = await require_member(request, org_id, Role.EDITOR)
     return await _send_page(request, member, Compose())
 
 
 @post("/orgs/{org_id:int}/send/preview", include_in_schema=False, status_code=200)
-async def preview_send(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def preview_send(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """The preview: the fragment alone for the page's script, else the page with it."""
     member = await require_member(request, org_id, Role.EDITOR)
     compose = read_compose(await _form(request))
@@ -81,7 +82,7 @@ async def preview_send(request: Request[Any, Any, Any], org_id: int) -> Response
 
 
 @post("/orgs/{org_id:int}/send", include_in_schema=False, status_code=200)
-async def send_message(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def send_message(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Send the composed SMS; a refusal is shown on the form with the text kept."""
     member = await require_member(request, org_id, Role.EDITOR)
     compose = read_compose(await _form(request))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from tambuli.errors import NotFound
 from tambuli.organizations import service as organizations
@@ -32,14 +33,14 @@ async def _tokens_page(
 
 
 @get("/orgs/{org_id:int}/tokens", include_in_schema=False)
-async def tokens_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def tokens_page(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Owners only: the organization's API tokens."""
     member = await require_member(request, org_id, Role.OWNER)
     return await _tokens_page(request, member)
 
 
 @post("/orgs/{org_id:int}/tokens", include_in_schema=False, status_code=200)
-async def create_token(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def create_token(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Owners only: a new API token of the organization's own API user, shown this once.
 
     Never the signed-in person's own user: a token is good in every organization its user
@@ -52,7 +53,7 @@ async def create_token(request: Request[Any, Any, Any], org_id: int) -> Response
 
 @post("/orgs/{org_id:int}/tokens/{token_id:int}/revoke", include_in_schema=False, status_code=200)
 async def revoke_token(
-    request: Request[Any, Any, Any], org_id: int, token_id: int
+    request: Request[Any, Any, Any], org_id: FromPath[int], token_id: FromPath[int]
 ) -> Response[Any]:
     """Owners only: revoke one of the organization's tokens; it stops working at once."""
     member = await require_member(request, org_id, Role.OWNER)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from tambuli.contacts import phones
@@ -129,7 +130,7 @@ async def _topups_page(
 
 @get("/orgs/{org_id:int}/topups", include_in_schema=False)
 async def topups_page(
-    request: Request[Any, Any, Any], org_id: int, after: str = ""
+    request: Request[Any, Any, Any], org_id: FromPath[int], after: FromQuery[str] = ""
 ) -> Response[Any]:
     """The form (for editors) and the top-ups, newest first."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -137,7 +138,7 @@ async def topups_page(
 
 
 @post("/orgs/{org_id:int}/topups/preview", include_in_schema=False, status_code=200)
-async def preview_topup(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def preview_topup(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """The operator, amount and price the top-up would have; nothing is charged."""
     member = await require_member(request, org_id, Role.EDITOR)
     form = await _read_form(request)
@@ -153,7 +154,7 @@ async def preview_topup(request: Request[Any, Any, Any], org_id: int) -> Respons
 
 
 @post("/orgs/{org_id:int}/topups", include_in_schema=False, status_code=200)
-async def send_topup(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def send_topup(request: Request[Any, Any, Any], org_id: FromPath[int]) -> Response[Any]:
     """Send the top-up (a worker carries it out); a refusal is shown on the form."""
     member = await require_member(request, org_id, Role.EDITOR)
     form = await _read_form(request)
@@ -175,7 +176,9 @@ async def send_topup(request: Request[Any, Any, Any], org_id: int) -> Response[A
 
 
 @get("/orgs/{org_id:int}/topups/{topup_id:str}", include_in_schema=False)
-async def topup_page(request: Request[Any, Any, Any], org_id: int, topup_id: str) -> Response[Any]:
+async def topup_page(
+    request: Request[Any, Any, Any], org_id: FromPath[int], topup_id: FromPath[str]
+) -> Response[Any]:
     """One top-up: what was sent, to whom, its attempts and its pushes."""
     member = await require_member(request, org_id, Role.VIEWER)
     console = console_of(request)
