@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from tambuli.api.auth import authorize_org, authorize_token
 from tambuli.api.messages import ListQuery, read_message_list
@@ -81,7 +81,7 @@ def _render_duplicate(exc: DuplicateMessage) -> SentWhatsAppBody:
 
 @post("/v1/whatsapp/contact", operation_id="sendWhatsAppContact", tags=["WhatsApp"])
 async def send_to_contact(
-    request: Request[Any, Any, Any], data: SendWhatsAppBody
+    request: Request[Any, Any, Any], data: JSONBody[SendWhatsAppBody]
 ) -> Response[SentWhatsAppBody]:
     """Send a WhatsApp message to a contact (found or created by number)."""
     runtime = runtime_of(request)
@@ -122,16 +122,16 @@ async def send_to_contact(
 @get(WHATSAPP_LIST_PATH, operation_id="getWhatsAppList", tags=["WhatsApp"])
 async def list_whatsapp(
     request: Request[Any, Any, Any],
-    org_id: str,
-    after: str | None = None,
-    limit: str | None = None,
-    page: str | None = None,
-    size: str | None = None,
-    dir: str | None = None,
-    failed: str | None = None,
-    search: str | None = None,
-    start_date: Annotated[str | None, Parameter(query="startDate")] = None,
-    end_date: Annotated[str | None, Parameter(query="endDate")] = None,
+    org_id: FromPath[str],
+    after: FromQuery[str | None] = None,
+    limit: FromQuery[str | None] = None,
+    page: FromQuery[str | None] = None,
+    size: FromQuery[str | None] = None,
+    dir: FromQuery[str | None] = None,
+    failed: FromQuery[str | None] = None,
+    search: FromQuery[str | None] = None,
+    start_date: Annotated[str | None, QueryParameter(name="startDate")] = None,
+    end_date: Annotated[str | None, QueryParameter(name="endDate")] = None,
 ) -> WhatsAppListBody:
     """WhatsApp messages of the organization, newest first, by cursor or by page."""
     query = ListQuery(after, limit, page, size, dir, failed, search, start_date, end_date)
@@ -151,7 +151,7 @@ async def list_whatsapp(
 
 @get(WHATSAPP_ONE_PATH, operation_id="getWhatsApp", tags=["WhatsApp"])
 async def get_whatsapp(
-    request: Request[Any, Any, Any], org_id: str, message_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[str], message_id: FromPath[str]
 ) -> WhatsAppRecordBody:
     """One WhatsApp message with its delivery status."""
     principal = await authorize_org(request, org_id)

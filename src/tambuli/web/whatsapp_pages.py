@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Request, Response, get
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from tambuli.channels.whatsapp.base import WhatsAppState
 from tambuli.contacts import service as contacts
@@ -132,13 +132,13 @@ def status_steps(message: StoredWhatsApp) -> list[StatusStep]:
 @get("/orgs/{org_id:int}/whatsapp", include_in_schema=False)
 async def whatsapp_log_page(
     request: Request[Any, Any, Any],
-    org_id: int,
-    direction: Annotated[str, Parameter(query="dir")] = "",
-    failed: str = "",
-    search: str = "",
-    start: str = "",
-    end: str = "",
-    after: str = "",
+    org_id: FromPath[int],
+    direction: Annotated[str, QueryParameter(name="dir")] = "",
+    failed: FromQuery[str] = "",
+    search: FromQuery[str] = "",
+    start: FromQuery[str] = "",
+    end: FromQuery[str] = "",
+    after: FromQuery[str] = "",
 ) -> Response[Any]:
     """WhatsApp messages, newest first, 50 a page, with the SMS log's filters."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -170,7 +170,9 @@ async def whatsapp_log_page(
 
 
 @get("/orgs/{org_id:int}/whatsapp/numbers", include_in_schema=False)
-async def whatsapp_numbers_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def whatsapp_numbers_page(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """The organization's WhatsApp Business numbers and their templates (the operator registers
     them with `tambuli whatsapp numbers|templates`)."""
     member = await require_member(request, org_id, Role.VIEWER)
@@ -184,7 +186,7 @@ async def whatsapp_numbers_page(request: Request[Any, Any, Any], org_id: int) ->
 
 @get("/orgs/{org_id:int}/whatsapp/{message_id:str}", include_in_schema=False)
 async def whatsapp_message_page(
-    request: Request[Any, Any, Any], org_id: int, message_id: str
+    request: Request[Any, Any, Any], org_id: FromPath[int], message_id: FromPath[str]
 ) -> Response[Any]:
     """One WhatsApp message: its facts, media, location and status timeline, and its pushes."""
     member = await require_member(request, org_id, Role.VIEWER)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from tambuli.errors import TambuliError
@@ -73,14 +74,18 @@ async def _compose_page(
 
 
 @get(PAGE, include_in_schema=False)
-async def whatsapp_send_page(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def whatsapp_send_page(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """The WhatsApp compose form, from the organization's first business number."""
     member = await require_member(request, org_id, Role.EDITOR)
     return await _compose_page(request, member)
 
 
 @post(PAGE + "/preview", include_in_schema=False, status_code=200)
-async def preview_whatsapp_send(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def preview_whatsapp_send(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """The preview: the fragment alone for the page's script, else the page with it."""
     member = await require_member(request, org_id, Role.EDITOR)
     compose = read_whatsapp_compose(await _form(request))
@@ -94,7 +99,9 @@ async def preview_whatsapp_send(request: Request[Any, Any, Any], org_id: int) ->
 
 
 @post(PAGE, include_in_schema=False, status_code=200)
-async def send_whatsapp_message(request: Request[Any, Any, Any], org_id: int) -> Response[Any]:
+async def send_whatsapp_message(
+    request: Request[Any, Any, Any], org_id: FromPath[int]
+) -> Response[Any]:
     """Send the composed message through the API's service; a refusal is shown on the form
     with what was typed."""
     member = await require_member(request, org_id, Role.EDITOR)
