@@ -23,6 +23,8 @@ import httpx
 from tests.support.cli import run_cli_json
 from tests.support.graph_standin import (
     BUSINESS_NUMBER,
+    OTHER_PHONE_NUMBER_ID,
+    OTHER_TOKEN,
     PHONE_NUMBER_ID,
     TOKEN,
     GraphStandin,
@@ -38,6 +40,8 @@ CHANNEL = "whatsapp"
 APP_SECRET = "e2e-app-secret"
 VERIFY_TOKEN = "e2e-verify-token"
 TOKEN_ENV = "TAMBULI_E2E_WHATSAPP_TOKEN"
+OTHER_TOKEN_ENV = "TAMBULI_E2E_OTHER_WHATSAPP_TOKEN"
+OTHER_BUSINESS_NUMBER = "15550783882"
 CONTACT = "639171234567"
 OTHER_CONTACT = "639181234567"
 FAST = {
@@ -139,7 +143,7 @@ def running_world(database_url: str, tmp_path: Path) -> Iterator[World]:
         standin.templates[("appointment_reminder", "en")] = 1
         config = tmp_path / "tambuli.toml"
         write_config(config, standin.graph_url)
-        env = {"TAMBULI_CONFIG": str(config), TOKEN_ENV: TOKEN}
+        env = {"TAMBULI_CONFIG": str(config), TOKEN_ENV: TOKEN, OTHER_TOKEN_ENV: OTHER_TOKEN}
         org = run_cli_json(
             database_url, "org", "create", "--name", "Clinic", "--balance", "5", extra_env=env
         )
@@ -370,3 +374,47 @@ def test_webhooks_are_refused_without_the_app_secrets_signature_and_the_handshak
             headers = {"X-Hub-Signature-256": sign(body, APP_SECRET)}
             answer = httpx.post(world.webhook_url, content=body, headers=headers)
             assert answer.status_code == 200, (body, answer.text)
+
+
+def test_media_sent_to_a_number_registered_a_moment_ago_is_taken_at_once(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    with running_world(fresh_database_url, tmp_path) as world:
+        photo = tiny_png()
+        media_id = world.standin.add_inbound_media(photo, "image/png", OTHER_PHONE_NUMBER_ID)
+        image = message_value(
+            "image",
+            {"id": media_id, "mime_type": "image/png"},
+            wamid="wamid.to-the-new-number",
+            display_number=OTHER_BUSINESS_NUMBER,
+        )
+        image["metadata"]["phone_number_id"] = OTHER_PHONE_NUMBER_ID
+        # Not registered yet: the file cannot be fetched, so Meta is asked to deliver it again.
+        early = world.post_webhook(image)
+        assert early.status_code == 503, early.text
+        assert early.json()["errorCode"] == "whatsapp.mediaunavailable"
+        # Registered now, while the server's copy of the numbers is seconds old: the next
+        # delivery reads them again and is taken.
+        run_cli_json(
+            world.server.database_url,
+            "whatsapp",
+            "numbers",
+            "add",
+            "--org",
+            str(world.org_id),
+            "--number",
+            f"+{OTHER_BUSINESS_NUMBER}",
+            "--phone-number-id",
+            OTHER_PHONE_NUMBER_ID,
+            "--token-env",
+            OTHER_TOKEN_ENV,
+            "--channel",
+            CHANNEL,
+            "--json",
+        )
+        again = world.post_webhook(image)
+        assert again.status_code == 200, again.text
+        listed = world.client.get(
+            f"/v1/organizations/{world.org_id}/whatsapp/", params={"dir": "inbound"}
+        ).json()["messages"]
+        assert len(listed) == 1 and len(listed[0]["imageFiles"]) == 1, listed

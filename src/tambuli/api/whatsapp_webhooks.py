@@ -31,7 +31,7 @@ from tambuli.channels.whatsapp.cloud_webhooks import (
     verify_signature,
 )
 from tambuli.errors import NotFound
-from tambuli.whatsapp.access_tokens import AccessTokens
+from tambuli.whatsapp.access_tokens import RELOAD_ON_MISS_SECONDS, AccessTokens
 from tambuli.whatsapp.inbound import WhatsAppEventLog
 
 log = logging.getLogger("tambuli.whatsapp")
@@ -83,6 +83,14 @@ async def receive_whatsapp_webhook(
         _client_of(request.app), config, tokens.find_token_or(config.access_token)
     )
     content = await read_webhook(body, signature, config, fetcher)
+    # Media refused for now may be a number's registered since the last read: with the numbers
+    # read again, the body is taken now rather than at Meta's next delivery.
+    if (
+        content is not None
+        and content.deliver_again
+        and await tokens.reload_if_stale(runtime.db, RELOAD_ON_MISS_SECONDS)
+    ):
+        content = await read_webhook(body, signature, config, fetcher)
     assert content is not None  # the signature was checked above
     events = WhatsAppEventLog(runtime.db, runtime.clock, runtime.settings.max_file_bytes)
     await events.record_statuses(content.statuses)

@@ -17,9 +17,11 @@ from tambuli.db.engine import Database
 from tambuli.whatsapp import number_store
 from tambuli.whatsapp.number_store import BusinessNumber
 
-# How long the API's copy of the registered numbers is used before it is read again; a number
-# added meanwhile has its media refused as transient, and Meta delivers that webhook again.
+# How long the API's copy of the registered numbers is used before it is read again.
 RELOAD_SECONDS = 5.0
+# A webhook whose media could not be fetched reads the numbers again at once (the number may be
+# new), but not more often than this: during a provider outage every body fails alike.
+RELOAD_ON_MISS_SECONDS = 0.2
 
 
 class AccessTokens:
@@ -38,17 +40,19 @@ class AccessTokens:
         for number in numbers:
             self._variables[number.phone_number_id] = number.token_env
 
-    async def reload_if_stale(self, db: Database) -> None:
-        """Read every registered number again when the last read is RELOAD_SECONDS old."""
+    async def reload_if_stale(self, db: Database, max_age: float = RELOAD_SECONDS) -> bool:
+        """Read every registered number again when the last read is `max_age` seconds old;
+        whether it did."""
         now = self._monotonic()
-        if self._loaded_at is not None and now - self._loaded_at < RELOAD_SECONDS:
-            return
+        if self._loaded_at is not None and now - self._loaded_at < max_age:
+            return False
         async with db.read() as conn:
             numbers = await number_store.select_numbers(conn, None)
         # Cleared in place: the finders handed out read this very dict.
         self._variables.clear()
         self.remember(numbers)
         self._loaded_at = now
+        return True
 
     def find_token_or(self, fallback: Secret | None) -> TokenFinder:
         """A token finder for one channel: a number's own token, else the channel's."""
