@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -194,6 +195,44 @@ async def find_newest_contacts_to_reuse_within(
         await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, missing)
         found.update(await store.select_newest_contacts_with_phones(conn, org_id, missing))
     return found
+
+
+async def find_contacts_to_reuse_within(
+    conn: AsyncConnection, wanted: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], Contact]:
+    """For each (organization, number) that has contacts, the newest one, in the caller's
+    transaction; a number without one stays locked until it ends (find-or-create in batches:
+    create the missing ones later with create_missing_contacts_within)."""
+    by_org: dict[int, list[str]] = defaultdict(list)
+    for org_id, digits in wanted:
+        by_org[org_id].append(digits)
+    found: dict[tuple[int, str], Contact] = {}
+    # Organizations in ID order, each one's locks in ascending order (db/key_locks.py).
+    for org_id in sorted(by_org):
+        reused = await find_newest_contacts_to_reuse_within(conn, org_id, by_org[org_id])
+        found.update({(org_id, digits): contact for digits, contact in reused.items()})
+    return found
+
+
+async def create_missing_contacts_within(
+    conn: AsyncConnection,
+    clock: Clock,
+    wanted: Iterable[tuple[int, PhoneNumber]],
+    reusable: Mapping[tuple[int, str], Contact],
+) -> dict[tuple[int, str], int]:
+    """The contact ID for each (organization, number): the reusable contact's, or that of a
+    contact created now (one per number), in the caller's transaction."""
+    missing: dict[int, dict[str, PhoneNumber]] = defaultdict(dict)
+    for org_id, phone in wanted:
+        if (org_id, phone.digits) not in reusable:
+            missing[org_id][phone.digits] = phone
+    contact_ids = {key: contact.id for key, contact in reusable.items()}
+    for org_id in sorted(missing):
+        created = await create_contacts_within(
+            conn, clock, org_id, [(phone, ContactInput()) for phone in missing[org_id].values()]
+        )
+        contact_ids.update({(org_id, c.phone): c.id for c in created})
+    return contact_ids
 
 
 async def find_or_create_contact_with_phone_within(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tambuli.billing import reservations as funds
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
-from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
+from tambuli.contacts.models import Contact, PhoneNumber
 from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
@@ -109,7 +109,14 @@ async def write_drafts_within(
     # Numbers without a contact are looked up (and locked when still missing) before any
     # balance row is locked: find-or-create elsewhere takes a number's lock first, then the
     # balance, and this keeps the same order.
-    reusable = await _find_contacts_to_reuse(conn, drafts, outcomes)
+    reusable = await contacts.find_contacts_to_reuse_within(
+        conn,
+        [
+            (d.message.org_id, d.new_contact.digits)
+            for i, d in enumerate(drafts)
+            if outcomes[i] is None and d.new_contact is not None
+        ],
+    )
     reservations: dict[int, int | None] = {}
     by_org: dict[int, list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
@@ -151,24 +158,6 @@ class _SameBatchRepeat(TambuliError):
         self.first = first
 
 
-async def _find_contacts_to_reuse(
-    conn: AsyncConnection,
-    drafts: list[Draft],
-    outcomes: list[StoredMessage | TambuliError | None],
-) -> dict[tuple[int, str], Contact]:
-    """The newest contact of each number that drafts want a contact for, by (org, digits)."""
-    wanted: dict[int, list[str]] = defaultdict(list)
-    for index, draft in enumerate(drafts):
-        if outcomes[index] is None and draft.new_contact is not None:
-            wanted[draft.message.org_id].append(draft.new_contact.digits)
-    found: dict[tuple[int, str], Contact] = {}
-    # Organizations in ID order, each one's locks in ascending order (db/key_locks.py).
-    for org_id in sorted(wanted):
-        reused = await contacts.find_newest_contacts_to_reuse_within(conn, org_id, wanted[org_id])
-        found.update({(org_id, digits): contact for digits, contact in reused.items()})
-    return found
-
-
 async def _attach_contacts(
     conn: AsyncConnection,
     clock: Clock,
@@ -177,19 +166,12 @@ async def _attach_contacts(
     reusable: dict[tuple[int, str], Contact],
 ) -> list[store.NewMessage]:
     """The messages to write, each draft that wants a contact given one (created if need be)."""
-    missing: dict[int, dict[str, PhoneNumber]] = defaultdict(dict)
-    for index in written:
-        draft = drafts[index]
-        phone = draft.new_contact
-        if phone is not None and (draft.message.org_id, phone.digits) not in reusable:
-            missing[draft.message.org_id][phone.digits] = phone
-    contact_ids = {key: contact.id for key, contact in reusable.items()}
-    for org_id in sorted(missing):
-        phones = list(missing[org_id].values())
-        created = await contacts.create_contacts_within(
-            conn, clock, org_id, [(phone, ContactInput()) for phone in phones]
-        )
-        contact_ids.update({(org_id, c.phone): c.id for c in created})
+    wanted = [
+        (drafts[i].message.org_id, phone)
+        for i in written
+        if (phone := drafts[i].new_contact) is not None
+    ]
+    contact_ids = await contacts.create_missing_contacts_within(conn, clock, wanted, reusable)
     messages = []
     for index in written:
         draft = drafts[index]

@@ -19,7 +19,7 @@ from tambuli.billing import reservations as funds
 from tambuli.channels.whatsapp.base import MediaKind
 from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
-from tambuli.contacts.models import Contact, ContactInput, PhoneNumber
+from tambuli.contacts.models import Contact, PhoneNumber
 from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
@@ -79,7 +79,14 @@ async def write_drafts_within(
     # Numbers without a contact are looked up (and locked when still missing) before any
     # balance row is locked: find-or-create elsewhere takes a number's lock first, then the
     # balance, and this keeps the same order.
-    reusable = await _find_contacts_to_reuse(conn, drafts, waiting)
+    reusable = await contacts.find_contacts_to_reuse_within(
+        conn,
+        [
+            (int(drafts[i].values["org_id"]), phone.digits)
+            for i in waiting
+            if (phone := drafts[i].new_contact) is not None
+        ],
+    )
     reservations: dict[int, int] = {}
     by_org: dict[int, list[int]] = defaultdict(list)
     for index in waiting:
@@ -147,23 +154,6 @@ async def _refuse_duplicates(
     return repeats
 
 
-async def _find_contacts_to_reuse(
-    conn: AsyncConnection, drafts: list[WhatsAppDraft], waiting: list[int]
-) -> dict[tuple[int, str], Contact]:
-    """The newest contact of each number that drafts want a contact for, by (org, digits)."""
-    wanted: dict[int, list[str]] = defaultdict(list)
-    for index in waiting:
-        phone = drafts[index].new_contact
-        if phone is not None:
-            wanted[int(drafts[index].values["org_id"])].append(phone.digits)
-    found: dict[tuple[int, str], Contact] = {}
-    # Organizations in ID order, each one's locks in ascending order (db/key_locks.py).
-    for org_id in sorted(wanted):
-        reused = await contacts.find_newest_contacts_to_reuse_within(conn, org_id, wanted[org_id])
-        found.update({(org_id, digits): contact for digits, contact in reused.items()})
-    return found
-
-
 async def _attach_contacts(
     conn: AsyncConnection,
     clock: Clock,
@@ -172,19 +162,12 @@ async def _attach_contacts(
     reusable: dict[tuple[int, str], Contact],
 ) -> list[dict[str, Any]]:
     """The rows to write, each draft that wants a contact given one (created if need be)."""
-    missing: dict[int, dict[str, PhoneNumber]] = defaultdict(dict)
-    for index in written:
-        draft = drafts[index]
-        phone = draft.new_contact
-        org_id = int(draft.values["org_id"])
-        if phone is not None and (org_id, phone.digits) not in reusable:
-            missing[org_id][phone.digits] = phone
-    contact_ids = {key: contact.id for key, contact in reusable.items()}
-    for org_id in sorted(missing):
-        created = await contacts.create_contacts_within(
-            conn, clock, org_id, [(phone, ContactInput()) for phone in missing[org_id].values()]
-        )
-        contact_ids.update({(org_id, c.phone): c.id for c in created})
+    wanted = [
+        (int(drafts[i].values["org_id"]), phone)
+        for i in written
+        if (phone := drafts[i].new_contact) is not None
+    ]
+    contact_ids = await contacts.create_missing_contacts_within(conn, clock, wanted, reusable)
     rows = []
     for index in written:
         draft = drafts[index]
