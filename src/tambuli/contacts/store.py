@@ -309,22 +309,28 @@ async def select_contact_ids_with_phone(
     return [int(i) for i in rows.scalars()]
 
 
+# Built once: every batch of sends to numbers looks its numbers up here.
+_NEWEST_CONTACTS_WITH_PHONES = select(*_CONTACT_COLUMNS).where(
+    contacts.c.id.in_(
+        select(func.max(contacts.c.id))
+        .where(
+            contacts.c.org_id == bindparam("org_id"),
+            contacts.c.phone.in_(bindparam("phones", expanding=True)),
+        )
+        .group_by(contacts.c.phone)
+        .scalar_subquery()
+    )
+)
+
+
 async def select_newest_contacts_with_phones(
     conn: AsyncConnection, org_id: int, phones: Sequence[str]
 ) -> dict[str, Contact]:
     """The most recently created contact for each of these numbers that has one."""
     if not phones:
         return {}
-    newest = (
-        select(func.max(contacts.c.id))
-        .where(contacts.c.org_id == org_id, contacts.c.phone.in_(sorted(set(phones))))
-        .group_by(contacts.c.phone)
-    )
-    rows = (
-        await execute(
-            conn, select(*_CONTACT_COLUMNS).where(contacts.c.id.in_(newest.scalar_subquery()))
-        )
-    ).all()
+    parameters = {"org_id": org_id, "phones": sorted(set(phones))}
+    rows = (await execute(conn, _NEWEST_CONTACTS_WITH_PHONES, parameters)).all()
     return {c.phone: c for c in await _hydrate(conn, rows)}
 
 

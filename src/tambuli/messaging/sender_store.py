@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.schema import senders
@@ -41,14 +41,18 @@ async def select_senders(conn: AsyncConnection, org_id: int | None) -> list[Regi
     return [_to_sender(r) for r in await execute(conn, query)]
 
 
+# Built once: every batch of sends looks its sender IDs up here.
+_OWNERS = select(senders.c.sender_key, senders.c.org_id).where(
+    senders.c.sender_key.in_(bindparam("keys", expanding=True))
+)
+
+
 async def select_owners(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, int]:
     """The owning organization of each of these keys that is registered."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    rows = await execute(
-        conn, select(senders.c.sender_key, senders.c.org_id).where(senders.c.sender_key.in_(wanted))
-    )
+    rows = await execute(conn, _OWNERS, {"keys": wanted})
     return {str(r.sender_key): int(r.org_id) for r in rows}
 
 
