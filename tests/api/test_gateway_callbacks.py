@@ -39,6 +39,7 @@ from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.sending import SentMessage
 from tambuli.messaging.store import MessageFilter
 from tambuli.messaging.views import StoredMessage, render_record
+from tambuli.outbound_http import OutboundHttp
 from tambuli.services import build_services
 from tambuli.settings import Settings
 from tests.services.sms_world import SmsWorld
@@ -162,7 +163,7 @@ async def world(
     )
     sms = SmsWorld(fresh_db, clock)
     secrets = {"api_key": Secret(API_KEY), "api_secret": Secret(API_SECRET)}
-    async with httpx.AsyncClient(trust_env=False) as gateway_http:
+    async with OutboundHttp() as gateway_http:
         channel = CallingBackEarly(vonage, gateway_http, secret_fields=secrets)
         dispatcher = Dispatcher(
             fresh_db, clock, route_all_to(channel), sms.rules, random_unit=lambda: 0.5

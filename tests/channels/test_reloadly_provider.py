@@ -13,12 +13,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome
 from tambuli.channels.airtime.reloadly import ReloadlyProvider
 from tambuli.clock import FakeClock
+from tambuli.outbound_http import OutboundHttp
 from tests.support.reloadly_standin import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -74,9 +74,9 @@ def standin() -> Iterator[ReloadlyStandin]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
+async def http() -> AsyncIterator[OutboundHttp]:
     """An HTTP client that ignores proxy settings: tests talk to 127.0.0.1 only."""
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with OutboundHttp() as client:
         yield client
 
 
@@ -90,7 +90,7 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None
 
 def make_provider(
     standin: ReloadlyStandin,
-    http: httpx.AsyncClient,
+    http: OutboundHttp,
     *,
     timeout: float = 5.0,
     clock: FakeClock | None = None,
@@ -109,7 +109,7 @@ def make_provider(
 
 
 async def test_a_top_up_fetches_a_token_once_and_reuses_it(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     provider = make_provider(standin, http)
     first = await provider.send_topup(make_order())
@@ -120,7 +120,7 @@ async def test_a_top_up_fetches_a_token_once_and_reuses_it(
 
 
 async def test_wrong_credentials_are_transient_and_pay_nothing(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     provider = make_provider(standin, http, client_secret="not-the-secret")
     result = await provider.send_topup(make_order())
@@ -130,7 +130,7 @@ async def test_wrong_credentials_are_transient_and_pay_nothing(
 
 
 async def test_a_token_is_renewed_shortly_before_it_expires(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     clock = FakeClock()
     provider = make_provider(standin, http, clock=clock)
@@ -144,7 +144,7 @@ async def test_a_token_is_renewed_shortly_before_it_expires(
 
 
 async def test_a_token_that_expired_early_is_replaced_after_a_401(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.token_lifetime = 1
     # The adapter's clock stands still, so only the stand-in's 401 can tell it the token expired.
@@ -158,7 +158,7 @@ async def test_a_token_that_expired_early_is_replaced_after_a_401(
 
 
 async def test_a_revoked_token_is_replaced_once_and_the_top_up_sent_once(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     provider = make_provider(standin, http)
     await provider.send_topup(make_order())
@@ -169,7 +169,7 @@ async def test_a_revoked_token_is_replaced_once_and_the_top_up_sent_once(
 
 
 async def test_a_dollar_top_up_reports_the_pesos_delivered_in_centavos(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     order = make_order(amount_minor=100, currency="USD")
     result = await make_provider(standin, http).send_topup(order)
@@ -185,7 +185,7 @@ async def test_a_dollar_top_up_reports_the_pesos_delivered_in_centavos(
 
 
 async def test_a_peso_top_up_is_sent_as_a_local_amount(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     result = await make_provider(standin, http).send_topup(make_order(amount_minor=5050))
     assert (result.received_minor, result.received_currency) == (5050, "PHP")
@@ -193,7 +193,7 @@ async def test_a_peso_top_up_is_sent_as_a_local_amount(
 
 
 async def test_a_processing_top_up_is_pending_until_a_status_poll_says_successful(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(pending_polls=1))
     provider = make_provider(standin, http)
@@ -207,7 +207,7 @@ async def test_a_processing_top_up_is_pending_until_a_status_poll_says_successfu
 
 
 async def test_a_lookup_after_a_restart_finds_the_top_up_by_its_reference(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(pending_polls=1))
     order = make_order()
@@ -220,7 +220,7 @@ async def test_a_lookup_after_a_restart_finds_the_top_up_by_its_reference(
 
 
 async def test_a_ported_number_is_refused_with_the_operator_it_belongs_to(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     result = await make_provider(standin, http).send_topup(make_order(PORTED))
     assert result.outcome == AirtimeOutcome.WRONG_OPERATOR
@@ -229,7 +229,7 @@ async def test_a_ported_number_is_refused_with_the_operator_it_belongs_to(
 
 
 async def test_a_ported_number_is_topped_up_once_the_order_names_its_operator(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     result = await make_provider(standin, http).send_topup(make_order(PORTED, operator_ref="200"))
     assert result.outcome == AirtimeOutcome.SUCCEEDED
@@ -237,7 +237,7 @@ async def test_a_ported_number_is_topped_up_once_the_order_names_its_operator(
 
 
 async def test_an_order_without_an_operator_id_tops_up_the_detected_operator(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     result = await make_provider(standin, http).send_topup(make_order(PORTED, operator_ref=""))
     assert result.outcome == AirtimeOutcome.SUCCEEDED
@@ -245,7 +245,7 @@ async def test_an_order_without_an_operator_id_tops_up_the_detected_operator(
 
 
 async def test_an_undetectable_number_is_topped_up_at_the_catalogue_operator(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     provider = make_provider(standin, http)
     assert (await provider.send_topup(make_order(UNDETECTABLE))).outcome == (
@@ -266,7 +266,7 @@ async def test_an_undetectable_number_is_topped_up_at_the_catalogue_operator(
     ],
 )
 async def test_refusals_map_to_permanent_or_transient(
-    standin: ReloadlyStandin, http: httpx.AsyncClient, code: str, outcome: AirtimeOutcome
+    standin: ReloadlyStandin, http: OutboundHttp, code: str, outcome: AirtimeOutcome
 ) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(refuse_code=code))
     result = await make_provider(standin, http).send_topup(make_order())
@@ -275,9 +275,7 @@ async def test_refusals_map_to_permanent_or_transient(
     assert standin.payments_to(NUMBER) == 0
 
 
-async def test_a_refunded_top_up_is_permanent(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
-) -> None:
+async def test_a_refunded_top_up_is_permanent(standin: ReloadlyStandin, http: OutboundHttp) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(refund=True))
     result = await make_provider(standin, http).send_topup(make_order())
     assert result.outcome == AirtimeOutcome.PERMANENT
@@ -285,7 +283,7 @@ async def test_a_refunded_top_up_is_permanent(
 
 
 async def test_our_empty_provider_account_is_transient(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.balance = standin.balance * 0
     result = await make_provider(standin, http).send_topup(make_order())
@@ -294,7 +292,7 @@ async def test_our_empty_provider_account_is_transient(
 
 
 async def test_a_currency_the_operator_does_not_sell_is_permanent(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     result = await make_provider(standin, http).send_topup(make_order(currency="EUR"))
     assert result.outcome == AirtimeOutcome.PERMANENT
@@ -302,7 +300,7 @@ async def test_a_currency_the_operator_does_not_sell_is_permanent(
 
 
 async def test_a_server_error_is_transient_and_the_next_attempt_pays_once(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(server_errors=1))
     provider = make_provider(standin, http)
@@ -312,7 +310,7 @@ async def test_a_server_error_is_transient_and_the_next_attempt_pays_once(
 
 
 async def test_a_slow_operator_detection_times_out_as_transient_before_anything_is_sent(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(hold_detection=True))
     result = await make_provider(standin, http, timeout=2.0).send_topup(make_order())
@@ -322,7 +320,7 @@ async def test_a_slow_operator_detection_times_out_as_transient_before_anything_
 
 
 async def test_an_unanswered_top_up_is_looked_up_and_never_paid_twice(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(hold_topup=True))
     order = make_order()
@@ -332,7 +330,7 @@ async def test_an_unanswered_top_up_is_looked_up_and_never_paid_twice(
 
 
 async def test_an_unanswered_top_up_not_yet_recorded_is_pending_then_found(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     standin.set_behaviour(NUMBER, NumberBehaviour(hold_topup=True, record_late=True))
     provider = make_provider(standin, http, timeout=2.0)
@@ -345,7 +343,7 @@ async def test_an_unanswered_top_up_not_yet_recorded_is_pending_then_found(
 
 
 async def test_a_repeated_reference_pays_once_and_answers_the_existing_state(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     order = make_order()
     first = await make_provider(standin, http).send_topup(order)
@@ -356,7 +354,7 @@ async def test_a_repeated_reference_pays_once_and_answers_the_existing_state(
 
 
 async def test_a_reference_never_sent_is_not_found(
-    standin: ReloadlyStandin, http: httpx.AsyncClient
+    standin: ReloadlyStandin, http: OutboundHttp
 ) -> None:
     result = await make_provider(standin, http).find_topup("never-sent")
     assert result.outcome == AirtimeOutcome.NOT_FOUND
@@ -371,7 +369,7 @@ def closed_port_url() -> str:
 
 
 async def test_an_unreachable_provider_is_transient_for_top_ups_and_pending_for_lookups(
-    http: httpx.AsyncClient,
+    http: OutboundHttp,
 ) -> None:
     url = closed_port_url()
     provider = ReloadlyProvider(

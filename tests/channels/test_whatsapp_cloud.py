@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from tambuli.channels.base import Outcome
@@ -14,6 +13,7 @@ from tambuli.channels.whatsapp import cloud_media
 from tambuli.channels.whatsapp.base import MediaKind, Template, WhatsAppChannel
 from tambuli.channels.whatsapp.cloud import CloudApiChannel
 from tambuli.clock import FakeClock
+from tambuli.outbound_http import OutboundHttp
 from tests.support.cloud_messages import (
     RECIPIENT,
     FakeTimer,
@@ -41,9 +41,9 @@ def standin() -> Iterator[GraphStandin]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
+async def http() -> AsyncIterator[OutboundHttp]:
     """An HTTP client that ignores proxy settings: tests talk to 127.0.0.1 only."""
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with OutboundHttp() as client:
         yield client
 
 
@@ -54,7 +54,7 @@ def timer() -> FakeTimer:
 
 
 @pytest.fixture
-def channel(standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer) -> CloudApiChannel:
+def channel(standin: GraphStandin, http: OutboundHttp, timer: FakeTimer) -> CloudApiChannel:
     """The channel as a worker would start it."""
     return make_channel(standin, http, timer)
 
@@ -204,7 +204,7 @@ async def test_several_files_go_one_message_each_with_the_caption_on_the_first_t
 
 
 async def test_a_file_is_uploaded_once_per_number_and_its_id_reused(
-    standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer
+    standin: GraphStandin, http: OutboundHttp, timer: FakeTimer
 ) -> None:
     clock = FakeClock()
     channel = make_channel(standin, http, timer, clock)

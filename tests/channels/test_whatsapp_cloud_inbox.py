@@ -18,6 +18,7 @@ from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
 from tambuli.channels.whatsapp.cloud_inbox import build_media_fetcher, read_webhook
 from tambuli.channels.whatsapp.cloud_media import InboundMediaFetcher, MediaRefused, drop_media
 from tambuli.channels.whatsapp.cloud_webhooks import ParsedWebhook, parse_webhook, verify_signature
+from tambuli.outbound_http import OutboundHttp
 from tests.support.cloud_messages import make_message
 from tests.support.graph_standin import (
     API_VERSION,
@@ -60,8 +61,15 @@ def standin() -> Iterator[GraphStandin]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client that ignores proxy settings: tests talk to 127.0.0.1 only."""
+async def http() -> AsyncIterator[OutboundHttp]:
+    """The channel's HTTP client (it ignores proxy settings: tests talk to 127.0.0.1 only)."""
+    async with OutboundHttp() as client:
+        yield client
+
+
+@pytest.fixture
+async def poster() -> AsyncIterator[httpx.AsyncClient]:
+    """The client that posts webhooks as Meta does."""
     async with httpx.AsyncClient(trust_env=False) as client:
         yield client
 
@@ -82,21 +90,21 @@ def make_config(standin: GraphStandin, token: str | None = TOKEN) -> WhatsAppClo
 
 
 def make_fetcher(
-    standin: GraphStandin, http: httpx.AsyncClient, token: str | None = TOKEN
+    standin: GraphStandin, http: OutboundHttp, token: str | None = TOKEN
 ) -> InboundMediaFetcher:
     """Fetches inbound media from the stand-in with the business number's token."""
     return build_media_fetcher(http, make_config(standin, token))
 
 
 async def test_inbound_media_bytes_are_fetched_with_the_numbers_token(
-    standin: GraphStandin, http: httpx.AsyncClient, receiver: PushReceiver
+    standin: GraphStandin, http: OutboundHttp, poster: httpx.AsyncClient, receiver: PushReceiver
 ) -> None:
     photo = b"\xff\xd8\xff\xe0 a photo"
     media_id = standin.add_inbound_media(photo, "image/jpeg")
     value = message_value(
         "image", {"caption": "receipt", "mime_type": "image/jpeg", "id": media_id}
     )
-    await deliver_webhook(http, receiver.url, wrap_value(value))
+    await deliver_webhook(poster, receiver.url, wrap_value(value))
     [received] = receiver.received()
     assert verify_signature(received.body, received.headers["x-hub-signature-256"], SECRET)
     [pending] = parse_webhook(received.body, "whatsapp").inbound
@@ -112,7 +120,7 @@ async def test_inbound_media_bytes_are_fetched_with_the_numbers_token(
 
 
 async def test_a_message_without_media_needs_no_request(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     [pending] = parse(message_value("text", {"body": "hi"})).inbound
     assert await make_fetcher(standin, http).fetch_media(pending) == pending.message
@@ -120,7 +128,7 @@ async def test_a_message_without_media_needs_no_request(
 
 
 async def test_media_meta_no_longer_has_is_refused_for_good_and_the_message_kept_without_it(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     [pending] = parse(message_value("image", {"mime_type": "image/jpeg", "id": "404404"})).inbound
     with pytest.raises(MediaRefused) as refused:
@@ -132,7 +140,7 @@ async def test_media_meta_no_longer_has_is_refused_for_good_and_the_message_kept
 
 @pytest.mark.parametrize("token", ["wrong-token", None])
 async def test_a_refused_or_missing_token_is_transient_so_meta_delivers_again(
-    standin: GraphStandin, http: httpx.AsyncClient, token: str | None
+    standin: GraphStandin, http: OutboundHttp, token: str | None
 ) -> None:
     media_id = standin.add_inbound_media(b"voice", "audio/ogg")
     [pending] = parse(message_value("audio", {"mime_type": "audio/ogg", "id": media_id})).inbound
@@ -141,9 +149,9 @@ async def test_a_refused_or_missing_token_is_transient_so_meta_delivers_again(
     assert refused.value.refusal.outcome == Outcome.TRANSIENT
 
 
-async def test_an_unreachable_graph_api_is_transient(http: httpx.AsyncClient) -> None:
+async def test_an_unreachable_graph_api_is_transient(http: OutboundHttp) -> None:
     fetcher = InboundMediaFetcher(
-        http, f"http://127.0.0.1:{free_port()}/v23.0", lambda n: Secret(TOKEN), httpx.Timeout(5)
+        http, f"http://127.0.0.1:{free_port()}/v23.0", lambda n: Secret(TOKEN), 5
     )
     [pending] = parse(message_value("video", {"mime_type": "video/mp4", "id": "1"})).inbound
     with pytest.raises(MediaRefused) as refused:
@@ -153,11 +161,11 @@ async def test_an_unreachable_graph_api_is_transient(http: httpx.AsyncClient) ->
 
 
 async def test_a_download_larger_than_the_limit_is_cut_off(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     media_id = standin.add_inbound_media(b"x" * 5000, "application/pdf")
     fetcher = InboundMediaFetcher(
-        http, f"{standin.url}/{API_VERSION}", lambda n: Secret(TOKEN), httpx.Timeout(10), 1000
+        http, f"{standin.url}/{API_VERSION}", lambda n: Secret(TOKEN), 10, 1000
     )
     value = message_value(
         "document", {"filename": "big.pdf", "mime_type": "application/pdf", "id": media_id}
@@ -186,10 +194,10 @@ def _two_messages_with_media(first_id: str) -> dict[str, Any]:
 
 
 async def test_a_signed_body_is_read_whole_with_its_media(
-    standin: GraphStandin, http: httpx.AsyncClient, receiver: PushReceiver
+    standin: GraphStandin, http: OutboundHttp, poster: httpx.AsyncClient, receiver: PushReceiver
 ) -> None:
     media_id = standin.add_inbound_media(b"jpeg", "image/jpeg")
-    await deliver_webhook(http, receiver.url, _two_messages_with_media(media_id))
+    await deliver_webhook(poster, receiver.url, _two_messages_with_media(media_id))
     [received] = receiver.received()
     config = make_config(standin)
     content = await read_webhook(
@@ -206,7 +214,7 @@ async def test_a_signed_body_is_read_whole_with_its_media(
 
 
 async def test_an_unsigned_or_forged_body_is_not_read(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     body = json.dumps(wrap_value(status_value("wamid.x", "read"))).encode()
     fetcher = make_fetcher(standin, http)
@@ -218,7 +226,7 @@ async def test_an_unsigned_or_forged_body_is_not_read(
 
 
 async def test_media_not_fetchable_now_asks_meta_to_deliver_again_and_keeps_the_rest(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     media_id = standin.add_inbound_media(b"jpeg", "image/jpeg")
     body = json.dumps(_two_messages_with_media(media_id)).encode()
@@ -235,7 +243,7 @@ async def test_media_not_fetchable_now_asks_meta_to_deliver_again_and_keeps_the_
 
 
 async def test_media_meta_no_longer_has_is_left_out_for_good(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     body = json.dumps(_two_messages_with_media("999999")).encode()
     content = await read_webhook(
@@ -249,7 +257,7 @@ async def test_media_meta_no_longer_has_is_left_out_for_good(
 
 
 async def test_unreadable_parts_are_counted_and_the_body_still_answered(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     value = message_value("sticker", {"id": "1", "mime_type": "image/webp"})
     body = json.dumps(wrap_value(value)).encode()
@@ -261,7 +269,7 @@ async def test_unreadable_parts_are_counted_and_the_body_still_answered(
 
 
 async def test_statuses_of_messages_the_channel_sent_come_back_signed_and_matched(
-    standin: GraphStandin, http: httpx.AsyncClient, receiver: PushReceiver
+    standin: GraphStandin, http: OutboundHttp, receiver: PushReceiver
 ) -> None:
     config = make_config(standin)
     channel = CloudApiChannel(config, http)

@@ -7,7 +7,6 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tambuli.channels.base import LinkState, Outcome
@@ -16,6 +15,7 @@ from tambuli.channels.whatsapp.base import MediaKind, Template
 from tambuli.channels.whatsapp.cloud import DOWN_SECONDS, CloudApiChannel
 from tambuli.channels.whatsapp.cloud_errors import KNOWN_ERRORS, classify_error
 from tambuli.clock import FakeClock
+from tambuli.outbound_http import OutboundHttp
 from tests.support.cloud_messages import (
     RECIPIENT,
     FakeTimer,
@@ -43,9 +43,9 @@ def standin() -> Iterator[GraphStandin]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
+async def http() -> AsyncIterator[OutboundHttp]:
     """An HTTP client that ignores proxy settings: tests talk to 127.0.0.1 only."""
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with OutboundHttp() as client:
         yield client
 
 
@@ -56,7 +56,7 @@ def timer() -> FakeTimer:
 
 
 @pytest.fixture
-def channel(standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer) -> CloudApiChannel:
+def channel(standin: GraphStandin, http: OutboundHttp, timer: FakeTimer) -> CloudApiChannel:
     """The channel as a worker would start it."""
     return make_channel(standin, http, timer)
 
@@ -124,7 +124,7 @@ async def test_templates_meta_does_not_know_are_refused_for_good(
 
 
 async def test_a_wrong_token_refuses_sends_and_uploads_for_good(
-    standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer
+    standin: GraphStandin, http: OutboundHttp, timer: FakeTimer
 ) -> None:
     channel = make_channel(standin, http, timer, access_token=Secret("expired"))
     text, image = await channel.submit(
@@ -142,7 +142,7 @@ async def test_a_wrong_token_refuses_sends_and_uploads_for_good(
 
 
 async def test_a_number_without_a_token_is_refused_without_a_request(
-    standin: GraphStandin, http: httpx.AsyncClient
+    standin: GraphStandin, http: OutboundHttp
 ) -> None:
     channel = CloudApiChannel(make_cloud_config(standin, access_token=None), http)
     [handoff] = await channel.submit([make_message()])
@@ -154,7 +154,7 @@ async def test_a_number_without_a_token_is_refused_without_a_request(
 
 
 async def test_a_server_error_page_is_transient_and_reports_the_channel_down(
-    standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer
+    standin: GraphStandin, http: OutboundHttp, timer: FakeTimer
 ) -> None:
     clock = FakeClock()
     channel = make_channel(standin, http, timer, clock)
@@ -167,7 +167,7 @@ async def test_a_server_error_page_is_transient_and_reports_the_channel_down(
 
 
 async def test_no_answer_in_time_is_transient(
-    standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer
+    standin: GraphStandin, http: OutboundHttp, timer: FakeTimer
 ) -> None:
     channel = make_channel(standin, http, timer, timeout_seconds=0.3)
     standin.answer_slowly(RECIPIENT)
@@ -177,7 +177,7 @@ async def test_no_answer_in_time_is_transient(
 
 
 async def test_no_connection_is_transient(
-    standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer
+    standin: GraphStandin, http: OutboundHttp, timer: FakeTimer
 ) -> None:
     channel = make_channel(standin, http, timer, graph_url=f"http://127.0.0.1:{free_port()}")
     [handoff] = await channel.submit([make_message()])
@@ -200,7 +200,7 @@ async def test_a_refused_message_does_not_hold_up_the_rest_of_the_batch(
 
 
 async def test_each_number_is_paced_to_messages_per_second(
-    standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer
+    standin: GraphStandin, http: OutboundHttp, timer: FakeTimer
 ) -> None:
     channel = make_channel(standin, http, timer, messages_per_second=10)
     ours = [make_message(n) for n in range(1, 5)]
@@ -220,7 +220,7 @@ async def test_each_number_is_paced_to_messages_per_second(
 
 
 async def test_requests_in_flight_are_bounded(
-    standin: GraphStandin, http: httpx.AsyncClient, timer: FakeTimer
+    standin: GraphStandin, http: OutboundHttp, timer: FakeTimer
 ) -> None:
     channel = make_channel(standin, http, timer, max_concurrent=3, messages_per_second=0)
     standin.answering.clear()

@@ -22,6 +22,7 @@ from tambuli.channels.whatsapp.cloud_webhooks import (
     sign_body,
     verify_signature,
 )
+from tambuli.outbound_http import OutboundHttp
 from tests.support.graph_standin import (
     API_VERSION,
     APP_SECRET,
@@ -75,14 +76,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def make_fetcher(
-    standin: GraphStandin, http: httpx.AsyncClient, token: str | None = TOKEN
+    standin: GraphStandin, http: OutboundHttp, token: str | None = TOKEN
 ) -> InboundMediaFetcher:
     """Fetches inbound media from the stand-in with the business number's token."""
     return InboundMediaFetcher(
         http,
         f"{standin.url}/{API_VERSION}",
         lambda number: Secret(token) if token is not None else None,
-        httpx.Timeout(10),
+        10,
     )
 
 

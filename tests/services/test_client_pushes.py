@@ -11,7 +11,6 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -19,6 +18,7 @@ from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.organizations import profile as profiles
 from tambuli.organizations.models import ClientPushEvents
+from tambuli.outbound_http import OutboundHttp
 from tambuli.webhooks.service import (
     PushDelivery,
     deliver_due_pushes,
@@ -45,13 +45,13 @@ def receiver() -> Iterator[PushReceiver]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[OutboundHttp]:
     """The HTTP client pushes go through."""
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http:
+    async with OutboundHttp() as http:
         yield http
 
 
-async def run_message_lifecycle(world: SmsWorld, client: httpx.AsyncClient) -> None:
+async def run_message_lifecycle(world: SmsWorld, client: OutboundHttp) -> None:
     """Hand off what is due, let the receipts come, deliver every push queued meanwhile."""
     delivery = PushDelivery(client=client, allow_private=True)
     await world.deliver(rounds=2)
@@ -67,7 +67,7 @@ def bodies_for(pushes: list[Received], message_id: str) -> list[dict[str, object
 
 
 async def test_by_default_a_receipt_is_pushed_once_as_the_bare_sms_record_of_the_spec(
-    world: SmsWorld, receiver: PushReceiver, client: httpx.AsyncClient
+    world: SmsWorld, receiver: PushReceiver, client: OutboundHttp
 ) -> None:
     org = await world.new_org()
     url = f"{receiver.url}/sms"
@@ -95,7 +95,7 @@ async def test_by_default_a_receipt_is_pushed_once_as_the_bare_sms_record_of_the
 
 
 async def test_by_default_a_message_that_fails_for_good_is_pushed_once_since_no_receipt_follows(
-    world: SmsWorld, receiver: PushReceiver, client: httpx.AsyncClient
+    world: SmsWorld, receiver: PushReceiver, client: OutboundHttp
 ) -> None:
     org = await world.new_org()
     refused = await world.send(org, "639171230001", client_push_url=f"{receiver.url}/sms")
@@ -110,7 +110,7 @@ async def test_by_default_a_message_that_fails_for_good_is_pushed_once_since_no_
 
 
 async def test_by_default_nothing_is_pushed_when_an_operator_takes_a_message_without_a_receipt(
-    world: SmsWorld, receiver: PushReceiver, client: httpx.AsyncClient
+    world: SmsWorld, receiver: PushReceiver, client: OutboundHttp
 ) -> None:
     org = await world.new_org()
     await world.send(org, "639171230004", client_push_url=f"{receiver.url}/sms")
@@ -122,7 +122,7 @@ async def test_by_default_nothing_is_pushed_when_an_operator_takes_a_message_wit
 
 
 async def test_an_organization_that_chose_every_event_gets_accepted_too_with_an_event_field(
-    world: SmsWorld, receiver: PushReceiver, client: httpx.AsyncClient
+    world: SmsWorld, receiver: PushReceiver, client: OutboundHttp
 ) -> None:
     org = await world.new_org()
     other = await world.new_org()
@@ -155,7 +155,7 @@ async def test_an_organization_that_chose_every_event_gets_accepted_too_with_an_
 
 
 async def test_going_back_to_receipts_stops_the_extra_events_for_later_messages(
-    world: SmsWorld, receiver: PushReceiver, client: httpx.AsyncClient
+    world: SmsWorld, receiver: PushReceiver, client: OutboundHttp
 ) -> None:
     org = await world.new_org()
     await profiles.update_profile(world.db, org, client_push_events=ClientPushEvents.ALL)

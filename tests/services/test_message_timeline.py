@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from tambuli.channels.base import InboundSms
@@ -14,6 +13,7 @@ from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.errors import MessageNotFound
 from tambuli.messaging.timeline import is_message_final, read_message_timeline
+from tambuli.outbound_http import OutboundHttp
 from tests.services.sms_world import SmsWorld
 from tests.services.test_client_pushes import run_message_lifecycle
 from tests.support.receiver import PushReceiver, running_receiver
@@ -34,14 +34,14 @@ def receiver() -> Iterator[PushReceiver]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[OutboundHttp]:
     """The HTTP client pushes go through."""
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http:
+    async with OutboundHttp() as http:
         yield http
 
 
 async def test_a_delivered_message_shows_queued_handed_off_delivered_and_its_push(
-    world: SmsWorld, receiver: PushReceiver, client: httpx.AsyncClient
+    world: SmsWorld, receiver: PushReceiver, client: OutboundHttp
 ) -> None:
     org = await world.new_org()
     sent = await world.send(org, "639171234000", client_push_url=f"{receiver.url}/sms")

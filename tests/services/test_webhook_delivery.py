@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.organizations import service as organizations
+from tambuli.outbound_http import OutboundHttp
 from tambuli.settings import Settings
 from tambuli.webhooks import store
 from tambuli.webhooks.address_guard import Resolver, resolve_system
@@ -112,9 +112,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[OutboundHttp]:
     """The HTTP client pushes go through; no proxies from the environment, no redirects."""
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as http:
+    async with OutboundHttp() as http:
         yield http
 
 
@@ -156,7 +156,7 @@ async def push_row(db: Database, org_id: int, push_id: int) -> dict[str, Any]:
 async def deliver(
     db: Database,
     clock: FakeClock,
-    client: httpx.AsyncClient,
+    client: OutboundHttp,
     *,
     allow_private: bool = True,
     resolve: Resolver = resolve_system,
@@ -172,7 +172,7 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 
 async def test_a_delivered_push_carries_the_exact_payload_and_verifiable_standard_headers(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     # standardwebhooks checks the timestamp against the real time, so fake "now" is real now.
     clock.set(datetime.now(UTC))
@@ -212,7 +212,7 @@ async def test_a_delivered_push_carries_the_exact_payload_and_verifiable_standar
 
 
 async def test_each_organization_signs_its_pushes_with_its_own_secret(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     first = await new_org(fresh_db, clock, "First")
     second = await new_org(fresh_db, clock, "Second")
@@ -234,7 +234,7 @@ async def test_each_organization_signs_its_pushes_with_its_own_secret(
 
 
 async def test_a_500_answer_is_retried_with_backoff_and_a_later_2xx_delivers_the_push(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     receiver.statuses = [500, 503, 204]
     org = await new_org(fresh_db, clock)
@@ -281,7 +281,7 @@ async def test_a_500_answer_is_retried_with_backoff_and_a_later_2xx_delivers_the
 
 
 async def test_a_receiver_that_never_answers_2xx_is_given_up_after_24_hours(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     receiver.always = 500
     org = await new_org(fresh_db, clock)
@@ -315,7 +315,7 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_after_24_hours(
 
 
 async def test_a_refused_connection_counts_as_a_failure_and_is_retried(
-    fresh_db: Database, clock: FakeClock, client: httpx.AsyncClient, refused_url: str
+    fresh_db: Database, clock: FakeClock, client: OutboundHttp, refused_url: str
 ) -> None:
     org = await new_org(fresh_db, clock)
     push_id = await queue(fresh_db, clock, org, refused_url)
@@ -335,7 +335,7 @@ async def test_a_refused_connection_counts_as_a_failure_and_is_retried(
 
 
 async def test_a_loopback_push_is_refused_without_a_request_when_private_is_not_allowed(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     org = await new_org(fresh_db, clock)
     push_id = await queue(fresh_db, clock, org, receiver.url)
@@ -355,7 +355,7 @@ async def test_a_loopback_push_is_refused_without_a_request_when_private_is_not_
 
 
 async def test_a_push_claimed_by_a_dead_worker_is_delivered_once_its_lease_has_passed(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     org = await new_org(fresh_db, clock)
     push_id = await queue(fresh_db, clock, org, receiver.url)
@@ -381,7 +381,7 @@ async def test_a_push_claimed_by_a_dead_worker_is_delivered_once_its_lease_has_p
 
 
 async def test_rotating_the_secret_changes_the_signature_and_the_secret_is_stable_between_reads(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     org = await new_org(fresh_db, clock)
     original = await read_webhook_secret(fresh_db, org)
@@ -410,7 +410,7 @@ async def test_rotating_the_secret_changes_the_signature_and_the_secret_is_stabl
 
 
 async def test_a_push_with_a_malformed_url_fails_alone_and_the_rest_of_the_batch_is_delivered(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     org = await new_org(fresh_db, clock)
     bad = await queue(fresh_db, clock, org, "ftp://127.0.0.1/hook")
@@ -423,7 +423,7 @@ async def test_a_push_with_a_malformed_url_fails_alone_and_the_rest_of_the_batch
 
 
 async def test_a_push_claim_is_leased_for_the_claim_lease_setting(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     lease = timedelta(seconds=7)
     delivery = build_push_delivery(
@@ -452,7 +452,7 @@ async def test_a_push_claim_is_leased_for_the_claim_lease_setting(
 
 
 async def test_a_push_to_a_name_that_does_not_exist_fails_at_once_and_is_not_retried(
-    fresh_db: Database, clock: FakeClock, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, client: OutboundHttp
 ) -> None:
     org = await new_org(fresh_db, clock)
     push_id = await queue(fresh_db, clock, org, "http://hooks.invalid/hook")
@@ -469,7 +469,7 @@ async def test_a_push_to_a_name_that_does_not_exist_fails_at_once_and_is_not_ret
 
 
 async def test_a_failed_name_lookup_is_retried_like_any_other_network_failure(
-    fresh_db: Database, clock: FakeClock, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, client: OutboundHttp
 ) -> None:
     async def temporarily_failing(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
@@ -483,7 +483,7 @@ async def test_a_failed_name_lookup_is_retried_like_any_other_network_failure(
 
 
 async def test_a_push_goes_only_to_the_address_the_guard_checked(
-    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: httpx.AsyncClient
+    fresh_db: Database, clock: FakeClock, receiver: Receiver, client: OutboundHttp
 ) -> None:
     # The name resolves only through the guard's resolver: the connection must use the address
     # the guard checked, not a second lookup (which would fail here, or be rebound elsewhere).

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from tambuli.billing import service as billing
@@ -16,6 +15,7 @@ from tambuli.clock import FakeClock
 from tambuli.db.engine import Database
 from tambuli.messaging.delivery import DeliveryRules
 from tambuli.organizations import service as organizations
+from tambuli.outbound_http import OutboundHttp
 from tambuli.retries import RetryPolicy
 from tambuli.settings import Settings
 from tambuli.whatsapp import numbers
@@ -45,16 +45,16 @@ def standin() -> Iterator[GraphStandin]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
+async def http() -> AsyncIterator[OutboundHttp]:
     """The worker's HTTP client."""
-    async with httpx.AsyncClient() as client:
+    async with OutboundHttp() as client:
         yield client
 
 
 def _dispatcher(
     world: WhatsAppWorld,
     standin: GraphStandin,
-    http: httpx.AsyncClient,
+    http: OutboundHttp,
     environ: dict[str, str],
     access_token: Secret | None = None,
 ) -> WhatsAppDispatcher:
@@ -90,7 +90,7 @@ def world(fresh_db: Database, clock: FakeClock) -> WhatsAppWorld:
 
 
 async def test_a_number_on_a_cloud_channel_sends_with_the_token_its_variable_holds(
-    world: WhatsAppWorld, standin: GraphStandin, http: httpx.AsyncClient
+    world: WhatsAppWorld, standin: GraphStandin, http: OutboundHttp
 ) -> None:
     org = await _cloud_org(world, BUSINESS_NUMBER, PHONE_NUMBER_ID)
     sent = await world.template(org, BUSINESS_NUMBER, "639171230000")
@@ -108,7 +108,7 @@ async def test_a_number_on_a_cloud_channel_sends_with_the_token_its_variable_hol
 
 
 async def test_without_its_variable_a_number_uses_the_channels_token_or_is_refused(
-    world: WhatsAppWorld, standin: GraphStandin, http: httpx.AsyncClient
+    world: WhatsAppWorld, standin: GraphStandin, http: OutboundHttp
 ) -> None:
     org = await _cloud_org(world, "15550780000", OTHER_PHONE_NUMBER_ID)
     refused = await world.template(org, "15550780000", "639171230000")

@@ -6,13 +6,12 @@ import hashlib
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
 from tambuli.channels.secrets import Secret
 from tambuli.channels.whatsapp.base import Media, MediaKind, OutboundWhatsApp, Template
 from tambuli.channels.whatsapp.cloud import CloudApiChannel, NumberPacer
 from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
 from tambuli.clock import FakeClock
+from tambuli.outbound_http import OutboundHttp
 from tests.support.graph_standin import (
     API_VERSION,
     APP_SECRET,
@@ -99,7 +98,7 @@ def make_cloud_config(standin: GraphStandin, **changes: Any) -> WhatsAppCloudCon
 
 def make_channel(
     standin: GraphStandin,
-    http: httpx.AsyncClient,
+    http: OutboundHttp,
     timer: FakeTimer,
     clock: FakeClock | None = None,
     **changes: Any,

@@ -17,7 +17,6 @@ import logging
 import os
 from typing import Any
 
-import httpx
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.params import FromPath
 
@@ -31,6 +30,7 @@ from tambuli.channels.whatsapp.cloud_webhooks import (
     verify_signature,
 )
 from tambuli.errors import NotFound
+from tambuli.outbound_http import OutboundHttp
 from tambuli.whatsapp.access_tokens import RELOAD_ON_MISS_SECONDS, AccessTokens
 from tambuli.whatsapp.inbound import WhatsAppEventLog
 
@@ -122,10 +122,10 @@ def _tokens_of(app: Litestar) -> AccessTokens:
     return tokens
 
 
-def _client_of(app: Litestar) -> httpx.AsyncClient:
+def _client_of(app: Litestar) -> OutboundHttp:
     client = app.state.get(CLIENT_STATE)
-    if not isinstance(client, httpx.AsyncClient):
-        client = httpx.AsyncClient(follow_redirects=False)
+    if not isinstance(client, OutboundHttp):
+        client = OutboundHttp()
         app.state[CLIENT_STATE] = client
     return client
 
@@ -133,8 +133,8 @@ def _client_of(app: Litestar) -> httpx.AsyncClient:
 async def close_media_client(app: Litestar) -> None:
     """Close the inbound media client at shutdown, if a webhook made one."""
     client = app.state.get(CLIENT_STATE)
-    if isinstance(client, httpx.AsyncClient):
-        await client.aclose()
+    if isinstance(client, OutboundHttp):
+        await client.close()
 
 
 WHATSAPP_WEBHOOK_ROUTES: list[Any] = [answer_whatsapp_handshake, receive_whatsapp_webhook]

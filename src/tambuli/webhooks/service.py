@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.metrics import WEBHOOK_PUSHES
 from tambuli.organizations import profile as profiles
+from tambuli.outbound_http import CallFailed, OutboundHttp
 from tambuli.retries import RetryPolicy
 from tambuli.settings import Settings
 from tambuli.webhooks import store
@@ -89,7 +89,7 @@ async def rotate_webhook_secret(db: Database, org_id: int) -> str:
 class PushDelivery:
     """What delivering pushes needs besides the database: HTTP, address policy, retries."""
 
-    client: httpx.AsyncClient
+    client: OutboundHttp
     allow_private: bool = False
     resolve: Resolver = resolve_system
     policy: RetryPolicy = PUSH_RETRIES
@@ -100,7 +100,7 @@ class PushDelivery:
     lease: timedelta = timedelta(seconds=60)
 
 
-def build_push_delivery(client: httpx.AsyncClient, settings: Settings) -> PushDelivery:
+def build_push_delivery(client: OutboundHttp, settings: Settings) -> PushDelivery:
     """How this process delivers pushes, from its settings."""
     return PushDelivery(
         client,
@@ -125,25 +125,26 @@ async def _attempt(
         return f"refused host: {exc}", True
     except UnresolvedHost as exc:
         return str(exc), False
-    url = httpx.URL(push.url)
-    # Connect to the address that was checked, not to whatever a second lookup answers (DNS
-    # rebinding); the Host header and TLS server name still carry the name.
-    pinned = url.copy_with(host=addresses[0].split("%")[0])
     body = push.payload.encode("utf-8")
     headers = sign_webhook(secret, f"push_{push.id}", now, body)
     headers["content-type"] = "application/json"
     headers["user-agent"] = "Tambuli-Webhooks"
-    headers["host"] = url.netloc.decode("ascii")
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
     try:
-        response = await delivery.client.post(
-            pinned, content=body, headers=headers, timeout=delivery.timeout, extensions=extensions
+        # Connect to the address that was checked, not to whatever a second lookup answers
+        # (DNS rebinding); the Host header and TLS server name still carry the name.
+        response = await delivery.client.call(
+            "POST",
+            push.url,
+            content=body,
+            headers=headers,
+            time_limit=delivery.timeout,
+            connect_to=addresses[0].split("%")[0],
         )
-    except httpx.HTTPError as exc:
-        return (f"{type(exc).__name__}: {exc}"[:MAX_ERROR_TEXT] or type(exc).__name__), False
-    if 200 <= response.status_code < 300:
+    except CallFailed as exc:
+        return str(exc)[:MAX_ERROR_TEXT], False
+    if 200 <= response.status < 300:
         return "", False
-    return f"HTTP {response.status_code}", False
+    return f"HTTP {response.status}", False
 
 
 async def deliver_due_pushes(db: Database, clock: Clock, delivery: PushDelivery) -> int:

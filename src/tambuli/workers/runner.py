@@ -26,8 +26,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
-import httpx
-
 from tambuli.campaigns.firing import fire_due_steps
 from tambuli.campaigns.replies import find_runs_awaiting_reply_within, handle_replies
 from tambuli.channels.base import Channel, ChannelHealth
@@ -44,6 +42,7 @@ from tambuli.errors import ServiceUnavailable
 from tambuli.messaging import channel_status
 from tambuli.messaging.delivery import Dispatcher
 from tambuli.messaging.receipts import MessageEvents, sweep_early_receipts
+from tambuli.outbound_http import OutboundHttp
 from tambuli.services import Services
 from tambuli.settings import Settings
 from tambuli.topups.attempts import carry_out_due_topups
@@ -211,7 +210,7 @@ class Workers:
         await run_restarting(START_UP, lambda: self._start(stop, health), health, self.clock, stop)
 
     async def _start(self, stop: asyncio.Event, health: LoopHealth) -> None:
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+        async with OutboundHttp() as client:
             assert self.channel_config is not None
             if self._built_channels or not self.channels:
                 self.channels = build_channels(
@@ -253,7 +252,7 @@ class Workers:
                     log.exception("could not remove this process's channel status")
 
     async def _run_loops(
-        self, stop: asyncio.Event, client: httpx.AsyncClient, start_up: LoopHealth
+        self, stop: asyncio.Event, client: OutboundHttp, start_up: LoopHealth
     ) -> None:
         signals = self.services.signals
         dispatcher = Dispatcher(

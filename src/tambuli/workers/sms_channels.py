@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-import httpx
-
 from tambuli.channels.base import Channel
 from tambuli.channels.config.specs import ChannelConfig, HttpChannelConfig, SmppChannelConfig
 from tambuli.channels.sms.http_gateway import HttpGatewayChannel
@@ -17,6 +15,7 @@ from tambuli.clock import Clock
 from tambuli.db.engine import Database
 from tambuli.messaging.delivery import DeliveryRules
 from tambuli.messaging.simulator_journal import DatabaseJournal
+from tambuli.outbound_http import OutboundHttp
 from tambuli.retries import RetryPolicy
 from tambuli.settings import Settings
 
@@ -53,7 +52,7 @@ def build_channels(
     clock: Clock,
     settings: Settings,
     config: ChannelConfig,
-    client: httpx.AsyncClient,
+    client: OutboundHttp,
 ) -> list[Channel]:
     """The channels of the configuration (the simulator alone by default)."""
     channels: list[Channel] = []

@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-import httpx
-
 from tambuli.channels.whatsapp.base import WhatsAppChannel
 from tambuli.channels.whatsapp.cloud import CloudApiChannel
 from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
 from tambuli.channels.whatsapp.simulator import WHATSAPP_SIMULATOR, WhatsAppSimulator
 from tambuli.clock import Clock
 from tambuli.db.engine import Database
+from tambuli.outbound_http import OutboundHttp
 from tambuli.settings import Settings
 from tambuli.whatsapp.access_tokens import AccessTokens
 from tambuli.whatsapp.simulator_journal import DatabaseOwedEvents
@@ -24,7 +23,7 @@ def build_whatsapp_channels(
     clock: Clock,
     settings: Settings,
     cloud: Sequence[WhatsAppCloudConfig],
-    client: httpx.AsyncClient,
+    client: OutboundHttp,
     tokens: AccessTokens,
 ) -> dict[str, WhatsAppChannel]:
     """The WhatsApp channels of this process by the name business numbers name."""

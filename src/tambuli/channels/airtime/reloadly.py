@@ -28,8 +28,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from tambuli.channels.airtime.base import AirtimeOrder, AirtimeOutcome, AirtimeResult
 from tambuli.channels.airtime.reloadly_answers import (
     DUPLICATE_REFERENCE_CODE,
@@ -39,6 +37,7 @@ from tambuli.channels.airtime.reloadly_answers import (
     map_transaction_status,
 )
 from tambuli.clock import Clock, SystemClock
+from tambuli.outbound_http import CallFailed, HttpAnswer, OutboundHttp
 
 RELOADLY_PROVIDER = "reloadly"
 SANDBOX_API_URL = "https://topups-sandbox.reloadly.com"
@@ -56,9 +55,8 @@ def _short(text: str) -> str:
     return text[:_ERROR_LIMIT]
 
 
-def _describe(exc: Exception) -> str:
-    detail = str(exc)
-    return _short(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+def _describe(exc: CallFailed) -> str:
+    return _short(str(exc))
 
 
 def _parse_json(content: bytes) -> Any:
@@ -117,7 +115,7 @@ class ReloadlyProvider:
         auth_url: str,
         api_url: str,
         timeout: float,
-        client: httpx.AsyncClient | None = None,
+        client: OutboundHttp | None = None,
         clock: Clock | None = None,
         name: str = RELOADLY_PROVIDER,
     ) -> None:
@@ -126,9 +124,9 @@ class ReloadlyProvider:
         self._client_secret = client_secret
         self._auth_url = auth_url.rstrip("/")
         self._api_url = api_url.rstrip("/")
-        self._timeout = httpx.Timeout(timeout)
+        self._timeout = timeout
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        self._client = client or OutboundHttp()
         self._clock: Clock = clock or SystemClock()
         self._token = ""
         self._token_renew_at: datetime | None = None
@@ -138,7 +136,7 @@ class ReloadlyProvider:
     async def aclose(self) -> None:
         """Close the HTTP client if this provider opened it."""
         if self._owns_client:
-            await self._client.aclose()
+            await self._client.close()
 
     async def send_topup(self, order: AirtimeOrder) -> AirtimeResult:
         """Send one top-up after checking who serves the number; never raises."""
@@ -147,7 +145,7 @@ class ReloadlyProvider:
             body = build_topup_body(order, operator)
         except _Refusal as refusal:
             return refusal.result
-        except httpx.HTTPError as exc:
+        except CallFailed as exc:
             return AirtimeResult(AirtimeOutcome.TRANSIENT, error=_describe(exc))
         except (KeyError, TypeError, ValueError):
             # Nothing was sent yet, so an odd operator answer is safe to retry later.
@@ -164,7 +162,7 @@ class ReloadlyProvider:
             return self._read_transaction(reference, transaction)
         except _Refusal as refusal:
             return self._lookup_failed(refusal.result.error)
-        except httpx.HTTPError as exc:
+        except CallFailed as exc:
             return self._lookup_failed(_describe(exc))
         except (ArithmeticError, KeyError, TypeError, ValueError):
             return self._lookup_failed("unreadable answer")
@@ -204,10 +202,10 @@ class ReloadlyProvider:
             answer = await self._call("POST", "/topups", body=body)
         except _Refusal as refusal:
             return refusal.result
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # The request never left: nothing can have been paid.
-            return AirtimeResult(AirtimeOutcome.TRANSIENT, error=_describe(exc))
-        except httpx.HTTPError as exc:
+        except CallFailed as exc:
+            if exc.never_sent:
+                # The request never left: nothing can have been paid.
+                return AirtimeResult(AirtimeOutcome.TRANSIENT, error=_describe(exc))
             # Sent but unanswered: Reloadly may still be paying. Ask what it holds; if it holds
             # nothing yet, PENDING makes the worker look again later instead of paying twice.
             return await self._settle_unanswered(
@@ -319,13 +317,13 @@ class ReloadlyProvider:
     ) -> _Answer:
         token = await self._bearer_token()
         response = await self._request(method, path, token, body, params)
-        if response.status_code == 401:
+        if response.status == 401:
             # Revoked or expired early: one fresh token, one more try. A 401 means the call
             # was not carried out, so repeating a top-up here cannot pay twice.
             self._forget_token(token)
             token = await self._bearer_token()
             response = await self._request(method, path, token, body, params)
-        return _Answer(response.status_code, _parse_json(response.content))
+        return _Answer(response.status, _parse_json(response.content))
 
     async def _request(
         self,
@@ -334,15 +332,15 @@ class ReloadlyProvider:
         token: str,
         body: dict[str, Any] | None,
         params: dict[str, Any] | None,
-    ) -> httpx.Response:
+    ) -> HttpAnswer:
         headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT_TOPUPS}
-        return await self._client.request(
+        return await self._client.call(
             method,
             self._api_url + path,
-            json=body,
+            json_body=body,
             params=params,
             headers=headers,
-            timeout=self._timeout,
+            time_limit=self._timeout,
         )
 
     async def _bearer_token(self) -> str:
@@ -358,13 +356,14 @@ class ReloadlyProvider:
                 "audience": self._api_url,
             }
             try:
-                response = await self._client.post(
+                response = await self._client.call(
+                    "POST",
                     self._auth_url + "/oauth/token",
-                    json=credentials,
+                    json_body=credentials,
                     headers={"Accept": "application/json"},
-                    timeout=self._timeout,
+                    time_limit=self._timeout,
                 )
-            except httpx.HTTPError as exc:
+            except CallFailed as exc:
                 raise _Refusal(
                     AirtimeResult(AirtimeOutcome.TRANSIENT, error=f"no token: {_describe(exc)}")
                 ) from None
@@ -374,9 +373,9 @@ class ReloadlyProvider:
                 lifetime = timedelta(seconds=int(str(answer["expires_in"])))
             except (KeyError, TypeError, ValueError):
                 token, lifetime = "", timedelta(0)
-            if response.status_code != 200 or not token:
+            if response.status != 200 or not token:
                 # Never echo the answer: a token endpoint's error may repeat the credentials.
-                error = f"access token refused (HTTP {response.status_code})"
+                error = f"access token refused (HTTP {response.status})"
                 raise _Refusal(AirtimeResult(AirtimeOutcome.TRANSIENT, error=error))
             self._token = token
             self._token_renew_at = now + lifetime - min(TOKEN_MARGIN, lifetime / 10)

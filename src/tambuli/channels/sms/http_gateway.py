@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from tambuli.channels.base import (
     STANDARD_PART_HEADER_OCTETS,
     ChannelEvents,
@@ -38,6 +36,7 @@ from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMet
 from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.http_presets import GatewayPreset, SendAnswer, find_preset
 from tambuli.clock import Clock, SystemClock
+from tambuli.outbound_http import CallFailed, HttpAnswer, OutboundHttp
 
 # Requests in flight per submit: enough to keep a batch moving without flooding the gateway.
 MAX_CONCURRENT_REQUESTS = 16
@@ -61,7 +60,7 @@ class HttpGatewayChannel:
     def __init__(
         self,
         config: HttpChannelConfig,
-        client: httpx.AsyncClient,
+        client: OutboundHttp,
         *,
         secret_fields: Mapping[str, Secret] | None = None,
         max_concurrent: int = MAX_CONCURRENT_REQUESTS,
@@ -75,7 +74,7 @@ class HttpGatewayChannel:
         # Request fields whose values are secrets (e.g. Vonage's api_key and api_secret).
         self._secret_fields = dict(secret_fields or {})
         self._max_concurrent = max(1, max_concurrent)
-        self._timeout = httpx.Timeout(config.timeout_seconds)
+        self._timeout = config.timeout_seconds
         self._clock: Clock = clock or SystemClock()
         self._stopped = False
         self._down_until: datetime | None = None
@@ -160,26 +159,26 @@ class HttpGatewayChannel:
         if self._config.method == HttpMethod.GET:
             content["params"] = fields
         elif self._config.body_format == BodyFormat.FORM:
-            content["data"] = fields
+            content["form"] = fields
         else:
-            content["json"] = fields
+            content["json_body"] = fields
         try:
-            response = await self._client.request(
+            response = await self._client.call(
                 self._config.method.value,
                 self._config.url,
                 headers=headers,
-                timeout=self._timeout,
+                time_limit=self._timeout,
                 **content,
             )
-        except httpx.TimeoutException:
-            return _transient(message, TIMEOUT_ERROR)
-        except httpx.HTTPError as exc:
+        except CallFailed as exc:
+            if exc.timed_out:
+                return _transient(message, TIMEOUT_ERROR)
             # Never the request itself: its URL or body may hold credentials.
-            return _transient(message, f"{UNREACHABLE_ERROR} ({type(exc).__name__})")
+            return _transient(message, f"{UNREACHABLE_ERROR} ({exc.kind})")
         return self._read_response(message, response)
 
-    def _read_response(self, message: OutboundSms, response: httpx.Response) -> HandOff:
-        status = response.status_code
+    def _read_response(self, message: OutboundSms, response: HttpAnswer) -> HandOff:
+        status = response.status
         if status in self._config.permanent_statuses:
             error = self._describe(response)
             return HandOff(message.message_id, Outcome.PERMANENT, error=error)
@@ -198,7 +197,7 @@ class HttpGatewayChannel:
             return _accepted(message, answer)
         return HandOff(message.message_id, answer.outcome, error=answer.error)
 
-    def _describe(self, response: httpx.Response) -> str:
+    def _describe(self, response: HttpAnswer) -> str:
         """A short refusal text: the status and the answer's first words."""
         detail = " ".join(response.text.split())[:80] if response.content else ""
         secrets = [s.reveal() for s in self._secret_fields.values()]
@@ -207,7 +206,7 @@ class HttpGatewayChannel:
         if any(secret and secret in response.text for secret in secrets):
             # An answer that echoes the credentials is never repeated.
             detail = ""
-        text = f"gateway HTTP {response.status_code}"
+        text = f"gateway HTTP {response.status}"
         return (f"{text}: {detail}" if detail else text)[:_ERROR_LIMIT]
 
 

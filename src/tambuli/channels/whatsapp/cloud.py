@@ -32,8 +32,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from tambuli.channels.base import ChannelHealth, HandOff, LinkState, Outcome
 from tambuli.channels.secrets import Secret
 from tambuli.channels.whatsapp.base import (
@@ -53,6 +51,7 @@ from tambuli.channels.whatsapp.cloud_graph import (
 )
 from tambuli.channels.whatsapp.cloud_media import NO_ACCESS_ERROR, MediaRefused, MediaUploads
 from tambuli.clock import Clock, SystemClock
+from tambuli.outbound_http import OutboundHttp
 
 KIND = "whatsapp_cloud"
 # How long the Graph API is reported DOWN after it could not be reached, so traffic waits.
@@ -104,7 +103,7 @@ class CloudApiChannel:
     def __init__(
         self,
         config: WhatsAppCloudConfig,
-        client: httpx.AsyncClient,
+        client: OutboundHttp,
         *,
         find_token: TokenFinder | None = None,
         clock: Clock | None = None,
@@ -118,7 +117,7 @@ class CloudApiChannel:
         self._find_token = find_token or find_default_token(config)
         self._clock: Clock = clock or SystemClock()
         self._pacer = pacer or NumberPacer(config.messages_per_second)
-        self._timeout = httpx.Timeout(config.timeout_seconds)
+        self._timeout = config.timeout_seconds
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self.uploads = MediaUploads(client, config.api_url, self._timeout, self._clock, self._slots)
         self._stopped = False
@@ -227,7 +226,7 @@ class CloudApiChannel:
                     f"{self._config.api_url}/{message.phone_number_id}/messages",
                     token,
                     self._timeout,
-                    json=body,
+                    json_body=body,
                 )
             finally:
                 self._in_flight -= 1

@@ -7,11 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from tambuli.channels.base import Outcome
 from tambuli.channels.secrets import Secret
 from tambuli.channels.whatsapp.cloud_errors import CloudError, classify_error
+from tambuli.outbound_http import CallFailed, OutboundHttp
 
 TIMEOUT_ERROR = "WhatsApp timeout"
 UNREACHABLE_ERROR = "WhatsApp unreachable"
@@ -76,24 +75,27 @@ class GraphAnswer:
 
 
 async def call_graph(
-    client: httpx.AsyncClient,
+    client: OutboundHttp,
     method: str,
     url: str,
     token: Secret,
-    time_limit: httpx.Timeout,
+    time_limit: float,
     **request: Any,
 ) -> GraphAnswer:
-    """Make one call with the bearer token; never raises for network trouble."""
+    """Make one call with the bearer token; never raises for network trouble.
+
+    `request` is passed to OutboundHttp.call (json_body, form, files).
+    """
     headers = {"Authorization": f"Bearer {token.reveal()}", "Accept": "application/json"}
     try:
-        response = await client.request(method, url, headers=headers, timeout=time_limit, **request)
-    except httpx.TimeoutException:
-        return GraphAnswer(0, None, CloudError(Outcome.TRANSIENT, TIMEOUT_ERROR))
-    except httpx.HTTPError as exc:
-        # Never the request itself: its headers hold the token.
-        failure = CloudError(Outcome.TRANSIENT, f"{UNREACHABLE_ERROR} ({type(exc).__name__})")
+        answer = await client.call(method, url, headers=headers, time_limit=time_limit, **request)
+    except CallFailed as exc:
+        if exc.timed_out:
+            return GraphAnswer(0, None, CloudError(Outcome.TRANSIENT, TIMEOUT_ERROR))
+        # Only the kind: nothing of the request, whose headers hold the token.
+        failure = CloudError(Outcome.TRANSIENT, f"{UNREACHABLE_ERROR} ({exc.kind})")
         return GraphAnswer(0, None, failure)
-    return GraphAnswer(response.status_code, _parse_json(response.content))
+    return GraphAnswer(answer.status, _parse_json(answer.content))
 
 
 def _parse_json(content: bytes) -> Any:

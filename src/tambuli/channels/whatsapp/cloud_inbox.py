@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
 from tambuli.channels.base import Outcome
 from tambuli.channels.whatsapp.base import InboundWhatsApp, WhatsAppStatus
 from tambuli.channels.whatsapp.cloud_config import WhatsAppCloudConfig
 from tambuli.channels.whatsapp.cloud_graph import TokenFinder
 from tambuli.channels.whatsapp.cloud_media import InboundMediaFetcher, MediaRefused, drop_media
 from tambuli.channels.whatsapp.cloud_webhooks import parse_webhook, verify_signature
+from tambuli.outbound_http import OutboundHttp
 
 
 @dataclass(frozen=True)
@@ -68,12 +67,12 @@ async def read_webhook(
 
 
 def build_media_fetcher(
-    client: httpx.AsyncClient, config: WhatsAppCloudConfig, find_token: TokenFinder | None = None
+    client: OutboundHttp, config: WhatsAppCloudConfig, find_token: TokenFinder | None = None
 ) -> InboundMediaFetcher:
     """The fetcher of a channel's inbound media: numbers' own tokens, else the channel's."""
     return InboundMediaFetcher(
         client,
         config.api_url,
         find_token or (lambda phone_number_id: config.access_token),
-        httpx.Timeout(config.timeout_seconds),
+        config.timeout_seconds,
     )

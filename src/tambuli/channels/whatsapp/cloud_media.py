@@ -16,8 +16,6 @@ import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-import httpx
-
 from tambuli.channels.base import Outcome
 from tambuli.channels.secrets import Secret
 from tambuli.channels.whatsapp.base import InboundMedia, InboundWhatsApp, Media
@@ -30,6 +28,7 @@ from tambuli.channels.whatsapp.cloud_graph import (
 )
 from tambuli.channels.whatsapp.cloud_webhooks import MediaRef, PendingInbound
 from tambuli.clock import Clock, SystemClock
+from tambuli.outbound_http import AnswerTooLarge, CallFailed, OutboundHttp, Upload
 
 REUSE_FOR = timedelta(days=25)
 # Media IDs remembered at most (about 200 bytes each); the oldest are uploaded again if needed.
@@ -58,9 +57,9 @@ class MediaUploads:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: OutboundHttp,
         api_url: str,
-        timeout: httpx.Timeout,
+        timeout: float,
         clock: Clock | None = None,
         slots: asyncio.Semaphore | None = None,
     ) -> None:
@@ -111,8 +110,8 @@ class MediaUploads:
                 f"{self._api_url}/{phone_number_id}/media",
                 token,
                 self._timeout,
-                data={"messaging_product": "whatsapp", "type": media.content_type},
-                files={"file": (media.filename, media.data, media.content_type)},
+                form={"messaging_product": "whatsapp", "type": media.content_type},
+                files={"file": Upload(media.filename, media.data, media.content_type)},
             )
         media_id = answer.body.get("id") if answer.ok else None
         if not isinstance(media_id, str | int) or isinstance(media_id, bool) or not media_id:
@@ -127,10 +126,10 @@ class InboundMediaFetcher:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: OutboundHttp,
         api_url: str,
         find_token: TokenFinder,
-        timeout: httpx.Timeout,
+        timeout: float,
         max_bytes: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
         self._client = client
@@ -175,25 +174,20 @@ class InboundMediaFetcher:
     async def _download(self, url: str, token: Secret) -> bytes:
         headers = {"Authorization": f"Bearer {token.reveal()}"}
         try:
-            async with self._client.stream(
-                "GET", url, headers=headers, timeout=self._timeout
-            ) as response:
-                if response.status_code != 200:
-                    refusal = CloudError(
-                        Outcome.TRANSIENT, f"media download: WhatsApp HTTP {response.status_code}"
-                    )
-                    raise MediaRefused(_as_download_error(refusal, response.status_code))
-                chunks = bytearray()
-                async for chunk in response.aiter_bytes():
-                    chunks += chunk
-                    if len(chunks) > self._max_bytes:
-                        raise MediaRefused(_permanent("media download: file too large"))
-                return bytes(chunks)
-        except httpx.TimeoutException as exc:
-            raise MediaRefused(CloudError(Outcome.TRANSIENT, TIMEOUT_ERROR)) from exc
-        except httpx.HTTPError as exc:
-            error = f"{UNREACHABLE_ERROR} ({type(exc).__name__})"
+            answer = await self._client.call(
+                "GET", url, headers=headers, time_limit=self._timeout, max_bytes=self._max_bytes
+            )
+        except AnswerTooLarge as exc:
+            raise MediaRefused(_permanent("media download: file too large")) from exc
+        except CallFailed as exc:
+            error = TIMEOUT_ERROR if exc.timed_out else f"{UNREACHABLE_ERROR} ({exc.kind})"
             raise MediaRefused(CloudError(Outcome.TRANSIENT, error)) from exc
+        if answer.status != 200:
+            refusal = CloudError(
+                Outcome.TRANSIENT, f"media download: WhatsApp HTTP {answer.status}"
+            )
+            raise MediaRefused(_as_download_error(refusal, answer.status))
+        return answer.content
 
 
 def drop_media(pending: PendingInbound) -> InboundWhatsApp:
