@@ -17,6 +17,7 @@ from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
 from tambuli.db.engine import Database
+from tambuli.db.schema import messages
 from tambuli.errors import TambuliError
 from tambuli.messaging import queue_store, store
 from tambuli.messaging.intake import Draft, write_drafts_within
@@ -101,7 +102,7 @@ async def cancel_run_messages_within(
 ) -> None:
     """Fail (and refund) the messages of these campaign runs that are still queued."""
     reservations = await queue_store.fail_queued_messages_of_runs(
-        conn, run_ids, clock.now(), reason
+        conn, messages, run_ids, clock.now(), reason
     )
     await funds.release_many_within(conn, clock, reservations)
 

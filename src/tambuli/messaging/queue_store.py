@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.db.claims import DueRows, claim_due_rows, count_queued_rows
@@ -322,19 +322,21 @@ async def select_known_operator_ids(
 
 
 async def fail_queued_messages_of_runs(
-    conn: AsyncConnection, run_ids: Sequence[int], now: datetime, error: str
+    conn: AsyncConnection, table: Table, run_ids: Sequence[int], now: datetime, error: str
 ) -> list[int]:
-    """Fail the campaign runs' messages still waiting (not held by a worker's claim right now);
-    returns their reservation IDs to release."""
+    """Fail the campaign runs' messages on `table` (SMS or WhatsApp: they share these columns)
+    still waiting (not held by a worker's claim right now); returns their reservation IDs to
+    release."""
     if not run_ids:
         return []
-    held = and_(messages.c.lease_until.is_not(None), messages.c.lease_until > now)
+    c = table.c
+    held = and_(c.lease_until.is_not(None), c.lease_until > now)
     rows = await execute(
         conn,
-        update(messages)
+        update(table)
         .where(
-            messages.c.campaign_run_id.in_(sorted(set(run_ids))),
-            messages.c.status == MessageStatus.QUEUED.value,
+            c.campaign_run_id.in_(sorted(set(run_ids))),
+            c.status == MessageStatus.QUEUED.value,
             ~held,
         )
         .values(
@@ -345,7 +347,7 @@ async def fail_queued_messages_of_runs(
             lease_until=None,
             updated_at=now,
         )
-        .returning(messages.c.reservation_id),
+        .returning(c.reservation_id),
     )
     return [int(r) for r in rows.scalars() if r is not None]
 

@@ -21,7 +21,9 @@ from tambuli.clock import Clock
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
 from tambuli.db.engine import Database
+from tambuli.db.schema import whatsapp_messages
 from tambuli.errors import TambuliError
+from tambuli.messaging import queue_store
 from tambuli.messaging.personalisation import has_variables
 from tambuli.messaging.sending import Outbox
 from tambuli.whatsapp import numbers, run_store
@@ -146,7 +148,9 @@ async def cancel_run_whatsapp_within(
     conn: AsyncConnection, clock: Clock, run_ids: Sequence[int], reason: str
 ) -> None:
     """Fail (and refund) the WhatsApp messages of these campaign runs that are still queued."""
-    reservations = await run_store.fail_queued_messages_of_runs(conn, run_ids, clock.now(), reason)
+    reservations = await queue_store.fail_queued_messages_of_runs(
+        conn, whatsapp_messages, run_ids, clock.now(), reason
+    )
     await funds.release_many_within(conn, clock, reservations)
 
 
