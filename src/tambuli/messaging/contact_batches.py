@@ -6,9 +6,11 @@ costs one statement per table: the campaign scheduler fires thousands of steps a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +26,10 @@ from tambuli.messaging.intake import Draft, write_drafts_within
 from tambuli.messaging.personalisation import has_variables, render_for_contact
 from tambuli.messaging.sending import Outbox, compose_message, require_price
 from tambuli.messaging.views import StoredMessage
+
+Item = TypeVar("Item")
+DraftT = TypeVar("DraftT")
+StoredT = TypeVar("StoredT")
 
 
 @dataclass(frozen=True)
@@ -43,20 +49,44 @@ async def enqueue_contact_messages_within(
 ) -> list[StoredMessage | TambuliError]:
     """Queue each message (reserving its price) or say why not, in the order given."""
     now = outbox.clock.now()
-    outcomes: list[StoredMessage | TambuliError | None] = [None] * len(items)
-    drafts: list[Draft] = []
-    placed: list[int] = []
     field_names: dict[int, dict[int, str]] = {}
+
+    async def draft(item: ContactSms) -> Draft:
+        return await _draft(conn, outbox, item, now, field_names)
+
+    return await draft_and_write(items, draft, partial(write_drafts_within, conn, outbox.clock))
+
+
+async def draft_and_write(
+    items: Sequence[Item],
+    draft: Callable[[Item], Awaitable[DraftT]],
+    write: Callable[[list[DraftT]], Awaitable[list[StoredT | TambuliError]]],
+) -> list[StoredT | TambuliError]:
+    """Draft each item and write the drafts as one batch; per item, in the order given, what
+    was stored or why not (an item that breaks a rule is answered with its error, the batch
+    goes on)."""
+    outcomes: list[StoredT | TambuliError | None] = [None] * len(items)
+    drafts: list[DraftT] = []
+    placed: list[int] = []
     for index, item in enumerate(items):
         try:
-            drafts.append(await _draft(conn, outbox, item, now, field_names))
+            drafts.append(await draft(item))
             placed.append(index)
         except TambuliError as exc:
             outcomes[index] = exc
-    written = await write_drafts_within(conn, outbox.clock, drafts)
+    written = await write(drafts)
     for index, outcome in zip(placed, written, strict=True):
         outcomes[index] = outcome
     return [o for o in outcomes if o is not None]
+
+
+async def read_field_names_within(
+    conn: AsyncConnection, found: dict[int, dict[int, str]], org_id: int
+) -> dict[int, str]:
+    """The organization's custom field names, read once a batch (`found` keeps them)."""
+    if org_id not in found:
+        found[org_id] = await contacts.read_custom_field_names_within(conn, org_id)
+    return found[org_id]
 
 
 async def _draft(
@@ -73,11 +103,8 @@ async def _draft(
     price_micro = require_price(found_price, contact.phone, contact.region)
     body = item.text
     if has_variables(body):
-        if contact.org_id not in field_names:
-            field_names[contact.org_id] = await contacts.read_custom_field_names_within(
-                conn, contact.org_id
-            )
-        body = render_for_contact(body, contact, field_names[contact.org_id])
+        names = await read_field_names_within(conn, field_names, contact.org_id)
+        body = render_for_contact(body, contact, names)
     new, segments = compose_message(
         contact.org_id,
         item.sender,

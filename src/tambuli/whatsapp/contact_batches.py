@@ -12,18 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.billing import reservations as funds
 from tambuli.channels.whatsapp.base import MediaKind
 from tambuli.clock import Clock
-from tambuli.contacts import service as contacts
 from tambuli.contacts.models import Contact
 from tambuli.db.engine import Database
 from tambuli.db.schema import whatsapp_messages
 from tambuli.errors import TambuliError
 from tambuli.messaging import queue_store
+from tambuli.messaging.contact_batches import draft_and_write, read_field_names_within
 from tambuli.messaging.personalisation import has_variables
 from tambuli.messaging.sending import Outbox
 from tambuli.whatsapp import numbers, run_store
@@ -62,25 +63,17 @@ async def enqueue_contact_whatsapp_within(
 ) -> list[StoredWhatsApp | TambuliError]:
     """Queue each message (reserving its price) or say why not, in the order given."""
     now = outbox.clock.now()
-    outcomes: list[StoredWhatsApp | TambuliError | None] = [None] * len(items)
     senders: dict[tuple[int, str], BusinessNumber | TambuliError] = {}
     field_names: dict[int, dict[int, str]] = {}
-    drafts: list[WhatsAppDraft] = []
-    placed: list[int] = []
-    for index, item in enumerate(items):
-        try:
-            number = await _sending_number(conn, senders, item)
-            names = await _field_names(conn, field_names, item)
-            contact = item.contact
-            recipient = Recipient(contact, contact.phone, contact.whatsapp_inbound_at, names)
-            drafts.append(await _draft(conn, outbox, item, number, recipient, now))
-            placed.append(index)
-        except TambuliError as exc:
-            outcomes[index] = exc
-    written = await write_drafts_within(conn, outbox.clock, drafts)
-    for index, outcome in zip(placed, written, strict=True):
-        outcomes[index] = outcome
-    return [o for o in outcomes if o is not None]
+
+    async def draft(item: ContactWhatsApp) -> WhatsAppDraft:
+        number = await _sending_number(conn, senders, item)
+        names = await _field_names(conn, field_names, item)
+        contact = item.contact
+        recipient = Recipient(contact, contact.phone, contact.whatsapp_inbound_at, names)
+        return await _draft(conn, outbox, item, number, recipient, now)
+
+    return await draft_and_write(items, draft, partial(write_drafts_within, conn, outbox.clock))
 
 
 async def _sending_number(
@@ -105,10 +98,7 @@ async def _field_names(
 ) -> dict[int, str]:
     if item.content is None and not has_variables(item.text):
         return {}
-    org_id = item.contact.org_id
-    if org_id not in found:
-        found[org_id] = await contacts.read_custom_field_names_within(conn, org_id)
-    return found[org_id]
+    return await read_field_names_within(conn, found, item.contact.org_id)
 
 
 async def _draft(
