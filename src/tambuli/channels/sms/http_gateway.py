@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tambuli.channels.base import (
@@ -33,6 +33,7 @@ from tambuli.channels.base import (
     Outcome,
 )
 from tambuli.channels.config.specs import BodyFormat, HttpChannelConfig, HttpMethod
+from tambuli.channels.link_health import LinkHealth
 from tambuli.channels.secrets import Secret
 from tambuli.channels.sms.http_presets import GatewayPreset, SendAnswer, find_preset
 from tambuli.clock import Clock, SystemClock
@@ -75,45 +76,23 @@ class HttpGatewayChannel:
         self._secret_fields = dict(secret_fields or {})
         self._max_concurrent = max(1, max_concurrent)
         self._timeout = config.timeout_seconds
-        self._clock: Clock = clock or SystemClock()
-        self._stopped = False
-        self._down_until: datetime | None = None
-        self._in_flight = 0
-        self._parts_sent = 0
-        self._parts_refused = 0
-        self._throttled = 0
-        self._last_error = ""
+        self._health = LinkHealth(clock or SystemClock(), DOWN_SECONDS)
 
     async def open(self) -> None:
         """Nothing to connect: every message is a request of its own."""
-        self._stopped = False
+        self._health.stopped = False
 
     async def close(self) -> None:
         """Take no more messages; the HTTP client belongs to whoever made it."""
-        self._stopped = True
+        self._health.stopped = True
 
     def read_state(self) -> LinkState:
         """DOWN for a while after the gateway could not be reached."""
-        if self._stopped:
-            return LinkState.STOPPED
-        if self._down_until is not None and self._clock.now() < self._down_until:
-            return LinkState.DOWN
-        return LinkState.UP
+        return self._health.read_state()
 
     def read_health(self) -> ChannelHealth:
         """read_state, and counts since start."""
-        return ChannelHealth(
-            name=self.name,
-            kind="http",
-            state=self.read_state(),
-            parts_per_second=self.parts_per_second,
-            window=self._max_concurrent,
-            in_flight=self._in_flight,
-            parts_sent=self._parts_sent,
-            parts_refused=self._parts_refused,
-            throttled=self._throttled,
-            last_error=self._last_error,
-        )
+        return self._health.describe(self.name, "http", self.parts_per_second, self._max_concurrent)
 
     async def submit(self, messages: Sequence[OutboundSms]) -> list[HandOff]:
         """Send each message in its own request, a bounded number at once; never raises."""
@@ -121,11 +100,8 @@ class HttpGatewayChannel:
 
         async def send_when_free(message: OutboundSms) -> HandOff:
             async with slots:
-                self._in_flight += 1
-                try:
+                with self._health.count_in_flight():
                     handoff = await self._send(message)
-                finally:
-                    self._in_flight -= 1
                 self._count(message, handoff)
                 return handoff
 
@@ -133,15 +109,14 @@ class HttpGatewayChannel:
 
     def _count(self, message: OutboundSms, handoff: HandOff) -> None:
         if handoff.outcome == Outcome.ACCEPTED:
-            self._parts_sent += handoff.accepted_parts
-            self._down_until = None
+            self._health.record_accepted(handoff.accepted_parts)
             return
-        self._parts_refused += len(message.parts)
-        self._last_error = handoff.error
-        if "throttled" in handoff.error or "HTTP 429" in handoff.error:
-            self._throttled += 1
-        if handoff.error.startswith(_UNREACHABLE_ERRORS):
-            self._down_until = self._clock.now() + DOWN_SECONDS
+        self._health.record_refused(
+            len(message.parts),
+            handoff.error,
+            throttled="throttled" in handoff.error or "HTTP 429" in handoff.error,
+            unreachable=handoff.error.startswith(_UNREACHABLE_ERRORS),
+        )
 
     async def poll_events(self, events: ChannelEvents) -> int:
         """Nothing to poll: the gateway calls back with receipts and inbound SMS."""
