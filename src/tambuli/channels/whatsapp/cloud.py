@@ -29,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tambuli.channels.base import ChannelHealth, HandOff, LinkState, Outcome
+from tambuli.channels.link_health import LinkHealth
 from tambuli.channels.secrets import Secret
 from tambuli.channels.whatsapp.base import (
     Media,
@@ -59,6 +60,8 @@ DOWN_SECONDS = timedelta(seconds=30)
 # A template's header may be one image, video or document; audio has no place in a template.
 _HEADER_KINDS = frozenset({MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.DOCUMENT})
 _CAPTIONED = _HEADER_KINDS
+# Refusals that say the Graph API itself is in trouble, not this message.
+_UNREACHABLE_ERRORS = (TIMEOUT_ERROR, UNREACHABLE_ERROR, "WhatsApp HTTP 5")
 TEMPLATE_MEDIA_ERROR = "a template carries at most one image, video or document"
 _ERROR_LIMIT = 200
 
@@ -120,43 +123,24 @@ class CloudApiChannel:
         self._timeout = config.timeout_seconds
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self.uploads = MediaUploads(client, config.api_url, self._timeout, self._clock, self._slots)
-        self._stopped = False
-        self._down_until: datetime | None = None
-        self._in_flight = 0
-        self._sent = 0
-        self._refused = 0
-        self._throttled = 0
-        self._last_error = ""
+        self._health = LinkHealth(self._clock, DOWN_SECONDS)
 
     async def open(self) -> None:
         """Nothing to connect: every message is a request of its own."""
-        self._stopped = False
+        self._health.stopped = False
 
     async def close(self) -> None:
         """Take no more messages; the HTTP client belongs to whoever made it."""
-        self._stopped = True
+        self._health.stopped = True
 
     def read_state(self) -> LinkState:
         """DOWN for a while after the Graph API could not be reached."""
-        if self._stopped:
-            return LinkState.STOPPED
-        if self._down_until is not None and self._clock.now() < self._down_until:
-            return LinkState.DOWN
-        return LinkState.UP
+        return self._health.read_state()
 
     def read_health(self) -> ChannelHealth:
         """read_state, and counts since start (in messages)."""
-        return ChannelHealth(
-            name=self.name,
-            kind=KIND,
-            state=self.read_state(),
-            parts_per_second=self.messages_per_second,
-            window=self._config.max_concurrent,
-            in_flight=self._in_flight,
-            parts_sent=self._sent,
-            parts_refused=self._refused,
-            throttled=self._throttled,
-            last_error=self._last_error,
+        return self._health.describe(
+            self.name, KIND, self.messages_per_second, self._config.max_concurrent
         )
 
     async def poll_events(self, events: WhatsAppEvents) -> int:
@@ -174,15 +158,14 @@ class CloudApiChannel:
             # One odd message must not fail the batch: it is retried like any transient refusal.
             handoff = _refuse(message, CloudError(Outcome.TRANSIENT, f"internal error ({exc!r})"))
         if handoff.outcome == Outcome.ACCEPTED:
-            self._sent += 1
-            self._down_until = None
+            self._health.record_accepted(1)
             return handoff
-        self._refused += 1
-        self._last_error = handoff.error
-        if handoff.error.startswith("throttled"):
-            self._throttled += 1
-        if handoff.error.startswith((TIMEOUT_ERROR, UNREACHABLE_ERROR, "WhatsApp HTTP 5")):
-            self._down_until = self._clock.now() + DOWN_SECONDS
+        self._health.record_refused(
+            1,
+            handoff.error,
+            throttled=handoff.error.startswith("throttled"),
+            unreachable=handoff.error.startswith(_UNREACHABLE_ERRORS),
+        )
         return handoff
 
     async def _send(self, message: OutboundWhatsApp) -> HandOff:
@@ -208,7 +191,9 @@ class CloudApiChannel:
             later = await self._post_message(message, token, body)
             if later.outcome != Outcome.ACCEPTED:
                 # Not retried (the first part would go twice); shown in the channel's health.
-                self._last_error = f"message {message.message_id}, part {place}: {later.error}"
+                self._health.last_error = (
+                    f"message {message.message_id}, part {place}: {later.error}"
+                )
         return first
 
     async def _post_message(
@@ -218,8 +203,7 @@ class CloudApiChannel:
         # other numbers' messages need.
         await self._pacer.wait_turn(message.phone_number_id)
         async with self._slots:
-            self._in_flight += 1
-            try:
+            with self._health.count_in_flight():
                 answer = await call_graph(
                     self._client,
                     "POST",
@@ -228,8 +212,6 @@ class CloudApiChannel:
                     self._timeout,
                     json_body=body,
                 )
-            finally:
-                self._in_flight -= 1
         wamid = _find_wamid(answer.body) if answer.ok else ""
         if not wamid:
             return _refuse(message, answer.read_error())
