@@ -472,6 +472,53 @@ async def test_a_method_a_route_does_not_have_is_405(api: OrgApi) -> None:
     assert (await api.get_contact(created["id"])).json() == created
 
 
+# --- message list queries ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["messages", "whatsapp"])
+@pytest.mark.parametrize(
+    ("query", "field", "error"),
+    [
+        ("dir=up&page=x", "dir", "dir must be inbound, outbound or all"),
+        ("failed=maybe", "failed", "failed must be true, false or all"),
+        ("search=a%00b", "search", "search must not contain NUL characters"),
+        ("startDate=yesterday", "startDate", "startDate must be an RFC 3339 date-time"),
+        ("endDate=2026-13-01", "endDate", "endDate must be an RFC 3339 date-time"),
+        ("page=1&size=x", "size", "size must be a positive whole number"),
+        ("limit=1.5", "limit", "limit must be a positive whole number"),
+    ],
+)
+async def test_a_bad_message_list_value_is_400_naming_it_after_the_token_is_checked(
+    api: OrgApi, kind: str, query: str, field: str, error: str
+) -> None:
+    path = f"{api.base}/{kind}/?{query}"
+    response = await api.call("GET", path, None)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": error,
+        "errorCode": "request.invalidfield",
+        "context": {"field": field},
+    }
+    unauthorized = await api.call("GET", path, None, authorized=False)
+    assert (unauthorized.status_code, unauthorized.json()) == (401, {"error": "Invalid Token"})
+
+
+@pytest.mark.parametrize("kind", ["messages", "whatsapp"])
+async def test_a_message_list_reads_only_the_numbers_of_the_mode_it_uses(
+    api: OrgApi, kind: str
+) -> None:
+    by_page = await api.call("GET", f"{api.base}/{kind}/?page=1&limit=x", None)
+    assert (by_page.status_code, by_page.json()) == (200, {"messages": [], "paged": True})
+    by_cursor = await api.call("GET", f"{api.base}/{kind}/?limit=2&after=", None)
+    assert by_cursor.status_code == 200
+    assert by_cursor.json() == {
+        "messages": [],
+        "paged": False,
+        "hasNextPage": False,
+        "nextPage": "",
+    }
+
+
 # --- failures change nothing ------------------------------------------------------------------
 
 
