@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from tambuli.api.auth import authorize_org, authorize_token
-from tambuli.api.messages import ListQuery, read_message_list
+from tambuli.api.message_list_query import LIST_QUERY, MessageListQuery, read_message_list
 from tambuli.api.runtime import runtime_of
 from tambuli.channels.whatsapp.base import MediaKind
 from tambuli.contacts import phones
@@ -119,24 +120,13 @@ async def send_to_contact(
     return Response(render_sent(sent), status_code=200, media_type=MediaType.JSON)
 
 
-@get(WHATSAPP_LIST_PATH, operation_id="getWhatsAppList", tags=["WhatsApp"])
+@get(WHATSAPP_LIST_PATH, operation_id="getWhatsAppList", tags=["WhatsApp"], dependencies=LIST_QUERY)
 async def list_whatsapp(
-    request: Request[Any, Any, Any],
-    org_id: FromPath[str],
-    after: FromQuery[str | None] = None,
-    limit: FromQuery[str | None] = None,
-    page: FromQuery[str | None] = None,
-    size: FromQuery[str | None] = None,
-    dir: FromQuery[str | None] = None,
-    failed: FromQuery[str | None] = None,
-    search: FromQuery[str | None] = None,
-    start_date: Annotated[str | None, QueryParameter(name="startDate")] = None,
-    end_date: Annotated[str | None, QueryParameter(name="endDate")] = None,
+    request: Request[Any, Any, Any], list_query: NamedDependency[MessageListQuery]
 ) -> WhatsAppListBody:
     """WhatsApp messages of the organization, newest first, by cursor or by page."""
-    query = ListQuery(after, limit, page, size, dir, failed, search, start_date, end_date)
     found, paged = await read_message_list(
-        request, org_id, query, listing.list_messages_page, listing.list_messages_after
+        runtime_of(request).db, list_query, listing.list_messages_page, listing.list_messages_after
     )
     messages = [render_record(m) for m in found.messages]
     if paged:
