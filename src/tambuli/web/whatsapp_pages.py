@@ -6,22 +6,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from tambuli.channels.whatsapp.base import WhatsAppState
 from tambuli.contacts import service as contacts
 from tambuli.db.engine import Database
-from tambuli.errors import ContactNotFound, FileNotFound, InvalidField
+from tambuli.errors import ContactNotFound, FileNotFound
 from tambuli.files import service as stored_files
 from tambuli.files.models import StoredFile
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.organizations.models import Role
 from tambuli.web.access import require_member
 from tambuli.web.context import console_of
-from tambuli.web.message_pages import PAGE_SIZE, REFRESH_SECONDS, LogQuery, parse_log_filter
+from tambuli.web.log_filters import LOG_REQUEST, LogRequest, read_log_page
+from tambuli.web.message_pages import REFRESH_SECONDS
 from tambuli.web.rendering import render_page
 from tambuli.web.send_pages import FRAGMENT_HEADER
 from tambuli.web.whatsapp_compose import MediaShown
@@ -129,42 +131,30 @@ def status_steps(message: StoredWhatsApp) -> list[StatusStep]:
     return steps
 
 
-@get("/orgs/{org_id:int}/whatsapp", include_in_schema=False)
+@get("/orgs/{org_id:int}/whatsapp", include_in_schema=False, dependencies=LOG_REQUEST)
 async def whatsapp_log_page(
     request: Request[Any, Any, Any],
     org_id: FromPath[int],
-    direction: Annotated[str, QueryParameter(name="dir")] = "",
-    failed: FromQuery[str] = "",
-    search: FromQuery[str] = "",
-    start: FromQuery[str] = "",
-    end: FromQuery[str] = "",
-    after: FromQuery[str] = "",
+    log_request: NamedDependency[LogRequest],
 ) -> Response[Any]:
     """WhatsApp messages, newest first, 50 a page, with the SMS log's filters."""
     member = await require_member(request, org_id, Role.VIEWER)
     console = console_of(request)
-    query = LogQuery(direction.strip(), failed.strip(), search.strip(), start.strip(), end.strip())
-    error, shown, next_after = "", [], None
-    try:
-        found = await listing.list_messages_after(
-            console.db, member.org_id, parse_log_filter(query), after or None, PAGE_SIZE
-        )
-        shown, next_after = found.messages, found.next_after
-    except InvalidField as refused:
-        error = refused.message
+    query = log_request.query
+    found = await read_log_page(console.db, member.org_id, log_request, listing.list_messages_after)
     now = console.clock.now()
     fragment = bool(request.headers.get(FRAGMENT_HEADER))
     return await render_page(
         request,
         "whatsapp_rows.html" if fragment else "whatsapp_log.html",
-        status_code=400 if error else 200,
+        status_code=400 if found.error else 200,
         member=member,
         query=query,
-        rows=await _rows(console.db, member.org_id, shown),
-        next_link=query.link(next_after) if next_after else "",
-        first_page=not after,
-        error=error,
-        in_flight=any(is_whatsapp_in_flight(m, now) for m in shown),
+        rows=await _rows(console.db, member.org_id, found.shown),
+        next_link=query.link(found.next_after) if found.next_after else "",
+        first_page=not log_request.after,
+        error=found.error,
+        in_flight=any(is_whatsapp_in_flight(m, now) for m in found.shown),
         refresh_seconds=REFRESH_SECONDS,
     )
 
