@@ -16,9 +16,12 @@ from tambuli.contacts import phones
 from tambuli.contacts import service as contacts
 from tambuli.contacts.models import ContactInput
 from tambuli.db.engine import Database
+from tambuli.files import service as stored_files
+from tambuli.files.models import Upload
 from tambuli.organizations import service as organizations
 from tambuli.organizations import users
 from tambuli.organizations.models import Role
+from tests.support.media import picture_png
 from tests.support.server import RunningServer
 from tests.web.conftest import assert_accessible, save_screenshot
 from tests.web.console_client import Person, make_person
@@ -28,7 +31,7 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 
 @dataclass(frozen=True)
 class World:
-    """An organization with a contact, a group and a campaign; its owner, who is also an
+    """An organization with a contact, a group, a campaign and a file; its owner, who is also an
     operator; and a person whose only organization removed them."""
 
     base_url: str
@@ -59,6 +62,11 @@ async def world(db: Database, clock: FakeClock, server: RunningServer) -> World:
         clock,
         org.org_id,
         {"name": "Planting advice", "kind": "drip", "steps": [{"message": "Plant this week"}]},
+    )
+    # A long name: the Files page's table must still fit the phone.
+    poster = Upload("Planting calendar for the wet season, all barangays.png", picture_png())
+    await stored_files.upload_files(
+        db, clock, org.org_id, "posters", [poster], max_file_bytes=16 * 1_048_576
     )
     outsider = await make_person(db, clock, org.org_id, Role.VIEWER)
     await users.remove_member(db, org.org_id, outsider.user_id)
@@ -114,6 +122,7 @@ def test_every_page_fits_a_phone_and_passes_the_accessibility_check(
         f"{org}/send/whatsapp": "",
         f"{org}/whatsapp": "",
         f"{org}/whatsapp/numbers": "",
+        f"{org}/files": "files-phone",
         f"{org}/topups": "",
         f"{org}/campaigns": "",
         f"{org}/campaigns/new": "",
