@@ -376,6 +376,44 @@ async def test_an_opt_out_cancels_the_runs_queued_whatsapp_and_refunds_it(
     assert (await camp.run_row(run.run_id)).status == "opted_out"
 
 
+async def test_an_opt_out_keyword_sent_by_whatsapp_ends_the_runs_as_an_sms_one_does(
+    worlds: tuple[CampaignWorld, WhatsAppWorld],
+) -> None:
+    camp, wa = worlds
+    org, number = await wa.new_org()
+    drip = {
+        "name": "Reminders",
+        "kind": "drip",
+        "steps": [
+            whatsapp_step(number, template=TEMPLATE),
+            whatsapp_step(number, delay={"unit": "day", "value": 1}, template=TEMPLATE),
+        ],
+    }
+    campaign_id = await camp.launched(org, drip)
+    run = await camp.subscribe(org, campaign_id, ANA)
+    await camp.fire()
+    await deliver(wa)
+    before = await wa.balance(org)
+    await wa.events.record_inbound(
+        [
+            InboundWhatsApp(
+                channel="simulator",
+                recipient=number,
+                sender=ANA,
+                text="stop",
+                at=wa.clock.now(),
+                operator_event_id="opt-out-by-whatsapp",
+            )
+        ]
+    )
+    await handle_replies(camp.outbox, limit=10, skip_locked=not camp.db.is_sqlite)
+    assert (await camp.run_row(run.run_id)).status == "opted_out"
+    wa.clock.advance(timedelta(days=2))
+    await camp.fire()
+    assert len(await chats(wa, ANA)) == 1  # the second step never comes
+    assert await wa.balance(org) == before
+
+
 async def test_a_whatsapp_message_that_fails_marks_its_run_with_failures(
     worlds: tuple[CampaignWorld, WhatsAppWorld],
 ) -> None:
