@@ -26,7 +26,8 @@ from tambuli.errors import (
 )
 from tambuli.messaging.models import MessageStatus
 from tambuli.whatsapp import numbers
-from tambuli.whatsapp.sending import Recipient, draft_message
+from tambuli.whatsapp.models import NewWhatsApp
+from tambuli.whatsapp.sending import draft_message
 from tambuli.whatsapp.views import StoredWhatsApp
 from tests.services.whatsapp_world import JPEG, PRICE, WhatsAppWorld
 
@@ -272,9 +273,18 @@ async def test_a_number_that_got_a_contact_after_its_send_was_checked_is_sent_to
         sender = await numbers.find_sending_number_within(conn, org, number)
     now = world.clock.now()
     # Checked while the number had no contact; one is created before the batch is written.
-    draft = draft_message(
-        org, sender, Recipient(None, CONTACT, None, {}), "Hi", None, {}, now, now, phone
+    message = NewWhatsApp(
+        org_id=org,
+        contact_id=None,
+        sender=sender.number,
+        recipient=CONTACT,
+        body="Hi",
+        content=None,
+        price_micro=sender.price_micro,
+        created_at=now,
+        deadline_at=now,
     )
+    draft = draft_message(message, {}, phone)
     made = await contacts.create_contact(world.db, world.clock, org, phone, ContactInput())
     sent = await world.intake.submit(draft)
     assert sent.contact_id == made.id

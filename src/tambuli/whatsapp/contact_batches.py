@@ -29,7 +29,7 @@ from tambuli.messaging.personalisation import has_variables
 from tambuli.messaging.sending import Outbox
 from tambuli.whatsapp import numbers, run_store
 from tambuli.whatsapp.intake import WhatsAppDraft, write_drafts_within
-from tambuli.whatsapp.models import within_service_window
+from tambuli.whatsapp.models import NewWhatsApp, within_service_window
 from tambuli.whatsapp.number_store import BusinessNumber
 from tambuli.whatsapp.sending import (
     Recipient,
@@ -121,17 +121,19 @@ async def _draft(
     deadline = now + timedelta(seconds=profile.delivery_window_seconds)
     if item.deadline_cap is not None and item.deadline_cap < deadline:
         deadline = max(item.deadline_cap, now + timedelta(seconds=1))
-    return draft_message(
-        item.contact.org_id,
-        number,
-        recipient,
-        body,
-        expanded,
-        item.media,
-        now,
-        deadline,
+    message = NewWhatsApp(
+        org_id=item.contact.org_id,
+        contact_id=item.contact.id,
+        sender=number.number,
+        recipient=recipient.digits,
+        body=body,
+        content=expanded,
+        price_micro=number.price_micro,
+        created_at=now,
+        deadline_at=deadline,
         campaign_run_id=item.campaign_run_id,
     )
+    return draft_message(message, item.media)
 
 
 async def cancel_run_whatsapp_within(

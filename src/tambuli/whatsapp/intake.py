@@ -10,8 +10,7 @@ write their drafts with `write_drafts_within` inside their own transaction.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +23,7 @@ from tambuli.db.batch_intake import BatchIntake
 from tambuli.db.engine import Database
 from tambuli.errors import DuplicateMessage, InsufficientFunds, TambuliError
 from tambuli.whatsapp import store
+from tambuli.whatsapp.models import NewWhatsApp
 from tambuli.whatsapp.views import StoredWhatsApp
 
 RESERVATION_REASON = "whatsapp"
@@ -33,7 +33,7 @@ RESERVATION_REASON = "whatsapp"
 class WhatsAppDraft:
     """A message that passed every rule, ready to be paid for and stored."""
 
-    values: dict[str, Any]
+    message: NewWhatsApp
     media: list[tuple[MediaKind, str]]
     # A send to a number that had no contact when the draft was made: the batch gives it the
     # newest contact with the number by then, or creates one, once the message is paid for.
@@ -57,7 +57,7 @@ class WhatsAppIntake(BatchIntake[WhatsAppDraft, StoredWhatsApp]):
 
     async def find_duplicate(self, draft: WhatsAppDraft) -> TambuliError:
         """The answer to a draft whose clientDedup another process took first."""
-        org_id, key = int(draft.values["org_id"]), str(draft.values["client_dedup"])
+        org_id, key = draft.message.org_id, draft.message.client_dedup
         async with self._db.read() as conn:
             original = await store.select_message_by_dedup(conn, org_id, key)
         if original is None:
@@ -82,7 +82,7 @@ async def write_drafts_within(
     reusable = await contacts.find_contacts_to_reuse_within(
         conn,
         [
-            (int(drafts[i].values["org_id"]), phone.digits)
+            (drafts[i].message.org_id, phone.digits)
             for i in waiting
             if (phone := drafts[i].new_contact) is not None
         ],
@@ -90,7 +90,7 @@ async def write_drafts_within(
     reservations: dict[int, int] = {}
     by_org: dict[int, list[int]] = defaultdict(list)
     for index in waiting:
-        by_org[int(drafts[index].values["org_id"])].append(index)
+        by_org[drafts[index].message.org_id].append(index)
     # Organizations in ID order: the same global lock order as billing's batches.
     for org_id in sorted(by_org):
         indexes = by_org[org_id]
@@ -98,9 +98,9 @@ async def write_drafts_within(
             conn,
             clock,
             org_id,
-            [int(drafts[i].values["price_micro"]) for i in indexes],
+            [drafts[i].message.price_micro for i in indexes],
             RESERVATION_REASON,
-            [f"whatsapp to +{drafts[i].values['recipient']}" for i in indexes],
+            [f"whatsapp to +{drafts[i].message.recipient}" for i in indexes],
         )
         for index, answer in zip(indexes, answers, strict=True):
             if isinstance(answer, InsufficientFunds):
@@ -108,10 +108,10 @@ async def write_drafts_within(
             else:
                 reservations[index] = answer
     written = sorted(reservations)
-    rows = await _attach_contacts(conn, clock, drafts, written, reusable)
-    for index, row in zip(written, rows, strict=True):
-        row["reservation_id"] = reservations[index]
-    stored = await store.insert_messages(conn, rows, [drafts[i].media for i in written])
+    messages = await _attach_contacts(conn, clock, drafts, written, reusable)
+    stored = await store.insert_outbound_messages(
+        conn, messages, [reservations[i] for i in written], [drafts[i].media for i in written]
+    )
     await contacts.mark_contacts_used_within(
         conn, clock, [m.contact_id for m in stored if m.contact_id is not None]
     )
@@ -135,7 +135,7 @@ async def _refuse_duplicates(
 ) -> dict[int, int]:
     """Refuse drafts whose clientDedup was used before; the drafts that repeat a key of an
     earlier draft of this batch, each with the index of that draft."""
-    keys = [(int(d.values["org_id"]), str(d.values.get("client_dedup", ""))) for d in drafts]
+    keys = [(d.message.org_id, d.message.client_dedup) for d in drafts]
     wanted = {key for key in keys if key[1]}
     if not wanted:
         return {}
@@ -160,19 +160,20 @@ async def _attach_contacts(
     drafts: list[WhatsAppDraft],
     written: list[int],
     reusable: dict[tuple[int, str], Contact],
-) -> list[dict[str, Any]]:
-    """The rows to write, each draft that wants a contact given one (created if need be)."""
+) -> list[NewWhatsApp]:
+    """The messages to write, each draft that wants a contact given one (created if need be)."""
     wanted = [
-        (int(drafts[i].values["org_id"]), phone)
+        (drafts[i].message.org_id, phone)
         for i in written
         if (phone := drafts[i].new_contact) is not None
     ]
     contact_ids = await contacts.create_missing_contacts_within(conn, clock, wanted, reusable)
-    rows = []
+    messages = []
     for index in written:
         draft = drafts[index]
-        row = dict(draft.values)
+        message = draft.message
         if draft.new_contact is not None:
-            row["contact_id"] = contact_ids[(int(row["org_id"]), draft.new_contact.digits)]
-        rows.append(row)
-    return rows
+            contact_id = contact_ids[(message.org_id, draft.new_contact.digits)]
+            message = replace(message, contact_id=contact_id)
+        messages.append(message)
+    return messages

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from tambuli.channels.whatsapp.base import MediaKind
 from tambuli.errors import InvalidField, InvalidTemplateContent, InvalidWhatsAppMedia
@@ -22,6 +23,28 @@ _PARAMETER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9_]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NewWhatsApp:
+    """An outbound message that passed every rule: what its row is made of (whatsapp/store.py
+    adds the queue's columns)."""
+
+    org_id: int
+    # None until the batch that writes it gives it a contact (a number without one yet).
+    contact_id: int | None
+    sender: str  # the business number's digits
+    recipient: str
+    body: str
+    # The expanded template, or None for a free-form message.
+    content: dict[str, Any] | None
+    price_micro: int
+    created_at: datetime
+    deadline_at: datetime
+    client_ref: str = ""
+    client_dedup: str = ""
+    client_push_url: str = ""
+    campaign_run_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from tambuli.errors import (
     UnknownTemplate,
 )
 from tambuli.files import service as files
-from tambuli.messaging.models import MAX_MESSAGE_LENGTH, Direction, MessageStatus
+from tambuli.messaging.models import MAX_MESSAGE_LENGTH
 from tambuli.messaging.personalisation import (
     has_variables,
     render_for_contact,
@@ -41,6 +41,7 @@ from tambuli.texts import check_storable_text
 from tambuli.whatsapp import numbers, store
 from tambuli.whatsapp.intake import WhatsAppDraft, WhatsAppIntake
 from tambuli.whatsapp.models import (
+    NewWhatsApp,
     TemplateRequest,
     check_media,
     fill_template,
@@ -193,37 +194,14 @@ async def compose_within(
 
 
 def draft_message(
-    org_id: int,
-    number: BusinessNumber,
-    recipient: Recipient,
-    body: str,
-    content: dict[str, Any] | None,
+    message: NewWhatsApp,
     media: Mapping[MediaKind, str],
-    now: datetime,
-    deadline_at: datetime,
     new_contact: PhoneNumber | None = None,
-    **extra: Any,
 ) -> WhatsAppDraft:
-    """The row of an outbound message; `new_contact` when the recipient has no contact yet
+    """The draft of an outbound message; `new_contact` when the recipient has no contact yet
     (the batch that writes it gives it one)."""
-    values = {
-        "org_id": org_id,
-        "direction": Direction.EGRESS.value,
-        "contact_id": None if recipient.contact is None else recipient.contact.id,
-        "sender": number.number,
-        "recipient": recipient.digits,
-        "body": body,
-        "content": content,
-        "price_micro": number.price_micro,
-        "status": MessageStatus.QUEUED.value,
-        "next_attempt_at": now,
-        "deadline_at": deadline_at,
-        "created_at": now,
-        "updated_at": now,
-        **extra,
-    }
     return WhatsAppDraft(
-        values, sorted((kind, name.strip()) for kind, name in media.items()), new_contact
+        message, sorted((kind, name.strip()) for kind, name in media.items()), new_contact
     )
 
 
@@ -256,18 +234,21 @@ async def send_whatsapp(
         body, content = await compose_within(
             conn, number, recipient, request.text, bool(request.media), request.content, now
         )
-    draft = draft_message(
-        request.org_id,
-        number,
-        recipient,
-        body,
-        content,
-        request.media,
-        now,
-        now + timedelta(seconds=profile.delivery_window_seconds),
-        new_contact=request.phone if recipient.contact is None else None,
+    message = NewWhatsApp(
+        org_id=request.org_id,
+        contact_id=None if recipient.contact is None else recipient.contact.id,
+        sender=number.number,
+        recipient=recipient.digits,
+        body=body,
+        content=content,
+        price_micro=number.price_micro,
+        created_at=now,
+        deadline_at=now + timedelta(seconds=profile.delivery_window_seconds),
         client_ref=request.client_ref,
         client_dedup=request.client_dedup,
         client_push_url=request.client_push_url,
+    )
+    draft = draft_message(
+        message, request.media, request.phone if recipient.contact is None else None
     )
     return await intake.submit(draft)

@@ -22,6 +22,7 @@ from tambuli.db.statements import execute, execute_many
 from tambuli.messaging.models import Direction, MessageStatus
 from tambuli.messaging.store import MessageFilter, filter_messages_clause
 from tambuli.records import frozen_record
+from tambuli.whatsapp.models import NewWhatsApp
 from tambuli.whatsapp.views import StoredWhatsApp
 
 t = whatsapp_messages
@@ -107,6 +108,43 @@ async def insert_message(
     """Store a message (outbound or inbound) with the files it carries."""
     [stored] = await insert_messages(conn, [values], [media])
     return stored
+
+
+async def insert_outbound_messages(
+    conn: AsyncConnection,
+    messages: Sequence[NewWhatsApp],
+    reservation_ids: Sequence[int],
+    media: Sequence[Sequence[tuple[MediaKind, str]]],
+) -> list[StoredWhatsApp]:
+    """Queue outbound messages, each with its reservation and files; as stored, in order."""
+    rows = [
+        _outbound_row(message, reservation_id)
+        for message, reservation_id in zip(messages, reservation_ids, strict=True)
+    ]
+    return await insert_messages(conn, rows, media)
+
+
+def _outbound_row(message: NewWhatsApp, reservation_id: int) -> dict[str, Any]:
+    return {
+        "org_id": message.org_id,
+        "direction": Direction.EGRESS.value,
+        "contact_id": message.contact_id,
+        "sender": message.sender,
+        "recipient": message.recipient,
+        "body": message.body,
+        "content": message.content,
+        "price_micro": message.price_micro,
+        "reservation_id": reservation_id,
+        "client_ref": message.client_ref,
+        "client_dedup": message.client_dedup,
+        "client_push_url": message.client_push_url,
+        "status": MessageStatus.QUEUED.value,
+        "next_attempt_at": message.created_at,
+        "deadline_at": message.deadline_at,
+        "campaign_run_id": message.campaign_run_id,
+        "created_at": message.created_at,
+        "updated_at": message.created_at,
+    }
 
 
 async def insert_messages(
