@@ -23,6 +23,7 @@ from tests.support.cloud_messages import make_message
 from tests.support.graph_standin import (
     API_VERSION,
     APP_SECRET,
+    PHONE_NUMBER_ID,
     TOKEN,
     GraphStandin,
     running_graph_standin,
@@ -240,6 +241,43 @@ async def test_media_not_fetchable_now_asks_meta_to_deliver_again_and_keeps_the_
     again = await read_webhook(body, sign(body), config, make_fetcher(standin, http))
     assert again is not None and not again.deliver_again
     assert [m.operator_event_id for m in again.inbound] == ["wamid.in1", "wamid.in2"]
+
+
+async def test_reading_a_body_again_fetches_only_the_media_that_failed(
+    standin: GraphStandin, http: OutboundHttp
+) -> None:
+    other_number = "106540352242999"
+    standin.tokens[other_number] = "other-token"
+    first = standin.add_inbound_media(b"jpeg", "image/jpeg")
+    second = standin.add_inbound_media(b"png", "image/png", phone_number_id=other_number)
+    document = wrap_value(
+        message_value("image", {"mime_type": "image/jpeg", "id": first}, wamid="wamid.a")
+    )
+    late = message_value("image", {"mime_type": "image/png", "id": second}, wamid="wamid.b")
+    late["metadata"] = {**late["metadata"], "phone_number_id": other_number}
+    document["entry"][0]["changes"].append({"field": "messages", "value": late})
+    body = json.dumps(document).encode()
+    known = {PHONE_NUMBER_ID: TOKEN}
+    fetcher = InboundMediaFetcher(
+        http,
+        f"{standin.url}/{API_VERSION}",
+        lambda number: Secret(known[number]) if number in known else None,
+        10,
+    )
+    config = make_config(standin)
+    refused = await read_webhook(body, sign(body), config, fetcher)
+    assert refused is not None and refused.deliver_again
+    # The second number is registered meanwhile; the body is read again with the same fetcher.
+    known[other_number] = "other-token"
+    asked = len(standin.requests)
+    again = await read_webhook(body, sign(body), config, fetcher)
+    assert again is not None and not again.deliver_again
+    assert [[m.data for m in message.media] for message in again.inbound] == [[b"jpeg"], [b"png"]]
+    # Only the second file was asked for: its description, then its bytes.
+    assert [path for _, path in standin.requests[asked:]] == [
+        f"/{API_VERSION}/{second}",
+        f"/download/{second}",
+    ]
 
 
 async def test_media_meta_no_longer_has_is_left_out_for_good(

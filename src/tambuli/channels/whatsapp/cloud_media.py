@@ -122,7 +122,11 @@ class MediaUploads:
 
 
 class InboundMediaFetcher:
-    """Fetches the bytes of the media an inbound message names, with its number's token."""
+    """Fetches the bytes of the media an inbound message names, with its number's token.
+
+    One fetcher serves one webhook body: it keeps what it fetched, so reading the body again
+    (after a miss, with the numbers read again) fetches only the media that failed.
+    """
 
     def __init__(
         self,
@@ -137,6 +141,7 @@ class InboundMediaFetcher:
         self._find_token = find_token
         self._timeout = timeout
         self._max_bytes = max_bytes
+        self._fetched: dict[MediaRef, InboundMedia] = {}
 
     async def fetch_media(self, pending: PendingInbound) -> InboundWhatsApp:
         """The message with its media's bytes; MediaRefused when a file cannot be had.
@@ -154,6 +159,12 @@ class InboundMediaFetcher:
         return replace(pending.message, media=tuple(files))
 
     async def _fetch_one(self, ref: MediaRef, token: Secret) -> InboundMedia:
+        fetched = self._fetched.get(ref)
+        if fetched is None:
+            fetched = self._fetched[ref] = await self._fetch_new(ref, token)
+        return fetched
+
+    async def _fetch_new(self, ref: MediaRef, token: Secret) -> InboundMedia:
         answer = await call_graph(
             self._client, "GET", f"{self._api_url}/{ref.media_id}", token, self._timeout
         )
