@@ -123,7 +123,7 @@ def test_a_person_signs_in_looks_around_and_signs_out(world: World, browser_page
     expect(page.get_by_role("heading", name="Add a person")).to_be_visible()
     page.get_by_label("Email", exact=True).fill("new.volunteer@example.org")
     page.get_by_label("Role", exact=True).select_option("viewer")
-    page.get_by_role("button", name="Add").click()
+    page.get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_text("/sign-in/link/")).to_be_visible()
     assert_accessible(page)
     save_screenshot(page, "members")
@@ -185,7 +185,7 @@ def test_a_viewer_cannot_change_anything(world: World, browser_page: Page) -> No
     sign_in(page, world.base_url, world.viewer)
     page.goto(f"{world.base_url}/orgs/{world.org_id}/members")
     expect(page.get_by_role("heading", name="People")).to_be_visible()
-    assert page.get_by_role("button", name="Add").count() == 0
+    assert page.get_by_role("button", name="Add", exact=True).count() == 0
     assert page.locator("form[method=post]").count() == 1  # signing out only
     # Sending the owner's form anyway, with the viewer's own valid CSRF token, is refused.
     page.evaluate(
@@ -231,7 +231,7 @@ def test_a_new_person_signs_in_with_a_one_time_link_and_chooses_a_password(
     sign_in(page, world.base_url, world.owner)
     page.goto(f"{world.base_url}/orgs/{world.org_id}/members")
     page.get_by_label("Email", exact=True).fill("midwife@example.org")
-    page.get_by_role("button", name="Add").click()
+    page.get_by_role("button", name="Add", exact=True).click()
     link = page.locator("code.link").inner_text()
     page.get_by_role("button", name="Sign out").click()
 
