@@ -62,7 +62,7 @@ async def chats(world: WhatsAppWorld, recipient: str | None = None) -> list[Any]
         return list((await conn.execute(query.order_by(t.c.id))).all())
 
 
-async def writes(world: WhatsAppWorld, number: str, sender: str) -> None:
+async def writes(world: WhatsAppWorld, number: str, sender: str, text: str = "Hi") -> None:
     """The contact `sender` writes to the business number: its 24-hour window opens."""
     await world.events.record_inbound(
         [
@@ -70,7 +70,7 @@ async def writes(world: WhatsAppWorld, number: str, sender: str) -> None:
                 channel="simulator",
                 recipient=number,
                 sender=sender,
-                text="Hi",
+                text=text,
                 at=world.clock.now(),
                 operator_event_id=f"in-{world.clock.now().timestamp()}-{sender}",
                 profile_name="Ben",
@@ -394,18 +394,7 @@ async def test_an_opt_out_keyword_sent_by_whatsapp_ends_the_runs_as_an_sms_one_d
     await camp.fire()
     await deliver(wa)
     before = await wa.balance(org)
-    await wa.events.record_inbound(
-        [
-            InboundWhatsApp(
-                channel="simulator",
-                recipient=number,
-                sender=ANA,
-                text="stop",
-                at=wa.clock.now(),
-                operator_event_id="opt-out-by-whatsapp",
-            )
-        ]
-    )
+    await writes(wa, number, ANA, "stop")
     await handle_replies(camp.outbox, limit=10, skip_locked=not camp.db.is_sqlite)
     assert (await camp.run_row(run.run_id)).status == "opted_out"
     wa.clock.advance(timedelta(days=2))
