@@ -116,3 +116,35 @@ async def find_or_create_field_ids(
         if key not in found:
             found[key] = await insert_custom_field(conn, org_id, wanted[key], now)
     return found
+
+
+async def select_existing_group_ids(
+    conn: AsyncConnection, org_id: int, group_ids: Iterable[int]
+) -> set[int]:
+    """Which of these group IDs exist in the organization."""
+    ids = list(group_ids)
+    if not ids:
+        return set()
+    result = await execute(
+        conn,
+        select(contact_groups.c.id).where(
+            contact_groups.c.org_id == org_id, contact_groups.c.id.in_(ids)
+        ),
+    )
+    return {int(v) for v in result.scalars()}
+
+
+async def select_existing_field_ids(
+    conn: AsyncConnection, org_id: int, field_ids: Iterable[int]
+) -> set[int]:
+    """Which of these custom field IDs exist in the organization."""
+    ids = list(field_ids)
+    if not ids:
+        return set()
+    result = await execute(
+        conn,
+        select(custom_fields.c.id).where(
+            custom_fields.c.org_id == org_id, custom_fields.c.id.in_(ids)
+        ),
+    )
+    return {int(v) for v in result.scalars()}

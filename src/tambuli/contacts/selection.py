@@ -12,7 +12,7 @@ from tambuli.contacts.conditions import (
     unknown_custom_field,
     with_custom_field_ids,
 )
-from tambuli.contacts.groups import select_field_ids_by_names
+from tambuli.contacts.groups import select_existing_field_ids, select_field_ids_by_names
 from tambuli.contacts.models import ContactFilter, fold_name
 from tambuli.db.engine import Database
 from tambuli.errors import InvalidField
@@ -32,7 +32,7 @@ async def resolve_conditions_within(
     if not named:
         return group
     given_ids = {ref.field_id for ref, _ in named if ref.field_id is not None}
-    known = await store.select_existing_field_ids(conn, org_id, sorted(given_ids))
+    known = await select_existing_field_ids(conn, org_id, sorted(given_ids))
     keys = sorted({fold_name(ref.name) for ref, _ in named if ref.name is not None})
     by_name = await select_field_ids_by_names(conn, org_id, keys)
     ids: dict[CustomFieldRef, int] = {}

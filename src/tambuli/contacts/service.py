@@ -52,7 +52,7 @@ async def _resolve_many_field_values(
     """Custom field values of a batch: one lookup for all IDs and one for all names."""
     by_id = {field_id for given in inputs for field_id in given.custom_fields}
     if by_id:
-        known = await store.select_existing_field_ids(conn, org_id, sorted(by_id))
+        known = await group_store.select_existing_field_ids(conn, org_id, sorted(by_id))
         unknown = sorted(by_id - known)
         if unknown:
             raise UnknownCustomField(
@@ -70,7 +70,7 @@ async def _resolve_many_field_values(
 
 
 async def _check_groups(conn: AsyncConnection, org_id: int, group_ids: list[int]) -> None:
-    known = await store.select_existing_group_ids(conn, org_id, group_ids)
+    known = await group_store.select_existing_group_ids(conn, org_id, group_ids)
     unknown = [g for g in group_ids if g not in known]
     if unknown:
         raise UnknownGroup(f"Unknown group ID {unknown[0]}", {"groupIds": unknown})

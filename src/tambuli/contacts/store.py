@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -36,9 +36,7 @@ from tambuli.contacts.models import (
 from tambuli.db.schema import (
     contact_field_values,
     contact_group_members,
-    contact_groups,
     contacts,
-    custom_fields,
 )
 from tambuli.db.statements import execute, execute_many
 from tambuli.db.text_search import escape_like
@@ -181,38 +179,6 @@ async def write_field_values(
     ]
     if rows:
         await execute_many(conn, insert(contact_field_values), rows)
-
-
-async def select_existing_group_ids(
-    conn: AsyncConnection, org_id: int, group_ids: Iterable[int]
-) -> set[int]:
-    """Which of these group IDs exist in the organization."""
-    ids = list(group_ids)
-    if not ids:
-        return set()
-    result = await execute(
-        conn,
-        select(contact_groups.c.id).where(
-            contact_groups.c.org_id == org_id, contact_groups.c.id.in_(ids)
-        ),
-    )
-    return {int(v) for v in result.scalars()}
-
-
-async def select_existing_field_ids(
-    conn: AsyncConnection, org_id: int, field_ids: Iterable[int]
-) -> set[int]:
-    """Which of these custom field IDs exist in the organization."""
-    ids = list(field_ids)
-    if not ids:
-        return set()
-    result = await execute(
-        conn,
-        select(custom_fields.c.id).where(
-            custom_fields.c.org_id == org_id, custom_fields.c.id.in_(ids)
-        ),
-    )
-    return {int(v) for v in result.scalars()}
 
 
 async def _load_groups(conn: AsyncConnection, ids: list[int]) -> dict[int, list[int]]:
