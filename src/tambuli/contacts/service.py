@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.clock import Clock
-from tambuli.contacts import batch_store, selection, store
+from tambuli.contacts import batch_store, lookup_store, selection, store
 from tambuli.contacts import groups as group_store
 from tambuli.contacts.models import (
     Contact,
@@ -160,7 +160,7 @@ async def create_contact(
 async def get_contact(db: Database, org_id: int, contact_id: int) -> Contact:
     """One contact of the organization; ContactNotFound otherwise."""
     async with db.read_single() as conn:
-        contact = await store.select_contact(conn, org_id, contact_id)
+        contact = await lookup_store.select_contact(conn, org_id, contact_id)
     if contact is None:
         raise ContactNotFound()
     return contact
@@ -171,14 +171,14 @@ async def find_newest_contact_with_phone(
 ) -> Contact | None:
     """The newest contact with this number, if any."""
     async with db.read() as conn:
-        return await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+        return await lookup_store.select_newest_contact_with_phone(conn, org_id, phone.digits)
 
 
 async def find_newest_contact_with_phone_within(
     conn: AsyncConnection, org_id: int, digits: str
 ) -> Contact | None:
     """The newest contact with this number, inside the caller's transaction."""
-    return await store.select_newest_contact_with_phone(conn, org_id, digits)
+    return await lookup_store.select_newest_contact_with_phone(conn, org_id, digits)
 
 
 async def find_newest_contacts_to_reuse_within(
@@ -189,11 +189,11 @@ async def find_newest_contacts_to_reuse_within(
     For find-or-create: each number without a contact stays locked until the transaction
     ends, so that concurrent callers create its contact once (see db/key_locks.py).
     """
-    found = await store.select_newest_contacts_with_phones(conn, org_id, phones)
+    found = await lookup_store.select_newest_contacts_with_phones(conn, org_id, phones)
     missing = [p for p in dict.fromkeys(phones) if p not in found]
     if missing:
         await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, missing)
-        found.update(await store.select_newest_contacts_with_phones(conn, org_id, missing))
+        found.update(await lookup_store.select_newest_contacts_with_phones(conn, org_id, missing))
     return found
 
 
@@ -240,12 +240,12 @@ async def find_or_create_contact_with_phone_within(
 ) -> tuple[Contact, bool]:
     """The newest contact with this number, or one created from `given`; and whether it was
     created. Concurrent callers for one new number take turns, so it is created once."""
-    found = await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+    found = await lookup_store.select_newest_contact_with_phone(conn, org_id, phone.digits)
     if found is None:
         # Only a number about to get a contact waits its turn; a concurrent creator may have
         # been first.
         await lock_keys(conn, KeyKind.CONTACT_PHONE, org_id, [phone.digits])
-        found = await store.select_newest_contact_with_phone(conn, org_id, phone.digits)
+        found = await lookup_store.select_newest_contact_with_phone(conn, org_id, phone.digits)
     if found is not None:
         return found, False
     return await _insert_contact(conn, clock, org_id, phone, given), True
@@ -253,7 +253,7 @@ async def find_or_create_contact_with_phone_within(
 
 async def get_contact_within(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
     """One contact of the organization inside the caller's transaction, or None."""
-    return await store.select_contact(conn, org_id, contact_id)
+    return await lookup_store.select_contact(conn, org_id, contact_id)
 
 
 async def mark_contact_used_within(
@@ -291,7 +291,7 @@ async def update_contact_within(
 ) -> Contact:
     """update_contact inside the caller's transaction."""
     now = clock.now()
-    if not await store.contact_exists(conn, org_id, contact_id):
+    if not await lookup_store.contact_exists(conn, org_id, contact_id):
         raise ContactNotFound()
     if given.groups:
         await _check_groups(conn, org_id, given.groups)
@@ -307,14 +307,14 @@ async def update_contact_within(
     if given.groups is not None:
         await store.replace_group_memberships(conn, contact_id, given.groups)
     await store.write_field_values(conn, contact_id, values)
-    contact = await store.select_contact(conn, org_id, contact_id)
+    contact = await lookup_store.select_contact(conn, org_id, contact_id)
     assert contact is not None
     return contact
 
 
 async def get_contacts_within(conn: AsyncConnection, contact_ids: list[int]) -> dict[int, Contact]:
     """Contacts by ID (of any organization) in the caller's transaction; missing ones left out."""
-    return {c.id: c for c in await store.select_contacts_by_ids(conn, contact_ids)}
+    return {c.id: c for c in await lookup_store.select_contacts_by_ids(conn, contact_ids)}
 
 
 async def create_contacts_within(
@@ -444,7 +444,7 @@ async def find_contact_ids_with_phone_within(
     conn: AsyncConnection, org_id: int, phone: str
 ) -> list[int]:
     """IDs of every contact of the organization with this number."""
-    return await store.select_contact_ids_with_phone(conn, org_id, phone)
+    return await lookup_store.select_contact_ids_with_phone(conn, org_id, phone)
 
 
 async def record_whatsapp_inbound_within(

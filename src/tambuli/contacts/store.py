@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    String,
     and_,
-    bindparam,
-    cast,
     delete,
     func,
     insert,
@@ -25,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tambuli.contacts.hydration import CONTACT_COLUMNS, hydrate_contacts
 from tambuli.contacts.matching import conditions_clause
 from tambuli.contacts.models import (
     Contact,
@@ -40,24 +34,6 @@ from tambuli.db.schema import (
 )
 from tambuli.db.statements import execute, execute_many
 from tambuli.db.text_search import escape_like
-
-_CONTACT_COLUMNS = (
-    contacts.c.id,
-    contacts.c.org_id,
-    contacts.c.phone,
-    contacts.c.region,
-    contacts.c.carrier,
-    contacts.c.first_name,
-    contacts.c.last_name,
-    contacts.c.language,
-    contacts.c.no_autodelete,
-    contacts.c.invalid,
-    contacts.c.created_at,
-    contacts.c.updated_at,
-    contacts.c.last_use_at,
-    contacts.c.whatsapp_inbound_at,
-)
-
 
 # Built once: constructing the statement per call cost more than executing it.
 _INSERT_CONTACT = insert(contacts).returning(contacts.c.id)
@@ -136,14 +112,6 @@ async def delete_contact_row(conn: AsyncConnection, org_id: int, contact_id: int
     return int(result.rowcount) == 1
 
 
-async def contact_exists(conn: AsyncConnection, org_id: int, contact_id: int) -> bool:
-    """Whether the contact exists in the organization."""
-    result = await execute(
-        conn, select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.org_id == org_id)
-    )
-    return result.scalar_one_or_none() is not None
-
-
 async def replace_group_memberships(
     conn: AsyncConnection, contact_id: int, group_ids: Sequence[int]
 ) -> None:
@@ -181,125 +149,6 @@ async def write_field_values(
         await execute_many(conn, insert(contact_field_values), rows)
 
 
-async def _load_groups(conn: AsyncConnection, ids: list[int]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = defaultdict(list)
-    if not ids:
-        return found
-    rows = await execute(
-        conn,
-        select(contact_group_members.c.contact_id, contact_group_members.c.group_id)
-        .where(contact_group_members.c.contact_id.in_(ids))
-        .order_by(contact_group_members.c.contact_id, contact_group_members.c.group_id),
-    )
-    for contact_id, group_id in rows:
-        found[int(contact_id)].append(int(group_id))
-    return found
-
-
-async def _load_values(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[int, str]]:
-    found: dict[int, dict[int, str]] = defaultdict(dict)
-    if not ids:
-        return found
-    rows = await execute(
-        conn,
-        select(
-            contact_field_values.c.contact_id,
-            contact_field_values.c.field_id,
-            contact_field_values.c.value,
-        )
-        .where(contact_field_values.c.contact_id.in_(ids))
-        .order_by(contact_field_values.c.contact_id, contact_field_values.c.field_id),
-    )
-    for contact_id, field_id, value in rows:
-        found[int(contact_id)][int(field_id)] = str(value)
-    return found
-
-
-def _to_contact(row: Any, groups: list[int], values: dict[int, str]) -> Contact:
-    return Contact(
-        id=int(row.id),
-        org_id=int(row.org_id),
-        phone=row.phone,
-        region=row.region,
-        carrier=row.carrier,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        language=row.language,
-        no_autodelete=bool(row.no_autodelete),
-        invalid=bool(row.invalid),
-        groups=tuple(groups),
-        custom_fields=values,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        last_use_at=row.last_use_at,
-        whatsapp_inbound_at=row.whatsapp_inbound_at,
-    )
-
-
-async def _hydrate(conn: AsyncConnection, rows: Sequence[Any]) -> list[Contact]:
-    ids = [int(r.id) for r in rows]
-    groups = await _load_groups(conn, ids)
-    values = await _load_values(conn, ids)
-    return [_to_contact(r, groups.get(int(r.id), []), values.get(int(r.id), {})) for r in rows]
-
-
-async def select_contacts_by_ids(conn: AsyncConnection, contact_ids: list[int]) -> list[Contact]:
-    """Contacts by ID, of any organization, in ID order."""
-    if not contact_ids:
-        return []
-    rows = (
-        await execute(
-            conn,
-            select(contacts)
-            .where(contacts.c.id.in_(sorted(set(contact_ids))))
-            .order_by(contacts.c.id),
-        )
-    ).all()
-    return await _hydrate(conn, rows)
-
-
-# Built once: a hot path of top-ups and subscriptions, where building the statement anew cost
-# more than running it.
-_CONTACT_IDS_WITH_PHONE = (
-    select(contacts.c.id)
-    .where(contacts.c.org_id == bindparam("org_id"), contacts.c.phone == bindparam("phone"))
-    .order_by(contacts.c.id)
-)
-
-
-async def select_contact_ids_with_phone(
-    conn: AsyncConnection, org_id: int, phone: str
-) -> list[int]:
-    """IDs of the organization's contacts with this number, oldest first."""
-    rows = await execute(conn, _CONTACT_IDS_WITH_PHONE, {"org_id": org_id, "phone": phone})
-    return [int(i) for i in rows.scalars()]
-
-
-# Built once: every batch of sends to numbers looks its numbers up here.
-_NEWEST_CONTACTS_WITH_PHONES = select(*_CONTACT_COLUMNS).where(
-    contacts.c.id.in_(
-        select(func.max(contacts.c.id))
-        .where(
-            contacts.c.org_id == bindparam("org_id"),
-            contacts.c.phone.in_(bindparam("phones", expanding=True)),
-        )
-        .group_by(contacts.c.phone)
-        .scalar_subquery()
-    )
-)
-
-
-async def select_newest_contacts_with_phones(
-    conn: AsyncConnection, org_id: int, phones: Sequence[str]
-) -> dict[str, Contact]:
-    """The most recently created contact for each of these numbers that has one."""
-    if not phones:
-        return {}
-    parameters = {"org_id": org_id, "phones": sorted(set(phones))}
-    rows = (await execute(conn, _NEWEST_CONTACTS_WITH_PHONES, parameters)).all()
-    return {c.phone: c for c in await _hydrate(conn, rows)}
-
-
 async def touch_contacts(conn: AsyncConnection, contact_ids: list[int], now: datetime) -> None:
     """Set last_use_at of these contacts to now."""
     if contact_ids:
@@ -309,77 +158,6 @@ async def touch_contacts(conn: AsyncConnection, contact_ids: list[int], now: dat
             .where(contacts.c.id.in_(sorted(set(contact_ids))))
             .values(last_use_at=now),
         )
-
-
-def _build_single_contact_query(dialect: str) -> Select[Any]:
-    # One statement instead of three: the contact lookup is the hottest read, and each
-    # statement costs far more in the driver layers than in the database.
-    if dialect == "postgresql":
-        group_list = func.string_agg(cast(contact_group_members.c.group_id, String), ",")
-        value_map = func.json_object_agg(
-            contact_field_values.c.field_id, contact_field_values.c.value
-        )
-    else:
-        group_list = func.group_concat(contact_group_members.c.group_id)
-        value_map = func.json_group_object(
-            contact_field_values.c.field_id, contact_field_values.c.value
-        )
-    groups = (
-        select(group_list)
-        .where(contact_group_members.c.contact_id == contacts.c.id)
-        .scalar_subquery()
-    )
-    values = (
-        select(value_map)
-        .where(contact_field_values.c.contact_id == contacts.c.id)
-        .scalar_subquery()
-    )
-    return select(*_CONTACT_COLUMNS, groups.label("group_list"), values.label("value_map")).where(
-        contacts.c.id == bindparam("contact_id"), contacts.c.org_id == bindparam("org_id")
-    )
-
-
-_SINGLE_CONTACT_QUERIES = {
-    "sqlite": _build_single_contact_query("sqlite"),
-    "postgresql": _build_single_contact_query("postgresql"),
-}
-
-
-def _parse_value_map(raw: Any) -> dict[int, str]:
-    if not raw:
-        return {}
-    decoded = json.loads(raw) if isinstance(raw, str) else raw
-    return {int(k): str(v) for k, v in sorted(decoded.items(), key=lambda kv: int(kv[0]))}
-
-
-async def select_contact(conn: AsyncConnection, org_id: int, contact_id: int) -> Contact | None:
-    """One contact with its groups and custom field values, or None."""
-    # The hottest read of the API: a constant, so on SQLite it runs on the driver's own cursor
-    # (db/statements.py).
-    query = _SINGLE_CONTACT_QUERIES[conn.dialect.name]
-    row = (await execute(conn, query, {"contact_id": contact_id, "org_id": org_id})).first()
-    if row is None:
-        return None
-    group_ids = sorted(int(g) for g in row.group_list.split(",")) if row.group_list else []
-    return _to_contact(row, group_ids, _parse_value_map(row.value_map))
-
-
-# Built once: read on every WhatsApp send to a number, where building the statement cost more
-# than running it.
-_NEWEST_WITH_PHONE = (
-    select(*_CONTACT_COLUMNS)
-    .where(contacts.c.org_id == bindparam("org_id"), contacts.c.phone == bindparam("phone"))
-    .order_by(contacts.c.id.desc())
-    .limit(1)
-)
-
-
-async def select_newest_contact_with_phone(
-    conn: AsyncConnection, org_id: int, phone: str
-) -> Contact | None:
-    """The most recently created contact with this number, or None."""
-    rows = (await execute(conn, _NEWEST_WITH_PHONE, {"org_id": org_id, "phone": phone})).all()
-    return (await _hydrate(conn, rows))[0] if rows else None
 
 
 def _filter_clause(org_id: int, wanted: ContactFilter, dialect: str) -> ColumnElement[bool]:
@@ -434,7 +212,7 @@ async def select_contact_page(
     rows = (
         await execute(
             conn,
-            select(*_CONTACT_COLUMNS)
+            select(*CONTACT_COLUMNS)
             .where(clause)
             .order_by(contacts.c.id)
             .offset(offset)
@@ -454,7 +232,7 @@ async def select_contact_page(
                 await execute(conn, select(func.count()).select_from(contacts).where(clause))
             ).scalar_one()
         )
-    return total, org_total, await _hydrate(conn, rows)
+    return total, org_total, await hydrate_contacts(conn, rows)
 
 
 async def select_matching_contact_ids(
@@ -485,13 +263,13 @@ async def select_contact_id_batch(
     rows = (
         await execute(
             conn,
-            select(*_CONTACT_COLUMNS)
+            select(*CONTACT_COLUMNS)
             .where(clause, contacts.c.id > after_id)
             .order_by(contacts.c.id)
             .limit(limit),
         )
     ).all()
-    return await _hydrate(conn, rows)
+    return await hydrate_contacts(conn, rows)
 
 
 async def update_whatsapp_inbound_at(
