@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.contacts import store
+from tambuli.contacts import listing_store
 from tambuli.contacts.conditions import (
     ConditionGroup,
     CustomFieldRef,
@@ -62,6 +62,6 @@ async def find_contact_ids_matching(
         raise InvalidField(f"limit must be between 1 and {MAX_MATCH_BATCH}", {"field": "limit"})
     async with db.read() as conn:
         resolved = await resolve_conditions_within(conn, org_id, conditions)
-        return await store.select_matching_contact_ids(
+        return await listing_store.select_matching_contact_ids(
             conn, org_id, ContactFilter(conditions=resolved), after_id, limit
         )

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.clock import Clock
-from tambuli.contacts import batch_store, lookup_store, selection, store
+from tambuli.contacts import batch_store, listing_store, lookup_store, selection, store
 from tambuli.contacts import groups as group_store
 from tambuli.contacts.models import (
     Contact,
@@ -374,7 +374,7 @@ async def list_contacts(
         if wanted.conditions is not None:
             conditions = await selection.resolve_conditions_within(conn, org_id, wanted.conditions)
             wanted = replace(wanted, conditions=conditions)
-        total, org_total, found = await store.select_contact_page(
+        total, org_total, found = await listing_store.select_contact_page(
             conn, org_id, wanted, (page - 1) * size, size
         )
     return ContactPage(total=total, org_total=org_total, contacts=found)
@@ -389,7 +389,7 @@ async def list_contacts_after(
         if wanted is not None and wanted.conditions is not None:
             conditions = await selection.resolve_conditions_within(conn, org_id, wanted.conditions)
             wanted = replace(wanted, conditions=conditions)
-        return await store.select_contact_id_batch(conn, org_id, after_id, limit, wanted)
+        return await listing_store.select_contact_id_batch(conn, org_id, after_id, limit, wanted)
 
 
 async def mark_contact_used(db: Database, clock: Clock, org_id: int, contact_id: int) -> None:
