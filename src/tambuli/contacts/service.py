@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tambuli.clock import Clock
-from tambuli.contacts import batch_store, listing_store, lookup_store, selection, store
+from tambuli.contacts import batch_store, listing_store, lookup_store, selection, write_store
 from tambuli.contacts import groups as group_store
 from tambuli.contacts.models import (
     Contact,
@@ -123,7 +123,7 @@ async def _insert_contact(
     if given.groups:
         await _check_groups(conn, org_id, given.groups)
     values = await _resolve_field_values(conn, org_id, given, now)
-    contact_id = await store.insert_contact(
+    contact_id = await write_store.insert_contact(
         conn,
         org_id,
         phone,
@@ -134,8 +134,8 @@ async def _insert_contact(
         now,
     )
     if given.groups:
-        await store.replace_group_memberships(conn, contact_id, given.groups)
-    await store.write_field_values(conn, contact_id, values)
+        await write_store.replace_group_memberships(conn, contact_id, given.groups)
+    await write_store.write_field_values(conn, contact_id, values)
     return _new_contact(contact_id, org_id, phone, given, values, now)
 
 
@@ -260,7 +260,7 @@ async def mark_contact_used_within(
     conn: AsyncConnection, clock: Clock, org_id: int, contact_id: int
 ) -> None:
     """Record inside the caller's transaction that a contact was just sent to."""
-    await store.touch_contact(conn, org_id, contact_id, clock.now())
+    await write_store.touch_contact(conn, org_id, contact_id, clock.now())
 
 
 async def read_custom_field_names_within(conn: AsyncConnection, org_id: int) -> dict[int, str]:
@@ -303,10 +303,10 @@ async def update_contact_within(
         no_autodelete=given.no_autodelete,
         phone=phone,
     )
-    await store.update_contact_row(conn, org_id, contact_id, change, now)
+    await write_store.update_contact_row(conn, org_id, contact_id, change, now)
     if given.groups is not None:
-        await store.replace_group_memberships(conn, contact_id, given.groups)
-    await store.write_field_values(conn, contact_id, values)
+        await write_store.replace_group_memberships(conn, contact_id, given.groups)
+    await write_store.write_field_values(conn, contact_id, values)
     contact = await lookup_store.select_contact(conn, org_id, contact_id)
     assert contact is not None
     return contact
@@ -354,13 +354,13 @@ async def mark_contacts_used_within(
     conn: AsyncConnection, clock: Clock, contact_ids: list[int]
 ) -> None:
     """Record inside the caller's transaction that these contacts were just sent to."""
-    await store.touch_contacts(conn, contact_ids, clock.now())
+    await write_store.touch_contacts(conn, contact_ids, clock.now())
 
 
 async def delete_contact(db: Database, org_id: int, contact_id: int) -> None:
     """Delete a contact; ContactNotFound when it does not exist."""
     async with db.write() as conn:
-        if not await store.delete_contact_row(conn, org_id, contact_id):
+        if not await write_store.delete_contact_row(conn, org_id, contact_id):
             raise ContactNotFound()
 
 
@@ -395,7 +395,7 @@ async def list_contacts_after(
 async def mark_contact_used(db: Database, clock: Clock, org_id: int, contact_id: int) -> None:
     """Record that a contact was just used (sent to, subscribed)."""
     async with db.write() as conn:
-        await store.touch_contact(conn, org_id, contact_id, clock.now())
+        await write_store.touch_contact(conn, org_id, contact_id, clock.now())
 
 
 def _check_definition_name(name: str, what: str) -> str:
@@ -452,4 +452,4 @@ async def record_whatsapp_inbound_within(
 ) -> None:
     """Note that these contacts wrote on WhatsApp at `at`: they are WhatsApp-ready, and may get
     free-form messages for 24 hours."""
-    await store.update_whatsapp_inbound_at(conn, org_id, contact_ids, at)
+    await write_store.update_whatsapp_inbound_at(conn, org_id, contact_ids, at)

@@ -1,27 +1,15 @@
-"""SQL for contacts, their group memberships and custom field values."""
+"""SQL that writes one contact: its row, its group memberships and custom field values."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import (
-    delete,
-    insert,
-    or_,
-    update,
-)
+from sqlalchemy import delete, insert, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tambuli.contacts.models import (
-    ContactChange,
-    PhoneNumber,
-)
-from tambuli.db.schema import (
-    contact_field_values,
-    contact_group_members,
-    contacts,
-)
+from tambuli.contacts.models import ContactChange, PhoneNumber
+from tambuli.db.schema import contact_field_values, contact_group_members, contacts
 from tambuli.db.statements import execute, execute_many
 
 # Built once: constructing the statement per call cost more than executing it.
