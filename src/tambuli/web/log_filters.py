@@ -109,9 +109,7 @@ async def read_log_page(
     db: Database,
     org_id: int,
     asked: LogRequest,
-    list_after: Callable[
-        [Database, int, MessageFilter, str | None, int], Awaitable[MessagePage[R]]
-    ],
+    list_after: ListAfter[R],
 ) -> LogPage[R]:
     """A page of a log, newest first; a filter or cursor the listing refuses is the page's error
     (shown above an empty log), not an error page."""
